@@ -1,0 +1,20 @@
+//! Schema migrations for portcullis.
+//!
+//! Each migration file is frozen once merged: it defines its own `Iden` enums
+//! and never imports the application's entities, so the schema history stays
+//! reproducible. Every migration must run up, down and up again on SQLite and
+//! PostgreSQL (see `tests/api/migrations.rs`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+/// The ordered list of portcullis migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,11 @@
+//! sea-orm entities, one module per table. Only `adapters::db` sees them.
+
+pub mod authorization_codes;
+pub mod clients;
+pub mod consents;
+pub mod grants;
+pub mod refresh_tokens;
+pub mod revoked_access_tokens;
+pub mod sessions;
+pub mod signing_keys;
+pub mod users;

@@ -1,0 +1,10 @@
+//! The sea-orm adapter: entities, repositories, unit of work and connection.
+
+mod connect;
+pub mod entity;
+mod repositories;
+mod unit_of_work;
+
+pub use connect::{ConnectError, connect, migrate};
+pub use repositories::SeaRepos;
+pub use unit_of_work::{SeaStore, SeaUnitOfWork};

@@ -1,0 +1,845 @@
+//! The sea-orm implementation of every repository port.
+//!
+//! [`SeaRepos`] is generic over [`ConnectionTrait`], so the same code runs on
+//! the pool ([`super::SeaStore`]) and inside a transaction
+//! ([`super::SeaUnitOfWork`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, SqlErr,
+};
+
+use super::entity::{
+    authorization_codes, clients, consents, grants, refresh_tokens, revoked_access_tokens,
+    sessions, signing_keys, users,
+};
+use crate::domain::{
+    AuthorizationCode, Client, ClientId, Consent, Grant, KeyState, RedirectUri, RefreshToken,
+    RevokedAccessToken, ScopeSet, Session, SigningKeyRecord, TokenHash, User, UserId, Username,
+};
+use crate::ports::repositories::{
+    AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
+    RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
+    SigningKeyRepository, StoreError, UserRepository,
+};
+
+/// Repositories over one sea-orm connection or transaction.
+pub struct SeaRepos<C> {
+    pub(super) conn: C,
+}
+
+impl<C> SeaRepos<C> {
+    /// Wraps a connection or transaction.
+    pub fn new(conn: C) -> Self {
+        Self { conn }
+    }
+}
+
+/// Maps a sea-orm error onto the port's error (a unique violation becomes
+/// `Conflict`; a connection failure `Unavailable`).
+pub(super) fn map_err(err: DbErr) -> StoreError {
+    if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
+        return StoreError::Conflict(detail);
+    }
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => StoreError::Unavailable(err.to_string()),
+        other => {
+            let text = other.to_string();
+            // sqlx reports I/O failures on an established pool as query errors.
+            if text.contains("Io(") || text.contains("connection") || text.contains("PoolTimedOut")
+            {
+                StoreError::Unavailable(text)
+            } else {
+                StoreError::Internal(text)
+            }
+        }
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("stored {what} is unreadable: {detail}"))
+}
+
+fn to_json_list<T: AsRef<str>>(items: &[T]) -> String {
+    let v: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    serde_json::Value::from(v).to_string()
+}
+
+fn from_json_list(what: &str, raw: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(raw).map_err(|e| corrupt(what, e))
+}
+
+fn scopes(what: &str, raw: &str) -> Result<ScopeSet, StoreError> {
+    ScopeSet::parse(raw).map_err(|e| corrupt(what, e))
+}
+
+fn client_id(what: &str, raw: &str) -> Result<ClientId, StoreError> {
+    ClientId::parse(raw).ok_or_else(|| corrupt(what, "client id"))
+}
+
+// ---- clients -------------------------------------------------------------
+
+fn client_from(m: clients::Model) -> Result<Client, StoreError> {
+    let grant_types = from_json_list("client grant types", &m.grant_types)?
+        .iter()
+        .map(|g| g.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| corrupt("client grant types", e))?;
+    Ok(Client {
+        id: client_id("client", &m.id)?,
+        name: m.name,
+        secret_hash: m.secret_hash.map(TokenHash::from_stored),
+        secret_rotated_at: m.secret_rotated_at,
+        auth_method: m
+            .token_endpoint_auth_method
+            .parse()
+            .map_err(|e| corrupt("client auth method", e))?,
+        redirect_uris: from_json_list("redirect uris", &m.redirect_uris)?
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
+        post_logout_redirect_uris: from_json_list("logout uris", &m.post_logout_redirect_uris)?
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
+        grant_types,
+        scopes: scopes("client scopes", &m.scopes)?,
+        first_party: m.first_party,
+        require_pkce: m.require_pkce,
+        id_token_signed_response_alg: m.id_token_signed_response_alg,
+        jwks: m.jwks,
+        jwks_uri: m.jwks_uri,
+        access_token_ttl_secs: m.access_token_ttl_secs,
+        id_token_ttl_secs: m.id_token_ttl_secs,
+        refresh_token_ttl_secs: m.refresh_token_ttl_secs,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+fn client_to(c: &Client) -> clients::ActiveModel {
+    let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    clients::Model {
+        id: c.id.as_str().to_owned(),
+        name: c.name.clone(),
+        secret_hash: c.secret_hash.as_ref().map(|h| h.as_str().to_owned()),
+        secret_rotated_at: c.secret_rotated_at,
+        token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+        redirect_uris: to_json_list(
+            &c.redirect_uris
+                .iter()
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        post_logout_redirect_uris: to_json_list(
+            &c.post_logout_redirect_uris
+                .iter()
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        grant_types: to_json_list(&grant_types),
+        scopes: c.scopes.to_string(),
+        first_party: c.first_party,
+        require_pkce: c.require_pkce,
+        id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
+        jwks: c.jwks.clone(),
+        jwks_uri: c.jwks_uri.clone(),
+        access_token_ttl_secs: c.access_token_ttl_secs,
+        id_token_ttl_secs: c.id_token_ttl_secs,
+        refresh_token_ttl_secs: c.refresh_token_ttl_secs,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+    .into_active_model()
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        clients::Entity::insert(client_to(client))
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        clients::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(client_from)
+            .transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        clients::Entity::find()
+            .order_by_asc(clients::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(client_from)
+            .collect()
+    }
+
+    async fn set_client_secret(
+        &self,
+        id: &ClientId,
+        secret_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = clients::Entity::update_many()
+            .col_expr(
+                clients::Column::SecretHash,
+                Expr::value(secret_hash.as_str()),
+            )
+            .col_expr(clients::Column::SecretRotatedAt, Expr::value(now))
+            .col_expr(clients::Column::UpdatedAt, Expr::value(now))
+            .filter(clients::Column::Id.eq(id.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let res = clients::Entity::delete_by_id(id.as_str())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+// ---- users ---------------------------------------------------------------
+
+fn user_from(m: users::Model) -> User {
+    User {
+        id: UserId::new(m.id),
+        username: Username::from_stored(m.username),
+        email: m.email,
+        email_verified: m.email_verified,
+        name: m.name,
+        password_hash: m.password_hash,
+        disabled: m.disabled,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> UserRepository for SeaRepos<C> {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let model = users::Model {
+            id: user.id.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            name: user.name.clone(),
+            password_hash: user.password_hash.clone(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        };
+        users::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Username.eq(username.as_str()))
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(user_from))
+    }
+
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        Ok(users::Entity::find_by_id(id.as_str())
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(user_from))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(users::Entity::find()
+            .order_by_asc(users::Column::Username)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(user_from)
+            .collect())
+    }
+
+    async fn set_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::Disabled, Expr::value(disabled))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Username.eq(username.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn set_user_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Username.eq(username.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+// ---- grants --------------------------------------------------------------
+
+fn grant_from(m: grants::Model) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        id: m.id,
+        client_id: client_id("grant", &m.client_id)?,
+        user_id: UserId::new(m.user_id),
+        scope: scopes("grant scope", &m.scope)?,
+        session_id: m.session_id,
+        created_at: m.created_at,
+        revoked_at: m.revoked_at,
+    })
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let model = grants::Model {
+            id: grant.id.clone(),
+            client_id: grant.client_id.as_str().to_owned(),
+            user_id: grant.user_id.as_str().to_owned(),
+            scope: grant.scope.to_string(),
+            session_id: grant.session_id.clone(),
+            created_at: grant.created_at,
+            revoked_at: grant.revoked_at,
+        };
+        grants::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        grants::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(grant_from)
+            .transpose()
+    }
+
+    async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = grants::Entity::update_many()
+            .col_expr(grants::Column::RevokedAt, Expr::value(now))
+            .filter(grants::Column::Id.eq(id))
+            .filter(grants::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+// ---- authorization codes -------------------------------------------------
+
+fn code_from(m: authorization_codes::Model) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        code_hash: TokenHash::from_stored(m.code_hash),
+        grant_id: m.grant_id,
+        client_id: client_id("code", &m.client_id)?,
+        user_id: UserId::new(m.user_id),
+        redirect_uri: m.redirect_uri,
+        scope: scopes("code scope", &m.scope)?,
+        nonce: m.nonce,
+        code_challenge: m.code_challenge,
+        code_challenge_method: m.code_challenge_method,
+        session_id: m.session_id,
+        auth_time: m.auth_time,
+        amr: m.amr,
+        claims: m.claims,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        consumed_at: m.consumed_at,
+    })
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> AuthorizationCodeRepository for SeaRepos<C> {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let model = authorization_codes::Model {
+            code_hash: code.code_hash.as_str().to_owned(),
+            grant_id: code.grant_id.clone(),
+            client_id: code.client_id.as_str().to_owned(),
+            user_id: code.user_id.as_str().to_owned(),
+            redirect_uri: code.redirect_uri.clone(),
+            scope: code.scope.to_string(),
+            nonce: code.nonce.clone(),
+            code_challenge: code.code_challenge.clone(),
+            code_challenge_method: code.code_challenge_method.clone(),
+            session_id: code.session_id.clone(),
+            auth_time: code.auth_time,
+            amr: code.amr.clone(),
+            claims: code.claims.clone(),
+            created_at: code.created_at,
+            expires_at: code.expires_at,
+            consumed_at: code.consumed_at,
+        };
+        authorization_codes::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_code(&self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError> {
+        authorization_codes::Entity::find_by_id(hash.as_str())
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(code_from)
+            .transpose()
+    }
+
+    async fn consume_code(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = authorization_codes::Entity::update_many()
+            .col_expr(authorization_codes::Column::ConsumedAt, Expr::value(now))
+            .filter(authorization_codes::Column::CodeHash.eq(hash.as_str()))
+            .filter(authorization_codes::Column::ConsumedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn purge_expired_codes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = authorization_codes::Entity::delete_many()
+            .filter(authorization_codes::Column::ExpiresAt.lt(before))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+}
+
+// ---- refresh tokens ------------------------------------------------------
+
+fn refresh_from(m: refresh_tokens::Model) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        token_hash: TokenHash::from_stored(m.token_hash),
+        family_id: m.family_id,
+        client_id: client_id("refresh token", &m.client_id)?,
+        user_id: UserId::new(m.user_id),
+        scope: scopes("refresh token scope", &m.scope)?,
+        session_id: m.session_id,
+        auth_time: m.auth_time,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        rotated_at: m.rotated_at,
+        revoked_at: m.revoked_at,
+    })
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> RefreshTokenRepository for SeaRepos<C> {
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<(), StoreError> {
+        let model = refresh_tokens::Model {
+            token_hash: t.token_hash.as_str().to_owned(),
+            family_id: t.family_id.clone(),
+            client_id: t.client_id.as_str().to_owned(),
+            user_id: t.user_id.as_str().to_owned(),
+            scope: t.scope.to_string(),
+            session_id: t.session_id.clone(),
+            auth_time: t.auth_time,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            rotated_at: t.rotated_at,
+            revoked_at: t.revoked_at,
+        };
+        refresh_tokens::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        refresh_tokens::Entity::find_by_id(hash.as_str())
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(refresh_from)
+            .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
+            .filter(refresh_tokens::Column::RotatedAt.is_null())
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let res = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::FamilyId.eq(family_id))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+}
+
+// ---- sessions ------------------------------------------------------------
+
+fn session_from(m: sessions::Model) -> Session {
+    Session {
+        id: m.id,
+        id_hash: TokenHash::from_stored(m.id_hash),
+        user_id: m.user_id.map(UserId::new),
+        auth_time: m.auth_time,
+        amr: m.amr,
+        created_at: m.created_at,
+        last_seen_at: m.last_seen_at,
+        expires_at: m.expires_at,
+        ended_at: m.ended_at,
+    }
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
+    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        let model = sessions::Model {
+            id: s.id.clone(),
+            id_hash: s.id_hash.as_str().to_owned(),
+            user_id: s.user_id.as_ref().map(|u| u.as_str().to_owned()),
+            auth_time: s.auth_time,
+            amr: s.amr.clone(),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            ended_at: s.ended_at,
+        };
+        sessions::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session_by_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::IdHash.eq(hash.as_str()))
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(session_from))
+    }
+
+    async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(sessions::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .map(session_from))
+    }
+
+    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+            .filter(sessions::Column::Id.eq(id))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn end_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::EndedAt, Expr::value(now))
+            .filter(sessions::Column::Id.eq(id))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+// ---- consents ------------------------------------------------------------
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> ConsentRepository for SeaRepos<C> {
+    async fn upsert_consent(&self, c: &Consent) -> Result<(), StoreError> {
+        let model = consents::ActiveModel {
+            user_id: Set(c.user_id.as_str().to_owned()),
+            client_id: Set(c.client_id.as_str().to_owned()),
+            scopes: Set(c.scopes.to_string()),
+            created_at: Set(c.created_at),
+            updated_at: Set(c.updated_at),
+            revoked_at: Set(c.revoked_at),
+        };
+        consents::Entity::insert(model)
+            .on_conflict(
+                OnConflict::columns([consents::Column::UserId, consents::Column::ClientId])
+                    .update_columns([
+                        consents::Column::Scopes,
+                        consents::Column::UpdatedAt,
+                        consents::Column::RevokedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_consent(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<Option<Consent>, StoreError> {
+        let row =
+            consents::Entity::find_by_id((user.as_str().to_owned(), client.as_str().to_owned()))
+                .filter(consents::Column::RevokedAt.is_null())
+                .one(&self.conn)
+                .await
+                .map_err(map_err)?;
+        row.map(|m| {
+            Ok(Consent {
+                user_id: UserId::new(m.user_id),
+                client_id: client_id("consent", &m.client_id)?,
+                scopes: scopes("consent scopes", &m.scopes)?,
+                created_at: m.created_at,
+                updated_at: m.updated_at,
+                revoked_at: m.revoked_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn revoke_consent(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = consents::Entity::update_many()
+            .col_expr(consents::Column::RevokedAt, Expr::value(now))
+            .col_expr(consents::Column::UpdatedAt, Expr::value(now))
+            .filter(consents::Column::UserId.eq(user.as_str()))
+            .filter(consents::Column::ClientId.eq(client.as_str()))
+            .filter(consents::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+// ---- signing keys --------------------------------------------------------
+
+fn key_from(m: signing_keys::Model) -> Result<SigningKeyRecord, StoreError> {
+    Ok(SigningKeyRecord {
+        state: m
+            .state
+            .parse()
+            .map_err(|e| corrupt("signing key state", e))?,
+        kid: m.kid,
+        alg: m.alg,
+        backend: m.backend,
+        public_jwk: m.public_jwk,
+        private_key_sealed: m.private_key_sealed,
+        kms_key_id: m.kms_key_id,
+        created_at: m.created_at,
+        activates_at: m.activates_at,
+        retired_at: m.retired_at,
+        expires_at: m.expires_at,
+    })
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> SigningKeyRepository for SeaRepos<C> {
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        let model = signing_keys::Model {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            state: k.state.as_str().to_owned(),
+            backend: k.backend.clone(),
+            public_jwk: k.public_jwk.clone(),
+            private_key_sealed: k.private_key_sealed.clone(),
+            kms_key_id: k.kms_key_id.clone(),
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+            retired_at: k.retired_at,
+            expires_at: k.expires_at,
+        };
+        signing_keys::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        signing_keys::Entity::find()
+            .order_by_asc(signing_keys::Column::CreatedAt)
+            .order_by_asc(signing_keys::Column::Kid)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(key_from)
+            .collect()
+    }
+
+    async fn transition_signing_key(
+        &self,
+        kid: &str,
+        from: KeyState,
+        to: KeyState,
+        retired_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let mut q = signing_keys::Entity::update_many()
+            .col_expr(signing_keys::Column::State, Expr::value(to.as_str()));
+        if let Some(at) = retired_at {
+            q = q.col_expr(signing_keys::Column::RetiredAt, Expr::value(at));
+        }
+        if let Some(at) = expires_at {
+            q = q.col_expr(signing_keys::Column::ExpiresAt, Expr::value(at));
+        }
+        let res = q
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .filter(signing_keys::Column::State.eq(from.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn purge_expired_signing_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = signing_keys::Entity::delete_many()
+            .filter(signing_keys::Column::ExpiresAt.lt(before))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+}
+
+// ---- revoked access tokens -----------------------------------------------
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
+    async fn insert_revoked_token(&self, t: &RevokedAccessToken) -> Result<(), StoreError> {
+        let model = revoked_access_tokens::ActiveModel {
+            jti: Set(t.jti.clone()),
+            client_id: Set(t.client_id.as_str().to_owned()),
+            revoked_at: Set(t.revoked_at),
+            expires_at: Set(t.expires_at),
+        };
+        revoked_access_tokens::Entity::insert(model)
+            .on_conflict(
+                OnConflict::column(revoked_access_tokens::Column::Jti)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(revoked_access_tokens::Entity::find_by_id(jti)
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?
+            .is_some())
+    }
+
+    async fn purge_revoked_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = revoked_access_tokens::Entity::delete_many()
+            .filter(revoked_access_tokens::Column::ExpiresAt.lt(before))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+}
+
+impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
+    fn clients(&self) -> &dyn ClientRepository {
+        self
+    }
+    fn users(&self) -> &dyn UserRepository {
+        self
+    }
+    fn grants(&self) -> &dyn GrantRepository {
+        self
+    }
+    fn codes(&self) -> &dyn AuthorizationCodeRepository {
+        self
+    }
+    fn refresh_tokens(&self) -> &dyn RefreshTokenRepository {
+        self
+    }
+    fn sessions(&self) -> &dyn SessionRepository {
+        self
+    }
+    fn consents(&self) -> &dyn ConsentRepository {
+        self
+    }
+    fn signing_keys(&self) -> &dyn SigningKeyRepository {
+        self
+    }
+    fn revoked_tokens(&self) -> &dyn RevokedTokenRepository {
+        self
+    }
+}

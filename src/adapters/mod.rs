@@ -1,0 +1,5 @@
+//! Adapters: the technology behind each port.
+
+pub mod argon2;
+pub mod db;
+pub mod system;

@@ -1,0 +1,397 @@
+//! Configuration: defaults, then an optional TOML file (`--config FILE` or
+//! `./portcullis.toml`), then `PORTCULLIS_*` environment variables, merged
+//! into a flat [`RawSettings`] and validated into a typed [`Config`].
+//!
+//! The environment is passed in as a map (`env::set_var` is `unsafe` in
+//! edition 2024, and tests need their own environments). Environment names
+//! are public API: each is mapped explicitly in [`ENV_VARS`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// A setting that failed validation. Prints as one line naming the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {setting}: {reason}")]
+pub struct ConfigError {
+    /// The environment name of the setting (its public name).
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Every setting, all optional, as read from the file and the environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// `PORTCULLIS_ISSUER`.
+    pub issuer: Option<String>,
+    /// `PORTCULLIS_LISTEN`.
+    pub listen: Option<String>,
+    /// `PORTCULLIS_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `PORTCULLIS_DATA_DIR`.
+    pub data_dir: Option<String>,
+    /// `PORTCULLIS_MIGRATE_ON_START`.
+    pub migrate_on_start: Option<String>,
+    /// `PORTCULLIS_LOG_FORMAT`: `json` or `pretty`.
+    pub log_format: Option<String>,
+    /// `PORTCULLIS_LOG`: a tracing filter such as `info,portcullis=debug`.
+    pub log: Option<String>,
+    /// `PORTCULLIS_MAX_BODY_BYTES`.
+    pub max_body_bytes: Option<String>,
+    /// `PORTCULLIS_REQUEST_TIMEOUT_SECS`.
+    pub request_timeout_secs: Option<String>,
+    /// `PORTCULLIS_SHUTDOWN_GRACE_SECS`.
+    pub shutdown_grace_secs: Option<String>,
+    /// `PORTCULLIS_PASSWORD_HASH_CONCURRENCY`.
+    pub password_hash_concurrency: Option<String>,
+    /// `PORTCULLIS_ALLOW_HTTP_REDIRECT_URIS`.
+    pub allow_http_redirect_uris: Option<String>,
+}
+
+/// Selects one field of [`RawSettings`].
+pub type FieldRef = fn(&mut RawSettings) -> &mut Option<String>;
+
+/// The public environment names and the field each one sets.
+pub const ENV_VARS: &[(&str, FieldRef)] = &[
+    ("PORTCULLIS_ISSUER", |r| &mut r.issuer),
+    ("PORTCULLIS_LISTEN", |r| &mut r.listen),
+    ("PORTCULLIS_DATABASE_URL", |r| &mut r.database_url),
+    ("PORTCULLIS_DATA_DIR", |r| &mut r.data_dir),
+    ("PORTCULLIS_MIGRATE_ON_START", |r| &mut r.migrate_on_start),
+    ("PORTCULLIS_LOG_FORMAT", |r| &mut r.log_format),
+    ("PORTCULLIS_LOG", |r| &mut r.log),
+    ("PORTCULLIS_MAX_BODY_BYTES", |r| &mut r.max_body_bytes),
+    ("PORTCULLIS_REQUEST_TIMEOUT_SECS", |r| {
+        &mut r.request_timeout_secs
+    }),
+    ("PORTCULLIS_SHUTDOWN_GRACE_SECS", |r| {
+        &mut r.shutdown_grace_secs
+    }),
+    ("PORTCULLIS_PASSWORD_HASH_CONCURRENCY", |r| {
+        &mut r.password_hash_concurrency
+    }),
+    ("PORTCULLIS_ALLOW_HTTP_REDIRECT_URIS", |r| {
+        &mut r.allow_http_redirect_uris
+    }),
+];
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (production).
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer identifier: an http(s) URL without query, fragment or
+    /// trailing slash (OpenID Connect Discovery §3).
+    pub issuer: String,
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Database URL (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    /// Data directory (SQLite file, master key, event files, spool).
+    pub data_dir: PathBuf,
+    /// Run migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Tracing filter.
+    pub log_filter: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// How long graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// How many argon2id hashes may run at once.
+    pub password_hash_concurrency: usize,
+    /// Permit plain-http redirect URIs for non-loopback hosts (development).
+    pub allow_http_redirect_uris: bool,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (or `./portcullis.toml`
+    /// when it exists), then the `PORTCULLIS_*` entries of `env`.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut raw = match file {
+            Some(path) => read_file(path)?,
+            None if Path::new("portcullis.toml").exists() => {
+                read_file(Path::new("portcullis.toml"))?
+            }
+            None => RawSettings::default(),
+        };
+        for (name, field) in ENV_VARS {
+            if let Some(value) = env.get(*name) {
+                *field(&mut raw) = Some(value.clone());
+            }
+        }
+        Self::from_raw(raw)
+    }
+
+    /// Validates merged settings.
+    pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
+        let listen = raw
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                ConfigError::new(
+                    "PORTCULLIS_LISTEN",
+                    format!("expected HOST:PORT such as 127.0.0.1:8080 ({e})"),
+                )
+            })?;
+        let data_dir = PathBuf::from(raw.data_dir.as_deref().unwrap_or("./data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("PORTCULLIS_DATA_DIR", "must not be empty"));
+        }
+        let database_url = match raw.database_url {
+            Some(url) => {
+                let ok = ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|p| url.starts_with(p));
+                if !ok {
+                    return Err(ConfigError::new(
+                        "PORTCULLIS_DATABASE_URL",
+                        "expected sqlite://PATH or postgres://USER@HOST:PORT/DB",
+                    ));
+                }
+                url
+            }
+            None => format!("sqlite://{}/portcullis.db?mode=rwc", data_dir.display()),
+        };
+        let log_format = match raw.log_format.as_deref().unwrap_or("json") {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_LOG_FORMAT",
+                    format!("expected json or pretty, got {other:?}"),
+                ));
+            }
+        };
+        Ok(Self {
+            issuer,
+            listen,
+            database_url,
+            data_dir,
+            migrate_on_start: parse_bool(
+                "PORTCULLIS_MIGRATE_ON_START",
+                raw.migrate_on_start.as_deref(),
+                true,
+            )?,
+            log_format,
+            log_filter: raw.log.unwrap_or_else(|| "info".to_owned()),
+            max_body_bytes: parse_num(
+                "PORTCULLIS_MAX_BODY_BYTES",
+                raw.max_body_bytes,
+                64 * 1024,
+                1024,
+                16 << 20,
+            )?,
+            request_timeout: Duration::from_secs(parse_num(
+                "PORTCULLIS_REQUEST_TIMEOUT_SECS",
+                raw.request_timeout_secs,
+                30,
+                1,
+                3600,
+            )?),
+            shutdown_grace: Duration::from_secs(parse_num(
+                "PORTCULLIS_SHUTDOWN_GRACE_SECS",
+                raw.shutdown_grace_secs,
+                10,
+                0,
+                600,
+            )?),
+            password_hash_concurrency: parse_num(
+                "PORTCULLIS_PASSWORD_HASH_CONCURRENCY",
+                raw.password_hash_concurrency,
+                default_hash_concurrency(),
+                1,
+                1024,
+            )?,
+            allow_http_redirect_uris: parse_bool(
+                "PORTCULLIS_ALLOW_HTTP_REDIRECT_URIS",
+                raw.allow_http_redirect_uris.as_deref(),
+                false,
+            )?,
+        })
+    }
+
+    /// Whether cookies must be `Secure` with the `__Host-` prefix.
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// An absolute endpoint URL under the issuer.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+fn default_hash_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+fn read_file(path: &Path) -> Result<RawSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+    })?;
+    toml::from_str(&text)
+        .map_err(|e| ConfigError::new("--config", format!("{}: {}", path.display(), e.message())))
+}
+
+fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
+    const NAME: &str = "PORTCULLIS_ISSUER";
+    let url = Url::parse(raw).map_err(|e| ConfigError::new(NAME, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            NAME,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::new(
+            NAME,
+            "must not have a query, fragment or user info (OpenID Connect Discovery §3)",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn parse_bool(name: &'static str, raw: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            name,
+            format!("expected true or false, got {other:?}"),
+        )),
+    }
+}
+
+fn parse_num<T>(
+    name: &'static str,
+    raw: Option<String>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = raw else { return Ok(default) };
+    let value: T = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(name, format!("expected a whole number, got {raw:?}")))?;
+    if value < min || value > max {
+        return Err(ConfigError::new(
+            name,
+            format!("must be between {min} and {max}, got {value}"),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_set_up() {
+        let c = Config::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.database_url, "sqlite://./data/portcullis.db?mode=rwc");
+        assert!(c.migrate_on_start);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "issuer = \"https://file.example\"\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[("PORTCULLIS_LISTEN", "127.0.0.1:9100")]),
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://file.example");
+        assert_eq!(c.listen.port(), 9100);
+    }
+
+    #[test]
+    fn data_dir_moves_the_default_database() {
+        let c = Config::load(None, &env(&[("PORTCULLIS_DATA_DIR", "/srv/p")])).unwrap();
+        assert_eq!(c.database_url, "sqlite:///srv/p/portcullis.db?mode=rwc");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (name, value) in [
+            ("PORTCULLIS_LISTEN", "not-an-address"),
+            ("PORTCULLIS_ISSUER", "ftp://x"),
+            ("PORTCULLIS_ISSUER", "https://x.example/?q=1"),
+            ("PORTCULLIS_DATABASE_URL", "mysql://x"),
+            ("PORTCULLIS_MIGRATE_ON_START", "maybe"),
+            ("PORTCULLIS_MAX_BODY_BYTES", "-1"),
+            ("PORTCULLIS_LOG_FORMAT", "xml"),
+        ] {
+            let err = Config::load(None, &env(&[(name, value)])).unwrap_err();
+            assert_eq!(err.setting, name, "{value}");
+            let line = err.to_string();
+            assert!(line.contains(name) && !line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "isuer = \"https://typo.example\"\n").unwrap();
+        let err = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert_eq!(err.setting, "--config");
+    }
+
+    #[test]
+    fn issuer_trailing_slash_is_dropped() {
+        let c = Config::load(None, &env(&[("PORTCULLIS_ISSUER", "https://id.example/")])).unwrap();
+        assert_eq!(c.issuer, "https://id.example");
+        assert!(c.issuer_is_https());
+    }
+}

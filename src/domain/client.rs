@@ -1,0 +1,170 @@
+//! The OAuth client aggregate (RFC 6749 §2, OpenID Connect Dynamic Client
+//! Registration §2 for the metadata names).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ClientId, RedirectUri, ScopeSet, TokenHash};
+
+/// Confidential clients hold a secret; public ones cannot (RFC 6749 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Can keep a credential confidential.
+    Confidential,
+    /// A native or browser app: PKCE is mandatory.
+    Public,
+}
+
+/// How the client authenticates at the token endpoint (OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic with the client secret.
+    ClientSecretBasic,
+    /// The secret in the form body.
+    ClientSecretPost,
+    /// A JWT signed with the client's key (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: no authentication.
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The registered metadata value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+}
+
+impl FromStr for TokenEndpointAuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "client_secret_basic" => Self::ClientSecretBasic,
+            "client_secret_post" => Self::ClientSecretPost,
+            "private_key_jwt" => Self::PrivateKeyJwt,
+            "none" => Self::None,
+            other => return Err(format!("unknown token endpoint auth method {other:?}")),
+        })
+    }
+}
+
+impl fmt::Display for TokenEndpointAuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The grant types a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1.
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The `grant_type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "authorization_code" => Self::AuthorizationCode,
+            "refresh_token" => Self::RefreshToken,
+            "client_credentials" => Self::ClientCredentials,
+            other => return Err(format!("unknown grant type {other:?}")),
+        })
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// `client_id`.
+    pub id: ClientId,
+    /// Display name shown on the login and consent pages.
+    pub name: String,
+    /// SHA-256 of the server-generated secret; `None` for public clients.
+    pub secret_hash: Option<TokenHash>,
+    /// When the secret was last set.
+    pub secret_rotated_at: Option<DateTime<Utc>>,
+    /// How the client authenticates at the token endpoint.
+    pub auth_method: TokenEndpointAuthMethod,
+    /// Registered redirect URIs, compared by exact string match.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Registered `post_logout_redirect_uris`.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may ask for.
+    pub scopes: ScopeSet,
+    /// A first-party client skips the consent page.
+    pub first_party: bool,
+    /// PKCE is required (always true for public clients).
+    pub require_pkce: bool,
+    /// `id_token_signed_response_alg`; `None` means RS256.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Registered JWKS (JSON) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// Registered `jwks_uri` for `private_key_jwt`.
+    pub jwks_uri: Option<String>,
+    /// Access-token lifetime override, seconds.
+    pub access_token_ttl_secs: Option<i64>,
+    /// ID-token lifetime override, seconds.
+    pub id_token_ttl_secs: Option<i64>,
+    /// Refresh-token lifetime override, seconds.
+    pub refresh_token_ttl_secs: Option<i64>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Client {
+    /// Public or confidential, from the authentication method.
+    pub fn kind(&self) -> ClientKind {
+        if self.auth_method == TokenEndpointAuthMethod::None {
+            ClientKind::Public
+        } else {
+            ClientKind::Confidential
+        }
+    }
+
+    /// Whether `uri` is registered, by exact string match (invariant 1).
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r.as_str() == uri)
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}

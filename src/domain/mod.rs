@@ -1,0 +1,20 @@
+//! Domain newtypes and aggregates. Pure data: no I/O, no framework types.
+
+mod client;
+mod ids;
+mod scope;
+mod user;
+
+pub use client::{Client, ClientKind, GrantType, TokenEndpointAuthMethod};
+pub use ids::{ClientId, TokenHash, UserId};
+pub use scope::{ScopeError, ScopeSet};
+pub use user::{User, Username};
+
+mod records;
+mod redirect;
+
+pub use records::{
+    AuthorizationCode, Consent, Grant, KeyState, RefreshToken, RevokedAccessToken, Session,
+    SigningKeyRecord,
+};
+pub use redirect::{RedirectUri, RedirectUriError};

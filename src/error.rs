@@ -1,0 +1,156 @@
+//! [`AppError`]: the only error type handlers return, and how each kind is
+//! rendered (DESIGN.md invariant 12; STYLE.md §8).
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+
+use crate::protocol::error::{BoxError, ErrorCode, OAuthError};
+
+/// How the client authenticated, so that `invalid_client` can answer with
+/// the right challenge (RFC 6749 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// HTTP Basic was used: answer 401 with `WWW-Authenticate: Basic`.
+    Basic,
+    /// Anything else.
+    Other,
+}
+
+/// A message for a hosted error page.
+#[derive(Debug, Clone)]
+pub struct PageMsg {
+    /// Short title.
+    pub title: String,
+    /// Explanation for the end user.
+    pub detail: String,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum AppError {
+    /// Token-style endpoints: RFC 6749 §5.2 JSON.
+    Token(OAuthError, AuthScheme),
+    /// Bearer-protected resources: RFC 6750 §3.
+    Bearer(OAuthError),
+    /// A hosted page that cannot go on (unknown client, bad redirect URI).
+    Page(StatusCode, PageMsg),
+    /// An unexpected failure: generic body, detail in the log.
+    Internal(BoxError),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    detail: &'a str,
+}
+
+fn log_source(err: &OAuthError) {
+    if let Some(src) = &err.source {
+        match err.code {
+            ErrorCode::ServerError => {
+                tracing::error!(error = %src, code = %err.code, "request failed")
+            }
+            ErrorCode::TemporarilyUnavailable => {
+                tracing::warn!(error = %src, code = %err.code, "dependency unavailable");
+            }
+            _ => tracing::info!(error = %src, code = %err.code, "request refused"),
+        }
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub fn no_store(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Renders a hosted error page.
+pub fn render_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = ErrorPage { title, detail }
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title><p>{status}</p>"));
+    let mut resp = (status, Html(body)).into_response();
+    no_store(&mut resp);
+    resp
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Token(err, scheme) => {
+                log_source(&err);
+                let status = match err.code {
+                    ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+                    ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let body = ErrorBody {
+                    error: err.code.as_str(),
+                    error_description: Some(err.safe_description()),
+                };
+                let mut resp = (status, axum::Json(body)).into_response();
+                no_store(&mut resp);
+                if err.code == ErrorCode::InvalidClient && scheme == AuthScheme::Basic {
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"portcullis\", charset=\"UTF-8\""),
+                    );
+                }
+                if err.code == ErrorCode::TemporarilyUnavailable {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                }
+                resp
+            }
+            Self::Bearer(err) => {
+                log_source(&err);
+                let status = match err.code {
+                    ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+                    ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+                    ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let challenge = format!(
+                    "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
+                    err.code.as_str(),
+                    err.safe_description()
+                );
+                let body = ErrorBody {
+                    error: err.code.as_str(),
+                    error_description: Some(err.safe_description()),
+                };
+                let mut resp = (status, axum::Json(body)).into_response();
+                no_store(&mut resp);
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
+            }
+            Self::Page(status, msg) => render_page(status, &msg.title, &msg.detail),
+            Self::Internal(err) => {
+                tracing::error!(error = %err, "internal error");
+                let body = ErrorBody {
+                    error: ErrorCode::ServerError.as_str(),
+                    error_description: Some("the server could not complete the request".into()),
+                };
+                let mut resp =
+                    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+                no_store(&mut resp);
+                resp
+            }
+        }
+    }
+}

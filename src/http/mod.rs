@@ -1,0 +1,22 @@
+//! The HTTP layer: router, middleware, extractors and handlers. Thin:
+//! parse, call the protocol layer, render.
+
+pub mod middleware;
+pub mod routes;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// Builds the router with every route and the common middleware.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let routes = Router::new()
+        .route("/healthz", get(routes::health::get_healthz))
+        .route("/readyz", get(routes::health::get_readyz))
+        .route("/static/portcullis.css", get(routes::assets::get_css))
+        .fallback(routes::health::not_found)
+        .with_state(state);
+    middleware::apply(routes, &config)
+}

@@ -1,0 +1,4 @@
+//! One module per endpoint.
+
+pub mod assets;
+pub mod health;

@@ -1,0 +1,403 @@
+//! Operator actions behind the CLI: registering clients and users. The
+//! rules live here so that tests run them without a process.
+
+use crate::domain::{
+    Client, ClientId, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod, TokenHash, User,
+    UserId, Username,
+};
+use crate::ports::{Clock, PasswordHasher, Rng, Store, StoreError};
+
+/// Shortest accepted password (NIST SP 800-63B §5.1.1.2 asks for at least 8).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password (bounds hashing work).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Why an operator action was refused. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// Bad input; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+    /// Already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such client or user.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// What `client create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Display name.
+    pub name: String,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required).
+    pub public: bool,
+    /// Grant types; empty means `authorization_code` + `refresh_token`.
+    pub grant_types: Vec<String>,
+    /// Scopes; empty means `openid profile email offline_access`.
+    pub scopes: Vec<String>,
+    /// Authentication method for confidential clients; `None` means
+    /// `client_secret_basic`.
+    pub auth_method: Option<String>,
+    /// Skip consent.
+    pub first_party: bool,
+    /// Permit http redirect URIs to non-loopback hosts.
+    pub allow_http: bool,
+    /// Registered JWKS (JSON text) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// Registered `jwks_uri` for `private_key_jwt`.
+    pub jwks_uri: Option<String>,
+    /// `id_token_signed_response_alg`.
+    pub id_token_alg: Option<String>,
+    /// Lifetime overrides, seconds.
+    pub access_token_ttl_secs: Option<i64>,
+    /// ID-token lifetime, seconds.
+    pub id_token_ttl_secs: Option<i64>,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_token_ttl_secs: Option<i64>,
+}
+
+/// A registered client and, for confidential ones, the secret (shown once).
+#[derive(Debug)]
+pub struct CreatedClient {
+    /// The stored client.
+    pub client: Client,
+    /// The plain secret; never stored.
+    pub secret: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> OperatorError {
+    OperatorError::Invalid(msg.into())
+}
+
+/// Validates and stores a new client. The id (128-bit) and the secret
+/// (256-bit) are generated here; only the secret's SHA-256 is stored.
+pub async fn create_client(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+    req: NewClient,
+) -> Result<CreatedClient, OperatorError> {
+    let name = req.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
+        return Err(invalid("--name must be 1 to 256 printable characters"));
+    }
+    let redirect_uris = req
+        .redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u, req.allow_http).map_err(|e| invalid(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let post_logout_redirect_uris = req
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u, req.allow_http).map_err(|e| invalid(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut grant_types = if req.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        req.grant_types
+            .iter()
+            .map(|g| g.parse::<GrantType>().map_err(invalid))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    grant_types.sort();
+    grant_types.dedup();
+    let scopes = if req.scopes.is_empty() {
+        ScopeSet::parse("openid profile email offline_access")
+    } else {
+        ScopeSet::from_tokens(&req.scopes)
+    }
+    .map_err(|e| invalid(e.to_string()))?;
+    let auth_method = if req.public {
+        if req.auth_method.as_deref().is_some_and(|m| m != "none") {
+            return Err(invalid(
+                "a public client authenticates with \"none\"; drop --auth-method",
+            ));
+        }
+        TokenEndpointAuthMethod::None
+    } else {
+        let m = req
+            .auth_method
+            .as_deref()
+            .unwrap_or("client_secret_basic")
+            .parse::<TokenEndpointAuthMethod>()
+            .map_err(invalid)?;
+        if m == TokenEndpointAuthMethod::None {
+            return Err(invalid(
+                "auth method \"none\" is for public clients: use --public",
+            ));
+        }
+        m
+    };
+    if req.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(invalid(
+            "client_credentials needs a confidential client (RFC 6749 §4.4)",
+        ));
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(invalid(
+            "authorization_code needs at least one --redirect-uri",
+        ));
+    }
+    check_key_material(&req, auth_method)?;
+
+    let id_raw = {
+        let mut b = [0_u8; 16];
+        rng.fill(&mut b);
+        hex::encode(b)
+    };
+    let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
+    let secret = (!req.public).then(|| rng.token());
+    let now = clock.now();
+    let client = Client {
+        id,
+        name,
+        secret_hash: secret.as_deref().map(TokenHash::of),
+        secret_rotated_at: secret.as_ref().map(|_| now),
+        auth_method,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        scopes,
+        first_party: req.first_party,
+        require_pkce: true,
+        id_token_signed_response_alg: req.id_token_alg,
+        jwks: req.jwks,
+        jwks_uri: req.jwks_uri,
+        access_token_ttl_secs: req.access_token_ttl_secs,
+        id_token_ttl_secs: req.id_token_ttl_secs,
+        refresh_token_ttl_secs: req.refresh_token_ttl_secs,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.insert_client(&client).await {
+        Ok(()) => Ok(CreatedClient { client, secret }),
+        Err(StoreError::Conflict(_)) => Err(OperatorError::Conflict(
+            "client id collision; run again".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks the `private_key_jwt` key material, the ID token algorithm and the
+/// lifetimes.
+fn check_key_material(
+    req: &NewClient,
+    auth_method: TokenEndpointAuthMethod,
+) -> Result<(), OperatorError> {
+    if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
+        && req.jwks.is_none()
+        && req.jwks_uri.is_none()
+    {
+        return Err(invalid(
+            "private_key_jwt needs --jwks FILE or --jwks-uri URL",
+        ));
+    }
+    if let Some(jwks) = &req.jwks {
+        let v: serde_json::Value =
+            serde_json::from_str(jwks).map_err(|e| invalid(format!("--jwks is not JSON: {e}")))?;
+        if !v.get("keys").is_some_and(serde_json::Value::is_array) {
+            return Err(invalid("--jwks must be a JWK Set ({\"keys\": [...]})"));
+        }
+    }
+    if let Some(uri) = &req.jwks_uri {
+        let u = url::Url::parse(uri).map_err(|e| invalid(format!("--jwks-uri: {e}")))?;
+        if u.scheme() != "https" && !req.allow_http {
+            return Err(invalid("--jwks-uri must be https"));
+        }
+    }
+    if req
+        .id_token_alg
+        .as_deref()
+        .is_some_and(|a| !matches!(a, "RS256" | "ES256" | "PS256"))
+    {
+        return Err(invalid("--id-token-alg must be RS256, ES256 or PS256"));
+    }
+    for (flag, ttl) in [
+        ("--access-token-ttl", req.access_token_ttl_secs),
+        ("--id-token-ttl", req.id_token_ttl_secs),
+        ("--refresh-token-ttl", req.refresh_token_ttl_secs),
+    ] {
+        if ttl.is_some_and(|t| !(1..=366 * 86_400).contains(&t)) {
+            return Err(invalid(format!(
+                "{flag} must be between 1 and 31622400 seconds"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Issues a new secret for a confidential client; the old one stops working.
+pub async fn rotate_client_secret(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+    id: &str,
+) -> Result<String, OperatorError> {
+    let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
+    let client = store
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| OperatorError::NotFound(format!("no client {id}")))?;
+    if client.auth_method == TokenEndpointAuthMethod::None {
+        return Err(invalid("a public client has no secret"));
+    }
+    let secret = rng.token();
+    if !store
+        .set_client_secret(&id, &TokenHash::of(&secret), clock.now())
+        .await?
+    {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(secret)
+}
+
+/// What `user create` asks for.
+#[derive(Clone, Default)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Full name.
+    pub name: Option<String>,
+    /// Plain password (hashed here, never stored).
+    pub password: String,
+}
+
+/// Checks a new password against the length rules.
+pub fn check_password(password: &str) -> Result<(), OperatorError> {
+    if password.is_empty() {
+        return Err(invalid("the password is empty"));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(invalid(format!(
+            "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(invalid(format!(
+            "the password is longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), OperatorError> {
+    let ok = email.len() <= 320
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("{email:?} is not an e-mail address")))
+    }
+}
+
+/// Creates a user with an argon2id password hash.
+pub async fn create_user(
+    store: &dyn Store,
+    hasher: &dyn PasswordHasher,
+    clock: &dyn Clock,
+    req: NewUser,
+) -> Result<User, OperatorError> {
+    let username = Username::parse(&req.username).map_err(invalid)?;
+    check_email(&req.email)?;
+    check_password(&req.password)?;
+    if req
+        .name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 256 || n.chars().any(char::is_control))
+    {
+        return Err(invalid("--name must be at most 256 printable characters"));
+    }
+    if store.user_by_username(&username).await?.is_some() {
+        return Err(OperatorError::Conflict(format!(
+            "user {username} already exists"
+        )));
+    }
+    let hash = hasher
+        .hash(&req.password)
+        .await
+        .map_err(|e| OperatorError::Hash(e.to_string()))?;
+    let now = clock.now();
+    let user = User {
+        id: UserId::new(uuid::Uuid::now_v7().to_string()),
+        username: username.clone(),
+        email: req.email,
+        email_verified: false,
+        name: req.name,
+        password_hash: hash,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.insert_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(OperatorError::Conflict(format!(
+            "user {username} already exists"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces a user's password.
+pub async fn set_password(
+    store: &dyn Store,
+    hasher: &dyn PasswordHasher,
+    clock: &dyn Clock,
+    username: &str,
+    password: &str,
+) -> Result<(), OperatorError> {
+    let username = Username::parse(username).map_err(invalid)?;
+    check_password(password)?;
+    if store.user_by_username(&username).await?.is_none() {
+        return Err(OperatorError::NotFound(format!("no user {username}")));
+    }
+    let hash = hasher
+        .hash(password)
+        .await
+        .map_err(|e| OperatorError::Hash(e.to_string()))?;
+    if store
+        .set_user_password(&username, &hash, clock.now())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(OperatorError::NotFound(format!("no user {username}")))
+    }
+}
+
+/// Disables or re-enables a user.
+pub async fn set_disabled(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    username: &str,
+    disabled: bool,
+) -> Result<(), OperatorError> {
+    let username = Username::parse(username).map_err(invalid)?;
+    if store
+        .set_user_disabled(&username, disabled, clock.now())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(OperatorError::NotFound(format!("no user {username}")))
+    }
+}

@@ -1,0 +1,18 @@
+//! Ports: the traits the protocol layer talks to. Adapters implement them;
+//! nothing here knows which adapter is behind a trait.
+
+pub mod clock;
+pub mod password;
+pub mod repositories;
+pub mod rng;
+pub mod unit_of_work;
+
+pub use clock::Clock;
+pub use password::{PasswordError, PasswordHasher};
+pub use repositories::{
+    AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
+    RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
+    SigningKeyRepository, StoreError, UserRepository,
+};
+pub use rng::Rng;
+pub use unit_of_work::{Store, UnitOfWork};

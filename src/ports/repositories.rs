@@ -1,0 +1,220 @@
+//! Repository ports: one trait per aggregate (Repository pattern). Domain
+//! structs in and out; secrets only as hashes; single use as a conditional
+//! update that reports whether the caller won.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    AuthorizationCode, Client, ClientId, Consent, Grant, KeyState, RefreshToken,
+    RevokedAccessToken, Session, SigningKeyRecord, TokenHash, User, UserId, Username,
+};
+
+/// Errors from any repository.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (duplicate username, client id, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or the connection broke.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back into the domain (corruption or a
+    /// bug), or another database error.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// Clients.
+#[async_trait]
+pub trait ClientRepository: Send + Sync {
+    /// Inserts a new client; `Conflict` if the id is taken.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// Loads a client.
+    async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// All clients, ordered by id.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Replaces the secret hash; `false` if no such client.
+    async fn set_client_secret(
+        &self,
+        id: &ClientId,
+        secret_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a client; `false` if no such client.
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
+}
+
+/// Users.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Inserts a user; `Conflict` if the username is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Loads by username.
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// Loads by id (`sub`).
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// All users, ordered by username.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Enables or disables; `false` if no such user.
+    async fn set_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the password hash; `false` if no such user.
+    async fn set_user_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Grants.
+#[async_trait]
+pub trait GrantRepository: Send + Sync {
+    /// Inserts a grant.
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// Loads a grant.
+    async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Revokes a grant; `false` if unknown or already revoked.
+    async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Authorization codes, keyed by hash.
+#[async_trait]
+pub trait AuthorizationCodeRepository: Send + Sync {
+    /// Stores a new code.
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Loads a code by hash, consumed or not.
+    async fn get_code(&self, hash: &TokenHash) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Marks the code consumed if it is not yet: `true` means this caller won
+    /// (`UPDATE … WHERE consumed_at IS NULL`, one row affected).
+    async fn consume_code(&self, hash: &TokenHash, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Deletes codes that expired before `before`; returns how many.
+    async fn purge_expired_codes(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Refresh tokens, keyed by hash, grouped in rotation families.
+#[async_trait]
+pub trait RefreshTokenRepository: Send + Sync {
+    /// Stores a new token.
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+    /// Loads a token by hash.
+    async fn get_refresh_token(&self, hash: &TokenHash)
+    -> Result<Option<RefreshToken>, StoreError>;
+    /// Marks a live token rotated: `true` means this caller won.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every live token of a family; returns how many.
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Sessions, keyed by the hash of the cookie value.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session.
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// Loads a session by the hash of its cookie value.
+    async fn session_by_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// Loads a session by its internal id (`sid`).
+    async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Records activity.
+    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Ends a session; `false` if unknown or already ended.
+    async fn end_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Consents, one row per user and client.
+#[async_trait]
+pub trait ConsentRepository: Send + Sync {
+    /// Inserts or replaces the consent of a user for a client.
+    async fn upsert_consent(&self, consent: &Consent) -> Result<(), StoreError>;
+    /// Loads the live consent of a user for a client.
+    async fn get_consent(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<Option<Consent>, StoreError>;
+    /// Revokes a consent; `false` if none was live.
+    async fn revoke_consent(
+        &self,
+        user: &UserId,
+        client: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Signing keys.
+#[async_trait]
+pub trait SigningKeyRepository: Send + Sync {
+    /// Stores a new key.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// All keys, oldest first.
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Moves a key to `state`, setting `retired_at`/`expires_at` as given;
+    /// only if it is currently in `from` (a conditional update, so that
+    /// instances racing on a rotation agree). `true` if this caller won.
+    async fn transition_signing_key(
+        &self,
+        kid: &str,
+        from: KeyState,
+        to: KeyState,
+        retired_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes keys whose `expires_at` is before `before`; returns how many.
+    async fn purge_expired_signing_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Revoked JWT access tokens, by `jti`.
+#[async_trait]
+pub trait RevokedTokenRepository: Send + Sync {
+    /// Records a revocation (idempotent).
+    async fn insert_revoked_token(&self, token: &RevokedAccessToken) -> Result<(), StoreError>;
+    /// Whether `jti` is revoked.
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Forgets revocations of tokens that expired before `before`.
+    async fn purge_revoked_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Every repository, reachable from one connection or one transaction.
+pub trait Repositories:
+    ClientRepository
+    + UserRepository
+    + GrantRepository
+    + AuthorizationCodeRepository
+    + RefreshTokenRepository
+    + SessionRepository
+    + ConsentRepository
+    + SigningKeyRepository
+    + RevokedTokenRepository
+{
+    /// Clients.
+    fn clients(&self) -> &dyn ClientRepository;
+    /// Users.
+    fn users(&self) -> &dyn UserRepository;
+    /// Grants.
+    fn grants(&self) -> &dyn GrantRepository;
+    /// Authorization codes.
+    fn codes(&self) -> &dyn AuthorizationCodeRepository;
+    /// Refresh tokens.
+    fn refresh_tokens(&self) -> &dyn RefreshTokenRepository;
+    /// Sessions.
+    fn sessions(&self) -> &dyn SessionRepository;
+    /// Consents.
+    fn consents(&self) -> &dyn ConsentRepository;
+    /// Signing keys.
+    fn signing_keys(&self) -> &dyn SigningKeyRepository;
+    /// Revoked access tokens.
+    fn revoked_tokens(&self) -> &dyn RevokedTokenRepository;
+}
