@@ -58,7 +58,7 @@ fn log_source(err: &OAuthError) {
     if let Some(src) = &err.source {
         match err.code {
             ErrorCode::ServerError => {
-                tracing::error!(error = %src, code = %err.code, "request failed")
+                tracing::error!(error = %src, code = %err.code, "request failed");
             }
             ErrorCode::TemporarilyUnavailable => {
                 tracing::warn!(error = %src, code = %err.code, "dependency unavailable");

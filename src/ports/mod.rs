@@ -16,3 +16,14 @@ pub use repositories::{
 };
 pub use rng::Rng;
 pub use unit_of_work::{Store, UnitOfWork};
+
+/// Every port trait, for `use portcullis::ports::prelude::*`.
+pub mod prelude {
+    pub use super::repositories::{
+        AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
+        RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
+        SigningKeyRepository, UserRepository,
+    };
+    pub use super::unit_of_work::{Store, UnitOfWork};
+    pub use super::{Clock, PasswordHasher, Rng};
+}

@@ -1,0 +1,196 @@
+//! Shared test harness: a fresh database per test on SQLite or PostgreSQL,
+//! and a server on an ephemeral port.
+
+#![allow(dead_code)] // shared by the test modules; not every helper is used by each
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use portcullis::adapters::argon2::{Argon2Hasher, Argon2Params};
+use portcullis::adapters::db::{self, SeaStore};
+use portcullis::config::{Config, RawSettings};
+use portcullis::factory::Overrides;
+use portcullis::startup::App;
+use portcullis::state::AppState;
+use sea_orm::ConnectionTrait;
+use tempfile::TempDir;
+
+/// The two database back ends every persistence test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per back end, as `NAME::sqlite` and
+/// `NAME::postgres` (Hydra loops its persistence tests the same way).
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$b:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $b = $crate::helpers::Backend::Sqlite;
+                $body.await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $b = $crate::helpers::Backend::Postgres;
+                $body.await
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server the tests use. Unreachable means the test FAILS:
+/// never skip (DEVELOPERS.md).
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh, empty database (not migrated).
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    pub dir: TempDir,
+    pub pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display());
+                Self {
+                    url,
+                    backend,
+                    dir,
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+                let conn = sea_orm::Database::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    backend,
+                    dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// Opens and migrates the database.
+    pub async fn store(&self) -> SeaStore {
+        let conn = db::connect(&self.url).await.unwrap();
+        db::migrate(&conn).await.unwrap();
+        SeaStore::new(conn)
+    }
+
+    /// Drops the PostgreSQL database, killing its connections (simulates an
+    /// outage for the readiness tests).
+    pub async fn drop_postgres(&self) {
+        let name = self.pg_name.as_ref().expect("postgres only");
+        let conn = sea_orm::Database::connect(&postgres_admin_url())
+            .await
+            .unwrap();
+        conn.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}
+
+/// A running server on an ephemeral port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub db: TestDb,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.db.dir.path().join("data")
+    }
+}
+
+/// A configuration for a test server.
+pub fn test_config(db: &TestDb, addr: SocketAddr) -> Config {
+    Config::from_raw(RawSettings {
+        issuer: Some(format!("http://{addr}")),
+        listen: Some(addr.to_string()),
+        database_url: Some(db.url.clone()),
+        data_dir: Some(db.dir.path().join("data").display().to_string()),
+        ..RawSettings::default()
+    })
+    .unwrap()
+}
+
+/// Cheap argon2 parameters: tests check behaviour, not cost.
+pub fn test_overrides() -> Overrides {
+    Overrides {
+        passwords: Some(Arc::new(Argon2Hasher::new(Argon2Params::TEST, 4).unwrap())),
+        force_migrate: true,
+        ..Overrides::default()
+    }
+}
+
+/// A client that keeps cookies and never follows redirects.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Spawns a server after letting the test adjust the configuration.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = test_config(&db, addr);
+    adjust(&mut config);
+    let issuer = config.issuer.clone();
+    let app = App::build(config, listener, test_overrides())
+        .await
+        .unwrap();
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        issuer,
+        http: http_client(),
+        state,
+        db,
+        _shutdown: tx,
+    }
+}
