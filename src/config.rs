@@ -61,6 +61,22 @@ pub struct RawSettings {
     pub password_hash_concurrency: Option<String>,
     /// `PORTCULLIS_ALLOW_HTTP_REDIRECT_URIS`.
     pub allow_http_redirect_uris: Option<String>,
+    /// `PORTCULLIS_SESSION_IDLE_SECS`.
+    pub session_idle_secs: Option<String>,
+    /// `PORTCULLIS_SESSION_MAX_SECS`.
+    pub session_max_secs: Option<String>,
+    /// `PORTCULLIS_AUTH_CODE_TTL_SECS`.
+    pub auth_code_ttl_secs: Option<String>,
+    /// `PORTCULLIS_PKCE_ALLOW_PLAIN`.
+    pub pkce_allow_plain: Option<String>,
+    /// `PORTCULLIS_LOGIN_MAX_FAILURES`.
+    pub login_max_failures: Option<String>,
+    /// `PORTCULLIS_LOGIN_IP_MAX_FAILURES`.
+    pub login_ip_max_failures: Option<String>,
+    /// `PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS`.
+    pub login_failure_window_secs: Option<String>,
+    /// `PORTCULLIS_LOGIN_LOCKOUT_SECS`.
+    pub login_lockout_secs: Option<String>,
 }
 
 /// Selects one field of [`RawSettings`].
@@ -127,6 +143,29 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Permit plain-http redirect URIs for non-loopback hosts (development).
     pub allow_http_redirect_uris: bool,
+    /// Authorization endpoint, sessions and sign-in.
+    pub auth: AuthSettings,
+}
+
+/// Settings of the authorization endpoint, sessions and sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// A session ends after this long without a request.
+    pub session_idle: chrono::Duration,
+    /// A session ends this long after sign-in, whatever its use.
+    pub session_max: chrono::Duration,
+    /// Authorization code lifetime (DESIGN.md invariant 2: 60 s by default).
+    pub code_ttl: chrono::Duration,
+    /// Accept PKCE `plain` (RFC 7636 §4.2; off by default).
+    pub pkce_allow_plain: bool,
+    /// Failed sign-ins per account within the window that lock it.
+    pub login_max_failures: u32,
+    /// Failed sign-ins per client address within the window that lock it.
+    pub login_ip_max_failures: u32,
+    /// Counting window for failures.
+    pub login_failure_window: chrono::Duration,
+    /// How long a lock lasts.
+    pub login_lockout: chrono::Duration,
 }
 
 impl Config {
@@ -150,6 +189,7 @@ impl Config {
 
     /// Validates merged settings.
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let auth = auth_settings(&raw)?;
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
         let listen = raw
             .listen
@@ -236,6 +276,7 @@ impl Config {
                 raw.allow_http_redirect_uris.as_deref(),
                 false,
             )?,
+            auth,
         })
     }
 
@@ -248,6 +289,83 @@ impl Config {
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
+}
+
+fn secs(
+    name: &'static str,
+    raw: Option<&String>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<chrono::Duration, ConfigError> {
+    parse_num(name, raw.cloned(), default, min, max).map(chrono::Duration::seconds)
+}
+
+fn auth_settings(raw: &RawSettings) -> Result<AuthSettings, ConfigError> {
+    let session_idle = secs(
+        "PORTCULLIS_SESSION_IDLE_SECS",
+        raw.session_idle_secs.as_ref(),
+        1800,
+        60,
+        30 * 86_400,
+    )?;
+    let session_max = secs(
+        "PORTCULLIS_SESSION_MAX_SECS",
+        raw.session_max_secs.as_ref(),
+        36_000,
+        60,
+        90 * 86_400,
+    )?;
+    if session_max < session_idle {
+        return Err(ConfigError::new(
+            "PORTCULLIS_SESSION_MAX_SECS",
+            "must not be shorter than PORTCULLIS_SESSION_IDLE_SECS",
+        ));
+    }
+    Ok(AuthSettings {
+        session_idle,
+        session_max,
+        code_ttl: secs(
+            "PORTCULLIS_AUTH_CODE_TTL_SECS",
+            raw.auth_code_ttl_secs.as_ref(),
+            60,
+            5,
+            600,
+        )?,
+        pkce_allow_plain: parse_bool(
+            "PORTCULLIS_PKCE_ALLOW_PLAIN",
+            raw.pkce_allow_plain.as_deref(),
+            false,
+        )?,
+        login_max_failures: parse_num(
+            "PORTCULLIS_LOGIN_MAX_FAILURES",
+            raw.login_max_failures.clone(),
+            5,
+            1,
+            1000,
+        )?,
+        login_ip_max_failures: parse_num(
+            "PORTCULLIS_LOGIN_IP_MAX_FAILURES",
+            raw.login_ip_max_failures.clone(),
+            50,
+            1,
+            100_000,
+        )?,
+        login_failure_window: secs(
+            "PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS",
+            raw.login_failure_window_secs.as_ref(),
+            900,
+            1,
+            86_400,
+        )?,
+        login_lockout: secs(
+            "PORTCULLIS_LOGIN_LOCKOUT_SECS",
+            raw.login_lockout_secs.as_ref(),
+            300,
+            1,
+            86_400,
+        )?,
+    })
 }
 
 fn default_hash_concurrency() -> usize {

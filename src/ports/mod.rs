@@ -12,7 +12,7 @@ pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
     RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
-    SigningKeyRepository, StoreError, UserRepository,
+    SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
 pub use rng::Rng;
 pub use unit_of_work::{Store, UnitOfWork};
@@ -22,7 +22,7 @@ pub mod prelude {
     pub use super::repositories::{
         AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
         RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
-        SigningKeyRepository, UserRepository,
+        SigningKeyRepository, ThrottleRepository, UserRepository,
     };
     pub use super::unit_of_work::{Store, UnitOfWork};
     pub use super::{Clock, PasswordHasher, Rng};

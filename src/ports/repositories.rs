@@ -187,6 +187,38 @@ pub trait RevokedTokenRepository: Send + Sync {
     async fn purge_revoked_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// How sign-in failures are counted and when a key is locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// Failures within `window` that lock the key.
+    pub max_failures: u32,
+    /// Counting window.
+    pub window: chrono::Duration,
+    /// How long a lock lasts.
+    pub lockout: chrono::Duration,
+}
+
+/// Sign-in throttling, keyed by `user:<name>` or `ip:<address>`, shared by
+/// every instance through the database.
+#[async_trait]
+pub trait ThrottleRepository: Send + Sync {
+    /// When the key is locked at `now`, until when.
+    async fn locked_until(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Counts a failure; returns the lock end if this failure locked the key.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: ThrottlePolicy,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Forgets the failures of a key (after a successful sign-in).
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
 /// Every repository, reachable from one connection or one transaction.
 pub trait Repositories:
     ClientRepository
@@ -198,6 +230,7 @@ pub trait Repositories:
     + ConsentRepository
     + SigningKeyRepository
     + RevokedTokenRepository
+    + ThrottleRepository
 {
     /// Clients.
     fn clients(&self) -> &dyn ClientRepository;
@@ -217,4 +250,6 @@ pub trait Repositories:
     fn signing_keys(&self) -> &dyn SigningKeyRepository;
     /// Revoked access tokens.
     fn revoked_tokens(&self) -> &dyn RevokedTokenRepository;
+    /// Sign-in throttling.
+    fn throttles(&self) -> &dyn ThrottleRepository;
 }

@@ -13,8 +13,8 @@ use sea_orm::{
 };
 
 use super::entity::{
-    authorization_codes, clients, consents, grants, refresh_tokens, revoked_access_tokens,
-    sessions, signing_keys, users,
+    authorization_codes, clients, consents, grants, login_throttles, refresh_tokens,
+    revoked_access_tokens, sessions, signing_keys, users,
 };
 use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, KeyState, RedirectUri, RefreshToken,
@@ -23,7 +23,7 @@ use crate::domain::{
 use crate::ports::repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
     RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
-    SigningKeyRepository, StoreError, UserRepository,
+    SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
 
 /// Repositories over one sea-orm connection or transaction.
@@ -814,6 +814,113 @@ impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
     }
 }
 
+// ---- login throttles -----------------------------------------------------
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
+    async fn locked_until(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = login_throttles::Entity::find_by_id(key)
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(row
+            .and_then(|r| r.locked_until)
+            .filter(|until| *until > now))
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: ThrottlePolicy,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let fresh = |failures: i32| login_throttles::Model {
+            key: key.to_owned(),
+            failures,
+            window_started_at: now,
+            locked_until: None,
+        };
+        let current = login_throttles::Entity::find_by_id(key)
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = current else {
+            let inserted = login_throttles::Entity::insert(fresh(1).into_active_model())
+                .exec_without_returning(&self.conn)
+                .await;
+            return match inserted.map_err(map_err) {
+                // Another request inserted the row first: count on it instead.
+                Err(StoreError::Conflict(_)) => {
+                    Box::pin(self.record_failure(key, now, policy)).await
+                }
+                Err(e) => Err(e),
+                Ok(_) if policy.max_failures <= 1 => {
+                    let until = now + policy.lockout;
+                    self.lock(key, until).await?;
+                    Ok(Some(until))
+                }
+                Ok(_) => Ok(None),
+            };
+        };
+        let in_window = row.window_started_at + policy.window > now;
+        let failures = if in_window {
+            row.failures.saturating_add(1)
+        } else {
+            1
+        };
+        let window_started_at = if in_window {
+            row.window_started_at
+        } else {
+            now
+        };
+        let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
+        let locked_until = (failures >= max).then(|| now + policy.lockout);
+        login_throttles::Entity::update_many()
+            .col_expr(
+                login_throttles::Column::Failures,
+                Expr::value(if locked_until.is_some() { 0 } else { failures }),
+            )
+            .col_expr(
+                login_throttles::Column::WindowStartedAt,
+                Expr::value(window_started_at),
+            )
+            .col_expr(
+                login_throttles::Column::LockedUntil,
+                Expr::value(locked_until.or(row.locked_until)),
+            )
+            .filter(login_throttles::Column::Key.eq(key))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(locked_until)
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        login_throttles::Entity::delete_by_id(key)
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+impl<C: ConnectionTrait + Send + Sync> SeaRepos<C> {
+    async fn lock(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        login_throttles::Entity::update_many()
+            .col_expr(login_throttles::Column::Failures, Expr::value(0))
+            .col_expr(login_throttles::Column::LockedUntil, Expr::value(until))
+            .filter(login_throttles::Column::Key.eq(key))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
 impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
     fn clients(&self) -> &dyn ClientRepository {
         self
@@ -840,6 +947,9 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
         self
     }
     fn revoked_tokens(&self) -> &dyn RevokedTokenRepository {
+        self
+    }
+    fn throttles(&self) -> &dyn ThrottleRepository {
         self
     }
 }

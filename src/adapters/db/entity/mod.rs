@@ -4,6 +4,7 @@ pub mod authorization_codes;
 pub mod clients;
 pub mod consents;
 pub mod grants;
+pub mod login_throttles;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod sessions;
