@@ -1,4 +1,8 @@
 //! Protocol rules of the specs. Pure: no HTTP framework, no database, no
 //! cloud SDK. Unit-tested without a server.
 
+pub mod authorize;
 pub mod error;
+pub mod params;
+pub mod pkce;
+pub mod registrar;

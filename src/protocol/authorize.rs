@@ -1,0 +1,751 @@
+//! The authorization endpoint's rules (RFC 6749 §4.1.1–4.1.2, OpenID Connect
+//! Core §3.1.2, RFC 7636, RFC 9207), as a chain of small checks in the order
+//! node-oidc-provider runs them: client and redirect URI first (an error
+//! there is shown as a page, never redirected), then everything else (an
+//! error there is redirected to the client).
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Duration, Utc};
+use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, Registrar as _};
+
+use super::error::{ErrorCode, OAuthError};
+use super::params::RawParams;
+use super::pkce;
+use super::registrar::ClientRegistrar;
+use crate::domain::{Client, ClientId, ClientKind, GrantType, ScopeSet};
+
+/// The authorization request parameters we carry through login and consent.
+pub const CARRIED_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "ui_locales",
+    "acr_values",
+    "claims",
+    "display",
+    "id_token_hint",
+];
+
+/// How the response reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Parameters in the redirect URI's query (RFC 6749 §4.1.2).
+    Query,
+    /// An auto-submitted HTML form (OAuth 2.0 Form Post Response Mode).
+    FormPost,
+}
+
+/// Why the request cannot be answered with a redirect: the user sees a
+/// page (RFC 6749 §4.1.2.1 first paragraph, DESIGN.md invariant 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// `client_id` missing, repeated or malformed.
+    #[error("The request does not name a valid application (client_id).")]
+    MissingClient,
+    /// No such client.
+    #[error("The application that sent you here is not registered.")]
+    UnknownClient,
+    /// `redirect_uri` missing or repeated.
+    #[error("The request does not say where to return to (redirect_uri).")]
+    MissingRedirect,
+    /// Not a registered redirect URI (exact string match).
+    #[error("The return address (redirect_uri) is not registered for this application.")]
+    UnregisteredRedirect,
+}
+
+/// A redirect URI that the client registered, checked by exact match. Only
+/// [`verify_client_and_redirect`] builds one, so that no code path can
+/// redirect to an unverified address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRedirect {
+    uri: String,
+    state: Option<String>,
+    mode: ResponseMode,
+}
+
+impl VerifiedRedirect {
+    /// The registered URI.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+    /// The client's `state`, echoed in every response.
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+    /// The response mode.
+    pub fn mode(&self) -> ResponseMode {
+        self.mode
+    }
+
+    /// The parameters of an authorization response: `params` plus `state`
+    /// and `iss` (RFC 9207 §2).
+    pub fn response_params(
+        &self,
+        issuer: &str,
+        params: Vec<(&'static str, String)>,
+    ) -> Vec<(&'static str, String)> {
+        let mut out = params;
+        if let Some(state) = &self.state {
+            out.push(("state", state.clone()));
+        }
+        out.push(("iss", issuer.to_owned()));
+        out
+    }
+
+    /// The query-mode redirect target: the registered URI with `params`
+    /// appended to its existing query (RFC 6749 §3.1.2: the query component
+    /// MUST be retained).
+    pub fn query_url(&self, params: &[(&'static str, String)]) -> String {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            ser.append_pair(k, v);
+        }
+        let encoded = ser.finish();
+        let sep = if self.uri.contains('?') { '&' } else { '?' };
+        format!("{}{sep}{encoded}", self.uri)
+    }
+}
+
+/// An error to send to the client by redirect.
+#[derive(Debug)]
+pub struct AuthorizeError {
+    /// The error.
+    pub error: OAuthError,
+    /// Where it goes.
+    pub redirect: VerifiedRedirect,
+}
+
+/// Checks `client_id` and `redirect_uri` (exact string match, through
+/// oxide-auth's registrar). `client` is the client `client_id` names, if it
+/// exists.
+pub fn verify_client_and_redirect(
+    params: &RawParams,
+    client: Option<&Client>,
+) -> Result<VerifiedRedirect, PageError> {
+    if params.is_repeated("client_id")
+        || params.get("client_id").and_then(ClientId::parse).is_none()
+    {
+        return Err(PageError::MissingClient);
+    }
+    let client = client.ok_or(PageError::UnknownClient)?;
+    let uri = match params.get("redirect_uri") {
+        Some(u) if !params.is_repeated("redirect_uri") => u,
+        _ => return Err(PageError::MissingRedirect),
+    };
+    let exact = ExactUrl::new(uri.to_owned()).map_err(|_| PageError::UnregisteredRedirect)?;
+    ClientRegistrar::new(client)
+        .bound_redirect(ClientUrl {
+            client_id: Cow::Borrowed(client.id.as_str()),
+            redirect_uri: Some(Cow::Owned(exact)),
+        })
+        .map_err(|_| PageError::UnregisteredRedirect)?;
+    let state = params
+        .get("state")
+        .filter(|_| !params.is_repeated("state"))
+        .map(str::to_owned);
+    let mode = match params.get("response_mode") {
+        Some("form_post") if !params.is_repeated("response_mode") => ResponseMode::FormPost,
+        _ => ResponseMode::Query,
+    };
+    Ok(VerifiedRedirect {
+        uri: uri.to_owned(),
+        state,
+        mode,
+    })
+}
+
+/// The `prompt` values (OpenID Connect Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`: no UI at all.
+    pub none: bool,
+    /// `login`: re-authenticate.
+    pub login: bool,
+    /// `consent`: ask again.
+    pub consent: bool,
+    /// `select_account`: we have one account per session, so a sign-in.
+    pub select_account: bool,
+}
+
+/// What the server may do, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizePolicy {
+    /// Accept PKCE `plain`.
+    pub pkce_allow_plain: bool,
+}
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct ValidatedAuthorize {
+    /// The client.
+    pub client_id: ClientId,
+    /// Where the response goes.
+    pub redirect: VerifiedRedirect,
+    /// Granted scopes (requested ∩ allowed for the client).
+    pub scope: ScopeSet,
+    /// An OpenID Connect request (`openid` in scope).
+    pub openid: bool,
+    /// `nonce`.
+    pub nonce: Option<String>,
+    /// PKCE challenge and method.
+    pub pkce: Option<(String, &'static str)>,
+    /// `prompt`.
+    pub prompt: Prompt,
+    /// `max_age`, seconds.
+    pub max_age: Option<i64>,
+    /// `login_hint`.
+    pub login_hint: Option<String>,
+    /// `claims` (JSON), stored with the code.
+    pub claims: Option<String>,
+}
+
+fn refuse(
+    redirect: &VerifiedRedirect,
+    code: ErrorCode,
+    description: impl Into<Cow<'static, str>>,
+) -> AuthorizeError {
+    AuthorizeError {
+        error: OAuthError::new(code, description),
+        redirect: redirect.clone(),
+    }
+}
+
+/// Validates everything after the client and redirect URI.
+pub fn validate(
+    params: &RawParams,
+    client: &Client,
+    redirect: &VerifiedRedirect,
+    policy: AuthorizePolicy,
+) -> Result<ValidatedAuthorize, AuthorizeError> {
+    let bad = |code, text: &'static str| refuse(redirect, code, text);
+    if let Some(name) = params.first_repeated() {
+        return Err(refuse(
+            redirect,
+            ErrorCode::InvalidRequest,
+            format!("parameter {name} was given more than once (RFC 6749 section 3.1)"),
+        ));
+    }
+    if let Some(name) = params.first_oversized() {
+        return Err(refuse(
+            redirect,
+            ErrorCode::InvalidRequest,
+            format!("parameter {name} is too long"),
+        ));
+    }
+    // OpenID Connect Core §6: request objects are not supported.
+    if params.get("request").is_some() {
+        return Err(bad(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(bad(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    if params.get("registration").is_some() {
+        return Err(bad(
+            ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported",
+        ));
+    }
+    match params.get("response_type") {
+        None => return Err(bad(ErrorCode::InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(bad(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    match params.get("response_mode") {
+        None | Some("query" | "form_post") => {}
+        Some(_) => {
+            return Err(bad(
+                ErrorCode::InvalidRequest,
+                "response_mode must be query or form_post",
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(bad(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        ));
+    }
+    let scope = negotiate_scope(params, client, redirect)?;
+    let openid = scope.contains("openid");
+    let prompt = parse_prompt(params.get("prompt"))
+        .map_err(|d| refuse(redirect, ErrorCode::InvalidRequest, d))?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(v) if v >= 0 => Some(v),
+            _ => {
+                return Err(bad(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    let required = client.kind() == ClientKind::Public || client.require_pkce;
+    let method = pkce::check_challenge(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+        required,
+        policy.pkce_allow_plain,
+    )
+    .map_err(|e| refuse(redirect, ErrorCode::InvalidRequest, e.to_string()))?;
+    let pkce = match (params.get("code_challenge"), method) {
+        (Some(c), Some(m)) => Some((c.to_owned(), m)),
+        _ => None,
+    };
+    let claims = match params.get("claims") {
+        None => None,
+        Some(raw) => match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(v) if v.is_object() => Some(raw.to_owned()),
+            _ => {
+                return Err(bad(
+                    ErrorCode::InvalidRequest,
+                    "claims must be a JSON object (OpenID Connect Core section 5.5)",
+                ));
+            }
+        },
+    };
+    Ok(ValidatedAuthorize {
+        client_id: client.id.clone(),
+        redirect: redirect.clone(),
+        scope,
+        openid,
+        nonce: params.get("nonce").map(str::to_owned),
+        pkce,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_owned),
+        claims,
+    })
+}
+
+fn negotiate_scope(
+    params: &RawParams,
+    client: &Client,
+    redirect: &VerifiedRedirect,
+) -> Result<ScopeSet, AuthorizeError> {
+    let Some(raw) = params.get("scope") else {
+        return Err(refuse(
+            redirect,
+            ErrorCode::InvalidScope,
+            "scope is required",
+        ));
+    };
+    let requested = ScopeSet::parse(raw)
+        .map_err(|e| refuse(redirect, ErrorCode::InvalidScope, e.to_string()))?;
+    let scope: oxide_auth::primitives::scope::Scope = requested
+        .to_string()
+        .parse()
+        .map_err(|_| refuse(redirect, ErrorCode::InvalidScope, "scope is malformed"))?;
+    let registrar = ClientRegistrar::new(client);
+    let bound = registrar
+        .bound_redirect(ClientUrl {
+            client_id: Cow::Borrowed(client.id.as_str()),
+            redirect_uri: ExactUrl::new(redirect.uri.clone()).ok().map(Cow::Owned),
+        })
+        .map_err(|_| {
+            refuse(
+                redirect,
+                ErrorCode::InvalidRequest,
+                "redirect_uri is not registered",
+            )
+        })?;
+    let pre = registrar.negotiate(bound, Some(scope)).map_err(|_| {
+        refuse(
+            redirect,
+            ErrorCode::InvalidScope,
+            "none of the requested scopes is allowed for this client",
+        )
+    })?;
+    ScopeSet::parse(&pre.scope.to_string())
+        .map_err(|e| refuse(redirect, ErrorCode::InvalidScope, e.to_string()))
+}
+
+fn parse_prompt(raw: Option<&str>) -> Result<Prompt, String> {
+    let mut p = Prompt::default();
+    let Some(raw) = raw else { return Ok(p) };
+    for v in raw.split(' ').filter(|v| !v.is_empty()) {
+        match v {
+            "none" => p.none = true,
+            "login" => p.login = true,
+            "consent" => p.consent = true,
+            "select_account" => p.select_account = true,
+            other => return Err(format!("unsupported prompt value {other:?}")),
+        }
+    }
+    // OpenID Connect Core §3.1.2.1: none with any other value is an error.
+    if p.none && (p.login || p.consent || p.select_account) {
+        return Err("prompt=none cannot be combined with other values".into());
+    }
+    Ok(p)
+}
+
+/// The end user's authentication, as far as the authorization decision
+/// needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Authentication {
+    /// When the user signed in.
+    pub auth_time: DateTime<Utc>,
+}
+
+/// What to do next with a valid request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Show the login page.
+    Login,
+    /// Show the consent page.
+    Consent,
+    /// Issue the code.
+    Issue,
+}
+
+/// Where the request stands in the interaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// The user signed in during this request's interaction (so `prompt=login`
+    /// and `max_age` are satisfied).
+    pub just_authenticated: bool,
+    /// The user answered the consent page during this interaction.
+    pub just_consented: bool,
+}
+
+/// Decides between login, consent and issuing the code (OpenID Connect Core
+/// §3.1.2.3–3.1.2.4 and §3.1.2.6 for `prompt=none`).
+pub fn decide(
+    v: &ValidatedAuthorize,
+    auth: Option<Authentication>,
+    consented: Option<&ScopeSet>,
+    first_party: bool,
+    progress: Progress,
+    now: DateTime<Utc>,
+) -> Result<Next, OAuthError> {
+    let stale = |a: &Authentication| {
+        v.max_age
+            .is_some_and(|m| a.auth_time + Duration::seconds(m) < now)
+    };
+    let needs_login = match &auth {
+        None => true,
+        Some(a) => {
+            !progress.just_authenticated && (v.prompt.login || v.prompt.select_account || stale(a))
+        }
+    };
+    if needs_login {
+        return if v.prompt.none {
+            Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            ))
+        } else {
+            Ok(Next::Login)
+        };
+    }
+    let covered = consented.is_some_and(|c| v.scope.is_subset(c));
+    let needs_consent = !first_party && !progress.just_consented && (v.prompt.consent || !covered);
+    if needs_consent {
+        return if v.prompt.none {
+            Err(OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user has not consented to this request",
+            ))
+        } else {
+            Ok(Next::Consent)
+        };
+    }
+    Ok(Next::Issue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{RedirectUri, TokenEndpointAuthMethod, TokenHash};
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(public: bool) -> Client {
+        Client {
+            id: ClientId::parse("c1").unwrap(),
+            name: "App".into(),
+            secret_hash: (!public).then(|| TokenHash::of("s")),
+            secret_rotated_at: None,
+            auth_method: if public {
+                TokenEndpointAuthMethod::None
+            } else {
+                TokenEndpointAuthMethod::ClientSecretBasic
+            },
+            redirect_uris: vec![
+                RedirectUri::parse("https://app.example/cb?tenant=1", false).unwrap(),
+            ],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: ScopeSet::parse("openid profile email").unwrap(),
+            first_party: false,
+            require_pkce: false,
+            id_token_signed_response_alg: None,
+            jwks: None,
+            jwks_uri: None,
+            access_token_ttl_secs: None,
+            id_token_ttl_secs: None,
+            refresh_token_ttl_secs: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    const BASE: &str = "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3D1&response_type=code&scope=openid&state=xyz";
+    const POLICY: AuthorizePolicy = AuthorizePolicy {
+        pkce_allow_plain: false,
+    };
+
+    fn run(extra: &str, public: bool) -> Result<ValidatedAuthorize, ErrorCode> {
+        let p = RawParams::parse(format!("{BASE}{extra}").as_bytes());
+        let c = client(public);
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        validate(&p, &c, &r, POLICY).map_err(|e| e.error.code)
+    }
+
+    #[test]
+    fn page_errors_for_client_and_redirect_problems() {
+        let c = client(false);
+        let cases: &[(&str, Option<&Client>, PageError)] = &[
+            (
+                "redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3D1",
+                Some(&c),
+                PageError::MissingClient,
+            ),
+            (
+                "client_id=c1&client_id=c1&redirect_uri=x",
+                Some(&c),
+                PageError::MissingClient,
+            ),
+            (
+                "client_id=zz&redirect_uri=x",
+                None,
+                PageError::UnknownClient,
+            ),
+            ("client_id=c1", Some(&c), PageError::MissingRedirect),
+            (
+                "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+                Some(&c),
+                PageError::UnregisteredRedirect,
+            ),
+            (
+                "client_id=c1&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+                Some(&c),
+                PageError::UnregisteredRedirect,
+            ),
+        ];
+        for (q, client, want) in cases {
+            let p = RawParams::parse(q.as_bytes());
+            assert_eq!(
+                verify_client_and_redirect(&p, *client).unwrap_err(),
+                *want,
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_redirect_error_has_its_spec_code() {
+        use ErrorCode::*;
+        let cases: &[(&str, bool, ErrorCode)] = &[
+            ("&scope=openid", false, InvalidRequest), // repeated (RFC 6749 §3.1)
+            ("&request=eyJ", false, RequestNotSupported), // OIDC Core §6
+            (
+                "&request_uri=https%3A%2F%2Fx",
+                false,
+                RequestUriNotSupported,
+            ),
+            ("&registration=%7B%7D", false, RegistrationNotSupported),
+            ("&response_mode=fragment", false, InvalidRequest),
+            ("&prompt=none%20login", false, InvalidRequest), // OIDC Core §3.1.2.1
+            ("&prompt=bogus", false, InvalidRequest),
+            ("&max_age=-1", false, InvalidRequest),
+            ("&max_age=abc", false, InvalidRequest),
+            ("", true, InvalidRequest), // public client without PKCE
+            (
+                "&code_challenge=short&code_challenge_method=S256",
+                false,
+                InvalidRequest,
+            ),
+            (
+                "&code_challenge_method=plain&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                false,
+                InvalidRequest,
+            ),
+            ("&claims=notjson", false, InvalidRequest),
+        ];
+        for (extra, public, want) in cases {
+            assert_eq!(run(extra, *public).unwrap_err(), *want, "{extra}");
+        }
+        let p = RawParams::parse(
+            BASE.replace("response_type=code", "response_type=token")
+                .as_bytes(),
+        );
+        let c = client(false);
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        assert_eq!(
+            validate(&p, &c, &r, POLICY).unwrap_err().error.code,
+            UnsupportedResponseType
+        );
+        let p = RawParams::parse(BASE.replace("&response_type=code", "").as_bytes());
+        assert_eq!(
+            validate(&p, &c, &r, POLICY).unwrap_err().error.code,
+            InvalidRequest
+        );
+        let p = RawParams::parse(BASE.replace("scope=openid", "scope=admin").as_bytes());
+        assert_eq!(
+            validate(&p, &c, &r, POLICY).unwrap_err().error.code,
+            InvalidScope
+        );
+        let mut cc = client(false);
+        cc.grant_types = vec![GrantType::ClientCredentials];
+        assert_eq!(
+            validate(&RawParams::parse(BASE.as_bytes()), &cc, &r, POLICY)
+                .unwrap_err()
+                .error
+                .code,
+            UnauthorizedClient
+        );
+    }
+
+    #[test]
+    fn a_good_request_is_validated_and_scopes_trimmed() {
+        let v = run(&format!("&scope=openid%20profile%20admin&nonce=n1&code_challenge={CHALLENGE}&code_challenge_method=S256&max_age=60&login_hint=alice").replace("&scope=openid&", "&"), true);
+        // BASE already has scope=openid; build without the duplicate:
+        assert!(v.is_err(), "the duplicate scope makes this invalid");
+        let q = format!(
+            "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3D1&response_type=code&scope=openid%20profile%20admin&state=xyz&nonce=n1&code_challenge={CHALLENGE}&code_challenge_method=S256&max_age=60&login_hint=alice&response_mode=form_post"
+        );
+        let p = RawParams::parse(q.as_bytes());
+        let c = client(true);
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        assert_eq!(r.mode(), ResponseMode::FormPost);
+        let v = validate(&p, &c, &r, POLICY).unwrap();
+        assert_eq!(
+            v.scope.to_string(),
+            "openid profile",
+            "admin is not allowed and is dropped"
+        );
+        assert!(v.openid);
+        assert_eq!(v.pkce, Some((CHALLENGE.to_owned(), "S256")));
+        assert_eq!(v.max_age, Some(60));
+        assert_eq!(v.login_hint.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn response_keeps_the_registered_query_and_adds_state_and_iss() {
+        let p = RawParams::parse(BASE.as_bytes());
+        let c = client(false);
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        let params = r.response_params("https://id.example", vec![("code", "abc".into())]);
+        assert_eq!(
+            r.query_url(&params),
+            "https://app.example/cb?tenant=1&code=abc&state=xyz&iss=https%3A%2F%2Fid.example"
+        );
+    }
+
+    fn validated(extra: &str) -> ValidatedAuthorize {
+        run(extra, false).unwrap()
+    }
+
+    fn d(
+        v: &ValidatedAuthorize,
+        auth: Option<Authentication>,
+        consented: Option<&ScopeSet>,
+        first_party: bool,
+        progress: Progress,
+        now: DateTime<Utc>,
+    ) -> Result<Next, ErrorCode> {
+        decide(v, auth, consented, first_party, progress, now).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn decide_follows_prompt_and_max_age() {
+        let now = Utc::now();
+        let fresh = Some(Authentication {
+            auth_time: now - Duration::seconds(10),
+        });
+        let old = Some(Authentication {
+            auth_time: now - Duration::seconds(3600),
+        });
+        let all = ScopeSet::parse("openid profile").unwrap();
+        let none = Progress::default();
+        let logged_in = Progress {
+            just_authenticated: true,
+            just_consented: false,
+        };
+        let consented = Progress {
+            just_authenticated: false,
+            just_consented: true,
+        };
+
+        let v = validated("");
+        assert_eq!(d(&v, None, None, false, none, now), Ok(Next::Login));
+        assert_eq!(d(&v, fresh, None, false, none, now), Ok(Next::Consent));
+        assert_eq!(d(&v, fresh, Some(&all), false, none, now), Ok(Next::Issue));
+        assert_eq!(
+            d(&v, fresh, None, true, none, now),
+            Ok(Next::Issue),
+            "first party skips consent"
+        );
+        assert_eq!(d(&v, fresh, None, false, consented, now), Ok(Next::Issue));
+
+        let v = validated("&prompt=none");
+        assert_eq!(
+            d(&v, None, None, false, none, now).unwrap_err(),
+            ErrorCode::LoginRequired
+        );
+        assert_eq!(
+            d(&v, fresh, None, false, none, now).unwrap_err(),
+            ErrorCode::ConsentRequired
+        );
+        assert_eq!(d(&v, fresh, Some(&all), false, none, now), Ok(Next::Issue));
+
+        let v = validated("&prompt=login");
+        assert_eq!(d(&v, fresh, Some(&all), false, none, now), Ok(Next::Login));
+        assert_eq!(
+            d(&v, fresh, Some(&all), false, logged_in, now),
+            Ok(Next::Issue)
+        );
+
+        let v = validated("&prompt=consent");
+        assert_eq!(
+            d(&v, fresh, Some(&all), false, none, now),
+            Ok(Next::Consent)
+        );
+        assert_eq!(
+            d(&v, fresh, Some(&all), false, consented, now),
+            Ok(Next::Issue)
+        );
+
+        let v = validated("&max_age=60");
+        assert_eq!(d(&v, old, Some(&all), false, none, now), Ok(Next::Login));
+        assert_eq!(d(&v, fresh, Some(&all), false, none, now), Ok(Next::Issue));
+        let v = validated("&max_age=60&prompt=none");
+        assert_eq!(
+            d(&v, old, Some(&all), false, none, now).unwrap_err(),
+            ErrorCode::LoginRequired
+        );
+    }
+}
