@@ -105,6 +105,9 @@ pub struct ClientCreateArgs {
     /// Skip the consent page (first-party application).
     #[arg(long)]
     pub first_party: bool,
+    /// Require PKCE of this confidential client too (public clients always need it).
+    #[arg(long)]
+    pub require_pkce: bool,
     /// Allow http redirect URIs for non-loopback hosts (development only).
     #[arg(long)]
     pub allow_http: bool,
@@ -224,6 +227,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scope": c.scopes.to_string(),
         "first_party": c.first_party,
+        "require_pkce": c.require_pkce,
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
@@ -264,56 +268,63 @@ fn print_client(c: &Client) {
     println!("first party:    {}", c.first_party);
 }
 
+async fn client_create(
+    a: ClientCreateArgs,
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let (rng, clock) = (OsRng, SystemClock);
+    let jwks = match &a.jwks {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --jwks {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let created = operator::create_client(
+        store,
+        &rng,
+        &clock,
+        NewClient {
+            name: a.name,
+            redirect_uris: a.redirect_uris,
+            post_logout_redirect_uris: a.post_logout_redirect_uris,
+            public: a.public,
+            grant_types: a.grant_types,
+            scopes: a.scopes,
+            auth_method: a.auth_method,
+            first_party: a.first_party,
+            require_pkce: a.require_pkce,
+            allow_http: a.allow_http || config.allow_http_redirect_uris,
+            jwks,
+            jwks_uri: a.jwks_uri,
+            id_token_alg: a.id_token_alg,
+            access_token_ttl_secs: a.access_token_ttl,
+            id_token_ttl_secs: a.id_token_ttl,
+            refresh_token_ttl_secs: a.refresh_token_ttl,
+        },
+    )
+    .await?;
+    if a.json {
+        println!(
+            "{}",
+            client_json(&created.client, created.secret.as_deref())
+        );
+    } else {
+        print_client(&created.client);
+        if let Some(s) = &created.secret {
+            println!("client_secret:  {s}");
+            eprintln!("\nThe secret is shown only once and stored as a hash: keep it now.");
+        }
+    }
+    Ok(())
+}
+
 async fn client(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let (rng, clock) = (OsRng, SystemClock);
     match cmd {
-        ClientCmd::Create(a) => {
-            let a = *a;
-            let jwks = match &a.jwks {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read --jwks {}", p.display()))?,
-                ),
-                None => None,
-            };
-            let created = operator::create_client(
-                store.as_ref(),
-                &rng,
-                &clock,
-                NewClient {
-                    name: a.name,
-                    redirect_uris: a.redirect_uris,
-                    post_logout_redirect_uris: a.post_logout_redirect_uris,
-                    public: a.public,
-                    grant_types: a.grant_types,
-                    scopes: a.scopes,
-                    auth_method: a.auth_method,
-                    first_party: a.first_party,
-                    allow_http: a.allow_http || config.allow_http_redirect_uris,
-                    jwks,
-                    jwks_uri: a.jwks_uri,
-                    id_token_alg: a.id_token_alg,
-                    access_token_ttl_secs: a.access_token_ttl,
-                    id_token_ttl_secs: a.id_token_ttl,
-                    refresh_token_ttl_secs: a.refresh_token_ttl,
-                },
-            )
-            .await?;
-            if a.json {
-                println!(
-                    "{}",
-                    client_json(&created.client, created.secret.as_deref())
-                );
-            } else {
-                print_client(&created.client);
-                if let Some(s) = &created.secret {
-                    println!("client_secret:  {s}");
-                    eprintln!("\nThe secret is shown only once and stored as a hash: keep it now.");
-                }
-            }
-            Ok(())
-        }
+        ClientCmd::Create(a) => client_create(*a, store.as_ref(), config).await,
         ClientCmd::List { json } => {
             let clients = store.list_clients().await?;
             if json {

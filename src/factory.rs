@@ -8,7 +8,8 @@ use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::db::{self, SeaStore};
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::Config;
-use crate::ports::{Clock, PasswordHasher, Rng, Store};
+use crate::ports::{Clock, PasswordHasher, Rng, Store, ThrottlePolicy};
+use crate::protocol::interaction::InteractionSettings;
 use crate::state::AppState;
 
 /// Why the adapters could not be built.
@@ -52,6 +53,28 @@ pub fn build_password_hasher(config: &Config) -> Result<Arc<dyn PasswordHasher>,
     Ok(Arc::new(hasher))
 }
 
+/// The authorization interaction's settings, from configuration.
+pub fn interaction_settings(config: &Config) -> InteractionSettings {
+    let a = &config.auth;
+    InteractionSettings {
+        issuer: config.issuer.clone(),
+        code_ttl: a.code_ttl,
+        session_idle: a.session_idle,
+        session_max: a.session_max,
+        pkce_allow_plain: a.pkce_allow_plain,
+        user_throttle: ThrottlePolicy {
+            max_failures: a.login_max_failures,
+            window: a.login_failure_window,
+            lockout: a.login_lockout,
+        },
+        ip_throttle: ThrottlePolicy {
+            max_failures: a.login_ip_max_failures,
+            window: a.login_failure_window,
+            lockout: a.login_lockout,
+        },
+    }
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let store: Arc<dyn Store> =
@@ -60,7 +83,9 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(p) => p,
         None => build_password_hasher(&config)?,
     };
+    let interaction = Arc::new(interaction_settings(&config));
     Ok(AppState {
+        interaction,
         config: Arc::new(config),
         store,
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),

@@ -52,6 +52,8 @@ pub struct NewClient {
     pub auth_method: Option<String>,
     /// Skip consent.
     pub first_party: bool,
+    /// Require PKCE of a confidential client (always required of public ones).
+    pub require_pkce: bool,
     /// Permit http redirect URIs to non-loopback hosts.
     pub allow_http: bool,
     /// Registered JWKS (JSON text) for `private_key_jwt`.
@@ -171,7 +173,7 @@ pub async fn create_client(
         grant_types,
         scopes,
         first_party: req.first_party,
-        require_pkce: true,
+        require_pkce: req.public || req.require_pkce,
         id_token_signed_response_alg: req.id_token_alg,
         jwks: req.jwks,
         jwks_uri: req.jwks_uri,

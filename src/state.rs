@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::ports::{Clock, PasswordHasher, Rng, Store};
+use crate::protocol::interaction::InteractionSettings;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -19,4 +20,6 @@ pub struct AppState {
     pub rng: Arc<dyn Rng>,
     /// Password hashing.
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Settings of the authorization interaction.
+    pub interaction: Arc<InteractionSettings>,
 }

@@ -1,11 +1,14 @@
 //! The HTTP layer: router, middleware, extractors and handlers. Thin:
 //! parse, call the protocol layer, render.
 
+pub mod extractors;
 pub mod middleware;
+pub mod pages;
 pub mod routes;
+pub mod session;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -16,6 +19,16 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::get_healthz))
         .route("/readyz", get(routes::health::get_readyz))
         .route("/static/portcullis.css", get(routes::assets::get_css))
+        .route(
+            "/static/form_post.js",
+            get(routes::assets::get_form_post_js),
+        )
+        .route(
+            "/authorize",
+            get(routes::authorize::get_authorize).post(routes::authorize::post_authorize),
+        )
+        .route("/login", post(routes::authorize::post_login))
+        .route("/consent", post(routes::authorize::post_consent))
         .fallback(routes::health::not_found)
         .with_state(state);
     middleware::apply(routes, &config)

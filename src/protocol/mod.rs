@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod error;
+pub mod interaction;
 pub mod params;
 pub mod pkce;
 pub mod registrar;

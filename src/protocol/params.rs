@@ -29,10 +29,13 @@ impl RawParams {
             if v.len() > MAX_VALUE_LEN {
                 out.oversized.insert(key.clone());
             }
-            if out.values.contains_key(&key) {
-                out.repeated.insert(key);
-            } else {
-                out.values.insert(key, v.into_owned());
+            match out.values.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    out.repeated.insert(e.key().clone());
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v.into_owned());
+                }
             }
         }
         out

@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod flow;
 mod helpers;
 
+mod authorize;
 mod cli;
 mod health;
 mod migrations;

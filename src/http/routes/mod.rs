@@ -1,4 +1,5 @@
 //! One module per endpoint.
 
 pub mod assets;
+pub mod authorize;
 pub mod health;

@@ -1,0 +1,326 @@
+//! `GET|POST /authorize`, `POST /login` and `POST /consent`: thin handlers
+//! over [`crate::protocol::interaction`].
+
+use askama::Template as _;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::ClientId;
+use crate::error::render_page;
+use crate::http::extractors::ClientIp;
+use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage, ScopeLine};
+use crate::http::session;
+use crate::protocol::authorize::{Progress, ResponseMode};
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::interaction::{
+    self, Ctx, LiveSession, LoginForm, LoginMessage, Outcome, Report,
+};
+use crate::protocol::params::RawParams;
+use crate::state::AppState;
+
+fn ctx(state: &AppState) -> Ctx<'_> {
+    Ctx {
+        store: state.store.as_ref(),
+        clock: state.clock.as_ref(),
+        rng: state.rng.as_ref(),
+        passwords: state.passwords.as_ref(),
+        settings: &state.interaction,
+    }
+}
+
+/// A failed dependency: a page, never a redirect with partial state.
+fn failure_page(err: &OAuthError) -> Response {
+    if err.code == ErrorCode::TemporarilyUnavailable {
+        tracing::warn!(error = %err, source = ?err.source, "authorization interaction: dependency unavailable");
+        let mut resp = render_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service cannot complete your request right now. Try again in a moment.",
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        resp
+    } else {
+        tracing::error!(error = %err, source = ?err.source, "authorization interaction failed");
+        render_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The service could not complete your request. Try again later.",
+        )
+    }
+}
+
+async fn current_session(
+    state: &AppState,
+    cookie: Option<&str>,
+) -> Result<Option<LiveSession>, OAuthError> {
+    match cookie {
+        Some(value) => interaction::load_session(&ctx(state), value).await,
+        None => Ok(None),
+    }
+}
+
+/// Renders an outcome. `cookie` is the session cookie value the browser
+/// will hold after this response (set here when `set_cookie`).
+fn render(
+    state: &AppState,
+    outcome: Outcome,
+    cookie: Option<String>,
+    set_cookie: bool,
+) -> Response {
+    let config = &state.config;
+    let (cookie, set_cookie) = match cookie {
+        Some(c) => (c, set_cookie),
+        None => (state.rng.token(), true),
+    };
+    let mut resp = match outcome {
+        Outcome::Page(e) => render_page(StatusCode::BAD_REQUEST, "Cannot continue", &e.to_string()),
+        Outcome::Login {
+            client_name,
+            request,
+            login_hint,
+            message,
+        } => {
+            let csrf = session::csrf_token(&cookie);
+            let page = LoginPage {
+                client_name: &client_name,
+                request: &request,
+                csrf: &csrf,
+                username: login_hint.as_deref().unwrap_or_default(),
+                message: message.map(LoginMessage::text),
+            };
+            let status = if message == Some(LoginMessage::AddressThrottled) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::OK
+            };
+            let mut r = pages::html(status, page.render(), None);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let secs = state.config.auth.login_lockout.num_seconds().to_string();
+                if let Ok(v) = HeaderValue::from_str(&secs) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            r
+        }
+        Outcome::Consent {
+            client_name,
+            request,
+            scopes,
+            username,
+        } => {
+            let csrf = session::csrf_token(&cookie);
+            let lines = scopes
+                .iter()
+                .map(|s| ScopeLine {
+                    text: pages::describe_scope(s),
+                    scope: s.to_owned(),
+                })
+                .collect();
+            let page = ConsentPage {
+                client_name: &client_name,
+                username: &username,
+                lines,
+                request: &request,
+                csrf: &csrf,
+            };
+            pages::html(StatusCode::OK, page.render(), None)
+        }
+        Outcome::Respond { redirect, params } => match redirect.mode() {
+            ResponseMode::Query => {
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                match HeaderValue::from_str(&redirect.query_url(&params)) {
+                    Ok(v) => {
+                        r.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Err(_) => {
+                        return failure_page(&OAuthError::server_error(
+                            "redirect URI is not a valid header",
+                        ));
+                    }
+                }
+                crate::error::no_store(&mut r);
+                r
+            }
+            ResponseMode::FormPost => {
+                let page = FormPostPage {
+                    action: redirect.uri(),
+                    fields: &params,
+                };
+                let csp = format!(
+                    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action {}",
+                    pages::form_action_source(redirect.uri())
+                );
+                pages::html(StatusCode::OK, page.render(), Some(csp))
+            }
+        },
+    };
+    if set_cookie && let Some(v) = session::set_cookie(config, &cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn log_report(report: &Report) {
+    tracing::info!(
+        client_id = report.client_id.as_ref().map(ClientId::as_str),
+        session_id = report.session_id.as_deref(),
+        login_succeeded = report.login_succeeded,
+        login_failed = ?report.login_failed,
+        code_issued = report.code_issued.is_some(),
+        error_sent = report.error_sent.map(ErrorCode::as_str),
+        "authorization interaction"
+    );
+}
+
+async fn run_authorize(state: &AppState, headers: &HeaderMap, request: &[u8]) -> Response {
+    let cookie = session::read_cookie(headers, &state.config);
+    let session = match current_session(state, cookie.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return failure_page(&e),
+    };
+    let mut report = Report::default();
+    let outcome = interaction::authorize(
+        &ctx(state),
+        request,
+        session.as_ref(),
+        Progress::default(),
+        &mut report,
+    )
+    .await;
+    log_report(&report);
+    match outcome {
+        Ok(o) => render(state, o, cookie, false),
+        Err(e) => failure_page(&e),
+    }
+}
+
+/// `GET /authorize` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1).
+pub async fn get_authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    run_authorize(&state, &headers, query.unwrap_or_default().as_bytes()).await
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+/// `POST /authorize`: the same request as a form body (OpenID Connect Core
+/// §3.1.2.1 requires both methods).
+pub async fn post_authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_form(&headers) {
+        return render_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot continue",
+            "The authorization request must be sent as application/x-www-form-urlencoded.",
+        );
+    }
+    run_authorize(&state, &headers, &body).await
+}
+
+fn bad_form() -> Response {
+    render_page(
+        StatusCode::BAD_REQUEST,
+        "Cannot continue",
+        "The form was incomplete or sent twice. Go back to the application and start again.",
+    )
+}
+
+fn csrf_failed() -> Response {
+    render_page(
+        StatusCode::FORBIDDEN,
+        "Your session has expired",
+        "For your security, this form can no longer be used. Go back to the application and start again.",
+    )
+}
+
+/// `POST /login`: username and password, CSRF-checked and throttled.
+pub async fn post_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    let form = RawParams::parse(&body);
+    if !is_form(&headers) || form.first_repeated().is_some() {
+        return bad_form();
+    }
+    let (Some(request), Some(username)) = (form.get("request"), form.get("username")) else {
+        return bad_form();
+    };
+    let cookie = session::read_cookie(&headers, &state.config);
+    if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
+        return csrf_failed();
+    }
+    let previous = match current_session(&state, cookie.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return failure_page(&e),
+    };
+    let mut report = Report::default();
+    let login = LoginForm {
+        request,
+        username,
+        password: form.get("password").unwrap_or_default(),
+        ip: &ip,
+    };
+    let result = interaction::login(&ctx(&state), login, previous.as_ref(), &mut report).await;
+    log_report(&report);
+    match result {
+        Ok((outcome, Some(new))) => render(&state, outcome, Some(new.cookie_value), true),
+        Ok((outcome, None)) => render(&state, outcome, cookie, false),
+        Err(e) => failure_page(&e),
+    }
+}
+
+/// `POST /consent`: `decision=allow` or `decision=deny`, CSRF-checked.
+pub async fn post_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = RawParams::parse(&body);
+    if !is_form(&headers) || form.first_repeated().is_some() {
+        return bad_form();
+    }
+    let Some(request) = form.get("request") else {
+        return bad_form();
+    };
+    let allow = match form.get("decision") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => return bad_form(),
+    };
+    let cookie = session::read_cookie(&headers, &state.config);
+    if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
+        return csrf_failed();
+    }
+    let session = match current_session(&state, cookie.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return failure_page(&e),
+    };
+    let mut report = Report::default();
+    let result =
+        interaction::consent(&ctx(&state), request, allow, session.as_ref(), &mut report).await;
+    log_report(&report);
+    match result {
+        Ok(outcome) => render(&state, outcome, cookie, false),
+        Err(e) => failure_page(&e),
+    }
+}

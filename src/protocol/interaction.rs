@@ -1,0 +1,541 @@
+//! The authorization interaction: the endpoint, the login form and the
+//! consent form, as one state machine over the ports. Each step re-validates
+//! the original request (carried in the forms), so a tampered form can do no
+//! more than a fresh request could.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::authorize::{
+    self, Authentication, AuthorizePolicy, CARRIED_PARAMS, Next, PageError, Progress,
+    ValidatedAuthorize, VerifiedRedirect,
+};
+use super::error::{ErrorCode, OAuthError};
+use super::params::RawParams;
+use crate::domain::{
+    AuthorizationCode, Client, ClientId, Consent, Grant, ScopeSet, Session, TokenHash, User,
+    UserId, Username,
+};
+use crate::ports::{Clock, PasswordHasher, Rng, Store, ThrottlePolicy};
+
+/// Settings the interaction needs.
+#[derive(Debug, Clone)]
+pub struct InteractionSettings {
+    /// Issuer, for `iss` (RFC 9207).
+    pub issuer: String,
+    /// Authorization code lifetime.
+    pub code_ttl: Duration,
+    /// Session idle limit.
+    pub session_idle: Duration,
+    /// Session absolute limit.
+    pub session_max: Duration,
+    /// Accept PKCE plain.
+    pub pkce_allow_plain: bool,
+    /// Per-account throttling.
+    pub user_throttle: ThrottlePolicy,
+    /// Per-address throttling.
+    pub ip_throttle: ThrottlePolicy,
+}
+
+/// The ports the interaction uses.
+pub struct Ctx<'a> {
+    /// Repositories.
+    pub store: &'a dyn Store,
+    /// Time.
+    pub clock: &'a dyn Clock,
+    /// Randomness.
+    pub rng: &'a dyn Rng,
+    /// Password verification.
+    pub passwords: &'a dyn PasswordHasher,
+    /// Settings.
+    pub settings: &'a InteractionSettings,
+}
+
+/// A live, authenticated session.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// The session (its `id` is the `sid` claim).
+    pub session: Session,
+    /// The signed-in user.
+    pub user: User,
+}
+
+/// A message on the login page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMessage {
+    /// Wrong username or password (never says which).
+    BadCredentials,
+    /// Too many failures for this account (shown for unknown accounts too).
+    AccountLocked,
+    /// Too many failures from this address.
+    AddressThrottled,
+    /// The account is disabled (shown only after a correct password).
+    Disabled,
+}
+
+impl LoginMessage {
+    /// Text for the user.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::BadCredentials => "Incorrect username or password.",
+            Self::AccountLocked => "Too many failed attempts. Wait a few minutes, then try again.",
+            Self::AddressThrottled => {
+                "Too many sign-in attempts from your network. Try again later."
+            }
+            Self::Disabled => "This account is disabled. Contact your administrator.",
+        }
+    }
+}
+
+/// Why a sign-in failed, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// No such user.
+    UnknownUser,
+    /// Wrong password.
+    BadPassword,
+    /// Locked by throttling.
+    Locked,
+    /// Disabled account.
+    Disabled,
+}
+
+/// What the HTTP layer shows or sends.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An error page (400): no redirect is safe.
+    Page(PageError),
+    /// The login form.
+    Login {
+        /// Application name.
+        client_name: String,
+        /// The carried request.
+        request: String,
+        /// Pre-filled username.
+        login_hint: Option<String>,
+        /// A message, if this is a retry.
+        message: Option<LoginMessage>,
+    },
+    /// The consent form.
+    Consent {
+        /// Application name.
+        client_name: String,
+        /// The carried request.
+        request: String,
+        /// Scopes to list.
+        scopes: ScopeSet,
+        /// The signed-in user's name.
+        username: String,
+    },
+    /// A response to the client (code or error).
+    Respond {
+        /// Where.
+        redirect: VerifiedRedirect,
+        /// What (already with `state` and `iss`).
+        params: Vec<(&'static str, String)>,
+    },
+}
+
+/// What happened, for events and logs.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The client, when known.
+    pub client_id: Option<ClientId>,
+    /// The user, when known.
+    pub subject: Option<UserId>,
+    /// The session id (`sid`).
+    pub session_id: Option<String>,
+    /// A sign-in succeeded.
+    pub login_succeeded: bool,
+    /// A sign-in failed, and why.
+    pub login_failed: Option<LoginFailure>,
+    /// Consent was given (scopes) or refused.
+    pub consent: Option<Result<ScopeSet, ()>>,
+    /// A code was issued with these scopes.
+    pub code_issued: Option<ScopeSet>,
+    /// An error was sent to the client.
+    pub error_sent: Option<ErrorCode>,
+}
+
+/// A new session to set in the cookie.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The cookie value (a 256-bit secret: only its hash is stored).
+    pub cookie_value: String,
+}
+
+fn error_response(redirect: &VerifiedRedirect, issuer: &str, err: &OAuthError) -> Outcome {
+    let params = redirect.response_params(
+        issuer,
+        vec![
+            ("error", err.code.as_str().to_owned()),
+            ("error_description", err.safe_description()),
+        ],
+    );
+    Outcome::Respond {
+        redirect: redirect.clone(),
+        params,
+    }
+}
+
+struct Checked {
+    client: Client,
+    params: RawParams,
+    validated: ValidatedAuthorize,
+}
+
+/// Parses and checks a request; `Err` is the outcome to show at once.
+async fn check(
+    ctx: &Ctx<'_>,
+    request: &[u8],
+    report: &mut Report,
+) -> Result<Result<Checked, Outcome>, OAuthError> {
+    let params = RawParams::parse(request);
+    let client = match params.get("client_id").and_then(ClientId::parse) {
+        Some(id) if !params.is_repeated("client_id") => ctx.store.get_client(&id).await?,
+        _ => None,
+    };
+    let redirect = match authorize::verify_client_and_redirect(&params, client.as_ref()) {
+        Ok(r) => r,
+        Err(page) => return Ok(Err(Outcome::Page(page))),
+    };
+    let Some(client) = client else {
+        return Ok(Err(Outcome::Page(PageError::UnknownClient)));
+    };
+    report.client_id = Some(client.id.clone());
+    let policy = AuthorizePolicy {
+        pkce_allow_plain: ctx.settings.pkce_allow_plain,
+    };
+    match authorize::validate(&params, &client, &redirect, policy) {
+        Ok(validated) => Ok(Ok(Checked {
+            client,
+            params,
+            validated,
+        })),
+        Err(e) => {
+            report.error_sent = Some(e.error.code);
+            Ok(Err(error_response(
+                &e.redirect,
+                &ctx.settings.issuer,
+                &e.error,
+            )))
+        }
+    }
+}
+
+/// Runs the authorization request `request` (query or form body) for the
+/// session (if any). `Err` means a dependency failed (a page with 500/503).
+pub async fn authorize(
+    ctx: &Ctx<'_>,
+    request: &[u8],
+    session: Option<&LiveSession>,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<Outcome, OAuthError> {
+    let c = match check(ctx, request, report).await? {
+        Ok(c) => c,
+        Err(outcome) => return Ok(outcome),
+    };
+    let carried = c.params.encode_only(CARRIED_PARAMS);
+    let now = ctx.clock.now();
+    let consent = match session {
+        Some(s) => ctx.store.get_consent(&s.user.id, &c.client.id).await?,
+        None => None,
+    };
+    let auth = session
+        .and_then(|s| s.session.auth_time)
+        .map(|auth_time| Authentication { auth_time });
+    if let Some(s) = session {
+        report.subject = Some(s.user.id.clone());
+        report.session_id = Some(s.session.id.clone());
+    }
+    let next = authorize::decide(
+        &c.validated,
+        auth,
+        consent.as_ref().map(|c| &c.scopes),
+        c.client.first_party,
+        progress,
+        now,
+    );
+    match next {
+        Err(e) => {
+            report.error_sent = Some(e.code);
+            Ok(error_response(
+                &c.validated.redirect,
+                &ctx.settings.issuer,
+                &e,
+            ))
+        }
+        Ok(Next::Login) => Ok(Outcome::Login {
+            client_name: c.client.name,
+            request: carried,
+            login_hint: c.validated.login_hint,
+            message: None,
+        }),
+        Ok(Next::Consent) => {
+            let Some(s) = session else {
+                return Err(OAuthError::server_error("consent without a session"));
+            };
+            Ok(Outcome::Consent {
+                client_name: c.client.name,
+                request: carried,
+                scopes: c.validated.scope,
+                username: s.user.username.to_string(),
+            })
+        }
+        Ok(Next::Issue) => {
+            let Some(s) = session else {
+                return Err(OAuthError::server_error("issuing without a session"));
+            };
+            issue_code(ctx, &c.validated, s, now, report).await
+        }
+    }
+}
+
+async fn issue_code(
+    ctx: &Ctx<'_>,
+    v: &ValidatedAuthorize,
+    s: &LiveSession,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<Outcome, OAuthError> {
+    // DESIGN.md invariant 2: 256-bit random, stored only as its SHA-256.
+    let code = ctx.rng.token();
+    let grant = Grant {
+        id: uuid::Uuid::now_v7().to_string(),
+        client_id: v.client_id.clone(),
+        user_id: s.user.id.clone(),
+        scope: v.scope.clone(),
+        session_id: Some(s.session.id.clone()),
+        created_at: now,
+        revoked_at: None,
+    };
+    let record = AuthorizationCode {
+        code_hash: TokenHash::of(&code),
+        grant_id: grant.id.clone(),
+        client_id: v.client_id.clone(),
+        user_id: s.user.id.clone(),
+        redirect_uri: v.redirect.uri().to_owned(),
+        scope: v.scope.clone(),
+        nonce: v.nonce.clone(),
+        code_challenge: v.pkce.as_ref().map(|(c, _)| c.clone()),
+        code_challenge_method: v.pkce.as_ref().map(|(_, m)| (*m).to_owned()),
+        session_id: Some(s.session.id.clone()),
+        auth_time: s.session.auth_time.unwrap_or(now),
+        amr: s.session.amr.clone(),
+        claims: v.claims.clone(),
+        created_at: now,
+        expires_at: now + ctx.settings.code_ttl,
+        consumed_at: None,
+    };
+    let uow = ctx.store.begin().await?;
+    uow.grants().insert_grant(&grant).await?;
+    uow.codes().insert_code(&record).await?;
+    uow.commit().await?;
+    report.code_issued = Some(v.scope.clone());
+    let params = v
+        .redirect
+        .response_params(&ctx.settings.issuer, vec![("code", code)]);
+    Ok(Outcome::Respond {
+        redirect: v.redirect.clone(),
+        params,
+    })
+}
+
+/// Loads the session for a cookie value: it must exist, not be ended, be
+/// within its idle and absolute limits, and belong to an enabled user.
+/// Records the activity.
+pub async fn load_session(
+    ctx: &Ctx<'_>,
+    cookie_value: &str,
+) -> Result<Option<LiveSession>, OAuthError> {
+    let now = ctx.clock.now();
+    let Some(session) = ctx
+        .store
+        .session_by_hash(&TokenHash::of(cookie_value))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let live = session.ended_at.is_none()
+        && session.expires_at > now
+        && session.last_seen_at + ctx.settings.session_idle > now;
+    let Some(user_id) = session.user_id.clone().filter(|_| live) else {
+        return Ok(None);
+    };
+    let Some(user) = ctx
+        .store
+        .user_by_id(&user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(None);
+    };
+    ctx.store.touch_session(&session.id, now).await?;
+    Ok(Some(LiveSession { session, user }))
+}
+
+/// The login form was posted.
+pub struct LoginForm<'a> {
+    /// The carried request.
+    pub request: &'a str,
+    /// Username.
+    pub username: &'a str,
+    /// Password.
+    pub password: &'a str,
+    /// Client address.
+    pub ip: &'a str,
+}
+
+/// Checks credentials with throttling; on success starts a new session
+/// (a new id: DESIGN.md invariant 7) and continues the authorization.
+pub async fn login(
+    ctx: &Ctx<'_>,
+    form: LoginForm<'_>,
+    previous: Option<&LiveSession>,
+    report: &mut Report,
+) -> Result<(Outcome, Option<NewSession>), OAuthError> {
+    let c = match check(ctx, form.request.as_bytes(), report).await? {
+        Ok(c) => c,
+        Err(outcome) => return Ok((outcome, None)),
+    };
+    let login_page = |message| Outcome::Login {
+        client_name: c.client.name.clone(),
+        request: c.params.encode_only(CARRIED_PARAMS),
+        login_hint: Some(form.username.to_owned()),
+        message: Some(message),
+    };
+    let now = ctx.clock.now();
+    let s = ctx.settings;
+    let ip_key = format!("ip:{}", form.ip);
+    let user_key = format!(
+        "user:{}",
+        form.username.chars().take(256).collect::<String>()
+    );
+    if ctx.store.locked_until(&ip_key, now).await?.is_some() {
+        report.login_failed = Some(LoginFailure::Locked);
+        return Ok((login_page(LoginMessage::AddressThrottled), None));
+    }
+    if ctx.store.locked_until(&user_key, now).await?.is_some() {
+        report.login_failed = Some(LoginFailure::Locked);
+        return Ok((login_page(LoginMessage::AccountLocked), None));
+    }
+    let user = match Username::parse(form.username) {
+        Ok(u) => ctx.store.user_by_username(&u).await?,
+        Err(_) => None,
+    };
+    let ok = ctx
+        .passwords
+        .verify(
+            form.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await
+        .map_err(OAuthError::server_error)?;
+    let known = user.is_some();
+    let Some(user) = user.filter(|_| ok) else {
+        report.login_failed = Some(if known {
+            LoginFailure::BadPassword
+        } else {
+            LoginFailure::UnknownUser
+        });
+        ctx.store
+            .record_failure(&ip_key, now, s.ip_throttle)
+            .await?;
+        let locked = ctx
+            .store
+            .record_failure(&user_key, now, s.user_throttle)
+            .await?;
+        let message = if locked.is_some() {
+            LoginMessage::AccountLocked
+        } else {
+            LoginMessage::BadCredentials
+        };
+        return Ok((login_page(message), None));
+    };
+    report.subject = Some(user.id.clone());
+    if user.disabled {
+        report.login_failed = Some(LoginFailure::Disabled);
+        return Ok((login_page(LoginMessage::Disabled), None));
+    }
+    ctx.store.clear_failures(&user_key).await?;
+    let cookie_value = ctx.rng.token();
+    let session = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        id_hash: TokenHash::of(&cookie_value),
+        user_id: Some(user.id.clone()),
+        auth_time: Some(now),
+        amr: Some("[\"pwd\"]".to_owned()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + s.session_max,
+        ended_at: None,
+    };
+    let uow = ctx.store.begin().await?;
+    if let Some(prev) = previous {
+        uow.sessions().end_session(&prev.session.id, now).await?;
+    }
+    uow.sessions().insert_session(&session).await?;
+    uow.commit().await?;
+    report.login_succeeded = true;
+    report.session_id = Some(session.id.clone());
+    let live = LiveSession { session, user };
+    let progress = Progress {
+        just_authenticated: true,
+        just_consented: false,
+    };
+    let outcome = authorize(ctx, form.request.as_bytes(), Some(&live), progress, report).await?;
+    Ok((outcome, Some(NewSession { cookie_value })))
+}
+
+/// The consent form was posted with `allow`.
+pub async fn consent(
+    ctx: &Ctx<'_>,
+    request: &str,
+    allow: bool,
+    session: Option<&LiveSession>,
+    report: &mut Report,
+) -> Result<Outcome, OAuthError> {
+    let c = match check(ctx, request.as_bytes(), report).await? {
+        Ok(c) => c,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Some(s) = session else {
+        // The session ended meanwhile: start over with a sign-in.
+        return authorize(ctx, request.as_bytes(), None, Progress::default(), report).await;
+    };
+    report.subject = Some(s.user.id.clone());
+    report.session_id = Some(s.session.id.clone());
+    if !allow {
+        report.consent = Some(Err(()));
+        let err = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+        report.error_sent = Some(err.code);
+        return Ok(error_response(
+            &c.validated.redirect,
+            &ctx.settings.issuer,
+            &err,
+        ));
+    }
+    let now = ctx.clock.now();
+    let previous = ctx.store.get_consent(&s.user.id, &c.client.id).await?;
+    let mut scopes: Vec<String> = c.validated.scope.iter().map(str::to_owned).collect();
+    if let Some(p) = &previous {
+        scopes.extend(p.scopes.iter().map(str::to_owned));
+    }
+    let scopes = ScopeSet::from_tokens(&scopes).map_err(OAuthError::server_error)?;
+    ctx.store
+        .upsert_consent(&Consent {
+            user_id: s.user.id.clone(),
+            client_id: c.client.id.clone(),
+            scopes,
+            created_at: previous.map_or(now, |p| p.created_at),
+            updated_at: now,
+            revoked_at: None,
+        })
+        .await?;
+    report.consent = Some(Ok(c.validated.scope.clone()));
+    let progress = Progress {
+        just_authenticated: false,
+        just_consented: true,
+    };
+    authorize(ctx, request.as_bytes(), Some(s), progress, report).await
+}
