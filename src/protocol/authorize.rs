@@ -641,10 +641,10 @@ mod tests {
 
     #[test]
     fn a_good_request_is_validated_and_scopes_trimmed() {
-        let q = format!(
+        let query_string = format!(
             "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3D1&response_type=code&scope=openid%20profile%20admin&state=xyz&nonce=n1&code_challenge={CHALLENGE}&code_challenge_method=S256&max_age=60&login_hint=alice&response_mode=form_post"
         );
-        let p = RawParams::parse(q.as_bytes());
+        let p = RawParams::parse(query_string.as_bytes());
         let c = client(true);
         let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
         assert_eq!(r.mode(), ResponseMode::FormPost);

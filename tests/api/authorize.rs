@@ -379,8 +379,15 @@ both_backends!(address_throttling_answers_429, |backend| async move {
     login(&app, &html, "u1", "x").await;
     login(&app, &html, "u2", "x").await;
     let resp = login(&app, &html, "u3", "x").await;
-    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(resp.headers().contains_key("retry-after"));
+    let status = resp.status();
+    let retry = resp.headers().get("retry-after").cloned();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body.contains("Too many sign-in attempts from your network"),
+        "{body}"
+    );
+    assert!(retry.is_some());
 });
 
 both_backends!(disabled_users_cannot_sign_in, |backend| async move {

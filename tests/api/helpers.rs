@@ -171,6 +171,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Spawns a server after letting the test adjust the configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // Logs show up in a failing test's output (set TEST_LOG=debug for more).
+    let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     let db = TestDb::new(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
