@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, PasswordHasher, Rng, Store};
+use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store};
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -19,4 +19,6 @@ pub struct AppState {
     pub rng: Arc<dyn Rng>,
     /// Password hashing.
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Signing keys: sign, verify our own tokens, the JWK Set.
+    pub keys: Arc<dyn KeyProvider>,
 }

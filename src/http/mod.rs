@@ -7,6 +7,7 @@ pub mod routes;
 use axum::Router;
 use axum::routing::get;
 
+use crate::protocol::discovery;
 use crate::state::AppState;
 
 /// Builds the router with every route and the common middleware.
@@ -16,6 +17,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::get_healthz))
         .route("/readyz", get(routes::health::get_readyz))
         .route("/static/portcullis.css", get(routes::assets::get_css))
+        .route(discovery::JWKS_PATH, get(routes::jwks::get_jwks))
+        .route("/.well-known/jwks.json", get(routes::jwks::get_jwks))
+        .route(discovery::DISCOVERY_PATH, routes::discovery::route(&state))
         .fallback(routes::health::not_found)
         .with_state(state);
     middleware::apply(routes, &config)

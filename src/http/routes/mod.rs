@@ -1,4 +1,6 @@
 //! One module per endpoint.
 
 pub mod assets;
+pub mod discovery;
 pub mod health;
+pub mod jwks;
