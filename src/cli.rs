@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCmd),
+    /// Manage signing keys (list, rotate).
+    #[command(subcommand)]
+    Keys(crate::cli_keys::KeysCmd),
 }
 
 /// `client …`
@@ -198,6 +201,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client(cmd, &config).await,
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Keys(cmd) => crate::cli_keys::run(cmd, &config).await,
     }
 }
 

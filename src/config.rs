@@ -77,6 +77,20 @@ pub struct RawSettings {
     pub login_failure_window_secs: Option<String>,
     /// `PORTCULLIS_LOGIN_LOCKOUT_SECS`.
     pub login_lockout_secs: Option<String>,
+    /// `PORTCULLIS_KMS_MODE`: absent (local keys), `direct` or `envelope`.
+    pub kms_mode: Option<String>,
+    /// `PORTCULLIS_KMS_KEY_ID_ES256` (KMS direct).
+    pub kms_key_id_es256: Option<String>,
+    /// `PORTCULLIS_KMS_KEY_ID_RS256` (KMS direct).
+    pub kms_key_id_rs256: Option<String>,
+    /// `PORTCULLIS_KMS_WRAPPING_KEY_ID` (KMS envelope).
+    pub kms_wrapping_key_id: Option<String>,
+    /// `PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS`.
+    pub key_rotation_prepublish_secs: Option<String>,
+    /// `PORTCULLIS_KEY_REFRESH_SECS`.
+    pub key_refresh_secs: Option<String>,
+    /// `PORTCULLIS_MAX_TOKEN_TTL_SECS`.
+    pub max_token_ttl_secs: Option<String>,
 }
 
 /// Selects one field of [`RawSettings`].
@@ -103,6 +117,19 @@ pub const ENV_VARS: &[(&str, FieldRef)] = &[
     }),
     ("PORTCULLIS_ALLOW_HTTP_REDIRECT_URIS", |r| {
         &mut r.allow_http_redirect_uris
+    }),
+    ("PORTCULLIS_KMS_MODE", |r| &mut r.kms_mode),
+    ("PORTCULLIS_KMS_KEY_ID_ES256", |r| &mut r.kms_key_id_es256),
+    ("PORTCULLIS_KMS_KEY_ID_RS256", |r| &mut r.kms_key_id_rs256),
+    ("PORTCULLIS_KMS_WRAPPING_KEY_ID", |r| {
+        &mut r.kms_wrapping_key_id
+    }),
+    ("PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS", |r| {
+        &mut r.key_rotation_prepublish_secs
+    }),
+    ("PORTCULLIS_KEY_REFRESH_SECS", |r| &mut r.key_refresh_secs),
+    ("PORTCULLIS_MAX_TOKEN_TTL_SECS", |r| {
+        &mut r.max_token_ttl_secs
     }),
 ];
 
@@ -145,6 +172,10 @@ pub struct Config {
     pub allow_http_redirect_uris: bool,
     /// Authorization endpoint, sessions and sign-in.
     pub auth: AuthSettings,
+    /// Where the signing keys live.
+    pub keys: KeyConfig,
+    /// Key rotation timing.
+    pub key_rotation: KeyRotation,
 }
 
 /// Settings of the authorization endpoint, sessions and sign-in.
@@ -166,6 +197,56 @@ pub struct AuthSettings {
     pub login_failure_window: chrono::Duration,
     /// How long a lock lasts.
     pub login_lockout: chrono::Duration,
+}
+
+/// Where the signing keys live (`PORTCULLIS_KMS_MODE`; docs/KEYS.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyConfig {
+    /// Generated on first start; private parts sealed in the database with
+    /// `<data_dir>/master.key` (the embedded default).
+    Local,
+    /// Every signature is a KMS `Sign` call; private keys never leave KMS.
+    KmsDirect {
+        /// `PORTCULLIS_KMS_KEY_ID_ES256`: an `ECC_NIST_P256` `SIGN_VERIFY` key.
+        es256_key_id: String,
+        /// `PORTCULLIS_KMS_KEY_ID_RS256`: an `RSA_2048` (or larger)
+        /// `SIGN_VERIFY` key.
+        rs256_key_id: String,
+    },
+    /// Key pairs generated locally, the private parts wrapped by KMS
+    /// `Encrypt` and unwrapped into memory at start and at rotation.
+    KmsEnvelope {
+        /// `PORTCULLIS_KMS_WRAPPING_KEY_ID`: a `SYMMETRIC_DEFAULT`
+        /// `ENCRYPT_DECRYPT` key.
+        wrapping_key_id: String,
+    },
+}
+
+/// When new keys start signing and how long old ones stay published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// How long a new key is published as `next` before it signs
+    /// (`PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS`).
+    pub prepublish: Duration,
+    /// How often each instance reloads keys from the database
+    /// (`PORTCULLIS_KEY_REFRESH_SECS`).
+    pub refresh_interval: Duration,
+    /// The longest lifetime of any JWT we sign: a retired key stays in the
+    /// JWK Set this long after it stopped signing
+    /// (`PORTCULLIS_MAX_TOKEN_TTL_SECS`). Token endpoints must not issue
+    /// JWTs that live longer.
+    pub max_token_ttl: Duration,
+}
+
+impl KeyRotation {
+    /// `max-age` for the JWK Set: short enough that a relying party sees a
+    /// `next` key well before it signs (half of what is left of the
+    /// pre-publication period once every instance has refreshed), at most
+    /// five minutes.
+    pub fn jwks_max_age(&self) -> Duration {
+        let margin = self.prepublish.saturating_sub(self.refresh_interval) / 2;
+        margin.min(Duration::from_mins(5))
+    }
 }
 
 impl Config {
@@ -190,6 +271,7 @@ impl Config {
     /// Validates merged settings.
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth_settings(&raw)?;
+        let (keys, key_rotation) = parse_keys(&raw)?;
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
         let listen = raw
             .listen
@@ -277,6 +359,8 @@ impl Config {
                 false,
             )?,
             auth,
+            keys,
+            key_rotation,
         })
     }
 
@@ -370,6 +454,134 @@ fn auth_settings(raw: &RawSettings) -> Result<AuthSettings, ConfigError> {
 
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+fn parse_keys(raw: &RawSettings) -> Result<(KeyConfig, KeyRotation), ConfigError> {
+    Ok((parse_key_config(raw)?, parse_key_rotation(raw)?))
+}
+
+fn parse_key_config(raw: &RawSettings) -> Result<KeyConfig, ConfigError> {
+    fn present(v: Option<&String>) -> Option<String> {
+        v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+    fn required(name: &'static str, v: Option<&String>, mode: &str) -> Result<String, ConfigError> {
+        present(v).ok_or_else(|| {
+            ConfigError::new(name, format!("required when PORTCULLIS_KMS_MODE={mode}"))
+        })
+    }
+    fn unused(name: &'static str, v: Option<&String>, mode: &str) -> Result<(), ConfigError> {
+        match present(v) {
+            Some(_) => Err(ConfigError::new(
+                name,
+                format!("is set but PORTCULLIS_KMS_MODE is {mode}, which does not use it"),
+            )),
+            None => Ok(()),
+        }
+    }
+    let mode = present(raw.kms_mode.as_ref()).map(|m| m.to_ascii_lowercase());
+    let keys = match mode.as_deref() {
+        None | Some("local") => {
+            unused(
+                "PORTCULLIS_KMS_KEY_ID_ES256",
+                raw.kms_key_id_es256.as_ref(),
+                "local",
+            )?;
+            unused(
+                "PORTCULLIS_KMS_KEY_ID_RS256",
+                raw.kms_key_id_rs256.as_ref(),
+                "local",
+            )?;
+            unused(
+                "PORTCULLIS_KMS_WRAPPING_KEY_ID",
+                raw.kms_wrapping_key_id.as_ref(),
+                "local",
+            )?;
+            KeyConfig::Local
+        }
+        Some("direct") => {
+            unused(
+                "PORTCULLIS_KMS_WRAPPING_KEY_ID",
+                raw.kms_wrapping_key_id.as_ref(),
+                "direct",
+            )?;
+            KeyConfig::KmsDirect {
+                es256_key_id: required(
+                    "PORTCULLIS_KMS_KEY_ID_ES256",
+                    raw.kms_key_id_es256.as_ref(),
+                    "direct",
+                )?,
+                rs256_key_id: required(
+                    "PORTCULLIS_KMS_KEY_ID_RS256",
+                    raw.kms_key_id_rs256.as_ref(),
+                    "direct",
+                )?,
+            }
+        }
+        Some("envelope") => {
+            unused(
+                "PORTCULLIS_KMS_KEY_ID_ES256",
+                raw.kms_key_id_es256.as_ref(),
+                "envelope",
+            )?;
+            unused(
+                "PORTCULLIS_KMS_KEY_ID_RS256",
+                raw.kms_key_id_rs256.as_ref(),
+                "envelope",
+            )?;
+            KeyConfig::KmsEnvelope {
+                wrapping_key_id: required(
+                    "PORTCULLIS_KMS_WRAPPING_KEY_ID",
+                    raw.kms_wrapping_key_id.as_ref(),
+                    "envelope",
+                )?,
+            }
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                "PORTCULLIS_KMS_MODE",
+                format!("expected direct or envelope (or unset for local keys), got {other:?}"),
+            ));
+        }
+    };
+    Ok(keys)
+}
+
+fn parse_key_rotation(raw: &RawSettings) -> Result<KeyRotation, ConfigError> {
+    let refresh: u64 = parse_num(
+        "PORTCULLIS_KEY_REFRESH_SECS",
+        raw.key_refresh_secs.clone(),
+        30,
+        1,
+        3600,
+    )?;
+    let prepublish: u64 = parse_num(
+        "PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS",
+        raw.key_rotation_prepublish_secs.clone(),
+        86_400,
+        0,
+        90 * 86_400,
+    )?;
+    if prepublish < refresh {
+        return Err(ConfigError::new(
+            "PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS",
+            format!(
+                "must be at least PORTCULLIS_KEY_REFRESH_SECS ({refresh}), so that every instance \
+                 publishes a new key before any signs with it"
+            ),
+        ));
+    }
+    let max_token_ttl: u64 = parse_num(
+        "PORTCULLIS_MAX_TOKEN_TTL_SECS",
+        raw.max_token_ttl_secs.clone(),
+        86_400,
+        60,
+        366 * 86_400,
+    )?;
+    Ok(KeyRotation {
+        prepublish: Duration::from_secs(prepublish),
+        refresh_interval: Duration::from_secs(refresh),
+        max_token_ttl: Duration::from_secs(max_token_ttl),
+    })
 }
 
 fn read_file(path: &Path) -> Result<RawSettings, ConfigError> {
@@ -511,5 +723,108 @@ mod tests {
         let c = Config::load(None, &env(&[("PORTCULLIS_ISSUER", "https://id.example/")])).unwrap();
         assert_eq!(c.issuer, "https://id.example");
         assert!(c.issuer_is_https());
+    }
+
+    #[test]
+    fn keys_default_to_local_with_a_day_of_prepublication() {
+        let c = Config::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(c.keys, KeyConfig::Local);
+        assert_eq!(c.key_rotation.prepublish, Duration::from_hours(24));
+        assert_eq!(c.key_rotation.refresh_interval, Duration::from_secs(30));
+        assert_eq!(c.key_rotation.max_token_ttl, Duration::from_hours(24));
+        assert_eq!(c.key_rotation.jwks_max_age(), Duration::from_mins(5));
+    }
+
+    #[test]
+    fn kms_modes_take_their_key_ids() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_KMS_MODE", "direct"),
+                ("PORTCULLIS_KMS_KEY_ID_ES256", "alias/es"),
+                ("PORTCULLIS_KMS_KEY_ID_RS256", "alias/rs"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.keys,
+            KeyConfig::KmsDirect {
+                es256_key_id: "alias/es".into(),
+                rs256_key_id: "alias/rs".into()
+            }
+        );
+        let c = Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_KMS_MODE", "envelope"),
+                ("PORTCULLIS_KMS_WRAPPING_KEY_ID", "alias/wrap"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.keys,
+            KeyConfig::KmsEnvelope {
+                wrapping_key_id: "alias/wrap".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_key_settings_name_the_setting() {
+        for (pairs, name) in [
+            (vec![("PORTCULLIS_KMS_MODE", "hsm")], "PORTCULLIS_KMS_MODE"),
+            (
+                vec![
+                    ("PORTCULLIS_KMS_MODE", "direct"),
+                    ("PORTCULLIS_KMS_KEY_ID_ES256", "k"),
+                ],
+                "PORTCULLIS_KMS_KEY_ID_RS256",
+            ),
+            (
+                vec![("PORTCULLIS_KMS_MODE", "envelope")],
+                "PORTCULLIS_KMS_WRAPPING_KEY_ID",
+            ),
+            (
+                vec![("PORTCULLIS_KMS_WRAPPING_KEY_ID", "k")],
+                "PORTCULLIS_KMS_WRAPPING_KEY_ID",
+            ),
+            (
+                vec![
+                    ("PORTCULLIS_KMS_MODE", "envelope"),
+                    ("PORTCULLIS_KMS_WRAPPING_KEY_ID", "k"),
+                    ("PORTCULLIS_KMS_KEY_ID_ES256", "k"),
+                ],
+                "PORTCULLIS_KMS_KEY_ID_ES256",
+            ),
+            (
+                vec![
+                    ("PORTCULLIS_KEY_REFRESH_SECS", "60"),
+                    ("PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS", "30"),
+                ],
+                "PORTCULLIS_KEY_ROTATION_PREPUBLISH_SECS",
+            ),
+            (
+                vec![("PORTCULLIS_KEY_REFRESH_SECS", "0")],
+                "PORTCULLIS_KEY_REFRESH_SECS",
+            ),
+            (
+                vec![("PORTCULLIS_MAX_TOKEN_TTL_SECS", "ten")],
+                "PORTCULLIS_MAX_TOKEN_TTL_SECS",
+            ),
+        ] {
+            let err = Config::load(None, &env(&pairs)).unwrap_err();
+            assert_eq!(err.setting, name, "{pairs:?}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn jwks_max_age_leaves_time_to_see_the_next_key() {
+        let r = KeyRotation {
+            prepublish: Duration::from_mins(2),
+            refresh_interval: Duration::from_secs(30),
+            max_token_ttl: Duration::from_mins(10),
+        };
+        assert_eq!(r.jwks_max_age(), Duration::from_secs(45));
     }
 }

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::db::{self, SeaStore};
+use crate::adapters::keys::{
+    KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
+};
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::config::Config;
-use crate::ports::{Clock, PasswordHasher, Rng, Store, ThrottlePolicy};
+use crate::config::{Config, KeyConfig};
+use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy};
 use crate::protocol::interaction::InteractionSettings;
 use crate::state::AppState;
 
@@ -21,6 +24,15 @@ pub enum FactoryError {
     /// The password hasher could not be configured.
     #[error("password hasher: {0}")]
     Password(String),
+    /// The signing keys could not be opened (KMS unreachable, a key that
+    /// does not unseal, ...).
+    #[error("signing keys ({mode} mode): {source}")]
+    Keys {
+        /// `local`, `kms_direct` or `kms_envelope`.
+        mode: &'static str,
+        /// The cause.
+        source: crate::ports::KeyError,
+    },
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -35,6 +47,11 @@ pub struct Overrides {
     pub passwords: Option<Arc<dyn PasswordHasher>>,
     /// Run migrations regardless of `migrate_on_start`.
     pub force_migrate: bool,
+    /// A key provider instead of the configured one.
+    pub keys: Option<Arc<dyn KeyProvider>>,
+    /// The KMS client for the KMS modes (tests point it at the emulator
+    /// with retries off); by default one from the standard AWS settings.
+    pub kms: Option<aws_sdk_kms::Client>,
 }
 
 /// Opens the store configured by `config`, migrating it when asked.
@@ -75,6 +92,47 @@ pub fn interaction_settings(config: &Config) -> InteractionSettings {
     }
 }
 
+/// Opens the signing keys configured by `config` (docs/KEYS.md). In the KMS
+/// modes this calls KMS, and fails when it cannot be reached.
+pub async fn build_key_ring(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    kms: Option<aws_sdk_kms::Client>,
+) -> Result<KeyRing, FactoryError> {
+    let backend: Arc<dyn KeyBackend> = match &config.keys {
+        KeyConfig::Local => {
+            Arc::new(
+                LocalSigner::open(&config.data_dir).map_err(|e| FactoryError::Keys {
+                    mode: crate::adapters::keys::local::BACKEND,
+                    source: e.into(),
+                })?,
+            )
+        }
+        KeyConfig::KmsDirect {
+            es256_key_id,
+            rs256_key_id,
+        } => {
+            let client = match kms {
+                Some(c) => c,
+                None => kms::client_from_environment().await,
+            };
+            Arc::new(KmsDirectSigner::new(client, es256_key_id, rs256_key_id))
+        }
+        KeyConfig::KmsEnvelope { wrapping_key_id } => {
+            let client = match kms {
+                Some(c) => c,
+                None => kms::client_from_environment().await,
+            };
+            Arc::new(KmsEnvelopeSigner::new(client, wrapping_key_id))
+        }
+    };
+    let mode = backend.name();
+    KeyRing::open(backend, store, clock, config.key_rotation)
+        .await
+        .map_err(|source| FactoryError::Keys { mode, source })
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let store: Arc<dyn Store> =
@@ -84,12 +142,20 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         None => build_password_hasher(&config)?,
     };
     let interaction = Arc::new(interaction_settings(&config));
+    let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let keys: Arc<dyn KeyProvider> = match overrides.keys {
+        Some(k) => k,
+        None => {
+            Arc::new(build_key_ring(&config, store.clone(), clock.clone(), overrides.kms).await?)
+        }
+    };
     Ok(AppState {
         interaction,
         config: Arc::new(config),
         store,
-        clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        clock,
         rng: overrides.rng.unwrap_or_else(|| Arc::new(OsRng)),
         passwords,
+        keys,
     })
 }

@@ -47,6 +47,7 @@ impl App {
         F: Future<Output = ()> + Send + 'static,
     {
         let grace = self.state.config.shutdown_grace;
+        let _refresher = spawn_key_refresh(&self.state);
         let router = http::router(self.state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -73,6 +74,35 @@ impl App {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Reloads the signing keys every `PORTCULLIS_KEY_REFRESH_SECS`, so that
+/// this instance follows rotations made elsewhere. A failed refresh keeps
+/// the keys loaded before and is retried at the next tick. Aborted when the
+/// server stops (the returned guard aborts it when dropped).
+fn spawn_key_refresh(state: &AppState) -> AbortOnDrop {
+    let keys = state.keys.clone();
+    let every = state.config.key_rotation.refresh_interval;
+    AbortOnDrop(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await; // the first tick is immediate; keys were just loaded
+        loop {
+            ticks.tick().await;
+            if let Err(e) = keys.refresh().await {
+                tracing::warn!(error = %e, "signing key refresh failed; keeping the keys loaded before");
+            }
+        }
+    }))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, PasswordHasher, Rng, Store};
+use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store};
 use crate::protocol::interaction::InteractionSettings;
 
 /// Everything a handler may need. Cheap to clone.
@@ -22,4 +22,6 @@ pub struct AppState {
     pub passwords: Arc<dyn PasswordHasher>,
     /// Settings of the authorization interaction.
     pub interaction: Arc<InteractionSettings>,
+    /// Signing keys: sign, verify our own tokens, the JWK Set.
+    pub keys: Arc<dyn KeyProvider>,
 }

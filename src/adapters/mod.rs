@@ -2,4 +2,5 @@
 
 pub mod argon2;
 pub mod db;
+pub mod keys;
 pub mod system;

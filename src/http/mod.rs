@@ -10,6 +10,7 @@ pub mod session;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::protocol::discovery;
 use crate::state::AppState;
 
 /// Builds the router with every route and the common middleware.
@@ -29,6 +30,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login", post(routes::authorize::post_login))
         .route("/consent", post(routes::authorize::post_consent))
+        .route(discovery::JWKS_PATH, get(routes::jwks::get_jwks))
+        .route("/.well-known/jwks.json", get(routes::jwks::get_jwks))
+        .route(discovery::DISCOVERY_PATH, routes::discovery::route(&state))
         .fallback(routes::health::not_found)
         .with_state(state);
     middleware::apply(routes, &config)

@@ -183,6 +183,18 @@ impl From<crate::ports::StoreError> for OAuthError {
     }
 }
 
+/// A signing failure: KMS or the database down is `temporarily_unavailable`
+/// (503, so the client retries); anything else is `server_error`.
+impl From<crate::ports::KeyError> for OAuthError {
+    fn from(e: crate::ports::KeyError) -> Self {
+        if e.is_unavailable() {
+            Self::temporarily_unavailable(e)
+        } else {
+            Self::server_error(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +212,19 @@ mod tests {
         let e: OAuthError = crate::ports::StoreError::Internal("bug".into()).into();
         assert_eq!(e.code, ErrorCode::ServerError);
         assert!(!e.description.contains("bug"));
+    }
+
+    #[test]
+    fn kms_outage_is_temporarily_unavailable() {
+        let e: OAuthError =
+            crate::ports::KeyError::Unavailable("KMS Sign: timed out".into()).into();
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+        assert!(!e.description.contains("KMS"));
+        let e: OAuthError = crate::ports::KeyError::PayloadTooLarge {
+            len: 5000,
+            max: 4096,
+        }
+        .into();
+        assert_eq!(e.code, ErrorCode::ServerError);
     }
 }

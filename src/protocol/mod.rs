@@ -2,6 +2,7 @@
 //! cloud SDK. Unit-tested without a server.
 
 pub mod authorize;
+pub mod discovery;
 pub mod error;
 pub mod interaction;
 pub mod params;

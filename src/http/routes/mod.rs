@@ -2,4 +2,6 @@
 
 pub mod assets;
 pub mod authorize;
+pub mod discovery;
 pub mod health;
+pub mod jwks;

@@ -1,0 +1,53 @@
+//! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0
+//! §4): the document of `protocol::discovery`, serialized once when the
+//! router is built.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{MethodRouter, get};
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::protocol::discovery::{DiscoveryCapabilities, document};
+use crate::state::AppState;
+
+/// How long relying parties may cache the document.
+const MAX_AGE_SECS: u64 = 3600;
+
+/// The pre-serialized document and its entity tag.
+struct Published {
+    body: bytes::Bytes,
+    etag: String,
+}
+
+/// The route, with the document built from the configuration, what is
+/// implemented, and the algorithms the keys sign with.
+pub fn route(state: &AppState) -> MethodRouter<AppState> {
+    let doc = document(
+        &state.config.issuer,
+        &DiscoveryCapabilities::implemented(),
+        &state.keys.signing_algs(),
+    );
+    let body = bytes::Bytes::from(doc.to_string());
+    let etag = format!(
+        "\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(&body)[..16])
+    );
+    let published = Arc::new(Published { body, etag });
+    get(move |headers: HeaderMap| {
+        let p = published.clone();
+        async move { get_openid_configuration(&headers, &p) }
+    })
+}
+
+fn get_openid_configuration(headers: &HeaderMap, p: &Published) -> Response {
+    super::jwks::cached_json(
+        headers,
+        p.body.clone(),
+        &p.etag,
+        MAX_AGE_SECS,
+        "application/json",
+    )
+}
