@@ -91,6 +91,16 @@ pub struct RawSettings {
     pub key_refresh_secs: Option<String>,
     /// `PORTCULLIS_MAX_TOKEN_TTL_SECS`.
     pub max_token_ttl_secs: Option<String>,
+    /// `PORTCULLIS_ACCESS_TOKEN_TTL_SECS`.
+    pub access_token_ttl_secs: Option<String>,
+    /// `PORTCULLIS_ID_TOKEN_TTL_SECS`.
+    pub id_token_ttl_secs: Option<String>,
+    /// `PORTCULLIS_REFRESH_TOKEN_TTL_SECS`.
+    pub refresh_token_ttl_secs: Option<String>,
+    /// `PORTCULLIS_ACCESS_TOKEN_ALG`.
+    pub access_token_alg: Option<String>,
+    /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE`.
+    pub access_token_audience: Option<String>,
 }
 
 /// Selects one field of [`RawSettings`].
@@ -130,6 +140,17 @@ pub const ENV_VARS: &[(&str, FieldRef)] = &[
     ("PORTCULLIS_KEY_REFRESH_SECS", |r| &mut r.key_refresh_secs),
     ("PORTCULLIS_MAX_TOKEN_TTL_SECS", |r| {
         &mut r.max_token_ttl_secs
+    }),
+    ("PORTCULLIS_ACCESS_TOKEN_TTL_SECS", |r| {
+        &mut r.access_token_ttl_secs
+    }),
+    ("PORTCULLIS_ID_TOKEN_TTL_SECS", |r| &mut r.id_token_ttl_secs),
+    ("PORTCULLIS_REFRESH_TOKEN_TTL_SECS", |r| {
+        &mut r.refresh_token_ttl_secs
+    }),
+    ("PORTCULLIS_ACCESS_TOKEN_ALG", |r| &mut r.access_token_alg),
+    ("PORTCULLIS_ACCESS_TOKEN_AUDIENCE", |r| {
+        &mut r.access_token_audience
     }),
 ];
 
@@ -176,6 +197,24 @@ pub struct Config {
     pub keys: KeyConfig,
     /// Key rotation timing.
     pub key_rotation: KeyRotation,
+    /// Token lifetimes and formats.
+    pub tokens: TokenConfig,
+}
+
+/// Token lifetimes and formats (per-client overrides are set with
+/// `client create --access-token-ttl` and friends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    /// `PORTCULLIS_ACCESS_TOKEN_TTL_SECS` (default 600).
+    pub access_ttl: chrono::Duration,
+    /// `PORTCULLIS_ID_TOKEN_TTL_SECS` (default 600).
+    pub id_ttl: chrono::Duration,
+    /// `PORTCULLIS_REFRESH_TOKEN_TTL_SECS` (default 30 days).
+    pub refresh_ttl: chrono::Duration,
+    /// `PORTCULLIS_ACCESS_TOKEN_ALG`: `ES256` (default), `RS256` or `PS256`.
+    pub access_token_alg: crate::ports::JwsAlg,
+    /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer).
+    pub access_token_audience: Option<String>,
 }
 
 /// Settings of the authorization endpoint, sessions and sign-in.
@@ -272,6 +311,7 @@ impl Config {
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth_settings(&raw)?;
         let (keys, key_rotation) = parse_keys(&raw)?;
+        let tokens = token_config(&raw, &key_rotation)?;
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
         let listen = raw
             .listen
@@ -361,6 +401,7 @@ impl Config {
             auth,
             keys,
             key_rotation,
+            tokens,
         })
     }
 
@@ -449,6 +490,47 @@ fn auth_settings(raw: &RawSettings) -> Result<AuthSettings, ConfigError> {
             1,
             86_400,
         )?,
+    })
+}
+
+fn token_config(raw: &RawSettings, rotation: &KeyRotation) -> Result<TokenConfig, ConfigError> {
+    let max = i64::try_from(rotation.max_token_ttl.as_secs()).unwrap_or(i64::MAX);
+    let access_ttl = secs(
+        "PORTCULLIS_ACCESS_TOKEN_TTL_SECS",
+        raw.access_token_ttl_secs.as_ref(),
+        600.min(max),
+        1,
+        max,
+    )?;
+    let id_ttl = secs(
+        "PORTCULLIS_ID_TOKEN_TTL_SECS",
+        raw.id_token_ttl_secs.as_ref(),
+        600.min(max),
+        1,
+        max,
+    )?;
+    let refresh_ttl = secs(
+        "PORTCULLIS_REFRESH_TOKEN_TTL_SECS",
+        raw.refresh_token_ttl_secs.as_ref(),
+        30 * 86_400,
+        60,
+        366 * 86_400,
+    )?;
+    let access_token_alg = match raw.access_token_alg.as_deref() {
+        None => crate::ports::JwsAlg::Es256,
+        Some(a) => a
+            .parse()
+            .map_err(|e: String| ConfigError::new("PORTCULLIS_ACCESS_TOKEN_ALG", e))?,
+    };
+    Ok(TokenConfig {
+        access_ttl,
+        id_ttl,
+        refresh_ttl,
+        access_token_alg,
+        access_token_audience: raw
+            .access_token_audience
+            .clone()
+            .filter(|a| !a.trim().is_empty()),
     })
 }
 

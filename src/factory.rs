@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::db::{self, SeaStore};
+use crate::adapters::jwks_fetch::HttpJwksFetcher;
 use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
 };
@@ -13,6 +14,7 @@ use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, KeyConfig};
 use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy};
 use crate::protocol::interaction::InteractionSettings;
+use crate::protocol::token::{GrantRegistry, TokenSettings};
 use crate::state::AppState;
 
 /// Why the adapters could not be built.
@@ -24,6 +26,9 @@ pub enum FactoryError {
     /// The password hasher could not be configured.
     #[error("password hasher: {0}")]
     Password(String),
+    /// The HTTP client for `jwks_uri` could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
     /// The signing keys could not be opened (KMS unreachable, a key that
     /// does not unseal, ...).
     #[error("signing keys ({mode} mode): {source}")]
@@ -92,6 +97,25 @@ pub fn interaction_settings(config: &Config) -> InteractionSettings {
     }
 }
 
+/// The token endpoint's settings, from configuration.
+pub fn token_settings(config: &Config) -> TokenSettings {
+    let t = &config.tokens;
+    TokenSettings {
+        issuer: config.issuer.clone(),
+        token_endpoint: config.endpoint("/token"),
+        access_token_audience: t
+            .access_token_audience
+            .clone()
+            .unwrap_or_else(|| config.issuer.clone()),
+        access_ttl: t.access_ttl,
+        id_ttl: t.id_ttl,
+        refresh_ttl: t.refresh_ttl,
+        access_token_alg: t.access_token_alg,
+        max_jwt_ttl: chrono::Duration::from_std(config.key_rotation.max_token_ttl)
+            .unwrap_or(chrono::Duration::days(1)),
+    }
+}
+
 /// Opens the signing keys configured by `config` (docs/KEYS.md). In the KMS
 /// modes this calls KMS, and fails when it cannot be reached.
 pub async fn build_key_ring(
@@ -142,6 +166,9 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         None => build_password_hasher(&config)?,
     };
     let interaction = Arc::new(interaction_settings(&config));
+    let tokens = Arc::new(token_settings(&config));
+    let client_jwks =
+        Arc::new(HttpJwksFetcher::new().map_err(|e| FactoryError::Http(e.to_string()))?);
     let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let keys: Arc<dyn KeyProvider> = match overrides.keys {
         Some(k) => k,
@@ -151,6 +178,9 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
     };
     Ok(AppState {
         interaction,
+        tokens,
+        grants: Arc::new(GrantRegistry::standard()),
+        client_jwks,
         config: Arc::new(config),
         store,
         clock,

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store};
 use crate::protocol::interaction::InteractionSettings;
+use crate::protocol::token::client_auth::ClientJwksFetcher;
+use crate::protocol::token::{GrantRegistry, TokenSettings};
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +24,12 @@ pub struct AppState {
     pub passwords: Arc<dyn PasswordHasher>,
     /// Settings of the authorization interaction.
     pub interaction: Arc<InteractionSettings>,
+    /// Token lifetimes and formats.
+    pub tokens: Arc<TokenSettings>,
+    /// Grant handlers by grant type.
+    pub grants: Arc<GrantRegistry>,
+    /// Fetches clients' `jwks_uri` for `private_key_jwt`.
+    pub client_jwks: Arc<dyn ClientJwksFetcher>,
     /// Signing keys: sign, verify our own tokens, the JWK Set.
     pub keys: Arc<dyn KeyProvider>,
 }

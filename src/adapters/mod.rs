@@ -2,5 +2,6 @@
 
 pub mod argon2;
 pub mod db;
+pub mod jwks_fetch;
 pub mod keys;
 pub mod system;

@@ -30,6 +30,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login", post(routes::authorize::post_login))
         .route("/consent", post(routes::authorize::post_consent))
+        .route("/token", post(routes::token::post_token))
+        .route(
+            "/userinfo",
+            get(routes::userinfo::userinfo).post(routes::userinfo::userinfo),
+        )
+        .route("/revoke", post(routes::revoke::post_revoke))
+        .route("/introspect", post(routes::revoke::post_introspect))
         .route(discovery::JWKS_PATH, get(routes::jwks::get_jwks))
         .route("/.well-known/jwks.json", get(routes::jwks::get_jwks))
         .route(discovery::DISCOVERY_PATH, routes::discovery::route(&state))

@@ -5,3 +5,6 @@ pub mod authorize;
 pub mod discovery;
 pub mod health;
 pub mod jwks;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;

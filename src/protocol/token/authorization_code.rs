@@ -1,0 +1,167 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6,
+//! OpenID Connect Core §3.1.3.2).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::issue::{self, IdTokenInput, Principal};
+use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
+use crate::domain::{AuthorizationCode, Client, GrantType, RefreshToken, TokenHash};
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::params::RawParams;
+use crate::protocol::pkce;
+
+/// The authorization code grant.
+pub struct AuthorizationCodeGrant;
+
+fn invalid_grant(text: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, text)
+}
+
+/// A used code was presented again: revoke its grant and every refresh
+/// token issued from it, committed BEFORE the error is returned (RFC 6749
+/// §4.1.2 "SHOULD revoke"; DESIGN.md invariant 2; STYLE.md §4 exception).
+async fn revoke_replayed(
+    ctx: &TokenCtx<'_>,
+    code: &AuthorizationCode,
+    now: DateTime<Utc>,
+    report: &mut TokenReport,
+) -> OAuthError {
+    report.code_replayed = true;
+    let revoked = async {
+        ctx.store.revoke_grant(&code.grant_id, now).await?;
+        ctx.store.revoke_refresh_family(&code.grant_id, now).await
+    }
+    .await;
+    if let Err(e) = revoked {
+        return OAuthError::from(e);
+    }
+    invalid_grant("the authorization code was already used; what it issued is revoked")
+}
+
+#[async_trait]
+impl GrantHandler for AuthorizationCodeGrant {
+    fn grant_type(&self) -> GrantType {
+        GrantType::AuthorizationCode
+    }
+
+    async fn handle(
+        &self,
+        ctx: &TokenCtx<'_>,
+        client: &Client,
+        params: &RawParams,
+        report: &mut TokenReport,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = params
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let now = ctx.clock.now();
+        let hash = TokenHash::of(code);
+        let rec = ctx
+            .store
+            .get_code(&hash)
+            .await?
+            .ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
+        // The code is bound to the client it was issued to (§4.1.3).
+        if rec.client_id != client.id {
+            return Err(invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+        }
+        report.subject = Some(rec.user_id.to_string());
+        report.session_id.clone_from(&rec.session_id);
+        if rec.consumed_at.is_some() {
+            return Err(revoke_replayed(ctx, &rec, now, report).await);
+        }
+        if rec.expires_at <= now {
+            return Err(invalid_grant("the authorization code has expired"));
+        }
+        // §4.1.3: redirect_uri is REQUIRED when it was in the authorization
+        // request (always, here) and the values MUST be identical.
+        if params.get("redirect_uri") != Some(rec.redirect_uri.as_str()) {
+            return Err(invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        pkce::verify(
+            rec.code_challenge.as_deref(),
+            rec.code_challenge_method.as_deref(),
+            params.get("code_verifier"),
+        )
+        .map_err(|_| invalid_grant("PKCE verification failed (code_verifier)"))?;
+        let grant = ctx.store.get_grant(&rec.grant_id).await?;
+        if grant.is_none_or(|g| g.revoked_at.is_some()) {
+            return Err(invalid_grant("the grant was revoked"));
+        }
+        let user = ctx
+            .store
+            .user_by_id(&rec.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| invalid_grant("the user no longer exists or is disabled"))?;
+
+        let uow = ctx.store.begin().await?;
+        if !uow.codes().consume_code(&hash, now).await? {
+            drop(uow);
+            return Err(revoke_replayed(ctx, &rec, now, report).await);
+        }
+        let who = Principal {
+            subject: user.id.as_str(),
+            auth_time: Some(rec.auth_time),
+            session_id: rec.session_id.as_deref(),
+        };
+        let (access_token, lifetime) =
+            issue::access_token(ctx, client, &who, &rec.scope, now).await?;
+        let mut issued = vec!["access_token"];
+        let id_token = if rec.scope.contains("openid") {
+            issued.push("id_token");
+            let input = IdTokenInput {
+                user: &user,
+                scope: &rec.scope,
+                auth_time: rec.auth_time,
+                nonce: rec.nonce.as_deref(),
+                session_id: rec.session_id.as_deref(),
+                amr: rec.amr.as_deref(),
+                access_token: &access_token,
+            };
+            Some(issue::id_token(ctx, client, &input, now).await?)
+        } else {
+            None
+        };
+        let refresh_token = if client.allows_grant(GrantType::RefreshToken)
+            && rec.scope.contains("offline_access")
+        {
+            issued.push("refresh_token");
+            let token = ctx.rng.token();
+            uow.refresh_tokens()
+                .insert_refresh_token(&RefreshToken {
+                    token_hash: TokenHash::of(&token),
+                    family_id: rec.grant_id.clone(),
+                    client_id: client.id.clone(),
+                    user_id: user.id.clone(),
+                    scope: rec.scope.clone(),
+                    session_id: rec.session_id.clone(),
+                    auth_time: rec.auth_time,
+                    created_at: now,
+                    expires_at: now + issue::refresh_ttl(ctx.settings, client),
+                    rotated_at: None,
+                    revoked_at: None,
+                })
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+        uow.commit().await?;
+        report.issued = issued;
+        report.scope = Some(rec.scope.to_string());
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: lifetime.num_seconds(),
+            refresh_token,
+            id_token,
+            scope: rec.scope.to_string(),
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! `grant_type=refresh_token` (RFC 6749 §6; OAuth 2.0 Security BCP §4.14:
+//! rotation, and reuse detection that revokes the whole family).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::issue::{self, IdTokenInput, Principal};
+use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
+use crate::domain::{Client, GrantType, RefreshToken, ScopeSet, TokenHash};
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::params::RawParams;
+
+/// The refresh token grant.
+pub struct RefreshTokenGrant;
+
+fn invalid_grant(text: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, text)
+}
+
+/// A rotated token came back: someone holds a copy. Revoke the family and
+/// its grant, committed before the error (DESIGN.md invariant 4).
+async fn reuse_detected(
+    ctx: &TokenCtx<'_>,
+    rec: &RefreshToken,
+    now: DateTime<Utc>,
+    report: &mut TokenReport,
+) -> OAuthError {
+    report.refresh_reuse_detected = true;
+    let revoked = async {
+        ctx.store.revoke_refresh_family(&rec.family_id, now).await?;
+        ctx.store.revoke_grant(&rec.family_id, now).await
+    }
+    .await;
+    if let Err(e) = revoked {
+        return OAuthError::from(e);
+    }
+    invalid_grant("the refresh token was already used; the token family is revoked")
+}
+
+#[async_trait]
+impl GrantHandler for RefreshTokenGrant {
+    fn grant_type(&self) -> GrantType {
+        GrantType::RefreshToken
+    }
+
+    async fn handle(
+        &self,
+        ctx: &TokenCtx<'_>,
+        client: &Client,
+        params: &RawParams,
+        report: &mut TokenReport,
+    ) -> Result<TokenResponse, OAuthError> {
+        let token = params
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let now = ctx.clock.now();
+        let hash = TokenHash::of(token);
+        let rec = ctx
+            .store
+            .get_refresh_token(&hash)
+            .await?
+            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+        if rec.client_id != client.id {
+            return Err(invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        report.subject = Some(rec.user_id.to_string());
+        report.session_id.clone_from(&rec.session_id);
+        if rec.revoked_at.is_some() {
+            return Err(invalid_grant("the refresh token was revoked"));
+        }
+        if rec.rotated_at.is_some() {
+            return Err(reuse_detected(ctx, &rec, now, report).await);
+        }
+        if rec.expires_at <= now {
+            return Err(invalid_grant("the refresh token has expired"));
+        }
+        // §6: a narrower scope may be asked for; a wider one is refused.
+        let scope = match params.get("scope") {
+            None => rec.scope.clone(),
+            Some(raw) => {
+                let asked = ScopeSet::parse(raw)
+                    .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+                if !asked.is_subset(&rec.scope) {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "the requested scope exceeds the original grant",
+                    ));
+                }
+                asked
+            }
+        };
+        let grant = ctx.store.get_grant(&rec.family_id).await?;
+        if grant.is_some_and(|g| g.revoked_at.is_some()) {
+            return Err(invalid_grant("the grant was revoked"));
+        }
+        let user = ctx
+            .store
+            .user_by_id(&rec.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| invalid_grant("the user no longer exists or is disabled"))?;
+
+        let uow = ctx.store.begin().await?;
+        if !uow
+            .refresh_tokens()
+            .rotate_refresh_token(&hash, now)
+            .await?
+        {
+            drop(uow);
+            return Err(reuse_detected(ctx, &rec, now, report).await);
+        }
+        let next = ctx.rng.token();
+        uow.refresh_tokens()
+            .insert_refresh_token(&RefreshToken {
+                token_hash: TokenHash::of(&next),
+                family_id: rec.family_id.clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                // §6: the new refresh token keeps the original scope.
+                scope: rec.scope.clone(),
+                session_id: rec.session_id.clone(),
+                auth_time: rec.auth_time,
+                created_at: now,
+                expires_at: now + issue::refresh_ttl(ctx.settings, client),
+                rotated_at: None,
+                revoked_at: None,
+            })
+            .await?;
+        let who = Principal {
+            subject: user.id.as_str(),
+            auth_time: Some(rec.auth_time),
+            session_id: rec.session_id.as_deref(),
+        };
+        let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
+        let mut issued = vec!["access_token", "refresh_token"];
+        // OIDC Core §12.2: an ID token may come with a refreshed access token.
+        let id_token = if scope.contains("openid") {
+            issued.push("id_token");
+            let input = IdTokenInput {
+                user: &user,
+                scope: &scope,
+                auth_time: rec.auth_time,
+                nonce: None,
+                session_id: rec.session_id.as_deref(),
+                amr: None,
+                access_token: &access_token,
+            };
+            Some(issue::id_token(ctx, client, &input, now).await?)
+        } else {
+            None
+        };
+        uow.commit().await?;
+        report.refresh_rotated = true;
+        report.issued = issued;
+        report.scope = Some(scope.to_string());
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: lifetime.num_seconds(),
+            refresh_token: Some(next),
+            id_token,
+            scope: scope.to_string(),
+        })
+    }
+}
