@@ -11,3 +11,4 @@ mod health;
 mod migrations;
 mod repositories;
 mod serve;
+mod token;
