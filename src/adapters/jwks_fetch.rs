@@ -12,7 +12,7 @@ use crate::protocol::token::client_auth::ClientJwksFetcher;
 /// Largest JWK Set accepted.
 const MAX_BYTES: usize = 64 * 1024;
 /// How long a fetched set is reused.
-const TTL: Duration = Duration::from_secs(300);
+const TTL: Duration = Duration::from_mins(5);
 
 /// [`ClientJwksFetcher`] over reqwest.
 pub struct HttpJwksFetcher {
@@ -37,12 +37,11 @@ impl HttpJwksFetcher {
 #[async_trait]
 impl ClientJwksFetcher for HttpJwksFetcher {
     async fn fetch(&self, uri: &str, refresh: bool) -> Result<String, String> {
-        if !refresh {
-            if let Some((at, body)) = self.cache.lock().await.get(uri) {
-                if at.elapsed() < TTL {
-                    return Ok(body.clone());
-                }
-            }
+        if !refresh
+            && let Some((at, body)) = self.cache.lock().await.get(uri)
+            && at.elapsed() < TTL
+        {
+            return Ok(body.clone());
         }
         let resp = self.http.get(uri).send().await.map_err(|e| e.to_string())?;
         if !resp.status().is_success() {

@@ -37,6 +37,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/revoke", post(routes::revoke::post_revoke))
         .route("/introspect", post(routes::revoke::post_introspect))
+        .route(
+            "/logout",
+            get(routes::logout::logout).post(routes::logout::logout),
+        )
+        .route("/logout/confirm", post(routes::logout::post_logout_confirm))
         .route(discovery::JWKS_PATH, get(routes::jwks::get_jwks))
         .route("/.well-known/jwks.json", get(routes::jwks::get_jwks))
         .route(discovery::DISCOVERY_PATH, routes::discovery::route(&state))

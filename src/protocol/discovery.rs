@@ -54,7 +54,7 @@ impl DiscoveryCapabilities {
             userinfo_endpoint: Some("/userinfo"),
             revocation_endpoint: Some("/revoke"),
             introspection_endpoint: Some("/introspect"),
-            end_session_endpoint: None,
+            end_session_endpoint: Some("/logout"),
             grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
             token_endpoint_auth_methods: vec![
                 "client_secret_basic",
@@ -206,8 +206,14 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_not_implemented_are_not_advertised() {
-        let d = doc(&DiscoveryCapabilities::implemented());
+    fn endpoints_are_advertised_only_when_implemented() {
+        let caps = DiscoveryCapabilities {
+            revocation_endpoint: None,
+            introspection_endpoint: None,
+            end_session_endpoint: None,
+            ..DiscoveryCapabilities::implemented()
+        };
+        let d = doc(&caps);
         for absent in [
             "revocation_endpoint",
             "revocation_endpoint_auth_methods_supported",
@@ -217,13 +223,7 @@ mod tests {
         ] {
             assert!(d.get(absent).is_none(), "{absent}");
         }
-        let caps = DiscoveryCapabilities {
-            revocation_endpoint: Some("/revoke"),
-            introspection_endpoint: Some("/introspect"),
-            end_session_endpoint: Some("/logout"),
-            ..DiscoveryCapabilities::implemented()
-        };
-        let d = doc(&caps);
+        let d = doc(&DiscoveryCapabilities::implemented());
         assert_eq!(d["revocation_endpoint"], "https://id.example/revoke");
         assert_eq!(
             d["revocation_endpoint_auth_methods_supported"],
@@ -231,6 +231,7 @@ mod tests {
         );
         assert_eq!(d["introspection_endpoint"], "https://id.example/introspect");
         assert_eq!(d["end_session_endpoint"], "https://id.example/logout");
+        assert!(d.get("registration_endpoint").is_none());
     }
 
     #[test]

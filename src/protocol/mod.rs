@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod error;
 pub mod interaction;
 pub mod jwt_peek;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod registrar;

@@ -4,9 +4,11 @@
 
 mod flow;
 mod helpers;
+mod logout;
 
 mod authorize;
 mod cli;
+mod e2e;
 mod health;
 mod migrations;
 mod repositories;

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod discovery;
 pub mod health;
 pub mod jwks;
+pub mod logout;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::issue::{self, IdTokenInput, Principal};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
-use crate::domain::{AuthorizationCode, Client, GrantType, RefreshToken, TokenHash};
+use crate::domain::{AuthorizationCode, Client, GrantType, TokenHash};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::RawParams;
 use crate::protocol::pkce;
@@ -93,12 +93,7 @@ impl GrantHandler for AuthorizationCodeGrant {
         if grant.is_none_or(|g| g.revoked_at.is_some()) {
             return Err(invalid_grant("the grant was revoked"));
         }
-        let user = ctx
-            .store
-            .user_by_id(&rec.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| invalid_grant("the user no longer exists or is disabled"))?;
+        let user = issue::active_user(ctx, &rec.user_id).await?;
 
         let uow = ctx.store.begin().await?;
         if !uow.codes().consume_code(&hash, now).await? {
@@ -132,22 +127,19 @@ impl GrantHandler for AuthorizationCodeGrant {
             && rec.scope.contains("offline_access")
         {
             issued.push("refresh_token");
-            let token = ctx.rng.token();
-            uow.refresh_tokens()
-                .insert_refresh_token(&RefreshToken {
-                    token_hash: TokenHash::of(&token),
-                    family_id: rec.grant_id.clone(),
-                    client_id: client.id.clone(),
-                    user_id: user.id.clone(),
-                    scope: rec.scope.clone(),
-                    session_id: rec.session_id.clone(),
+            let (token, record) = issue::refresh_token(
+                ctx,
+                client,
+                &user,
+                &issue::Lineage {
+                    family: &rec.grant_id,
+                    scope: &rec.scope,
+                    session_id: rec.session_id.as_deref(),
                     auth_time: rec.auth_time,
-                    created_at: now,
-                    expires_at: now + issue::refresh_ttl(ctx.settings, client),
-                    rotated_at: None,
-                    revoked_at: None,
-                })
-                .await?;
+                },
+                now,
+            );
+            uow.refresh_tokens().insert_refresh_token(&record).await?;
             Some(token)
         } else {
             None

@@ -42,6 +42,61 @@ pub fn refresh_ttl(s: &TokenSettings, client: &Client) -> Duration {
         .map_or(s.refresh_ttl, Duration::seconds)
 }
 
+/// What a refresh token inherits from its grant.
+pub struct Lineage<'a> {
+    /// Rotation family (the grant id).
+    pub family: &'a str,
+    /// Scope of the grant.
+    pub scope: &'a ScopeSet,
+    /// Session (`sid`).
+    pub session_id: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: DateTime<Utc>,
+}
+
+/// A new refresh token (its plain value, and the record that stores only
+/// its hash).
+pub fn refresh_token(
+    ctx: &TokenCtx<'_>,
+    client: &Client,
+    user: &User,
+    lineage: &Lineage<'_>,
+    now: DateTime<Utc>,
+) -> (String, crate::domain::RefreshToken) {
+    let token = ctx.rng.token();
+    let record = crate::domain::RefreshToken {
+        token_hash: crate::domain::TokenHash::of(&token),
+        family_id: lineage.family.to_owned(),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        scope: lineage.scope.clone(),
+        session_id: lineage.session_id.map(str::to_owned),
+        auth_time: lineage.auth_time,
+        created_at: now,
+        expires_at: now + refresh_ttl(ctx.settings, client),
+        rotated_at: None,
+        revoked_at: None,
+    };
+    (token, record)
+}
+
+/// The user a grant belongs to, if it still exists and is enabled.
+pub async fn active_user(
+    ctx: &TokenCtx<'_>,
+    id: &crate::domain::UserId,
+) -> Result<User, OAuthError> {
+    ctx.store
+        .user_by_id(id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| {
+            OAuthError::new(
+                crate::protocol::error::ErrorCode::InvalidGrant,
+                "the user no longer exists or is disabled",
+            )
+        })
+}
+
 /// Who the access token is about.
 pub struct Principal<'a> {
     /// `sub`: the user id, or the client id for client credentials.

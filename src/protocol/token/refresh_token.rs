@@ -37,6 +37,22 @@ async fn reuse_detected(
     invalid_grant("the refresh token was already used; the token family is revoked")
 }
 
+/// §6: a narrower scope may be asked for; a wider one is refused.
+fn narrowed_scope(params: &RawParams, granted: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    let Some(raw) = params.get("scope") else {
+        return Ok(granted.clone());
+    };
+    let asked = ScopeSet::parse(raw)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    if !asked.is_subset(granted) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the original grant",
+        ));
+    }
+    Ok(asked)
+}
+
 #[async_trait]
 impl GrantHandler for RefreshTokenGrant {
     fn grant_type(&self) -> GrantType {
@@ -76,31 +92,12 @@ impl GrantHandler for RefreshTokenGrant {
         if rec.expires_at <= now {
             return Err(invalid_grant("the refresh token has expired"));
         }
-        // §6: a narrower scope may be asked for; a wider one is refused.
-        let scope = match params.get("scope") {
-            None => rec.scope.clone(),
-            Some(raw) => {
-                let asked = ScopeSet::parse(raw)
-                    .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
-                if !asked.is_subset(&rec.scope) {
-                    return Err(OAuthError::new(
-                        ErrorCode::InvalidScope,
-                        "the requested scope exceeds the original grant",
-                    ));
-                }
-                asked
-            }
-        };
+        let scope = narrowed_scope(params, &rec.scope)?;
         let grant = ctx.store.get_grant(&rec.family_id).await?;
         if grant.is_some_and(|g| g.revoked_at.is_some()) {
             return Err(invalid_grant("the grant was revoked"));
         }
-        let user = ctx
-            .store
-            .user_by_id(&rec.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| invalid_grant("the user no longer exists or is disabled"))?;
+        let user = issue::active_user(ctx, &rec.user_id).await?;
 
         let uow = ctx.store.begin().await?;
         if !uow
@@ -111,23 +108,20 @@ impl GrantHandler for RefreshTokenGrant {
             drop(uow);
             return Err(reuse_detected(ctx, &rec, now, report).await);
         }
-        let next = ctx.rng.token();
-        uow.refresh_tokens()
-            .insert_refresh_token(&RefreshToken {
-                token_hash: TokenHash::of(&next),
-                family_id: rec.family_id.clone(),
-                client_id: client.id.clone(),
-                user_id: user.id.clone(),
-                // §6: the new refresh token keeps the original scope.
-                scope: rec.scope.clone(),
-                session_id: rec.session_id.clone(),
+        // §6: the new refresh token keeps the original scope.
+        let (next, record) = issue::refresh_token(
+            ctx,
+            client,
+            &user,
+            &issue::Lineage {
+                family: &rec.family_id,
+                scope: &rec.scope,
+                session_id: rec.session_id.as_deref(),
                 auth_time: rec.auth_time,
-                created_at: now,
-                expires_at: now + issue::refresh_ttl(ctx.settings, client),
-                rotated_at: None,
-                revoked_at: None,
-            })
-            .await?;
+            },
+            now,
+        );
+        uow.refresh_tokens().insert_refresh_token(&record).await?;
         let who = Principal {
             subject: user.id.as_str(),
             auth_time: Some(rec.auth_time),

@@ -1,0 +1,239 @@
+//! `GET|POST /logout` (OpenID Connect RP-Initiated Logout 1.0) and
+//! `POST /logout/confirm`.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{no_store, render_page};
+use crate::http::pages;
+use crate::http::routes::token::is_form;
+use crate::http::session;
+use crate::protocol::interaction::{self, LiveSession};
+use crate::protocol::logout::{self, Hint, LogoutError};
+use crate::protocol::params::RawParams;
+use crate::state::AppState;
+
+/// The parameters carried through the confirmation page.
+const CARRIED: &[&str] = &[
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "logout_hint",
+    "ui_locales",
+];
+
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct ConfirmPage<'a> {
+    client_name: Option<&'a str>,
+    username: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct DonePage<'a> {
+    title: &'a str,
+    detail: &'a str,
+}
+
+struct Checked {
+    hint: Option<Hint>,
+    client_name: Option<String>,
+    redirect: Option<String>,
+    state: Option<String>,
+    carried: String,
+}
+
+async fn check(state: &AppState, params: &RawParams) -> Result<Checked, Response> {
+    let page =
+        |e: LogoutError| render_page(StatusCode::BAD_REQUEST, "Cannot sign out", &e.to_string());
+    if params.first_repeated().is_some() {
+        return Err(page(LogoutError::Repeated));
+    }
+    let hint = match params.get("id_token_hint") {
+        Some(t) => {
+            Some(logout::verify_hint(state.keys.as_ref(), &state.config.issuer, t).map_err(page)?)
+        }
+        None => None,
+    };
+    let client_id = logout::client_id(params, hint.as_ref()).map_err(page)?;
+    let client = match client_id {
+        Some(id) => match state.store.get_client(&id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "logout: client lookup failed");
+                return Err(render_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Try again in a moment.",
+                ));
+            }
+        },
+        None => None,
+    };
+    let redirect = logout::check_redirect(params, client.as_ref()).map_err(page)?;
+    Ok(Checked {
+        hint,
+        client_name: client.map(|c| c.name),
+        redirect,
+        state: params.get("state").map(str::to_owned),
+        carried: params.encode_only(CARRIED),
+    })
+}
+
+async fn current(state: &AppState, cookie: Option<&str>) -> Option<LiveSession> {
+    let value = cookie?;
+    let ctx = interaction::Ctx {
+        store: state.store.as_ref(),
+        clock: state.clock.as_ref(),
+        rng: state.rng.as_ref(),
+        passwords: state.passwords.as_ref(),
+        settings: &state.interaction,
+    };
+    interaction::load_session(&ctx, value).await.ok().flatten()
+}
+
+/// Ends the session and answers with the redirect or the signed-out page.
+async fn finish(state: &AppState, session: Option<&LiveSession>, checked: &Checked) -> Response {
+    if let Some(s) = session {
+        if let Err(e) = state
+            .store
+            .end_session(&s.session.id, state.clock.now())
+            .await
+        {
+            tracing::warn!(error = %e, "logout: ending the session failed");
+            return render_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "You are still signed in. Try again in a moment.",
+            );
+        }
+        tracing::info!(session_id = %s.session.id, subject = %s.user.id, "logout");
+    }
+    let mut resp = match &checked.redirect {
+        Some(uri) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) =
+                HeaderValue::from_str(&logout::redirect_url(uri, checked.state.as_deref()))
+            {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        None => pages::html(
+            StatusCode::OK,
+            DonePage {
+                title: "You are signed out",
+                detail: "You can close this window.",
+            }
+            .render(),
+            None,
+        ),
+    };
+    no_store(&mut resp);
+    if let Some(v) = session::clear_cookie(&state.config) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `GET|POST /logout` (the `end_session_endpoint`).
+pub async fn logout(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = if method == Method::POST && is_form(&headers) {
+        RawParams::parse(&body)
+    } else {
+        RawParams::parse(query.unwrap_or_default().as_bytes())
+    };
+    let checked = match check(&state, &params).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let cookie = session::read_cookie(&headers, &state.config);
+    let session = current(&state, cookie.as_deref()).await;
+    let Some(live) = session else {
+        // Nothing to end: no confirmation needed.
+        return finish(&state, None, &checked).await;
+    };
+    // §2: a valid hint for this very session is trusted; anything else asks
+    // the user first, so that a third party cannot sign them out.
+    let trusted = checked.hint.as_ref().is_some_and(|h| {
+        h.subject.as_deref() == Some(live.user.id.as_str())
+            && h.session_id
+                .as_deref()
+                .is_none_or(|sid| sid == live.session.id)
+    });
+    if trusted {
+        return finish(&state, Some(&live), &checked).await;
+    }
+    let Some(cookie) = cookie else {
+        return finish(&state, None, &checked).await;
+    };
+    let csrf = session::csrf_token(&cookie);
+    let page = ConfirmPage {
+        client_name: checked.client_name.as_deref(),
+        username: live.user.username.as_str(),
+        request: &checked.carried,
+        csrf: &csrf,
+    };
+    pages::html(StatusCode::OK, page.render(), None)
+}
+
+/// `POST /logout/confirm`: the user's answer.
+pub async fn post_logout_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = RawParams::parse(&body);
+    let bad = || {
+        render_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign out",
+            "The form was incomplete. Try again from the application.",
+        )
+    };
+    if !is_form(&headers) || form.first_repeated().is_some() {
+        return bad();
+    }
+    let cookie = session::read_cookie(&headers, &state.config);
+    if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
+        return render_page(
+            StatusCode::FORBIDDEN,
+            "Your session has expired",
+            "This form can no longer be used.",
+        );
+    }
+    let params = RawParams::parse(form.get("request").unwrap_or_default().as_bytes());
+    let checked = match check(&state, &params).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match form.get("decision") {
+        Some("logout") => {
+            let session = current(&state, cookie.as_deref()).await;
+            finish(&state, session.as_ref(), &checked).await
+        }
+        Some("stay") => pages::html(
+            StatusCode::OK,
+            DonePage {
+                title: "You are still signed in",
+                detail: "Nothing was changed. You can close this window.",
+            }
+            .render(),
+            None,
+        ),
+        _ => bad(),
+    }
+}
