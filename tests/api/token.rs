@@ -40,7 +40,7 @@ async fn code_for(app: &TestApp, client: &TestClient, scope: &str) -> String {
     param(&params, "code").unwrap().to_owned()
 }
 
-fn exchange<'a>(code: &'a str) -> Vec<(&'static str, &'a str)> {
+fn exchange(code: &str) -> Vec<(&'static str, &str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),
