@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::db::{self, SeaStore};
+use crate::adapters::events::{ClickHouseEventSink, FileEventSink};
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::config::Config;
-use crate::ports::{Clock, PasswordHasher, Rng, Store};
+use crate::config::{Config, EventConfig};
+use crate::ports::{Clock, EventSink, PasswordHasher, Rng, Store};
 use crate::state::AppState;
 
 /// Why the adapters could not be built.
@@ -20,6 +21,9 @@ pub enum FactoryError {
     /// The password hasher could not be configured.
     #[error("password hasher: {0}")]
     Password(String),
+    /// The event sink could not start (event directory or spool).
+    #[error("events: {0}")]
+    Events(String),
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -32,6 +36,8 @@ pub struct Overrides {
     pub rng: Option<Arc<dyn Rng>>,
     /// A password hasher (tests use cheap parameters).
     pub passwords: Option<Arc<dyn PasswordHasher>>,
+    /// An event sink (tests record events with `testing::MemoryEventSink`).
+    pub events: Option<Arc<dyn EventSink>>,
     /// Run migrations regardless of `migrate_on_start`.
     pub force_migrate: bool,
 }
@@ -52,6 +58,25 @@ pub fn build_password_hasher(config: &Config) -> Result<Arc<dyn PasswordHasher>,
     Ok(Arc::new(hasher))
 }
 
+/// Builds the configured event sink: ClickHouse (with its spool) when
+/// `PORTCULLIS_CLICKHOUSE_URL` is set, JSON Lines files otherwise. Starts
+/// its writer task, so it needs a tokio runtime; never waits for ClickHouse.
+pub fn build_event_sink(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn EventSink>, FactoryError> {
+    Ok(match &config.events {
+        EventConfig::Files { dir } => Arc::new(
+            FileEventSink::start(dir, &config.event_pipeline)
+                .map_err(|e| FactoryError::Events(format!("{}: {e}", dir.display())))?,
+        ),
+        EventConfig::ClickHouse(ch) => Arc::new(
+            ClickHouseEventSink::start(ch, &config.event_pipeline, clock)
+                .map_err(|e| FactoryError::Events(e.to_string()))?,
+        ),
+    })
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let store: Arc<dyn Store> =
@@ -60,11 +85,17 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(p) => p,
         None => build_password_hasher(&config)?,
     };
+    let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let events = match overrides.events {
+        Some(e) => e,
+        None => build_event_sink(&config, clock.clone())?,
+    };
     Ok(AppState {
         config: Arc::new(config),
         store,
-        clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        clock,
         rng: overrides.rng.unwrap_or_else(|| Arc::new(OsRng)),
         passwords,
+        events,
     })
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, PasswordHasher, Rng, Store};
+use crate::ports::{Clock, EventSink, PasswordHasher, Rng, Store};
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -19,4 +19,6 @@ pub struct AppState {
     pub rng: Arc<dyn Rng>,
     /// Password hashing.
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Grant and consent events (`emit` never waits).
+    pub events: Arc<dyn EventSink>,
 }

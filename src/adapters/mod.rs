@@ -2,4 +2,5 @@
 
 pub mod argon2;
 pub mod db;
+pub mod events;
 pub mod system;

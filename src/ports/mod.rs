@@ -2,12 +2,14 @@
 //! nothing here knows which adapter is behind a trait.
 
 pub mod clock;
+pub mod events;
 pub mod password;
 pub mod repositories;
 pub mod rng;
 pub mod unit_of_work;
 
 pub use clock::Clock;
+pub use events::{Event, EventError, EventKind, EventSink, SinkStats};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
@@ -25,5 +27,5 @@ pub mod prelude {
         SigningKeyRepository, UserRepository,
     };
     pub use super::unit_of_work::{Store, UnitOfWork};
-    pub use super::{Clock, PasswordHasher, Rng};
+    pub use super::{Clock, EventSink, PasswordHasher, Rng};
 }
