@@ -1,5 +1,7 @@
 //! The command line: `serve`, `migrate`, and the operator commands.
 
+pub mod events;
+
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -42,6 +44,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCmd),
+    /// Read grant and consent events (tail, stats).
+    #[command(subcommand)]
+    Events(events::EventsCmd),
 }
 
 /// `client …`
@@ -195,6 +200,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client(cmd, &config).await,
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Events(cmd) => events::run(cmd, &config).await,
     }
 }
 

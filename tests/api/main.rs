@@ -5,6 +5,8 @@
 mod helpers;
 
 mod cli;
+mod events;
+mod events_clickhouse;
 mod health;
 mod migrations;
 mod repositories;

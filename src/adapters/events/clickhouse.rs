@@ -467,7 +467,7 @@ impl ClickHouseEventSink {
             next_retention: Instant::now(),
             dropped_seen: 0,
         };
-        let (queue, _task) = super::start(dest, pipeline, counters.clone(), "clickhouse");
+        let queue = super::start(dest, pipeline, counters.clone(), "clickhouse");
         Ok(Self {
             queue,
             spool,
@@ -476,9 +476,9 @@ impl ClickHouseEventSink {
         })
     }
 
-    /// Flushes (to ClickHouse or the spool) and stops the writer task,
-    /// releasing nothing: the spool stays locked until the sink is dropped.
-    /// Later events go to the spool.
+    /// Flushes (to ClickHouse or the spool) and stops the writer task.
+    /// Later events go to the spool; its lock is released when the sink is
+    /// dropped.
     pub async fn close(&self) -> Result<(), EventError> {
         self.queue.request(true).await
     }

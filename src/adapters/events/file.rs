@@ -122,7 +122,7 @@ impl FileEventSink {
             counters: counters.clone(),
             dropped_seen: AtomicU64::new(0),
         };
-        let (queue, _task) = super::start(dest, pipeline, counters.clone(), "files");
+        let queue = super::start(dest, pipeline, counters.clone(), "files");
         Ok(Self {
             queue,
             files,
@@ -232,7 +232,7 @@ fn read_file(path: &Path, mut each: impl FnMut(Event)) -> io::Result<()> {
     Ok(())
 }
 
-/// The last `n` events, oldest first.
+/// The last `n` events, oldest first (by `occurred_at`, then file order).
 pub fn recent(dir: &Path, n: usize) -> io::Result<Vec<Event>> {
     let mut out: Vec<Event> = Vec::new();
     for (_, path) in list_files(dir)?.iter().rev() {
@@ -244,7 +244,8 @@ pub fn recent(dir: &Path, n: usize) -> io::Result<Vec<Event>> {
             break;
         }
     }
-    out.sort_by_key(|e| (e.occurred_at(), e.event_id()));
+    // Stable: events of the same millisecond keep the order they were written.
+    out.sort_by_key(Event::occurred_at);
     let skip = out.len().saturating_sub(n);
     Ok(out.split_off(skip))
 }

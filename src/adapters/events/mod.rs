@@ -100,6 +100,7 @@ pub(crate) enum Msg {
 pub(crate) struct Queue {
     tx: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Queue {
@@ -123,7 +124,8 @@ impl Queue {
     }
 
     /// Sends a flush (or close) request and waits for its answer. A task
-    /// that is already gone has nothing left to flush.
+    /// that is already gone has nothing left to flush. `close` also waits
+    /// for the task to end (it then no longer holds the spool or files).
     pub(crate) async fn request(&self, close: bool) -> Result<(), EventError> {
         let (ack, done) = oneshot::channel();
         let msg = if close {
@@ -131,10 +133,22 @@ impl Queue {
         } else {
             Msg::Flush(ack)
         };
-        if self.tx.send(msg).await.is_err() {
-            return Ok(());
+        let result = if self.tx.send(msg).await.is_err() {
+            Ok(())
+        } else {
+            done.await.unwrap_or(Ok(()))
+        };
+        if close {
+            let task = self
+                .task
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
         }
-        done.await.unwrap_or(Ok(()))
+        result
     }
 }
 
@@ -158,10 +172,14 @@ pub(crate) fn start<D: Destination>(
     pipeline: &EventPipeline,
     counters: Arc<Counters>,
     name: &'static str,
-) -> (Queue, tokio::task::JoinHandle<()>) {
+) -> Queue {
     let (tx, rx) = mpsc::channel(pipeline.queue_capacity.max(1));
     let task = tokio::spawn(run(dest, rx, *pipeline, counters.clone(), name));
-    (Queue { tx, counters }, task)
+    Queue {
+        tx,
+        counters,
+        task: std::sync::Mutex::new(Some(task)),
+    }
 }
 
 async fn run<D: Destination>(
