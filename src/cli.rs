@@ -1,5 +1,7 @@
 //! The command line: `serve`, `migrate`, and the operator commands.
 
+pub mod events;
+
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -45,6 +47,9 @@ pub enum Command {
     /// Manage signing keys (list, rotate).
     #[command(subcommand)]
     Keys(crate::cli_keys::KeysCmd),
+    /// Read grant and consent events (tail, stats).
+    #[command(subcommand)]
+    Events(events::EventsCmd),
 }
 
 /// `client …`
@@ -202,6 +207,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Client(cmd) => client(cmd, &config).await,
         Command::User(cmd) => user(cmd, &config).await,
         Command::Keys(cmd) => crate::cli_keys::run(cmd, &config).await,
+        Command::Events(cmd) => events::run(cmd, &config).await,
     }
 }
 

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
@@ -34,7 +35,8 @@ impl ConfigError {
 }
 
 /// Every setting, all optional, as read from the file and the environment.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Its `Debug` redacts every `*_PASSWORD`/`*_SECRET`/`*_KEY` setting.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
     /// `PORTCULLIS_ISSUER`.
@@ -101,6 +103,46 @@ pub struct RawSettings {
     pub access_token_alg: Option<String>,
     /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE`.
     pub access_token_audience: Option<String>,
+    /// `PORTCULLIS_CLICKHOUSE_URL`: events go to ClickHouse (absent: files).
+    pub clickhouse_url: Option<String>,
+    /// `PORTCULLIS_CLICKHOUSE_USER`.
+    pub clickhouse_user: Option<String>,
+    /// `PORTCULLIS_CLICKHOUSE_PASSWORD`.
+    pub clickhouse_password: Option<String>,
+    /// `PORTCULLIS_CLICKHOUSE_DATABASE`.
+    pub clickhouse_database: Option<String>,
+    /// `PORTCULLIS_CLICKHOUSE_TIMEOUT_MS`.
+    pub clickhouse_timeout_ms: Option<String>,
+    /// `PORTCULLIS_EVENTS_BATCH_SIZE`.
+    pub events_batch_size: Option<String>,
+    /// `PORTCULLIS_EVENTS_FLUSH_INTERVAL_MS`.
+    pub events_flush_interval_ms: Option<String>,
+    /// `PORTCULLIS_EVENTS_QUEUE_CAPACITY`.
+    pub events_queue_capacity: Option<String>,
+    /// `PORTCULLIS_EVENTS_TTL_DAYS`.
+    pub events_ttl_days: Option<String>,
+}
+
+impl std::fmt::Debug for RawSettings {
+    /// Lists the settings that are set by their public names, with secrets
+    /// redacted; goes through [`ENV_VARS`] so that new settings appear too.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut copy = self.clone();
+        let mut map = f.debug_map();
+        for (name, field) in ENV_VARS {
+            if let Some(value) = field(&mut copy) {
+                let secret = ["_PASSWORD", "_SECRET", "_KEY"]
+                    .iter()
+                    .any(|s| name.ends_with(s));
+                if secret {
+                    map.entry(name, &"[redacted]");
+                } else {
+                    map.entry(name, value);
+                }
+            }
+        }
+        map.finish()
+    }
 }
 
 /// Selects one field of [`RawSettings`].
@@ -152,6 +194,25 @@ pub const ENV_VARS: &[(&str, FieldRef)] = &[
     ("PORTCULLIS_ACCESS_TOKEN_AUDIENCE", |r| {
         &mut r.access_token_audience
     }),
+    ("PORTCULLIS_CLICKHOUSE_URL", |r| &mut r.clickhouse_url),
+    ("PORTCULLIS_CLICKHOUSE_USER", |r| &mut r.clickhouse_user),
+    ("PORTCULLIS_CLICKHOUSE_PASSWORD", |r| {
+        &mut r.clickhouse_password
+    }),
+    ("PORTCULLIS_CLICKHOUSE_DATABASE", |r| {
+        &mut r.clickhouse_database
+    }),
+    ("PORTCULLIS_CLICKHOUSE_TIMEOUT_MS", |r| {
+        &mut r.clickhouse_timeout_ms
+    }),
+    ("PORTCULLIS_EVENTS_BATCH_SIZE", |r| &mut r.events_batch_size),
+    ("PORTCULLIS_EVENTS_FLUSH_INTERVAL_MS", |r| {
+        &mut r.events_flush_interval_ms
+    }),
+    ("PORTCULLIS_EVENTS_QUEUE_CAPACITY", |r| {
+        &mut r.events_queue_capacity
+    }),
+    ("PORTCULLIS_EVENTS_TTL_DAYS", |r| &mut r.events_ttl_days),
 ];
 
 /// How logs are written.
@@ -161,6 +222,51 @@ pub enum LogFormat {
     Json,
     /// Human-readable.
     Pretty,
+}
+
+/// Where grant and consent events go (DESIGN.md "One binary, two ways to
+/// run it"; docs/EVENTS.md).
+#[derive(Debug, Clone)]
+pub enum EventConfig {
+    /// Embedded default: JSON Lines files, one per UTC day, in `dir`.
+    Files {
+        /// `<data_dir>/events`.
+        dir: PathBuf,
+    },
+    /// ClickHouse, batched, with a durable spool on local disk.
+    ClickHouse(ClickHouseConfig),
+}
+
+/// How to reach ClickHouse and keep events there.
+#[derive(Debug, Clone)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// User (`default` when absent).
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<SecretString>,
+    /// Database (created when missing); the table is `events`.
+    pub database: String,
+    /// Where events wait while ClickHouse is unreachable: `<data_dir>/spool`.
+    pub spool_dir: PathBuf,
+    /// Keep events this many days; 0 keeps them forever.
+    pub ttl_days: u32,
+    /// Longest wait for one ClickHouse request before the batch is spooled.
+    pub timeout: Duration,
+    /// Longest pause between two attempts to reach ClickHouse again.
+    pub retry_max: Duration,
+}
+
+/// The in-memory queue and batching in front of either event store.
+#[derive(Debug, Clone, Copy)]
+pub struct EventPipeline {
+    /// Largest batch written at once.
+    pub batch_size: usize,
+    /// Longest time an event waits in memory before its batch is written.
+    pub flush_interval: Duration,
+    /// Bound of the in-memory queue; beyond it events go to disk at once.
+    pub queue_capacity: usize,
 }
 
 /// The validated configuration.
@@ -199,6 +305,10 @@ pub struct Config {
     pub key_rotation: KeyRotation,
     /// Token lifetimes and formats.
     pub tokens: TokenConfig,
+    /// Where events go.
+    pub events: EventConfig,
+    /// Queue and batching of events.
+    pub event_pipeline: EventPipeline,
 }
 
 /// Token lifetimes and formats (per-client overrides are set with
@@ -328,6 +438,8 @@ impl Config {
         if data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("PORTCULLIS_DATA_DIR", "must not be empty"));
         }
+        let events = parse_event_config(&raw, &data_dir)?;
+        let event_pipeline = parse_event_pipeline(&raw)?;
         let database_url = match raw.database_url {
             Some(url) => {
                 let ok = ["sqlite:", "postgres://", "postgresql://"]
@@ -402,6 +514,8 @@ impl Config {
             keys,
             key_rotation,
             tokens,
+            events,
+            event_pipeline,
         })
     }
 
@@ -489,6 +603,135 @@ fn auth_settings(raw: &RawSettings) -> Result<AuthSettings, ConfigError> {
             300,
             1,
             86_400,
+        )?,
+    })
+}
+
+fn parse_event_config(raw: &RawSettings, data_dir: &Path) -> Result<EventConfig, ConfigError> {
+    const URL: &str = "PORTCULLIS_CLICKHOUSE_URL";
+    let Some(url) = raw
+        .clickhouse_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        for (name, set) in [
+            ("PORTCULLIS_CLICKHOUSE_USER", raw.clickhouse_user.is_some()),
+            (
+                "PORTCULLIS_CLICKHOUSE_PASSWORD",
+                raw.clickhouse_password.is_some(),
+            ),
+            (
+                "PORTCULLIS_CLICKHOUSE_DATABASE",
+                raw.clickhouse_database.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    name,
+                    "is set but PORTCULLIS_CLICKHOUSE_URL is not",
+                ));
+            }
+        }
+        return Ok(EventConfig::Files {
+            dir: data_dir.join("events"),
+        });
+    };
+    let parsed =
+        Url::parse(url.trim()).map_err(|e| ConfigError::new(URL, format!("not a URL ({e})")))?;
+    if parsed.scheme() != "http" || parsed.host_str().is_none() {
+        return Err(ConfigError::new(
+            URL,
+            "expected http://HOST:PORT (the HTTP interface; https is not built in: \
+             put a TLS proxy in front or use a private network)",
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ConfigError::new(
+            URL,
+            "must not carry credentials: use PORTCULLIS_CLICKHOUSE_USER and _PASSWORD",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(ConfigError::new(URL, "must not have a query or fragment"));
+    }
+    let database = raw
+        .clickhouse_database
+        .clone()
+        .unwrap_or_else(|| "portcullis".to_owned());
+    let ident_ok = database.len() <= 64
+        && database
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ident_ok {
+        return Err(ConfigError::new(
+            "PORTCULLIS_CLICKHOUSE_DATABASE",
+            "expected a plain identifier: letters, digits and _ (at most 64)",
+        ));
+    }
+    let user = raw.clickhouse_user.clone().filter(|u| !u.is_empty());
+    if user
+        .as_deref()
+        .is_some_and(|u| u.chars().any(char::is_control))
+    {
+        return Err(ConfigError::new(
+            "PORTCULLIS_CLICKHOUSE_USER",
+            "must not contain control characters",
+        ));
+    }
+    Ok(EventConfig::ClickHouse(ClickHouseConfig {
+        url: parsed.as_str().trim_end_matches('/').to_owned(),
+        user,
+        password: raw
+            .clickhouse_password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .map(SecretString::from),
+        database,
+        spool_dir: data_dir.join("spool"),
+        ttl_days: parse_num(
+            "PORTCULLIS_EVENTS_TTL_DAYS",
+            raw.events_ttl_days.clone(),
+            365,
+            0,
+            36_500,
+        )?,
+        timeout: Duration::from_millis(parse_num(
+            "PORTCULLIS_CLICKHOUSE_TIMEOUT_MS",
+            raw.clickhouse_timeout_ms.clone(),
+            10_000,
+            100,
+            600_000,
+        )?),
+        retry_max: Duration::from_secs(30),
+    }))
+}
+
+fn parse_event_pipeline(raw: &RawSettings) -> Result<EventPipeline, ConfigError> {
+    Ok(EventPipeline {
+        batch_size: parse_num(
+            "PORTCULLIS_EVENTS_BATCH_SIZE",
+            raw.events_batch_size.clone(),
+            1000,
+            1,
+            100_000,
+        )?,
+        flush_interval: Duration::from_millis(parse_num(
+            "PORTCULLIS_EVENTS_FLUSH_INTERVAL_MS",
+            raw.events_flush_interval_ms.clone(),
+            1000,
+            1,
+            60_000,
+        )?),
+        queue_capacity: parse_num(
+            "PORTCULLIS_EVENTS_QUEUE_CAPACITY",
+            raw.events_queue_capacity.clone(),
+            10_000,
+            1,
+            10_000_000,
         )?,
     })
 }
@@ -798,6 +1041,99 @@ mod tests {
         std::fs::write(&file, "isuer = \"https://typo.example\"\n").unwrap();
         let err = Config::load(Some(&file), &HashMap::new()).unwrap_err();
         assert_eq!(err.setting, "--config");
+    }
+
+    #[test]
+    fn events_default_to_files_under_the_data_dir() {
+        let c = Config::load(None, &env(&[("PORTCULLIS_DATA_DIR", "/srv/p")])).unwrap();
+        match c.events {
+            EventConfig::Files { dir } => assert_eq!(dir, PathBuf::from("/srv/p/events")),
+            EventConfig::ClickHouse(_) => panic!("files expected"),
+        }
+        assert_eq!(c.event_pipeline.batch_size, 1000);
+        assert_eq!(c.event_pipeline.queue_capacity, 10_000);
+    }
+
+    #[test]
+    fn clickhouse_settings_select_clickhouse() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_DATA_DIR", "/srv/p"),
+                ("PORTCULLIS_CLICKHOUSE_URL", "http://ch.internal:8123/"),
+                ("PORTCULLIS_CLICKHOUSE_USER", "portcullis"),
+                ("PORTCULLIS_CLICKHOUSE_PASSWORD", "s3cret-pw"),
+                ("PORTCULLIS_EVENTS_TTL_DAYS", "30"),
+                ("PORTCULLIS_EVENTS_BATCH_SIZE", "500"),
+            ]),
+        )
+        .unwrap();
+        let EventConfig::ClickHouse(ch) = &c.events else {
+            panic!("clickhouse expected")
+        };
+        assert_eq!(ch.url, "http://ch.internal:8123");
+        assert_eq!(ch.database, "portcullis");
+        assert_eq!(ch.user.as_deref(), Some("portcullis"));
+        assert_eq!(ch.ttl_days, 30);
+        assert_eq!(ch.spool_dir, PathBuf::from("/srv/p/spool"));
+        assert_eq!(c.event_pipeline.batch_size, 500);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
+    }
+
+    #[test]
+    fn raw_settings_debug_redacts_passwords() {
+        let raw = RawSettings {
+            clickhouse_password: Some("s3cret-pw".into()),
+            clickhouse_user: Some("u".into()),
+            ..RawSettings::default()
+        };
+        let debug = format!("{raw:?}");
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
+        assert!(debug.contains("PORTCULLIS_CLICKHOUSE_USER"), "{debug}");
+    }
+
+    #[test]
+    fn bad_event_settings_name_the_setting() {
+        for (pairs, name) in [
+            (
+                vec![("PORTCULLIS_CLICKHOUSE_URL", "tcp://x:9000")],
+                "PORTCULLIS_CLICKHOUSE_URL",
+            ),
+            (
+                vec![("PORTCULLIS_CLICKHOUSE_URL", "http://u:p@x:8123")],
+                "PORTCULLIS_CLICKHOUSE_URL",
+            ),
+            (
+                vec![
+                    ("PORTCULLIS_CLICKHOUSE_URL", "http://x:8123"),
+                    ("PORTCULLIS_CLICKHOUSE_DATABASE", "a; DROP"),
+                ],
+                "PORTCULLIS_CLICKHOUSE_DATABASE",
+            ),
+            (
+                vec![("PORTCULLIS_CLICKHOUSE_USER", "u")],
+                "PORTCULLIS_CLICKHOUSE_USER",
+            ),
+            (
+                vec![("PORTCULLIS_EVENTS_QUEUE_CAPACITY", "0")],
+                "PORTCULLIS_EVENTS_QUEUE_CAPACITY",
+            ),
+            (
+                vec![("PORTCULLIS_EVENTS_FLUSH_INTERVAL_MS", "soon")],
+                "PORTCULLIS_EVENTS_FLUSH_INTERVAL_MS",
+            ),
+            (
+                vec![
+                    ("PORTCULLIS_CLICKHOUSE_URL", "http://x:8123"),
+                    ("PORTCULLIS_EVENTS_TTL_DAYS", "-3"),
+                ],
+                "PORTCULLIS_EVENTS_TTL_DAYS",
+            ),
+        ] {
+            let err = Config::load(None, &env(&pairs)).unwrap_err();
+            assert_eq!(err.setting, name, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::db::{self, SeaStore};
+use crate::adapters::events::{ClickHouseEventSink, FileEventSink};
 use crate::adapters::jwks_fetch::HttpJwksFetcher;
 use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
 };
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::config::{Config, KeyConfig};
-use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy};
+use crate::config::{Config, EventConfig, KeyConfig};
+use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy};
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
 use crate::state::AppState;
@@ -38,6 +39,9 @@ pub enum FactoryError {
         /// The cause.
         source: crate::ports::KeyError,
     },
+    /// The event sink could not start (event directory or spool).
+    #[error("events: {0}")]
+    Events(String),
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -50,6 +54,8 @@ pub struct Overrides {
     pub rng: Option<Arc<dyn Rng>>,
     /// A password hasher (tests use cheap parameters).
     pub passwords: Option<Arc<dyn PasswordHasher>>,
+    /// An event sink (tests record events with `testing::MemoryEventSink`).
+    pub events: Option<Arc<dyn EventSink>>,
     /// Run migrations regardless of `migrate_on_start`.
     pub force_migrate: bool,
     /// A key provider instead of the configured one.
@@ -157,6 +163,25 @@ pub async fn build_key_ring(
         .map_err(|source| FactoryError::Keys { mode, source })
 }
 
+/// Builds the configured event sink: ClickHouse (with its spool) when
+/// `PORTCULLIS_CLICKHOUSE_URL` is set, JSON Lines files otherwise. Starts
+/// its writer task, so it needs a tokio runtime; never waits for ClickHouse.
+pub fn build_event_sink(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn EventSink>, FactoryError> {
+    Ok(match &config.events {
+        EventConfig::Files { dir } => Arc::new(
+            FileEventSink::start(dir, &config.event_pipeline)
+                .map_err(|e| FactoryError::Events(format!("{}: {e}", dir.display())))?,
+        ),
+        EventConfig::ClickHouse(ch) => Arc::new(
+            ClickHouseEventSink::start(ch, &config.event_pipeline, clock)
+                .map_err(|e| FactoryError::Events(e.to_string()))?,
+        ),
+    })
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let store: Arc<dyn Store> =
@@ -169,12 +194,16 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
     let tokens = Arc::new(token_settings(&config));
     let client_jwks =
         Arc::new(HttpJwksFetcher::new().map_err(|e| FactoryError::Http(e.to_string()))?);
-    let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let keys: Arc<dyn KeyProvider> = match overrides.keys {
         Some(k) => k,
         None => {
             Arc::new(build_key_ring(&config, store.clone(), clock.clone(), overrides.kms).await?)
         }
+    };
+    let events = match overrides.events {
+        Some(e) => e,
+        None => build_event_sink(&config, clock.clone())?,
     };
     Ok(AppState {
         interaction,
@@ -187,5 +216,6 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         rng: overrides.rng.unwrap_or_else(|| Arc::new(OsRng)),
         passwords,
         keys,
+        events,
     })
 }

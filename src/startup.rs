@@ -72,6 +72,12 @@ impl App {
                 }
             }
         }
+        // Every event emitted so far goes to its store or the spool.
+        let events = &self.state.events;
+        match events.flush().await {
+            Ok(()) => tracing::info!(stats = ?events.stats(), "events flushed"),
+            Err(e) => tracing::error!(error = %e, stats = ?events.stats(), "events flush failed"),
+        }
         tracing::info!("stopped");
         Ok(())
     }

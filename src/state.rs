@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, KeyProvider, PasswordHasher, Rng, Store};
+use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store};
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::client_auth::ClientJwksFetcher;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
@@ -32,4 +32,6 @@ pub struct AppState {
     pub client_jwks: Arc<dyn ClientJwksFetcher>,
     /// Signing keys: sign, verify our own tokens, the JWK Set.
     pub keys: Arc<dyn KeyProvider>,
+    /// Grant and consent events (`emit` never waits).
+    pub events: Arc<dyn EventSink>,
 }

@@ -2,6 +2,7 @@
 
 pub mod argon2;
 pub mod db;
+pub mod events;
 pub mod jwks_fetch;
 pub mod keys;
 pub mod system;

@@ -2,6 +2,7 @@
 //! nothing here knows which adapter is behind a trait.
 
 pub mod clock;
+pub mod events;
 pub mod keys;
 pub mod password;
 pub mod repositories;
@@ -9,6 +10,7 @@ pub mod rng;
 pub mod unit_of_work;
 
 pub use clock::Clock;
+pub use events::{Event, EventError, EventKind, EventSink, SinkStats};
 pub use keys::{JwsAlg, KeyError, KeyProvider, PublishedJwks, Signer};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
@@ -27,5 +29,5 @@ pub mod prelude {
         SigningKeyRepository, ThrottleRepository, UserRepository,
     };
     pub use super::unit_of_work::{Store, UnitOfWork};
-    pub use super::{Clock, KeyProvider, PasswordHasher, Rng, Signer};
+    pub use super::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Signer};
 }

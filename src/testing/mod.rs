@@ -52,3 +52,66 @@ impl Rng for SeqRng {
         }
     }
 }
+
+/// An [`EventSink`](crate::ports::EventSink) that records every event in
+/// memory (as node-oidc-provider's `TestAdapter` does), for tests that
+/// check what a handler emitted.
+#[derive(Debug, Default)]
+pub struct MemoryEventSink(Mutex<Vec<crate::ports::Event>>);
+
+impl MemoryEventSink {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<crate::ports::Event>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every event so far, in emission order.
+    pub fn events(&self) -> Vec<crate::ports::Event> {
+        self.lock().clone()
+    }
+
+    /// The events of one kind, in emission order.
+    pub fn of_kind(&self, kind: crate::ports::EventKind) -> Vec<crate::ports::Event> {
+        self.lock()
+            .iter()
+            .filter(|e| e.kind() == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// The kinds emitted, in order (handy for `assert_eq!`).
+    pub fn kinds(&self) -> Vec<crate::ports::EventKind> {
+        self.lock().iter().map(crate::ports::Event::kind).collect()
+    }
+
+    /// Forgets what was recorded.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::EventSink for MemoryEventSink {
+    fn emit(&self, event: crate::ports::Event) {
+        self.lock().push(event);
+    }
+
+    async fn flush(&self) -> Result<(), crate::ports::EventError> {
+        Ok(())
+    }
+
+    fn stats(&self) -> crate::ports::SinkStats {
+        let n = self.lock().len() as u64;
+        crate::ports::SinkStats {
+            emitted: n,
+            sent: n,
+            ..crate::ports::SinkStats::default()
+        }
+    }
+}

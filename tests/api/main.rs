@@ -9,6 +9,8 @@ mod logout;
 mod authorize;
 mod cli;
 mod e2e;
+mod events;
+mod events_clickhouse;
 mod health;
 mod migrations;
 mod repositories;

@@ -1,0 +1,330 @@
+//! The embedded default: events as JSON Lines, one file per UTC day,
+//! `<data_dir>/events/events-YYYY-MM-DD.jsonl` (the day of `occurred_at`).
+//! Same schema as the ClickHouse columns (docs/EVENTS.md). A background
+//! task writes batches from the bounded queue and `fdatasync`s each batch;
+//! when the queue is full, `emit` appends the event itself.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::time::Instant;
+
+use super::{Counters, Destination, EventStats, Queue};
+use crate::config::EventPipeline;
+use crate::ports::{Event, EventError, EventSink, SinkStats};
+
+/// The file of one day.
+pub fn file_name(day: NaiveDate) -> String {
+    format!("events-{}.jsonl", day.format("%Y-%m-%d"))
+}
+
+fn parse_file_name(name: &str) -> Option<NaiveDate> {
+    let day = name.strip_prefix("events-")?.strip_suffix(".jsonl")?;
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+}
+
+/// The event files in `dir`, oldest day first.
+pub fn list_files(dir: &Path) -> io::Result<Vec<(NaiveDate, PathBuf)>> {
+    let mut files = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if let Some(day) = entry.file_name().to_str().and_then(parse_file_name) {
+            files.push((day, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The open file of the current day.
+struct DailyFiles {
+    dir: PathBuf,
+    current: Option<(NaiveDate, File)>,
+}
+
+impl DailyFiles {
+    /// Appends `events` to the file of each one's day and syncs.
+    fn write(&mut self, events: &[Event]) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(512 * events.len());
+        let mut day = None;
+        for e in events {
+            let d = e.occurred_at().date_naive();
+            if day.is_some_and(|cur| cur != d) {
+                self.write_day(day.unwrap_or(d), &buf)?;
+                buf.clear();
+            }
+            day = Some(d);
+            serde_json::to_writer(&mut buf, e).map_err(io::Error::other)?;
+            buf.push(b'\n');
+        }
+        if let Some(d) = day {
+            self.write_day(d, &buf)?;
+        }
+        Ok(())
+    }
+
+    fn write_day(&mut self, day: NaiveDate, bytes: &[u8]) -> io::Result<()> {
+        if self.current.as_ref().is_none_or(|(d, _)| *d != day) {
+            let path = self.dir.join(file_name(day));
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            self.current = Some((day, file));
+        }
+        let Some((_, file)) = self.current.as_mut() else {
+            return Err(io::Error::other("no open event file"));
+        };
+        let result = file.write_all(bytes).and_then(|()| file.sync_data());
+        if result.is_err() {
+            // Reopen next time rather than keep writing after a torn line.
+            self.current = None;
+        }
+        result
+    }
+}
+
+/// [`EventSink`] writing JSON Lines files (the embedded default).
+pub struct FileEventSink {
+    queue: Queue,
+    files: Arc<Mutex<DailyFiles>>,
+    counters: Arc<Counters>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for FileEventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileEventSink")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileEventSink {
+    /// Creates `dir` if needed and starts the writer task (needs a tokio
+    /// runtime).
+    pub fn start(dir: &Path, pipeline: &EventPipeline) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let files = Arc::new(Mutex::new(DailyFiles {
+            dir: dir.to_owned(),
+            current: None,
+        }));
+        let counters = Arc::new(Counters::default());
+        let dest = FileDestination {
+            files: files.clone(),
+            counters: counters.clone(),
+            dropped_seen: AtomicU64::new(0),
+        };
+        let queue = super::start(dest, pipeline, counters.clone(), "files");
+        Ok(Self {
+            queue,
+            files,
+            counters,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The directory written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Flushes and stops the writer task; later events are written by
+    /// `emit` itself.
+    pub async fn close(&self) -> Result<(), EventError> {
+        self.queue.request(true).await
+    }
+}
+
+#[async_trait]
+impl EventSink for FileEventSink {
+    fn emit(&self, event: Event) {
+        if let Err(event) = self.queue.try_enqueue(event) {
+            // Queue full (or the task stopped): write it ourselves.
+            let result = self
+                .files
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(std::slice::from_ref(&event));
+            match result {
+                Ok(()) => self.counters.add_sent(1),
+                Err(e) => self.counters.add_dropped(1, &e),
+            }
+        }
+    }
+
+    async fn flush(&self) -> Result<(), EventError> {
+        self.queue.request(false).await
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.counters.snapshot()
+    }
+}
+
+struct FileDestination {
+    files: Arc<Mutex<DailyFiles>>,
+    counters: Arc<Counters>,
+    dropped_seen: AtomicU64,
+}
+
+#[async_trait]
+impl Destination for FileDestination {
+    async fn write(&mut self, batch: Vec<Event>) {
+        let files = self.files.clone();
+        let n = batch.len() as u64;
+        let result = tokio::task::spawn_blocking(move || {
+            files
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(&batch)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        match result {
+            Ok(()) => self.counters.add_sent(n),
+            Err(e) => self.counters.add_dropped(n, &e),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), EventError> {
+        // Every batch is synced as it is written; report losses since the
+        // last flush.
+        let dropped = self.counters.snapshot().dropped;
+        let before = self.dropped_seen.swap(dropped, Ordering::Relaxed);
+        if dropped > before {
+            return Err(EventError::Storage(format!(
+                "{} events could not be written to the event files",
+                dropped - before
+            )));
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        None
+    }
+
+    async fn wake(&mut self) {}
+}
+
+// ------------------------------------------------------------ reading back
+
+fn read_file(path: &Path, mut each: impl FnMut(Event)) -> io::Result<()> {
+    let reader = BufReader::new(File::open(path)?);
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Event>(&line) {
+            Ok(e) => each(e),
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "unreadable event line"),
+        }
+    }
+    Ok(())
+}
+
+/// The last `n` events, oldest first (by `occurred_at`, then file order).
+pub fn recent(dir: &Path, n: usize) -> io::Result<Vec<Event>> {
+    let mut out: Vec<Event> = Vec::new();
+    for (_, path) in list_files(dir)?.iter().rev() {
+        let mut day = Vec::new();
+        read_file(path, |e| day.push(e))?;
+        day.extend(out);
+        out = day;
+        if out.len() >= n {
+            break;
+        }
+    }
+    // Stable: events of the same millisecond keep the order they were written.
+    out.sort_by_key(Event::occurred_at);
+    let skip = out.len().saturating_sub(n);
+    Ok(out.split_off(skip))
+}
+
+/// Counts the events that occurred at or after `since`.
+pub fn stats(dir: &Path, since: DateTime<Utc>) -> io::Result<EventStats> {
+    let mut stats = EventStats {
+        since,
+        ..EventStats::default()
+    };
+    let first_day = since.date_naive();
+    let mut seen = std::collections::HashSet::new();
+    for (day, path) in list_files(dir)? {
+        if day < first_day {
+            continue;
+        }
+        read_file(&path, |e| {
+            if e.occurred_at() >= since && seen.insert(e.event_id()) {
+                stats.add(&e);
+            }
+        })?;
+    }
+    Ok(stats)
+}
+
+/// Follows the event files as they grow (`events tail --follow`).
+#[derive(Debug)]
+pub struct FileTail {
+    dir: PathBuf,
+    current: Option<(NaiveDate, PathBuf, u64)>,
+}
+
+impl FileTail {
+    /// Starts at the end of the newest file.
+    pub fn at_end(dir: &Path) -> io::Result<Self> {
+        let current = match list_files(dir)?.pop() {
+            Some((day, path)) => {
+                let len = std::fs::metadata(&path)?.len();
+                Some((day, path, len))
+            }
+            None => None,
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            current,
+        })
+    }
+
+    /// The complete lines written since the last call, moving on to newer
+    /// files as they appear.
+    pub fn poll(&mut self) -> io::Result<Vec<Event>> {
+        let mut out = Vec::new();
+        loop {
+            if let Some((_, path, offset)) = self.current.as_mut() {
+                let mut file = File::open(&*path)?;
+                file.seek(SeekFrom::Start(*offset))?;
+                let mut reader = BufReader::new(file);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    let n = reader.read_until(b'\n', &mut line)?;
+                    if n == 0 || line.last() != Some(&b'\n') {
+                        break; // nothing more, or a line still being written
+                    }
+                    *offset += n as u64;
+                    if let Ok(e) = serde_json::from_slice::<Event>(&line) {
+                        out.push(e);
+                    }
+                }
+            }
+            let current_day = self.current.as_ref().map(|(d, _, _)| *d);
+            let next = list_files(&self.dir)?
+                .into_iter()
+                .find(|(d, _)| current_day.is_none_or(|c| *d > c));
+            match next {
+                Some((day, path)) => self.current = Some((day, path, 0)),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,381 @@
+//! Event sinks (docs/EVENTS.md): JSON Lines files (embedded default) and
+//! ClickHouse with a durable local spool.
+//!
+//! Both share one pipeline: `emit` puts the event into a bounded tokio
+//! queue (`try_send`, never waits); one background task takes batches (by
+//! size or by time) and hands them to the destination. When the queue is
+//! full, `emit` writes the event straight to disk (the spool, or the event
+//! file) instead: the request path neither blocks on the queue nor loses the
+//! event.
+
+pub mod clickhouse;
+pub mod file;
+pub mod spool;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::config::EventPipeline;
+use crate::ports::{Event, EventError, SinkStats};
+
+pub use self::clickhouse::ClickHouseEventSink;
+pub use self::file::FileEventSink;
+pub use self::spool::Spool;
+
+/// How often the background task logs its counters (when they changed).
+const STATS_LOG_EVERY: Duration = Duration::from_mins(1);
+
+/// The counters behind [`SinkStats`], shared by a sink and its task.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    emitted: AtomicU64,
+    queued: AtomicU64,
+    spooled: AtomicU64,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    /// The spool whose backlog `spool_pending` reports, if any.
+    spool: Option<Arc<Spool>>,
+}
+
+impl Counters {
+    pub(crate) fn with_spool(spool: Arc<Spool>) -> Self {
+        Self {
+            spool: Some(spool),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> SinkStats {
+        SinkStats {
+            emitted: self.emitted.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
+            spooled: self.spooled.load(Ordering::Relaxed),
+            spool_pending: self.spool.as_ref().map_or(0, |s| s.pending()),
+            sent: self.sent.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn add_sent(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_spooled(&self, n: u64) {
+        self.spooled.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts lost events and says so loudly: this only happens when the
+    /// local disk fails.
+    pub(crate) fn add_dropped(&self, n: u64, why: &dyn std::fmt::Display) {
+        let total = self.dropped.fetch_add(n, Ordering::Relaxed) + n;
+        tracing::error!(
+            dropped = n,
+            dropped_total = total,
+            error = %why,
+            "EVENTS LOST: could not write events to local disk"
+        );
+    }
+}
+
+/// What travels through the queue.
+// Events travel unboxed: no allocation per `emit`; the control messages are rare.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Msg {
+    Event(Event),
+    /// Deliver everything before this message, then answer.
+    Flush(oneshot::Sender<Result<(), EventError>>),
+    /// Flush, answer, and stop the task.
+    Close(oneshot::Sender<Result<(), EventError>>),
+}
+
+/// The sending half: the bounded queue in front of the background task.
+pub(crate) struct Queue {
+    tx: mpsc::Sender<Msg>,
+    counters: Arc<Counters>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Queue {
+    /// Enqueues without waiting; gives the event back when the queue is
+    /// full or the task is gone.
+    #[allow(clippy::result_large_err)] // the event itself, for the disk path
+    pub(crate) fn try_enqueue(&self, event: Event) -> Result<(), Event> {
+        self.counters.emitted.fetch_add(1, Ordering::Relaxed);
+        // Counted before sending so that the task never decrements first.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(Msg::Event(event)) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                match err.into_inner() {
+                    Msg::Event(e) => Err(e),
+                    Msg::Flush(_) | Msg::Close(_) => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Sends a flush (or close) request and waits for its answer. A task
+    /// that is already gone has nothing left to flush. `close` also waits
+    /// for the task to end (it then no longer holds the spool or files).
+    pub(crate) async fn request(&self, close: bool) -> Result<(), EventError> {
+        let (ack, done) = oneshot::channel();
+        let msg = if close {
+            Msg::Close(ack)
+        } else {
+            Msg::Flush(ack)
+        };
+        let result = if self.tx.send(msg).await.is_err() {
+            Ok(())
+        } else {
+            done.await.unwrap_or(Ok(()))
+        };
+        if close {
+            let task = self
+                .task
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
+        }
+        result
+    }
+}
+
+/// Where the background task puts batches.
+#[async_trait]
+pub(crate) trait Destination: Send + 'static {
+    /// Delivers `batch` or stores it durably; counts it either way.
+    async fn write(&mut self, batch: Vec<Event>);
+    /// Makes everything written so far durable (and, for ClickHouse, tries
+    /// to empty the spool). Errs when events were lost since the last flush.
+    async fn flush(&mut self) -> Result<(), EventError>;
+    /// When the task should call [`Destination::wake`] without new events.
+    fn next_wake(&self) -> Option<Instant>;
+    /// Periodic work: replaying the spool, retention.
+    async fn wake(&mut self);
+}
+
+/// Starts the background task and returns the queue in front of it.
+pub(crate) fn start<D: Destination>(
+    dest: D,
+    pipeline: &EventPipeline,
+    counters: Arc<Counters>,
+    name: &'static str,
+) -> Queue {
+    let (tx, rx) = mpsc::channel(pipeline.queue_capacity.max(1));
+    let task = tokio::spawn(run(dest, rx, *pipeline, counters.clone(), name));
+    Queue {
+        tx,
+        counters,
+        task: std::sync::Mutex::new(Some(task)),
+    }
+}
+
+async fn run<D: Destination>(
+    mut dest: D,
+    mut rx: mpsc::Receiver<Msg>,
+    pipeline: EventPipeline,
+    counters: Arc<Counters>,
+    name: &'static str,
+) {
+    let mut batch: Vec<Event> = Vec::with_capacity(pipeline.batch_size);
+    let mut msgs: Vec<Msg> = Vec::with_capacity(pipeline.batch_size);
+    let mut last_log = (Instant::now(), counters.snapshot());
+    loop {
+        // Wait for the first message (or a wake-up).
+        let wake = dest.next_wake();
+        let got = tokio::select! {
+            biased;
+            n = rx.recv_many(&mut msgs, pipeline.batch_size) => n,
+            () = sleep_until_opt(wake) => {
+                dest.wake().await;
+                log_stats(name, &counters, &mut last_log);
+                continue;
+            }
+        };
+        if got == 0 {
+            // Every sender is gone: nothing more can arrive.
+            let _ = dest.flush().await;
+            break;
+        }
+        // Then fill the batch until it is full or the interval is over.
+        let deadline = Instant::now() + pipeline.flush_interval;
+        let mut acks = Vec::new();
+        let mut close = false;
+        loop {
+            for msg in msgs.drain(..) {
+                match msg {
+                    Msg::Event(e) => batch.push(e),
+                    Msg::Flush(ack) => acks.push(ack),
+                    Msg::Close(ack) => {
+                        acks.push(ack);
+                        close = true;
+                    }
+                }
+            }
+            if batch.len() >= pipeline.batch_size || !acks.is_empty() {
+                break;
+            }
+            let room = pipeline.batch_size - batch.len();
+            let n = tokio::select! {
+                biased;
+                n = rx.recv_many(&mut msgs, room) => n,
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            if n == 0 {
+                close = true;
+                break;
+            }
+        }
+        let taken = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        counters.queued.fetch_sub(taken, Ordering::Relaxed);
+        if !batch.is_empty() {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(pipeline.batch_size));
+            dest.write(full).await;
+        }
+        if !acks.is_empty() || close {
+            let result = dest.flush().await;
+            for ack in acks {
+                let _ = ack.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(EventError::Storage(e.to_string())),
+                });
+            }
+        }
+        log_stats(name, &counters, &mut last_log);
+        if close {
+            break;
+        }
+    }
+    tracing::info!(sink = name, stats = ?counters.snapshot(), "event sink stopped");
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_stats(name: &str, counters: &Counters, last: &mut (Instant, SinkStats)) {
+    if last.0.elapsed() < STATS_LOG_EVERY {
+        return;
+    }
+    let now = counters.snapshot();
+    if now != last.1 {
+        tracing::info!(
+            sink = name,
+            emitted = now.emitted,
+            queued = now.queued,
+            spooled = now.spooled,
+            spool_pending = now.spool_pending,
+            sent = now.sent,
+            dropped = now.dropped,
+            "event sink"
+        );
+    }
+    *last = (Instant::now(), now);
+}
+
+// ------------------------------------------------------------ reading back
+
+/// Counts over a time window, for `portcullis events stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventStats {
+    /// Start of the window.
+    pub since: DateTime<Utc>,
+    /// Events in the window.
+    pub total: u64,
+    /// Events by kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Events by client (those with a client), with their failures.
+    pub by_client: BTreeMap<String, ClientCounts>,
+    /// `login_failed` events by `detail.reason`.
+    pub failed_logins_by_reason: BTreeMap<String, u64>,
+}
+
+/// Per-client counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClientCounts {
+    /// All events of the client.
+    pub total: u64,
+    /// Those with outcome `failure`.
+    pub failures: u64,
+}
+
+impl EventStats {
+    /// Adds one event (the file reader counts event by event).
+    pub fn add(&mut self, e: &Event) {
+        use crate::ports::events::{DetailKey, EventKind, Outcome};
+        self.total += 1;
+        *self
+            .by_kind
+            .entry(e.kind().as_str().to_owned())
+            .or_default() += 1;
+        if let Some(c) = e.client_id() {
+            let entry = self.by_client.entry(c.to_owned()).or_default();
+            entry.total += 1;
+            if e.outcome_value() == Outcome::Failure {
+                entry.failures += 1;
+            }
+        }
+        if e.kind() == EventKind::LoginFailed {
+            let reason = e.detail_value(DetailKey::Reason).unwrap_or("");
+            *self
+                .failed_logins_by_reason
+                .entry(reason.to_owned())
+                .or_default() += 1;
+        }
+    }
+}
+
+/// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.
+pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{raw:?}: add a unit: s, m, h, d or w (e.g. 24h)"))?;
+    let (num, unit) = raw.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number then a unit, e.g. 24h"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{raw:?}: unknown unit {unit:?} (s, m, h, d or w)")),
+    };
+    n.checked_mul(secs)
+        .filter(|s| *s > 0 && *s <= 100 * 365 * 86_400)
+        .map(chrono::Duration::seconds)
+        .ok_or_else(|| format!("{raw:?}: out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_values() {
+        assert_eq!(parse_since("24h").unwrap(), chrono::Duration::hours(24));
+        assert_eq!(parse_since("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_since("30m").unwrap(), chrono::Duration::minutes(30));
+        assert_eq!(parse_since("2w").unwrap(), chrono::Duration::weeks(2));
+        for bad in ["", "24", "h", "24x", "-1h", "0h", "99999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+}
