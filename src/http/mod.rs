@@ -1,6 +1,7 @@
 //! The HTTP layer: router, middleware, extractors and handlers. Thin:
 //! parse, call the protocol layer, render.
 
+pub mod audit;
 pub mod extractors;
 pub mod middleware;
 pub mod pages;

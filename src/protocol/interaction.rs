@@ -148,8 +148,8 @@ pub struct Report {
     pub login_succeeded: bool,
     /// A sign-in failed, and why.
     pub login_failed: Option<LoginFailure>,
-    /// Consent was given (scopes) or refused.
-    pub consent: Option<Result<ScopeSet, ()>>,
+    /// Consent was given (`Ok`) or refused (`Err`), with the scopes asked.
+    pub consent: Option<Result<ScopeSet, ScopeSet>>,
     /// A code was issued with these scopes.
     pub code_issued: Option<ScopeSet>,
     /// An error was sent to the client.
@@ -506,7 +506,7 @@ pub async fn consent(
     report.subject = Some(s.user.id.clone());
     report.session_id = Some(s.session.id.clone());
     if !allow {
-        report.consent = Some(Err(()));
+        report.consent = Some(Err(c.validated.scope.clone()));
         let err = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
         report.error_sent = Some(err.code);
         return Ok(error_response(

@@ -264,3 +264,213 @@ both_backends!(
         let _ = RefreshToken::new(String::new());
     }
 );
+
+both_backends!(
+    one_full_flow_emits_the_event_catalogue_without_secrets,
+    |backend| async move {
+        use portcullis::ports::EventKind as K;
+        let (app, sink) = crate::helpers::spawn_app_recording(backend).await;
+        let c = register(
+            &app,
+            NewClient {
+                name: "RP".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                grant_types: vec![
+                    "authorization_code".into(),
+                    "refresh_token".into(),
+                    "client_credentials".into(),
+                ],
+                ..NewClient::default()
+            },
+        )
+        .await;
+        user(&app, "alice").await;
+        let secret = c.secret.clone().unwrap();
+        let q = crate::flow::query(&c.id, &[]).replace(
+            "scope=openid+profile",
+            "scope=openid+profile+offline_access",
+        );
+        let html = app
+            .http
+            .get(app.url(&format!("/authorize?{q}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let bad = login(&app, &html, "alice", "wrong password!")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let html = login(&app, &bad, "alice", PASSWORD)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let p = redirect_params(&consent(&app, &html, "allow").await);
+        let code = param(&p, "code").unwrap().to_owned();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", crate::flow::VERIFIER),
+        ];
+        let t: serde_json::Value = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let at = t["access_token"].as_str().unwrap().to_owned();
+        let rt = t["refresh_token"].as_str().unwrap().to_owned();
+        let r2: serde_json::Value = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let _ = r2;
+        app.http
+            .post(app.url("/token"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        app.http
+            .post(app.url("/token"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        app.http
+            .post(app.url("/token"))
+            .basic_auth(&c.id, Some("wrong"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        app.http
+            .post(app.url("/revoke"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("token", at.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let html = app
+            .http
+            .get(app.url(&format!("/logout?client_id={}", c.id)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let req = hidden(&html, "request");
+        let csrf = hidden(&html, "csrf_token");
+        crate::flow::post_form(
+            &app,
+            "/logout/confirm",
+            &[
+                ("request", &req),
+                ("csrf_token", &csrf),
+                ("decision", "logout"),
+            ],
+        )
+        .await;
+        // A second user denies consent.
+        user(&app, "bob").await;
+        let other = crate::helpers::http_client();
+        let html = other
+            .get(app.url(&format!("/authorize?{q}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form_login = [
+            ("request", hidden(&html, "request")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("username", "bob".into()),
+            ("password", PASSWORD.into()),
+        ];
+        let html = other
+            .post(app.url("/login"))
+            .form(&form_login)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let deny = [
+            ("request", hidden(&html, "request")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("decision", "deny".into()),
+        ];
+        other
+            .post(app.url("/consent"))
+            .form(&deny)
+            .send()
+            .await
+            .unwrap();
+
+        let kinds = sink.kinds();
+        for k in [
+            K::LoginFailed,
+            K::LoginSucceeded,
+            K::ConsentGranted,
+            K::AuthorizationCodeIssued,
+            K::TokenIssued,
+            K::AuthorizationCodeReplayed,
+            K::RefreshTokenRotated,
+            K::RefreshTokenReuseDetected,
+            K::ClientAuthenticationFailed,
+            K::TokenRevoked,
+            K::Logout,
+            K::ConsentDenied,
+        ] {
+            assert!(kinds.contains(&k), "missing {k:?} in {kinds:?}");
+        }
+        let failed = sink.of_kind(K::LoginFailed);
+        assert_eq!(
+            failed[0].detail_map().get("reason").map(String::as_str),
+            Some("bad_password")
+        );
+        let issued = sink.of_kind(K::TokenIssued);
+        assert_eq!(issued[0].client_id(), Some(c.id.as_str()));
+        assert!(issued[0].ip().is_some() && issued[0].request_id().is_some());
+        // No secret in any event.
+        let all = serde_json::to_string(&sink.events()).unwrap();
+        for s in [
+            code.as_str(),
+            at.as_str(),
+            rt.as_str(),
+            secret.as_str(),
+            PASSWORD,
+            "wrong password!",
+        ] {
+            assert!(!all.contains(s), "an event carries a secret");
+        }
+    }
+);

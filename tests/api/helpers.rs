@@ -165,12 +165,31 @@ pub fn http_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A server whose events are recorded in memory.
+pub async fn spawn_app_recording(
+    backend: Backend,
+) -> (TestApp, Arc<portcullis::testing::MemoryEventSink>) {
+    let sink = Arc::new(portcullis::testing::MemoryEventSink::new());
+    let mut overrides = test_overrides();
+    overrides.events = Some(sink.clone());
+    (spawn_app_full(backend, |_| {}, overrides).await, sink)
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
 /// Spawns a server after letting the test adjust the configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_full(backend, adjust, test_overrides()).await
+}
+
+/// Spawns a server with a configuration adjustment and chosen overrides.
+pub async fn spawn_app_full(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    overrides: Overrides,
+) -> TestApp {
     // Logs show up in a failing test's output (set TEST_LOG=debug for more).
     let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt()
@@ -183,9 +202,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let mut config = test_config(&db, addr);
     adjust(&mut config);
     let issuer = config.issuer.clone();
-    let app = App::build(config, listener, test_overrides())
-        .await
-        .unwrap();
+    let app = App::build(config, listener, overrides).await.unwrap();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::ClientId;
 use crate::error::render_page;
+use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::ClientIp;
 use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage, ScopeLine};
 use crate::http::session;
@@ -175,7 +176,12 @@ fn log_report(report: &Report) {
     );
 }
 
-async fn run_authorize(state: &AppState, headers: &HeaderMap, request: &[u8]) -> Response {
+async fn run_authorize(
+    state: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    request: &[u8],
+) -> Response {
     let cookie = session::read_cookie(headers, &state.config);
     let session = match current_session(state, cookie.as_deref()).await {
         Ok(s) => s,
@@ -191,6 +197,7 @@ async fn run_authorize(state: &AppState, headers: &HeaderMap, request: &[u8]) ->
     )
     .await;
     log_report(&report);
+    audit::interaction(state, meta, &report);
     match outcome {
         Ok(o) => render(state, o, cookie, false),
         Err(e) => failure_page(&e),
@@ -200,10 +207,17 @@ async fn run_authorize(state: &AppState, headers: &HeaderMap, request: &[u8]) ->
 /// `GET /authorize` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1).
 pub async fn get_authorize(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    run_authorize(&state, &headers, query.unwrap_or_default().as_bytes()).await
+    run_authorize(
+        &state,
+        &meta,
+        &headers,
+        query.unwrap_or_default().as_bytes(),
+    )
+    .await
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -222,6 +236,7 @@ fn is_form(headers: &HeaderMap) -> bool {
 /// §3.1.2.1 requires both methods).
 pub async fn post_authorize(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -232,7 +247,7 @@ pub async fn post_authorize(
             "The authorization request must be sent as application/x-www-form-urlencoded.",
         );
     }
-    run_authorize(&state, &headers, &body).await
+    run_authorize(&state, &meta, &headers, &body).await
 }
 
 fn bad_form() -> Response {
@@ -254,6 +269,7 @@ fn csrf_failed() -> Response {
 /// `POST /login`: username and password, CSRF-checked and throttled.
 pub async fn post_login(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
     body: Bytes,
@@ -282,6 +298,7 @@ pub async fn post_login(
     };
     let result = interaction::login(&ctx(&state), login, previous.as_ref(), &mut report).await;
     log_report(&report);
+    audit::interaction(&state, &meta, &report);
     match result {
         Ok((outcome, Some(new))) => render(&state, outcome, Some(new.cookie_value), true),
         Ok((outcome, None)) => render(&state, outcome, cookie, false),
@@ -292,6 +309,7 @@ pub async fn post_login(
 /// `POST /consent`: `decision=allow` or `decision=deny`, CSRF-checked.
 pub async fn post_consent(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -319,6 +337,7 @@ pub async fn post_consent(
     let result =
         interaction::consent(&ctx(&state), request, allow, session.as_ref(), &mut report).await;
     log_report(&report);
+    audit::interaction(&state, &meta, &report);
     match result {
         Ok(outcome) => render(&state, outcome, cookie, false),
         Err(e) => failure_page(&e),

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{no_store, render_page};
+use crate::http::audit::{self, RequestMeta};
 use crate::http::pages;
 use crate::http::routes::token::is_form;
 use crate::http::session;
@@ -100,7 +101,13 @@ async fn current(state: &AppState, cookie: Option<&str>) -> Option<LiveSession> 
 }
 
 /// Ends the session and answers with the redirect or the signed-out page.
-async fn finish(state: &AppState, session: Option<&LiveSession>, checked: &Checked) -> Response {
+async fn finish(
+    state: &AppState,
+    meta: &RequestMeta,
+    initiator: &str,
+    session: Option<&LiveSession>,
+    checked: &Checked,
+) -> Response {
     if let Some(s) = session {
         if let Err(e) = state
             .store
@@ -115,6 +122,7 @@ async fn finish(state: &AppState, session: Option<&LiveSession>, checked: &Check
             );
         }
         tracing::info!(session_id = %s.session.id, subject = %s.user.id, "logout");
+        audit::logout(state, meta, &s.user.id, &s.session.id, initiator);
     }
     let mut resp = match &checked.redirect {
         Some(uri) => {
@@ -146,6 +154,7 @@ async fn finish(state: &AppState, session: Option<&LiveSession>, checked: &Check
 /// `GET|POST /logout` (the `end_session_endpoint`).
 pub async fn logout(
     State(state): State<AppState>,
+    meta: RequestMeta,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -164,7 +173,7 @@ pub async fn logout(
     let session = current(&state, cookie.as_deref()).await;
     let Some(live) = session else {
         // Nothing to end: no confirmation needed.
-        return finish(&state, None, &checked).await;
+        return finish(&state, &meta, "rp", None, &checked).await;
     };
     // §2: a valid hint for this very session is trusted; anything else asks
     // the user first, so that a third party cannot sign them out.
@@ -175,10 +184,10 @@ pub async fn logout(
                 .is_none_or(|sid| sid == live.session.id)
     });
     if trusted {
-        return finish(&state, Some(&live), &checked).await;
+        return finish(&state, &meta, "rp", Some(&live), &checked).await;
     }
     let Some(cookie) = cookie else {
-        return finish(&state, None, &checked).await;
+        return finish(&state, &meta, "rp", None, &checked).await;
     };
     let csrf = session::csrf_token(&cookie);
     let page = ConfirmPage {
@@ -193,6 +202,7 @@ pub async fn logout(
 /// `POST /logout/confirm`: the user's answer.
 pub async fn post_logout_confirm(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -223,7 +233,7 @@ pub async fn post_logout_confirm(
     match form.get("decision") {
         Some("logout") => {
             let session = current(&state, cookie.as_deref()).await;
-            finish(&state, session.as_ref(), &checked).await
+            finish(&state, &meta, "user", session.as_ref(), &checked).await
         }
         Some("stay") => pages::html(
             StatusCode::OK,

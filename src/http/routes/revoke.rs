@@ -10,12 +10,39 @@ use serde_json::json;
 
 use crate::domain::{Client, ClientKind, RevokedAccessToken, TokenHash};
 use crate::error::{AppError, AuthScheme, no_store};
+use crate::http::audit::{self, RequestMeta};
 use crate::http::routes::token::is_form;
+use crate::ports::events::TokenKind;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::RawParams;
 use crate::protocol::resource;
 use crate::protocol::token::client_auth;
 use crate::state::AppState;
+
+/// Records a failed client authentication at `endpoint`.
+fn audit_failure(
+    state: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    body: &[u8],
+    err: &AppError,
+    endpoint: &str,
+) {
+    if let AppError::Token(e, _) = err
+        && e.code == ErrorCode::InvalidClient
+    {
+        let form = RawParams::parse(body);
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let basic_id = authorization
+            .and_then(client_auth::parse_basic)
+            .map(|(id, _)| id);
+        let id = basic_id.or_else(|| form.get("client_id").map(str::to_owned));
+        let method = crate::http::routes::token::auth_method(authorization, &form);
+        audit::client_auth_failed(state, meta, id.as_deref(), method, endpoint);
+    }
+}
 
 /// Authenticates the client and reads `token`.
 async fn authenticated(
@@ -68,12 +95,16 @@ async fn authenticated(
 /// (§2.2); a token of another client is refused (§2.1).
 pub async fn post_revoke(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let (client, token, _form) = match authenticated(&state, &headers, &body).await {
         Ok(v) => v,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            audit_failure(&state, &meta, &headers, &body, &e, "revoke");
+            return e.into_response();
+        }
     };
     let now = state.clock.now();
     let other_client = || {
@@ -101,6 +132,7 @@ pub async fn post_revoke(
                 return AppError::Token(OAuthError::from(e), AuthScheme::Other).into_response();
             }
             tracing::info!(client_id = %client.id, kind = "refresh_token", "token revoked");
+            audit::revoked(&state, &meta, &client.id, TokenKind::RefreshToken);
             return ok_empty();
         }
         Ok(None) => {}
@@ -132,6 +164,7 @@ pub async fn post_revoke(
                 return AppError::Token(OAuthError::from(e), AuthScheme::Other).into_response();
             }
             tracing::info!(client_id = %client.id, kind = "access_token", "token revoked");
+            audit::revoked(&state, &meta, &client.id, TokenKind::AccessToken);
             ok_empty()
         }
         Err(e) if e.code == ErrorCode::TemporarilyUnavailable => {
@@ -156,12 +189,16 @@ fn inactive() -> Response {
 /// `POST /introspect` (RFC 7662 §2). Public clients may not introspect.
 pub async fn post_introspect(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let (client, token, _form) = match authenticated(&state, &headers, &body).await {
         Ok(v) => v,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            audit_failure(&state, &meta, &headers, &body, &e, "introspect");
+            return e.into_response();
+        }
     };
     if client.kind() == ClientKind::Public {
         let e = OAuthError::new(

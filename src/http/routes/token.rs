@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{AppError, AuthScheme, no_store};
+use crate::http::audit::{self, RequestMeta};
 use crate::protocol::error::OAuthError;
 use crate::protocol::params::RawParams;
 use crate::protocol::token::{self, TokenCtx, TokenReport};
@@ -48,9 +49,23 @@ fn log_report(report: &TokenReport, error: Option<&OAuthError>) {
     );
 }
 
+/// The client authentication method a request used, for events.
+pub fn auth_method(authorization: Option<&str>, form: &RawParams) -> &'static str {
+    if authorization.is_some_and(|a| a.trim_start().to_ascii_lowercase().starts_with("basic ")) {
+        "client_secret_basic"
+    } else if form.get("client_assertion").is_some() {
+        "private_key_jwt"
+    } else if form.get("client_secret").is_some() {
+        "client_secret_post"
+    } else {
+        "none"
+    }
+}
+
 /// `POST /token`.
 pub async fn post_token(
     State(state): State<AppState>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -72,6 +87,7 @@ pub async fn post_token(
         &mut report,
     )
     .await;
+    audit::token(&state, &meta, &report, auth_method(authorization, &form));
     match result {
         Ok(resp) => {
             log_report(&report, None);

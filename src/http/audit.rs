@@ -1,0 +1,207 @@
+//! Turning what handlers report into audit events (DESIGN.md: grant and
+//! consent events), with the request's address, user agent and id. `emit`
+//! only enqueues: the request never waits on the event pipeline.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use crate::domain::{ClientId, GrantType, ScopeSet, UserId};
+use crate::http::extractors::ClientIp;
+use crate::http::middleware::REQUEST_ID;
+use crate::ports::events::{DetailKey, Event, LoginFailureReason, TokenKind};
+use crate::protocol::interaction::{LoginFailure, Report};
+use crate::protocol::token::TokenReport;
+use crate::state::AppState;
+
+/// The request metadata events carry.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `X-Request-Id`.
+    pub request_id: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let text = |name: &header::HeaderName| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(Self {
+            ip: ip.parse().ok(),
+            user_agent: text(&header::USER_AGENT),
+            request_id: text(&REQUEST_ID),
+        })
+    }
+}
+
+impl RequestMeta {
+    fn stamp(&self, e: Event) -> Event {
+        e.request(
+            self.ip,
+            self.user_agent.as_deref(),
+            self.request_id.as_deref(),
+        )
+    }
+}
+
+fn emit(state: &AppState, meta: &RequestMeta, e: Event) {
+    state.events.emit(meta.stamp(e));
+}
+
+/// Events of the authorization interaction (login, consent, code).
+pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
+    let now = state.clock.now();
+    let with_session = |e: Event| match &r.session_id {
+        Some(sid) => e.session(sid),
+        None => e,
+    };
+    if r.login_succeeded
+        && let Some(user) = &r.subject
+    {
+        let mut e = Event::login_succeeded(now, user).detail(DetailKey::Amr, "pwd");
+        if let Some(c) = &r.client_id {
+            e = e.client(c);
+        }
+        emit(state, meta, with_session(e));
+    }
+    if let Some(failure) = r.login_failed {
+        let reason = match failure {
+            LoginFailure::UnknownUser => LoginFailureReason::UnknownUser,
+            LoginFailure::BadPassword => LoginFailureReason::BadPassword,
+            LoginFailure::Locked => LoginFailureReason::Locked,
+            LoginFailure::Disabled => LoginFailureReason::Disabled,
+        };
+        let mut e = Event::login_failed(now, reason);
+        if let Some(c) = &r.client_id {
+            e = e.client(c);
+        }
+        if let Some(u) = &r.subject {
+            e = e.subject(u);
+        }
+        emit(state, meta, e);
+    }
+    if let (Some(consent), Some(client), Some(user)) = (&r.consent, &r.client_id, &r.subject) {
+        let e = match consent {
+            Ok(scopes) => Event::consent_granted(now, client, user, scopes),
+            Err(scopes) => Event::consent_denied(now, client, user, scopes),
+        };
+        emit(state, meta, with_session(e));
+    }
+    if let (Some(scopes), Some(client), Some(user)) = (&r.code_issued, &r.client_id, &r.subject) {
+        emit(
+            state,
+            meta,
+            with_session(Event::authorization_code_issued(now, client, user, scopes)),
+        );
+    }
+}
+
+/// Events of a token request.
+pub fn token(state: &AppState, meta: &RequestMeta, r: &TokenReport, auth_method: &str) {
+    let now = state.clock.now();
+    let client = r.client_id.as_deref().and_then(ClientId::parse);
+    if r.client_auth_failed {
+        let e = Event::client_authentication_failed(now, r.client_id.as_deref(), auth_method)
+            .detail(DetailKey::Endpoint, "token");
+        emit(state, meta, e);
+        return;
+    }
+    let Some(client) = client else { return };
+    let user = r.subject.as_ref().map(UserId::new);
+    if r.code_replayed {
+        emit(
+            state,
+            meta,
+            Event::authorization_code_replayed(now, &client),
+        );
+    }
+    if r.refresh_reuse_detected {
+        emit(
+            state,
+            meta,
+            Event::refresh_token_reuse_detected(now, &client),
+        );
+    }
+    if r.refresh_rotated
+        && let Some(u) = &user
+    {
+        emit(state, meta, Event::refresh_token_rotated(now, &client, u));
+    }
+    if !r.issued.is_empty()
+        && let Some(grant) = r.grant_type.and_then(|g| g.parse::<GrantType>().ok())
+    {
+        let kinds: Vec<TokenKind> = r
+            .issued
+            .iter()
+            .filter_map(|k| match *k {
+                "access_token" => Some(TokenKind::AccessToken),
+                "id_token" => Some(TokenKind::IdToken),
+                "refresh_token" => Some(TokenKind::RefreshToken),
+                _ => None,
+            })
+            .collect();
+        let scopes = r
+            .scope
+            .as_deref()
+            .and_then(|s| ScopeSet::parse(s).ok())
+            .unwrap_or_default();
+        let mut e = Event::token_issued(now, &client, grant, &kinds, &scopes);
+        if let Some(u) = &user {
+            e = e.subject(u);
+        }
+        if let Some(sid) = &r.session_id {
+            e = e.session(sid);
+        }
+        emit(state, meta, e);
+    }
+}
+
+/// `token_revoked`.
+pub fn revoked(state: &AppState, meta: &RequestMeta, client: &ClientId, kind: TokenKind) {
+    emit(
+        state,
+        meta,
+        Event::token_revoked(state.clock.now(), client, kind),
+    );
+}
+
+/// `client_authentication_failed` at `endpoint`.
+pub fn client_auth_failed(
+    state: &AppState,
+    meta: &RequestMeta,
+    client_id: Option<&str>,
+    method: &str,
+    endpoint: &str,
+) {
+    let e = Event::client_authentication_failed(state.clock.now(), client_id, method)
+        .detail(DetailKey::Endpoint, endpoint);
+    emit(state, meta, e);
+}
+
+/// `logout`.
+pub fn logout(
+    state: &AppState,
+    meta: &RequestMeta,
+    user: &UserId,
+    session_id: &str,
+    initiator: &str,
+) {
+    let e = Event::logout(state.clock.now(), user)
+        .session(session_id)
+        .detail(DetailKey::Initiator, initiator);
+    emit(state, meta, e);
+}
