@@ -521,3 +521,61 @@ async fn https_issuer_uses_host_prefixed_secure_cookie() {
     assert!(cookie.starts_with("__Host-portcullis-session="), "{cookie}");
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
+
+both_backends!(
+    sessions_expire_when_idle_and_at_their_absolute_limit,
+    |backend| async move {
+        use std::sync::Arc;
+        let clock = Arc::new(portcullis::testing::FixedClock::at(chrono::Utc::now()));
+        let mut overrides = crate::helpers::test_overrides();
+        overrides.clock = Some(clock.clone());
+        let app = crate::helpers::spawn_app_full(
+            backend,
+            |c| {
+                c.auth.session_idle = chrono::Duration::minutes(30);
+                c.auth.session_max = chrono::Duration::hours(2);
+            },
+            overrides,
+        )
+        .await;
+        let mut req = client_req(false);
+        req.first_party = true;
+        let client = register(&app, req).await;
+        user(&app, "alice").await;
+        full_login(&app, &client.id, "alice", &[]).await;
+        async fn signed_in_at(app: &crate::helpers::TestApp, client: &str) -> bool {
+            get_authorize(app, &query(client, &[])).await.status() == StatusCode::SEE_OTHER
+        }
+        clock.advance(chrono::Duration::minutes(29));
+        assert!(
+            signed_in_at(&app, &client.id).await,
+            "used within the idle limit"
+        );
+        clock.advance(chrono::Duration::minutes(29));
+        assert!(
+            signed_in_at(&app, &client.id).await,
+            "each use resets the idle timer"
+        );
+        clock.advance(chrono::Duration::minutes(31));
+        assert!(
+            !signed_in_at(&app, &client.id).await,
+            "idle for 31 minutes: signed out"
+        );
+        // Sign in again, keep using it, and hit the absolute limit.
+        let html = get_authorize(&app, &query(&client.id, &[]))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(login(&app, &html, "alice", PASSWORD).await.status() == StatusCode::SEE_OTHER);
+        for _ in 0..4 {
+            clock.advance(chrono::Duration::minutes(25));
+            assert!(signed_in_at(&app, &client.id).await);
+        }
+        clock.advance(chrono::Duration::minutes(25));
+        assert!(
+            !signed_in_at(&app, &client.id).await,
+            "more than two hours after sign-in: signed out"
+        );
+    }
+);
