@@ -543,9 +543,6 @@ both_backends!(
         let client = register(&app, req).await;
         user(&app, "alice").await;
         full_login(&app, &client.id, "alice", &[]).await;
-        async fn signed_in_at(app: &crate::helpers::TestApp, client: &str) -> bool {
-            get_authorize(app, &query(client, &[])).await.status() == StatusCode::SEE_OTHER
-        }
         clock.advance(chrono::Duration::minutes(29));
         assert!(
             signed_in_at(&app, &client.id).await,
@@ -579,3 +576,7 @@ both_backends!(
         );
     }
 );
+
+async fn signed_in_at(app: &crate::helpers::TestApp, client: &str) -> bool {
+    get_authorize(app, &query(client, &[])).await.status() == StatusCode::SEE_OTHER
+}
