@@ -19,6 +19,17 @@ fn part(token: &str, index: usize) -> Option<Map<String, Value>> {
     }
 }
 
+/// A NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
+/// fraction, which is dropped.
+#[allow(clippy::cast_possible_truncation)] // range-checked just before
+pub fn numeric_date(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    let f = v.as_f64()?;
+    (f.is_finite() && f >= 0.0 && f < 1e15).then(|| f.trunc() as i64)
+}
+
 /// The protected header.
 pub fn header(token: &str) -> Option<Map<String, Value>> {
     part(token, 0)
@@ -51,5 +62,11 @@ mod tests {
         assert!(header("a.b").is_none());
         assert!(header("!!.!!.!!").is_none());
         assert!(claims(&format!("{}.{}.s", e("{}"), e("[1]"))).is_none());
+        assert_eq!(
+            numeric_date(&serde_json::json!(1_700_000_000.75)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(numeric_date(&serde_json::json!(17)), Some(17));
+        assert_eq!(numeric_date(&serde_json::json!("17")), None);
     }
 }

@@ -68,7 +68,7 @@ pub async fn validate_access_token(
     }
     let exp = claims
         .get("exp")
-        .and_then(Value::as_i64)
+        .and_then(super::jwt_peek::numeric_date)
         .and_then(|e| DateTime::from_timestamp(e, 0))
         .ok_or_else(|| invalid("the access token has no expiry"))?;
     if exp <= now {

@@ -13,6 +13,7 @@ mod events;
 mod events_clickhouse;
 mod health;
 mod migrations;
+mod private_key_jwt;
 mod repositories;
 mod serve;
 mod token;

@@ -271,7 +271,7 @@ async fn verify_assertion(
     }
     let exp = claims
         .get("exp")
-        .and_then(serde_json::Value::as_i64)
+        .and_then(crate::protocol::jwt_peek::numeric_date)
         .ok_or_else(|| invalid_client("client assertion has no exp"))?;
     let exp = DateTime::from_timestamp(exp, 0)
         .ok_or_else(|| invalid_client("client assertion exp is invalid"))?;
