@@ -27,7 +27,7 @@ pub fn numeric_date(v: &Value) -> Option<i64> {
         return Some(i);
     }
     let f = v.as_f64()?;
-    (f.is_finite() && f >= 0.0 && f < 1e15).then(|| f.trunc() as i64)
+    (0.0..1e15).contains(&f).then(|| f.trunc() as i64)
 }
 
 /// The protected header.
