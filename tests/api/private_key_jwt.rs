@@ -87,38 +87,38 @@ both_backends!(
     private_key_jwt_with_a_registered_jwks,
     |backend| async move {
         let app = crate::helpers::spawn_app(backend).await;
-        let k = keys("k1");
-        let c = register(&app, service(Some(k.jwks.clone()), None)).await;
+        let kp = keys("k1");
+        let c = register(&app, service(Some(kp.jwks.clone()), None)).await;
         assert!(
             c.secret.is_some(),
             "the CLI still issues a secret, unused for this method"
         );
         let aud = app.url("/token");
-        let (s, b) = token_with(&app, &c.id, &assertion(&k, &c.id, &aud, "j1", 60)).await;
+        let (s, b) = token_with(&app, &c.id, &assertion(&kp, &c.id, &aud, "j1", 60)).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         // The same jti again is a replay.
-        let (s, b) = token_with(&app, &c.id, &assertion(&k, &c.id, &aud, "j1", 60)).await;
+        let (s, b) = token_with(&app, &c.id, &assertion(&kp, &c.id, &aud, "j1", 60)).await;
         assert_eq!(
             (s, b["error"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("invalid_client"))
         );
         // Expired, wrong audience, signed by another key, iss != client.
-        let (s, _) = token_with(&app, &c.id, &assertion(&k, &c.id, &aud, "j2", -120)).await;
+        let (s, _) = token_with(&app, &c.id, &assertion(&kp, &c.id, &aud, "j2", -120)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "expired");
         let (s, _) = token_with(
             &app,
             &c.id,
-            &assertion(&k, &c.id, "https://other.example/token", "j3", 60),
+            &assertion(&kp, &c.id, "https://other.example/token", "j3", 60),
         )
         .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "wrong aud");
         let stranger = keys("k1");
         let (s, _) = token_with(&app, &c.id, &assertion(&stranger, &c.id, &aud, "j4", 60)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "not the client's key");
-        let (s, _) = token_with(&app, &c.id, &assertion(&k, "someone-else", &aud, "j5", 60)).await;
+        let (s, _) = token_with(&app, &c.id, &assertion(&kp, "someone-else", &aud, "j5", 60)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "iss is not the client");
         // The issuer is an accepted audience too.
-        let (s, _) = token_with(&app, &c.id, &assertion(&k, &c.id, &app.issuer, "j6", 60)).await;
+        let (s, _) = token_with(&app, &c.id, &assertion(&kp, &c.id, &app.issuer, "j6", 60)).await;
         assert_eq!(s, StatusCode::OK);
         // A client registered for private_key_jwt cannot use its secret instead.
         let r = app
@@ -135,8 +135,8 @@ both_backends!(
 
 both_backends!(private_key_jwt_with_a_jwks_uri, |backend| async move {
     let app = crate::helpers::spawn_app(backend).await;
-    let k = keys("rp-key");
-    let jwks = k.jwks.clone();
+    let kp = keys("rp-key");
+    let jwks = kp.jwks.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router =
@@ -146,7 +146,7 @@ both_backends!(private_key_jwt_with_a_jwks_uri, |backend| async move {
     let (s, b) = token_with(
         &app,
         &c.id,
-        &assertion(&k, &c.id, &app.url("/token"), "u1", 60),
+        &assertion(&kp, &c.id, &app.url("/token"), "u1", 60),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{b}");
