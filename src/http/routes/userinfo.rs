@@ -16,9 +16,14 @@ use crate::protocol::token::issue::user_claims;
 use crate::state::AppState;
 
 /// RFC 6750 §3.1: a request without any credentials gets the challenge
-/// without an error code.
+/// without an error code (the JSON body says what is missing, as every
+/// other error of this endpoint has one).
 fn no_credentials() -> Response {
-    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    let body = serde_json::json!({
+        "error": "invalid_token",
+        "error_description": "no access token was presented",
+    });
+    let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"portcullis\""),
