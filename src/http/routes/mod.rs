@@ -5,3 +5,4 @@ pub mod authorize;
 pub mod discovery;
 pub mod health;
 pub mod jwks;
+pub mod metrics;
