@@ -423,12 +423,7 @@ impl Config {
     /// Validates merged settings.
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth_settings(&raw)?;
-        let rate_limits = parse_rate_limits(&raw)?;
-        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
-            .map_err(|e| ConfigError::new("PORTCULLIS_TRUSTED_PROXIES", e))?;
-        let cors_allowed_origins =
-            CorsOrigins::parse(raw.cors_allowed_origins.as_deref().unwrap_or(""))
-                .map_err(|e| ConfigError::new("PORTCULLIS_CORS_ALLOWED_ORIGINS", e))?;
+        let (rate_limits, trusted_proxies, cors_allowed_origins) = parse_hardening(&raw)?;
         let (keys, key_rotation) = parse_keys(&raw)?;
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
         let listen = raw
@@ -611,6 +606,16 @@ fn auth_settings(raw: &RawSettings) -> Result<AuthSettings, ConfigError> {
             86_400,
         )?,
     })
+}
+
+fn parse_hardening(
+    raw: &RawSettings,
+) -> Result<(RateLimits, TrustedProxies, CorsOrigins), ConfigError> {
+    let proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+        .map_err(|e| ConfigError::new("PORTCULLIS_TRUSTED_PROXIES", e))?;
+    let origins = CorsOrigins::parse(raw.cors_allowed_origins.as_deref().unwrap_or(""))
+        .map_err(|e| ConfigError::new("PORTCULLIS_CORS_ALLOWED_ORIGINS", e))?;
+    Ok((parse_rate_limits(raw)?, proxies, origins))
 }
 
 fn parse_rate_limits(raw: &RawSettings) -> Result<RateLimits, ConfigError> {

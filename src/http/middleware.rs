@@ -36,10 +36,8 @@ pub fn apply(router: Router, config: &Config) -> Router {
     // see the trusted-proxy list set further out.
     let limiters = Arc::new(rate_limit::Limiters::new(config.rate_limits));
     let router = router.layer(from_fn_with_state(limiters, rate_limit::enforce));
-    let router = match cors::layer(&config.cors_allowed_origins) {
-        Some(layer) => router.layer(from_fn_with_state(Arc::new(layer), cors::apply)),
-        None => router,
-    };
+    let cors = Arc::new(cors::Cors::new(&config.cors_allowed_origins));
+    let router = router.layer(from_fn_with_state(cors, cors::apply));
     let hsts = config
         .issuer_is_https()
         .then(|| HeaderValue::from_static(HSTS));

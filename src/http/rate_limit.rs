@@ -33,9 +33,9 @@ use crate::http::extractors::request_client_addr;
 pub const MAX_TRACKED: usize = 100_000;
 
 /// How often idle entries are swept out.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SWEEP_EVERY: Duration = Duration::from_mins(1);
 
-const WINDOW: Duration = Duration::from_secs(60);
+const WINDOW: Duration = Duration::from_mins(1);
 
 /// The answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

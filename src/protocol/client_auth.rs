@@ -90,6 +90,7 @@ mod tests {
         )
     }
 
+    #[allow(clippy::unnecessary_wraps)] // compared with parse_basic's result
     fn pair(id: &str, secret: &str) -> Option<(String, String)> {
         Some((id.to_owned(), secret.to_owned()))
     }

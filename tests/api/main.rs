@@ -7,6 +7,7 @@ mod helpers;
 
 mod authorize;
 mod cli;
+mod hardening;
 mod health;
 mod migrations;
 mod repositories;
