@@ -510,3 +510,36 @@ async fn healthcheck_command_exits_0_when_the_server_answers_and_1_otherwise() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
 }
+
+// ---------------------------------------------------------------- KMS metrics
+
+fn kms_endpoint() -> String {
+    std::env::var("PORTCULLIS_TEST_KMS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5599".into())
+}
+
+#[tokio::test]
+async fn kms_calls_are_counted_by_operation_and_outcome() {
+    let kms = portcullis::adapters::keys::kms::client_for_emulator(&kms_endpoint());
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the KMS emulator at {} is required: {e}", kms_endpoint()));
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    kms.describe_key().key_id(&key_id).send().await.unwrap();
+    let missing = kms
+        .describe_key()
+        .key_id("alias/portcullis-no-such-key")
+        .send()
+        .await;
+    assert!(missing.is_err());
+    let text = portcullis::metrics::render().unwrap();
+    for needle in [
+        "portcullis_kms_calls_total{op=\"CreateKey\",outcome=\"ok\"}",
+        "portcullis_kms_calls_total{op=\"DescribeKey\",outcome=\"ok\"}",
+        "portcullis_kms_calls_total{op=\"DescribeKey\",outcome=\"error\"}",
+        "portcullis_kms_call_seconds_count{op=\"DescribeKey\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
