@@ -73,9 +73,10 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 Err(e) => {
-                    let params = e
-                        .redirect
-                        .response_params("https://id.example", vec![("error", e.error.code.as_str().to_owned())]);
+                    let params = e.redirect.response_params(
+                        "https://id.example",
+                        vec![("error", e.error.code.as_str().to_owned())],
+                    );
                     let url = e.redirect.query_url(&params);
                     assert!(url.starts_with(redirect.uri()));
                 }

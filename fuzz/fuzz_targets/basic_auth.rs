@@ -17,8 +17,15 @@ fn check(header: &str) {
     assert!(!id.is_empty() && id.len() <= MAX_VALUE_LEN);
     assert!(secret.len() <= MAX_VALUE_LEN);
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let again = format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
-    assert_eq!(parse_basic(&again), Some((id, secret)), "round trip of {header:?}");
+    let again = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret)))
+    );
+    assert_eq!(
+        parse_basic(&again),
+        Some((id, secret)),
+        "round trip of {header:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

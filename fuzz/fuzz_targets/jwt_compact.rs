@@ -35,5 +35,9 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (&b"{\"alg\":\"RS256\"}"[..], data),
     };
-    check(&format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(c)));
+    check(&format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(h),
+        URL_SAFE_NO_PAD.encode(c)
+    ));
 });
