@@ -50,6 +50,10 @@ pub enum Command {
     /// Read grant and consent events (tail, stats).
     #[command(subcommand)]
     Events(events::EventsCmd),
+    /// Probe the local server's `/healthz` (on the `PORTCULLIS_LISTEN`
+    /// port, via loopback when it listens on all addresses); exit 0 when it
+    /// answers 200, 1 otherwise. For container health checks.
+    Healthcheck,
 }
 
 /// `client …`
@@ -208,7 +212,38 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(cmd) => user(cmd, &config).await,
         Command::Keys(cmd) => crate::cli_keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
+        Command::Healthcheck => healthcheck(&config).await,
     }
+}
+
+/// The address `healthcheck` probes: the listen address, with an
+/// unspecified host (`0.0.0.0`, `::`) replaced by loopback.
+pub fn probe_addr(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    std::net::SocketAddr::new(ip, listen.port())
+}
+
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let url = format!("http://{}/healthz", probe_addr(config.listen));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .no_proxy()
+        .build()
+        .context("cannot build an HTTP client")?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} is unreachable"))?;
+    if !resp.status().is_success() {
+        bail!("{url} answered {}", resp.status());
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -477,5 +512,18 @@ async fn user(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             eprintln!("password changed for {username}");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthcheck_probes_loopback_when_listening_everywhere() {
+        let probe = |s: &str| probe_addr(s.parse().unwrap()).to_string();
+        assert_eq!(probe("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(probe("[::]:8080"), "[::1]:8080");
+        assert_eq!(probe("10.1.2.3:9000"), "10.1.2.3:9000");
     }
 }

@@ -121,6 +121,16 @@ pub struct RawSettings {
     pub events_queue_capacity: Option<String>,
     /// `PORTCULLIS_EVENTS_TTL_DAYS`.
     pub events_ttl_days: Option<String>,
+    /// `PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN`.
+    pub rate_limit_token_per_min: Option<String>,
+    /// `PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN`.
+    pub rate_limit_authorize_per_min: Option<String>,
+    /// `PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN`.
+    pub rate_limit_login_per_min: Option<String>,
+    /// `PORTCULLIS_TRUSTED_PROXIES`: comma-separated addresses or CIDRs.
+    pub trusted_proxies: Option<String>,
+    /// `PORTCULLIS_CORS_ALLOWED_ORIGINS`: comma-separated origins, or `*`.
+    pub cors_allowed_origins: Option<String>,
 }
 
 impl std::fmt::Debug for RawSettings {
@@ -213,6 +223,19 @@ pub const ENV_VARS: &[(&str, FieldRef)] = &[
         &mut r.events_queue_capacity
     }),
     ("PORTCULLIS_EVENTS_TTL_DAYS", |r| &mut r.events_ttl_days),
+    ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN", |r| {
+        &mut r.rate_limit_token_per_min
+    }),
+    ("PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN", |r| {
+        &mut r.rate_limit_authorize_per_min
+    }),
+    ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN", |r| {
+        &mut r.rate_limit_login_per_min
+    }),
+    ("PORTCULLIS_TRUSTED_PROXIES", |r| &mut r.trusted_proxies),
+    ("PORTCULLIS_CORS_ALLOWED_ORIGINS", |r| {
+        &mut r.cors_allowed_origins
+    }),
 ];
 
 /// How logs are written.
@@ -309,6 +332,12 @@ pub struct Config {
     pub events: EventConfig,
     /// Queue and batching of events.
     pub event_pipeline: EventPipeline,
+    /// Per-address request rates (docs/OPERATIONS.md).
+    pub rate_limits: RateLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Origins allowed to call the API endpoints from a browser (CORS).
+    pub cors_allowed_origins: CorsOrigins,
 }
 
 /// Token lifetimes and formats (per-client overrides are set with
@@ -325,6 +354,129 @@ pub struct TokenConfig {
     pub access_token_alg: crate::ports::JwsAlg,
     /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer).
     pub access_token_audience: Option<String>,
+}
+
+/// Requests per minute accepted from one client address, per endpoint
+/// group; `0` turns a limit off. A bucket holds one minute's worth, so a
+/// burst of up to the whole minute's allowance passes at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `/token` (`PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN`).
+    pub token_per_min: u32,
+    /// `GET|POST /authorize` (`PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN`).
+    pub authorize_per_min: u32,
+    /// `POST /login` (`PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN`).
+    pub login_per_min: u32,
+}
+
+impl RateLimits {
+    /// The defaults: generous on `/token` (a flood guard: client secrets
+    /// are 256-bit, so guessing is no threat, and a benchmark from one
+    /// address is not throttled), tighter on the pages, tightest on the
+    /// login post, which costs an argon2id hash.
+    pub const DEFAULT: Self = Self {
+        token_per_min: 600_000,
+        authorize_per_min: 3_000,
+        login_per_min: 300,
+    };
+
+    /// No limits at all.
+    pub const OFF: Self = Self {
+        token_per_min: 0,
+        authorize_per_min: 0,
+        login_per_min: 0,
+    };
+}
+
+/// Addresses or networks of the reverse proxies in front of the server
+/// (`PORTCULLIS_TRUSTED_PROXIES`). Only a connection from one of them may
+/// name the client in `X-Forwarded-For`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses a comma-separated list of addresses (`10.0.0.5`, `::1`) and
+    /// networks (`10.0.0.0/8`, `fd00::/8`). Blank entries are ignored.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let net = if item.contains('/') {
+                item.parse::<ipnet::IpNet>()
+                    .map_err(|_| format!("{item:?} is not an address or CIDR network"))?
+                    .trunc()
+            } else {
+                let addr: std::net::IpAddr = item
+                    .parse()
+                    .map_err(|_| format!("{item:?} is not an address or CIDR network"))?;
+                ipnet::IpNet::from(addr.to_canonical())
+            };
+            nets.push(net);
+        }
+        Ok(Self(nets))
+    }
+
+    /// Whether `ip` is one of the proxies.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no proxy is trusted (the default).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Which browser origins may call the API endpoints
+/// (`PORTCULLIS_CORS_ALLOWED_ORIGINS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// None: no CORS headers at all (the default).
+    #[default]
+    None,
+    /// Any origin (`*`). No credentials are ever allowed.
+    Any,
+    /// These origins, each as `scheme://host[:port]` in the ASCII form a
+    /// browser sends in `Origin`.
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// Parses `*` or a comma-separated list of origins such as
+    /// `https://app.example.com,http://localhost:3000`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let items: Vec<&str> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Ok(Self::None);
+        }
+        if items.contains(&"*") {
+            if items.len() > 1 {
+                return Err("`*` cannot be combined with other origins".into());
+            }
+            return Ok(Self::Any);
+        }
+        let mut origins = Vec::with_capacity(items.len());
+        for item in items {
+            let bad = || format!("{item:?} is not an origin such as https://app.example.com");
+            let url = Url::parse(item).map_err(|_| bad())?;
+            let plain = matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none();
+            if !plain {
+                return Err(bad());
+            }
+            origins.push(url.origin().ascii_serialization());
+        }
+        Ok(Self::List(origins))
+    }
 }
 
 /// Settings of the authorization endpoint, sessions and sign-in.
@@ -420,6 +572,7 @@ impl Config {
     /// Validates merged settings.
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth_settings(&raw)?;
+        let (rate_limits, trusted_proxies, cors_allowed_origins) = parse_hardening(&raw)?;
         let (keys, key_rotation) = parse_keys(&raw)?;
         let tokens = token_config(&raw, &key_rotation)?;
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8080"))?;
@@ -516,6 +669,9 @@ impl Config {
             tokens,
             events,
             event_pipeline,
+            rate_limits,
+            trusted_proxies,
+            cors_allowed_origins,
         })
     }
 
@@ -732,6 +888,43 @@ fn parse_event_pipeline(raw: &RawSettings) -> Result<EventPipeline, ConfigError>
             10_000,
             1,
             10_000_000,
+        )?,
+    })
+}
+
+fn parse_hardening(
+    raw: &RawSettings,
+) -> Result<(RateLimits, TrustedProxies, CorsOrigins), ConfigError> {
+    let proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+        .map_err(|e| ConfigError::new("PORTCULLIS_TRUSTED_PROXIES", e))?;
+    let origins = CorsOrigins::parse(raw.cors_allowed_origins.as_deref().unwrap_or(""))
+        .map_err(|e| ConfigError::new("PORTCULLIS_CORS_ALLOWED_ORIGINS", e))?;
+    Ok((parse_rate_limits(raw)?, proxies, origins))
+}
+
+fn parse_rate_limits(raw: &RawSettings) -> Result<RateLimits, ConfigError> {
+    let d = RateLimits::DEFAULT;
+    Ok(RateLimits {
+        token_per_min: parse_num(
+            "PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN",
+            raw.rate_limit_token_per_min.clone(),
+            d.token_per_min,
+            0,
+            100_000_000,
+        )?,
+        authorize_per_min: parse_num(
+            "PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN",
+            raw.rate_limit_authorize_per_min.clone(),
+            d.authorize_per_min,
+            0,
+            100_000_000,
+        )?,
+        login_per_min: parse_num(
+            "PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN",
+            raw.rate_limit_login_per_min.clone(),
+            d.login_per_min,
+            0,
+            100_000_000,
         )?,
     })
 }
@@ -1232,6 +1425,76 @@ mod tests {
         ] {
             let err = Config::load(None, &env(&pairs)).unwrap_err();
             assert_eq!(err.setting, name, "{pairs:?}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn hardening_defaults_limit_gently_and_trust_no_proxy() {
+        let c = Config::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(c.rate_limits, RateLimits::DEFAULT);
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.cors_allowed_origins, CorsOrigins::None);
+    }
+
+    #[test]
+    fn hardening_settings_are_read_from_the_environment() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN", "0"),
+                ("PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN", "120"),
+                ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN", "10"),
+                ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1"),
+                (
+                    "PORTCULLIS_CORS_ALLOWED_ORIGINS",
+                    "https://App.Example:443/, http://localhost:3000",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.rate_limits,
+            RateLimits {
+                token_per_min: 0,
+                authorize_per_min: 120,
+                login_per_min: 10
+            }
+        );
+        for ip in ["10.1.2.3", "192.168.1.7", "::1", "::ffff:10.9.9.9"] {
+            assert!(c.trusted_proxies.contains(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["11.0.0.1", "192.168.1.8", "::2"] {
+            assert!(!c.trusted_proxies.contains(ip.parse().unwrap()), "{ip}");
+        }
+        assert_eq!(
+            c.cors_allowed_origins,
+            CorsOrigins::List(vec![
+                "https://app.example".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        let any = Config::load(None, &env(&[("PORTCULLIS_CORS_ALLOWED_ORIGINS", "*")])).unwrap();
+        assert_eq!(any.cors_allowed_origins, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn bad_hardening_settings_name_the_setting() {
+        for (name, value) in [
+            ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN", "-5"),
+            ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN", "lots"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "proxy.internal"),
+            (
+                "PORTCULLIS_CORS_ALLOWED_ORIGINS",
+                "https://app.example/path",
+            ),
+            ("PORTCULLIS_CORS_ALLOWED_ORIGINS", "app.example"),
+            ("PORTCULLIS_CORS_ALLOWED_ORIGINS", "ftp://app.example"),
+            ("PORTCULLIS_CORS_ALLOWED_ORIGINS", "*,https://app.example"),
+        ] {
+            let err = Config::load(None, &env(&[(name, value)])).unwrap_err();
+            assert_eq!(err.setting, name, "{value}");
             assert!(!err.to_string().contains('\n'));
         }
     }

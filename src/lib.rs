@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod factory;
 pub mod http;
+pub mod metrics;
 pub mod operator;
 pub mod ports;
 pub mod protocol;

@@ -1,13 +1,23 @@
 //! Request extractors shared by handlers.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Request};
 
-/// The client's address, from the connection. (Behind a proxy, see the
-/// trusted-proxy setting.)
+use crate::config::TrustedProxies;
+
+/// The `X-Forwarded-For` header (de facto standard; RFC 7239 `Forwarded`
+/// is not read).
+pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The client's address: the connection's peer, or, when the peer is a
+/// trusted proxy (`PORTCULLIS_TRUSTED_PROXIES`), the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy. See
+/// [`client_addr`].
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
@@ -15,13 +25,147 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "unknown".to_owned(),
-                |ConnectInfo(addr)| addr.ip().to_string(),
-            );
+        let ip = resolve(&parts.extensions, &parts.headers)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         Ok(Self(ip))
+    }
+}
+
+/// The client address of a request (for middleware, which holds the whole
+/// request rather than its parts).
+pub fn request_client_addr<B>(req: &Request<B>) -> Option<IpAddr> {
+    resolve(req.extensions(), req.headers())
+}
+
+fn resolve(extensions: &axum::http::Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    match extensions.get::<Arc<TrustedProxies>>() {
+        Some(proxies) => Some(client_addr(peer, headers, proxies)),
+        None => Some(peer.to_canonical()),
+    }
+}
+
+/// The client address given the connection's `peer`.
+///
+/// `X-Forwarded-For` is read only when `peer` is a trusted proxy, since
+/// anyone else can write anything there. Each proxy appends the address it
+/// received the request from, so the list is read from the right: trusted
+/// proxies are skipped and the first address that is not one is the
+/// client. An entry that is not an address stops the walk at the last
+/// trusted hop (it was written by someone we do not trust). If every entry
+/// is trusted, the left-most one is the client.
+pub fn client_addr(peer: IpAddr, headers: &HeaderMap, proxies: &TrustedProxies) -> IpAddr {
+    let mut client = peer.to_canonical();
+    if proxies.is_empty() || !proxies.contains(client) {
+        return client;
+    }
+    // Several header lines form one list, in order (RFC 9110 §5.3).
+    let entries: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for entry in entries.iter().rev() {
+        let Some(hop) = parse_hop(entry) else {
+            return client;
+        };
+        client = hop;
+        if !proxies.contains(hop) {
+            return hop;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port
+/// (`1.2.3.4:80`, `[::1]:80`), as some proxies write them.
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    entry
+        .parse::<SocketAddr>()
+        .ok()
+        .map(|s| s.ip().to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append(X_FORWARDED_FOR, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let none = TrustedProxies::default();
+        let h = headers(&["203.0.113.9"]);
+        assert_eq!(
+            client_addr(ip("198.51.100.1"), &h, &none),
+            ip("198.51.100.1")
+        );
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(
+            client_addr(ip("198.51.100.1"), &h, &proxies),
+            ip("198.51.100.1"),
+            "a direct client cannot pick its address"
+        );
+        assert_eq!(client_addr(ip("10.0.0.2"), &h, &proxies), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8, 192.0.2.1").unwrap();
+        // The client forged "1.1.1.1"; our proxies appended the real hops.
+        let h = headers(&["1.1.1.1, 203.0.113.9", "192.0.2.1, 10.0.0.7"]);
+        assert_eq!(client_addr(ip("10.0.0.2"), &h, &proxies), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn all_trusted_hops_give_the_leftmost_and_no_header_gives_the_peer() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let h = headers(&["10.1.1.1, 10.2.2.2"]);
+        assert_eq!(client_addr(ip("10.0.0.2"), &h, &proxies), ip("10.1.1.1"));
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), &HeaderMap::new(), &proxies),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn a_malformed_entry_stops_at_the_last_trusted_hop() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let h = headers(&["203.0.113.9, garbage, 10.0.0.9"]);
+        assert_eq!(client_addr(ip("10.0.0.2"), &h, &proxies), ip("10.0.0.9"));
+    }
+
+    #[test]
+    fn ports_and_mapped_addresses_are_normalized() {
+        let proxies = TrustedProxies::parse("127.0.0.1").unwrap();
+        let h = headers(&["[2001:db8::1]:4711, 203.0.113.9:80"]);
+        assert_eq!(
+            client_addr(ip("::ffff:127.0.0.1"), &h, &proxies),
+            ip("203.0.113.9")
+        );
+        let h = headers(&["[2001:db8::1]:4711"]);
+        assert_eq!(
+            client_addr(ip("127.0.0.1"), &h, &proxies),
+            ip("2001:db8::1")
+        );
     }
 }

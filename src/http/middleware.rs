@@ -1,8 +1,15 @@
-//! Middleware common to every route: request ids, tracing, body-size limit,
-//! timeout and default security headers (DESIGN.md invariant 9).
+//! Middleware common to every route: request ids, tracing, metrics, CORS
+//! on the API paths, per-address rate limits, body-size limit, timeout and
+//! default security headers (DESIGN.md invariant 9).
 
-use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -10,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::http::{cors, rate_limit};
 
 /// The request id header, set when absent and echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -17,8 +25,22 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The default Content-Security-Policy: no framing, nothing from elsewhere.
 pub const DEFAULT_CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
+/// `Strict-Transport-Security` when the issuer is https (RFC 6797): one
+/// year, this host only (subdomains may be other services).
+pub const HSTS: &str = "max-age=31536000";
+
 /// Wraps `router` in the common layers.
 pub fn apply(router: Router, config: &Config) -> Router {
+    // Innermost first: `Router::layer` wraps what is already there, so the
+    // rate limit runs after CORS (preflights are never counted) and both
+    // see the trusted-proxy list set further out.
+    let limiters = Arc::new(rate_limit::Limiters::new(config.rate_limits));
+    let router = router.layer(from_fn_with_state(limiters, rate_limit::enforce));
+    let cors = Arc::new(cors::Cors::new(&config.cors_allowed_origins));
+    let router = router.layer(from_fn_with_state(cors, cors::apply));
+    let hsts = config
+        .issuer_is_https()
+        .then(|| HeaderValue::from_static(HSTS));
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req
             .headers()
@@ -32,6 +54,8 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(from_fn(track_metrics))
+        .layer(Extension(Arc::new(config.trusted_proxies.clone())))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             config.max_body_bytes,
         ))
@@ -54,6 +78,37 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(DEFAULT_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
         ));
     router.layer(layers)
+}
+
+/// Counts the request by method, matched route (never the raw path: it
+/// would make one series per URL) and status, and times it.
+async fn track_metrics(req: Request<axum::body::Body>, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    crate::metrics::http_request(method, &route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }

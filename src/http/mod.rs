@@ -2,9 +2,11 @@
 //! parse, call the protocol layer, render.
 
 pub mod audit;
+pub mod cors;
 pub mod extractors;
 pub mod middleware;
 pub mod pages;
+pub mod rate_limit;
 pub mod routes;
 pub mod session;
 
@@ -20,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(routes::health::get_healthz))
         .route("/readyz", get(routes::health::get_readyz))
+        .route("/metrics", get(routes::metrics::get_metrics))
         .route("/static/portcullis.css", get(routes::assets::get_css))
         .route(
             "/static/form_post.js",

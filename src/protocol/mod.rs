@@ -2,9 +2,11 @@
 //! cloud SDK. Unit-tested without a server.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod interaction;
+pub mod jwt;
 pub mod jwt_peek;
 pub mod logout;
 pub mod params;

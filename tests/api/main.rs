@@ -11,6 +11,7 @@ mod cli;
 mod e2e;
 mod events;
 mod events_clickhouse;
+mod hardening;
 mod health;
 mod migrations;
 mod private_key_jwt;

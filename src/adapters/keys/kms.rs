@@ -28,7 +28,10 @@ pub async fn client_from_environment() -> aws_sdk_kms::Client {
         .timeout_config(timeouts())
         .load()
         .await;
-    aws_sdk_kms::Client::new(&sdk)
+    let config = aws_sdk_kms::config::Builder::from(&sdk)
+        .interceptor(super::kms_metrics::KmsMetrics)
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
 }
 
 /// A client for a KMS emulator at `endpoint` (tests, benchmarks): dummy
@@ -42,6 +45,7 @@ pub fn client_for_emulator(endpoint: &str) -> aws_sdk_kms::Client {
         .endpoint_url(endpoint)
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts())
+        .interceptor(super::kms_metrics::KmsMetrics)
         .build();
     aws_sdk_kms::Client::from_conf(config)
 }

@@ -16,6 +16,7 @@
 pub mod kms;
 pub mod kms_direct;
 pub mod kms_envelope;
+pub mod kms_metrics;
 pub mod local;
 pub mod material;
 

@@ -165,6 +165,14 @@ fn render(
 }
 
 fn log_report(report: &Report) {
+    if let Some(failure) = report.login_failed {
+        crate::metrics::login_failed(match failure {
+            interaction::LoginFailure::UnknownUser => "unknown_user",
+            interaction::LoginFailure::BadPassword => "bad_password",
+            interaction::LoginFailure::Locked => "locked",
+            interaction::LoginFailure::Disabled => "disabled",
+        });
+    }
     tracing::info!(
         client_id = report.client_id.as_ref().map(ClientId::as_str),
         session_id = report.session_id.as_deref(),

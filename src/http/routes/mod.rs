@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod health;
 pub mod jwks;
 pub mod logout;
+pub mod metrics;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

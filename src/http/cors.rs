@@ -1,0 +1,148 @@
+//! CORS for the endpoints a browser application calls directly. Never on
+//! the pages (`/authorize`, `/login`, `/consent`, `/logout`): those are
+//! navigated to, not fetched, and must not be readable from another origin.
+//!
+//! Two kinds of path:
+//! - the public documents, discovery and JWKS, are readable from any origin
+//!   (`Access-Control-Allow-Origin: *`, as their handlers already send):
+//!   they hold nothing secret and anyone can fetch them server-side, so a
+//!   list of origins would protect nothing and only break browser-based
+//!   relying parties;
+//! - the API endpoints, token, userinfo, revoke and introspect, answer only
+//!   the origins in `PORTCULLIS_CORS_ALLOWED_ORIGINS` (none by default).
+//!
+//! Applied by path on the whole router, so that endpoints added later get it
+//! without touching their code; preflight requests on those paths are
+//! answered here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tower::{Layer as _, ServiceExt as _};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::CorsOrigins;
+use crate::protocol::discovery::{DISCOVERY_PATH, JWKS_PATH};
+
+/// Public documents: any origin may read them.
+pub const PUBLIC_PATHS: &[&str] = &[
+    DISCOVERY_PATH,
+    "/.well-known/oauth-authorization-server",
+    JWKS_PATH,
+    "/.well-known/jwks.json",
+];
+
+/// API endpoints: only the configured origins.
+pub const API_PATHS: &[&str] = &["/token", "/userinfo", "/revoke", "/introspect"];
+
+/// Whether `path` gets CORS headers (for some origin).
+pub fn is_cors_path(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path) || API_PATHS.contains(&path)
+}
+
+/// The CORS policies of one server.
+#[derive(Debug, Clone)]
+pub struct Cors {
+    public: CorsLayer,
+    api: Option<CorsLayer>,
+}
+
+impl Cors {
+    /// The policies for the configured API origins.
+    pub fn new(origins: &CorsOrigins) -> Self {
+        Self {
+            public: CorsLayer::new()
+                .allow_origin(AllowOrigin::any())
+                .allow_methods([Method::GET, Method::HEAD])
+                .allow_headers([header::IF_NONE_MATCH])
+                .expose_headers([header::ETAG])
+                .max_age(Duration::from_hours(1)),
+            api: api_layer(origins),
+        }
+    }
+}
+
+/// The CORS layer of the API endpoints for the configured origins, or
+/// `None` when no origin is allowed (no CORS headers at all).
+pub fn api_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allow = match origins {
+        CorsOrigins::None => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            // Bearer errors (RFC 6750 §3) and throttling must be readable.
+            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+            // No cookies are involved: credentials are never allowed.
+            .allow_credentials(false)
+            .max_age(Duration::from_mins(10)),
+    )
+}
+
+/// The middleware: the public policy on [`PUBLIC_PATHS`], the configured
+/// one on [`API_PATHS`], nothing elsewhere.
+pub async fn apply(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let layer = if PUBLIC_PATHS.contains(&path) {
+        Some(&cors.public)
+    } else if API_PATHS.contains(&path) {
+        cors.api.as_ref()
+    } else {
+        None
+    };
+    let Some(layer) = layer else {
+        return next.run(req).await;
+    };
+    match layer.layer(next).oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_get_cors_and_pages_do_not() {
+        for p in [
+            "/.well-known/openid-configuration",
+            "/jwks",
+            "/.well-known/jwks.json",
+            "/token",
+            "/userinfo",
+            "/revoke",
+            "/introspect",
+        ] {
+            assert!(is_cors_path(p), "{p}");
+        }
+        for p in [
+            "/authorize",
+            "/login",
+            "/consent",
+            "/logout",
+            "/healthz",
+            "/metrics",
+        ] {
+            assert!(!is_cors_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn no_origins_means_no_api_layer() {
+        assert!(api_layer(&CorsOrigins::None).is_none());
+        assert!(api_layer(&CorsOrigins::Any).is_some());
+    }
+}

@@ -1,0 +1,119 @@
+//! Reading a JWT before its signature is checked: the header (`alg`, `kid`)
+//! picks the key and the claims (`iss`) pick whose keys to use, for
+//! `private_key_jwt` client assertions (RFC 7523) and `id_token_hint`.
+//! Nothing returned here is trusted until the signature is verified.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+/// Longest compact serialization accepted, in bytes: far more than any
+/// client assertion or ID token, and a bound on the work a bad input costs.
+pub const MAX_COMPACT_LEN: usize = 16 * 1024;
+
+/// Splits a JWS compact serialization (RFC 7515 §7.1) and decodes its
+/// header and payload, without verifying anything.
+///
+/// Returns `None` unless the token has exactly three parts, each in
+/// base64url without padding (RFC 7515 §2), the header a JSON object with
+/// a string `alg` (RFC 7515 §4.1.1) and the payload a JSON object (a JWT
+/// Claims Set, RFC 7519 §7.2 step 10). A JWE (five parts) is refused.
+/// Duplicate member names keep the last value (RFC 7515 §5.2 permits
+/// either refusing or that).
+pub fn split_compact(token: &str) -> Option<(Value, Value)> {
+    if token.len() > MAX_COMPACT_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let header = decode_object(header)?;
+    if !header.get("alg").is_some_and(Value::is_string) {
+        return None;
+    }
+    let claims = decode_object(payload)?;
+    Some((header, claims))
+}
+
+fn decode_object(part: &str) -> Option<Value> {
+    if part.is_empty() {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    value.is_object().then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn b64(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    fn token(header: &Value, claims: &Value, sig: &str) -> String {
+        format!("{}.{}.{sig}", b64(header), b64(claims))
+    }
+
+    #[test]
+    fn header_and_claims_are_decoded_without_verifying() {
+        let h = json!({"alg": "RS256", "kid": "k1", "typ": "JWT"});
+        let c = json!({"iss": "client-1", "sub": "client-1", "aud": "https://id.example/token"});
+        let (header, claims) = split_compact(&token(&h, &c, "c2ln")).unwrap();
+        assert_eq!(header["kid"], "k1");
+        assert_eq!(claims["iss"], "client-1");
+    }
+
+    #[test]
+    fn the_rfc_7519_example_parses() {
+        // RFC 7519 §3.1 (its header has a line break, hence base64 of "\r\n").
+        let t = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.\
+                 eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.\
+                 dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let (header, claims) = split_compact(t).unwrap();
+        assert_eq!(header["alg"], "HS256");
+        assert_eq!(claims["iss"], "joe");
+        assert_eq!(claims["exp"], 1_300_819_380);
+    }
+
+    #[test]
+    fn an_unsigned_token_still_parses_for_the_caller_to_refuse() {
+        let t = token(&json!({"alg": "none"}), &json!({"iss": "x"}), "");
+        assert!(split_compact(&t).is_some());
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let h = json!({"alg": "ES256"});
+        let c = json!({"iss": "x"});
+        let good = token(&h, &c, "c2ln");
+        let long = token(&h, &json!({"pad": "x".repeat(MAX_COMPACT_LEN)}), "c2ln");
+        for bad in [
+            String::new(),
+            "..".into(),
+            "a.b".into(),
+            format!("{good}.x.y"),
+            format!("{good}.x"),
+            token(&json!({"kid": "k"}), &c, "c2ln"),
+            token(&json!({"alg": 5}), &c, "c2ln"),
+            token(&json!(["alg"]), &c, "c2ln"),
+            token(&h, &json!("a string"), "c2ln"),
+            token(&h, &json!([1, 2]), "c2ln"),
+            token(&h, &c, "c2ln="),
+            token(&h, &c, "!!"),
+            format!("{}=.{}.c2ln", b64(&h), b64(&c)),
+            format!("{}.{}.c2ln", b64(&h), URL_SAFE_NO_PAD.encode("{not json")),
+            format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode([0xff, 0xfe]), b64(&c)),
+            long,
+        ] {
+            assert_eq!(split_compact(&bad), None, "{bad:?}");
+        }
+    }
+}
