@@ -14,6 +14,7 @@
 //   BROWSER_TEST_USERNAME / BROWSER_TEST_PASSWORD   a user (required)
 //   BROWSER_TEST_DB             the server's SQLite file (the code-hash check)
 //   BROWSER_TEST_SERVER_LOG     the server's log file (no code in the log)
+//   BROWSER_TEST_DATA_DIR       the server's data directory (no code in any file)
 //   BROWSER_TEST_ARTIFACTS      where screenshots go (default tests/artifacts)
 //   BROWSER_TEST_CHROMIUM       the browser (default /usr/bin/chromium)
 //
@@ -45,6 +46,7 @@ const CLIENT_NAME = process.env.BROWSER_TEST_CLIENT_NAME || 'Example App';
 const REDIRECT_URI = process.env.BROWSER_TEST_REDIRECT_URI || 'https://app.example/cb';
 const DB = process.env.BROWSER_TEST_DB || '';
 const SERVER_LOG = process.env.BROWSER_TEST_SERVER_LOG || '';
+const DATA_DIR = process.env.BROWSER_TEST_DATA_DIR || '';
 const ARTIFACTS = path.resolve(
   process.env.BROWSER_TEST_ARTIFACTS || path.join(__dirname, '..', 'artifacts'),
 );
@@ -434,6 +436,16 @@ async function run(context) {
       assert(!dump.stdout.includes(code), 'the plain code appears in the database dump');
       for (const f of [DB, `${DB}-wal`, `${DB}-shm`, `${DB}-journal`]) {
         if (fs.existsSync(f)) {
+          assert(!fs.readFileSync(f).includes(Buffer.from(code)), `the plain code appears in ${f}`);
+        }
+      }
+      // Nor does any other file the server wrote (event files, spool, keys).
+      if (DATA_DIR) {
+        const walk = (dir) =>
+          fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+            e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
+          );
+        for (const f of walk(DATA_DIR)) {
           assert(!fs.readFileSync(f).includes(Buffer.from(code)), `the plain code appears in ${f}`);
         }
       }
