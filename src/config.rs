@@ -570,6 +570,7 @@ impl Config {
     }
 
     /// Validates merged settings.
+    #[allow(clippy::too_many_lines)] // one setting after the other, read top to bottom
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth_settings(&raw)?;
         let (rate_limits, trusted_proxies, cors_allowed_origins) = parse_hardening(&raw)?;

@@ -92,11 +92,45 @@ pub fn html(
     resp
 }
 
+/// The CSP of the login and consent pages: the default policy, with
+/// `form-action` (CSP Level 3 §6.4.1) also allowing the client's redirect
+/// URI: `/login` and `/consent` answer the form with a redirect to the
+/// client, and Chromium checks that redirect against the form page's
+/// `form-action` too (seen in tests/browser: with `'self'` alone the
+/// browser never reaches the client).
+pub fn interaction_csp(redirect_uri: &str) -> String {
+    format!(
+        "default-src 'self'; form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        form_action_source(redirect_uri)
+    )
+}
+
 /// The origin to allow in `form-action` for a form post to `uri`.
 pub fn form_action_source(uri: &str) -> String {
     match url::Url::parse(uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
         Ok(u) => format!("{}:", u.scheme()),
         Err(_) => "'none'".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interaction_csp_allows_self_and_the_redirect_origin() {
+        let csp = interaction_csp("https://app.example:8443/cb?x=1");
+        assert!(
+            csp.contains("form-action 'self' https://app.example:8443;"),
+            "{csp}"
+        );
+        assert!(csp.starts_with("default-src 'self';"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        // A native app's private-use scheme (RFC 8252 §7.1).
+        assert!(
+            interaction_csp("com.example.app:/oauth2redirect")
+                .contains("form-action 'self' com.example.app:;")
+        );
     }
 }

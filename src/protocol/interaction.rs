@@ -108,6 +108,8 @@ pub enum Outcome {
     Login {
         /// Application name.
         client_name: String,
+        /// The verified redirect URI (the page's CSP `form-action` allows it).
+        redirect_uri: String,
         /// The carried request.
         request: String,
         /// Pre-filled username.
@@ -119,6 +121,8 @@ pub enum Outcome {
     Consent {
         /// Application name.
         client_name: String,
+        /// The verified redirect URI (the page's CSP `form-action` allows it).
+        redirect_uri: String,
         /// The carried request.
         request: String,
         /// Scopes to list.
@@ -266,6 +270,7 @@ pub async fn authorize(
             ))
         }
         Ok(Next::Login) => Ok(Outcome::Login {
+            redirect_uri: c.validated.redirect.uri().to_owned(),
             client_name: c.client.name,
             request: carried,
             login_hint: c.validated.login_hint,
@@ -276,6 +281,7 @@ pub async fn authorize(
                 return Err(OAuthError::server_error("consent without a session"));
             };
             Ok(Outcome::Consent {
+                redirect_uri: c.validated.redirect.uri().to_owned(),
                 client_name: c.client.name,
                 request: carried,
                 scopes: c.validated.scope,
@@ -400,6 +406,7 @@ pub async fn login(
     };
     let login_page = |message| Outcome::Login {
         client_name: c.client.name.clone(),
+        redirect_uri: c.validated.redirect.uri().to_owned(),
         request: c.params.encode_only(CARRIED_PARAMS),
         login_hint: Some(form.username.to_owned()),
         message: Some(message),

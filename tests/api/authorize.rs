@@ -580,3 +580,39 @@ both_backends!(
 async fn signed_in_at(app: &crate::helpers::TestApp, client: &str) -> bool {
     get_authorize(app, &query(client, &[])).await.status() == StatusCode::SEE_OTHER
 }
+
+// Browsers apply the form page's `form-action` to the redirect that follows
+// the form post (CSP Level 3 §6.4.1; Chromium blocks it), so the login and
+// consent pages must allow the client's redirect URI as well as 'self'.
+both_backends!(
+    login_and_consent_pages_allow_the_redirect_in_form_action,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let client = register(&app, client_req(false)).await;
+        user(&app, "alice").await;
+        let page = get_authorize(&app, &query(&client.id, &[])).await;
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("form-action 'self' https://app.example;"),
+            "{csp}"
+        );
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let html = page.text().await.unwrap();
+        let resp = login(&app, &html, "alice", PASSWORD).await;
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("wants to access your account"), "{body}");
+        assert!(
+            csp.contains("form-action 'self' https://app.example;"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+);

@@ -80,6 +80,7 @@ fn render(
         Outcome::Page(e) => render_page(StatusCode::BAD_REQUEST, "Cannot continue", &e.to_string()),
         Outcome::Login {
             client_name,
+            redirect_uri,
             request,
             login_hint,
             message,
@@ -97,7 +98,8 @@ fn render(
             } else {
                 StatusCode::OK
             };
-            let mut r = pages::html(status, page.render(), None);
+            let csp = pages::interaction_csp(&redirect_uri);
+            let mut r = pages::html(status, page.render(), Some(csp));
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let secs = state.config.auth.login_lockout.num_seconds().to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
@@ -108,6 +110,7 @@ fn render(
         }
         Outcome::Consent {
             client_name,
+            redirect_uri,
             request,
             scopes,
             username,
@@ -127,7 +130,8 @@ fn render(
                 request: &request,
                 csrf: &csrf,
             };
-            pages::html(StatusCode::OK, page.render(), None)
+            let csp = pages::interaction_csp(&redirect_uri);
+            pages::html(StatusCode::OK, page.render(), Some(csp))
         }
         Outcome::Respond { redirect, params } => match redirect.mode() {
             ResponseMode::Query => {
