@@ -378,6 +378,7 @@ async fn a_full_queue_spools_instead_of_blocking() {
     assert!(sink.spool().pending() >= 980);
     assert_eq!(db.count_final_or_zero().await, 0);
     proxy.set(Mode::Up);
+    wait_until("the spool is replayed", 30, || sink.stats().sent == 1_000).await;
     sink.flush().await.unwrap();
     let s = sink.stats();
     assert_eq!((s.sent, s.spool_pending, s.dropped), (1_000, 0, 0), "{s:?}");
@@ -469,8 +470,13 @@ async fn a_rejected_batch_goes_to_the_spool_and_arrives_once_the_table_is_fixed(
     let s = sink.stats();
     assert_eq!((s.sent, s.spool_pending, s.dropped), (0, 100, 0), "{s:?}");
     assert_eq!(db.scalar("SELECT count() FROM {t}").await, 0);
-    // The operator drops the bad table; the schema step recreates it.
+    // The operator drops the bad table; the schema step recreates it and
+    // the spool is replayed after the next pause.
     db.execute("DROP TABLE {t}").await;
+    wait_until("the spool is replayed", 30, || {
+        sink.stats().spool_pending == 0
+    })
+    .await;
     sink.flush().await.unwrap();
     let s = sink.stats();
     assert_eq!((s.sent, s.spool_pending, s.dropped), (100, 0, 0), "{s:?}");
@@ -745,4 +751,33 @@ async fn events_carry_no_secret_through_clickhouse() {
     let all = dump.join("\n");
     assert!(!all.contains(token) && !all.contains("eyJ"), "{all}");
     assert!(all.contains("[redacted]"));
+}
+
+/// The credentials are sent (`X-ClickHouse-User`/`-Key`); refused ones keep
+/// the events in the spool until a run with the right ones replays them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_keep_events_in_the_spool() {
+    let db = TestClickHouse::new().await;
+    let mut wrong = db.config(&db.url);
+    wrong.user = Some("default".to_owned());
+    wrong.password = Some("not-the-password".into());
+    let clock = FixedClock::at(Utc::now());
+    {
+        let sink =
+            ClickHouseEventSink::start(&wrong, &pipeline(10, 5, 100), self::clock()).unwrap();
+        for i in 0..25 {
+            sink.emit(tagged(&clock, &format!("c{i}")));
+        }
+        sink.flush().await.unwrap();
+        let s = sink.stats();
+        assert_eq!((s.sent, s.spool_pending, s.dropped), (0, 25, 0), "{s:?}");
+        assert!(!format!("{sink:?}").contains("not-the-password"));
+        sink.close().await.unwrap();
+    }
+    let mut right = db.config(&db.url);
+    right.user = Some("default".to_owned());
+    let sink = ClickHouseEventSink::start(&right, &pipeline(10, 5, 100), self::clock()).unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(sink.stats().sent, 25);
+    db.assert_exactly_once(25).await;
 }

@@ -327,7 +327,7 @@ pub async fn insert(
         }
         insert.end().await
     };
-    match tokio::time::timeout(timeout + timeout, work).await {
+    match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(clickhouse::error::Error::TimedOut),
     }
@@ -560,17 +560,20 @@ impl ClickHouseDestination {
         );
     }
 
-    /// Schema step (when needed), then one `INSERT`.
+    /// Schema step (when needed), then one `INSERT`, within the timeout.
     async fn send(&mut self, events: &[Event]) -> clickhouse::error::Result<()> {
-        if self.version.is_none() {
-            let step = ensure_schema(&self.client, &self.database, self.ttl_days);
-            let version = match tokio::time::timeout(self.timeout, step).await {
-                Ok(v) => v?,
-                Err(_) => return Err(clickhouse::error::Error::TimedOut),
-            };
-            self.version = Some(version);
+        let timeout = self.timeout;
+        let work = async {
+            if self.version.is_none() {
+                self.version =
+                    Some(ensure_schema(&self.client, &self.database, self.ttl_days).await?);
+            }
+            insert(&self.client, &self.database, events, timeout).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(clickhouse::error::Error::TimedOut),
         }
-        insert(&self.client, &self.database, events, self.timeout).await
     }
 
     async fn to_spool(&self, batch: Vec<Event>) {
@@ -691,9 +694,10 @@ impl Destination for ClickHouseDestination {
 
     async fn flush(&mut self) -> Result<(), EventError> {
         self.sync_spool().await;
-        // Try to empty the spool now, backoff or not; stop at the first
-        // failure (the events stay in the spool).
-        while !self.spool.is_empty() {
+        // Empty the spool while ClickHouse answers; after a failure (now or
+        // recently: backing off) the events stay in the spool. So a flush
+        // waits for ClickHouse at most one timeout.
+        while !self.spool.is_empty() && !self.backing_off() {
             if !self.replay_one().await {
                 break;
             }
