@@ -279,6 +279,8 @@ struct EventRow {
     request_id: String,
     detail_keys: Vec<String>,
     detail_values: Vec<String>,
+    /// When ClickHouse received the row (`DateTime`: Unix seconds).
+    inserted_at: u32,
 }
 
 fn opt(s: String) -> Option<String> {
@@ -333,47 +335,72 @@ pub async fn insert(
     }
 }
 
-/// The last `n` events (deduplicated), oldest first.
+/// The last `n` events (deduplicated), oldest first. Looks at the last
+/// day first, then the last month, then everything, so that `FINAL` reads
+/// only recent partitions when they hold enough.
 pub async fn recent(
     client: &Client,
     database: &str,
     n: u64,
 ) -> clickhouse::error::Result<Vec<Event>> {
-    let rows: Vec<EventRow> = client
-        .query(&format!(
-            "SELECT ?fields FROM {} FINAL ORDER BY occurred_at_ms DESC, event_id DESC LIMIT ?",
-            qualified_table(database)
-        ))
-        .bind(n)
-        .fetch_all()
-        .await?;
+    let mut rows: Vec<EventRow> = Vec::new();
+    for days in [1_u32, 31, 0] {
+        let window = if days == 0 {
+            String::new()
+        } else {
+            format!("WHERE occurred_at >= now() - INTERVAL {days} DAY")
+        };
+        rows = client
+            .query(&format!(
+                "SELECT ?fields FROM {} FINAL {window} \
+                 ORDER BY occurred_at_ms DESC, event_id DESC LIMIT ?",
+                qualified_table(database)
+            ))
+            .bind(n)
+            .fetch_all()
+            .await?;
+        if rows.len() as u64 >= n {
+            break;
+        }
+    }
     let mut events: Vec<Event> = rows.into_iter().filter_map(EventRow::into_event).collect();
     events.reverse();
     Ok(events)
 }
 
-/// Events that occurred at or after `since_ms` (deduplicated), oldest
-/// first, at most `limit` (`events tail --follow` polls with this).
-pub async fn since(
+/// The server's clock, as Unix seconds (`now()`).
+pub async fn server_now(client: &Client) -> clickhouse::error::Result<u32> {
+    client.query("SELECT toUInt32(now())").fetch_one().await
+}
+
+/// Rows that arrived (`inserted_at`, server time, whole seconds) at or
+/// after `since`, oldest arrival first, at most `limit`: what
+/// `events tail --follow` polls. Not deduplicated: a batch that was sent
+/// twice shows twice, and the caller keeps the ids it has seen.
+pub async fn arrived_since(
     client: &Client,
     database: &str,
-    since_ms: i64,
+    since: u32,
     limit: u64,
-) -> clickhouse::error::Result<Vec<Event>> {
-    let secs = since_ms.div_euclid(1000);
+) -> clickhouse::error::Result<Vec<(u32, Event)>> {
     let rows: Vec<EventRow> = client
         .query(&format!(
-            "SELECT ?fields FROM {} FINAL \
-             WHERE occurred_at >= toDateTime(?) AND occurred_at_ms >= ? \
-             ORDER BY occurred_at_ms, event_id LIMIT ?",
+            "SELECT ?fields FROM {} \
+             WHERE inserted_at >= toDateTime(?) \
+             ORDER BY inserted_at, occurred_at_ms, event_id LIMIT ?",
             qualified_table(database)
         ))
-        .bind(secs)
-        .bind(since_ms)
+        .bind(since)
         .bind(limit)
         .fetch_all()
         .await?;
-    Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let at = row.inserted_at;
+            row.into_event().map(|e| (at, e))
+        })
+        .collect())
 }
 
 /// Counts by kind, by client and failed logins by reason since `since`
