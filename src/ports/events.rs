@@ -331,11 +331,9 @@ impl Event {
         // 74 random bits from the thread-local CSPRNG: unique ids without a
         // system call per event (the id is a key, not a secret).
         let random: [u8; 10] = rand::random();
-        let event_id = uuid::Builder::from_unix_timestamp_millis(
-            u64::try_from(millis).unwrap_or(0),
-            &random,
-        )
-        .into_uuid();
+        let event_id =
+            uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &random)
+                .into_uuid();
         Self {
             event_id,
             occurred_at,

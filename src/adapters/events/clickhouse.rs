@@ -677,6 +677,19 @@ impl ClickHouseDestination {
         true
     }
 
+    async fn schema_step(&mut self) {
+        let step = ensure_schema(&self.client, &self.database, self.ttl_days);
+        match tokio::time::timeout(self.timeout, step).await {
+            Ok(Ok(version)) => {
+                tracing::info!(?version, database = %self.database, "ClickHouse event table ready");
+                self.version = Some(version);
+                self.succeeded();
+            }
+            Ok(Err(e)) => self.failed("schema step", &e),
+            Err(_) => self.failed("schema step", &clickhouse::error::Error::TimedOut),
+        }
+    }
+
     async fn retention(&mut self) {
         self.next_retention = Instant::now() + RETENTION_EVERY;
         if self.ttl_days == 0 || self.version.is_none() {
@@ -741,23 +754,33 @@ impl Destination for ClickHouseDestination {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let replay = (!self.spool.is_empty()).then(|| self.retry_at.unwrap_or_else(Instant::now));
+        // Replay the spool, or run the schema step early (so that the table
+        // exists, and a ClickHouse that cannot be reached is reported, before
+        // the first event), as soon as the retry pause allows.
+        let connect = (!self.spool.is_empty() || self.version.is_none())
+            .then(|| self.retry_at.unwrap_or_else(Instant::now));
         let retention = (self.ttl_days > 0).then_some(self.next_retention);
-        match (replay, retention) {
+        match (connect, retention) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
     async fn wake(&mut self) {
-        if Instant::now() >= self.next_retention && self.version.is_some() {
-            self.retention().await;
-        } else if Instant::now() >= self.next_retention {
-            // Not connected yet: try again after the next success.
-            self.next_retention = Instant::now() + FIRST_BACKOFF.max(Duration::from_secs(5));
+        if !self.backing_off() {
+            if !self.spool.is_empty() {
+                self.replay_one().await;
+            } else if self.version.is_none() {
+                self.schema_step().await;
+            }
         }
-        if !self.spool.is_empty() && !self.backing_off() {
-            self.replay_one().await;
+        if Instant::now() >= self.next_retention {
+            if self.version.is_some() {
+                self.retention().await;
+            } else {
+                // Not connected: try after the next success.
+                self.next_retention = Instant::now() + Duration::from_secs(5);
+            }
         }
         self.sync_spool().await;
     }
