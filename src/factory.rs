@@ -171,14 +171,25 @@ pub fn build_event_sink(
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn EventSink>, FactoryError> {
     Ok(match &config.events {
-        EventConfig::Files { dir } => Arc::new(
-            FileEventSink::start(dir, &config.event_pipeline)
-                .map_err(|e| FactoryError::Events(format!("{}: {e}", dir.display())))?,
-        ),
-        EventConfig::ClickHouse(ch) => Arc::new(
-            ClickHouseEventSink::start(ch, &config.event_pipeline, clock)
-                .map_err(|e| FactoryError::Events(e.to_string()))?,
-        ),
+        EventConfig::Files { dir } => {
+            tracing::info!(dir = %dir.display(), "events go to JSON Lines files");
+            Arc::new(
+                FileEventSink::start(dir, &config.event_pipeline)
+                    .map_err(|e| FactoryError::Events(format!("{}: {e}", dir.display())))?,
+            )
+        }
+        EventConfig::ClickHouse(ch) => {
+            tracing::info!(
+                url = %ch.url,
+                database = %ch.database,
+                spool = %ch.spool_dir.display(),
+                "events go to ClickHouse"
+            );
+            Arc::new(
+                ClickHouseEventSink::start(ch, &config.event_pipeline, clock)
+                    .map_err(|e| FactoryError::Events(e.to_string()))?,
+            )
+        }
     })
 }
 

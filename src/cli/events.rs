@@ -44,9 +44,11 @@ pub enum EventsCmd {
 
 /// How often `--follow` looks for new events.
 const POLL: Duration = Duration::from_millis(500);
-/// How far back `--follow` looks again in ClickHouse: batching and the
-/// spool deliver events late, not in order.
-const LATE: chrono::Duration = chrono::Duration::minutes(10);
+/// Most rows `--follow` reads from ClickHouse per poll.
+const LIMIT: u64 = 1_000_000;
+/// How long `--follow` remembers the ids it printed (a batch retried
+/// within this time is not printed twice).
+const KEEP_SEEN_SECS: u32 = 600;
 
 fn print_event(out: &mut impl Write, e: &Event, json: bool) -> anyhow::Result<()> {
     if json {
@@ -106,44 +108,57 @@ async fn tail(config: &Config, n: usize, follow: bool, json: bool) -> anyhow::Re
         }
         EventConfig::ClickHouse(c) => {
             let client = ch::client(c);
+            let failed = || format!("ClickHouse query failed ({})", c.url);
+            let start = ch::server_now(&client).await.with_context(failed)?;
             let recent = ch::recent(&client, &c.database, n as u64)
                 .await
-                .with_context(|| format!("ClickHouse query failed ({})", c.url))?;
-            let mut seen: VecDeque<(i64, Uuid)> = VecDeque::new();
-            let mut seen_ids: HashSet<Uuid> = HashSet::new();
+                .with_context(failed)?;
             for e in &recent {
                 print_event(&mut out, e, json)?;
             }
             out.flush()?;
-            let mut horizon = Utc::now().timestamp_millis();
-            for e in recent {
-                seen.push_back((e.occurred_at().timestamp_millis(), e.event_id()));
-                seen_ids.insert(e.event_id());
-            }
             if !follow {
                 return Ok(());
             }
+            // Follow by arrival (`inserted_at`, the server's clock, whole
+            // seconds): re-read the last second each time and print the ids
+            // not seen yet, which also hides a batch that was sent twice.
+            let mut seen: VecDeque<(u32, Uuid)> = VecDeque::new();
+            let mut seen_ids: HashSet<Uuid> = HashSet::new();
+            let mut cursor = start;
+            let known = ch::arrived_since(&client, &c.database, cursor.saturating_sub(1), LIMIT)
+                .await
+                .with_context(failed)?;
+            for (at, e) in known {
+                if seen_ids.insert(e.event_id()) {
+                    seen.push_back((at, e.event_id()));
+                }
+            }
             loop {
                 tokio::time::sleep(POLL).await;
-                let from = horizon - LATE.num_milliseconds();
-                let batch = match ch::since(&client, &c.database, from, 100_000).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ClickHouse query failed; retrying");
-                        continue;
-                    }
-                };
-                for e in batch {
+                let rows =
+                    match ch::arrived_since(&client, &c.database, cursor.saturating_sub(1), LIMIT)
+                        .await
+                    {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ClickHouse query failed; retrying");
+                            continue;
+                        }
+                    };
+                for (at, e) in rows {
+                    cursor = cursor.max(at);
                     if seen_ids.insert(e.event_id()) {
-                        let at = e.occurred_at().timestamp_millis();
                         seen.push_back((at, e.event_id()));
-                        horizon = horizon.max(at);
                         print_event(&mut out, &e, json)?;
                     }
                 }
                 out.flush()?;
-                // Forget what is older than the look-back window.
-                while seen.front().is_some_and(|(at, _)| *at < from) {
+                // Forget ids that arrived well before the window re-read.
+                while seen
+                    .front()
+                    .is_some_and(|(at, _)| *at + KEEP_SEEN_SECS < cursor)
+                {
                     if let Some((_, id)) = seen.pop_front() {
                         seen_ids.remove(&id);
                     }

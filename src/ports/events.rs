@@ -328,14 +328,14 @@ impl Event {
     pub fn new(kind: EventKind, now: DateTime<Utc>) -> Self {
         let millis = now.timestamp_millis();
         let occurred_at = DateTime::from_timestamp_millis(millis).unwrap_or(now);
-        let unix_ms = u64::try_from(millis).unwrap_or(0);
-        let ts = uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            unix_ms / 1000,
-            u32::try_from(unix_ms % 1000).unwrap_or(0) * 1_000_000,
-        );
+        // 74 random bits from the thread-local CSPRNG: unique ids without a
+        // system call per event (the id is a key, not a secret).
+        let random: [u8; 10] = rand::random();
+        let event_id =
+            uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &random)
+                .into_uuid();
         Self {
-            event_id: Uuid::new_v7(ts),
+            event_id,
             occurred_at,
             kind,
             client_id: None,

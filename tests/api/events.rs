@@ -366,3 +366,77 @@ async fn memory_sink_records_what_handlers_emit() {
     sink.clear();
     assert!(sink.events().is_empty());
 }
+
+/// Starts `events tail --follow --json` and returns the child and a
+/// channel of the lines it prints.
+pub fn follow(
+    dir: &Path,
+    envs: &[(&str, String)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.args(["events", "tail", "-n", "0", "--follow", "--json"])
+        .current_dir(dir)
+        .env_remove("PORTCULLIS_CLICKHOUSE_URL")
+        .env("PORTCULLIS_DATA_DIR", dir.join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Collects `n` lines from a follower, failing after 30 s.
+pub fn take_lines(rx: &std::sync::mpsc::Receiver<String>, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("line {i} of {n}: {e}"));
+            serde_json::from_str(&line).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_tail_follow_prints_new_events_as_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let events_dir = dir.path().join("data/events");
+    let clock = FixedClock::at(Utc::now());
+    let sink = FileEventSink::start(&events_dir, &pipeline(100, 5, 100)).unwrap();
+    sink.emit(tagged(&clock, "old"));
+    sink.flush().await.unwrap();
+    let (mut child, rx) = follow(dir.path(), &[]);
+    // Give the follower time to position itself at the end.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..3 {
+        sink.emit(tagged(&clock, &format!("new-{i}")));
+    }
+    sink.flush().await.unwrap();
+    let got = take_lines(&rx, 3);
+    let _ = child.kill();
+    let _ = child.wait();
+    let tags: Vec<&str> = got
+        .iter()
+        .map(|v| v["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        ["new-0", "new-1", "new-2"],
+        "only new events, in order"
+    );
+}

@@ -279,6 +279,8 @@ struct EventRow {
     request_id: String,
     detail_keys: Vec<String>,
     detail_values: Vec<String>,
+    /// When ClickHouse received the row (`DateTime`: Unix seconds).
+    inserted_at: u32,
 }
 
 fn opt(s: String) -> Option<String> {
@@ -327,53 +329,78 @@ pub async fn insert(
         }
         insert.end().await
     };
-    match tokio::time::timeout(timeout + timeout, work).await {
+    match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(clickhouse::error::Error::TimedOut),
     }
 }
 
-/// The last `n` events (deduplicated), oldest first.
+/// The last `n` events (deduplicated), oldest first. Looks at the last
+/// day first, then the last month, then everything, so that `FINAL` reads
+/// only recent partitions when they hold enough.
 pub async fn recent(
     client: &Client,
     database: &str,
     n: u64,
 ) -> clickhouse::error::Result<Vec<Event>> {
-    let rows: Vec<EventRow> = client
-        .query(&format!(
-            "SELECT ?fields FROM {} FINAL ORDER BY occurred_at_ms DESC, event_id DESC LIMIT ?",
-            qualified_table(database)
-        ))
-        .bind(n)
-        .fetch_all()
-        .await?;
+    let mut rows: Vec<EventRow> = Vec::new();
+    for days in [1_u32, 31, 0] {
+        let window = if days == 0 {
+            String::new()
+        } else {
+            format!("WHERE occurred_at >= now() - INTERVAL {days} DAY")
+        };
+        rows = client
+            .query(&format!(
+                "SELECT ?fields FROM {} FINAL {window} \
+                 ORDER BY occurred_at_ms DESC, event_id DESC LIMIT ?",
+                qualified_table(database)
+            ))
+            .bind(n)
+            .fetch_all()
+            .await?;
+        if rows.len() as u64 >= n {
+            break;
+        }
+    }
     let mut events: Vec<Event> = rows.into_iter().filter_map(EventRow::into_event).collect();
     events.reverse();
     Ok(events)
 }
 
-/// Events that occurred at or after `since_ms` (deduplicated), oldest
-/// first, at most `limit` (`events tail --follow` polls with this).
-pub async fn since(
+/// The server's clock, as Unix seconds (`now()`).
+pub async fn server_now(client: &Client) -> clickhouse::error::Result<u32> {
+    client.query("SELECT toUInt32(now())").fetch_one().await
+}
+
+/// Rows that arrived (`inserted_at`, server time, whole seconds) at or
+/// after `since`, oldest arrival first, at most `limit`: what
+/// `events tail --follow` polls. Not deduplicated: a batch that was sent
+/// twice shows twice, and the caller keeps the ids it has seen.
+pub async fn arrived_since(
     client: &Client,
     database: &str,
-    since_ms: i64,
+    since: u32,
     limit: u64,
-) -> clickhouse::error::Result<Vec<Event>> {
-    let secs = since_ms.div_euclid(1000);
+) -> clickhouse::error::Result<Vec<(u32, Event)>> {
     let rows: Vec<EventRow> = client
         .query(&format!(
-            "SELECT ?fields FROM {} FINAL \
-             WHERE occurred_at >= toDateTime(?) AND occurred_at_ms >= ? \
-             ORDER BY occurred_at_ms, event_id LIMIT ?",
+            "SELECT ?fields FROM {} \
+             WHERE inserted_at >= toDateTime(?) \
+             ORDER BY inserted_at, occurred_at_ms, event_id LIMIT ?",
             qualified_table(database)
         ))
-        .bind(secs)
-        .bind(since_ms)
+        .bind(since)
         .bind(limit)
         .fetch_all()
         .await?;
-    Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let at = row.inserted_at;
+            row.into_event().map(|e| (at, e))
+        })
+        .collect())
 }
 
 /// Counts by kind, by client and failed logins by reason since `since`
@@ -560,17 +587,20 @@ impl ClickHouseDestination {
         );
     }
 
-    /// Schema step (when needed), then one `INSERT`.
+    /// Schema step (when needed), then one `INSERT`, within the timeout.
     async fn send(&mut self, events: &[Event]) -> clickhouse::error::Result<()> {
-        if self.version.is_none() {
-            let step = ensure_schema(&self.client, &self.database, self.ttl_days);
-            let version = match tokio::time::timeout(self.timeout, step).await {
-                Ok(v) => v?,
-                Err(_) => return Err(clickhouse::error::Error::TimedOut),
-            };
-            self.version = Some(version);
+        let timeout = self.timeout;
+        let work = async {
+            if self.version.is_none() {
+                self.version =
+                    Some(ensure_schema(&self.client, &self.database, self.ttl_days).await?);
+            }
+            insert(&self.client, &self.database, events, timeout).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(clickhouse::error::Error::TimedOut),
         }
-        insert(&self.client, &self.database, events, self.timeout).await
     }
 
     async fn to_spool(&self, batch: Vec<Event>) {
@@ -647,6 +677,19 @@ impl ClickHouseDestination {
         true
     }
 
+    async fn schema_step(&mut self) {
+        let step = ensure_schema(&self.client, &self.database, self.ttl_days);
+        match tokio::time::timeout(self.timeout, step).await {
+            Ok(Ok(version)) => {
+                tracing::info!(?version, database = %self.database, "ClickHouse event table ready");
+                self.version = Some(version);
+                self.succeeded();
+            }
+            Ok(Err(e)) => self.failed("schema step", &e),
+            Err(_) => self.failed("schema step", &clickhouse::error::Error::TimedOut),
+        }
+    }
+
     async fn retention(&mut self) {
         self.next_retention = Instant::now() + RETENTION_EVERY;
         if self.ttl_days == 0 || self.version.is_none() {
@@ -691,9 +734,10 @@ impl Destination for ClickHouseDestination {
 
     async fn flush(&mut self) -> Result<(), EventError> {
         self.sync_spool().await;
-        // Try to empty the spool now, backoff or not; stop at the first
-        // failure (the events stay in the spool).
-        while !self.spool.is_empty() {
+        // Empty the spool while ClickHouse answers; after a failure (now or
+        // recently: backing off) the events stay in the spool. So a flush
+        // waits for ClickHouse at most one timeout.
+        while !self.spool.is_empty() && !self.backing_off() {
             if !self.replay_one().await {
                 break;
             }
@@ -710,23 +754,33 @@ impl Destination for ClickHouseDestination {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let replay = (!self.spool.is_empty()).then(|| self.retry_at.unwrap_or_else(Instant::now));
+        // Replay the spool, or run the schema step early (so that the table
+        // exists, and a ClickHouse that cannot be reached is reported, before
+        // the first event), as soon as the retry pause allows.
+        let connect = (!self.spool.is_empty() || self.version.is_none())
+            .then(|| self.retry_at.unwrap_or_else(Instant::now));
         let retention = (self.ttl_days > 0).then_some(self.next_retention);
-        match (replay, retention) {
+        match (connect, retention) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
     async fn wake(&mut self) {
-        if Instant::now() >= self.next_retention && self.version.is_some() {
-            self.retention().await;
-        } else if Instant::now() >= self.next_retention {
-            // Not connected yet: try again after the next success.
-            self.next_retention = Instant::now() + FIRST_BACKOFF.max(Duration::from_secs(5));
+        if !self.backing_off() {
+            if !self.spool.is_empty() {
+                self.replay_one().await;
+            } else if self.version.is_none() {
+                self.schema_step().await;
+            }
         }
-        if !self.spool.is_empty() && !self.backing_off() {
-            self.replay_one().await;
+        if Instant::now() >= self.next_retention {
+            if self.version.is_some() {
+                self.retention().await;
+            } else {
+                // Not connected: try after the next success.
+                self.next_retention = Instant::now() + Duration::from_secs(5);
+            }
         }
         self.sync_spool().await;
     }

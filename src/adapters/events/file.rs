@@ -1,8 +1,9 @@
 //! The embedded default: events as JSON Lines, one file per UTC day,
 //! `<data_dir>/events/events-YYYY-MM-DD.jsonl` (the day of `occurred_at`).
 //! Same schema as the ClickHouse columns (docs/EVENTS.md). A background
-//! task writes batches from the bounded queue and `fdatasync`s each batch;
-//! when the queue is full, `emit` appends the event itself.
+//! task writes batches from the bounded queue and `fdatasync`s after each
+//! batch; when the queue is full, `emit` appends the event itself (without
+//! waiting for the disk; the next batch's or flush's sync covers it).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
@@ -47,20 +48,30 @@ pub fn list_files(dir: &Path) -> io::Result<Vec<(NaiveDate, PathBuf)>> {
 }
 
 /// The open file of the current day.
+struct DayFile {
+    day: NaiveDate,
+    /// Shared so that `fdatasync` can run outside the lock.
+    file: Arc<File>,
+    /// Writes so far, and how many of them are known synced.
+    written: u64,
+    synced: u64,
+}
+
 struct DailyFiles {
     dir: PathBuf,
-    current: Option<(NaiveDate, File)>,
+    current: Option<DayFile>,
 }
 
 impl DailyFiles {
-    /// Appends `events` to the file of each one's day and syncs.
+    /// Appends `events` to the file of each one's day (without syncing the
+    /// current day's file: see [`sync`]).
     fn write(&mut self, events: &[Event]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(512 * events.len());
         let mut day = None;
         for e in events {
             let d = e.occurred_at().date_naive();
-            if day.is_some_and(|cur| cur != d) {
-                self.write_day(day.unwrap_or(d), &buf)?;
+            if let Some(cur) = day.filter(|cur| *cur != d) {
+                self.write_day(cur, &buf)?;
                 buf.clear();
             }
             day = Some(d);
@@ -74,21 +85,53 @@ impl DailyFiles {
     }
 
     fn write_day(&mut self, day: NaiveDate, bytes: &[u8]) -> io::Result<()> {
-        if self.current.as_ref().is_none_or(|(d, _)| *d != day) {
+        if self.current.as_ref().is_none_or(|f| f.day != day) {
+            // Leaving a day: make its file durable first.
+            if let Some(old) = self.current.take().filter(|f| f.written > f.synced) {
+                old.file.sync_data()?;
+            }
             let path = self.dir.join(file_name(day));
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
-            self.current = Some((day, file));
+            self.current = Some(DayFile {
+                day,
+                file: Arc::new(file),
+                written: 0,
+                synced: 0,
+            });
         }
-        let Some((_, file)) = self.current.as_mut() else {
+        let Some(current) = self.current.as_mut() else {
             return Err(io::Error::other("no open event file"));
         };
-        let result = file.write_all(bytes).and_then(|()| file.sync_data());
-        if result.is_err() {
+        if let Err(e) = (&*current.file).write_all(bytes) {
             // Reopen next time rather than keep writing after a torn line.
+            let _ = current.file.sync_data();
             self.current = None;
+            return Err(e);
         }
-        result
+        current.written += 1;
+        Ok(())
     }
+}
+
+/// Makes what was written so far durable; the `fdatasync` runs outside the
+/// lock, so `emit`'s own writes do not wait for it.
+fn sync(files: &Mutex<DailyFiles>) -> io::Result<()> {
+    let target = {
+        let guard = files.lock().unwrap_or_else(PoisonError::into_inner);
+        guard
+            .current
+            .as_ref()
+            .filter(|f| f.written > f.synced)
+            .map(|f| (f.file.clone(), f.day, f.written))
+    };
+    if let Some((file, day, written)) = target {
+        file.sync_data()?;
+        let mut guard = files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = guard.current.as_mut().filter(|f| f.day == day) {
+            f.synced = f.synced.max(written);
+        }
+    }
+    Ok(())
 }
 
 /// [`EventSink`] writing JSON Lines files (the embedded default).
@@ -147,7 +190,8 @@ impl FileEventSink {
 impl EventSink for FileEventSink {
     fn emit(&self, event: Event) {
         if let Err(event) = self.queue.try_enqueue(event) {
-            // Queue full (or the task stopped): write it ourselves.
+            // Queue full (or the task stopped): write it ourselves, without
+            // waiting for the disk (the writer task syncs after each batch).
             let result = self
                 .files
                 .lock()
@@ -184,7 +228,8 @@ impl Destination for FileDestination {
             files
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .write(&batch)
+                .write(&batch)?;
+            sync(&files)
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)));
@@ -195,8 +240,15 @@ impl Destination for FileDestination {
     }
 
     async fn flush(&mut self) -> Result<(), EventError> {
-        // Every batch is synced as it is written; report losses since the
-        // last flush.
+        // Batches are synced as they are written; this syncs what `emit`
+        // wrote itself, then reports losses since the last flush.
+        let files = self.files.clone();
+        let synced = tokio::task::spawn_blocking(move || sync(&files))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        if let Err(e) = synced {
+            tracing::error!(error = %e, "event file sync failed");
+        }
         let dropped = self.counters.snapshot().dropped;
         let before = self.dropped_seen.swap(dropped, Ordering::Relaxed);
         if dropped > before {

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::ports::Event;
 
@@ -73,11 +73,13 @@ pub struct SegmentContents {
 struct Active {
     seq: u64,
     path: PathBuf,
-    file: File,
+    /// Shared so that `fdatasync` can run outside the lock.
+    file: Arc<File>,
     bytes: u64,
     events: u64,
-    /// Written but not yet `fdatasync`ed.
-    dirty: bool,
+    /// Appends so far, and how many of them are known synced.
+    written: u64,
+    synced: u64,
 }
 
 struct Inner {
@@ -224,7 +226,9 @@ impl Spool {
     }
 
     /// Appends `events` durably (written and `fdatasync`ed before this
-    /// returns). On failure nothing of this call is kept.
+    /// returns). When the write fails, nothing of this call is kept; when
+    /// only the sync fails, the lines may still be replayed later (so an
+    /// event counted as dropped may yet arrive, never the reverse).
     pub fn append(&self, events: &[Event]) -> io::Result<()> {
         self.append_with(events, true)
     }
@@ -238,14 +242,30 @@ impl Spool {
         self.append_with(events, false)
     }
 
-    /// Makes earlier [`Spool::append_unsynced`] writes durable.
+    /// Makes earlier [`Spool::append_unsynced`] writes durable. The
+    /// `fdatasync` runs outside the spool's lock, so appends from `emit` do
+    /// not wait for it.
     pub fn sync(&self) -> io::Result<()> {
-        let mut inner = self.lock();
-        if let Some(active) = inner.active.as_mut().filter(|a| a.dirty) {
-            active.file.sync_data()?;
-            active.dirty = false;
+        let target = {
+            let inner = self.lock();
+            inner
+                .active
+                .as_ref()
+                .filter(|a| a.written > a.synced)
+                .map(|a| (a.file.clone(), a.seq, a.written))
+        };
+        if let Some((file, seq, written)) = target {
+            file.sync_data()?;
+            self.mark_synced(seq, written);
         }
         Ok(())
+    }
+
+    fn mark_synced(&self, seq: u64, written: u64) {
+        let mut inner = self.lock();
+        if let Some(a) = inner.active.as_mut().filter(|a| a.seq == seq) {
+            a.synced = a.synced.max(written);
+        }
     }
 
     fn append_with(&self, events: &[Event], sync: bool) -> io::Result<()> {
@@ -258,59 +278,60 @@ impl Spool {
             buf.push(b'\n');
         }
         let n = events.len() as u64;
-        let mut inner = self.lock();
-        if inner.active.is_none() {
-            let seq = inner.next_seq;
-            let path = self.dir.join(segment_name(seq));
-            let file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&path)?;
-            sync_dir(&self.dir)?;
-            inner.next_seq += 1;
-            inner.active = Some(Active {
-                seq,
-                path,
-                file,
-                bytes: 0,
-                events: 0,
-                dirty: false,
-            });
-        }
-        let Some(active) = inner.active.as_mut() else {
-            return Err(io::Error::other("no active spool segment"));
-        };
-        let before = active.bytes;
-        let written = active.file.write_all(&buf).and_then(|()| {
-            if sync || active.dirty {
-                active.file.sync_data()?;
-                active.dirty = false;
-            } else {
-                active.dirty = true;
+        let (file, seq, written) = {
+            let mut inner = self.lock();
+            if inner.active.is_none() {
+                let seq = inner.next_seq;
+                let path = self.dir.join(segment_name(seq));
+                let file = OpenOptions::new()
+                    .create_new(true)
+                    .append(true)
+                    .open(&path)?;
+                sync_dir(&self.dir)?;
+                inner.next_seq += 1;
+                inner.active = Some(Active {
+                    seq,
+                    path,
+                    file: Arc::new(file),
+                    bytes: 0,
+                    events: 0,
+                    written: 0,
+                    synced: 0,
+                });
             }
-            Ok(())
-        });
-        if let Err(e) = written {
-            // Cut back what was written so that no torn line stays, and start
-            // a fresh segment next time.
-            let _ = active.file.set_len(before);
-            let _ = active.file.sync_data();
-            Self::seal(&mut inner);
-            return Err(e);
-        }
-        active.bytes += buf.len() as u64;
-        active.events += n;
-        let full = active.bytes >= SEGMENT_MAX_BYTES;
-        inner.pending += n;
-        if full {
-            Self::seal(&mut inner);
+            let Some(active) = inner.active.as_mut() else {
+                return Err(io::Error::other("no active spool segment"));
+            };
+            let before = active.bytes;
+            if let Err(e) = (&*active.file).write_all(&buf) {
+                // Cut back what was written so that no torn line stays, and
+                // start a fresh segment next time.
+                let _ = active.file.set_len(before);
+                Self::seal(&mut inner);
+                return Err(e);
+            }
+            active.bytes += buf.len() as u64;
+            active.events += n;
+            active.written += 1;
+            let out = (active.file.clone(), active.seq, active.written);
+            let full = active.bytes >= SEGMENT_MAX_BYTES;
+            inner.pending += n;
+            if full {
+                Self::seal(&mut inner);
+            }
+            out
+        };
+        if sync {
+            file.sync_data()?;
+            self.mark_synced(seq, written);
         }
         Ok(())
     }
 
+    /// Seals the active segment (syncing what is not yet synced).
     fn seal(inner: &mut Inner) {
         if let Some(a) = inner.active.take() {
-            if a.dirty
+            if a.written > a.synced
                 && let Err(e) = a.file.sync_data()
             {
                 tracing::error!(segment = %a.path.display(), error = %e, "spool sync failed");
