@@ -6,6 +6,8 @@ mod helpers;
 
 mod cli;
 mod health;
+mod keys;
+mod kms;
 mod migrations;
 mod repositories;
 mod serve;

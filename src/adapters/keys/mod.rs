@@ -148,10 +148,11 @@ fn parse_alg(r: &SigningKeyRecord) -> Option<JwsAlg> {
 }
 
 /// The order in which instances pick among candidates: latest
-/// `activates_at`, then greatest `kid`. Every instance sorts the same rows
-/// the same way, so they agree without talking to each other.
-fn precedence(r: &SigningKeyRecord) -> (DateTime<Utc>, &str) {
-    (r.activates_at, r.kid.as_str())
+/// `activates_at`, then latest `created_at`, then greatest `kid`. Every
+/// instance sorts the same rows the same way, so they agree without
+/// talking to each other.
+fn precedence(r: &SigningKeyRecord) -> (DateTime<Utc>, DateTime<Utc>, &str) {
+    (r.activates_at, r.created_at, r.kid.as_str())
 }
 
 /// The signing keys of one instance (see the module documentation).
