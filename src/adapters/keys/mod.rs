@@ -87,8 +87,9 @@ pub trait KeyBackend: Send + Sync {
     /// Checks at start that the back end works (KMS reachable, the
     /// configured keys usable).
     async fn check(&self) -> Result<(), KeyError>;
-    /// Keys configuration names that must be registered (KMS direct: the
-    /// configured KMS keys); empty for back ends that generate keys.
+    /// Keys named by the configuration that must be registered (KMS
+    /// direct: the configured KMS keys, read with `GetPublicKey`); empty for
+    /// back ends that generate their keys.
     async fn configured_keys(&self) -> Result<Vec<NewKey>, KeyError>;
     /// Creates a key for `alg`; `kms_key_id` names an existing KMS key
     /// (KMS direct only).
