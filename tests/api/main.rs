@@ -13,6 +13,8 @@ mod events;
 mod events_clickhouse;
 mod hardening;
 mod health;
+mod keys;
+mod kms;
 mod migrations;
 mod private_key_jwt;
 mod repositories;

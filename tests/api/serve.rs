@@ -115,3 +115,33 @@ fn serve_fails_clearly_when_postgres_is_unreachable() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("cannot connect to the database"), "{err}");
 }
+
+#[tokio::test]
+async fn fresh_serve_publishes_keys_and_a_discovery_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), &[]);
+    let base = format!("http://{}", server.addr);
+    let jwks: serde_json::Value = reqwest::get(format!("{base}/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kty: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].as_str().unwrap())
+        .collect();
+    assert!(kty.contains(&"EC") && kty.contains(&"RSA"), "{kty:?}");
+    let body = reqwest::get(format!("{base}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let meta: openidconnect::core::CoreProviderMetadata = serde_json::from_slice(&body).unwrap();
+    assert!(meta.jwks_uri().as_str().ends_with("/jwks"));
+    assert!(dir.path().join("data").join("master.key").exists());
+    assert!(terminate(&mut server).success());
+}

@@ -57,12 +57,22 @@ impl KmsDirectSigner {
             .send()
             .await
             .map_err(|e| kms_error("GetPublicKey", key_id, &e))?;
+        // `KeySpec`, or its deprecated twin `CustomerMasterKeySpec` (all
+        // that some emulators, moto among them, send).
+        #[allow(deprecated)]
+        let legacy = out
+            .customer_master_key_spec()
+            .map(aws_sdk_kms::types::CustomerMasterKeySpec::as_str);
+        let spec = out
+            .key_spec()
+            .map(KeySpec::as_str)
+            .or(legacy)
+            .unwrap_or("of unknown spec");
         let usable_spec = match alg {
-            JwsAlg::Es256 => matches!(out.key_spec(), Some(KeySpec::EccNistP256)),
-            JwsAlg::Rs256 | JwsAlg::Ps256 => matches!(
-                out.key_spec(),
-                Some(KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
-            ),
+            JwsAlg::Es256 => spec == "ECC_NIST_P256",
+            JwsAlg::Rs256 | JwsAlg::Ps256 => {
+                matches!(spec, "RSA_2048" | "RSA_3072" | "RSA_4096")
+            }
         };
         let usable_use = matches!(out.key_usage(), Some(KeyUsageType::SignVerify));
         if !usable_spec || !usable_use {
@@ -71,8 +81,7 @@ impl KmsDirectSigner {
                 JwsAlg::Rs256 | JwsAlg::Ps256 => "RSA_2048 (or larger)",
             };
             return Err(KeyError::BadRequest(format!(
-                "KMS key {key_id} is {} with usage {}; {alg} needs key spec {want} with usage SIGN_VERIFY",
-                out.key_spec().map_or("of unknown spec", KeySpec::as_str),
+                "KMS key {key_id} is {spec} with usage {}; {alg} needs key spec {want} with usage SIGN_VERIFY",
                 out.key_usage().map_or("unknown", KeyUsageType::as_str),
             )));
         }

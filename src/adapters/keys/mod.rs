@@ -88,8 +88,9 @@ pub trait KeyBackend: Send + Sync {
     /// Checks at start that the back end works (KMS reachable, the
     /// configured keys usable).
     async fn check(&self) -> Result<(), KeyError>;
-    /// Keys configuration names that must be registered (KMS direct: the
-    /// configured KMS keys); empty for back ends that generate keys.
+    /// Keys named by the configuration that must be registered (KMS
+    /// direct: the configured KMS keys, read with `GetPublicKey`); empty for
+    /// back ends that generate their keys.
     async fn configured_keys(&self) -> Result<Vec<NewKey>, KeyError>;
     /// Creates a key for `alg`; `kms_key_id` names an existing KMS key
     /// (KMS direct only).
@@ -149,10 +150,11 @@ fn parse_alg(r: &SigningKeyRecord) -> Option<JwsAlg> {
 }
 
 /// The order in which instances pick among candidates: latest
-/// `activates_at`, then greatest `kid`. Every instance sorts the same rows
-/// the same way, so they agree without talking to each other.
-fn precedence(r: &SigningKeyRecord) -> (DateTime<Utc>, &str) {
-    (r.activates_at, r.kid.as_str())
+/// `activates_at`, then latest `created_at`, then greatest `kid`. Every
+/// instance sorts the same rows the same way, so they agree without
+/// talking to each other.
+fn precedence(r: &SigningKeyRecord) -> (DateTime<Utc>, DateTime<Utc>, &str) {
+    (r.activates_at, r.created_at, r.kid.as_str())
 }
 
 /// The signing keys of one instance (see the module documentation).
