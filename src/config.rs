@@ -101,6 +101,8 @@ pub struct RawSettings {
     pub access_token_alg: Option<String>,
     /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE`.
     pub access_token_audience: Option<String>,
+    /// `PORTCULLIS_CLIENT_CACHE_SECS`.
+    pub client_cache_secs: Option<String>,
 }
 
 /// Selects one field of [`RawSettings`].
@@ -152,6 +154,7 @@ pub const ENV_VARS: &[(&str, FieldRef)] = &[
     ("PORTCULLIS_ACCESS_TOKEN_AUDIENCE", |r| {
         &mut r.access_token_audience
     }),
+    ("PORTCULLIS_CLIENT_CACHE_SECS", |r| &mut r.client_cache_secs),
 ];
 
 /// How logs are written.
@@ -199,6 +202,11 @@ pub struct Config {
     pub key_rotation: KeyRotation,
     /// Token lifetimes and formats.
     pub tokens: TokenConfig,
+    /// How long an instance keeps a client it read from the database
+    /// (`PORTCULLIS_CLIENT_CACHE_SECS`, default 5 s; zero turns the cache
+    /// off). Changes made elsewhere reach this instance within this time
+    /// (docs/SCALING.md).
+    pub client_cache_ttl: Duration,
 }
 
 /// Token lifetimes and formats (per-client overrides are set with
@@ -402,6 +410,7 @@ impl Config {
             keys,
             key_rotation,
             tokens,
+            client_cache_ttl: client_cache_ttl(raw.client_cache_secs)?,
         })
     }
 
@@ -690,6 +699,11 @@ fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `PORTCULLIS_CLIENT_CACHE_SECS`: 0 to 3600 seconds, 5 by default.
+fn client_cache_ttl(raw: Option<String>) -> Result<Duration, ConfigError> {
+    parse_num("PORTCULLIS_CLIENT_CACHE_SECS", raw, 5, 0, 3600).map(Duration::from_secs)
 }
 
 fn parse_bool(name: &'static str, raw: Option<&str>, default: bool) -> Result<bool, ConfigError> {

@@ -11,6 +11,8 @@ mod cli;
 mod e2e;
 mod health;
 mod migrations;
+mod queries;
 mod repositories;
+mod scaling;
 mod serve;
 mod token;
