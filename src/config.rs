@@ -131,6 +131,8 @@ pub struct RawSettings {
     pub trusted_proxies: Option<String>,
     /// `PORTCULLIS_CORS_ALLOWED_ORIGINS`: comma-separated origins, or `*`.
     pub cors_allowed_origins: Option<String>,
+    /// `PORTCULLIS_CLIENT_CACHE_SECS`.
+    pub client_cache_secs: Option<String>,
 }
 
 impl std::fmt::Debug for RawSettings {
@@ -236,6 +238,7 @@ pub const ENV_VARS: &[(&str, FieldRef)] = &[
     ("PORTCULLIS_CORS_ALLOWED_ORIGINS", |r| {
         &mut r.cors_allowed_origins
     }),
+    ("PORTCULLIS_CLIENT_CACHE_SECS", |r| &mut r.client_cache_secs),
 ];
 
 /// How logs are written.
@@ -338,6 +341,11 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Origins allowed to call the API endpoints from a browser (CORS).
     pub cors_allowed_origins: CorsOrigins,
+    /// How long an instance keeps a client it read from the database
+    /// (`PORTCULLIS_CLIENT_CACHE_SECS`, default 5 s; zero turns the cache
+    /// off). Changes made elsewhere reach this instance within this time
+    /// (docs/SCALING.md).
+    pub client_cache_ttl: Duration,
 }
 
 /// Token lifetimes and formats (per-client overrides are set with
@@ -673,6 +681,7 @@ impl Config {
             rate_limits,
             trusted_proxies,
             cors_allowed_origins,
+            client_cache_ttl: client_cache_ttl(raw.client_cache_secs)?,
         })
     }
 
@@ -1127,6 +1136,11 @@ fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `PORTCULLIS_CLIENT_CACHE_SECS`: 0 to 3600 seconds, 5 by default.
+fn client_cache_ttl(raw: Option<String>) -> Result<Duration, ConfigError> {
+    parse_num("PORTCULLIS_CLIENT_CACHE_SECS", raw, 5, 0, 3600).map(Duration::from_secs)
 }
 
 fn parse_bool(name: &'static str, raw: Option<&str>, default: bool) -> Result<bool, ConfigError> {

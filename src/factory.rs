@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
+use crate::adapters::cache::CachedStore;
 use crate::adapters::db::{self, SeaStore};
 use crate::adapters::events::{ClickHouseEventSink, FileEventSink};
 use crate::adapters::jwks_fetch::HttpJwksFetcher;
@@ -60,6 +61,9 @@ pub struct Overrides {
     pub force_migrate: bool,
     /// A key provider instead of the configured one.
     pub keys: Option<Arc<dyn KeyProvider>>,
+    /// A store instead of the configured database (tests count the
+    /// statements it runs); still wrapped in the client cache.
+    pub store: Option<Arc<dyn Store>>,
     /// The KMS client for the KMS modes (tests point it at the emulator
     /// with retries off); by default one from the standard AWS settings.
     pub kms: Option<aws_sdk_kms::Client>,
@@ -195,8 +199,15 @@ pub fn build_event_sink(
 
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
-    let store: Arc<dyn Store> =
-        Arc::new(build_store(&config, config.migrate_on_start || overrides.force_migrate).await?);
+    let db: Arc<dyn Store> = match overrides.store {
+        Some(s) => s,
+        None => Arc::new(
+            build_store(&config, config.migrate_on_start || overrides.force_migrate).await?,
+        ),
+    };
+    // Clients are read on every token request: keep them in memory for a
+    // short time (docs/SCALING.md).
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(db, config.client_cache_ttl));
     let passwords = match overrides.passwords {
         Some(p) => p,
         None => build_password_hasher(&config)?,

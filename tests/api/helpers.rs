@@ -181,7 +181,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Spawns a server after letting the test adjust the configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_full(backend, adjust, test_overrides()).await
+    spawn_app_with_overrides(backend, adjust, async |_| test_overrides()).await
 }
 
 /// Spawns a server with a configuration adjustment and chosen overrides.
@@ -189,6 +189,15 @@ pub async fn spawn_app_full(
     backend: Backend,
     adjust: impl FnOnce(&mut Config),
     overrides: Overrides,
+) -> TestApp {
+    spawn_app_with_overrides(backend, adjust, async move |_| overrides).await
+}
+
+/// Spawns a server with overrides built from its fresh database.
+pub async fn spawn_app_with_overrides(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    overrides: impl AsyncFnOnce(&TestDb) -> Overrides,
 ) -> TestApp {
     // Logs show up in a failing test's output (set TEST_LOG=debug for more).
     let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
@@ -202,6 +211,7 @@ pub async fn spawn_app_full(
     let mut config = test_config(&db, addr);
     adjust(&mut config);
     let issuer = config.issuer.clone();
+    let overrides = overrides(&db).await;
     let app = App::build(config, listener, overrides).await.unwrap();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

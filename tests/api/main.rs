@@ -17,6 +17,8 @@ mod keys;
 mod kms;
 mod migrations;
 mod private_key_jwt;
+mod queries;
 mod repositories;
+mod scaling;
 mod serve;
 mod token;

@@ -37,16 +37,32 @@ pub fn ctx(state: &AppState) -> TokenCtx<'_> {
     }
 }
 
+/// Logs the outcome. Successful requests are the hot path and log at
+/// `debug` (a line per token at `info` costs more than the signature at a
+/// few thousand requests a second; the event sink keeps the audit trail);
+/// failures log at `info`, and a replayed code or refresh token at `warn`.
 fn log_report(report: &TokenReport, error: Option<&OAuthError>) {
-    tracing::info!(
-        client_id = report.client_id.as_deref(),
-        grant_type = report.grant_type,
-        issued = ?report.issued,
-        refresh_reuse_detected = report.refresh_reuse_detected,
-        code_replayed = report.code_replayed,
-        error = error.map(|e| e.code.as_str()),
-        "token request"
-    );
+    macro_rules! log_at {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                client_id = report.client_id.as_deref(),
+                grant_type = report.grant_type,
+                issued = ?report.issued,
+                refresh_reuse_detected = report.refresh_reuse_detected,
+                code_replayed = report.code_replayed,
+                error = error.map(|e| e.code.as_str()),
+                "token request"
+            )
+        };
+    }
+    if report.refresh_reuse_detected || report.code_replayed {
+        log_at!(tracing::Level::WARN);
+    } else if error.is_some() {
+        log_at!(tracing::Level::INFO);
+    } else {
+        log_at!(tracing::Level::DEBUG);
+    }
 }
 
 /// The client authentication method a request used, for events.
