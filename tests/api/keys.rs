@@ -276,10 +276,8 @@ both_backends!(discovery_is_parsed_by_openidconnect, |backend| async move {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(v["response_modes_supported"], json!(["query", "form_post"]));
-    assert!(
-        v.get("revocation_endpoint").is_none(),
-        "not implemented yet"
-    );
+    assert_eq!(v["revocation_endpoint"], json!(app.url("/revoke")));
+    assert_eq!(v["end_session_endpoint"], json!(app.url("/logout")));
 });
 
 // ---- local signing ---------------------------------------------------------

@@ -5,6 +5,7 @@
 mod flow;
 mod helpers;
 mod logout;
+mod logs;
 
 mod authorize;
 mod cli;
