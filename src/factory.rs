@@ -17,7 +17,7 @@ use crate::config::{Config, EventConfig, KeyConfig};
 use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy};
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 
 /// Why the adapters could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -227,7 +227,7 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(e) => e,
         None => build_event_sink(&config, clock.clone())?,
     };
-    Ok(AppState {
+    Ok(AppState::new(Services {
         interaction,
         tokens,
         grants: Arc::new(GrantRegistry::standard()),
@@ -239,5 +239,5 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         passwords,
         keys,
         events,
-    })
+    }))
 }

@@ -48,7 +48,7 @@ impl App {
     {
         let grace = self.state.config.shutdown_grace;
         let _refresher = spawn_key_refresh(&self.state);
-        let router = http::router(self.state.clone());
+        let service = http::service(self.state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -56,7 +56,9 @@ impl App {
         };
         let server = axum::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(service),
         )
         .with_graceful_shutdown(signal);
         let server = tokio::spawn(async move { server.await });

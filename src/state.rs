@@ -9,9 +9,29 @@ use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::client_auth::ClientJwksFetcher;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
 
-/// Everything a handler may need. Cheap to clone.
+/// Everything a handler may need, behind one `Arc`: axum clones the state
+/// for every request, and one reference count is cheaper than eleven
+/// (docs/BENCHMARKS.md, "Where the time goes").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// Wraps the services.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The configuration and ports of an [`AppState`].
+pub struct Services {
     /// Validated configuration.
     pub config: Arc<Config>,
     /// Repositories and units of work.

@@ -4,11 +4,14 @@
 pub mod audit;
 pub mod cors;
 pub mod extractors;
+pub mod fast;
 pub mod middleware;
 pub mod pages;
 pub mod rate_limit;
 pub mod routes;
 pub mod session;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -16,8 +19,20 @@ use axum::routing::{get, post};
 use crate::protocol::discovery;
 use crate::state::AppState;
 
+/// The service the server runs: the public documents on the fast path
+/// ([`fast`]), everything else through [`router`].
+pub fn service(state: AppState) -> fast::FastDocuments<Router> {
+    let docs = fast::Documents::new(&state);
+    fast::FastDocuments::new(router_with(state, docs.discovery()), docs)
+}
+
 /// Builds the router with every route and the common middleware.
 pub fn router(state: AppState) -> Router {
+    let discovery = routes::discovery::publish(&state);
+    router_with(state, discovery)
+}
+
+fn router_with(state: AppState, published: Arc<routes::discovery::Published>) -> Router {
     let config = state.config.clone();
     let routes = Router::new()
         .route("/healthz", get(routes::health::get_healthz))
@@ -48,7 +63,10 @@ pub fn router(state: AppState) -> Router {
         .route("/logout/confirm", post(routes::logout::post_logout_confirm))
         .route(discovery::JWKS_PATH, get(routes::jwks::get_jwks))
         .route("/.well-known/jwks.json", get(routes::jwks::get_jwks))
-        .route(discovery::DISCOVERY_PATH, routes::discovery::route(&state))
+        .route(
+            discovery::DISCOVERY_PATH,
+            routes::discovery::route(published),
+        )
         .fallback(routes::health::not_found)
         .with_state(state);
     middleware::apply(routes, &config)

@@ -9,6 +9,7 @@ mod logs;
 
 mod authorize;
 mod cli;
+mod documents;
 mod e2e;
 mod events;
 mod events_clickhouse;

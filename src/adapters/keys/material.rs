@@ -171,11 +171,39 @@ impl RawSigner for InMemorySigner {
     }
 }
 
-/// A signer over a PKCS#8 private key. josekit produces the JOSE form of
-/// each signature (RFC 7518 §3.4: `R || S` for ECDSA).
+/// An ES256 key held in memory, signed with OpenSSL's `ECDSA_do_sign`
+/// directly. josekit goes through `EVP_DigestSign`, which in OpenSSL 3
+/// fetches the algorithm from the provider tables (locks, hash lookups,
+/// string compares) on every call and then re-encodes the DER signature:
+/// about half of a `client_credentials` request's CPU time. This path
+/// hashes with `sha2` and builds the JOSE form itself (docs/BENCHMARKS.md,
+/// "Where the time goes").
+struct P256Signer(EcKey<openssl::pkey::Private>);
+
+#[async_trait]
+impl RawSigner for P256Signer {
+    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let digest = Sha256::digest(input);
+        let sig = EcdsaSig::sign(&digest, &self.0).map_err(internal("ECDSA signing"))?;
+        jose_from_ecdsa_sig(&sig)
+    }
+}
+
+/// A signer over a PKCS#8 private key, producing the JOSE form of each
+/// signature (RFC 7518 §3.4: `R || S` for ECDSA; josekit for RSA).
 pub fn in_memory_signer(alg: JwsAlg, pkcs8_der: &[u8]) -> Result<Arc<dyn RawSigner>, KeyError> {
     let signer: Box<dyn JwsSigner> = match alg {
-        JwsAlg::Es256 => ES256.signer_from_der(pkcs8_der).map(|s| Box::new(s) as _),
+        JwsAlg::Es256 => {
+            let key = PKey::private_key_from_pkcs8(pkcs8_der)
+                .and_then(|k| k.ec_key())
+                .map_err(internal("private key for ES256"))?;
+            if key.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
+                return Err(KeyError::Internal(
+                    "private key for ES256 is not on P-256".into(),
+                ));
+            }
+            return Ok(Arc::new(P256Signer(key)));
+        }
         JwsAlg::Rs256 => RS256.signer_from_der(pkcs8_der).map(|s| Box::new(s) as _),
         JwsAlg::Ps256 => PS256.signer_from_der(pkcs8_der).map(|s| Box::new(s) as _),
     }
@@ -189,6 +217,11 @@ pub fn ecdsa_der_to_jose(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let sig = EcdsaSig::from_der(der).map_err(|e| {
         KeyError::Internal(format!("KMS returned a malformed ECDSA signature: {e}"))
     })?;
+    jose_from_ecdsa_sig(&sig)
+}
+
+/// `R || S`, each left-padded to 32 bytes (RFC 7518 §3.4).
+fn jose_from_ecdsa_sig(sig: &EcdsaSig) -> Result<Vec<u8>, KeyError> {
     let mut out = sig
         .r()
         .to_vec_padded(P256_LEN)

@@ -17,14 +17,16 @@ use crate::state::AppState;
 const MAX_AGE_SECS: u64 = 3600;
 
 /// The pre-serialized document and its entity tag.
-struct Published {
-    body: bytes::Bytes,
-    etag: String,
+pub struct Published {
+    /// The JSON document.
+    pub body: bytes::Bytes,
+    /// Its strong entity tag, quoted.
+    pub etag: String,
 }
 
-/// The route, with the document built from the configuration, what is
-/// implemented, and the algorithms the keys sign with.
-pub fn route(state: &AppState) -> MethodRouter<AppState> {
+/// The document built from the configuration, what is implemented, and the
+/// algorithms the keys sign with; serialized once, at start.
+pub fn publish(state: &AppState) -> Arc<Published> {
     let doc = document(
         &state.config.issuer,
         &DiscoveryCapabilities::implemented(),
@@ -35,14 +37,19 @@ pub fn route(state: &AppState) -> MethodRouter<AppState> {
         "\"{}\"",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(&body)[..16])
     );
-    let published = Arc::new(Published { body, etag });
+    Arc::new(Published { body, etag })
+}
+
+/// The route serving `published`.
+pub fn route(published: Arc<Published>) -> MethodRouter<AppState> {
     get(move |headers: HeaderMap| {
         let p = published.clone();
-        async move { get_openid_configuration(&headers, &p) }
+        async move { respond(&headers, &p) }
     })
 }
 
-fn get_openid_configuration(headers: &HeaderMap, p: &Published) -> Response {
+/// The response to a `GET` with `headers`: 200 with the document, or 304.
+pub fn respond(headers: &HeaderMap, p: &Published) -> Response {
     super::jwks::cached_json(
         headers,
         p.body.clone(),

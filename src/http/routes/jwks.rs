@@ -12,10 +12,15 @@ use crate::state::AppState;
 
 /// `GET /jwks`.
 pub async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(&state, &headers)
+}
+
+/// The response to a `GET` with `headers`: 200 with the JWK Set, or 304.
+pub fn respond(state: &AppState, headers: &HeaderMap) -> Response {
     let jwks = state.keys.jwks();
     let max_age = state.config.key_rotation.jwks_max_age().as_secs();
     cached_json(
-        &headers,
+        headers,
         jwks.body.clone(),
         &jwks.etag,
         max_age,

@@ -1,0 +1,169 @@
+//! The fast path for the public documents: `GET` of the discovery document
+//! and of the JWK Set, the two requests relying parties make most and the
+//! two whose answer is the same bytes for everyone (issue 9 §5).
+//!
+//! [`FastDocuments`] sits in front of the router. For exactly these
+//! requests it answers from the pre-serialized bytes (the discovery document
+//! built at start, the JWK Set the key ring rebuilds on every key change),
+//! with the very headers the router and its middleware would add: entity
+//! tag and `304`, `Cache-Control`, CORS for any origin, the security
+//! headers, and the request id (echoed, or made). It skips the per-request
+//! work that buys nothing for a static document: the tracing span, the
+//! timeout timer, the body limit, the route lookup and the middleware
+//! chain's clones. `tests/api/documents.rs` holds the two paths to the same
+//! response, header for header. Everything else, including `HEAD` and
+//! `OPTIONS` of these paths, goes to the router unchanged.
+//!
+//! Measured in docs/BENCHMARKS.md ("Where the time goes").
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::Response;
+use futures_util::future::{Either, Ready, ready};
+use tower::Service;
+use tower_http::request_id::{MakeRequestId as _, MakeRequestUuid};
+
+use super::middleware::{DEFAULT_CSP, HSTS, REQUEST_ID};
+use super::routes::{discovery, jwks};
+use crate::metrics::RouteMetrics;
+use crate::protocol::discovery::{DISCOVERY_PATH, JWKS_PATH};
+use crate::state::AppState;
+
+/// The alternative JWKS path (`/.well-known/jwks.json`).
+const JWKS_WELL_KNOWN: &str = "/.well-known/jwks.json";
+
+/// What the fast path serves, and the headers it adds to every answer.
+pub struct Documents {
+    state: AppState,
+    discovery: Arc<discovery::Published>,
+    headers: HeaderMap,
+    metrics: [RouteMetrics; 3],
+}
+
+impl Documents {
+    /// The documents of `state`: the discovery document is serialized now.
+    pub fn new(state: &AppState) -> Arc<Self> {
+        let mut headers = HeaderMap::new();
+        // What the public CORS layer adds to a simple request (`cors.rs`).
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static(
+                "origin, access-control-request-method, access-control-request-headers",
+            ),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("etag"),
+        );
+        // What `middleware::apply` adds to every response.
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if state.config.issuer_is_https() {
+            headers.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            );
+        }
+        Arc::new(Self {
+            state: state.clone(),
+            discovery: discovery::publish(state),
+            headers,
+            metrics: [
+                RouteMetrics::get(DISCOVERY_PATH),
+                RouteMetrics::get(JWKS_PATH),
+                RouteMetrics::get(JWKS_WELL_KNOWN),
+            ],
+        })
+    }
+
+    /// The discovery document (the router serves the same bytes).
+    pub fn discovery(&self) -> Arc<discovery::Published> {
+        self.discovery.clone()
+    }
+
+    /// The answer to `req`, when it is a `GET` of a document.
+    fn answer(&self, req: &Request<Body>) -> Option<Response> {
+        if req.method() != Method::GET {
+            return None;
+        }
+        let started = Instant::now();
+        let (which, mut resp) = match req.uri().path() {
+            DISCOVERY_PATH => (0, discovery::respond(req.headers(), &self.discovery)),
+            JWKS_PATH | JWKS_WELL_KNOWN => {
+                let which = if req.uri().path() == JWKS_PATH { 1 } else { 2 };
+                (which, jwks::respond(&self.state, req.headers()))
+            }
+            _ => return None,
+        };
+        // axum's router states the length of a sized body; so do we.
+        let length = axum::body::HttpBody::size_hint(resp.body()).exact();
+        let h = resp.headers_mut();
+        if let Some(n) = length.filter(|_| !h.contains_key(header::CONTENT_LENGTH)) {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        for (name, value) in &self.headers {
+            h.insert(name, value.clone());
+        }
+        let id = req.headers().get(&REQUEST_ID).cloned().or_else(|| {
+            MakeRequestUuid
+                .make_request_id(req)
+                .map(tower_http::request_id::RequestId::into_header_value)
+        });
+        if let Some(id) = id {
+            h.insert(REQUEST_ID, id);
+        }
+        let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
+        self.metrics[which].record(not_modified, started.elapsed());
+        Some(resp)
+    }
+}
+
+/// The router (`S`) with the fast path in front of it.
+#[derive(Clone)]
+pub struct FastDocuments<S> {
+    inner: S,
+    docs: Arc<Documents>,
+}
+
+impl<S> FastDocuments<S> {
+    /// Puts the fast path in front of `inner`.
+    pub fn new(inner: S, docs: Arc<Documents>) -> Self {
+        Self { inner, docs }
+    }
+}
+
+impl<S> Service<Request<Body>> for FastDocuments<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        match self.docs.answer(&req) {
+            Some(resp) => Either::Left(ready(Ok(resp))),
+            None => Either::Right(self.inner.call(req)),
+        }
+    }
+}
