@@ -1,7 +1,7 @@
 //! argon2id password hashing on the blocking pool with bounded concurrency
 //! (DESIGN.md invariant 5).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -40,6 +40,7 @@ impl Argon2Params {
 pub struct Argon2Hasher {
     params: Params,
     permits: Arc<Semaphore>,
+    memory: Arc<WorkingMemory>,
     dummy_hash: String,
 }
 
@@ -53,10 +54,13 @@ impl Argon2Hasher {
             None,
         )
         .map_err(|e| PasswordError::Internal(e.to_string()))?;
-        let dummy_hash = hash_with(&params, "portcullis-dummy-password")?;
+        let max_concurrent = max_concurrent.max(1);
+        let memory = Arc::new(WorkingMemory::new(max_concurrent));
+        let dummy_hash = hash_with(&params, "portcullis-dummy-password", &memory)?;
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            memory,
             dummy_hash,
         })
     }
@@ -69,13 +73,12 @@ impl Argon2Hasher {
 const ALWAYS_MAPPED_BYTES: usize = 32 * 1024 * 1024 + 4096;
 
 /// The argon2 working memory (`count` blocks, 19 MiB with the OWASP
-/// parameters) in an allocation glibc maps and unmaps on its own. The
-/// argon2 crate's `vec!` of exactly 19 MiB is, after the first free, served
-/// from the heap of the calling thread's arena and kept there: one 19 MiB
-/// block per arena (up to 8 per core) stays resident after sign-ins, which
-/// a bench showed as 300 MiB. The capacity above `count` is address space
-/// only: pages never touched are never resident. Freed memory goes back to
-/// the kernel, which zeroes it before any reuse.
+/// parameters) in an allocation glibc maps on its own. The argon2 crate's
+/// `vec!` of exactly 19 MiB is, after the first free, served from the heap
+/// of the calling thread's arena and kept there: one 19 MiB block per arena
+/// (up to 8 per core) stays resident after sign-ins, which a bench showed
+/// as 300 MiB. The capacity above `count` is address space only: pages
+/// never touched are never resident.
 fn working_memory(count: usize) -> Vec<Block> {
     let reserve = count.max(ALWAYS_MAPPED_BYTES / std::mem::size_of::<Block>() + 1);
     let mut blocks = Vec::with_capacity(reserve);
@@ -83,28 +86,77 @@ fn working_memory(count: usize) -> Vec<Block> {
     blocks
 }
 
+/// Reusable argon2 working memory: at most one buffer per hashing permit,
+/// so the memory that stays resident after sign-ins is bounded by
+/// `PORTCULLIS_PASSWORD_HASH_CONCURRENCY` × `m_cost` and no hash pays for
+/// faulting 19 MiB of fresh pages in (a fresh mapping per hash cost about a
+/// quarter of the login throughput in scripts/bench). The blocks are
+/// overwritten by the next hash, as the argon2 crate's own freed memory
+/// would be by the next allocation.
+pub(crate) struct WorkingMemory {
+    free: Mutex<Vec<Vec<Block>>>,
+    keep: usize,
+}
+
+impl WorkingMemory {
+    fn new(keep: usize) -> Self {
+        Self {
+            free: Mutex::new(Vec::with_capacity(keep)),
+            keep,
+        }
+    }
+
+    /// Runs `f` on `count` blocks of a pooled buffer (or a new one).
+    fn with<R>(&self, count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let pooled = self.lock().pop().filter(|b| b.len() >= count);
+        let mut buffer = pooled.unwrap_or_else(|| working_memory(count));
+        let result = f(&mut buffer[..count]);
+        let mut free = self.lock();
+        if free.len() < self.keep {
+            free.push(buffer);
+        }
+        result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn pooled(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 /// The argon2 output for `password` under the given algorithm, version,
-/// parameters and salt, computed in [`working_memory`].
+/// parameters and salt, computed in pooled [`WorkingMemory`].
 fn compute(
     algorithm: Algorithm,
     version: Version,
     params: Params,
     salt: Salt<'_>,
     password: &[u8],
+    memory: &WorkingMemory,
 ) -> Result<Output, argon2::password_hash::Error> {
     let mut salt_buf = [0u8; Salt::MAX_LENGTH];
     let salt_bytes = salt.decode_b64(&mut salt_buf)?;
     let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-    let blocks = working_memory(params.block_count());
+    let count = params.block_count();
     let argon = Argon2::new(algorithm, version, params);
-    Output::init_with(len, |out| {
-        Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, blocks)?)
+    memory.with(count, |blocks| {
+        Output::init_with(len, |out| {
+            Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, blocks)?)
+        })
     })
 }
 
 /// A new PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), as the
 /// argon2 crate's `hash_password` writes it.
-fn hash_with(params: &Params, password: &str) -> Result<String, PasswordError> {
+fn hash_with(
+    params: &Params,
+    password: &str,
+    memory: &WorkingMemory,
+) -> Result<String, PasswordError> {
     let internal = |e: argon2::password_hash::Error| PasswordError::Internal(e.to_string());
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let output = compute(
@@ -113,6 +165,7 @@ fn hash_with(params: &Params, password: &str) -> Result<String, PasswordError> {
         params.clone(),
         salt.as_salt(),
         password.as_bytes(),
+        memory,
     )
     .map_err(internal)?;
     let phc = PasswordHash {
@@ -131,9 +184,13 @@ fn malformed<E>(_: E) -> PasswordError {
 
 /// Whether `password` matches the PHC string `stored`, with the algorithm,
 /// version and parameters recorded in it (what the argon2 crate's
-/// `verify_password` does, in [`working_memory`]). The outputs are compared
+/// `verify_password` does, in pooled [`WorkingMemory`]). The outputs are compared
 /// in constant time (`password_hash::Output`'s `PartialEq`).
-fn verify_with(stored: &str, password: &str) -> Result<bool, PasswordError> {
+fn verify_with(
+    stored: &str,
+    password: &str,
+    memory: &WorkingMemory,
+) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(stored).map_err(malformed)?;
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(malformed)?;
     let version = parsed
@@ -153,10 +210,15 @@ fn verify_with(stored: &str, password: &str) -> Result<bool, PasswordError> {
         Some(expected.len()),
     )
     .map_err(|e| PasswordError::Internal(e.to_string()))?;
-    Ok(
-        compute(algorithm, version, params, salt, password.as_bytes())
-            .is_ok_and(|computed| computed == expected),
+    Ok(compute(
+        algorithm,
+        version,
+        params,
+        salt,
+        password.as_bytes(),
+        memory,
     )
+    .is_ok_and(|computed| computed == expected))
 }
 
 #[async_trait]
@@ -168,8 +230,9 @@ impl PasswordHasher for Argon2Hasher {
             .await
             .map_err(|e| PasswordError::Internal(e.to_string()))?;
         let params = self.params.clone();
+        let memory = Arc::clone(&self.memory);
         let password = zeroize::Zeroizing::new(password.to_owned());
-        tokio::task::spawn_blocking(move || hash_with(&params, &password))
+        tokio::task::spawn_blocking(move || hash_with(&params, &password, &memory))
             .await
             .map_err(|e| PasswordError::Internal(e.to_string()))?
     }
@@ -182,8 +245,9 @@ impl PasswordHasher for Argon2Hasher {
             .map_err(|e| PasswordError::Internal(e.to_string()))?;
         let known = hash.is_some();
         let stored = hash.unwrap_or(&self.dummy_hash).to_owned();
+        let memory = Arc::clone(&self.memory);
         let password = zeroize::Zeroizing::new(password.to_owned());
-        tokio::task::spawn_blocking(move || Ok(verify_with(&stored, &password)? && known))
+        tokio::task::spawn_blocking(move || Ok(verify_with(&stored, &password, &memory)? && known))
             .await
             .map_err(|e| PasswordError::Internal(e.to_string()))?
     }
@@ -219,26 +283,38 @@ mod tests {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
-    /// The 19 MiB of each hash go back to the system when it ends, whichever
-    /// thread of the blocking pool ran it: the resident set after many
-    /// sign-ins is the one before (glibc would otherwise keep one such
-    /// block per malloc arena, up to 8 per core: 300 MiB seen in a bench).
+    /// Sign-ins on many threads of the blocking pool leave at most one
+    /// working buffer per permit resident (glibc would otherwise keep one
+    /// 19 MiB block per malloc arena, up to 8 per core: 300 MiB seen in a
+    /// bench), and the pool never holds more buffers than permits.
     #[test]
-    fn hash_memory_is_returned_after_each_hash() {
+    fn hash_memory_stays_bounded_by_the_permits() {
         let params = Params::new(19 * 1024, 1, 1, None).unwrap();
-        let stored = hash_with(&params, "warm up").unwrap();
+        let memory = Arc::new(WorkingMemory::new(1));
+        let stored = hash_with(&params, "warm up", &WorkingMemory::new(0)).unwrap();
         let before = rss_kib();
         for i in 0..8 {
-            let (p, stored) = (params.clone(), stored.clone());
+            let (p, stored, memory) = (params.clone(), stored.clone(), memory.clone());
             std::thread::spawn(move || {
-                hash_with(&p, &format!("password {i}")).unwrap();
-                assert!(!verify_with(&stored, "wrong").unwrap());
+                hash_with(&p, &format!("password {i}"), &memory).unwrap();
+                assert!(!verify_with(&stored, "wrong", &memory).unwrap());
             })
             .join()
             .unwrap();
         }
         let grown_mib = rss_kib().saturating_sub(before) / 1024;
-        assert!(grown_mib < 8, "resident set grew by {grown_mib} MiB");
+        assert!(grown_mib < 19 + 7, "resident set grew by {grown_mib} MiB");
+        assert_eq!(memory.pooled(), 1);
+        let two: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, memory) = (params.clone(), memory.clone());
+                std::thread::spawn(move || hash_with(&p, "x", &memory).unwrap())
+            })
+            .collect();
+        for t in two {
+            t.join().unwrap();
+        }
+        assert_eq!(memory.pooled(), 1, "never more buffers than permits");
     }
 
     /// Hashes made here verify with the argon2 crate's own verifier and the
@@ -248,7 +324,8 @@ mod tests {
         use argon2::PasswordHasher as _;
         use argon2::PasswordVerifier as _;
         let params = Params::new(1024, 1, 1, None).unwrap();
-        let ours = hash_with(&params, "pw one").unwrap();
+        let memory = WorkingMemory::new(1);
+        let ours = hash_with(&params, "pw one", &memory).unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
             Argon2::default()
@@ -265,10 +342,10 @@ mod tests {
             .hash_password(b"pw two", &salt)
             .unwrap()
             .to_string();
-        assert!(verify_with(&theirs, "pw two").unwrap());
-        assert!(!verify_with(&theirs, "pw one").unwrap());
+        assert!(verify_with(&theirs, "pw two", &memory).unwrap());
+        assert!(!verify_with(&theirs, "pw one", &memory).unwrap());
         assert!(matches!(
-            verify_with("not a PHC string", "x"),
+            verify_with("not a PHC string", "x", &memory),
             Err(PasswordError::MalformedHash)
         ));
     }

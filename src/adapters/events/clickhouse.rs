@@ -606,9 +606,7 @@ impl ClickHouseDestination {
     async fn to_spool(&self, batch: Vec<Event>) {
         let n = batch.len() as u64;
         let spool = self.spool.clone();
-        let result = tokio::task::spawn_blocking(move || spool.append(&batch))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = super::off_thread(move || spool.append(&batch)).await;
         match result {
             Ok(()) => self.counters.add_spooled(n),
             Err(e) => self.counters.add_dropped(n, &e),
@@ -617,9 +615,7 @@ impl ClickHouseDestination {
 
     async fn sync_spool(&self) {
         let spool = self.spool.clone();
-        let result = tokio::task::spawn_blocking(move || spool.sync())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = super::off_thread(move || spool.sync()).await;
         if let Err(e) = result {
             tracing::error!(error = %e, "spool sync failed");
         }

@@ -224,15 +224,14 @@ impl Destination for FileDestination {
     async fn write(&mut self, batch: Vec<Event>) {
         let files = self.files.clone();
         let n = batch.len() as u64;
-        let result = tokio::task::spawn_blocking(move || {
+        let result = super::off_thread(move || {
             files
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .write(&batch)?;
             sync(&files)
         })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        .await;
         match result {
             Ok(()) => self.counters.add_sent(n),
             Err(e) => self.counters.add_dropped(n, &e),
@@ -243,9 +242,7 @@ impl Destination for FileDestination {
         // Batches are synced as they are written; this syncs what `emit`
         // wrote itself, then reports losses since the last flush.
         let files = self.files.clone();
-        let synced = tokio::task::spawn_blocking(move || sync(&files))
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        let synced = super::off_thread(move || sync(&files)).await;
         if let Err(e) = synced {
             tracing::error!(error = %e, "event file sync failed");
         }

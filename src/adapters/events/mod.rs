@@ -364,8 +364,62 @@ pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
         .ok_or_else(|| format!("{raw:?}: out of range"))
 }
 
+/// Runs blocking file work (`work`) on tokio's blocking pool. While the
+/// runtime shuts down, the pool cancels work it has not started, yet the
+/// sink's worker may still be writing its last batch or syncing on another
+/// thread; the work then runs here instead, so that nothing written at
+/// shutdown is lost or reported as failed.
+pub(crate) async fn off_thread<T, F>(work: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+{
+    let slot = Arc::new(std::sync::Mutex::new(Some(work)));
+    let theirs = Arc::clone(&slot);
+    let joined = tokio::task::spawn_blocking(move || {
+        let work = theirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        work.map(|w| w())
+    })
+    .await;
+    let left = || {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    };
+    match joined {
+        Ok(Some(result)) => result,
+        Ok(None) => Err(std::io::Error::other("blocking work was taken twice")),
+        Err(e) if e.is_cancelled() => match left() {
+            Some(work) => work(),
+            None => Err(std::io::Error::other(e)),
+        },
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn blocking_work_runs_here_when_the_pool_is_shut_down() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let handle = rt.handle().clone();
+        rt.shutdown_background();
+        let _entered = handle.enter();
+        let out = futures_util::FutureExt::now_or_never(super::off_thread(|| Ok(42)));
+        assert_eq!(out.expect("ready at once").unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn blocking_work_runs_on_the_pool_otherwise() {
+        let here = std::thread::current().id();
+        let there = super::off_thread(move || Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_ne!(here, there);
+    }
     use super::*;
 
     #[test]
