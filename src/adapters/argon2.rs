@@ -56,7 +56,8 @@ impl Argon2Hasher {
         .map_err(|e| PasswordError::Internal(e.to_string()))?;
         let max_concurrent = max_concurrent.max(1);
         let memory = Arc::new(WorkingMemory::new(max_concurrent));
-        let dummy_hash = hash_with(&params, "portcullis-dummy-password", &memory)?;
+        // The dummy's buffer is not pooled: an idle server keeps no 19 MiB.
+        let dummy_hash = hash_with(&params, "portcullis-dummy-password", &WorkingMemory::new(0))?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent)),
@@ -348,6 +349,14 @@ mod tests {
             verify_with("not a PHC string", "x", &memory),
             Err(PasswordError::MalformedHash)
         ));
+    }
+
+    /// Building a hasher (which computes the dummy hash) leaves no working
+    /// buffer behind: the idle server stays small.
+    #[test]
+    fn a_new_hasher_holds_no_working_memory() {
+        let h = Argon2Hasher::new(Argon2Params::OWASP, 2).unwrap();
+        assert_eq!(h.memory.pooled(), 0);
     }
 
     #[test]
