@@ -1242,6 +1242,131 @@ mod tests {
         }
     }
 
+    const AUTH_VARIABLES: [&str; 8] = [
+        "PORTCULLIS_SESSION_IDLE_SECS",
+        "PORTCULLIS_SESSION_MAX_SECS",
+        "PORTCULLIS_AUTH_CODE_TTL_SECS",
+        "PORTCULLIS_PKCE_ALLOW_PLAIN",
+        "PORTCULLIS_LOGIN_MAX_FAILURES",
+        "PORTCULLIS_LOGIN_IP_MAX_FAILURES",
+        "PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS",
+        "PORTCULLIS_LOGIN_LOCKOUT_SECS",
+    ];
+
+    #[test]
+    fn documented_auth_variables_are_validated() {
+        for name in AUTH_VARIABLES {
+            let err = Config::load(None, &env(&[(name, "notanumber")]))
+                .expect_err(&format!("{name}=notanumber was accepted"));
+            assert_eq!(err.setting, name);
+            let line = err.to_string();
+            assert!(line.contains(name) && !line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn documented_auth_variables_reach_the_config() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_SESSION_IDLE_SECS", "600"),
+                ("PORTCULLIS_SESSION_MAX_SECS", "7200"),
+                ("PORTCULLIS_AUTH_CODE_TTL_SECS", "120"),
+                ("PORTCULLIS_PKCE_ALLOW_PLAIN", "true"),
+                ("PORTCULLIS_LOGIN_MAX_FAILURES", "7"),
+                ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "70"),
+                ("PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS", "60"),
+                ("PORTCULLIS_LOGIN_LOCKOUT_SECS", "30"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            AuthSettings {
+                session_idle: chrono::Duration::seconds(600),
+                session_max: chrono::Duration::seconds(7200),
+                code_ttl: chrono::Duration::seconds(120),
+                pkce_allow_plain: true,
+                login_max_failures: 7,
+                login_ip_max_failures: 70,
+                login_failure_window: chrono::Duration::seconds(60),
+                login_lockout: chrono::Duration::seconds(30),
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_with_the_closest_name() {
+        let err = Config::load(None, &env(&[("PORTCULLIS_ISUER", "https://x.example")]))
+            .expect_err("PORTCULLIS_ISUER was accepted");
+        assert_eq!(err.setting, "PORTCULLIS_ISUER");
+        let line = err.to_string();
+        assert!(line.contains("did you mean PORTCULLIS_ISSUER?"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        let err = Config::load(None, &env(&[("PORTCULLIS_AUTH_CODE_TTL", "30")]))
+            .expect_err("PORTCULLIS_AUTH_CODE_TTL was accepted");
+        assert!(
+            err.to_string().contains("PORTCULLIS_AUTH_CODE_TTL_SECS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn variables_of_the_tools_and_other_programs_are_not_settings() {
+        Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_TEST_POSTGRES_URL", "postgres://x"),
+                ("PORTCULLIS_TEST_ANYTHING", "x"),
+                ("PORTCULLIS_CACHE_DIR", "/var/cache/portcullis"),
+                ("PORTCULLIS_KMS_PORT", "5599"),
+                ("HOME", "/root"),
+                ("RUST_LOG", "debug"),
+            ]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn unknown_file_keys_name_the_closest_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "isuer = \"https://typo.example\"\n").unwrap();
+        let err = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        let line = err.to_string();
+        assert!(line.contains("isuer") && line.contains("did you mean issuer?"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn the_file_takes_numbers_and_booleans() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "max_body_bytes = 65536\nmigrate_on_start = false\npkce_allow_plain = true\n\
+             auth_code_ttl_secs = 30\nrequest_timeout_secs = \"45\"\nallow_http_redirect_uris = \"yes\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &HashMap::new()).unwrap();
+        assert_eq!(c.max_body_bytes, 65536);
+        assert!(!c.migrate_on_start);
+        assert!(c.auth.pkce_allow_plain);
+        assert_eq!(c.auth.code_ttl, chrono::Duration::seconds(30));
+        assert_eq!(c.request_timeout, Duration::from_secs(45));
+        assert!(c.allow_http_redirect_uris);
+        for (text, key) in [
+            ("max_body_bytes = 1.5\n", "max_body_bytes"),
+            ("migrate_on_start = 1\n", "migrate_on_start"),
+            ("issuer = true\n", "issuer"),
+            ("max_body_bytes = 10\n", "PORTCULLIS_MAX_BODY_BYTES"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
     #[test]
     fn unknown_file_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
