@@ -142,7 +142,7 @@ settings! {
         "accept PKCE `plain` (RFC 7636); `S256` always works";
     LOGIN_MAX_FAILURES login_max_failures: num(1, 1000), Value("5"),
         "failed sign-ins per username within the window that lock it";
-    LOGIN_IP_MAX_FAILURES login_ip_max_failures: num(1, 100_000), Value("50"),
+    LOGIN_IP_MAX_FAILURES login_ip_max_failures: num(1, 10_000_000), Value("50"),
         "failed sign-ins per client address within the window that lock it (429)";
     LOGIN_FAILURE_WINDOW_SECS login_failure_window_secs: num(1, DAY), Value("900"),
         "counting window for failed sign-ins";

@@ -115,6 +115,23 @@ fn documented_auth_variables_reach_the_config() {
 }
 
 #[test]
+fn the_settings_scripts_bench_exports_are_accepted() {
+    // scripts/bench turns the throttles off this way; before the table the
+    // sign-in throttle variable was ignored, so its value was never checked.
+    let c = Config::load(
+        None,
+        &env(&[
+            ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "1000000"),
+            ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN", "0"),
+            ("PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN", "0"),
+            ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN", "0"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.auth.login_ip_max_failures, 1_000_000);
+}
+
+#[test]
 fn unknown_variables_are_refused_with_the_closest_name() {
     let err = Config::load(None, &env(&[("PORTCULLIS_ISUER", "https://x.example")]))
         .expect_err("PORTCULLIS_ISUER was accepted");
