@@ -1,0 +1,111 @@
+//! The authorization endpoint, sessions, sign-in and token lifetimes.
+
+use super::keys::KeyRotation;
+use super::settings::{Setting, setting as s};
+use super::{ConfigError, RawSettings};
+
+/// Settings of the authorization endpoint, sessions and sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// A session ends after this long without a request.
+    pub session_idle: chrono::Duration,
+    /// A session ends this long after sign-in, whatever its use.
+    pub session_max: chrono::Duration,
+    /// Authorization code lifetime (DESIGN.md invariant 2: 60 s by default).
+    pub code_ttl: chrono::Duration,
+    /// Accept PKCE `plain` (RFC 7636 §4.2; off by default).
+    pub pkce_allow_plain: bool,
+    /// Failed sign-ins per account within the window that lock it.
+    pub login_max_failures: u32,
+    /// Failed sign-ins per client address within the window that lock it.
+    pub login_ip_max_failures: u32,
+    /// Counting window for failures.
+    pub login_failure_window: chrono::Duration,
+    /// How long a lock lasts.
+    pub login_lockout: chrono::Duration,
+}
+/// Token lifetimes and formats (per-client overrides are set with
+/// `client create --access-token-ttl` and friends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenConfig {
+    /// `PORTCULLIS_ACCESS_TOKEN_TTL_SECS` (default 600).
+    pub access_ttl: chrono::Duration,
+    /// `PORTCULLIS_ID_TOKEN_TTL_SECS` (default 600).
+    pub id_ttl: chrono::Duration,
+    /// `PORTCULLIS_REFRESH_TOKEN_TTL_SECS` (default 30 days).
+    pub refresh_ttl: chrono::Duration,
+    /// `PORTCULLIS_ACCESS_TOKEN_ALG`: `ES256` (default), `RS256` or `PS256`.
+    pub access_token_alg: crate::ports::JwsAlg,
+    /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer).
+    pub access_token_audience: Option<String>,
+}
+/// A number of seconds as a `chrono::Duration`.
+fn secs(raw: &RawSettings, setting: &Setting) -> Result<chrono::Duration, ConfigError> {
+    raw.number(setting).map(chrono::Duration::seconds)
+}
+
+/// Reads the settings of the authorization endpoint, sessions and sign-in.
+pub(super) fn parse_auth_settings(raw: &RawSettings) -> Result<AuthSettings, ConfigError> {
+    let session_idle = secs(raw, &s::SESSION_IDLE_SECS)?;
+    let session_max = secs(raw, &s::SESSION_MAX_SECS)?;
+    if session_max < session_idle {
+        return Err(ConfigError::new(
+            s::SESSION_MAX_SECS.env,
+            "must not be shorter than PORTCULLIS_SESSION_IDLE_SECS",
+        ));
+    }
+    Ok(AuthSettings {
+        session_idle,
+        session_max,
+        code_ttl: secs(raw, &s::AUTH_CODE_TTL_SECS)?,
+        pkce_allow_plain: raw.flag(&s::PKCE_ALLOW_PLAIN)?,
+        login_max_failures: raw.number(&s::LOGIN_MAX_FAILURES)?,
+        login_ip_max_failures: raw.number(&s::LOGIN_IP_MAX_FAILURES)?,
+        login_failure_window: secs(raw, &s::LOGIN_FAILURE_WINDOW_SECS)?,
+        login_lockout: secs(raw, &s::LOGIN_LOCKOUT_SECS)?,
+    })
+}
+
+/// A JWT lifetime: at most `PORTCULLIS_MAX_TOKEN_TTL_SECS`; when not set,
+/// the default is capped to it.
+fn jwt_ttl(
+    raw: &RawSettings,
+    setting: &Setting,
+    max: i64,
+) -> Result<chrono::Duration, ConfigError> {
+    let ttl: i64 = raw.number(setting)?;
+    if ttl <= max {
+        Ok(chrono::Duration::seconds(ttl))
+    } else if raw.is_set(setting) {
+        Err(ConfigError::new(
+            setting.env,
+            format!("must be between 1 and {max} (PORTCULLIS_MAX_TOKEN_TTL_SECS), got {ttl}"),
+        ))
+    } else {
+        Ok(chrono::Duration::seconds(max))
+    }
+}
+
+/// Reads the token lifetimes and formats.
+pub(super) fn parse_token_config(
+    raw: &RawSettings,
+    rotation: &KeyRotation,
+) -> Result<TokenConfig, ConfigError> {
+    let max = i64::try_from(rotation.max_token_ttl.as_secs()).unwrap_or(i64::MAX);
+    let access_token_alg = match raw.text(&s::ACCESS_TOKEN_ALG) {
+        None => crate::ports::JwsAlg::Es256,
+        Some(a) => a
+            .parse()
+            .map_err(|e: String| ConfigError::new(s::ACCESS_TOKEN_ALG.env, e))?,
+    };
+    Ok(TokenConfig {
+        access_ttl: jwt_ttl(raw, &s::ACCESS_TOKEN_TTL_SECS, max)?,
+        id_ttl: jwt_ttl(raw, &s::ID_TOKEN_TTL_SECS, max)?,
+        refresh_ttl: secs(raw, &s::REFRESH_TOKEN_TTL_SECS)?,
+        access_token_alg,
+        access_token_audience: raw
+            .text(&s::ACCESS_TOKEN_AUDIENCE)
+            .filter(|a| !a.trim().is_empty())
+            .map(str::to_owned),
+    })
+}

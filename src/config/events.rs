@@ -1,0 +1,152 @@
+//! Events: where they go (files or ClickHouse) and the queue in front.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use super::settings::setting as s;
+use super::{ConfigError, RawSettings};
+
+/// Where grant and consent events go (DESIGN.md "One binary, two ways to
+/// run it"; docs/EVENTS.md).
+#[derive(Debug, Clone)]
+pub enum EventConfig {
+    /// Embedded default: JSON Lines files, one per UTC day, in `dir`.
+    Files {
+        /// `<data_dir>/events`.
+        dir: PathBuf,
+    },
+    /// ClickHouse, batched, with a durable spool on local disk.
+    ClickHouse(ClickHouseConfig),
+}
+
+/// How to reach ClickHouse and keep events there.
+#[derive(Debug, Clone)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// User (`default` when absent).
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<SecretString>,
+    /// Database (created when missing); the table is `events`.
+    pub database: String,
+    /// Where events wait while ClickHouse is unreachable: `<data_dir>/spool`.
+    pub spool_dir: PathBuf,
+    /// Keep events this many days; 0 keeps them forever.
+    pub ttl_days: u32,
+    /// Longest wait for one ClickHouse request before the batch is spooled.
+    pub timeout: Duration,
+    /// Longest pause between two attempts to reach ClickHouse again.
+    pub retry_max: Duration,
+}
+
+/// The in-memory queue and batching in front of either event store.
+#[derive(Debug, Clone, Copy)]
+pub struct EventPipeline {
+    /// Largest batch written at once.
+    pub batch_size: usize,
+    /// Longest time an event waits in memory before its batch is written.
+    pub flush_interval: Duration,
+    /// Bound of the in-memory queue; beyond it events go to disk at once.
+    pub queue_capacity: usize,
+}
+/// Reads the event store: files under `data_dir`, or ClickHouse when
+/// `PORTCULLIS_CLICKHOUSE_URL` is set.
+pub(super) fn parse_event_config(
+    raw: &RawSettings,
+    data_dir: &Path,
+) -> Result<EventConfig, ConfigError> {
+    let Some(url) = raw
+        .text(&s::CLICKHOUSE_URL)
+        .filter(|u| !u.trim().is_empty())
+    else {
+        for setting in [
+            s::CLICKHOUSE_USER,
+            s::CLICKHOUSE_PASSWORD,
+            s::CLICKHOUSE_DATABASE,
+        ] {
+            if raw.is_set(&setting) {
+                return Err(ConfigError::new(
+                    setting.env,
+                    "is set but PORTCULLIS_CLICKHOUSE_URL is not",
+                ));
+            }
+        }
+        return Ok(EventConfig::Files {
+            dir: data_dir.join("events"),
+        });
+    };
+    let url_error = |reason: &str| ConfigError::new(s::CLICKHOUSE_URL.env, reason);
+    let parsed = Url::parse(url.trim())
+        .map_err(|e| ConfigError::new(s::CLICKHOUSE_URL.env, format!("not a URL ({e})")))?;
+    if parsed.scheme() != "http" || parsed.host_str().is_none() {
+        return Err(url_error(
+            "expected http://HOST:PORT (the HTTP interface; https is not built in: \
+             put a TLS proxy in front or use a private network)",
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(url_error(
+            "must not carry credentials: use PORTCULLIS_CLICKHOUSE_USER and _PASSWORD",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(url_error("must not have a query or fragment"));
+    }
+    let database = raw
+        .text(&s::CLICKHOUSE_DATABASE)
+        .unwrap_or("portcullis")
+        .to_owned();
+    let ident_ok = database.len() <= 64
+        && database
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ident_ok {
+        return Err(ConfigError::new(
+            s::CLICKHOUSE_DATABASE.env,
+            "expected a plain identifier: letters, digits and _ (at most 64)",
+        ));
+    }
+    let user = raw
+        .text(&s::CLICKHOUSE_USER)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
+    if user
+        .as_deref()
+        .is_some_and(|u| u.chars().any(char::is_control))
+    {
+        return Err(ConfigError::new(
+            s::CLICKHOUSE_USER.env,
+            "must not contain control characters",
+        ));
+    }
+    Ok(EventConfig::ClickHouse(ClickHouseConfig {
+        url: parsed.as_str().trim_end_matches('/').to_owned(),
+        user,
+        password: raw
+            .text(&s::CLICKHOUSE_PASSWORD)
+            .filter(|p| !p.is_empty())
+            .map(|p| SecretString::from(p.to_owned())),
+        database,
+        spool_dir: data_dir.join("spool"),
+        ttl_days: raw.number(&s::EVENTS_TTL_DAYS)?,
+        timeout: Duration::from_millis(raw.number(&s::CLICKHOUSE_TIMEOUT_MS)?),
+        retry_max: Duration::from_secs(30),
+    }))
+}
+
+/// Reads the queue and batching settings.
+pub(super) fn parse_event_pipeline(raw: &RawSettings) -> Result<EventPipeline, ConfigError> {
+    Ok(EventPipeline {
+        batch_size: raw.number(&s::EVENTS_BATCH_SIZE)?,
+        flush_interval: Duration::from_millis(raw.number(&s::EVENTS_FLUSH_INTERVAL_MS)?),
+        queue_capacity: raw.number(&s::EVENTS_QUEUE_CAPACITY)?,
+    })
+}
