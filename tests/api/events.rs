@@ -10,9 +10,9 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use portcullis::adapters::events::{FileEventSink, file};
 use portcullis::config::{EventConfig, EventPipeline};
+use portcullis::domain::event::{DetailKey, Event, EventKind, LoginFailureReason, TokenKind};
 use portcullis::domain::{ClientId, GrantType, ScopeSet, UserId};
-use portcullis::ports::events::{DetailKey, LoginFailureReason, TokenKind};
-use portcullis::ports::{Clock, Event, EventKind, EventSink};
+use portcullis::ports::{Clock, EventSink};
 use portcullis::startup::App;
 use portcullis::testing::{FixedClock, MemoryEventSink};
 

@@ -15,9 +15,11 @@ use chrono::{TimeZone, Utc};
 use portcullis::adapters::events::ClickHouseEventSink;
 use portcullis::adapters::events::clickhouse as ch;
 use portcullis::config::{ClickHouseConfig, EventConfig};
+use portcullis::domain::event::{
+    DetailKey, Event, EventKind, LoginFailureReason, Outcome, TokenKind,
+};
 use portcullis::domain::{GrantType, ScopeSet};
-use portcullis::ports::events::{DetailKey, LoginFailureReason, Outcome, TokenKind};
-use portcullis::ports::{Clock, Event, EventKind, EventSink};
+use portcullis::ports::{Clock, EventSink};
 use portcullis::startup::App;
 use portcullis::testing::FixedClock;
 use tempfile::TempDir;
