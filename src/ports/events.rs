@@ -120,9 +120,9 @@ impl EventStats {
 #[error("{0}")]
 pub struct EventReadError(pub String);
 
-/// Reads stored events back (`portcullis events tail|stats`). Each event
-/// is returned once, even when the store holds it twice (a batch that was
-/// sent again).
+/// Reads stored events back (`portcullis events tail|stats`). A store
+/// that may hold an event twice (ClickHouse, after a batch was resent)
+/// returns and counts it once.
 #[async_trait]
 pub trait EventReader: Send + Sync {
     /// The last `n` events, oldest first.
