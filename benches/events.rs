@@ -22,9 +22,9 @@ use portcullis::adapters::events::clickhouse as ch;
 use portcullis::adapters::events::{ClickHouseEventSink, FileEventSink};
 use portcullis::adapters::system::SystemClock;
 use portcullis::config::{ClickHouseConfig, EventPipeline};
+use portcullis::domain::event::{Event, TokenKind};
 use portcullis::domain::{ClientId, GrantType, ScopeSet, UserId};
-use portcullis::ports::events::TokenKind;
-use portcullis::ports::{Clock, Event, EventSink};
+use portcullis::ports::{Clock, EventSink};
 
 fn clickhouse_url() -> String {
     std::env::var("PORTCULLIS_TEST_CLICKHOUSE_URL")

@@ -7,14 +7,18 @@ use std::sync::Arc;
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::cache::CachedStore;
 use crate::adapters::db::{self, SeaStore};
-use crate::adapters::events::{ClickHouseEventSink, FileEventSink};
+use crate::adapters::events::{
+    ClickHouseEventReader, ClickHouseEventSink, FileEventReader, FileEventSink,
+};
 use crate::adapters::jwks_fetch::HttpJwksFetcher;
 use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
 };
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig};
-use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy};
+use crate::ports::{
+    Clock, EventReader, EventSink, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy,
+};
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
 use crate::state::{AppState, Services};
@@ -195,6 +199,17 @@ pub fn build_event_sink(
             )
         }
     })
+}
+
+/// Builds the reader of the configured event store, for `portcullis
+/// events tail|stats`: the ClickHouse table when
+/// `PORTCULLIS_CLICKHOUSE_URL` is set, the JSON Lines files otherwise.
+/// Connects on first use.
+pub fn build_event_reader(config: &Config) -> Arc<dyn EventReader> {
+    match &config.events {
+        EventConfig::Files { dir } => Arc::new(FileEventReader::new(dir)),
+        EventConfig::ClickHouse(ch) => Arc::new(ClickHouseEventReader::new(ch)),
+    }
 }
 
 /// Builds the application state from configuration.

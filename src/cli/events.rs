@@ -1,19 +1,19 @@
-//! `portcullis events tail|stats`: reads events back from ClickHouse
-//! (deduplicated with `FINAL`) or, in the embedded default, from the JSON
-//! Lines files.
+//! `portcullis events tail|stats`: reads events back through the
+//! [`EventReader`] port, from the store the factory picks (ClickHouse,
+//! or in the embedded default the JSON Lines files).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::Utc;
 use clap::Subcommand;
 use uuid::Uuid;
 
-use crate::adapters::events::{self, EventStats, clickhouse as ch, file};
-use crate::config::{Config, EventConfig};
-use crate::ports::Event;
+use crate::config::Config;
+use crate::domain::event::Event;
+use crate::factory::build_event_reader;
+use crate::ports::{EventReader, EventStats};
 
 /// `events …`
 #[derive(Debug, Subcommand)]
@@ -44,11 +44,6 @@ pub enum EventsCmd {
 
 /// How often `--follow` looks for new events.
 const POLL: Duration = Duration::from_millis(500);
-/// Most rows `--follow` reads from ClickHouse per poll.
-const LIMIT: u64 = 1_000_000;
-/// How long `--follow` remembers the ids it printed (a batch retried
-/// within this time is not printed twice).
-const KEEP_SEEN_SECS: u32 = 600;
 
 fn print_event(out: &mut impl Write, e: &Event, json: bool) -> anyhow::Result<()> {
     if json {
@@ -62,19 +57,12 @@ fn print_event(out: &mut impl Write, e: &Event, json: bool) -> anyhow::Result<()
 
 /// Runs an `events` command.
 pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
+    let reader = build_event_reader(config);
     match cmd {
-        EventsCmd::Tail { n, follow, json } => tail(config, n, follow, json).await,
+        EventsCmd::Tail { n, follow, json } => tail(reader.as_ref(), n, follow, json).await,
         EventsCmd::Stats { since, json } => {
-            let window = events::parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
-            let since = Utc::now() - window;
-            let stats =
-                match &config.events {
-                    EventConfig::Files { dir } => file::stats(dir, since)
-                        .with_context(|| format!("cannot read events in {}", dir.display()))?,
-                    EventConfig::ClickHouse(c) => ch::stats(&ch::client(c), &c.database, since)
-                        .await
-                        .with_context(|| format!("ClickHouse query failed ({})", c.url))?,
-                };
+            let window = parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
+            let stats = reader.stats(Utc::now() - window).await?;
             if json {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
@@ -85,87 +73,58 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn tail(config: &Config, n: usize, follow: bool, json: bool) -> anyhow::Result<()> {
+async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match &config.events {
-        EventConfig::Files { dir } => {
-            // Position the follower first so nothing falls between.
-            let mut follower = file::FileTail::at_end(dir)?;
-            for e in file::recent(dir, n)? {
+    // Position the follower first so that nothing falls between.
+    let mut follower = if follow {
+        Some(reader.follow().await?)
+    } else {
+        None
+    };
+    let recent = reader.recent(n).await?;
+    for e in &recent {
+        print_event(&mut out, e, json)?;
+    }
+    out.flush()?;
+    let Some(follower) = follower.as_mut() else {
+        return Ok(());
+    };
+    // An event stored between positioning and reading the recent ones
+    // comes from both: print it once.
+    let mut shown: HashSet<Uuid> = recent.iter().map(Event::event_id).collect();
+    loop {
+        tokio::time::sleep(POLL).await;
+        for e in follower.poll().await? {
+            if shown.is_empty() || !shown.remove(&e.event_id()) {
                 print_event(&mut out, &e, json)?;
             }
-            out.flush()?;
-            if !follow {
-                return Ok(());
-            }
-            loop {
-                tokio::time::sleep(POLL).await;
-                for e in follower.poll()? {
-                    print_event(&mut out, &e, json)?;
-                }
-                out.flush()?;
-            }
         }
-        EventConfig::ClickHouse(c) => {
-            let client = ch::client(c);
-            let failed = || format!("ClickHouse query failed ({})", c.url);
-            let start = ch::server_now(&client).await.with_context(failed)?;
-            let recent = ch::recent(&client, &c.database, n as u64)
-                .await
-                .with_context(failed)?;
-            for e in &recent {
-                print_event(&mut out, e, json)?;
-            }
-            out.flush()?;
-            if !follow {
-                return Ok(());
-            }
-            // Follow by arrival (`inserted_at`, the server's clock, whole
-            // seconds): re-read the last second each time and print the ids
-            // not seen yet, which also hides a batch that was sent twice.
-            let mut seen: VecDeque<(u32, Uuid)> = VecDeque::new();
-            let mut seen_ids: HashSet<Uuid> = HashSet::new();
-            let mut cursor = start;
-            let known = ch::arrived_since(&client, &c.database, cursor.saturating_sub(1), LIMIT)
-                .await
-                .with_context(failed)?;
-            for (at, e) in known {
-                if seen_ids.insert(e.event_id()) {
-                    seen.push_back((at, e.event_id()));
-                }
-            }
-            loop {
-                tokio::time::sleep(POLL).await;
-                let rows =
-                    match ch::arrived_since(&client, &c.database, cursor.saturating_sub(1), LIMIT)
-                        .await
-                    {
-                        Ok(rows) => rows,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "ClickHouse query failed; retrying");
-                            continue;
-                        }
-                    };
-                for (at, e) in rows {
-                    cursor = cursor.max(at);
-                    if seen_ids.insert(e.event_id()) {
-                        seen.push_back((at, e.event_id()));
-                        print_event(&mut out, &e, json)?;
-                    }
-                }
-                out.flush()?;
-                // Forget ids that arrived well before the window re-read.
-                while seen
-                    .front()
-                    .is_some_and(|(at, _)| *at + KEEP_SEEN_SECS < cursor)
-                {
-                    if let Some((_, id)) = seen.pop_front() {
-                        seen_ids.remove(&id);
-                    }
-                }
-            }
-        }
+        out.flush()?;
     }
+}
+
+/// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.
+pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{raw:?}: add a unit: s, m, h, d or w (e.g. 24h)"))?;
+    let (num, unit) = raw.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number then a unit, e.g. 24h"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{raw:?}: unknown unit {unit:?} (s, m, h, d or w)")),
+    };
+    n.checked_mul(secs)
+        .filter(|s| *s > 0 && *s <= 100 * 365 * 86_400)
+        .map(chrono::Duration::seconds)
+        .ok_or_else(|| format!("{raw:?}: out of range"))
 }
 
 fn print_stats(s: &EventStats) {
@@ -190,5 +149,21 @@ fn print_stats(s: &EventStats) {
     for (r, n) in &s.failed_logins_by_reason {
         let r = if r.is_empty() { "(none)" } else { r.as_str() };
         println!("  {r:<30} {n:>10}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_values() {
+        assert_eq!(parse_since("24h").unwrap(), chrono::Duration::hours(24));
+        assert_eq!(parse_since("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_since("30m").unwrap(), chrono::Duration::minutes(30));
+        assert_eq!(parse_since("2w").unwrap(), chrono::Duration::weeks(2));
+        for bad in ["", "24", "h", "24x", "-1h", "0h", "99999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
     }
 }

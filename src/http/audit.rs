@@ -9,10 +9,10 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use crate::domain::event::{DetailKey, Event, LoginFailureReason, TokenKind};
 use crate::domain::{ClientId, GrantType, ScopeSet, UserId};
 use crate::http::extractors::ClientIp;
 use crate::http::middleware::REQUEST_ID;
-use crate::ports::events::{DetailKey, Event, LoginFailureReason, TokenKind};
 use crate::protocol::interaction::{LoginFailure, Report};
 use crate::protocol::token::TokenReport;
 use crate::state::AppState;

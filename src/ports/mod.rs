@@ -10,7 +10,9 @@ pub mod rng;
 pub mod unit_of_work;
 
 pub use clock::Clock;
-pub use events::{Event, EventError, EventKind, EventSink, SinkStats};
+pub use events::{
+    EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
+};
 pub use keys::{JwsAlg, KeyError, KeyProvider, PublishedJwks, Signer};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{

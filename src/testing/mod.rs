@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::event::{Event, EventKind};
 use crate::ports::{Clock, Rng};
 
 /// A clock that stands still until advanced.
@@ -57,7 +58,7 @@ impl Rng for SeqRng {
 /// memory (as node-oidc-provider's `TestAdapter` does), for tests that
 /// check what a handler emitted.
 #[derive(Debug, Default)]
-pub struct MemoryEventSink(Mutex<Vec<crate::ports::Event>>);
+pub struct MemoryEventSink(Mutex<Vec<Event>>);
 
 impl MemoryEventSink {
     /// An empty recorder.
@@ -65,19 +66,19 @@ impl MemoryEventSink {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<crate::ports::Event>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every event so far, in emission order.
-    pub fn events(&self) -> Vec<crate::ports::Event> {
+    pub fn events(&self) -> Vec<Event> {
         self.lock().clone()
     }
 
     /// The events of one kind, in emission order.
-    pub fn of_kind(&self, kind: crate::ports::EventKind) -> Vec<crate::ports::Event> {
+    pub fn of_kind(&self, kind: EventKind) -> Vec<Event> {
         self.lock()
             .iter()
             .filter(|e| e.kind() == kind)
@@ -86,8 +87,8 @@ impl MemoryEventSink {
     }
 
     /// The kinds emitted, in order (handy for `assert_eq!`).
-    pub fn kinds(&self) -> Vec<crate::ports::EventKind> {
-        self.lock().iter().map(crate::ports::Event::kind).collect()
+    pub fn kinds(&self) -> Vec<EventKind> {
+        self.lock().iter().map(Event::kind).collect()
     }
 
     /// Forgets what was recorded.
@@ -98,7 +99,7 @@ impl MemoryEventSink {
 
 #[async_trait::async_trait]
 impl crate::ports::EventSink for MemoryEventSink {
-    fn emit(&self, event: crate::ports::Event) {
+    fn emit(&self, event: Event) {
         self.lock().push(event);
     }
 

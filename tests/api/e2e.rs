@@ -268,7 +268,7 @@ both_backends!(
 both_backends!(
     one_full_flow_emits_the_event_catalogue_without_secrets,
     |backend| async move {
-        use portcullis::ports::EventKind as K;
+        use portcullis::domain::event::EventKind as K;
         let (app, sink) = crate::helpers::spawn_app_recording(backend).await;
         let c = register(
             &app,

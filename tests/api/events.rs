@@ -10,9 +10,10 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use portcullis::adapters::events::{FileEventSink, file};
 use portcullis::config::{EventConfig, EventPipeline};
+use portcullis::domain::event::{DetailKey, Event, EventKind, LoginFailureReason, TokenKind};
 use portcullis::domain::{ClientId, GrantType, ScopeSet, UserId};
-use portcullis::ports::events::{DetailKey, LoginFailureReason, TokenKind};
-use portcullis::ports::{Clock, Event, EventKind, EventSink};
+use portcullis::factory::build_event_reader;
+use portcullis::ports::{Clock, EventSink};
 use portcullis::startup::App;
 use portcullis::testing::{FixedClock, MemoryEventSink};
 
@@ -223,6 +224,80 @@ async fn file_stats_recent_and_follow_read_the_files_back() {
     sink.flush().await.unwrap();
     let new = follow.poll().unwrap();
     assert_eq!(new.len(), 2, "the rest of today's file, then tomorrow's");
+}
+
+/// What `events tail|stats` use: the reader the factory builds from the
+/// default configuration reads the event files through the `EventReader`
+/// port.
+#[tokio::test]
+async fn the_configured_reader_tails_follows_and_counts_the_event_files() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = test_config(&db, "127.0.0.1:9".parse().unwrap());
+    let EventConfig::Files { dir } = config.events.clone() else {
+        panic!("files by default")
+    };
+    let reader = build_event_reader(&config);
+    // Nothing written yet (not even the directory): empty, not an error.
+    assert!(reader.recent(10).await.unwrap().is_empty());
+    let mut follower = reader.follow().await.unwrap();
+    assert!(follower.poll().await.unwrap().is_empty());
+
+    let clock = FixedClock::at(Utc::now());
+    let sink = FileEventSink::start(&dir, &pipeline(100, 5, 100)).unwrap();
+    for i in 0..3 {
+        sink.emit(tagged(&clock, &format!("r{i}")));
+    }
+    sink.emit(Event::login_failed(clock.now(), LoginFailureReason::Locked));
+    sink.flush().await.unwrap();
+
+    let recent = reader.recent(2).await.unwrap();
+    let kinds: Vec<EventKind> = recent.iter().map(Event::kind).collect();
+    assert_eq!(kinds, [EventKind::TokenIssued, EventKind::LoginFailed]);
+    assert_eq!(recent[0].request_id(), Some("r2"));
+
+    let stats = reader
+        .stats(clock.now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(stats.total, 4);
+    assert_eq!(stats.by_kind["token_issued"], 3);
+    assert_eq!(stats.failed_logins_by_reason["locked"], 1);
+    assert_eq!(stats.by_client[client().as_str()].total, 3);
+    let later = reader
+        .stats(clock.now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(later.total, 0, "the window excludes older events");
+
+    let got: Vec<Option<String>> = follower
+        .poll()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.request_id().map(str::to_owned))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0].as_deref(), Some("r0"));
+    assert!(follower.poll().await.unwrap().is_empty(), "each once");
+    sink.emit(tagged(&clock, "r3"));
+    sink.flush().await.unwrap();
+    let next = follower.poll().await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].request_id(), Some("r3"));
+}
+
+/// `events tail|stats` go through the port: the command reaches no
+/// adapter, and the port module re-exports nothing of the catalogue.
+#[test]
+fn the_events_command_uses_only_the_reader_port() {
+    let cli = include_str!("../../src/cli/events.rs");
+    assert!(
+        !cli.contains("adapters"),
+        "src/cli/events.rs names an adapter"
+    );
+    assert!(cli.contains("EventReader"));
+    let port = include_str!("../../src/ports/events.rs");
+    assert!(!port.contains("pub use"), "src/ports/events.rs re-exports");
 }
 
 fn portcullis(dir: &Path, envs: &[(&str, String)], args: &[&str]) -> String {

@@ -15,9 +15,12 @@ use chrono::{TimeZone, Utc};
 use portcullis::adapters::events::ClickHouseEventSink;
 use portcullis::adapters::events::clickhouse as ch;
 use portcullis::config::{ClickHouseConfig, EventConfig};
+use portcullis::domain::event::{
+    DetailKey, Event, EventKind, LoginFailureReason, Outcome, TokenKind,
+};
 use portcullis::domain::{GrantType, ScopeSet};
-use portcullis::ports::events::{DetailKey, LoginFailureReason, Outcome, TokenKind};
-use portcullis::ports::{Clock, Event, EventKind, EventSink};
+use portcullis::factory::build_event_reader;
+use portcullis::ports::{Clock, EventSink};
 use portcullis::startup::App;
 use portcullis::testing::FixedClock;
 use tempfile::TempDir;
@@ -639,6 +642,82 @@ async fn stats_and_tail_read_each_event_once_even_when_a_batch_was_sent_twice() 
         &["events", "tail", "-n", "4", "--json"],
     );
     assert_eq!(out.lines().count(), 4);
+}
+
+/// What `events tail|stats` use with ClickHouse configured: the reader the
+/// factory builds reads the table through the `EventReader` port, each
+/// event once although a batch was stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_reader_tails_follows_and_counts_clickhouse_events() {
+    let ch_db = TestClickHouse::new().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = test_config(&db, "127.0.0.1:9".parse().unwrap());
+    config.events = EventConfig::ClickHouse(ch_db.config(&ch_db.url));
+    let sink =
+        ClickHouseEventSink::start(&ch_db.config(&ch_db.url), &pipeline(100, 5, 100), clock())
+            .unwrap();
+    let clock = FixedClock::at(Utc::now());
+    sink.emit(tagged(&clock, "old"));
+    sink.flush().await.unwrap();
+
+    let reader = build_event_reader(&config);
+    let mut follower = reader.follow().await.unwrap();
+    let mut batch = vec![
+        Event::login_failed(clock.now(), LoginFailureReason::BadPassword),
+        Event::consent_denied(
+            clock.now(),
+            &other_client(),
+            &user(),
+            &ScopeSet::parse("openid").unwrap(),
+        ),
+    ];
+    for i in 0..3 {
+        batch.push(tagged(&clock, &format!("n{i}")));
+    }
+    for e in &batch {
+        sink.emit(e.clone());
+    }
+    sink.flush().await.unwrap();
+    // A retried batch, resent unchanged.
+    ch::insert(
+        &ch_db.client,
+        &ch_db.database,
+        &batch,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    let recent = reader.recent(100).await.unwrap();
+    assert_eq!(recent.len(), 6, "each event once");
+    assert_eq!(reader.recent(2).await.unwrap().len(), 2);
+    let stats = reader
+        .stats(clock.now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(stats.total, 6);
+    assert_eq!(stats.by_kind["token_issued"], 4);
+    assert_eq!(stats.failed_logins_by_reason["bad_password"], 1);
+    assert_eq!(stats.by_client[other_client().as_str()].failures, 1);
+
+    let mut got = follower.poll().await.unwrap();
+    got.extend(follower.poll().await.unwrap());
+    let mut ids: Vec<_> = got.iter().map(Event::event_id).collect();
+    ids.sort_unstable();
+    let mut sent: Vec<_> = batch.iter().map(Event::event_id).collect();
+    sent.sort_unstable();
+    assert_eq!(ids, sent, "only what arrived after follow(), each once");
+
+    // An unreachable server is an error naming it, not an empty answer.
+    let mut down = ch_db.config("http://127.0.0.1:9");
+    down.timeout = Duration::from_secs(2);
+    config.events = EventConfig::ClickHouse(down);
+    let err = build_event_reader(&config).recent(1).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ClickHouse query failed (http://127.0.0.1:9)"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

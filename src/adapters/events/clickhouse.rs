@@ -25,7 +25,10 @@
 //! only once ClickHouse acknowledged it. A restart replays what a previous
 //! run left. The schema step runs again after every failure, so a table
 //! that was dropped comes back.
+//!
+//! [`ClickHouseEventReader`] reads the table back for `portcullis events`.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,10 +44,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::spool::{Spool, SpoolError};
-use super::{ClientCounts, Counters, Destination, EventStats, Queue};
+use super::{Counters, Destination, Queue};
 use crate::config::{ClickHouseConfig, EventPipeline};
-use crate::ports::events::{EventParts, Outcome};
-use crate::ports::{Clock, Event, EventError, EventKind, EventSink, SinkStats};
+use crate::domain::event::{Event, EventKind, EventParts, Outcome};
+use crate::ports::events::ClientCounts;
+use crate::ports::{
+    Clock, EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
+};
 
 /// The table, in the configured database.
 pub const TABLE: &str = "events";
@@ -52,6 +58,11 @@ pub const TABLE: &str = "events";
 const RETENTION_EVERY: Duration = Duration::from_hours(1);
 /// First pause after a failure; doubles up to `retry_max`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Most rows a follower reads per poll.
+const FOLLOW_LIMIT: u64 = 1_000_000;
+/// How long a follower remembers the ids it returned (a batch retried
+/// within this time is not returned twice).
+const KEEP_SEEN_SECS: u32 = 600;
 
 /// Why the sink could not start.
 #[derive(Debug, thiserror::Error)]
@@ -449,6 +460,141 @@ pub async fn stats(
             .collect(),
         failed_logins_by_reason: by_reason.into_iter().collect(),
     })
+}
+
+/// [`EventReader`] over the ClickHouse table (deduplicated with `FINAL`,
+/// or by the ids a follower has seen).
+#[derive(Clone)]
+pub struct ClickHouseEventReader {
+    client: Client,
+    database: String,
+    url: String,
+}
+
+impl std::fmt::Debug for ClickHouseEventReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseEventReader")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClickHouseEventReader {
+    /// Reads the table configured by `config` (connects on first use).
+    pub fn new(config: &ClickHouseConfig) -> Self {
+        Self {
+            client: client(config),
+            database: config.database.clone(),
+            url: config.url.clone(),
+        }
+    }
+
+    fn failed(&self, e: &clickhouse::error::Error) -> EventReadError {
+        EventReadError(format!("ClickHouse query failed ({}): {e}", self.url))
+    }
+}
+
+#[async_trait]
+impl EventReader for ClickHouseEventReader {
+    async fn recent(&self, n: usize) -> Result<Vec<Event>, EventReadError> {
+        recent(&self.client, &self.database, n as u64)
+            .await
+            .map_err(|e| self.failed(&e))
+    }
+
+    async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError> {
+        stats(&self.client, &self.database, since)
+            .await
+            .map_err(|e| self.failed(&e))
+    }
+
+    async fn follow(&self) -> Result<Box<dyn EventFollower>, EventReadError> {
+        let start = server_now(&self.client)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        let mut follower = ClickHouseFollower {
+            client: self.client.clone(),
+            database: self.database.clone(),
+            cursor: start,
+            seen: VecDeque::new(),
+            seen_ids: HashSet::new(),
+        };
+        // What arrived already counts as seen: the follower returns only
+        // what arrives from now on.
+        let known = arrived_since(
+            &self.client,
+            &self.database,
+            start.saturating_sub(1),
+            FOLLOW_LIMIT,
+        )
+        .await
+        .map_err(|e| self.failed(&e))?;
+        for (at, e) in known {
+            follower.remember(at, e.event_id());
+        }
+        Ok(Box::new(follower))
+    }
+}
+
+/// Follows the table by arrival (`inserted_at`, the server's clock, whole
+/// seconds): each poll re-reads the last second and returns the ids not
+/// seen yet, which also hides a batch that was sent twice.
+struct ClickHouseFollower {
+    client: Client,
+    database: String,
+    cursor: u32,
+    seen: VecDeque<(u32, Uuid)>,
+    seen_ids: HashSet<Uuid>,
+}
+
+impl ClickHouseFollower {
+    /// Records `id`; false when it was seen already.
+    fn remember(&mut self, at: u32, id: Uuid) -> bool {
+        let new = self.seen_ids.insert(id);
+        if new {
+            self.seen.push_back((at, id));
+        }
+        new
+    }
+}
+
+#[async_trait]
+impl EventFollower for ClickHouseFollower {
+    async fn poll(&mut self) -> Result<Vec<Event>, EventReadError> {
+        let rows = match arrived_since(
+            &self.client,
+            &self.database,
+            self.cursor.saturating_sub(1),
+            FOLLOW_LIMIT,
+        )
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "ClickHouse query failed; retrying");
+                return Ok(Vec::new());
+            }
+        };
+        let mut out = Vec::new();
+        for (at, e) in rows {
+            self.cursor = self.cursor.max(at);
+            if self.remember(at, e.event_id()) {
+                out.push(e);
+            }
+        }
+        // Forget ids that arrived well before the window re-read.
+        while self
+            .seen
+            .front()
+            .is_some_and(|(at, _)| *at + KEEP_SEEN_SECS < self.cursor)
+        {
+            if let Some((_, id)) = self.seen.pop_front() {
+                self.seen_ids.remove(&id);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// [`EventSink`] writing to ClickHouse through a durable spool.

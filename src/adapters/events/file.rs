@@ -4,6 +4,7 @@
 //! task writes batches from the bounded queue and `fdatasync`s after each
 //! batch; when the queue is full, `emit` appends the event itself (without
 //! waiting for the disk; the next batch's or flush's sync covers it).
+//! [`FileEventReader`] reads the files back for `portcullis events`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
@@ -15,9 +16,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::time::Instant;
 
-use super::{Counters, Destination, EventStats, Queue};
+use super::{Counters, Destination, Queue};
 use crate::config::EventPipeline;
-use crate::ports::{Event, EventError, EventSink, SinkStats};
+use crate::domain::event::Event;
+use crate::ports::{
+    EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
+};
 
 /// The file of one day.
 pub fn file_name(day: NaiveDate) -> String {
@@ -301,10 +305,7 @@ pub fn recent(dir: &Path, n: usize) -> io::Result<Vec<Event>> {
 
 /// Counts the events that occurred at or after `since`.
 pub fn stats(dir: &Path, since: DateTime<Utc>) -> io::Result<EventStats> {
-    let mut stats = EventStats {
-        since,
-        ..EventStats::default()
-    };
+    let mut stats = EventStats::starting(since);
     let first_day = since.date_naive();
     let mut seen = std::collections::HashSet::new();
     for (day, path) in list_files(dir)? {
@@ -375,5 +376,48 @@ impl FileTail {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl EventFollower for FileTail {
+    async fn poll(&mut self) -> Result<Vec<Event>, EventReadError> {
+        let dir = self.dir.clone();
+        FileTail::poll(self).map_err(|e| read_error(&dir, &e))
+    }
+}
+
+/// [`EventReader`] over the JSON Lines files of a directory.
+#[derive(Debug, Clone)]
+pub struct FileEventReader {
+    dir: PathBuf,
+}
+
+impl FileEventReader {
+    /// Reads the event files in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+}
+
+fn read_error(dir: &Path, e: &io::Error) -> EventReadError {
+    EventReadError(format!("cannot read events in {}: {e}", dir.display()))
+}
+
+#[async_trait]
+impl EventReader for FileEventReader {
+    async fn recent(&self, n: usize) -> Result<Vec<Event>, EventReadError> {
+        recent(&self.dir, n).map_err(|e| read_error(&self.dir, &e))
+    }
+
+    async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError> {
+        stats(&self.dir, since).map_err(|e| read_error(&self.dir, &e))
+    }
+
+    async fn follow(&self) -> Result<Box<dyn EventFollower>, EventReadError> {
+        let tail = FileTail::at_end(&self.dir).map_err(|e| read_error(&self.dir, &e))?;
+        Ok(Box::new(tail))
     }
 }

@@ -1,5 +1,6 @@
 //! Event sinks (docs/EVENTS.md): JSON Lines files (embedded default) and
-//! ClickHouse with a durable local spool.
+//! ClickHouse with a durable local spool; and the readers of each
+//! ([`crate::ports::EventReader`]) behind `portcullis events tail|stats`.
 //!
 //! Both share one pipeline: `emit` puts the event into a bounded tokio
 //! queue (`try_send`, never waits); one background task takes batches (by
@@ -12,22 +13,20 @@ pub mod clickhouse;
 pub mod file;
 pub mod spool;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::EventPipeline;
-use crate::ports::{Event, EventError, SinkStats};
+use crate::domain::event::Event;
+use crate::ports::{EventError, SinkStats};
 
-pub use self::clickhouse::ClickHouseEventSink;
-pub use self::file::FileEventSink;
+pub use self::clickhouse::{ClickHouseEventReader, ClickHouseEventSink};
+pub use self::file::{FileEventReader, FileEventSink};
 pub use self::spool::Spool;
 
 /// How often the background task logs its counters (when they changed).
@@ -288,82 +287,6 @@ fn log_stats(name: &str, counters: &Counters, last: &mut (Instant, SinkStats)) {
     *last = (Instant::now(), now);
 }
 
-// ------------------------------------------------------------ reading back
-
-/// Counts over a time window, for `portcullis events stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EventStats {
-    /// Start of the window.
-    pub since: DateTime<Utc>,
-    /// Events in the window.
-    pub total: u64,
-    /// Events by kind.
-    pub by_kind: BTreeMap<String, u64>,
-    /// Events by client (those with a client), with their failures.
-    pub by_client: BTreeMap<String, ClientCounts>,
-    /// `login_failed` events by `detail.reason`.
-    pub failed_logins_by_reason: BTreeMap<String, u64>,
-}
-
-/// Per-client counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ClientCounts {
-    /// All events of the client.
-    pub total: u64,
-    /// Those with outcome `failure`.
-    pub failures: u64,
-}
-
-impl EventStats {
-    /// Adds one event (the file reader counts event by event).
-    pub fn add(&mut self, e: &Event) {
-        use crate::ports::events::{DetailKey, EventKind, Outcome};
-        self.total += 1;
-        *self
-            .by_kind
-            .entry(e.kind().as_str().to_owned())
-            .or_default() += 1;
-        if let Some(c) = e.client_id() {
-            let entry = self.by_client.entry(c.to_owned()).or_default();
-            entry.total += 1;
-            if e.outcome_value() == Outcome::Failure {
-                entry.failures += 1;
-            }
-        }
-        if e.kind() == EventKind::LoginFailed {
-            let reason = e.detail_value(DetailKey::Reason).unwrap_or("");
-            *self
-                .failed_logins_by_reason
-                .entry(reason.to_owned())
-                .or_default() += 1;
-        }
-    }
-}
-
-/// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.
-pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
-    let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{raw:?}: add a unit: s, m, h, d or w (e.g. 24h)"))?;
-    let (num, unit) = raw.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?}: expected a number then a unit, e.g. 24h"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("{raw:?}: unknown unit {unit:?} (s, m, h, d or w)")),
-    };
-    n.checked_mul(secs)
-        .filter(|s| *s > 0 && *s <= 100 * 365 * 86_400)
-        .map(chrono::Duration::seconds)
-        .ok_or_else(|| format!("{raw:?}: out of range"))
-}
-
 /// Runs blocking file work (`work`) on tokio's blocking pool. While the
 /// runtime shuts down, the pool cancels work it has not started, yet the
 /// sink's worker may still be writing its last batch or syncing on another
@@ -419,17 +342,5 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(here, there);
-    }
-    use super::*;
-
-    #[test]
-    fn since_values() {
-        assert_eq!(parse_since("24h").unwrap(), chrono::Duration::hours(24));
-        assert_eq!(parse_since("7d").unwrap(), chrono::Duration::days(7));
-        assert_eq!(parse_since("30m").unwrap(), chrono::Duration::minutes(30));
-        assert_eq!(parse_since("2w").unwrap(), chrono::Duration::weeks(2));
-        for bad in ["", "24", "h", "24x", "-1h", "0h", "99999999999999d"] {
-            assert!(parse_since(bad).is_err(), "{bad}");
-        }
     }
 }

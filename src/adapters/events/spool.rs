@@ -18,7 +18,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::ports::Event;
+use crate::domain::event::Event;
 
 /// A segment is sealed once it holds this many bytes.
 pub const SEGMENT_MAX_BYTES: u64 = 4 << 20;
@@ -401,7 +401,7 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::EventKind;
+    use crate::domain::event::EventKind;
     use chrono::Utc;
 
     fn events(n: usize) -> Vec<Event> {

@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::domain::event::TokenKind;
 use crate::domain::{Client, ClientKind, RevokedAccessToken, TokenHash};
 use crate::error::{AppError, AuthScheme, no_store};
 use crate::http::audit::{self, RequestMeta};
 use crate::http::routes::token::is_form;
-use crate::ports::events::TokenKind;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::RawParams;
 use crate::protocol::resource;
