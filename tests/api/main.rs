@@ -9,6 +9,7 @@ mod logs;
 
 mod authorize;
 mod cli;
+mod discovery;
 mod documents;
 mod e2e;
 mod events;
