@@ -229,7 +229,8 @@ pub fn probe_addr(listen: std::net::SocketAddr) -> std::net::SocketAddr {
 }
 
 async fn healthcheck(config: &Config) -> anyhow::Result<()> {
-    let url = format!("http://{}/healthz", probe_addr(config.listen));
+    let healthz = crate::protocol::endpoints::Endpoint::Healthz.path();
+    let url = format!("http://{}{healthz}", probe_addr(config.listen));
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
         .no_proxy()

@@ -116,7 +116,7 @@ pub fn token_settings(config: &Config) -> TokenSettings {
     let t = &config.tokens;
     TokenSettings {
         issuer: config.issuer.clone(),
-        token_endpoint: config.endpoint("/token"),
+        token_endpoint: config.endpoint(crate::protocol::endpoints::Endpoint::Token.path()),
         access_token_audience: t
             .access_token_audience
             .clone()

@@ -2,18 +2,20 @@
 //! the pages (`/authorize`, `/login`, `/consent`, `/logout`): those are
 //! navigated to, not fetched, and must not be readable from another origin.
 //!
-//! Two kinds of path:
-//! - the public documents, discovery and JWKS, are readable from any origin
-//!   (`Access-Control-Allow-Origin: *`, as their handlers already send):
-//!   they hold nothing secret and anyone can fetch them server-side, so a
-//!   list of origins would protect nothing and only break browser-based
-//!   relying parties;
-//! - the API endpoints, token, userinfo, revoke and introspect, answer only
-//!   the origins in `PORTCULLIS_CORS_ALLOWED_ORIGINS` (none by default).
+//! Two kinds of path, as the endpoint inventory (`protocol::endpoints`,
+//! [`Endpoint::cors`]) says:
+//! - the public documents ([`CorsPolicy::Public`]: discovery and JWKS) are
+//!   readable from any origin (`Access-Control-Allow-Origin: *`, as their
+//!   handlers already send): they hold nothing secret and anyone can fetch
+//!   them server-side, so a list of origins would protect nothing and only
+//!   break browser-based relying parties;
+//! - the API endpoints ([`CorsPolicy::Api`]: token, userinfo, revoke and
+//!   introspect) answer only the origins in
+//!   `PORTCULLIS_CORS_ALLOWED_ORIGINS` (none by default).
 //!
-//! Applied by path on the whole router, so that endpoints added later get it
-//! without touching their code; preflight requests on those paths are
-//! answered here.
+//! Applied by path on the whole router, so that an endpoint gets it from
+//! its inventory entry without touching its code; preflight requests on
+//! those paths are answered here. A path no route serves gets none.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,22 +28,16 @@ use tower::{Layer as _, ServiceExt as _};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
-use crate::protocol::discovery::{DISCOVERY_PATH, JWKS_PATH};
+use crate::protocol::endpoints::{CorsPolicy, Endpoint};
 
-/// Public documents: any origin may read them.
-pub const PUBLIC_PATHS: &[&str] = &[
-    DISCOVERY_PATH,
-    "/.well-known/oauth-authorization-server",
-    JWKS_PATH,
-    "/.well-known/jwks.json",
-];
-
-/// API endpoints: only the configured origins.
-pub const API_PATHS: &[&str] = &["/token", "/userinfo", "/revoke", "/introspect"];
+/// The CORS policy of `path`, if any.
+pub fn policy(path: &str) -> Option<CorsPolicy> {
+    Endpoint::at(path).and_then(Endpoint::cors)
+}
 
 /// Whether `path` gets CORS headers (for some origin).
 pub fn is_cors_path(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || API_PATHS.contains(&path)
+    policy(path).is_some()
 }
 
 /// The CORS policies of one server.
@@ -91,16 +87,13 @@ pub fn api_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
     )
 }
 
-/// The middleware: the public policy on [`PUBLIC_PATHS`], the configured
-/// one on [`API_PATHS`], nothing elsewhere.
+/// The middleware: the public policy on [`CorsPolicy::Public`] paths, the
+/// configured one on [`CorsPolicy::Api`] paths, nothing elsewhere.
 pub async fn apply(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let layer = if PUBLIC_PATHS.contains(&path) {
-        Some(&cors.public)
-    } else if API_PATHS.contains(&path) {
-        cors.api.as_ref()
-    } else {
-        None
+    let layer = match policy(req.uri().path()) {
+        Some(CorsPolicy::Public) => Some(&cors.public),
+        Some(CorsPolicy::Api) => cors.api.as_ref(),
+        None => None,
     };
     let Some(layer) = layer else {
         return next.run(req).await;
@@ -117,27 +110,15 @@ mod tests {
 
     #[test]
     fn api_paths_get_cors_and_pages_do_not() {
-        for p in [
-            "/.well-known/openid-configuration",
-            "/jwks",
-            "/.well-known/jwks.json",
-            "/token",
-            "/userinfo",
-            "/revoke",
-            "/introspect",
-        ] {
-            assert!(is_cors_path(p), "{p}");
+        for e in Endpoint::ALL {
+            assert_eq!(policy(e.path()), e.cors(), "{e:?}");
         }
-        for p in [
-            "/authorize",
-            "/login",
-            "/consent",
-            "/logout",
-            "/healthz",
-            "/metrics",
-        ] {
-            assert!(!is_cors_path(p), "{p}");
-        }
+        assert_eq!(policy(Endpoint::Jwks.path()), Some(CorsPolicy::Public));
+        assert_eq!(policy(Endpoint::Token.path()), Some(CorsPolicy::Api));
+        assert!(!is_cors_path(Endpoint::Authorize.path()));
+        // Not served, so no CORS either.
+        assert!(!is_cors_path("/.well-known/oauth-authorization-server"));
+        assert!(!is_cors_path("/token/x"));
     }
 
     #[test]

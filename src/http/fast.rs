@@ -28,14 +28,14 @@ use futures_util::future::{Either, Ready, ready};
 use tower::Service;
 use tower_http::request_id::{MakeRequestId as _, MakeRequestUuid};
 
-use super::middleware::{DEFAULT_CSP, HSTS, REQUEST_ID};
+use super::middleware::{REQUEST_ID, security_headers};
 use super::routes::{discovery, jwks};
 use crate::metrics::RouteMetrics;
-use crate::protocol::discovery::{DISCOVERY_PATH, JWKS_PATH};
+use crate::protocol::endpoints::Endpoint;
 use crate::state::AppState;
 
-/// The alternative JWKS path (`/.well-known/jwks.json`).
-const JWKS_WELL_KNOWN: &str = "/.well-known/jwks.json";
+/// The documents of the fast path, in the order of [`Documents::metrics`].
+const DOCUMENTS: [Endpoint; 3] = [Endpoint::Discovery, Endpoint::Jwks, Endpoint::JwksWellKnown];
 
 /// What the fast path serves, and the headers it adds to every answer.
 pub struct Documents {
@@ -61,34 +61,16 @@ impl Documents {
             HeaderValue::from_static("etag"),
         );
         // What `middleware::apply` adds to every response.
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(DEFAULT_CSP),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        if state.config.issuer_is_https() {
-            headers.insert(
-                header::STRICT_TRANSPORT_SECURITY,
-                HeaderValue::from_static(HSTS),
-            );
+        for (name, value) in security_headers(&state.config) {
+            if let Some(value) = value {
+                headers.insert(name, value);
+            }
         }
         Arc::new(Self {
             state: state.clone(),
             discovery: discovery::publish(state),
             headers,
-            metrics: [
-                RouteMetrics::get(DISCOVERY_PATH),
-                RouteMetrics::get(JWKS_PATH),
-                RouteMetrics::get(JWKS_WELL_KNOWN),
-            ],
+            metrics: DOCUMENTS.map(|e| RouteMetrics::get(e.path())),
         })
     }
 
@@ -103,13 +85,11 @@ impl Documents {
             return None;
         }
         let started = Instant::now();
-        let (which, mut resp) = match req.uri().path() {
-            DISCOVERY_PATH => (0, discovery::respond(req.headers(), &self.discovery)),
-            JWKS_PATH | JWKS_WELL_KNOWN => {
-                let which = if req.uri().path() == JWKS_PATH { 1 } else { 2 };
-                (which, jwks::respond(&self.state, req.headers()))
-            }
-            _ => return None,
+        let path = req.uri().path();
+        let which = DOCUMENTS.iter().position(|e| e.path() == path)?;
+        let mut resp = match DOCUMENTS[which] {
+            Endpoint::Discovery => discovery::respond(req.headers(), &self.discovery),
+            _ => jwks::respond(&self.state, req.headers()),
         };
         // axum's router states the length of a sized body; so do we.
         let length = axum::body::HttpBody::size_hint(resp.body()).exact();

@@ -23,11 +23,42 @@ use crate::http::{cors, rate_limit};
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The default Content-Security-Policy: no framing, nothing from elsewhere.
-pub const DEFAULT_CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+const DEFAULT_CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
 /// `Strict-Transport-Security` when the issuer is https (RFC 6797): one
 /// year, this host only (subdomains may be other services).
-pub const HSTS: &str = "max-age=31536000";
+const HSTS: &str = "max-age=31536000";
+
+/// The security headers every response carries unless its handler set
+/// its own (DESIGN.md invariant 9): the one list, used by [`apply`] and by
+/// the fast path (`http::fast`). `None` means the header is not sent
+/// (`Strict-Transport-Security` when the issuer is not https).
+pub fn security_headers(config: &Config) -> [(HeaderName, Option<HeaderValue>); 5] {
+    [
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            Some(HeaderValue::from_static("nosniff")),
+        ),
+        (
+            header::REFERRER_POLICY,
+            Some(HeaderValue::from_static("no-referrer")),
+        ),
+        (
+            header::X_FRAME_OPTIONS,
+            Some(HeaderValue::from_static("DENY")),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            Some(HeaderValue::from_static(DEFAULT_CSP)),
+        ),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            config
+                .issuer_is_https()
+                .then(|| HeaderValue::from_static(HSTS)),
+        ),
+    ]
+}
 
 /// Wraps `router` in the common layers.
 pub fn apply(router: Router, config: &Config) -> Router {
@@ -38,9 +69,9 @@ pub fn apply(router: Router, config: &Config) -> Router {
     let router = router.layer(from_fn_with_state(limiters, rate_limit::enforce));
     let cors = Arc::new(cors::Cors::new(&config.cors_allowed_origins));
     let router = router.layer(from_fn_with_state(cors, cors::apply));
-    let hsts = config
-        .issuer_is_https()
-        .then(|| HeaderValue::from_static(HSTS));
+    // One layer per header of `security_headers`: the array's length keeps
+    // the two in step.
+    let [h1, h2, h3, h4, h5] = security_headers(config);
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req
             .headers()
@@ -63,26 +94,11 @@ pub fn apply(router: Router, config: &Config) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(DEFAULT_CSP),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            hsts,
-        ));
+        .layer(SetResponseHeaderLayer::if_not_present(h1.0, h1.1))
+        .layer(SetResponseHeaderLayer::if_not_present(h2.0, h2.1))
+        .layer(SetResponseHeaderLayer::if_not_present(h3.0, h3.1))
+        .layer(SetResponseHeaderLayer::if_not_present(h4.0, h4.1))
+        .layer(SetResponseHeaderLayer::if_not_present(h5.0, h5.1));
     router.layer(layers)
 }
 

@@ -14,60 +14,69 @@ pub mod session;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
-use crate::protocol::discovery;
+use crate::protocol::endpoints::{Endpoint, Method};
 use crate::state::AppState;
 
 /// The service the server runs: the public documents on the fast path
 /// ([`fast`]), everything else through [`router`].
 pub fn service(state: AppState) -> fast::FastDocuments<Router> {
     let docs = fast::Documents::new(&state);
-    fast::FastDocuments::new(router_with(state, docs.discovery()), docs)
+    fast::FastDocuments::new(router_with(state, &docs.discovery()), docs)
 }
 
 /// Builds the router with every route and the common middleware.
 pub fn router(state: AppState) -> Router {
     let discovery = routes::discovery::publish(&state);
-    router_with(state, discovery)
+    router_with(state, &discovery)
 }
 
-fn router_with(state: AppState, published: Arc<routes::discovery::Published>) -> Router {
+/// The handler of `endpoint` for `method`: the one place where an entry
+/// of the inventory (`protocol::endpoints`) meets its code. `None` for a
+/// pair the inventory does not list.
+fn handler(
+    endpoint: Endpoint,
+    method: Method,
+    published: &Arc<routes::discovery::Published>,
+) -> Option<MethodRouter<AppState>> {
+    use Method::{Get, Post};
+    use routes::{assets, authorize, health, jwks, logout, metrics, revoke, token, userinfo};
+    Some(match (endpoint, method) {
+        (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
+        (Endpoint::Jwks | Endpoint::JwksWellKnown, Get) => get(jwks::get_jwks),
+        (Endpoint::Authorize, Get) => get(authorize::get_authorize),
+        (Endpoint::Authorize, Post) => post(authorize::post_authorize),
+        (Endpoint::Login, Post) => post(authorize::post_login),
+        (Endpoint::Consent, Post) => post(authorize::post_consent),
+        (Endpoint::Token, Post) => post(token::post_token),
+        (Endpoint::UserInfo, Get) => get(userinfo::userinfo),
+        (Endpoint::UserInfo, Post) => post(userinfo::userinfo),
+        (Endpoint::Revoke, Post) => post(revoke::post_revoke),
+        (Endpoint::Introspect, Post) => post(revoke::post_introspect),
+        (Endpoint::Logout, Get) => get(logout::logout),
+        (Endpoint::Logout, Post) => post(logout::logout),
+        (Endpoint::LogoutConfirm, Post) => post(logout::post_logout_confirm),
+        (Endpoint::Healthz, Get) => get(health::get_healthz),
+        (Endpoint::Readyz, Get) => get(health::get_readyz),
+        (Endpoint::Metrics, Get) => get(metrics::get_metrics),
+        (Endpoint::Stylesheet, Get) => get(assets::get_css),
+        (Endpoint::FormPostScript, Get) => get(assets::get_form_post_js),
+        _ => return None,
+    })
+}
+
+fn router_with(state: AppState, published: &Arc<routes::discovery::Published>) -> Router {
     let config = state.config.clone();
-    let routes = Router::new()
-        .route("/healthz", get(routes::health::get_healthz))
-        .route("/readyz", get(routes::health::get_readyz))
-        .route("/metrics", get(routes::metrics::get_metrics))
-        .route("/static/portcullis.css", get(routes::assets::get_css))
-        .route(
-            "/static/form_post.js",
-            get(routes::assets::get_form_post_js),
-        )
-        .route(
-            "/authorize",
-            get(routes::authorize::get_authorize).post(routes::authorize::post_authorize),
-        )
-        .route("/login", post(routes::authorize::post_login))
-        .route("/consent", post(routes::authorize::post_consent))
-        .route("/token", post(routes::token::post_token))
-        .route(
-            "/userinfo",
-            get(routes::userinfo::userinfo).post(routes::userinfo::userinfo),
-        )
-        .route("/revoke", post(routes::revoke::post_revoke))
-        .route("/introspect", post(routes::revoke::post_introspect))
-        .route(
-            "/logout",
-            get(routes::logout::logout).post(routes::logout::logout),
-        )
-        .route("/logout/confirm", post(routes::logout::post_logout_confirm))
-        .route(discovery::JWKS_PATH, get(routes::jwks::get_jwks))
-        .route("/.well-known/jwks.json", get(routes::jwks::get_jwks))
-        .route(
-            discovery::DISCOVERY_PATH,
-            routes::discovery::route(published),
-        )
-        .fallback(routes::health::not_found)
-        .with_state(state);
+    let mut routes = Router::new();
+    for endpoint in Endpoint::ALL {
+        let methods = endpoint
+            .methods()
+            .iter()
+            .filter_map(|m| handler(endpoint, *m, published))
+            .fold(MethodRouter::new(), MethodRouter::merge);
+        routes = routes.route(endpoint.path(), methods);
+    }
+    let routes = routes.fallback(routes::health::not_found).with_state(state);
     middleware::apply(routes, &config)
 }

@@ -1,5 +1,7 @@
-//! Per-client-address rate limits on `/token`, `/authorize` and
-//! `POST /login` (`PORTCULLIS_RATE_LIMIT_*_PER_MIN`; docs/OPERATIONS.md).
+//! Per-client-address rate limits on the endpoints whose inventory entry
+//! names one (`protocol::endpoints`, [`Endpoint::rate_limit`]): the token
+//! endpoint, the authorization endpoint and the login form
+//! (`PORTCULLIS_RATE_LIMIT_*_PER_MIN`; docs/OPERATIONS.md).
 //!
 //! Each limit is a GCRA token bucket (the algorithm of the `governor`
 //! crate): one "theoretical arrival time" per address, so an entry is a
@@ -8,8 +10,8 @@
 //! when it is reached, and a clock the tests pass in; the whole thing is a
 //! mutex around a `HashMap`.
 //!
-//! The limiter is applied by path, on the whole router, so that it covers
-//! routes added later (the token endpoint) without touching their code.
+//! The limiter is applied by path, on the whole router, so that an endpoint
+//! gets it from its inventory entry without touching its code.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -18,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::RateLimits;
 use crate::http::extractors::request_client_addr;
+use crate::protocol::endpoints::Endpoint;
+pub use crate::protocol::endpoints::RateLimit as Limited;
 
 /// Most addresses one limiter tracks at once. Past this (after dropping
 /// every address whose bucket is full again), new addresses share one
@@ -154,39 +158,10 @@ fn bucket_key(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// The endpoint groups that are limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limited {
-    /// `/token` (any method).
-    Token,
-    /// `GET|HEAD|POST /authorize`.
-    Authorize,
-    /// `POST /login`.
-    Login,
-}
-
-impl Limited {
-    /// The label used in metrics and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Token => "token",
-            Self::Authorize => "authorize",
-            Self::Login => "login",
-        }
-    }
-}
-
-/// Which limit, if any, applies to a request. By path, so that it holds for
-/// routes added later.
-pub fn classify(method: &Method, path: &str) -> Option<Limited> {
-    match path {
-        "/token" => Some(Limited::Token),
-        "/authorize" if [Method::GET, Method::HEAD, Method::POST].contains(method) => {
-            Some(Limited::Authorize)
-        }
-        "/login" if method == Method::POST => Some(Limited::Login),
-        _ => None,
-    }
+/// Which limit, if any, applies to a request: the one of the endpoint at
+/// `path`. Every request to the path counts, whatever its method.
+pub fn classify(path: &str) -> Option<Limited> {
+    Endpoint::at(path).and_then(Endpoint::rate_limit)
 }
 
 /// The limiters of one server.
@@ -219,7 +194,7 @@ impl Limiters {
 /// The middleware: refuses a request over its address's limit with 429 and
 /// `Retry-After` (RFC 6585 §4).
 pub async fn enforce(State(limiters): State<Arc<Limiters>>, req: Request, next: Next) -> Response {
-    let Some(which) = classify(req.method(), req.uri().path()) else {
+    let Some(which) = classify(req.uri().path()) else {
         return next.run(req).await;
     };
     let (Some(limiter), Some(addr)) = (limiters.get(which), request_client_addr(&req)) else {
@@ -364,22 +339,19 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_classified_whatever_routes_exist() {
-        assert_eq!(classify(&Method::POST, "/token"), Some(Limited::Token));
-        assert_eq!(classify(&Method::GET, "/token"), Some(Limited::Token));
+    fn paths_are_classified_by_the_inventory() {
+        for e in Endpoint::ALL {
+            assert_eq!(classify(e.path()), e.rate_limit(), "{e:?}");
+        }
+        assert_eq!(classify(Endpoint::Token.path()), Some(Limited::Token));
         assert_eq!(
-            classify(&Method::GET, "/authorize"),
+            classify(Endpoint::Authorize.path()),
             Some(Limited::Authorize)
         );
-        assert_eq!(
-            classify(&Method::POST, "/authorize"),
-            Some(Limited::Authorize)
-        );
-        assert_eq!(classify(&Method::POST, "/login"), Some(Limited::Login));
-        assert_eq!(classify(&Method::GET, "/login"), None);
-        assert_eq!(classify(&Method::POST, "/consent"), None);
-        assert_eq!(classify(&Method::POST, "/token/x"), None);
-        assert_eq!(classify(&Method::GET, "/jwks"), None);
+        assert_eq!(classify(Endpoint::Login.path()), Some(Limited::Login));
+        assert_eq!(classify(Endpoint::Consent.path()), None);
+        assert_eq!(classify("/token/x"), None);
+        assert_eq!(classify(Endpoint::Jwks.path()), None);
     }
 
     #[tokio::test]

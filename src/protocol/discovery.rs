@@ -1,39 +1,37 @@
 //! The OpenID Provider Configuration document (OpenID Connect Discovery
 //! 1.0 §3, with the OAuth 2.0 Authorization Server Metadata fields of
 //! RFC 8414 §2). It must be truthful: it lists only endpoints, grants,
-//! modes and methods the server really implements. Each endpoint is a field
-//! of [`DiscoveryCapabilities`], switched on when its handler lands.
+//! modes and methods the server really implements. The endpoint URLs and
+//! the client-authentication metadata come from the endpoint inventory
+//! ([`Endpoint`]), the grant types from the grant registry
+//! (`protocol::token::GrantRegistry`); nothing here restates either.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::Value;
 
+use super::endpoints::Endpoint;
 use crate::ports::JwsAlg;
 
-/// The path of the JWK Set (`jwks_uri`), under the issuer.
-pub const JWKS_PATH: &str = "/jwks";
-/// The path of this document (Discovery §4).
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// The client-authentication methods that sign a JWT and so need their
+/// algorithms listed (RFC 8414 §2: `*_auth_signing_alg_values_supported`
+/// MUST be present when one of them is listed).
+const JWT_AUTH_METHODS: [&str; 2] = ["private_key_jwt", "client_secret_jwt"];
 
-/// What the server implements: endpoint paths (under the issuer; `None`
-/// when the endpoint does not exist) and the values it supports.
+/// The algorithms a client assertion (`private_key_jwt`, RFC 7523) may be
+/// signed with: the ones the server verifies (`token::client_auth`).
+pub const CLIENT_ASSERTION_ALGS: [JwsAlg; 3] = JwsAlg::ALL;
+
+/// What the server implements beyond its endpoints: the values it
+/// supports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoveryCapabilities {
-    /// Authorization endpoint (OAuth 2.0 §3.1, OIDC Core §3.1.2).
-    pub authorization_endpoint: Option<&'static str>,
-    /// Token endpoint (OAuth 2.0 §3.2, OIDC Core §3.1.3).
-    pub token_endpoint: Option<&'static str>,
-    /// UserInfo endpoint (OIDC Core §5.3).
-    pub userinfo_endpoint: Option<&'static str>,
-    /// Revocation endpoint (RFC 7009; RFC 8414 §2).
-    pub revocation_endpoint: Option<&'static str>,
-    /// Introspection endpoint (RFC 7662; RFC 8414 §2).
-    pub introspection_endpoint: Option<&'static str>,
-    /// End-session endpoint (OpenID Connect RP-Initiated Logout §2.1).
-    pub end_session_endpoint: Option<&'static str>,
-    /// `grant_types_supported`.
+    /// The endpoints to advertise (those of [`Endpoint::ALL`] that have a
+    /// metadata name are listed).
+    pub endpoints: Vec<Endpoint>,
+    /// `grant_types_supported`: the grant registry's grant types.
     pub grant_types: Vec<&'static str>,
-    /// `token_endpoint_auth_methods_supported`, also used for the
-    /// revocation and introspection endpoints.
-    pub token_endpoint_auth_methods: Vec<&'static str>,
     /// `scopes_supported`.
     pub scopes: Vec<&'static str>,
     /// `claims_supported`.
@@ -45,23 +43,17 @@ pub struct DiscoveryCapabilities {
 }
 
 impl DiscoveryCapabilities {
-    /// What is implemented on this branch. The lead switches endpoints on
-    /// here as their handlers are merged.
-    pub fn implemented() -> Self {
+    /// The capabilities of this server whose token endpoint runs
+    /// `grant_types` (the grant registry's, in any order: they are sorted,
+    /// so that the document and its entity tag are the same on every
+    /// instance).
+    pub fn new(grant_types: impl IntoIterator<Item = &'static str>) -> Self {
+        let mut grants: Vec<&'static str> = grant_types.into_iter().collect();
+        grants.sort_unstable();
+        grants.dedup();
         Self {
-            authorization_endpoint: Some("/authorize"),
-            token_endpoint: Some("/token"),
-            userinfo_endpoint: Some("/userinfo"),
-            revocation_endpoint: Some("/revoke"),
-            introspection_endpoint: Some("/introspect"),
-            end_session_endpoint: Some("/logout"),
-            grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
-            token_endpoint_auth_methods: vec![
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-                "none",
-            ],
+            endpoints: Endpoint::ALL.to_vec(),
+            grant_types: grants,
             scopes: vec!["openid", "profile", "email", "offline_access"],
             claims: vec![
                 "iss",
@@ -87,36 +79,21 @@ impl DiscoveryCapabilities {
     }
 }
 
-/// The document; field names are the registered metadata names.
+/// The document; field names are the registered metadata names. The
+/// endpoint fields (`*_endpoint`, `jwks_uri`, and their
+/// `*_auth_methods_supported` and `*_auth_signing_alg_values_supported`)
+/// are derived from the inventory into `endpoints`.
 #[derive(Debug, Serialize)]
 struct Document<'a> {
     issuer: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    authorization_endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    userinfo_endpoint: Option<String>,
-    jwks_uri: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revocation_endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revocation_endpoint_auth_methods_supported: Option<&'a [&'static str]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    introspection_endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    introspection_endpoint_auth_methods_supported: Option<&'a [&'static str]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end_session_endpoint: Option<String>,
+    #[serde(flatten)]
+    endpoints: BTreeMap<String, Value>,
     scopes_supported: &'a [&'static str],
     response_types_supported: [&'static str; 1],
     response_modes_supported: &'a [&'static str],
     grant_types_supported: &'a [&'static str],
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: &'a [&'static str],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_endpoint_auth_signing_alg_values_supported: Option<Vec<&'static str>>,
     claims_supported: &'a [&'static str],
     code_challenge_methods_supported: &'a [&'static str],
     claims_parameter_supported: bool,
@@ -125,29 +102,46 @@ struct Document<'a> {
     authorization_response_iss_parameter_supported: bool,
 }
 
+/// The endpoint metadata of `endpoints` under `issuer`: each URL, and for
+/// an endpoint where clients authenticate, its methods and (when a JWT
+/// method is among them) the assertion algorithms.
+fn endpoint_metadata(issuer: &str, endpoints: &[Endpoint]) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for e in endpoints {
+        let Some(name) = e.metadata_name() else {
+            continue;
+        };
+        out.insert(
+            name.to_owned(),
+            Value::from(format!("{issuer}{}", e.path())),
+        );
+        let methods = e.client_auth_methods();
+        if methods.is_empty() {
+            continue;
+        }
+        out.insert(
+            format!("{name}_auth_methods_supported"),
+            Value::from(methods),
+        );
+        // RFC 8414 §2 (and Discovery §3 for the token endpoint): required
+        // when a JWT method is listed; never `none`.
+        if methods.iter().any(|m| JWT_AUTH_METHODS.contains(m)) {
+            let algs: Vec<&str> = CLIENT_ASSERTION_ALGS.iter().map(|a| a.as_str()).collect();
+            out.insert(
+                format!("{name}_auth_signing_alg_values_supported"),
+                Value::from(algs),
+            );
+        }
+    }
+    out
+}
+
 /// Builds the document for `issuer` (already without a trailing slash)
 /// whose keys sign with `signing_algs`.
-pub fn document(
-    issuer: &str,
-    caps: &DiscoveryCapabilities,
-    signing_algs: &[JwsAlg],
-) -> serde_json::Value {
-    let url = |path: Option<&str>| path.map(|p| format!("{issuer}{p}"));
-    let algs: Vec<&'static str> = signing_algs.iter().map(|a| a.as_str()).collect();
-    let auth_methods = caps.token_endpoint_auth_methods.as_slice();
+pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsAlg]) -> Value {
     let doc = Document {
         issuer,
-        authorization_endpoint: url(caps.authorization_endpoint),
-        token_endpoint: url(caps.token_endpoint),
-        userinfo_endpoint: url(caps.userinfo_endpoint),
-        jwks_uri: format!("{issuer}{JWKS_PATH}"),
-        revocation_endpoint: url(caps.revocation_endpoint),
-        revocation_endpoint_auth_methods_supported: caps.revocation_endpoint.map(|_| auth_methods),
-        introspection_endpoint: url(caps.introspection_endpoint),
-        introspection_endpoint_auth_methods_supported: caps
-            .introspection_endpoint
-            .map(|_| auth_methods),
-        end_session_endpoint: url(caps.end_session_endpoint),
+        endpoints: endpoint_metadata(issuer, &caps.endpoints),
         scopes_supported: &caps.scopes,
         // Only the authorization code flow (OIDC Core §3.1); Discovery §3
         // says dynamic OpenID Providers MUST support `code`.
@@ -156,13 +150,7 @@ pub fn document(
         grant_types_supported: &caps.grant_types,
         subject_types_supported: ["public"],
         // Discovery §3: RS256 MUST be included.
-        id_token_signing_alg_values_supported: algs,
-        token_endpoint_auth_methods_supported: auth_methods,
-        // Discovery §3: required when private_key_jwt is listed; never
-        // `none`. We verify client assertions with these algorithms.
-        token_endpoint_auth_signing_alg_values_supported: auth_methods
-            .contains(&"private_key_jwt")
-            .then(|| JwsAlg::ALL.iter().map(|a| a.as_str()).collect()),
+        id_token_signing_alg_values_supported: signing_algs.iter().map(|a| a.as_str()).collect(),
         claims_supported: &caps.claims,
         code_challenge_methods_supported: &caps.code_challenge_methods,
         claims_parameter_supported: false,
@@ -172,21 +160,25 @@ pub fn document(
         // RFC 9207 §3: the authorization response carries `iss`.
         authorization_response_iss_parameter_supported: true,
     };
-    serde_json::to_value(doc).unwrap_or(serde_json::Value::Null)
+    serde_json::to_value(doc).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn doc(caps: &DiscoveryCapabilities) -> serde_json::Value {
+    fn caps() -> DiscoveryCapabilities {
+        DiscoveryCapabilities::new(["refresh_token", "authorization_code", "client_credentials"])
+    }
+
+    fn doc(caps: &DiscoveryCapabilities) -> Value {
         document("https://id.example", caps, &[JwsAlg::Rs256, JwsAlg::Es256])
     }
 
     #[test]
     fn required_metadata_is_present() {
         // Discovery §3: REQUIRED fields.
-        let d = doc(&DiscoveryCapabilities::implemented());
+        let d = doc(&caps());
         assert_eq!(d["issuer"], "https://id.example");
         assert_eq!(d["authorization_endpoint"], "https://id.example/authorize");
         assert_eq!(d["token_endpoint"], "https://id.example/token");
@@ -206,52 +198,96 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_are_advertised_only_when_implemented() {
+    fn grant_types_are_the_registry_s_sorted() {
+        assert_eq!(
+            doc(&caps())["grant_types_supported"],
+            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        );
+    }
+
+    #[test]
+    fn every_inventory_endpoint_with_a_metadata_name_is_listed_and_no_other() {
+        let d = doc(&caps());
+        for e in Endpoint::ALL {
+            if let Some(name) = e.metadata_name() {
+                assert_eq!(d[name], format!("https://id.example{}", e.path()), "{name}");
+            }
+        }
+        let listed = d
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.ends_with("_endpoint") || k.ends_with("_uri"))
+            .count();
+        let named = Endpoint::ALL
+            .iter()
+            .filter(|e| e.metadata_name().is_some())
+            .count();
+        assert_eq!(listed, named);
+        assert!(d.get("registration_endpoint").is_none());
+    }
+
+    #[test]
+    fn endpoints_are_advertised_only_when_served() {
         let caps = DiscoveryCapabilities {
-            revocation_endpoint: None,
-            introspection_endpoint: None,
-            end_session_endpoint: None,
-            ..DiscoveryCapabilities::implemented()
+            endpoints: vec![Endpoint::Authorize, Endpoint::Token, Endpoint::Jwks],
+            ..caps()
         };
         let d = doc(&caps);
         for absent in [
             "revocation_endpoint",
             "revocation_endpoint_auth_methods_supported",
+            "revocation_endpoint_auth_signing_alg_values_supported",
             "introspection_endpoint",
+            "introspection_endpoint_auth_methods_supported",
             "end_session_endpoint",
-            "registration_endpoint",
+            "userinfo_endpoint",
         ] {
             assert!(d.get(absent).is_none(), "{absent}");
         }
-        let d = doc(&DiscoveryCapabilities::implemented());
-        assert_eq!(d["revocation_endpoint"], "https://id.example/revoke");
+        assert_eq!(d["token_endpoint"], "https://id.example/token");
+    }
+
+    #[test]
+    fn auth_methods_are_per_endpoint() {
+        let d = doc(&caps());
         assert_eq!(
             d["revocation_endpoint_auth_methods_supported"],
             d["token_endpoint_auth_methods_supported"]
         );
-        assert_eq!(d["introspection_endpoint"], "https://id.example/introspect");
-        assert_eq!(d["end_session_endpoint"], "https://id.example/logout");
-        assert!(d.get("registration_endpoint").is_none());
+        let introspection = d["introspection_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
+        assert!(introspection.iter().any(|m| m == "private_key_jwt"));
+        assert!(
+            !introspection.iter().any(|m| m == "none"),
+            "introspection refuses public clients"
+        );
     }
 
     #[test]
-    fn private_key_jwt_comes_with_its_algorithms() {
-        let d = doc(&DiscoveryCapabilities::implemented());
-        let algs = d["token_endpoint_auth_signing_alg_values_supported"]
-            .as_array()
-            .unwrap();
-        assert!(algs.iter().any(|a| a == "RS256"));
+    fn private_key_jwt_comes_with_its_algorithms_at_every_endpoint() {
+        // Discovery §3 for the token endpoint, RFC 8414 §2 for revocation
+        // and introspection.
+        let d = doc(&caps());
+        for name in [
+            "token_endpoint",
+            "revocation_endpoint",
+            "introspection_endpoint",
+        ] {
+            let algs = d[format!("{name}_auth_signing_alg_values_supported")]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                algs.iter().map(|a| a.as_str().unwrap()).collect::<Vec<_>>(),
+                ["RS256", "ES256", "PS256"],
+                "{name}"
+            );
+        }
+        // An endpoint without client authentication has neither field.
+        assert!(d.get("userinfo_endpoint_auth_methods_supported").is_none());
         assert!(
-            !algs.iter().any(|a| a == "none"),
-            "Discovery §3 forbids none"
-        );
-        let caps = DiscoveryCapabilities {
-            token_endpoint_auth_methods: vec!["client_secret_basic"],
-            ..DiscoveryCapabilities::implemented()
-        };
-        assert!(
-            doc(&caps)
-                .get("token_endpoint_auth_signing_alg_values_supported")
+            d.get("userinfo_endpoint_auth_signing_alg_values_supported")
                 .is_none()
         );
     }

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod endpoints;
 pub mod error;
 pub mod interaction;
 pub mod jwt;

@@ -91,6 +91,36 @@ both_backends!(fast_path_answers_like_the_router, |backend| async move {
     }
 });
 
+/// Behind an https issuer both paths add `Strict-Transport-Security` too:
+/// the fast path takes its security headers from the middleware's list.
+#[tokio::test]
+async fn fast_path_adds_the_middleware_security_headers_over_https() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |c| {
+        c.issuer = "https://id.example".into();
+    })
+    .await;
+    let router = portcullis::http::router(app.state.clone());
+    let fast = portcullis::http::service(app.state.clone());
+    for path in PATHS {
+        let slow = call(router.clone(), path, &[]).await;
+        let quick = call(fast.clone(), path, &[]).await;
+        assert_eq!(
+            comparable(&slow.1, false),
+            comparable(&quick.1, false),
+            "{path}"
+        );
+        for h in [
+            "strict-transport-security",
+            "content-security-policy",
+            "x-frame-options",
+            "referrer-policy",
+            "x-content-type-options",
+        ] {
+            assert!(quick.1.contains_key(h), "{path}: {h}");
+        }
+    }
+}
+
 /// The documents never reach the inner service; everything else does.
 #[tokio::test]
 async fn fast_path_does_not_call_the_router_for_documents() {

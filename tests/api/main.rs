@@ -10,6 +10,7 @@ mod logs;
 mod authorize;
 mod cli;
 mod config;
+mod discovery;
 mod documents;
 mod e2e;
 mod events;

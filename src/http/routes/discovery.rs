@@ -1,6 +1,7 @@
 //! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0
 //! §4): the document of `protocol::discovery`, serialized once when the
-//! router is built.
+//! router is built. Its endpoints come from the inventory
+//! (`protocol::endpoints`), its grant types from the grant registry.
 
 use std::sync::Arc;
 
@@ -24,12 +25,13 @@ pub struct Published {
     pub etag: String,
 }
 
-/// The document built from the configuration, what is implemented, and the
-/// algorithms the keys sign with; serialized once, at start.
+/// The document built from the configuration, the endpoint inventory, the
+/// grant registry and the algorithms the keys sign with; serialized once,
+/// at start.
 pub fn publish(state: &AppState) -> Arc<Published> {
     let doc = document(
         &state.config.issuer,
-        &DiscoveryCapabilities::implemented(),
+        &DiscoveryCapabilities::new(state.grants.grant_types()),
         &state.keys.signing_algs(),
     );
     let body = bytes::Bytes::from(doc.to_string());

@@ -138,6 +138,11 @@ impl GrantRegistry {
         self.handlers.insert(handler.grant_type().as_str(), handler);
     }
 
+    /// The `grant_type` values it handles (in no particular order).
+    pub fn grant_types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers.keys().copied()
+    }
+
     /// The handler for `grant_type`.
     pub fn get(&self, grant_type: &str) -> Option<&Arc<dyn GrantHandler>> {
         self.handlers.get(grant_type)

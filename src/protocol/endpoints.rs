@@ -1,0 +1,279 @@
+//! The inventory of endpoints: every path the server serves, once, with
+//! what the rest of the server needs to know about it. Pure data: the
+//! router (`http::router`) is built from it, the CORS and rate-limit
+//! middleware read their path sets from it, and the discovery document
+//! (`protocol::discovery`) takes its endpoint URLs and client
+//! authentication metadata from it.
+//!
+//! Adding an endpoint: a variant here (path, methods, discovery name, CORS,
+//! rate limit, client authentication), its handler in `http/routes/`, and
+//! its line in `http::handler`.
+
+/// An HTTP method an endpoint answers (`HEAD` comes with `GET`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET` (and `HEAD`).
+    Get,
+    /// `POST`.
+    Post,
+}
+
+impl Method {
+    /// The method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+/// Which CORS policy an endpoint gets (`http::cors`). Pages never get one:
+/// they are navigated to, not fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorsPolicy {
+    /// Public documents: any origin may read them.
+    Public,
+    /// API endpoints: only the configured origins.
+    Api,
+}
+
+/// The rate limit an endpoint counts against (`http::rate_limit`); every
+/// request to its path counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// `PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN`.
+    Token,
+    /// `PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN`.
+    Authorize,
+    /// `PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN`.
+    Login,
+}
+
+impl RateLimit {
+    /// The label used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Authorize => "authorize",
+            Self::Login => "login",
+        }
+    }
+}
+
+/// Client authentication methods (RFC 8414 §2, OpenID Connect Core §9) of
+/// the endpoints where clients authenticate with `client_id`, secrets or
+/// assertions.
+const TOKEN_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+/// Introspection refuses public clients (RFC 7662 §2.1: the caller is a
+/// protected resource, which is a confidential client).
+const INTROSPECTION_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// Every endpoint of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// The OpenID Provider Configuration document (Discovery §4).
+    Discovery,
+    /// The JWK Set (`jwks_uri`).
+    Jwks,
+    /// The JWK Set at its conventional well-known path.
+    JwksWellKnown,
+    /// Authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
+    Authorize,
+    /// The sign-in form's target.
+    Login,
+    /// The consent form's target.
+    Consent,
+    /// Token endpoint (RFC 6749 §3.2).
+    Token,
+    /// UserInfo endpoint (OIDC Core §5.3).
+    UserInfo,
+    /// Revocation endpoint (RFC 7009).
+    Revoke,
+    /// Introspection endpoint (RFC 7662).
+    Introspect,
+    /// End-session endpoint (OpenID Connect RP-Initiated Logout §2).
+    Logout,
+    /// The logout confirmation form's target.
+    LogoutConfirm,
+    /// Liveness.
+    Healthz,
+    /// Readiness.
+    Readyz,
+    /// Prometheus metrics.
+    Metrics,
+    /// The stylesheet of the hosted pages.
+    Stylesheet,
+    /// The script of the `form_post` response page.
+    FormPostScript,
+}
+
+impl Endpoint {
+    /// Every endpoint, in the order the router lists them.
+    pub const ALL: [Self; 17] = [
+        Self::Discovery,
+        Self::Jwks,
+        Self::JwksWellKnown,
+        Self::Authorize,
+        Self::Login,
+        Self::Consent,
+        Self::Token,
+        Self::UserInfo,
+        Self::Revoke,
+        Self::Introspect,
+        Self::Logout,
+        Self::LogoutConfirm,
+        Self::Healthz,
+        Self::Readyz,
+        Self::Metrics,
+        Self::Stylesheet,
+        Self::FormPostScript,
+    ];
+
+    /// The path, under the issuer.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::Discovery => "/.well-known/openid-configuration",
+            Self::Jwks => "/jwks",
+            Self::JwksWellKnown => "/.well-known/jwks.json",
+            Self::Authorize => "/authorize",
+            Self::Login => "/login",
+            Self::Consent => "/consent",
+            Self::Token => "/token",
+            Self::UserInfo => "/userinfo",
+            Self::Revoke => "/revoke",
+            Self::Introspect => "/introspect",
+            Self::Logout => "/logout",
+            Self::LogoutConfirm => "/logout/confirm",
+            Self::Healthz => "/healthz",
+            Self::Readyz => "/readyz",
+            Self::Metrics => "/metrics",
+            Self::Stylesheet => "/static/portcullis.css",
+            Self::FormPostScript => "/static/form_post.js",
+        }
+    }
+
+    /// The methods it answers.
+    pub const fn methods(self) -> &'static [Method] {
+        match self {
+            Self::Authorize | Self::UserInfo | Self::Logout => &[Method::Get, Method::Post],
+            Self::Login
+            | Self::Consent
+            | Self::Token
+            | Self::Revoke
+            | Self::Introspect
+            | Self::LogoutConfirm => &[Method::Post],
+            Self::Discovery
+            | Self::Jwks
+            | Self::JwksWellKnown
+            | Self::Healthz
+            | Self::Readyz
+            | Self::Metrics
+            | Self::Stylesheet
+            | Self::FormPostScript => &[Method::Get],
+        }
+    }
+
+    /// The discovery metadata field that carries its URL (RFC 8414 §2,
+    /// Discovery §3), if it is advertised.
+    pub const fn metadata_name(self) -> Option<&'static str> {
+        match self {
+            Self::Authorize => Some("authorization_endpoint"),
+            Self::Token => Some("token_endpoint"),
+            Self::UserInfo => Some("userinfo_endpoint"),
+            Self::Jwks => Some("jwks_uri"),
+            Self::Revoke => Some("revocation_endpoint"),
+            Self::Introspect => Some("introspection_endpoint"),
+            Self::Logout => Some("end_session_endpoint"),
+            _ => None,
+        }
+    }
+
+    /// Its CORS policy, if a browser application may call it.
+    pub const fn cors(self) -> Option<CorsPolicy> {
+        match self {
+            Self::Discovery | Self::Jwks | Self::JwksWellKnown => Some(CorsPolicy::Public),
+            Self::Token | Self::UserInfo | Self::Revoke | Self::Introspect => Some(CorsPolicy::Api),
+            _ => None,
+        }
+    }
+
+    /// The rate limit its requests count against, if any.
+    pub const fn rate_limit(self) -> Option<RateLimit> {
+        match self {
+            Self::Token => Some(RateLimit::Token),
+            Self::Authorize => Some(RateLimit::Authorize),
+            Self::Login => Some(RateLimit::Login),
+            _ => None,
+        }
+    }
+
+    /// How clients authenticate here (RFC 8414 §2
+    /// `*_endpoint_auth_methods_supported`); empty where they do not.
+    pub const fn client_auth_methods(self) -> &'static [&'static str] {
+        match self {
+            Self::Token | Self::Revoke => TOKEN_AUTH_METHODS,
+            Self::Introspect => INTROSPECTION_AUTH_METHODS,
+            _ => &[],
+        }
+    }
+
+    /// The endpoint at `path`, if any.
+    pub fn at(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.path() == path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn paths_and_metadata_names_are_unique() {
+        let paths: HashSet<_> = Endpoint::ALL.iter().map(|e| e.path()).collect();
+        assert_eq!(paths.len(), Endpoint::ALL.len());
+        let names: Vec<_> = Endpoint::ALL
+            .iter()
+            .filter_map(|e| e.metadata_name())
+            .collect();
+        assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
+        for e in Endpoint::ALL {
+            assert!(e.path().starts_with('/'), "{e:?}");
+            assert!(!e.methods().is_empty(), "{e:?}");
+            assert_eq!(Endpoint::at(e.path()), Some(e));
+        }
+        assert_eq!(Endpoint::at("/token/x"), None);
+    }
+
+    #[test]
+    fn pages_get_no_cors_and_client_auth_is_only_on_api_endpoints() {
+        for page in [
+            Endpoint::Authorize,
+            Endpoint::Login,
+            Endpoint::Consent,
+            Endpoint::Logout,
+            Endpoint::LogoutConfirm,
+        ] {
+            assert_eq!(page.cors(), None, "{page:?}");
+        }
+        for e in Endpoint::ALL {
+            if !e.client_auth_methods().is_empty() {
+                assert_eq!(e.cors(), Some(CorsPolicy::Api), "{e:?}");
+                assert!(e.metadata_name().is_some(), "{e:?}");
+            }
+        }
+        assert!(!Endpoint::Introspect.client_auth_methods().contains(&"none"));
+    }
+}
