@@ -10,15 +10,15 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use portcullis::operator::NewClient;
 use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::flow::{
-    PASSWORD, REDIRECT, WRONG_PASSWORD, WRONG_SECRET, follow, hidden, misuse_and_revoke, param,
-    register, sign_in, user,
+    PASSWORD, REDIRECT, WRONG_PASSWORD, WRONG_SECRET, follow, misuse_and_revoke, param, register,
+    sign_in, submit, user,
 };
 use crate::helpers::TestApp;
 
@@ -198,7 +198,6 @@ async fn full_flow(app: &TestApp, public: bool) {
         .await
         .unwrap();
     assert!(html.contains("Sign in"), "signed out");
-    let _ = hidden;
 }
 
 both_backends!(
@@ -252,7 +251,6 @@ both_backends!(
             .expect("client credentials");
         assert_eq!(tokens.scopes().map(Vec::len), Some(1));
         assert!(tokens.refresh_token().is_none());
-        let _ = RefreshToken::new(String::new());
     }
 );
 
@@ -272,19 +270,9 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        let req = hidden(&html, "request");
-        let csrf = hidden(&html, "csrf_token");
-        crate::flow::post_form(
-            &app,
-            "/logout/confirm",
-            &[
-                ("request", &req),
-                ("csrf_token", &csrf),
-                ("decision", "logout"),
-            ],
-        )
-        .await;
-        // A second user denies consent.
+        let confirm = [("decision", "logout")];
+        submit(&app.http, &app, "/logout/confirm", &html, &confirm).await;
+        // A second user, in a browser of their own, denies consent.
         user(&app, "bob").await;
         let other = crate::helpers::http_client();
         let html = other
@@ -295,32 +283,10 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        let form_login = [
-            ("request", hidden(&html, "request")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("username", "bob".into()),
-            ("password", PASSWORD.into()),
-        ];
-        let html = other
-            .post(app.url("/login"))
-            .form(&form_login)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let deny = [
-            ("request", hidden(&html, "request")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "deny".into()),
-        ];
-        other
-            .post(app.url("/consent"))
-            .form(&deny)
-            .send()
-            .await
-            .unwrap();
+        let bob = [("username", "bob"), ("password", PASSWORD)];
+        let resp = submit(&other, &app, "/login", &html, &bob).await;
+        let html = resp.text().await.unwrap();
+        submit(&other, &app, "/consent", &html, &[("decision", "deny")]).await;
 
         let kinds = sink.kinds();
         for k in [

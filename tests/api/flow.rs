@@ -109,37 +109,32 @@ pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqw
         .unwrap()
 }
 
-/// Submits the login page `html` with `password`.
-pub async fn login(app: &TestApp, html: &str, username: &str, password: &str) -> reqwest::Response {
+/// Submits the form of the hosted page `html` (login, consent, logout) to
+/// `path` from the browser `http`: its `request` and `csrf_token` and
+/// `fields`.
+pub async fn submit(
+    http: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    html: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let request = hidden(html, "request");
     let csrf = hidden(html, "csrf_token");
-    post_form(
-        app,
-        "/login",
-        &[
-            ("request", &request),
-            ("csrf_token", &csrf),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await
+    let mut form = vec![("request", request.as_str()), ("csrf_token", csrf.as_str())];
+    form.extend_from_slice(fields);
+    http.post(app.url(path)).form(&form).send().await.unwrap()
+}
+
+/// Submits the login page `html` with `password`.
+pub async fn login(app: &TestApp, html: &str, username: &str, password: &str) -> reqwest::Response {
+    let fields = [("username", username), ("password", password)];
+    submit(&app.http, app, "/login", html, &fields).await
 }
 
 /// Submits the consent page `html` with `decision`.
 pub async fn consent(app: &TestApp, html: &str, decision: &str) -> reqwest::Response {
-    let request = hidden(html, "request");
-    let csrf = hidden(html, "csrf_token");
-    post_form(
-        app,
-        "/consent",
-        &[
-            ("request", &request),
-            ("csrf_token", &csrf),
-            ("decision", decision),
-        ],
-    )
-    .await
+    submit(&app.http, app, "/consent", html, &[("decision", decision)]).await
 }
 
 /// The parameters of a 303 redirect to the client.

@@ -70,23 +70,15 @@ fn a_full_flow_logs_no_secret() {
 async fn flow_with_every_secret(captured: &Captured) {
     let app = crate::helpers::spawn_app(Backend::Sqlite).await;
     let s = sign_in(&app).await;
-    let ui = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(&s.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ui.status(), StatusCode::OK);
+    let userinfo = || {
+        app.http
+            .get(app.url("/userinfo"))
+            .bearer_auth(&s.access_token)
+            .send()
+    };
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::OK);
     misuse_and_revoke(&app, &s).await;
-    let ui = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(&s.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ui.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     let logout = format!("/logout?id_token_hint={}", s.id_token);
     app.http.get(app.url(&logout)).send().await.unwrap();
 
