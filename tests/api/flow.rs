@@ -1,5 +1,8 @@
 //! Helpers that drive the hosted pages like a browser: register a client and
-//! a user, follow `/authorize` through login and consent.
+//! a user, follow `/authorize` through login and consent ([`follow`],
+//! [`full_login`]), and the whole authorization-code flow up to the tokens
+//! ([`sign_in`]). A test that checks one step drives the steps itself; every
+//! other test takes its flow from here.
 
 #![allow(dead_code)] // shared by the test modules
 
