@@ -1,5 +1,8 @@
 //! Helpers that drive the hosted pages like a browser: register a client and
-//! a user, follow `/authorize` through login and consent.
+//! a user, follow `/authorize` through login and consent ([`follow`],
+//! [`full_login`]), and the whole authorization-code flow up to the tokens
+//! ([`sign_in`]). A test that checks one step drives the steps itself; every
+//! other test takes its flow from here.
 
 #![allow(dead_code)] // shared by the test modules
 
@@ -109,37 +112,32 @@ pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqw
         .unwrap()
 }
 
-/// Submits the login page `html` with `password`.
-pub async fn login(app: &TestApp, html: &str, username: &str, password: &str) -> reqwest::Response {
+/// Submits the form of the hosted page `html` (login, consent, logout) to
+/// `path` from the browser `http`: its `request` and `csrf_token` and
+/// `fields`.
+pub async fn submit(
+    http: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    html: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let request = hidden(html, "request");
     let csrf = hidden(html, "csrf_token");
-    post_form(
-        app,
-        "/login",
-        &[
-            ("request", &request),
-            ("csrf_token", &csrf),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await
+    let mut form = vec![("request", request.as_str()), ("csrf_token", csrf.as_str())];
+    form.extend_from_slice(fields);
+    http.post(app.url(path)).form(&form).send().await.unwrap()
+}
+
+/// Submits the login page `html` with `password`.
+pub async fn login(app: &TestApp, html: &str, username: &str, password: &str) -> reqwest::Response {
+    let fields = [("username", username), ("password", password)];
+    submit(&app.http, app, "/login", html, &fields).await
 }
 
 /// Submits the consent page `html` with `decision`.
 pub async fn consent(app: &TestApp, html: &str, decision: &str) -> reqwest::Response {
-    let request = hidden(html, "request");
-    let csrf = hidden(html, "csrf_token");
-    post_form(
-        app,
-        "/consent",
-        &[
-            ("request", &request),
-            ("csrf_token", &csrf),
-            ("decision", decision),
-        ],
-    )
-    .await
+    submit(&app.http, app, "/consent", html, &[("decision", decision)]).await
 }
 
 /// The parameters of a 303 redirect to the client.
@@ -163,15 +161,11 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// Runs /authorize → login → consent (allow) and returns the redirect's
-/// parameters.
-pub async fn full_login(
-    app: &TestApp,
-    client: &str,
-    username: &str,
-    extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    let page = get_authorize(app, &query(client, extra)).await;
+/// Follows the authorization URL `url` through the hosted pages: the login
+/// page (signed in as `username`), then the consent page (allow) if it is
+/// asked for. Returns the parameters of the redirect to the client.
+pub async fn follow(app: &TestApp, url: &str, username: &str) -> Vec<(String, String)> {
+    let page = app.http.get(url).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Sign in"), "{html}");
@@ -184,4 +178,151 @@ pub async fn full_login(
         resp
     };
     redirect_params(&resp)
+}
+
+/// Runs /authorize → login → consent (allow) and returns the redirect's
+/// parameters.
+pub async fn full_login(
+    app: &TestApp,
+    client: &str,
+    username: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let url = app.url(&format!("/authorize?{}", query(client, extra)));
+    follow(app, &url, username).await
+}
+
+/// The password [`sign_in`] tries first.
+pub const WRONG_PASSWORD: &str = "wrong password!";
+/// The client secret [`misuse_and_revoke`] sends for a failed client
+/// authentication.
+pub const WRONG_SECRET: &str = "wrong-secret-value";
+
+/// One finished authorization-code flow ([`sign_in`]). The session cookie
+/// stays in `app.http`.
+pub struct SignedIn {
+    /// The confidential client the flow ran for.
+    pub client: TestClient,
+    /// Its client secret.
+    pub secret: String,
+    /// The authorization query (`openid profile offline_access`).
+    pub query: String,
+    /// The authorization code, already exchanged.
+    pub code: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub id_token: String,
+}
+
+impl SignedIn {
+    /// The token request that exchanged [`SignedIn::code`].
+    pub fn code_exchange(&self) -> [(&str, &str); 4] {
+        code_exchange(&self.code)
+    }
+}
+
+/// The token request that exchanges `code` (for a client authenticating
+/// with its secret).
+pub fn code_exchange(code: &str) -> [(&str, &str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ]
+}
+
+/// The whole authorization-code flow a relying party lives: registers the
+/// confidential client "RP" (authorization_code, refresh_token,
+/// client_credentials) and the user alice, then /authorize (`openid profile
+/// offline_access`) → the login page with [`WRONG_PASSWORD`] → the right
+/// password → consent (allow) → the code exchanged at /token with
+/// client_secret_basic.
+pub async fn sign_in(app: &TestApp) -> SignedIn {
+    let client = register(
+        app,
+        NewClient {
+            name: "RP".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            grant_types: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "client_credentials".into(),
+            ],
+            ..NewClient::default()
+        },
+    )
+    .await;
+    user(app, "alice").await;
+    let secret = client.secret.clone().unwrap();
+    let query = query(&client.id, &[]).replace(
+        "scope=openid+profile",
+        "scope=openid+profile+offline_access",
+    );
+    let html = get_authorize(app, &query).await.text().await.unwrap();
+    let bad = login(app, &html, "alice", WRONG_PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let html = login(app, &bad, "alice", PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let p = redirect_params(&consent(app, &html, "allow").await);
+    let code = param(&p, "code").unwrap().to_owned();
+    let t: serde_json::Value = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&client.id, Some(&secret))
+        .form(&code_exchange(&code))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = |name: &str| t[name].as_str().unwrap().to_owned();
+    SignedIn {
+        access_token: token("access_token"),
+        refresh_token: token("refresh_token"),
+        id_token: token("id_token"),
+        client,
+        secret,
+        query,
+        code,
+    }
+}
+
+/// After [`sign_in`]: rotates the refresh token, reuses the old one (the
+/// family is revoked), replays the code, fails a client authentication with
+/// [`WRONG_SECRET`] and revokes the access token.
+pub async fn misuse_and_revoke(app: &TestApp, s: &SignedIn) {
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", s.refresh_token.as_str()),
+    ];
+    let wrong_client = [("grant_type", "client_credentials")];
+    for (form, secret) in [
+        (&refresh[..], s.secret.as_str()),
+        (&refresh[..], s.secret.as_str()),
+        (&s.code_exchange()[..], s.secret.as_str()),
+        (&wrong_client[..], WRONG_SECRET),
+    ] {
+        app.http
+            .post(app.url("/token"))
+            .basic_auth(&s.client.id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+    }
+    app.http
+        .post(app.url("/revoke"))
+        .basic_auth(&s.client.id, Some(&s.secret))
+        .form(&[("token", s.access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
 }

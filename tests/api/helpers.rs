@@ -102,16 +102,28 @@ impl TestDb {
         SeaStore::new(conn)
     }
 
-    /// Drops the PostgreSQL database, killing its connections (simulates an
-    /// outage for the readiness tests).
+    /// Takes the PostgreSQL database away (simulates an outage for the
+    /// readiness tests): it refuses new connections and its open ones are
+    /// ended. Not `DROP DATABASE`, which waits for a checkpoint: minutes on
+    /// a test server holding many test databases.
     pub async fn drop_postgres(&self) {
         let name = self.pg_name.as_ref().expect("postgres only");
         let conn = sea_orm::Database::connect(&postgres_admin_url())
             .await
             .unwrap();
-        conn.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
+        conn.execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+        // Waits up to 5 s for each connection to end.
+        conn.execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+             WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
     }
 }
 
@@ -199,7 +211,12 @@ pub async fn spawn_app_with_overrides(
     adjust: impl FnOnce(&mut Config),
     overrides: impl AsyncFnOnce(&TestDb) -> Overrides,
 ) -> TestApp {
-    // Logs show up in a failing test's output (set TEST_LOG=debug for more).
+    // Logs show up in a failing test's output (set TEST_LOG=debug for more):
+    // the first call in the process installs the fallback logger, later ones
+    // are no-ops, and the runtime threads a test starts inherit its output
+    // capture. A test that reads the logs sets a logger of its own per thread
+    // (logs.rs), never a global one, so every test runs the same under
+    // `cargo test` (one process) and `cargo nextest run` (one per test).
     let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -2,15 +2,14 @@
 //! with every server log captured at debug level, then the logs are
 //! searched for every secret the flow used.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use portcullis::operator::NewClient;
 use reqwest::StatusCode;
+use tracing::dispatcher::{self, DefaultGuard, Dispatch};
 
-use crate::flow::{
-    PASSWORD, REDIRECT, VERIFIER, consent, login, param, redirect_params, register, user,
-};
+use crate::flow::{PASSWORD, WRONG_PASSWORD, WRONG_SECRET, misuse_and_revoke, sign_in};
 use crate::helpers::Backend;
 
 #[derive(Clone, Default)]
@@ -26,135 +25,61 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines)] // one flow, read top to bottom
-async fn a_full_flow_logs_no_secret() {
-    let captured = Captured::default();
+thread_local! {
+    /// The capturing logger of this thread, while it is one of the test's
+    /// runtime threads.
+    static LOGGER: RefCell<Option<DefaultGuard>> = const { RefCell::new(None) };
+}
+
+/// The server's logs at debug level, JSON, into `captured` (the test's own
+/// HTTP client is left out).
+fn capturing(captured: &Captured) -> Dispatch {
     let sink = captured.clone();
-    // The server's logs (the test's own HTTP client is left out).
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("debug,reqwest=off")
-        .with_writer(move || sink.clone())
-        .init();
-    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
-    let c = register(
-        &app,
-        NewClient {
-            name: "RP".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            grant_types: vec![
-                "authorization_code".into(),
-                "refresh_token".into(),
-                "client_credentials".into(),
-            ],
-            ..NewClient::default()
-        },
+    Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("debug,reqwest=off")
+            .with_writer(move || sink.clone())
+            .finish(),
     )
-    .await;
-    user(&app, "alice").await;
-    let secret = c.secret.clone().unwrap();
-    let q = crate::flow::query(&c.id, &[]).replace(
-        "scope=openid+profile",
-        "scope=openid+profile+offline_access",
-    );
-    let html = app
-        .http
-        .get(app.url(&format!("/authorize?{q}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
+}
+
+/// Runs `test` on a runtime of its own whose every thread (workers and the
+/// blocking pool) logs to `logger`. Scoped, never global: other tests in
+/// the same process (`cargo test`) keep their own logger.
+fn with_logger<F: Future<Output = ()>>(logger: &Dispatch, test: impl FnOnce() -> F) {
+    let on_start = logger.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            LOGGER.with(|g| *g.borrow_mut() = Some(dispatcher::set_default(&on_start)));
+        })
+        .on_thread_stop(|| LOGGER.with(|g| drop(g.borrow_mut().take())))
+        .build()
         .unwrap();
-    let bad = login(&app, &html, "alice", "wrong password!")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let html = login(&app, &bad, "alice", PASSWORD)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let p = redirect_params(&consent(&app, &html, "allow").await);
-    let code = param(&p, "code").unwrap().to_owned();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let t: serde_json::Value = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&c.id, Some(&secret))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let at = t["access_token"].as_str().unwrap().to_owned();
-    let rt = t["refresh_token"].as_str().unwrap().to_owned();
-    let id_token = t["id_token"].as_str().unwrap().to_owned();
-    let ui = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(&at)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ui.status(), StatusCode::OK);
-    let refresh = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt.as_str()),
-    ];
-    app.http
-        .post(app.url("/token"))
-        .basic_auth(&c.id, Some(&secret))
-        .form(&refresh)
-        .send()
-        .await
-        .unwrap();
-    app.http
-        .post(app.url("/token"))
-        .basic_auth(&c.id, Some(&secret))
-        .form(&refresh)
-        .send()
-        .await
-        .unwrap();
-    app.http
-        .post(app.url("/token"))
-        .basic_auth(&c.id, Some(&secret))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    app.http
-        .post(app.url("/token"))
-        .basic_auth(&c.id, Some("wrong-secret-value"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    app.http
-        .post(app.url("/revoke"))
-        .basic_auth(&c.id, Some(&secret))
-        .form(&[("token", at.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let ui = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(&at)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ui.status(), StatusCode::UNAUTHORIZED);
-    let logout = format!("/logout?id_token_hint={id_token}");
+    dispatcher::with_default(logger, || runtime.block_on(test()));
+}
+
+#[test]
+fn a_full_flow_logs_no_secret() {
+    let captured = Captured::default();
+    with_logger(&capturing(&captured), || flow_with_every_secret(&captured));
+}
+
+async fn flow_with_every_secret(captured: &Captured) {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let s = sign_in(&app).await;
+    let userinfo = || {
+        app.http
+            .get(app.url("/userinfo"))
+            .bearer_auth(&s.access_token)
+            .send()
+    };
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::OK);
+    misuse_and_revoke(&app, &s).await;
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let logout = format!("/logout?id_token_hint={}", s.id_token);
     app.http.get(app.url(&logout)).send().await.unwrap();
 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -165,14 +90,14 @@ async fn a_full_flow_logs_no_secret() {
     );
     assert!(logs.contains("token request"), "token requests are logged");
     for (name, value) in [
-        ("authorization code", code.as_str()),
-        ("access token", at.as_str()),
-        ("refresh token", rt.as_str()),
-        ("id token", id_token.as_str()),
-        ("client secret", secret.as_str()),
-        ("wrong client secret", "wrong-secret-value"),
+        ("authorization code", s.code.as_str()),
+        ("access token", s.access_token.as_str()),
+        ("refresh token", s.refresh_token.as_str()),
+        ("id token", s.id_token.as_str()),
+        ("client secret", s.secret.as_str()),
+        ("wrong client secret", WRONG_SECRET),
         ("password", PASSWORD),
-        ("wrong password", "wrong password!"),
+        ("wrong password", WRONG_PASSWORD),
     ] {
         assert!(!logs.contains(value), "the logs contain the {name}");
     }

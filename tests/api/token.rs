@@ -82,20 +82,7 @@ async fn code_with_scope(app: &TestApp, client: &TestClient, scope: &str) -> Str
         ),
     );
     let _ = extra;
-    let page = crate::flow::get_authorize(app, &q).await;
-    let html = page.text().await.unwrap();
-    let resp = if html.contains("Sign in") {
-        crate::flow::login(app, &html, "alice", crate::flow::PASSWORD).await
-    } else {
-        panic!("expected the login page")
-    };
-    let resp = if resp.status() == StatusCode::OK {
-        let html = resp.text().await.unwrap();
-        crate::flow::consent(app, &html, "allow").await
-    } else {
-        resp
-    };
-    let params = crate::flow::redirect_params(&resp);
+    let params = crate::flow::follow(app, &app.url(&format!("/authorize?{q}")), "alice").await;
     param(&params, "code").unwrap().to_owned()
 }
 
