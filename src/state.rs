@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store};
+use crate::protocol::client_auth::ClientJwksFetcher;
 use crate::protocol::interaction::InteractionSettings;
-use crate::protocol::token::client_auth::ClientJwksFetcher;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
 
 /// Everything a handler may need, behind one `Arc`: axum clones the state

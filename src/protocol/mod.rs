@@ -7,7 +7,6 @@ pub mod discovery;
 pub mod error;
 pub mod interaction;
 pub mod jwt;
-pub mod jwt_peek;
 pub mod logout;
 pub mod params;
 pub mod pkce;

@@ -49,8 +49,8 @@ pub async fn validate_access_token(
     })?;
     // RFC 9068 §4: the header's typ must be at+jwt (the header is signed,
     // and the signature was just checked).
-    let typ = super::jwt_peek::header(token)
-        .and_then(|h| h.get("typ").and_then(Value::as_str).map(str::to_owned));
+    let typ = super::jwt::split_compact(token)
+        .and_then(|(h, _)| h.get("typ").and_then(Value::as_str).map(str::to_owned));
     if typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some("at+jwt") {
         return Err(invalid("not an access token"));
     }
@@ -68,7 +68,7 @@ pub async fn validate_access_token(
     }
     let exp = claims
         .get("exp")
-        .and_then(super::jwt_peek::numeric_date)
+        .and_then(super::jwt::numeric_date)
         .and_then(|e| DateTime::from_timestamp(e, 0))
         .ok_or_else(|| invalid("the access token has no expiry"))?;
     if exp <= now {

@@ -13,10 +13,10 @@ use crate::error::{AppError, AuthScheme, no_store};
 use crate::http::audit::{self, RequestMeta};
 use crate::http::routes::token::is_form;
 use crate::ports::events::TokenKind;
+use crate::protocol::client_auth;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::RawParams;
 use crate::protocol::resource;
-use crate::protocol::token::client_auth;
 use crate::state::AppState;
 
 /// Records a failed client authentication at `endpoint`.

@@ -4,7 +4,6 @@
 //! node-oidc-provider's `grants/*.js`).
 
 pub mod authorization_code;
-pub mod client_auth;
 pub mod client_credentials;
 pub mod issue;
 pub mod refresh_token;
@@ -16,7 +15,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use serde::Serialize;
 
-use self::client_auth::{ClientJwksFetcher, Presented};
+use super::client_auth::{self, ClientJwksFetcher, Presented};
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
 use crate::domain::{Client, GrantType};
