@@ -34,10 +34,17 @@ pub enum AppError {
     Token(OAuthError, AuthScheme),
     /// Bearer-protected resources: RFC 6750 §3.
     Bearer(OAuthError),
+    /// A bearer-protected resource was asked without any credentials: 401
+    /// with a challenge that has no error code (RFC 6750 §3.1; the JSON body
+    /// says what is missing).
+    NoBearer,
     /// A hosted page that cannot go on (unknown client, bad redirect URI).
     Page(StatusCode, PageMsg),
     /// An unexpected failure: generic body, detail in the log.
     Internal(BoxError),
+    /// The body could not be read (too large: 413; the connection broke):
+    /// axum's own answer.
+    Body(axum::extract::rejection::BytesRejection),
 }
 
 #[derive(Serialize)]
@@ -139,7 +146,21 @@ impl IntoResponse for AppError {
                 }
                 resp
             }
+            Self::NoBearer => {
+                let body = ErrorBody {
+                    error: ErrorCode::InvalidToken.as_str(),
+                    error_description: Some("no access token was presented".into()),
+                };
+                let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"portcullis\""),
+                );
+                no_store(&mut resp);
+                resp
+            }
             Self::Page(status, msg) => render_page(status, &msg.title, &msg.detail),
+            Self::Body(rejection) => rejection.into_response(),
             Self::Internal(err) => {
                 tracing::error!(error = %err, "internal error");
                 let body = ErrorBody {

@@ -55,7 +55,7 @@ fn router_with(state: AppState, published: Arc<routes::discovery::Published>) ->
             get(routes::userinfo::userinfo).post(routes::userinfo::userinfo),
         )
         .route("/revoke", post(routes::revoke::post_revoke))
-        .route("/introspect", post(routes::revoke::post_introspect))
+        .route("/introspect", post(routes::introspect::post_introspect))
         .route(
             "/logout",
             get(routes::logout::logout).post(routes::logout::logout),

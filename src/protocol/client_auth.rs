@@ -183,6 +183,118 @@ pub fn presented(authorization: Option<&str>, form: &RawParams) -> Result<Presen
     }
 }
 
+/// The client authentication method a request used (for events): Basic
+/// when the `Authorization` header uses that scheme, else what the form
+/// carries.
+pub fn method_used(authorization: Option<&str>, form: &RawParams) -> &'static str {
+    if uses_basic(authorization) {
+        "client_secret_basic"
+    } else if form.get("client_assertion").is_some() {
+        "private_key_jwt"
+    } else if form.get("client_secret").is_some() {
+        "client_secret_post"
+    } else {
+        "none"
+    }
+}
+
+/// Whether the `Authorization` header uses the Basic scheme (RFC 9110
+/// §11.1: case-insensitive).
+fn uses_basic(authorization: Option<&str>) -> bool {
+    authorization.is_some_and(|h| {
+        h.trim_start()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("basic "))
+    })
+}
+
+/// What client authentication needs.
+pub struct ClientAuthCtx<'a> {
+    /// Repositories (clients; the assertion replay table).
+    pub store: &'a dyn Store,
+    /// Fetches a client's `jwks_uri`.
+    pub fetcher: &'a dyn ClientJwksFetcher,
+    /// The values a client assertion may carry in `aud` (RFC 7523 §3 item
+    /// 3): the token endpoint URL and the issuer, at every endpoint.
+    pub audiences: &'a [&'a str],
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A client-authenticated request was refused.
+#[derive(Debug)]
+pub struct ClientAuthFailure {
+    /// The error (`invalid_request` or `invalid_client`).
+    pub error: OAuthError,
+    /// HTTP Basic was used: an `invalid_client` answers 401 with a Basic
+    /// challenge (RFC 6749 §5.2); no other request gets one.
+    pub basic: bool,
+    /// The method the request used, for the event.
+    pub method: &'static str,
+    /// The client id the request named, if any, for the event.
+    pub client_id: Option<String>,
+}
+
+impl ClientAuthFailure {
+    /// Whether the client failed to authenticate (`invalid_client`): the
+    /// `client_authentication_failed` event.
+    pub fn is_auth_failure(&self) -> bool {
+        self.error.code == ErrorCode::InvalidClient
+    }
+}
+
+/// The one client-authentication pipeline of every endpoint that
+/// authenticates clients (token, revocation, introspection, and the ones to
+/// come): no repeated parameter (RFC 6749 §3.2) and none oversized, exactly
+/// one authentication method (§2.3), then [`authenticate`] (the secret, or
+/// the `private_key_jwt` assertion with its audience, lifetime and replay
+/// checks).
+pub async fn authenticate_request(
+    ctx: &ClientAuthCtx<'_>,
+    authorization: Option<&str>,
+    form: &RawParams,
+) -> Result<Client, ClientAuthFailure> {
+    let basic = uses_basic(authorization);
+    let fail = |error: OAuthError, client_id: Option<String>| ClientAuthFailure {
+        error,
+        basic,
+        method: method_used(authorization, form),
+        client_id,
+    };
+    let named = || {
+        authorization
+            .and_then(parse_basic)
+            .map(|(id, _)| id)
+            .or_else(|| form.get("client_id").map(str::to_owned))
+    };
+    if let Some(name) = form.first_repeated() {
+        return Err(fail(
+            OAuthError::invalid_request(format!(
+                "parameter {name} was given more than once (RFC 6749 section 3.2)"
+            )),
+            named(),
+        ));
+    }
+    if let Some(name) = form.first_oversized() {
+        return Err(fail(
+            OAuthError::invalid_request(format!("parameter {name} is too long")),
+            named(),
+        ));
+    }
+    let presented = presented(authorization, form).map_err(|e| fail(e, named()))?;
+    authenticate(&presented, ctx.store, ctx.fetcher, ctx.audiences, ctx.now)
+        .await
+        .map_err(|e| {
+            let id = match &presented {
+                Presented::Basic { id, .. }
+                | Presented::Post { id, .. }
+                | Presented::Public { id } => Some(id.clone()),
+                Presented::Jwt { id, .. } => id.clone(),
+            };
+            fail(e, id)
+        })
+}
+
 /// Fetches a client's JWK Set from its `jwks_uri` (an adapter: HTTP with a
 /// cache).
 #[async_trait]
@@ -508,5 +620,17 @@ mod tests {
                 .code,
             ErrorCode::InvalidClient
         );
+    }
+
+    #[test]
+    fn the_method_used_is_named_for_events() {
+        let none = RawParams::parse(b"client_id=c1");
+        assert_eq!(method_used(Some("basic abc"), &none), "client_secret_basic");
+        assert_eq!(method_used(Some("Bearer abc"), &none), "none");
+        assert_eq!(method_used(None, &none), "none");
+        let post = RawParams::parse(b"client_id=c1&client_secret=s");
+        assert_eq!(method_used(None, &post), "client_secret_post");
+        let jwt = RawParams::parse(b"client_assertion=a.b.c");
+        assert_eq!(method_used(None, &jwt), "private_key_jwt");
     }
 }

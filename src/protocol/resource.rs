@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
+use super::token::TokenCtx;
 use crate::domain::ScopeSet;
 use crate::ports::{KeyProvider, Store};
 
@@ -27,6 +28,21 @@ pub struct AccessClaims {
 
 fn invalid(text: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, text)
+}
+
+/// [`validate_access_token`] with the issuer, audience, clock and ports of
+/// `ctx`: the check of userinfo, introspection and revocation.
+pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
+    let s = ctx.settings;
+    validate_access_token(
+        ctx.keys,
+        ctx.store,
+        &s.issuer,
+        &s.access_token_audience,
+        token,
+        ctx.clock.now(),
+    )
+    .await
 }
 
 /// Validates an access token: our signature (algorithm from our key record,

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{no_store, render_page};
 use crate::http::audit::{self, RequestMeta};
+use crate::http::extractors::is_form;
 use crate::http::pages;
-use crate::http::routes::token::is_form;
 use crate::http::session;
 use crate::protocol::interaction::{self, LiveSession};
 use crate::protocol::logout::{self, Hint, LogoutError};
