@@ -39,14 +39,22 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
     }
     let now = ctx.clock.now();
     let rt = ctx.store.get_refresh_token(&TokenHash::of(token)).await?;
-    // A refresh token is described only to the client that holds it.
-    Ok(match rt {
+    // A refresh token is described only to the client that holds it, while
+    // it and its grant live.
+    let rt = match rt {
         Some(rt)
             if rt.client_id == client.id
                 && rt.revoked_at.is_none()
                 && rt.rotated_at.is_none()
                 && rt.expires_at > now =>
         {
+            let grant = ctx.store.get_grant(&rt.family_id).await?;
+            grant.is_some_and(|g| g.revoked_at.is_none()).then_some(rt)
+        }
+        _ => None,
+    };
+    Ok(match rt {
+        Some(rt) => {
             json!({
                 "active": true,
                 "token_type": "refresh_token",

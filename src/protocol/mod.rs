@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod grant;
 pub mod interaction;
 pub mod introspect;
 pub mod jwt;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
 use super::token::TokenCtx;
+use super::token::issue::GRANT_ID_CLAIM;
 use crate::domain::ScopeSet;
 use crate::ports::{KeyProvider, Store};
 
@@ -97,6 +98,20 @@ pub async fn validate_access_token(
     };
     if store.is_token_revoked(&jti).await? {
         return Err(invalid("the access token was revoked"));
+    }
+    // The grant it came from, if any (not client credentials): revoking the
+    // grant revokes the token (protocol::grant).
+    if let Some(grant_id) = claims.get(GRANT_ID_CLAIM) {
+        let live = match grant_id.as_str() {
+            Some(id) => store
+                .get_grant(id)
+                .await?
+                .is_some_and(|g| g.revoked_at.is_none()),
+            None => false,
+        };
+        if !live {
+            return Err(invalid("the access token was revoked"));
+        }
     }
     let scope =
         ScopeSet::parse(&scope).map_err(|_| invalid("the access token scope is malformed"))?;

@@ -2,6 +2,7 @@
 //! client authenticated ([`super::client_auth`]).
 
 use super::error::{ErrorCode, OAuthError};
+use super::grant::{self, GrantSelector};
 use super::params::RawParams;
 use super::resource;
 use super::token::TokenCtx;
@@ -10,7 +11,7 @@ use crate::domain::{Client, RevokedAccessToken, TokenHash};
 /// What was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
-    /// A refresh token, with its family and grant.
+    /// A refresh token, with its grant and every token of it.
     RefreshToken,
     /// A JWT access token (its `jti` is remembered until it expires).
     AccessToken,
@@ -30,8 +31,9 @@ fn other_client() -> OAuthError {
 }
 
 /// Revokes `token` for `client`. A token of another client is refused
-/// (§2.1); a refresh token takes its family and grant with it (§2.1: SHOULD
-/// also invalidate what the same grant issued).
+/// (§2.1); a refresh token takes its grant, and so every token of the
+/// grant, with it (§2.1: SHOULD also invalidate what the same grant
+/// issued).
 pub async fn handle(
     ctx: &TokenCtx<'_>,
     client: &Client,
@@ -42,8 +44,7 @@ pub async fn handle(
         if rt.client_id != client.id {
             return Err(other_client());
         }
-        ctx.store.revoke_refresh_family(&rt.family_id, now).await?;
-        ctx.store.revoke_grant(&rt.family_id, now).await?;
+        grant::revoke(ctx.store, GrantSelector::Id(&rt.family_id), now).await?;
         return Ok(Revoked::RefreshToken);
     }
     match resource::validate(ctx, token).await {

@@ -12,6 +12,7 @@ use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::is_form;
 use crate::http::pages;
 use crate::http::session;
+use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::interaction::{self, LiveSession};
 use crate::protocol::logout::{self, Hint, LogoutError};
 use crate::protocol::params::RawParams;
@@ -109,11 +110,20 @@ async fn finish(
     checked: &Checked,
 ) -> Response {
     if let Some(s) = session {
-        if let Err(e) = state
-            .store
-            .end_session(&s.session.id, state.clock.now())
+        let now = state.clock.now();
+        // The session ends, and the grants made in it with it (not the
+        // offline_access ones: OIDC Core §11).
+        let ended = async {
+            state.store.end_session(&s.session.id, now).await?;
+            grant::revoke(
+                state.store.as_ref(),
+                GrantSelector::SessionOnline(&s.session.id),
+                now,
+            )
             .await
-        {
+        }
+        .await;
+        if let Err(e) = ended {
             tracing::warn!(error = %e, "logout: ending the session failed");
             return render_page(
                 StatusCode::SERVICE_UNAVAILABLE,
