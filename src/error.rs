@@ -27,6 +27,19 @@ pub struct PageMsg {
     pub detail: String,
 }
 
+impl AppError {
+    /// A hosted error page.
+    pub fn page(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Page(
+            status,
+            PageMsg {
+                title: title.into(),
+                detail: detail.into(),
+            },
+        )
+    }
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug)]
 pub enum AppError {
@@ -159,7 +172,14 @@ impl IntoResponse for AppError {
                 no_store(&mut resp);
                 resp
             }
-            Self::Page(status, msg) => render_page(status, &msg.title, &msg.detail),
+            Self::Page(status, msg) => {
+                let mut resp = render_page(status, &msg.title, &msg.detail);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                }
+                resp
+            }
             Self::Body(rejection) => rejection.into_response(),
             Self::Internal(err) => {
                 tracing::error!(error = %err, "internal error");

@@ -79,6 +79,37 @@ impl<S: Send + Sync> FromRequest<S> for OptionalForm {
     }
 }
 
+/// The form body of a hosted page's POST (login, consent, logout
+/// confirmation): another content type or a repeated parameter is an error
+/// page (DESIGN.md invariant 13: bad input changes nothing).
+#[derive(Debug)]
+pub struct PageForm(pub RawParams);
+
+impl<S: Send + Sync> FromRequest<S> for PageForm {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request<axum::body::Body>, state: &S) -> Result<Self, AppError> {
+        let bad = || {
+            AppError::page(
+                axum::http::StatusCode::BAD_REQUEST,
+                "Cannot continue",
+                "The form was incomplete or sent twice. Go back to the application and start again.",
+            )
+        };
+        if !is_form(req.headers()) {
+            return Err(bad());
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(AppError::Body)?;
+        let form = RawParams::parse(&body);
+        if form.first_repeated().is_some() {
+            return Err(bad());
+        }
+        Ok(Self(form))
+    }
+}
+
 /// The raw query string, parsed (`RawParams` keeps repeated parameters
 /// visible, which serde-based extractors hide).
 #[derive(Debug)]
