@@ -130,7 +130,7 @@ pub async fn access_token(
     claims.insert("aud".into(), json!(s.access_token_audience));
     claims.insert("exp".into(), json!((now + lifetime).timestamp()));
     claims.insert("iat".into(), json!(now.timestamp()));
-    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    claims.insert("jti".into(), json!(ctx.rng.uuid_v4()));
     claims.insert("client_id".into(), json!(client.id.as_str()));
     claims.insert("scope".into(), json!(scope.to_string()));
     if let Some(at) = who.auth_time {
