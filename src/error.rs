@@ -27,6 +27,19 @@ pub struct PageMsg {
     pub detail: String,
 }
 
+impl AppError {
+    /// A hosted error page.
+    pub fn page(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Page(
+            status,
+            PageMsg {
+                title: title.into(),
+                detail: detail.into(),
+            },
+        )
+    }
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug)]
 pub enum AppError {
@@ -34,10 +47,17 @@ pub enum AppError {
     Token(OAuthError, AuthScheme),
     /// Bearer-protected resources: RFC 6750 §3.
     Bearer(OAuthError),
+    /// A bearer-protected resource was asked without any credentials: 401
+    /// with a challenge that has no error code (RFC 6750 §3.1; the JSON body
+    /// says what is missing).
+    NoBearer,
     /// A hosted page that cannot go on (unknown client, bad redirect URI).
     Page(StatusCode, PageMsg),
     /// An unexpected failure: generic body, detail in the log.
     Internal(BoxError),
+    /// The body could not be read (too large: 413; the connection broke):
+    /// axum's own answer.
+    Body(axum::extract::rejection::BytesRejection),
 }
 
 #[derive(Serialize)]
@@ -139,7 +159,28 @@ impl IntoResponse for AppError {
                 }
                 resp
             }
-            Self::Page(status, msg) => render_page(status, &msg.title, &msg.detail),
+            Self::NoBearer => {
+                let body = ErrorBody {
+                    error: ErrorCode::InvalidToken.as_str(),
+                    error_description: Some("no access token was presented".into()),
+                };
+                let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"portcullis\""),
+                );
+                no_store(&mut resp);
+                resp
+            }
+            Self::Page(status, msg) => {
+                let mut resp = render_page(status, &msg.title, &msg.detail);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                }
+                resp
+            }
+            Self::Body(rejection) => rejection.into_response(),
             Self::Internal(err) => {
                 tracing::error!(error = %err, "internal error");
                 let body = ErrorBody {

@@ -380,10 +380,28 @@ pub async fn set_password(
         .set_user_password(&username, &hash, clock.now())
         .await?
     {
-        Ok(())
+        revoke_user_grants(store, clock, &username).await
     } else {
         Err(OperatorError::NotFound(format!("no user {username}")))
     }
+}
+
+/// Revokes every grant of a user, and so every token issued from them
+/// (`protocol::grant`): after a password change or when disabled.
+async fn revoke_user_grants(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    username: &Username,
+) -> Result<(), OperatorError> {
+    if let Some(user) = store.user_by_username(username).await? {
+        crate::protocol::grant::revoke(
+            store,
+            crate::protocol::grant::GrantSelector::User(&user.id),
+            clock.now(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Disables or re-enables a user.
@@ -398,6 +416,9 @@ pub async fn set_disabled(
         .set_user_disabled(&username, disabled, clock.now())
         .await?
     {
+        if disabled {
+            revoke_user_grants(store, clock, &username).await?;
+        }
         Ok(())
     } else {
         Err(OperatorError::NotFound(format!("no user {username}")))

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store};
+use crate::protocol::client_auth::ClientJwksFetcher;
 use crate::protocol::interaction::InteractionSettings;
-use crate::protocol::token::client_auth::ClientJwksFetcher;
-use crate::protocol::token::{GrantRegistry, TokenSettings};
+use crate::protocol::token::{GrantRegistry, TokenCtx, TokenSettings};
 
 /// Everything a handler may need, behind one `Arc`: axum clones the state
 /// for every request, and one reference count is cheaper than eleven
@@ -54,4 +54,18 @@ pub struct Services {
     pub keys: Arc<dyn KeyProvider>,
     /// Grant and consent events (`emit` never waits).
     pub events: Arc<dyn EventSink>,
+}
+
+impl Services {
+    /// The context of the token endpoint and of the endpoints that check
+    /// our tokens (revocation, introspection, userinfo).
+    pub fn token_ctx(&self) -> TokenCtx<'_> {
+        TokenCtx {
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+            rng: self.rng.as_ref(),
+            keys: self.keys.as_ref(),
+            settings: &self.tokens,
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! HTTP Basic client credentials (RFC 6749 §2.3.1): the raw header value,
+//! HTTP Basic client credentials (RFC 6749 §2.3.1), as the token,
+//! revocation and introspection endpoints read them: the raw header value,
 //! and a fuzzed `id:secret` wrapped in a well-formed header. What parses
 //! must re-encode and parse back to the same pair.
 

@@ -1,6 +1,7 @@
 //! JWT compact parsing before verification (`private_key_jwt` client
-//! assertions, `id_token_hint`): `jwt::split_compact` on any text, and on a
-//! token built from fuzzed header and payload bytes.
+//! assertions at every client-authenticating endpoint; the access token's
+//! `typ`): `jwt::split_compact`, the function the server runs, on any text
+//! and on a token built from fuzzed header and payload bytes.
 
 #![no_main]
 

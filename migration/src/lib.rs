@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261125_000002_login_throttles;
+mod m20261201_000003_grants_session_index;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_login_throttles::Migration),
+            Box::new(m20261201_000003_grants_session_index::Migration),
         ]
     }
 }

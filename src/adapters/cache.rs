@@ -22,6 +22,7 @@ use crate::domain::{
     RevokedAccessToken, Session, SigningKeyRecord, TokenHash, User, UserId, Username,
 };
 use crate::ports::prelude::*;
+use crate::ports::repositories::GrantSelector;
 use crate::ports::{StoreError, ThrottlePolicy};
 
 /// Most clients held at once; past this the cache is emptied and refilled
@@ -163,6 +164,13 @@ impl GrantRepository for CachedStore {
     }
     async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.inner.revoke_grant(id, now).await
+    }
+    async fn revoke_grants(
+        &self,
+        which: GrantSelector<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.inner.revoke_grants(which, now).await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use crate::protocol::token::client_auth::ClientJwksFetcher;
+use crate::protocol::client_auth::ClientJwksFetcher;
 
 /// Largest JWK Set accepted.
 const MAX_BYTES: usize = 64 * 1024;

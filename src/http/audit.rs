@@ -111,15 +111,9 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
 }
 
 /// Events of a token request.
-pub fn token(state: &AppState, meta: &RequestMeta, r: &TokenReport, auth_method: &str) {
+pub fn token(state: &AppState, meta: &RequestMeta, r: &TokenReport) {
     let now = state.clock.now();
     let client = r.client_id.as_deref().and_then(ClientId::parse);
-    if r.client_auth_failed {
-        let e = Event::client_authentication_failed(now, r.client_id.as_deref(), auth_method)
-            .detail(DetailKey::Endpoint, "token");
-        emit(state, meta, e);
-        return;
-    }
     let Some(client) = client else { return };
     let user = r.subject.as_ref().map(UserId::new);
     if r.code_replayed {
@@ -179,7 +173,9 @@ pub fn revoked(state: &AppState, meta: &RequestMeta, client: &ClientId, kind: To
     );
 }
 
-/// `client_authentication_failed` at `endpoint`.
+/// `client_authentication_failed` at `endpoint` (from the
+/// [`AuthenticatedClient`](crate::http::extractors::AuthenticatedClient)
+/// extractor, for every endpoint that authenticates clients).
 pub fn client_auth_failed(
     state: &AppState,
     meta: &RequestMeta,

@@ -1,14 +1,214 @@
-//! Request extractors shared by handlers.
+//! Request extractors shared by handlers: the client address, the form
+//! body, the raw query, and the authenticated client of the endpoints that
+//! authenticate clients.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Request};
+use axum::http::{HeaderMap, Request, header};
 
 use crate::config::TrustedProxies;
+use crate::domain::Client;
+use crate::error::{AppError, AuthScheme};
+use crate::http::audit::{self, RequestMeta};
+use crate::protocol::client_auth::{self, ClientAuthCtx};
+use crate::protocol::error::OAuthError;
+use crate::protocol::params::RawParams;
+use crate::state::AppState;
+
+/// Whether the body is `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The `Authorization` header, when it is text.
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// An `application/x-www-form-urlencoded` body, parsed (RFC 6749 §3.2:
+/// another content type is `invalid_request`, as JSON).
+#[derive(Debug)]
+pub struct Form(pub RawParams);
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request<axum::body::Body>, state: &S) -> Result<Self, AppError> {
+        if !is_form(req.headers()) {
+            return Err(AppError::Token(
+                OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"),
+                AuthScheme::Other,
+            ));
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(AppError::Body)?;
+        Ok(Self(RawParams::parse(&body)))
+    }
+}
+
+/// The form body of a POST that has one (any other request: `None`), for
+/// endpoints that take their parameters from the query or the body.
+#[derive(Debug)]
+pub struct OptionalForm(pub Option<RawParams>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalForm {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request<axum::body::Body>, state: &S) -> Result<Self, AppError> {
+        if req.method() != axum::http::Method::POST || !is_form(req.headers()) {
+            return Ok(Self(None));
+        }
+        Form::from_request(req, state)
+            .await
+            .map(|Form(f)| Self(Some(f)))
+    }
+}
+
+/// The form body of a hosted page's POST (login, consent, logout
+/// confirmation): another content type or a repeated parameter is an error
+/// page (DESIGN.md invariant 13: bad input changes nothing).
+#[derive(Debug)]
+pub struct PageForm(pub RawParams);
+
+impl<S: Send + Sync> FromRequest<S> for PageForm {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request<axum::body::Body>, state: &S) -> Result<Self, AppError> {
+        let bad = || {
+            AppError::page(
+                axum::http::StatusCode::BAD_REQUEST,
+                "Cannot continue",
+                "The form was incomplete or sent twice. Go back to the application and start again.",
+            )
+        };
+        if !is_form(req.headers()) {
+            return Err(bad());
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(AppError::Body)?;
+        let form = RawParams::parse(&body);
+        if form.first_repeated().is_some() {
+            return Err(bad());
+        }
+        Ok(Self(form))
+    }
+}
+
+/// The raw query string, parsed (`RawParams` keeps repeated parameters
+/// visible, which serde-based extractors hide).
+#[derive(Debug)]
+pub struct Query(pub RawParams);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self(RawParams::parse(
+            parts.uri.query().unwrap_or_default().as_bytes(),
+        )))
+    }
+}
+
+/// A request of an endpoint that authenticates clients (token, revocation,
+/// introspection, and those to come): the form body, and the client that
+/// [`client_auth::authenticate_request`] authenticated. A refusal is
+/// rendered as RFC 6749 §5.2 JSON (a Basic challenge only when Basic was
+/// used), logged, and recorded as `client_authentication_failed` with the
+/// endpoint (the last path segment) when the client failed to authenticate.
+#[derive(Debug)]
+pub struct AuthenticatedClient {
+    /// The authenticated client.
+    pub client: Client,
+    /// The form.
+    pub form: RawParams,
+    /// The challenge scheme for later `invalid_client` errors.
+    pub scheme: AuthScheme,
+}
+
+impl FromRequest<AppState> for AuthenticatedClient {
+    type Rejection = AppError;
+
+    async fn from_request(
+        req: Request<axum::body::Body>,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(meta) = RequestMeta::from_request_parts(&mut parts, state).await;
+        let endpoint = parts
+            .uri
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let authorization = authorization(&parts.headers).map(str::to_owned);
+        let Form(form) = Form::from_request(Request::from_parts(parts, body), state).await?;
+        let t = &state.tokens;
+        let audiences = [t.token_endpoint.as_str(), t.issuer.as_str()];
+        let ctx = ClientAuthCtx {
+            store: state.store.as_ref(),
+            fetcher: state.client_jwks.as_ref(),
+            audiences: &audiences,
+            now: state.clock.now(),
+        };
+        match client_auth::authenticate_request(&ctx, authorization.as_deref(), &form).await {
+            Ok(client) => {
+                let scheme = if client_auth::method_used(authorization.as_deref(), &form)
+                    == "client_secret_basic"
+                {
+                    AuthScheme::Basic
+                } else {
+                    AuthScheme::Other
+                };
+                Ok(Self {
+                    client,
+                    form,
+                    scheme,
+                })
+            }
+            Err(f) => {
+                tracing::info!(
+                    endpoint,
+                    client_id = f.client_id.as_deref(),
+                    method = f.method,
+                    error = f.error.code.as_str(),
+                    "client request refused"
+                );
+                if f.is_auth_failure() {
+                    audit::client_auth_failed(
+                        state,
+                        &meta,
+                        f.client_id.as_deref(),
+                        f.method,
+                        &endpoint,
+                    );
+                }
+                let scheme = if f.basic {
+                    AuthScheme::Basic
+                } else {
+                    AuthScheme::Other
+                };
+                Err(AppError::Token(f.error, scheme))
+            }
+        }
+    }
+}
 
 /// The `X-Forwarded-For` header (de facto standard; RFC 7239 `Forwarded`
 /// is not read).

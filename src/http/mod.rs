@@ -41,7 +41,9 @@ fn handler(
     published: &Arc<routes::discovery::Published>,
 ) -> Option<MethodRouter<AppState>> {
     use Method::{Get, Post};
-    use routes::{assets, authorize, health, jwks, logout, metrics, revoke, token, userinfo};
+    use routes::{
+        assets, authorize, health, introspect, jwks, logout, metrics, revoke, token, userinfo,
+    };
     Some(match (endpoint, method) {
         (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
         (Endpoint::Jwks | Endpoint::JwksWellKnown, Get) => get(jwks::get_jwks),
@@ -53,7 +55,7 @@ fn handler(
         (Endpoint::UserInfo, Get) => get(userinfo::userinfo),
         (Endpoint::UserInfo, Post) => post(userinfo::userinfo),
         (Endpoint::Revoke, Post) => post(revoke::post_revoke),
-        (Endpoint::Introspect, Post) => post(revoke::post_introspect),
+        (Endpoint::Introspect, Post) => post(introspect::post_introspect),
         (Endpoint::Logout, Get) => get(logout::logout),
         (Endpoint::Logout, Post) => post(logout::logout),
         (Endpoint::LogoutConfirm, Post) => post(logout::post_logout_confirm),

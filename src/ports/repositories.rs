@@ -72,6 +72,18 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Which grants a revocation reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantSelector<'a> {
+    /// One grant, by id.
+    Id(&'a str),
+    /// Every grant of a user (disabled, or given a new password).
+    User(&'a UserId),
+    /// The grants made in a login session, except those with
+    /// `offline_access` (OpenID Connect Core §11: they outlive the session).
+    SessionOnline(&'a str),
+}
+
 /// Grants.
 #[async_trait]
 pub trait GrantRepository: Send + Sync {
@@ -81,6 +93,13 @@ pub trait GrantRepository: Send + Sync {
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
     /// Revokes a grant; `false` if unknown or already revoked.
     async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revokes every live grant that `which` selects, in one statement
+    /// (atomic); returns how many. Every token of a grant checks it.
+    async fn revoke_grants(
+        &self,
+        which: GrantSelector<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Authorization codes, keyed by hash.

@@ -1,9 +1,20 @@
-//! HTTP Basic client credentials at the token endpoint (RFC 6749 §2.3.1).
+//! Client authentication (RFC 6749 §2.3, OpenID Connect Core §9, RFC 7523
+//! §2.2/§3): the one module that reads and checks client credentials, for
+//! the token, revocation and introspection endpoints alike. Its HTTP Basic
+//! parser ([`parse_basic`]) is the one the server runs and the one
+//! `fuzz/fuzz_targets/basic_auth.rs` fuzzes.
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use chrono::{DateTime, Utc};
 
 use super::params::MAX_VALUE_LEN;
+use crate::domain::{Client, ClientId, RevokedAccessToken, TokenEndpointAuthMethod};
+use crate::ports::Store;
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::jwt;
+use crate::protocol::params::RawParams;
 
 /// Standard base64 (RFC 4648 §4), with or without padding: RFC 7617 pads,
 /// but some clients do not, and the padding carries no information.
@@ -79,6 +90,423 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// The client assertion type of RFC 7523 §2.2.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Credentials as presented, before checking.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// `Authorization: Basic` (RFC 6749 §2.3.1).
+    Basic {
+        /// Client id.
+        id: String,
+        /// Secret.
+        secret: String,
+    },
+    /// `client_id` + `client_secret` in the body.
+    Post {
+        /// Client id.
+        id: String,
+        /// Secret.
+        secret: String,
+    },
+    /// `client_assertion` (RFC 7523).
+    Jwt {
+        /// The assertion.
+        assertion: String,
+        /// `client_id`, if also sent.
+        id: Option<String>,
+    },
+    /// Only `client_id`: a public client.
+    Public {
+        /// Client id.
+        id: String,
+    },
+}
+
+impl Presented {
+    /// Whether HTTP Basic was used (for the 401 challenge).
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// Reads the credentials from the `Authorization` header and the form. More
+/// than one method is an `invalid_request` (RFC 6749 §2.3: "MUST NOT use
+/// more than one authentication method in each request").
+pub fn presented(authorization: Option<&str>, form: &RawParams) -> Result<Presented, OAuthError> {
+    let basic = match authorization {
+        Some(h) if h.trim_start().to_ascii_lowercase().starts_with("basic ") => {
+            Some(parse_basic(h).ok_or_else(|| {
+                OAuthError::new(ErrorCode::InvalidClient, "malformed HTTP Basic credentials")
+            })?)
+        }
+        _ => None,
+    };
+    let id = form.get("client_id").map(str::to_owned);
+    let secret = form.get("client_secret").map(str::to_owned);
+    let assertion = form.get("client_assertion").map(str::to_owned);
+    let methods = usize::from(basic.is_some())
+        + usize::from(secret.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(OAuthError::invalid_request(
+            "use exactly one client authentication method",
+        ));
+    }
+    if let Some((bid, bsecret)) = basic {
+        if id.as_ref().is_some_and(|i| *i != bid) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the Basic credentials",
+            ));
+        }
+        return Ok(Presented::Basic {
+            id: bid,
+            secret: bsecret,
+        });
+    }
+    if let Some(assertion) = assertion {
+        if form.get("client_assertion_type") != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        return Ok(Presented::Jwt { assertion, id });
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok(Presented::Post { id, secret }),
+        (Some(id), None) => Ok(Presented::Public { id }),
+        (None, _) => Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "client authentication is required",
+        )),
+    }
+}
+
+/// The client authentication method a request used (for events): Basic
+/// when the `Authorization` header uses that scheme, else what the form
+/// carries.
+pub fn method_used(authorization: Option<&str>, form: &RawParams) -> &'static str {
+    if uses_basic(authorization) {
+        "client_secret_basic"
+    } else if form.get("client_assertion").is_some() {
+        "private_key_jwt"
+    } else if form.get("client_secret").is_some() {
+        "client_secret_post"
+    } else {
+        "none"
+    }
+}
+
+/// Whether the `Authorization` header uses the Basic scheme (RFC 9110
+/// §11.1: case-insensitive).
+fn uses_basic(authorization: Option<&str>) -> bool {
+    authorization.is_some_and(|h| {
+        h.trim_start()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("basic "))
+    })
+}
+
+/// What client authentication needs.
+pub struct ClientAuthCtx<'a> {
+    /// Repositories (clients; the assertion replay table).
+    pub store: &'a dyn Store,
+    /// Fetches a client's `jwks_uri`.
+    pub fetcher: &'a dyn ClientJwksFetcher,
+    /// The values a client assertion may carry in `aud` (RFC 7523 §3 item
+    /// 3): the token endpoint URL and the issuer, at every endpoint.
+    pub audiences: &'a [&'a str],
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A client-authenticated request was refused.
+#[derive(Debug)]
+pub struct ClientAuthFailure {
+    /// The error (`invalid_request` or `invalid_client`).
+    pub error: OAuthError,
+    /// HTTP Basic was used: an `invalid_client` answers 401 with a Basic
+    /// challenge (RFC 6749 §5.2); no other request gets one.
+    pub basic: bool,
+    /// The method the request used, for the event.
+    pub method: &'static str,
+    /// The client id the request named, if any, for the event.
+    pub client_id: Option<String>,
+}
+
+impl ClientAuthFailure {
+    /// Whether the client failed to authenticate (`invalid_client`): the
+    /// `client_authentication_failed` event.
+    pub fn is_auth_failure(&self) -> bool {
+        self.error.code == ErrorCode::InvalidClient
+    }
+}
+
+/// The one client-authentication pipeline of every endpoint that
+/// authenticates clients (token, revocation, introspection, and the ones to
+/// come): no repeated parameter (RFC 6749 §3.2) and none oversized, exactly
+/// one authentication method (§2.3), then [`authenticate`] (the secret, or
+/// the `private_key_jwt` assertion with its audience, lifetime and replay
+/// checks).
+pub async fn authenticate_request(
+    ctx: &ClientAuthCtx<'_>,
+    authorization: Option<&str>,
+    form: &RawParams,
+) -> Result<Client, ClientAuthFailure> {
+    let basic = uses_basic(authorization);
+    let fail = |error: OAuthError, client_id: Option<String>| ClientAuthFailure {
+        error,
+        basic,
+        method: method_used(authorization, form),
+        client_id,
+    };
+    let named = || {
+        authorization
+            .and_then(parse_basic)
+            .map(|(id, _)| id)
+            .or_else(|| form.get("client_id").map(str::to_owned))
+    };
+    if let Some(name) = form.first_repeated() {
+        return Err(fail(
+            OAuthError::invalid_request(format!(
+                "parameter {name} was given more than once (RFC 6749 section 3.2)"
+            )),
+            named(),
+        ));
+    }
+    if let Some(name) = form.first_oversized() {
+        return Err(fail(
+            OAuthError::invalid_request(format!("parameter {name} is too long")),
+            named(),
+        ));
+    }
+    let presented = presented(authorization, form).map_err(|e| fail(e, named()))?;
+    authenticate(&presented, ctx.store, ctx.fetcher, ctx.audiences, ctx.now)
+        .await
+        .map_err(|e| {
+            let id = match &presented {
+                Presented::Basic { id, .. }
+                | Presented::Post { id, .. }
+                | Presented::Public { id } => Some(id.clone()),
+                Presented::Jwt { id, .. } => id.clone(),
+            };
+            fail(e, id)
+        })
+}
+
+/// Fetches a client's JWK Set from its `jwks_uri` (an adapter: HTTP with a
+/// cache).
+#[async_trait]
+pub trait ClientJwksFetcher: Send + Sync {
+    /// The JWK Set document at `uri`; `refresh` bypasses any cache (after a
+    /// `kid` was not found).
+    async fn fetch(&self, uri: &str, refresh: bool) -> Result<String, String>;
+}
+
+fn invalid_client(detail: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, detail)
+}
+
+/// Authenticates the client. `audiences` are the values a client assertion
+/// may carry in `aud` (the token endpoint URL and the issuer).
+pub async fn authenticate(
+    presented: &Presented,
+    store: &dyn Store,
+    fetcher: &dyn ClientJwksFetcher,
+    audiences: &[&str],
+    now: DateTime<Utc>,
+) -> Result<Client, OAuthError> {
+    let method = match presented {
+        Presented::Basic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
+        Presented::Post { .. } => TokenEndpointAuthMethod::ClientSecretPost,
+        Presented::Public { .. } => TokenEndpointAuthMethod::None,
+        Presented::Jwt { .. } => TokenEndpointAuthMethod::PrivateKeyJwt,
+    };
+    let id = match presented {
+        Presented::Basic { id, .. } | Presented::Post { id, .. } | Presented::Public { id } => {
+            Some(id.clone())
+        }
+        Presented::Jwt { id, assertion } => id.clone().or_else(|| {
+            jwt::split_compact(assertion)
+                .and_then(|(_, claims)| claims.get("iss")?.as_str().map(str::to_owned))
+        }),
+    };
+    let client_id = id
+        .as_deref()
+        .and_then(ClientId::parse)
+        .ok_or_else(|| invalid_client("unknown client"))?;
+    let client = store
+        .get_client(&client_id)
+        .await?
+        .ok_or_else(|| invalid_client("unknown client"))?;
+    // OIDC Core §9: the client uses the method it registered, no other.
+    if client.auth_method != method {
+        return Err(invalid_client(
+            "the client is not registered for this authentication method",
+        ));
+    }
+    match presented {
+        Presented::Basic { secret, .. } | Presented::Post { secret, .. } => {
+            let ok = client
+                .secret_hash
+                .as_ref()
+                .is_some_and(|h| h.matches(secret));
+            if !ok {
+                return Err(invalid_client("client authentication failed"));
+            }
+        }
+        Presented::Public { .. } => {}
+        Presented::Jwt { assertion, .. } => {
+            verify_assertion(&client, assertion, store, fetcher, audiences, now).await?;
+        }
+    }
+    Ok(client)
+}
+
+/// RFC 7523 §3 and OIDC Core §9: `iss` = `sub` = client id, `aud` names us,
+/// `exp` in the future, `jti` used once, signed by a key of the client.
+async fn verify_assertion(
+    client: &Client,
+    assertion: &str,
+    store: &dyn Store,
+    fetcher: &dyn ClientJwksFetcher,
+    audiences: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let (header, _) = jwt::split_compact(assertion)
+        .ok_or_else(|| invalid_client("malformed client assertion"))?;
+    let alg = header
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let kid = header
+        .get("kid")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    if !matches!(alg.as_str(), "RS256" | "ES256" | "PS256") {
+        return Err(invalid_client(
+            "client assertion algorithm must be RS256, ES256 or PS256",
+        ));
+    }
+    let claims =
+        match verify_with_client_keys(client, assertion, &alg, kid.as_deref(), fetcher, false)
+            .await?
+        {
+            Some(c) => c,
+            None if client.jwks_uri.is_some() => {
+                // The client may have rotated its keys: fetch once more.
+                verify_with_client_keys(client, assertion, &alg, kid.as_deref(), fetcher, true)
+                    .await?
+                    .ok_or_else(|| invalid_client("client assertion signature does not verify"))?
+            }
+            None => return Err(invalid_client("client assertion signature does not verify")),
+        };
+    let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
+    if s("iss") != Some(client.id.as_str()) || s("sub") != Some(client.id.as_str()) {
+        return Err(invalid_client(
+            "client assertion iss and sub must be the client id",
+        ));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => audiences.contains(&a.as_str()),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .filter_map(|v| v.as_str())
+            .any(|a| audiences.contains(&a)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(invalid_client(
+            "client assertion aud must be the token endpoint",
+        ));
+    }
+    let exp = claims
+        .get("exp")
+        .and_then(jwt::numeric_date)
+        .ok_or_else(|| invalid_client("client assertion has no exp"))?;
+    let exp = DateTime::from_timestamp(exp, 0)
+        .ok_or_else(|| invalid_client("client assertion exp is invalid"))?;
+    if exp <= now - chrono::Duration::seconds(30) {
+        return Err(invalid_client("client assertion has expired"));
+    }
+    if exp > now + chrono::Duration::hours(1) {
+        return Err(invalid_client(
+            "client assertion lives too long (more than an hour)",
+        ));
+    }
+    let jti = s("jti").ok_or_else(|| invalid_client("client assertion has no jti"))?;
+    // One use per jti (RFC 7523 §3 item 7): remembered until it expires, in
+    // the revoked-token table under a prefix of its own.
+    let key = format!(
+        "assertion:{}:{}",
+        client.id,
+        jti.chars().take(200).collect::<String>()
+    );
+    if store.is_token_revoked(&key).await? {
+        return Err(invalid_client("client assertion was already used"));
+    }
+    store
+        .insert_revoked_token(&RevokedAccessToken {
+            jti: key,
+            client_id: client.id.clone(),
+            revoked_at: now,
+            expires_at: exp,
+        })
+        .await?;
+    Ok(())
+}
+
+async fn verify_with_client_keys(
+    client: &Client,
+    assertion: &str,
+    alg: &str,
+    kid: Option<&str>,
+    fetcher: &dyn ClientJwksFetcher,
+    refresh: bool,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+    let doc = match (&client.jwks, &client.jwks_uri) {
+        (Some(jwks), _) => jwks.clone(),
+        (None, Some(uri)) => fetcher.fetch(uri, refresh).await.map_err(|e| {
+            OAuthError::new(
+                ErrorCode::InvalidClient,
+                "the client's jwks_uri could not be fetched",
+            )
+            .with_source(e)
+        })?,
+        (None, None) => return Err(invalid_client("the client has no registered keys")),
+    };
+    let set = josekit::jwk::JwkSet::from_bytes(doc.as_bytes()).map_err(|e| {
+        OAuthError::new(ErrorCode::InvalidClient, "the client's JWK Set is invalid").with_source(e)
+    })?;
+    let candidates: Vec<&josekit::jwk::Jwk> = match kid {
+        Some(k) => set.get(k),
+        None => set.keys(),
+    };
+    for jwk in candidates {
+        let verified = match alg {
+            "RS256" => josekit::jws::RS256
+                .verifier_from_jwk(jwk)
+                .ok()
+                .map(|v| josekit::jwt::decode_with_verifier(assertion, &v)),
+            "PS256" => josekit::jws::PS256
+                .verifier_from_jwk(jwk)
+                .ok()
+                .map(|v| josekit::jwt::decode_with_verifier(assertion, &v)),
+            "ES256" => josekit::jws::ES256
+                .verifier_from_jwk(jwk)
+                .ok()
+                .map(|v| josekit::jwt::decode_with_verifier(assertion, &v)),
+            _ => None,
+        };
+        if let Some(Ok((payload, _))) = verified {
+            return Ok(Some(payload.claims_set().clone()));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +539,10 @@ mod tests {
             pair("a:b", "p@ss+w rd:x")
         );
         assert_eq!(parse_basic(&basic("id:a:b")), pair("id", "a:b"));
+        assert_eq!(
+            parse_basic(&basic("my%20app:p%3Aw+d")),
+            pair("my app", "p:w d")
+        );
         assert_eq!(
             parse_basic(&basic("caf%C3%A9:s")),
             pair("café", "s"),
@@ -151,5 +583,54 @@ mod tests {
         ] {
             assert_eq!(parse_basic(&bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn more_than_one_method_is_invalid_request() {
+        let form = RawParams::parse(b"client_id=c1&client_secret=s");
+        let basic = basic("c1:s");
+        assert_eq!(
+            presented(Some(&basic), &form).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            presented(None, &form).unwrap(),
+            Presented::Post {
+                id: "c1".into(),
+                secret: "s".into()
+            }
+        );
+        let form = RawParams::parse(b"client_id=c1");
+        assert_eq!(
+            presented(None, &form).unwrap(),
+            Presented::Public { id: "c1".into() }
+        );
+        assert_eq!(
+            presented(None, &RawParams::parse(b"")).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+        let form = RawParams::parse(b"client_assertion=x.y.z&client_assertion_type=wrong");
+        assert_eq!(
+            presented(None, &form).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            presented(Some("Basic %%%"), &RawParams::parse(b""))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidClient
+        );
+    }
+
+    #[test]
+    fn the_method_used_is_named_for_events() {
+        let none = RawParams::parse(b"client_id=c1");
+        assert_eq!(method_used(Some("basic abc"), &none), "client_secret_basic");
+        assert_eq!(method_used(Some("Bearer abc"), &none), "none");
+        assert_eq!(method_used(None, &none), "none");
+        let post = RawParams::parse(b"client_id=c1&client_secret=s");
+        assert_eq!(method_used(None, &post), "client_secret_post");
+        let jwt = RawParams::parse(b"client_assertion=a.b.c");
+        assert_eq!(method_used(None, &jwt), "private_key_jwt");
     }
 }

@@ -307,7 +307,9 @@ async fn issue_code(
     // DESIGN.md invariant 2: 256-bit random, stored only as its SHA-256.
     let code = ctx.rng.token();
     let grant = Grant {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: ctx
+            .rng
+            .uuid_v7(u64::try_from(now.timestamp_millis()).unwrap_or_default()),
         client_id: v.client_id.clone(),
         user_id: s.user.id.clone(),
         scope: v.scope.clone(),
@@ -467,7 +469,7 @@ pub async fn login(
     ctx.store.clear_failures(&user_key).await?;
     let cookie_value = ctx.rng.token();
     let session = Session {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: ctx.rng.uuid_v4(),
         id_hash: TokenHash::of(&cookie_value),
         user_id: Some(user.id.clone()),
         auth_time: Some(now),

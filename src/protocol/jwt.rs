@@ -2,6 +2,10 @@
 //! picks the key and the claims (`iss`) pick whose keys to use, for
 //! `private_key_jwt` client assertions (RFC 7523) and `id_token_hint`.
 //! Nothing returned here is trusted until the signature is verified.
+//!
+//! This is the one JWT reader of the request path (client assertions at
+//! every client-authenticating endpoint, the access token's `typ` after
+//! its signature was checked); `fuzz/fuzz_targets/jwt_compact.rs` fuzzes it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,6 +41,17 @@ pub fn split_compact(token: &str) -> Option<(Value, Value)> {
     }
     let claims = decode_object(payload)?;
     Some((header, claims))
+}
+
+/// A NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
+/// fraction, which is dropped.
+#[allow(clippy::cast_possible_truncation)] // range-checked just before
+pub fn numeric_date(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    let f = v.as_f64()?;
+    (0.0..1e15).contains(&f).then(|| f.trunc() as i64)
 }
 
 fn decode_object(part: &str) -> Option<Value> {
@@ -90,6 +105,15 @@ mod tests {
     }
 
     #[test]
+    fn numeric_dates_drop_the_fraction_and_refuse_text() {
+        assert_eq!(numeric_date(&json!(1_700_000_000.75)), Some(1_700_000_000));
+        assert_eq!(numeric_date(&json!(17)), Some(17));
+        assert_eq!(numeric_date(&json!("17")), None);
+        assert_eq!(numeric_date(&json!(-1.5)), None);
+        assert_eq!(numeric_date(&json!(1e16)), None);
+    }
+
+    #[test]
     fn malformed_tokens_are_refused() {
         let h = json!({"alg": "ES256"});
         let c = json!({"iss": "x"});
@@ -109,6 +133,7 @@ mod tests {
             token(&h, &c, "c2ln="),
             token(&h, &c, "!!"),
             format!("{}=.{}.c2ln", b64(&h), b64(&c)),
+            "!!.!!.!!".into(),
             format!("{}.{}.c2ln", b64(&h), URL_SAFE_NO_PAD.encode("{not json")),
             format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode([0xff, 0xfe]), b64(&c)),
             long,

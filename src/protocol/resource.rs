@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
+use super::token::TokenCtx;
+use super::token::issue::GRANT_ID_CLAIM;
 use crate::domain::ScopeSet;
 use crate::ports::{KeyProvider, Store};
 
@@ -29,6 +31,21 @@ fn invalid(text: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, text)
 }
 
+/// [`validate_access_token`] with the issuer, audience, clock and ports of
+/// `ctx`: the check of userinfo, introspection and revocation.
+pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
+    let s = ctx.settings;
+    validate_access_token(
+        ctx.keys,
+        ctx.store,
+        &s.issuer,
+        &s.access_token_audience,
+        token,
+        ctx.clock.now(),
+    )
+    .await
+}
+
 /// Validates an access token: our signature (algorithm from our key record,
 /// never from the token), `typ` `at+jwt`, `iss`, `aud`, `exp`, and not
 /// revoked.
@@ -49,8 +66,8 @@ pub async fn validate_access_token(
     })?;
     // RFC 9068 §4: the header's typ must be at+jwt (the header is signed,
     // and the signature was just checked).
-    let typ = super::jwt_peek::header(token)
-        .and_then(|h| h.get("typ").and_then(Value::as_str).map(str::to_owned));
+    let typ = super::jwt::split_compact(token)
+        .and_then(|(h, _)| h.get("typ").and_then(Value::as_str).map(str::to_owned));
     if typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some("at+jwt") {
         return Err(invalid("not an access token"));
     }
@@ -68,7 +85,7 @@ pub async fn validate_access_token(
     }
     let exp = claims
         .get("exp")
-        .and_then(super::jwt_peek::numeric_date)
+        .and_then(super::jwt::numeric_date)
         .and_then(|e| DateTime::from_timestamp(e, 0))
         .ok_or_else(|| invalid("the access token has no expiry"))?;
     if exp <= now {
@@ -81,6 +98,20 @@ pub async fn validate_access_token(
     };
     if store.is_token_revoked(&jti).await? {
         return Err(invalid("the access token was revoked"));
+    }
+    // The grant it came from, if any (not client credentials): revoking the
+    // grant revokes the token (protocol::grant).
+    if let Some(grant_id) = claims.get(GRANT_ID_CLAIM) {
+        let live = match grant_id.as_str() {
+            Some(id) => store
+                .get_grant(id)
+                .await?
+                .is_some_and(|g| g.revoked_at.is_none()),
+            None => false,
+        };
+        if !live {
+            return Err(invalid("the access token was revoked"));
+        }
     }
     let scope =
         ScopeSet::parse(&scope).map_err(|_| invalid("the access token scope is malformed"))?;

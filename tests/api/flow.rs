@@ -295,34 +295,33 @@ pub async fn sign_in(app: &TestApp) -> SignedIn {
     }
 }
 
-/// After [`sign_in`]: rotates the refresh token, reuses the old one (the
-/// family is revoked), replays the code, fails a client authentication with
-/// [`WRONG_SECRET`] and revokes the access token.
+/// After [`sign_in`]: rotates the refresh token, revokes the access token
+/// (while its grant lives: the reuse below revokes the grant, and every token
+/// of it with it), reuses the old refresh token (the grant is revoked),
+/// replays the code and fails a client authentication with [`WRONG_SECRET`].
 pub async fn misuse_and_revoke(app: &TestApp, s: &SignedIn) {
     let refresh = [
         ("grant_type", "refresh_token"),
         ("refresh_token", s.refresh_token.as_str()),
     ];
-    let wrong_client = [("grant_type", "client_credentials")];
-    for (form, secret) in [
-        (&refresh[..], s.secret.as_str()),
-        (&refresh[..], s.secret.as_str()),
-        (&s.code_exchange()[..], s.secret.as_str()),
-        (&wrong_client[..], WRONG_SECRET),
-    ] {
+    let token = |form: &[(&str, &str)], secret: &str| {
         app.http
             .post(app.url("/token"))
-            .basic_auth(&s.client.id, Some(secret))
+            .basic_auth(&s.client.id, Some(secret.to_owned()))
             .form(form)
             .send()
-            .await
-            .unwrap();
-    }
+    };
+    token(&refresh, &s.secret).await.unwrap();
     app.http
         .post(app.url("/revoke"))
         .basic_auth(&s.client.id, Some(&s.secret))
         .form(&[("token", s.access_token.as_str())])
         .send()
+        .await
+        .unwrap();
+    token(&refresh, &s.secret).await.unwrap();
+    token(&s.code_exchange(), &s.secret).await.unwrap();
+    token(&[("grant_type", "client_credentials")], WRONG_SECRET)
         .await
         .unwrap();
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod flow;
+mod grant_revocation;
 mod helpers;
 mod logout;
 mod logs;

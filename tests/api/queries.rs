@@ -25,10 +25,10 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("POST /login", 7),
     ("POST /consent", 8),
     ("POST /token authorization_code", 5),
-    ("GET /userinfo", 2),
-    ("POST /introspect (JWT access token)", 1),
+    ("GET /userinfo", 3),
+    ("POST /introspect (JWT access token)", 2),
     ("POST /token refresh_token (rotation)", 5),
-    ("POST /revoke (JWT access token)", 3),
+    ("POST /revoke (JWT access token)", 4),
 ];
 
 fn budget(name: &str) -> usize {

@@ -10,7 +10,7 @@ use crate::both_backends;
 use crate::flow::{REDIRECT, TestClient, VERIFIER, client_req, full_login, param, register, user};
 use crate::helpers::TestApp;
 
-fn basic(id: &str, secret: &str) -> String {
+pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     format!(
         "Basic {}",
@@ -40,7 +40,7 @@ async fn code_for(app: &TestApp, client: &TestClient, scope: &str) -> String {
     param(&params, "code").unwrap().to_owned()
 }
 
-fn exchange(code: &str) -> Vec<(&'static str, &str)> {
+pub fn exchange(code: &str) -> Vec<(&'static str, &str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -49,7 +49,7 @@ fn exchange(code: &str) -> Vec<(&'static str, &str)> {
     ]
 }
 
-async fn setup(app: &TestApp) -> TestClient {
+pub async fn setup(app: &TestApp) -> TestClient {
     let mut req = client_req(false);
     req.scopes = vec![
         "openid".into(),
@@ -72,7 +72,7 @@ fn with_scope(scope: &str) -> Vec<(&'static str, String)> {
     vec![("scope", scope.to_owned())]
 }
 
-async fn code_with_scope(app: &TestApp, client: &TestClient, scope: &str) -> String {
+pub async fn code_with_scope(app: &TestApp, client: &TestClient, scope: &str) -> String {
     let extra = with_scope(scope);
     let q = crate::flow::query(&client.id, &[]).replace(
         "scope=openid+profile",

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, SqlErr,
@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::ports::repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
-    RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
+    GrantSelector, RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
     SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
 
@@ -364,6 +364,27 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
+    }
+
+    async fn revoke_grants(
+        &self,
+        which: GrantSelector<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let update = grants::Entity::update_many()
+            .col_expr(grants::Column::RevokedAt, Expr::value(now))
+            .filter(grants::Column::RevokedAt.is_null());
+        let update = match which {
+            GrantSelector::Id(id) => update.filter(grants::Column::Id.eq(id)),
+            GrantSelector::User(user) => update.filter(grants::Column::UserId.eq(user.as_str())),
+            // Scopes are stored space-separated: pad them so that a whole
+            // scope matches, not a part of a longer one.
+            GrantSelector::SessionOnline(sid) => update
+                .filter(grants::Column::SessionId.eq(sid))
+                .filter(Expr::cust("(' ' || scope || ' ')").not_like("% offline_access %")),
+        };
+        let res = update.exec(&self.conn).await.map_err(map_err)?;
+        Ok(res.rows_affected)
     }
 }
 

@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::ClientId;
-use crate::error::render_page;
+use crate::error::{AppError, render_page};
 use crate::http::audit::{self, RequestMeta};
-use crate::http::extractors::ClientIp;
+use crate::http::extractors::{ClientIp, PageForm, is_form};
 use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage, ScopeLine};
 use crate::http::session;
 use crate::protocol::authorize::{Progress, ResponseMode};
@@ -18,7 +18,6 @@ use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::interaction::{
     self, Ctx, LiveSession, LoginForm, LoginMessage, Outcome, Report,
 };
-use crate::protocol::params::RawParams;
 use crate::state::AppState;
 
 fn ctx(state: &AppState) -> Ctx<'_> {
@@ -32,20 +31,17 @@ fn ctx(state: &AppState) -> Ctx<'_> {
 }
 
 /// A failed dependency: a page, never a redirect with partial state.
-fn failure_page(err: &OAuthError) -> Response {
+fn failure_page(err: &OAuthError) -> AppError {
     if err.code == ErrorCode::TemporarilyUnavailable {
         tracing::warn!(error = %err, source = ?err.source, "authorization interaction: dependency unavailable");
-        let mut resp = render_page(
+        AppError::page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",
             "The service cannot complete your request right now. Try again in a moment.",
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        resp
+        )
     } else {
         tracing::error!(error = %err, source = ?err.source, "authorization interaction failed");
-        render_page(
+        AppError::page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
             "The service could not complete your request. Try again later.",
@@ -143,7 +139,8 @@ fn render(
                     Err(_) => {
                         return failure_page(&OAuthError::server_error(
                             "redirect URI is not a valid header",
-                        ));
+                        ))
+                        .into_response();
                     }
                 }
                 crate::error::no_store(&mut r);
@@ -193,12 +190,11 @@ async fn run_authorize(
     meta: &RequestMeta,
     headers: &HeaderMap,
     request: &[u8],
-) -> Response {
+) -> Result<Response, AppError> {
     let cookie = session::read_cookie(headers, &state.config);
-    let session = match current_session(state, cookie.as_deref()).await {
-        Ok(s) => s,
-        Err(e) => return failure_page(&e),
-    };
+    let session = current_session(state, cookie.as_deref())
+        .await
+        .map_err(|e| failure_page(&e))?;
     let mut report = Report::default();
     let outcome = interaction::authorize(
         &ctx(state),
@@ -211,8 +207,8 @@ async fn run_authorize(
     log_report(&report);
     audit::interaction(state, meta, &report);
     match outcome {
-        Ok(o) => render(state, o, cookie, false),
-        Err(e) => failure_page(&e),
+        Ok(o) => Ok(render(state, o, cookie, false)),
+        Err(e) => Err(failure_page(&e)),
     }
 }
 
@@ -222,7 +218,7 @@ pub async fn get_authorize(
     meta: RequestMeta,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, AppError> {
     run_authorize(
         &state,
         &meta,
@@ -232,18 +228,6 @@ pub async fn get_authorize(
     .await
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        })
-}
-
 /// `POST /authorize`: the same request as a form body (OpenID Connect Core
 /// §3.1.2.1 requires both methods).
 pub async fn post_authorize(
@@ -251,27 +235,27 @@ pub async fn post_authorize(
     meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, AppError> {
     if !is_form(&headers) {
-        return render_page(
+        return Err(AppError::page(
             StatusCode::BAD_REQUEST,
             "Cannot continue",
             "The authorization request must be sent as application/x-www-form-urlencoded.",
-        );
+        ));
     }
     run_authorize(&state, &meta, &headers, &body).await
 }
 
-fn bad_form() -> Response {
-    render_page(
+fn bad_form() -> AppError {
+    AppError::page(
         StatusCode::BAD_REQUEST,
         "Cannot continue",
         "The form was incomplete or sent twice. Go back to the application and start again.",
     )
 }
 
-fn csrf_failed() -> Response {
-    render_page(
+fn csrf_failed() -> AppError {
+    AppError::page(
         StatusCode::FORBIDDEN,
         "Your session has expired",
         "For your security, this form can no longer be used. Go back to the application and start again.",
@@ -284,23 +268,18 @@ pub async fn post_login(
     meta: RequestMeta,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
-    body: Bytes,
-) -> Response {
-    let form = RawParams::parse(&body);
-    if !is_form(&headers) || form.first_repeated().is_some() {
-        return bad_form();
-    }
+    PageForm(form): PageForm,
+) -> Result<Response, AppError> {
     let (Some(request), Some(username)) = (form.get("request"), form.get("username")) else {
-        return bad_form();
+        return Err(bad_form());
     };
     let cookie = session::read_cookie(&headers, &state.config);
     if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
-        return csrf_failed();
+        return Err(csrf_failed());
     }
-    let previous = match current_session(&state, cookie.as_deref()).await {
-        Ok(s) => s,
-        Err(e) => return failure_page(&e),
-    };
+    let previous = current_session(&state, cookie.as_deref())
+        .await
+        .map_err(|e| failure_page(&e))?;
     let mut report = Report::default();
     let login = LoginForm {
         request,
@@ -312,9 +291,9 @@ pub async fn post_login(
     log_report(&report);
     audit::interaction(&state, &meta, &report);
     match result {
-        Ok((outcome, Some(new))) => render(&state, outcome, Some(new.cookie_value), true),
-        Ok((outcome, None)) => render(&state, outcome, cookie, false),
-        Err(e) => failure_page(&e),
+        Ok((outcome, Some(new))) => Ok(render(&state, outcome, Some(new.cookie_value), true)),
+        Ok((outcome, None)) => Ok(render(&state, outcome, cookie, false)),
+        Err(e) => Err(failure_page(&e)),
     }
 }
 
@@ -323,35 +302,30 @@ pub async fn post_consent(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = RawParams::parse(&body);
-    if !is_form(&headers) || form.first_repeated().is_some() {
-        return bad_form();
-    }
+    PageForm(form): PageForm,
+) -> Result<Response, AppError> {
     let Some(request) = form.get("request") else {
-        return bad_form();
+        return Err(bad_form());
     };
     let allow = match form.get("decision") {
         Some("allow") => true,
         Some("deny") => false,
-        _ => return bad_form(),
+        _ => return Err(bad_form()),
     };
     let cookie = session::read_cookie(&headers, &state.config);
     if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
-        return csrf_failed();
+        return Err(csrf_failed());
     }
-    let session = match current_session(&state, cookie.as_deref()).await {
-        Ok(s) => s,
-        Err(e) => return failure_page(&e),
-    };
+    let session = current_session(&state, cookie.as_deref())
+        .await
+        .map_err(|e| failure_page(&e))?;
     let mut report = Report::default();
     let result =
         interaction::consent(&ctx(&state), request, allow, session.as_ref(), &mut report).await;
     log_report(&report);
     audit::interaction(&state, &meta, &report);
     match result {
-        Ok(outcome) => render(&state, outcome, cookie, false),
-        Err(e) => failure_page(&e),
+        Ok(outcome) => Ok(render(&state, outcome, cookie, false)),
+        Err(e) => Err(failure_page(&e)),
     }
 }

@@ -2,16 +2,16 @@
 //! `POST /logout/confirm`.
 
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{no_store, render_page};
+use crate::error::{AppError, no_store};
 use crate::http::audit::{self, RequestMeta};
+use crate::http::extractors::{OptionalForm, PageForm, Query};
 use crate::http::pages;
-use crate::http::routes::token::is_form;
 use crate::http::session;
+use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::interaction::{self, LiveSession};
 use crate::protocol::logout::{self, Hint, LogoutError};
 use crate::protocol::params::RawParams;
@@ -51,9 +51,9 @@ struct Checked {
     carried: String,
 }
 
-async fn check(state: &AppState, params: &RawParams) -> Result<Checked, Response> {
+async fn check(state: &AppState, params: &RawParams) -> Result<Checked, AppError> {
     let page =
-        |e: LogoutError| render_page(StatusCode::BAD_REQUEST, "Cannot sign out", &e.to_string());
+        |e: LogoutError| AppError::page(StatusCode::BAD_REQUEST, "Cannot sign out", e.to_string());
     if params.first_repeated().is_some() {
         return Err(page(LogoutError::Repeated));
     }
@@ -69,7 +69,7 @@ async fn check(state: &AppState, params: &RawParams) -> Result<Checked, Response
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "logout: client lookup failed");
-                return Err(render_page(
+                return Err(AppError::page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Temporarily unavailable",
                     "Try again in a moment.",
@@ -107,19 +107,28 @@ async fn finish(
     initiator: &str,
     session: Option<&LiveSession>,
     checked: &Checked,
-) -> Response {
+) -> Result<Response, AppError> {
     if let Some(s) = session {
-        if let Err(e) = state
-            .store
-            .end_session(&s.session.id, state.clock.now())
+        let now = state.clock.now();
+        // The session ends, and the grants made in it with it (not the
+        // offline_access ones: OIDC Core §11).
+        let ended = async {
+            state.store.end_session(&s.session.id, now).await?;
+            grant::revoke(
+                state.store.as_ref(),
+                GrantSelector::SessionOnline(&s.session.id),
+                now,
+            )
             .await
-        {
+        }
+        .await;
+        if let Err(e) = ended {
             tracing::warn!(error = %e, "logout: ending the session failed");
-            return render_page(
+            return Err(AppError::page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
                 "You are still signed in. Try again in a moment.",
-            );
+            ));
         }
         tracing::info!(session_id = %s.session.id, subject = %s.user.id, "logout");
         audit::logout(state, meta, &s.user.id, &s.session.id, initiator);
@@ -148,27 +157,20 @@ async fn finish(
     if let Some(v) = session::clear_cookie(&state.config) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
-    resp
+    Ok(resp)
 }
 
-/// `GET|POST /logout` (the `end_session_endpoint`).
+/// `GET|POST /logout` (the `end_session_endpoint`): the parameters come
+/// from the form of a POST, else from the query.
 pub async fn logout(
     State(state): State<AppState>,
     meta: RequestMeta,
-    method: Method,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let params = if method == Method::POST && is_form(&headers) {
-        RawParams::parse(&body)
-    } else {
-        RawParams::parse(query.unwrap_or_default().as_bytes())
-    };
-    let checked = match check(&state, &params).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    Query(query): Query,
+    OptionalForm(form): OptionalForm,
+) -> Result<Response, AppError> {
+    let params = form.unwrap_or(query);
+    let checked = check(&state, &params).await?;
     let cookie = session::read_cookie(&headers, &state.config);
     let session = current(&state, cookie.as_deref()).await;
     let Some(live) = session else {
@@ -196,7 +198,7 @@ pub async fn logout(
         request: &checked.carried,
         csrf: &csrf,
     };
-    pages::html(StatusCode::OK, page.render(), None)
+    Ok(pages::html(StatusCode::OK, page.render(), None))
 }
 
 /// `POST /logout/confirm`: the user's answer.
@@ -204,38 +206,24 @@ pub async fn post_logout_confirm(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = RawParams::parse(&body);
-    let bad = || {
-        render_page(
-            StatusCode::BAD_REQUEST,
-            "Cannot sign out",
-            "The form was incomplete. Try again from the application.",
-        )
-    };
-    if !is_form(&headers) || form.first_repeated().is_some() {
-        return bad();
-    }
+    PageForm(form): PageForm,
+) -> Result<Response, AppError> {
     let cookie = session::read_cookie(&headers, &state.config);
     if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
-        return render_page(
+        return Err(AppError::page(
             StatusCode::FORBIDDEN,
             "Your session has expired",
             "This form can no longer be used.",
-        );
+        ));
     }
     let params = RawParams::parse(form.get("request").unwrap_or_default().as_bytes());
-    let checked = match check(&state, &params).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let checked = check(&state, &params).await?;
     match form.get("decision") {
         Some("logout") => {
             let session = current(&state, cookie.as_deref()).await;
             finish(&state, &meta, "user", session.as_ref(), &checked).await
         }
-        Some("stay") => pages::html(
+        Some("stay") => Ok(pages::html(
             StatusCode::OK,
             DonePage {
                 title: "You are still signed in",
@@ -243,7 +231,11 @@ pub async fn post_logout_confirm(
             }
             .render(),
             None,
-        ),
-        _ => bad(),
+        )),
+        _ => Err(AppError::page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign out",
+            "The form was incomplete. Try again from the application.",
+        )),
     }
 }

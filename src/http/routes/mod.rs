@@ -4,6 +4,7 @@ pub mod assets;
 pub mod authorize;
 pub mod discovery;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod metrics;

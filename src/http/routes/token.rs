@@ -1,41 +1,17 @@
 //! `POST /token` (RFC 6749 §3.2): a thin handler over
-//! [`crate::protocol::token`].
+//! [`crate::protocol::token`]; the client is authenticated by the
+//! [`AuthenticatedClient`] extractor.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{AppError, AuthScheme, no_store};
+use crate::error::{AppError, no_store};
 use crate::http::audit::{self, RequestMeta};
+use crate::http::extractors::AuthenticatedClient;
 use crate::protocol::error::OAuthError;
-use crate::protocol::params::RawParams;
-use crate::protocol::token::{self, TokenCtx, TokenReport};
+use crate::protocol::token::{self, TokenReport};
 use crate::state::AppState;
-
-/// Whether the body is `application/x-www-form-urlencoded` (RFC 6749 §3.2).
-pub fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// The token-endpoint context of `state`.
-pub fn ctx(state: &AppState) -> TokenCtx<'_> {
-    TokenCtx {
-        store: state.store.as_ref(),
-        clock: state.clock.as_ref(),
-        rng: state.rng.as_ref(),
-        keys: state.keys.as_ref(),
-        settings: &state.tokens,
-    }
-}
 
 /// Logs the outcome. Successful requests are the hot path and log at
 /// `debug` (a line per token at `info` costs more than the signature at a
@@ -65,60 +41,24 @@ fn log_report(report: &TokenReport, error: Option<&OAuthError>) {
     }
 }
 
-/// The client authentication method a request used, for events.
-pub fn auth_method(authorization: Option<&str>, form: &RawParams) -> &'static str {
-    if authorization.is_some_and(|a| a.trim_start().to_ascii_lowercase().starts_with("basic ")) {
-        "client_secret_basic"
-    } else if form.get("client_assertion").is_some() {
-        "private_key_jwt"
-    } else if form.get("client_secret").is_some() {
-        "client_secret_post"
-    } else {
-        "none"
-    }
-}
-
 /// `POST /token`.
 pub async fn post_token(
     State(state): State<AppState>,
     meta: RequestMeta,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !is_form(&headers) {
-        let e = OAuthError::invalid_request("the body must be application/x-www-form-urlencoded");
-        return AppError::Token(e, AuthScheme::Other).into_response();
-    }
-    let form = RawParams::parse(&body);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    req: AuthenticatedClient,
+) -> Result<Response, AppError> {
     let mut report = TokenReport::default();
     let result = token::handle(
-        &ctx(&state),
+        &state.token_ctx(),
         &state.grants,
-        state.client_jwks.as_ref(),
-        authorization,
-        &form,
+        &req.client,
+        &req.form,
         &mut report,
     )
     .await;
-    audit::token(&state, &meta, &report, auth_method(authorization, &form));
-    match result {
-        Ok(resp) => {
-            log_report(&report, None);
-            let mut r = Json(resp).into_response();
-            no_store(&mut r);
-            r
-        }
-        Err(f) => {
-            log_report(&report, Some(&f.error));
-            let scheme = if f.basic {
-                AuthScheme::Basic
-            } else {
-                AuthScheme::Other
-            };
-            AppError::Token(f.error, scheme).into_response()
-        }
-    }
+    audit::token(&state, &meta, &report);
+    log_report(&report, result.as_ref().err());
+    let mut r = Json(result.map_err(|e| AppError::Token(e, req.scheme))?).into_response();
+    no_store(&mut r);
+    Ok(r)
 }

@@ -8,6 +8,7 @@ use super::issue::{self, IdTokenInput, Principal};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{AuthorizationCode, Client, GrantType, TokenHash};
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::params::RawParams;
 use crate::protocol::pkce;
 
@@ -28,11 +29,7 @@ async fn revoke_replayed(
     report: &mut TokenReport,
 ) -> OAuthError {
     report.code_replayed = true;
-    let revoked = async {
-        ctx.store.revoke_grant(&code.grant_id, now).await?;
-        ctx.store.revoke_refresh_family(&code.grant_id, now).await
-    }
-    .await;
+    let revoked = grant::revoke(ctx.store, GrantSelector::Id(&code.grant_id), now).await;
     if let Err(e) = revoked {
         return OAuthError::from(e);
     }
@@ -104,6 +101,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             subject: user.id.as_str(),
             auth_time: Some(rec.auth_time),
             session_id: rec.session_id.as_deref(),
+            grant_id: Some(&rec.grant_id),
         };
         let (access_token, lifetime) =
             issue::access_token(ctx, client, &who, &rec.scope, now).await?;

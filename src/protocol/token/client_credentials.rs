@@ -61,6 +61,7 @@ impl GrantHandler for ClientCredentialsGrant {
             subject: client.id.as_str(),
             auth_time: None,
             session_id: None,
+            grant_id: None,
         };
         let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
         report.issued = vec!["access_token"];

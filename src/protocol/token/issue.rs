@@ -97,6 +97,9 @@ pub async fn active_user(
         })
 }
 
+/// The private claim of an access token that names its grant.
+pub const GRANT_ID_CLAIM: &str = "grant_id";
+
 /// Who the access token is about.
 pub struct Principal<'a> {
     /// `sub`: the user id, or the client id for client credentials.
@@ -105,6 +108,10 @@ pub struct Principal<'a> {
     pub auth_time: Option<DateTime<Utc>>,
     /// Session (`sid`).
     pub session_id: Option<&'a str>,
+    /// The grant the token comes from (the `grant_id` claim, checked at
+    /// every use: [`crate::protocol::grant`]); `None` for client
+    /// credentials.
+    pub grant_id: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token; returns it with its `jti`.
@@ -123,7 +130,7 @@ pub async fn access_token(
     claims.insert("aud".into(), json!(s.access_token_audience));
     claims.insert("exp".into(), json!((now + lifetime).timestamp()));
     claims.insert("iat".into(), json!(now.timestamp()));
-    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    claims.insert("jti".into(), json!(ctx.rng.uuid_v4()));
     claims.insert("client_id".into(), json!(client.id.as_str()));
     claims.insert("scope".into(), json!(scope.to_string()));
     if let Some(at) = who.auth_time {
@@ -131,6 +138,9 @@ pub async fn access_token(
     }
     if let Some(sid) = who.session_id {
         claims.insert("sid".into(), json!(sid));
+    }
+    if let Some(grant) = who.grant_id {
+        claims.insert(GRANT_ID_CLAIM.into(), json!(grant));
     }
     // RFC 9068 §2.1: `typ` is `at+jwt`.
     let token = ctx

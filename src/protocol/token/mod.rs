@@ -1,10 +1,10 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6; OpenID Connect Core
-//! §3.1.3): client authentication, then one [`GrantHandler`] per grant type
+//! §3.1.3): after client authentication ([`super::client_auth`]), one
+//! [`GrantHandler`] per grant type
 //! from a [`GrantRegistry`] (Strategy; fosite's `TokenEndpointHandler`,
 //! node-oidc-provider's `grants/*.js`).
 
 pub mod authorization_code;
-pub mod client_auth;
 pub mod client_credentials;
 pub mod issue;
 pub mod refresh_token;
@@ -16,7 +16,6 @@ use async_trait::async_trait;
 use chrono::Duration;
 use serde::Serialize;
 
-use self::client_auth::{ClientJwksFetcher, Presented};
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
 use crate::domain::{Client, GrantType};
@@ -98,8 +97,6 @@ pub struct TokenReport {
     pub refresh_reuse_detected: bool,
     /// A used code was presented again: its grant was revoked.
     pub code_replayed: bool,
-    /// Client authentication failed.
-    pub client_auth_failed: bool,
 }
 
 /// One grant type.
@@ -149,97 +146,32 @@ impl GrantRegistry {
     }
 }
 
-/// A token request failed; `basic` says whether to send the Basic challenge.
-#[derive(Debug)]
-pub struct TokenFailure {
-    /// The error.
-    pub error: OAuthError,
-    /// HTTP Basic was used.
-    pub basic: bool,
-}
-
-/// Handles a token request: parameters, client authentication, grant.
+/// Handles a token request of a client that
+/// [`client_auth::authenticate_request`] authenticated: the grant type,
+/// then its handler.
 pub async fn handle(
     ctx: &TokenCtx<'_>,
     registry: &GrantRegistry,
-    fetcher: &dyn ClientJwksFetcher,
-    authorization: Option<&str>,
+    client: &Client,
     form: &RawParams,
     report: &mut TokenReport,
-) -> Result<TokenResponse, TokenFailure> {
-    let fail = |error: OAuthError, basic: bool| TokenFailure { error, basic };
-    if let Some(name) = form.first_repeated() {
-        return Err(fail(
-            OAuthError::invalid_request(format!(
-                "parameter {name} was given more than once (RFC 6749 section 3.2)"
-            )),
-            false,
-        ));
-    }
-    if let Some(name) = form.first_oversized() {
-        return Err(fail(
-            OAuthError::invalid_request(format!("parameter {name} is too long")),
-            false,
-        ));
-    }
-    let presented = client_auth::presented(authorization, form)
-        .map_err(|e| fail(e, authorization.is_some()))?;
-    let basic = presented.is_basic();
-    let audiences = [
-        ctx.settings.token_endpoint.as_str(),
-        ctx.settings.issuer.as_str(),
-    ];
-    let client = match client_auth::authenticate(
-        &presented,
-        ctx.store,
-        fetcher,
-        &audiences,
-        ctx.clock.now(),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            if e.code == ErrorCode::InvalidClient {
-                report.client_auth_failed = true;
-                report.client_id = match &presented {
-                    Presented::Basic { id, .. }
-                    | Presented::Post { id, .. }
-                    | Presented::Public { id } => Some(id.clone()),
-                    Presented::Jwt { id, .. } => id.clone(),
-                };
-            }
-            return Err(fail(e, basic));
-        }
-    };
+) -> Result<TokenResponse, OAuthError> {
     report.client_id = Some(client.id.to_string());
     let Some(grant_type) = form.get("grant_type") else {
-        return Err(fail(
-            OAuthError::invalid_request("grant_type is required"),
-            basic,
-        ));
+        return Err(OAuthError::invalid_request("grant_type is required"));
     };
     let Some(handler) = registry.get(grant_type) else {
-        return Err(fail(
-            OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported",
-            ),
-            basic,
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not supported",
         ));
     };
     report.grant_type = Some(handler.grant_type().as_str());
     if !client.allows_grant(handler.grant_type()) {
-        return Err(fail(
-            OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "the client may not use this grant type",
-            ),
-            basic,
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use this grant type",
         ));
     }
-    handler
-        .handle(ctx, &client, form, report)
-        .await
-        .map_err(|e| fail(e, basic))
+    handler.handle(ctx, client, form, report).await
 }

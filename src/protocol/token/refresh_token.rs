@@ -8,6 +8,7 @@ use super::issue::{self, IdTokenInput, Principal};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{Client, GrantType, RefreshToken, ScopeSet, TokenHash};
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::params::RawParams;
 
 /// The refresh token grant.
@@ -26,11 +27,7 @@ async fn reuse_detected(
     report: &mut TokenReport,
 ) -> OAuthError {
     report.refresh_reuse_detected = true;
-    let revoked = async {
-        ctx.store.revoke_refresh_family(&rec.family_id, now).await?;
-        ctx.store.revoke_grant(&rec.family_id, now).await
-    }
-    .await;
+    let revoked = grant::revoke(ctx.store, GrantSelector::Id(&rec.family_id), now).await;
     if let Err(e) = revoked {
         return OAuthError::from(e);
     }
@@ -86,6 +83,12 @@ impl GrantHandler for RefreshTokenGrant {
         if rec.revoked_at.is_some() {
             return Err(invalid_grant("the refresh token was revoked"));
         }
+        // The grant first: a revoked grant (logout, user disabled, ...) kills
+        // every token of the family, rotated ones included.
+        let grant = ctx.store.get_grant(&rec.family_id).await?;
+        if grant.is_some_and(|g| g.revoked_at.is_some()) {
+            return Err(invalid_grant("the grant was revoked"));
+        }
         if rec.rotated_at.is_some() {
             return Err(reuse_detected(ctx, &rec, now, report).await);
         }
@@ -93,10 +96,6 @@ impl GrantHandler for RefreshTokenGrant {
             return Err(invalid_grant("the refresh token has expired"));
         }
         let scope = narrowed_scope(params, &rec.scope)?;
-        let grant = ctx.store.get_grant(&rec.family_id).await?;
-        if grant.is_some_and(|g| g.revoked_at.is_some()) {
-            return Err(invalid_grant("the grant was revoked"));
-        }
         let user = issue::active_user(ctx, &rec.user_id).await?;
 
         let uow = ctx.store.begin().await?;
@@ -126,6 +125,7 @@ impl GrantHandler for RefreshTokenGrant {
             subject: user.id.as_str(),
             auth_time: Some(rec.auth_time),
             session_id: rec.session_id.as_deref(),
+            grant_id: Some(&rec.family_id),
         };
         let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
         let mut issued = vec!["access_token", "refresh_token"];
