@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use portcullis::operator::NewClient;
+use portcullis::app::operator::NewClient;
 use reqwest::StatusCode;
 
 use crate::flow::{
