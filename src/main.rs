@@ -1,11 +1,10 @@
 //! The `portcullis` binary: parse the command line, load the configuration,
-//! start logging, dispatch.
+//! start logging, dispatch (the commands are in `portcullis::cli`).
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use portcullis::cli::{self, Cli, Command};
-use portcullis::config::LogFormat;
+use portcullis::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -17,25 +16,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let serving = matches!(cli.command, Command::Serve);
-    let filter = if serving {
-        config.log_filter.clone()
-    } else {
-        format!("warn,{}", config.log_filter.replace("info", "warn"))
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json if serving => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        _ => builder.compact().init(),
-    }
+    cli::init_logging(&cli, &config);
     match cli::run(cli, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -369,7 +369,7 @@ mod tests {
     use super::*;
     use crate::adapters::db::{self, SeaStore};
     use crate::adapters::system::{OsRng, SystemClock};
-    use crate::operator::{self, NewClient};
+    use crate::app::operator::{self, NewClient};
 
     async fn sqlite() -> (tempfile::TempDir, Arc<SeaStore>) {
         let dir = tempfile::tempdir().unwrap();

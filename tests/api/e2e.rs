@@ -12,7 +12,7 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use portcullis::operator::NewClient;
+use portcullis::app::operator::NewClient;
 use reqwest::StatusCode;
 
 use crate::both_backends;

@@ -7,7 +7,7 @@
 #![allow(dead_code)] // shared by the test modules
 
 use portcullis::adapters::system::{OsRng, SystemClock};
-use portcullis::operator::{self, NewClient, NewUser};
+use portcullis::app::operator::{self, NewClient, NewUser};
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;

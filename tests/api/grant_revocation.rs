@@ -153,12 +153,12 @@ both_backends!(
         let app = spawn_app(backend).await;
         let (c, at, rt) = tokens(&app).await;
         let s = &app.state;
-        portcullis::operator::set_disabled(s.store.as_ref(), s.clock.as_ref(), "alice", true)
+        portcullis::app::operator::set_disabled(s.store.as_ref(), s.clock.as_ref(), "alice", true)
             .await
             .unwrap();
         assert_dead(&app, &c, &at, "user disable").await;
         // Enabling the user again does not bring the tokens back.
-        portcullis::operator::set_disabled(s.store.as_ref(), s.clock.as_ref(), "alice", false)
+        portcullis::app::operator::set_disabled(s.store.as_ref(), s.clock.as_ref(), "alice", false)
             .await
             .unwrap();
         assert_dead(&app, &c, &at, "user disable and enable").await;
@@ -188,7 +188,7 @@ both_backends!(
         let app = spawn_app(backend).await;
         let (c, at, rt) = tokens(&app).await;
         let s = &app.state;
-        portcullis::operator::set_password(
+        portcullis::app::operator::set_password(
             s.store.as_ref(),
             s.passwords.as_ref(),
             s.clock.as_ref(),

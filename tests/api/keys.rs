@@ -391,7 +391,7 @@ both_backends!(
             let (nonce, ct) = blob.split_at(12);
             let der = cipher
                 .decrypt(
-                    aes_gcm::Nonce::from_slice(nonce),
+                    &aes_gcm::Nonce::try_from(nonce).unwrap(),
                     Payload {
                         msg: ct,
                         aad: row.kid.as_bytes(),
@@ -417,7 +417,7 @@ both_backends!(
             assert!(
                 cipher
                     .decrypt(
-                        aes_gcm::Nonce::from_slice(nonce),
+                        &aes_gcm::Nonce::try_from(nonce).unwrap(),
                         Payload {
                             msg: ct,
                             aad: b"another-kid"

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use crate::both_backends;
 use crate::flow::{full_login, hidden, post_form, register, user};
 use crate::helpers::spawn_app;
-use portcullis::operator::NewClient;
+use portcullis::app::operator::NewClient;
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -4,7 +4,7 @@
 use josekit::jwk::KeyPair as _;
 use josekit::jws::{ES256, JwsHeader};
 use josekit::jwt::JwtPayload;
-use portcullis::operator::NewClient;
+use portcullis::app::operator::NewClient;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use portcullis::adapters::system::{OsRng, SystemClock};
-use portcullis::operator;
+use portcullis::app::operator;
 use portcullis::startup::App;
 use portcullis::state::AppState;
 use reqwest::StatusCode;

@@ -2,7 +2,7 @@
 //! error the server can produce, and the happy paths, on both back ends.
 
 use base64::Engine as _;
-use portcullis::operator::NewClient;
+use portcullis::app::operator::NewClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 

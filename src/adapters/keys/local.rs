@@ -103,7 +103,7 @@ impl LocalSigner {
         let ciphertext = self
             .cipher
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plaintext,
                     aad: kid.as_bytes(),
@@ -122,9 +122,11 @@ impl LocalSigner {
             .filter(|b| b.len() > NONCE_LEN)
             .ok_or_else(|| KeyError::Internal(format!("key {kid}: not a sealed local key")))?;
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
+        let nonce = Nonce::try_from(nonce)
+            .map_err(|_| KeyError::Internal(format!("key {kid}: not a sealed local key")))?;
         self.cipher
             .decrypt(
-                Nonce::from_slice(nonce),
+                &nonce,
                 Payload {
                     msg: ciphertext,
                     aad: kid.as_bytes(),

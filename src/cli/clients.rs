@@ -1,0 +1,267 @@
+//! `portcullis client create|list|show|rotate-secret|delete`: the OAuth
+//! clients. The rules are in [`crate::app::operator`]; this module parses and
+//! prints.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::open_store;
+use crate::adapters::system::{OsRng, SystemClock};
+use crate::app::operator::{self, NewClient};
+use crate::config::Config;
+use crate::domain::{Client, ClientId, ClientKind, RedirectUri};
+use crate::ports::Store;
+
+/// `client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a client; prints its id and (confidential clients) a secret shown once.
+    Create(Box<ClientCreateArgs>),
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        /// The client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new secret (the old one stops working at once).
+    RotateSecret {
+        /// The client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Delete {
+        /// The client id.
+        id: String,
+    },
+}
+
+/// Arguments of `client create`.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// Display name shown on the login and consent pages.
+    #[arg(long)]
+    pub name: String,
+    /// A redirect URI (repeatable); compared by exact string match.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (native or browser app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// A grant type (repeatable): authorization_code, refresh_token, client_credentials.
+    #[arg(long = "grant-type", value_name = "T")]
+    pub grant_types: Vec<String>,
+    /// A scope the client may request (repeatable).
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// Token endpoint auth method: client_secret_basic (default), client_secret_post, private_key_jwt.
+    #[arg(long)]
+    pub auth_method: Option<String>,
+    /// Skip the consent page (first-party application).
+    #[arg(long)]
+    pub first_party: bool,
+    /// Require PKCE of this confidential client too (public clients always need it).
+    #[arg(long)]
+    pub require_pkce: bool,
+    /// Allow http redirect URIs for non-loopback hosts (development only).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// JWK Set file with the client's public keys (private_key_jwt).
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// URL of the client's JWK Set (private_key_jwt).
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// ID token signing algorithm: RS256 (default), ES256, PS256.
+    #[arg(long)]
+    pub id_token_alg: Option<String>,
+    /// Access-token lifetime in seconds (overrides the server default).
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<i64>,
+    /// ID-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<i64>,
+    /// Refresh-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub refresh_token_ttl: Option<i64>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
+    let mut v = json!({
+        "client_id": c.id.as_str(),
+        "client_name": c.name,
+        "public": c.kind() == ClientKind::Public,
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "redirect_uris": c.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": c.scopes.to_string(),
+        "first_party": c.first_party,
+        "require_pkce": c.require_pkce,
+        "created_at": c.created_at.to_rfc3339(),
+    });
+    if let Some(s) = secret {
+        v["client_secret"] = json!(s);
+    } else if c.kind() == ClientKind::Confidential && secret.is_none() {
+        v["client_secret"] = serde_json::Value::Null;
+    }
+    v
+}
+
+fn print_client(c: &Client) {
+    println!("client_id:      {}", c.id);
+    println!("name:           {}", c.name);
+    println!(
+        "type:           {}",
+        if c.kind() == ClientKind::Public {
+            "public"
+        } else {
+            "confidential"
+        }
+    );
+    println!("auth method:    {}", c.auth_method);
+    println!(
+        "grant types:    {}",
+        c.grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("scope:          {}", c.scopes);
+    for u in &c.redirect_uris {
+        println!("redirect_uri:   {u}");
+    }
+    for u in &c.post_logout_redirect_uris {
+        println!("post_logout:    {u}");
+    }
+    println!("first party:    {}", c.first_party);
+}
+
+async fn client_create(
+    a: ClientCreateArgs,
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let (rng, clock) = (OsRng, SystemClock);
+    let jwks = match &a.jwks {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --jwks {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let created = operator::create_client(
+        store,
+        &rng,
+        &clock,
+        NewClient {
+            name: a.name,
+            redirect_uris: a.redirect_uris,
+            post_logout_redirect_uris: a.post_logout_redirect_uris,
+            public: a.public,
+            grant_types: a.grant_types,
+            scopes: a.scopes,
+            auth_method: a.auth_method,
+            first_party: a.first_party,
+            require_pkce: a.require_pkce,
+            allow_http: a.allow_http || config.allow_http_redirect_uris,
+            jwks,
+            jwks_uri: a.jwks_uri,
+            id_token_alg: a.id_token_alg,
+            access_token_ttl_secs: a.access_token_ttl,
+            id_token_ttl_secs: a.id_token_ttl,
+            refresh_token_ttl_secs: a.refresh_token_ttl,
+        },
+    )
+    .await?;
+    if a.json {
+        println!(
+            "{}",
+            client_json(&created.client, created.secret.as_deref())
+        );
+    } else {
+        print_client(&created.client);
+        if let Some(s) = &created.secret {
+            println!("client_secret:  {s}");
+            eprintln!("\nThe secret is shown only once and stored as a hash: keep it now.");
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `client` command.
+pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let (rng, clock) = (OsRng, SystemClock);
+    match cmd {
+        ClientCmd::Create(a) => client_create(*a, store.as_ref(), config).await,
+        ClientCmd::List { json } => {
+            let clients = store.list_clients().await?;
+            if json {
+                let v: Vec<_> = clients.iter().map(|c| client_json(c, None)).collect();
+                println!("{}", serde_json::Value::from(v));
+            } else {
+                for c in &clients {
+                    let kind = if c.kind() == ClientKind::Public {
+                        "public"
+                    } else {
+                        "confidential"
+                    };
+                    println!("{}\t{}\t{}", c.id, kind, c.name);
+                }
+            }
+            Ok(())
+        }
+        ClientCmd::Show { id, json } => {
+            let cid = ClientId::parse(&id).context("not a valid client id")?;
+            let Some(c) = store.get_client(&cid).await? else {
+                bail!("no client {id}")
+            };
+            if json {
+                println!("{}", client_json(&c, None));
+            } else {
+                print_client(&c);
+            }
+            Ok(())
+        }
+        ClientCmd::RotateSecret { id, json } => {
+            let secret = operator::rotate_client_secret(store.as_ref(), &rng, &clock, &id).await?;
+            if json {
+                println!("{}", json!({ "client_id": id, "client_secret": secret }));
+            } else {
+                println!("client_secret:  {secret}");
+                eprintln!("\nThe old secret no longer works. The new one is shown only once.");
+            }
+            Ok(())
+        }
+        ClientCmd::Delete { id } => {
+            let cid = ClientId::parse(&id).context("not a valid client id")?;
+            if store.delete_client(&cid).await? {
+                eprintln!("deleted client {id}");
+                Ok(())
+            } else {
+                bail!("no client {id}")
+            }
+        }
+    }
+}

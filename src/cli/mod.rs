@@ -1,0 +1,109 @@
+//! The command line: argument parsing and dispatch. One module per command
+//! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
+//! [`users`], [`keys`], [`events`]. The operator rules they share with the
+//! admin API are in [`crate::app`].
+
+pub mod clients;
+pub mod events;
+pub mod keys;
+pub mod migrate;
+pub mod serve;
+pub mod users;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+use crate::factory;
+use crate::ports::Store;
+
+/// portcullis: an OAuth 2.0 / OpenID Connect authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./portcullis.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(clients::ClientCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    User(users::UserCmd),
+    /// Manage signing keys (list, rotate).
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+    /// Read grant and consent events (tail, stats).
+    #[command(subcommand)]
+    Events(events::EventsCmd),
+    /// Probe the local server's `/healthz` (on the `PORTCULLIS_LISTEN`
+    /// port, via loopback when it listens on all addresses); exit 0 when it
+    /// answers 200, 1 otherwise. For container health checks.
+    Healthcheck,
+}
+
+/// Loads the configuration for `cli` from the process environment.
+pub fn load_config(cli: &Cli) -> Result<Config, crate::config::ConfigError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    Config::load(cli.config.as_deref(), &env)
+}
+
+/// Installs the process-wide logger: the configured filter and format for
+/// `serve`; warnings only, compact, for the operator commands (their output
+/// is the command's own).
+pub fn init_logging(cli: &Cli, config: &Config) {
+    let serving = matches!(cli.command, Command::Serve);
+    let filter = if serving {
+        config.log_filter.clone()
+    } else {
+        format!("warn,{}", config.log_filter.replace("info", "warn"))
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json if serving => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        _ => builder.compact().init(),
+    }
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => migrate::run(&config).await,
+        Command::Client(cmd) => clients::run(cmd, &config).await,
+        Command::User(cmd) => users::run(cmd, &config).await,
+        Command::Keys(cmd) => keys::run(cmd, &config).await,
+        Command::Events(cmd) => events::run(cmd, &config).await,
+        Command::Healthcheck => serve::healthcheck(&config).await,
+    }
+}
+
+/// Opens the configured store for an operator command (migrating first when
+/// `PORTCULLIS_MIGRATE_ON_START` says so).
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = factory::build_store(config, config.migrate_on_start).await?;
+    Ok(Arc::new(store))
+}
