@@ -7,8 +7,8 @@
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, JwsHeader, JwsSigner, PS256, RS256};
 use josekit::jwt::JwtPayload;
-use portcullis::config::{CorsOrigins, RateLimits};
 use portcullis::app::operator::NewClient;
+use portcullis::config::{CorsOrigins, RateLimits};
 use portcullis::protocol::endpoints::{CorsPolicy, Endpoint, Method};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
