@@ -1,6 +1,6 @@
 // The peer of scripts/bench --peer: panva's oidc-provider 9.x with a
 // configuration equivalent to portcullis's benchmark set-up (our own code;
-// ../shared/docs/PEER_BASELINE.md describes it):
+// docs/BENCHMARKS.md describes it):
 //   - one confidential client, client_secret_basic, grants
 //     authorization_code refresh_token client_credentials;
 //   - a private JWKS with an ES256 key and an RS256 (2048) key generated at

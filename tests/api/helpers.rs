@@ -46,7 +46,7 @@ macro_rules! both_backends {
 }
 
 /// The PostgreSQL server the tests use. Unreachable means the test FAILS:
-/// never skip (DEVELOPERS.md).
+/// never skip: a missing service is a failure.
 pub fn postgres_admin_url() -> String {
     std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())

@@ -1,4 +1,4 @@
-//! No secret in any log line (DESIGN.md invariant 11): a full flow runs
+//! No secret in any log line (docs/SECURITY.md invariant 11): a full flow runs
 //! with every server log captured at debug level, then the logs are
 //! searched for every secret the flow used.
 

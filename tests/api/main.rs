@@ -1,4 +1,4 @@
-//! The integration-test binary (one binary, STYLE.md §13).
+//! The integration-test binary (one binary; docs/ARCHITECTURE.md, "Tests").
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
