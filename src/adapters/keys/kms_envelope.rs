@@ -96,14 +96,7 @@ impl KeyBackend for KmsEnvelopeSigner {
     }
 
     async fn create(&self, alg: JwsAlg, kms_key_id: Option<&str>) -> Result<NewKey, KeyError> {
-        if kms_key_id.is_some() {
-            return Err(KeyError::BadRequest(
-                "a KMS key id only applies in KMS direct mode".into(),
-            ));
-        }
-        let generated = tokio::task::spawn_blocking(move || material::generate(alg))
-            .await
-            .map_err(|e| KeyError::Internal(format!("key generation: {e}")))??;
+        let generated = material::generate_in_process(alg, kms_key_id).await?;
         let id = &self.wrapping_key_id;
         let out = self
             .client

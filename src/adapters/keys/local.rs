@@ -213,15 +213,7 @@ impl KeyBackend for LocalSigner {
     }
 
     async fn create(&self, alg: JwsAlg, kms_key_id: Option<&str>) -> Result<NewKey, KeyError> {
-        if kms_key_id.is_some() {
-            return Err(KeyError::BadRequest(
-                "a KMS key id only applies in KMS direct mode".into(),
-            ));
-        }
-        // RSA key generation takes a while: off the async workers.
-        let generated = tokio::task::spawn_blocking(move || material::generate(alg))
-            .await
-            .map_err(|e| KeyError::Internal(format!("key generation: {e}")))??;
+        let generated = material::generate_in_process(alg, kms_key_id).await?;
         let sealed = self.seal(&generated.kid, &generated.private_pkcs8)?;
         Ok(NewKey {
             alg,

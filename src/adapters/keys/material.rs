@@ -49,6 +49,24 @@ impl std::fmt::Debug for Generated {
     }
 }
 
+/// Generates a key pair in this process for a back end that holds private
+/// parts itself (local and KMS envelope modes), off the async workers (RSA
+/// generation takes a while). A KMS key id is refused: it only applies in
+/// KMS direct mode.
+pub async fn generate_in_process(
+    alg: JwsAlg,
+    kms_key_id: Option<&str>,
+) -> Result<Generated, KeyError> {
+    if kms_key_id.is_some() {
+        return Err(KeyError::BadRequest(
+            "a KMS key id only applies in KMS direct mode".into(),
+        ));
+    }
+    tokio::task::spawn_blocking(move || generate(alg))
+        .await
+        .map_err(|e| KeyError::Internal(format!("key generation: {e}")))?
+}
+
 /// Generates a key pair for `alg`: EC P-256 for ES256, RSA 2048 for RS256
 /// and PS256 (RFC 7518 §3.3 and §3.5 ask for at least 2048 bits).
 pub fn generate(alg: JwsAlg) -> Result<Generated, KeyError> {
