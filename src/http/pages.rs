@@ -5,6 +5,20 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::no_store;
+use crate::protocol::endpoints::Endpoint;
+
+// The paths the templates link and post to, from the endpoint inventory
+// (`protocol::endpoints`): templates name these, never a literal path.
+/// `action` of the sign-in form.
+pub const LOGIN_PATH: &str = Endpoint::Login.path();
+/// `action` of the consent form.
+pub const CONSENT_PATH: &str = Endpoint::Consent.path();
+/// `action` of the logout confirmation form.
+pub const LOGOUT_CONFIRM_PATH: &str = Endpoint::LogoutConfirm.path();
+/// The stylesheet every page links.
+pub const STYLESHEET_PATH: &str = Endpoint::Stylesheet.path();
+/// The script that submits a `form_post` response.
+pub const FORM_POST_SCRIPT_PATH: &str = Endpoint::FormPostScript.path();
 
 /// The login page.
 #[derive(Template)]
@@ -131,6 +145,44 @@ mod tests {
         assert!(
             interaction_csp("com.example.app:/oauth2redirect")
                 .contains("form-action 'self' com.example.app:;")
+        );
+    }
+
+    #[test]
+    fn pages_link_and_post_to_the_inventory_paths() {
+        let login = LoginPage {
+            client_name: "App",
+            request: "r",
+            csrf: "c",
+            username: "",
+            message: None,
+        }
+        .render()
+        .unwrap();
+        assert!(login.contains(r#"action="/login""#), "{login}");
+        assert!(
+            login.contains(r#"href="/static/portcullis.css""#),
+            "{login}"
+        );
+        let consent = ConsentPage {
+            client_name: "App",
+            username: "alice",
+            lines: vec![],
+            request: "r",
+            csrf: "c",
+        }
+        .render()
+        .unwrap();
+        assert!(consent.contains(r#"action="/consent""#), "{consent}");
+        let form_post = FormPostPage {
+            action: "https://app.example/cb",
+            fields: &[],
+        }
+        .render()
+        .unwrap();
+        assert!(
+            form_post.contains(r#"src="/static/form_post.js""#),
+            "{form_post}"
         );
     }
 }
