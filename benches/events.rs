@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use portcullis::adapters::events::clickhouse as ch;
 use portcullis::adapters::events::{ClickHouseEventSink, FileEventSink};
-use portcullis::adapters::system::SystemClock;
+use portcullis::adapters::system::{OsRng, SystemClock};
 use portcullis::config::{ClickHouseConfig, EventPipeline};
 use portcullis::domain::event::{Event, TokenKind};
 use portcullis::domain::{ClientId, GrantType, ScopeSet, UserId};
+use portcullis::http::audit::event_stamp;
 use portcullis::ports::{Clock, EventSink};
 
 fn clickhouse_url() -> String {
@@ -56,7 +57,7 @@ fn pipeline(batch_size: usize, queue_capacity: usize) -> EventPipeline {
 fn event(i: usize) -> Event {
     let client = ClientId::parse("3f2a9c1e5b7d4f60a1b2c3d4e5f60718").unwrap();
     Event::token_issued(
-        SystemClock.now(),
+        event_stamp(&OsRng, SystemClock.now()),
         &client,
         GrantType::AuthorizationCode,
         &[

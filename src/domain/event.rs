@@ -323,19 +323,53 @@ pub struct Event {
     detail: BTreeMap<String, String>,
 }
 
-impl Event {
-    /// A new event of `kind` at `now` (cut to milliseconds), with a fresh
-    /// UUID v7 id whose timestamp is `now` (RFC 9562 §5.7) and the kind's
-    /// default outcome.
-    pub fn new(kind: EventKind, now: DateTime<Utc>) -> Self {
+/// When an event happened and its id: a UUID v7 whose timestamp is that
+/// moment (RFC 9562 §5.7), so that ids sort by time and index well.
+///
+/// The domain names neither the `Clock` nor the `Rng` port: the layer that
+/// emits events reads both and builds the stamp
+/// ([`http::audit::event_stamp`](crate::http::audit::event_stamp)). One
+/// stamp per event: two events never share an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventStamp {
+    at: DateTime<Utc>,
+    id: Uuid,
+}
+
+impl EventStamp {
+    /// How many random bytes an id takes (74 of their 80 bits are used).
+    pub const RANDOM_BYTES: usize = 10;
+
+    /// The stamp of an event at `now` (cut to milliseconds), its id built
+    /// from `now` and `random` (bytes from the `Rng` port).
+    pub fn new(now: DateTime<Utc>, random: [u8; Self::RANDOM_BYTES]) -> Self {
         let millis = now.timestamp_millis();
-        let occurred_at = DateTime::from_timestamp_millis(millis).unwrap_or(now);
-        // 74 random bits from the thread-local CSPRNG: unique ids without a
-        // system call per event (the id is a key, not a secret).
-        let random: [u8; 10] = rand::random();
-        let event_id =
+        let at = DateTime::from_timestamp_millis(millis).unwrap_or(now);
+        let id =
             uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &random)
                 .into_uuid();
+        Self { at, id }
+    }
+
+    /// When (UTC, milliseconds).
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// The id (UUID v7 of [`at`](Self::at)).
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Event {
+    /// A new event of `kind` with the time and id of `stamp` and the kind's
+    /// default outcome.
+    pub fn new(kind: EventKind, stamp: EventStamp) -> Self {
+        let EventStamp {
+            at: occurred_at,
+            id: event_id,
+        } = stamp;
         Self {
             event_id,
             occurred_at,
@@ -357,26 +391,26 @@ impl Event {
     // ---------------------------------------------------------------- per kind
 
     /// `login_succeeded` for `user`.
-    pub fn login_succeeded(now: DateTime<Utc>, user: &UserId) -> Self {
-        Self::new(EventKind::LoginSucceeded, now).subject(user)
+    pub fn login_succeeded(stamp: EventStamp, user: &UserId) -> Self {
+        Self::new(EventKind::LoginSucceeded, stamp).subject(user)
     }
 
     /// `login_failed` with its reason. Set `.subject(..)` when the account is
     /// known; the submitted username is never recorded.
-    pub fn login_failed(now: DateTime<Utc>, reason: LoginFailureReason) -> Self {
-        Self::new(EventKind::LoginFailed, now)
+    pub fn login_failed(stamp: EventStamp, reason: LoginFailureReason) -> Self {
+        Self::new(EventKind::LoginFailed, stamp)
             .error("access_denied")
             .detail(DetailKey::Reason, reason.as_str())
     }
 
     /// `consent_granted`: `user` gave `client` the `scopes`.
     pub fn consent_granted(
-        now: DateTime<Utc>,
+        stamp: EventStamp,
         client: &ClientId,
         user: &UserId,
         scopes: &ScopeSet,
     ) -> Self {
-        Self::new(EventKind::ConsentGranted, now)
+        Self::new(EventKind::ConsentGranted, stamp)
             .client(client)
             .subject(user)
             .scopes(scopes)
@@ -385,12 +419,12 @@ impl Event {
     /// `consent_denied`: `user` refused `client` the `scopes`
     /// (`access_denied`, RFC 6749 §4.1.2.1).
     pub fn consent_denied(
-        now: DateTime<Utc>,
+        stamp: EventStamp,
         client: &ClientId,
         user: &UserId,
         scopes: &ScopeSet,
     ) -> Self {
-        Self::new(EventKind::ConsentDenied, now)
+        Self::new(EventKind::ConsentDenied, stamp)
             .client(client)
             .subject(user)
             .scopes(scopes)
@@ -398,20 +432,20 @@ impl Event {
     }
 
     /// `consent_revoked`: the consent of `user` for `client` was withdrawn.
-    pub fn consent_revoked(now: DateTime<Utc>, client: &ClientId, user: &UserId) -> Self {
-        Self::new(EventKind::ConsentRevoked, now)
+    pub fn consent_revoked(stamp: EventStamp, client: &ClientId, user: &UserId) -> Self {
+        Self::new(EventKind::ConsentRevoked, stamp)
             .client(client)
             .subject(user)
     }
 
     /// `authorization_code_issued` to `client` for `user` and `scopes`.
     pub fn authorization_code_issued(
-        now: DateTime<Utc>,
+        stamp: EventStamp,
         client: &ClientId,
         user: &UserId,
         scopes: &ScopeSet,
     ) -> Self {
-        Self::new(EventKind::AuthorizationCodeIssued, now)
+        Self::new(EventKind::AuthorizationCodeIssued, stamp)
             .client(client)
             .subject(user)
             .scopes(scopes)
@@ -421,13 +455,13 @@ impl Event {
     /// `token_issued` to `client` by `grant`, listing the kinds of token
     /// issued. Set `.subject(..)` for user grants.
     pub fn token_issued(
-        now: DateTime<Utc>,
+        stamp: EventStamp,
         client: &ClientId,
         grant: GrantType,
         kinds: &[TokenKind],
         scopes: &ScopeSet,
     ) -> Self {
-        Self::new(EventKind::TokenIssued, now)
+        Self::new(EventKind::TokenIssued, stamp)
             .client(client)
             .grant_type(grant)
             .scopes(scopes)
@@ -435,8 +469,8 @@ impl Event {
     }
 
     /// `refresh_token_rotated` for `client` and `user`.
-    pub fn refresh_token_rotated(now: DateTime<Utc>, client: &ClientId, user: &UserId) -> Self {
-        Self::new(EventKind::RefreshTokenRotated, now)
+    pub fn refresh_token_rotated(stamp: EventStamp, client: &ClientId, user: &UserId) -> Self {
+        Self::new(EventKind::RefreshTokenRotated, stamp)
             .client(client)
             .subject(user)
             .grant_type(GrantType::RefreshToken)
@@ -444,8 +478,8 @@ impl Event {
 
     /// `refresh_token_reuse_detected`: a rotated refresh token of `client`
     /// came back; the family was revoked (`invalid_grant`).
-    pub fn refresh_token_reuse_detected(now: DateTime<Utc>, client: &ClientId) -> Self {
-        Self::new(EventKind::RefreshTokenReuseDetected, now)
+    pub fn refresh_token_reuse_detected(stamp: EventStamp, client: &ClientId) -> Self {
+        Self::new(EventKind::RefreshTokenReuseDetected, stamp)
             .client(client)
             .grant_type(GrantType::RefreshToken)
             .error("invalid_grant")
@@ -453,34 +487,34 @@ impl Event {
 
     /// `authorization_code_replayed`: a used code of `client` came back;
     /// what it issued was revoked (`invalid_grant`).
-    pub fn authorization_code_replayed(now: DateTime<Utc>, client: &ClientId) -> Self {
-        Self::new(EventKind::AuthorizationCodeReplayed, now)
+    pub fn authorization_code_replayed(stamp: EventStamp, client: &ClientId) -> Self {
+        Self::new(EventKind::AuthorizationCodeReplayed, stamp)
             .client(client)
             .grant_type(GrantType::AuthorizationCode)
             .error("invalid_grant")
     }
 
     /// `token_revoked`: a token of `kind` issued to `client` was revoked.
-    pub fn token_revoked(now: DateTime<Utc>, client: &ClientId, kind: TokenKind) -> Self {
-        Self::new(EventKind::TokenRevoked, now)
+    pub fn token_revoked(stamp: EventStamp, client: &ClientId, kind: TokenKind) -> Self {
+        Self::new(EventKind::TokenRevoked, stamp)
             .client(client)
             .detail(DetailKey::TokenType, kind.as_str())
     }
 
     /// `logout` of `user`.
-    pub fn logout(now: DateTime<Utc>, user: &UserId) -> Self {
-        Self::new(EventKind::Logout, now).subject(user)
+    pub fn logout(stamp: EventStamp, user: &UserId) -> Self {
+        Self::new(EventKind::Logout, stamp).subject(user)
     }
 
     /// `client_authentication_failed` (`invalid_client`, RFC 6749 §5.2) for
     /// the `client_id` presented, if any, as given (cut and cleaned; it may
     /// not be a registered id), with the method tried.
     pub fn client_authentication_failed(
-        now: DateTime<Utc>,
+        stamp: EventStamp,
         presented_client_id: Option<&str>,
         auth_method: &str,
     ) -> Self {
-        let event = Self::new(EventKind::ClientAuthenticationFailed, now)
+        let event = Self::new(EventKind::ClientAuthenticationFailed, stamp)
             .error("invalid_client")
             .detail(DetailKey::AuthMethod, auth_method);
         match presented_client_id {
@@ -785,6 +819,16 @@ mod tests {
             + chrono::Duration::microseconds(123_456)
     }
 
+    /// A fresh stamp at [`now`]: distinct random bytes per call, as the
+    /// `Rng` port gives.
+    fn stamp() -> EventStamp {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut random = [0_u8; EventStamp::RANDOM_BYTES];
+        random[..8].copy_from_slice(&n.to_le_bytes());
+        EventStamp::new(now(), random)
+    }
+
     fn client() -> ClientId {
         ClientId::parse("3f2a9c1e5b7d4f60a1b2c3d4e5f60718").unwrap()
     }
@@ -800,18 +844,17 @@ mod tests {
     /// One event per kind, built the way handlers build them, with the
     /// request metadata of a real request.
     fn one_of_each() -> Vec<Event> {
-        let t = now();
         let (c, u, s) = (client(), user(), scopes());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         let events = vec![
-            Event::login_succeeded(t, &u).session("sid-1"),
-            Event::login_failed(t, LoginFailureReason::BadPassword).subject(&u),
-            Event::consent_granted(t, &c, &u, &s),
-            Event::consent_denied(t, &c, &u, &s),
-            Event::consent_revoked(t, &c, &u),
-            Event::authorization_code_issued(t, &c, &u, &s),
+            Event::login_succeeded(stamp(), &u).session("sid-1"),
+            Event::login_failed(stamp(), LoginFailureReason::BadPassword).subject(&u),
+            Event::consent_granted(stamp(), &c, &u, &s),
+            Event::consent_denied(stamp(), &c, &u, &s),
+            Event::consent_revoked(stamp(), &c, &u),
+            Event::authorization_code_issued(stamp(), &c, &u, &s),
             Event::token_issued(
-                t,
+                stamp(),
                 &c,
                 GrantType::AuthorizationCode,
                 &[
@@ -822,12 +865,12 @@ mod tests {
                 &s,
             )
             .subject(&u),
-            Event::refresh_token_rotated(t, &c, &u),
-            Event::refresh_token_reuse_detected(t, &c).detail(DetailKey::RevokedCount, "3"),
-            Event::authorization_code_replayed(t, &c),
-            Event::token_revoked(t, &c, TokenKind::RefreshToken),
-            Event::logout(t, &u).detail(DetailKey::Initiator, "rp"),
-            Event::client_authentication_failed(t, Some(c.as_str()), "client_secret_basic"),
+            Event::refresh_token_rotated(stamp(), &c, &u),
+            Event::refresh_token_reuse_detected(stamp(), &c).detail(DetailKey::RevokedCount, "3"),
+            Event::authorization_code_replayed(stamp(), &c),
+            Event::token_revoked(stamp(), &c, TokenKind::RefreshToken),
+            Event::logout(stamp(), &u).detail(DetailKey::Initiator, "rp"),
+            Event::client_authentication_failed(stamp(), Some(c.as_str()), "client_secret_basic"),
         ];
         events
             .into_iter()
@@ -905,7 +948,7 @@ mod tests {
         let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
         let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         for v in [token, jwt, hash] {
-            let e = Event::new(EventKind::TokenRevoked, now()).detail(DetailKey::Reason, v);
+            let e = Event::new(EventKind::TokenRevoked, stamp()).detail(DetailKey::Reason, v);
             assert_eq!(e.detail_value(DetailKey::Reason), Some(REDACTED), "{v}");
         }
         // Identifiers pass: a UUID, a 32-hex client id, words.
@@ -914,7 +957,7 @@ mod tests {
             "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
             "user requested",
         ] {
-            let e = Event::new(EventKind::TokenRevoked, now()).detail(DetailKey::Reason, v);
+            let e = Event::new(EventKind::TokenRevoked, stamp()).detail(DetailKey::Reason, v);
             assert_eq!(e.detail_value(DetailKey::Reason), Some(v));
         }
     }
@@ -922,7 +965,7 @@ mod tests {
     #[test]
     fn free_text_is_cut_and_cleaned() {
         let long = "a".repeat(1000);
-        let e = Event::new(EventKind::LoginFailed, now())
+        let e = Event::new(EventKind::LoginFailed, stamp())
             .request(None, Some(&long), Some("id\nwith\rbreaks"))
             .detail(DetailKey::Prompt, "x ".repeat(200))
             .client_raw(&long);
@@ -940,7 +983,7 @@ mod tests {
 
     #[test]
     fn login_failure_records_the_reason_and_never_a_username() {
-        let e = Event::login_failed(now(), LoginFailureReason::UnknownUser);
+        let e = Event::login_failed(stamp(), LoginFailureReason::UnknownUser);
         assert_eq!(e.detail_value(DetailKey::Reason), Some("unknown_user"));
         assert_eq!(e.subject_id(), None);
         assert_eq!(e.outcome_value(), Outcome::Failure);
@@ -948,7 +991,7 @@ mod tests {
 
     #[test]
     fn id_is_a_uuid_v7_of_the_event_time_and_time_is_cut_to_millis() {
-        let e = Event::new(EventKind::Logout, now());
+        let e = Event::new(EventKind::Logout, stamp());
         assert_eq!(e.event_id().get_version_num(), 7);
         let (secs, nanos) = e.event_id().get_timestamp().unwrap().to_unix();
         assert_eq!(secs, u64::try_from(now().timestamp()).unwrap());
@@ -956,7 +999,31 @@ mod tests {
         assert_eq!(e.occurred_at().timestamp_subsec_micros(), 123_000);
         assert_ne!(
             e.event_id(),
-            Event::new(EventKind::Logout, now()).event_id()
+            Event::new(EventKind::Logout, stamp()).event_id()
+        );
+    }
+
+    #[test]
+    fn id_is_the_stamps_and_its_random_part_is_the_given_bytes() {
+        // Fixed bytes (a fixed `Rng`) give a predictable id: the event time
+        // in the first 48 bits (RFC 9562 §5.7), then version 7, then the
+        // bytes (less the version and variant bits).
+        let s = EventStamp::new(now(), [0xab; EventStamp::RANDOM_BYTES]);
+        assert_eq!(now().timestamp_millis(), 1_795_608_000_123); // 0x01a21293b67b
+        assert_eq!(s.id().to_string(), "01a21293-b67b-7bab-abab-abababababab");
+        assert_eq!(
+            s,
+            EventStamp::new(now(), [0xab; EventStamp::RANDOM_BYTES]),
+            "deterministic"
+        );
+        assert_eq!(s.at(), Event::new(EventKind::Logout, s).occurred_at());
+        let e = Event::token_revoked(s, &client(), TokenKind::AccessToken);
+        assert_eq!(e.event_id(), s.id());
+        assert_eq!(e.occurred_at(), s.at());
+        let (secs, nanos) = e.event_id().get_timestamp().unwrap().to_unix();
+        assert_eq!(
+            i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000),
+            e.occurred_at().timestamp_millis()
         );
     }
 

@@ -8,11 +8,13 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
 
-use crate::domain::event::{DetailKey, Event, LoginFailureReason, TokenKind};
+use crate::domain::event::{DetailKey, Event, EventStamp, LoginFailureReason, TokenKind};
 use crate::domain::{ClientId, GrantType, ScopeSet, UserId};
 use crate::http::extractors::ClientIp;
 use crate::http::middleware::REQUEST_ID;
+use crate::ports::Rng;
 use crate::protocol::interaction::{LoginFailure, Report};
 use crate::protocol::token::TokenReport;
 use crate::state::AppState;
@@ -49,7 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 }
 
 impl RequestMeta {
-    fn stamp(&self, e: Event) -> Event {
+    fn attach(&self, e: Event) -> Event {
         e.request(
             self.ip,
             self.user_agent.as_deref(),
@@ -58,13 +60,28 @@ impl RequestMeta {
     }
 }
 
+/// The stamp of an event that happens `now` (from the `Clock`): its id's
+/// random bits come from the `Rng` port, so that ids are injected like
+/// every other random value (a fixed `Rng` gives a predictable id).
+pub fn event_stamp(rng: &dyn Rng, now: DateTime<Utc>) -> EventStamp {
+    let mut random = [0_u8; EventStamp::RANDOM_BYTES];
+    rng.fill(&mut random);
+    EventStamp::new(now, random)
+}
+
+/// A stamp for an event happening now, from the state's `Clock` and `Rng`.
+fn stamp_now(state: &AppState) -> EventStamp {
+    event_stamp(state.rng.as_ref(), state.clock.now())
+}
+
 fn emit(state: &AppState, meta: &RequestMeta, e: Event) {
-    state.events.emit(meta.stamp(e));
+    state.events.emit(meta.attach(e));
 }
 
 /// Events of the authorization interaction (login, consent, code).
 pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
     let now = state.clock.now();
+    let stamp = || event_stamp(state.rng.as_ref(), now);
     let with_session = |e: Event| match &r.session_id {
         Some(sid) => e.session(sid),
         None => e,
@@ -72,7 +89,7 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
     if r.login_succeeded
         && let Some(user) = &r.subject
     {
-        let mut e = Event::login_succeeded(now, user).detail(DetailKey::Amr, "pwd");
+        let mut e = Event::login_succeeded(stamp(), user).detail(DetailKey::Amr, "pwd");
         if let Some(c) = &r.client_id {
             e = e.client(c);
         }
@@ -85,7 +102,7 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
             LoginFailure::Locked => LoginFailureReason::Locked,
             LoginFailure::Disabled => LoginFailureReason::Disabled,
         };
-        let mut e = Event::login_failed(now, reason);
+        let mut e = Event::login_failed(stamp(), reason);
         if let Some(c) = &r.client_id {
             e = e.client(c);
         }
@@ -96,8 +113,8 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
     }
     if let (Some(consent), Some(client), Some(user)) = (&r.consent, &r.client_id, &r.subject) {
         let e = match consent {
-            Ok(scopes) => Event::consent_granted(now, client, user, scopes),
-            Err(scopes) => Event::consent_denied(now, client, user, scopes),
+            Ok(scopes) => Event::consent_granted(stamp(), client, user, scopes),
+            Err(scopes) => Event::consent_denied(stamp(), client, user, scopes),
         };
         emit(state, meta, with_session(e));
     }
@@ -105,7 +122,12 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
         emit(
             state,
             meta,
-            with_session(Event::authorization_code_issued(now, client, user, scopes)),
+            with_session(Event::authorization_code_issued(
+                stamp(),
+                client,
+                user,
+                scopes,
+            )),
         );
     }
 }
@@ -113,6 +135,7 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
 /// Events of a token request.
 pub fn token(state: &AppState, meta: &RequestMeta, r: &TokenReport) {
     let now = state.clock.now();
+    let stamp = || event_stamp(state.rng.as_ref(), now);
     let client = r.client_id.as_deref().and_then(ClientId::parse);
     let Some(client) = client else { return };
     let user = r.subject.as_ref().map(UserId::new);
@@ -120,20 +143,24 @@ pub fn token(state: &AppState, meta: &RequestMeta, r: &TokenReport) {
         emit(
             state,
             meta,
-            Event::authorization_code_replayed(now, &client),
+            Event::authorization_code_replayed(stamp(), &client),
         );
     }
     if r.refresh_reuse_detected {
         emit(
             state,
             meta,
-            Event::refresh_token_reuse_detected(now, &client),
+            Event::refresh_token_reuse_detected(stamp(), &client),
         );
     }
     if r.refresh_rotated
         && let Some(u) = &user
     {
-        emit(state, meta, Event::refresh_token_rotated(now, &client, u));
+        emit(
+            state,
+            meta,
+            Event::refresh_token_rotated(stamp(), &client, u),
+        );
     }
     if !r.issued.is_empty()
         && let Some(grant) = r.grant_type.and_then(|g| g.parse::<GrantType>().ok())
@@ -153,7 +180,7 @@ pub fn token(state: &AppState, meta: &RequestMeta, r: &TokenReport) {
             .as_deref()
             .and_then(|s| ScopeSet::parse(s).ok())
             .unwrap_or_default();
-        let mut e = Event::token_issued(now, &client, grant, &kinds, &scopes);
+        let mut e = Event::token_issued(stamp(), &client, grant, &kinds, &scopes);
         if let Some(u) = &user {
             e = e.subject(u);
         }
@@ -169,7 +196,7 @@ pub fn revoked(state: &AppState, meta: &RequestMeta, client: &ClientId, kind: To
     emit(
         state,
         meta,
-        Event::token_revoked(state.clock.now(), client, kind),
+        Event::token_revoked(stamp_now(state), client, kind),
     );
 }
 
@@ -183,7 +210,7 @@ pub fn client_auth_failed(
     method: &str,
     endpoint: &str,
 ) {
-    let e = Event::client_authentication_failed(state.clock.now(), client_id, method)
+    let e = Event::client_authentication_failed(stamp_now(state), client_id, method)
         .detail(DetailKey::Endpoint, endpoint);
     emit(state, meta, e);
 }
@@ -196,8 +223,48 @@ pub fn logout(
     session_id: &str,
     initiator: &str,
 ) {
-    let e = Event::logout(state.clock.now(), user)
+    let e = Event::logout(stamp_now(state), user)
         .session(session_id)
         .detail(DetailKey::Initiator, initiator);
     emit(state, meta, e);
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::event::EventKind;
+
+    struct Fixed(u8);
+
+    impl Rng for Fixed {
+        fn fill(&self, buf: &mut [u8]) {
+            buf.fill(self.0);
+        }
+    }
+
+    #[test]
+    fn the_event_id_comes_from_the_rng_and_its_time_is_the_events() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        let e = Event::new(EventKind::Logout, event_stamp(&Fixed(0xab), now));
+        // 0x01a21293b67b ms since the epoch, version 7, then the bytes of
+        // the `Rng` (less the version and variant bits).
+        assert_eq!(
+            e.event_id().to_string(),
+            "01a21293-b67b-7bab-abab-abababababab"
+        );
+        assert_eq!(e.occurred_at().timestamp_millis(), now.timestamp_millis());
+        let (secs, nanos) = e.event_id().get_timestamp().unwrap().to_unix();
+        assert_eq!(
+            i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000),
+            e.occurred_at().timestamp_millis()
+        );
+        assert_ne!(
+            event_stamp(&Fixed(1), now).id(),
+            event_stamp(&Fixed(2), now).id(),
+            "a different source, a different id"
+        );
+    }
 }

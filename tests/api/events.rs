@@ -7,17 +7,22 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use portcullis::adapters::events::{FileEventSink, file};
+use portcullis::adapters::system::OsRng;
 use portcullis::config::{EventConfig, EventPipeline};
-use portcullis::domain::event::{DetailKey, Event, EventKind, LoginFailureReason, TokenKind};
+use portcullis::domain::event::{
+    DetailKey, Event, EventKind, EventStamp, LoginFailureReason, TokenKind,
+};
 use portcullis::domain::{ClientId, GrantType, ScopeSet, UserId};
 use portcullis::factory::build_event_reader;
+use portcullis::http::audit::event_stamp;
 use portcullis::ports::{Clock, EventSink};
 use portcullis::startup::App;
 use portcullis::testing::{FixedClock, MemoryEventSink};
 
-use crate::helpers::{Backend, TestDb, test_config, test_overrides};
+use crate::both_backends;
+use crate::helpers::{Backend, TestDb, spawn_app_full, test_config, test_overrides};
 
 pub fn pipeline(batch_size: usize, flush_ms: u64, queue_capacity: usize) -> EventPipeline {
     EventPipeline {
@@ -39,10 +44,16 @@ pub fn user() -> UserId {
     UserId::new("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
 }
 
+/// The stamp of an event at `now`, its id from the operating system's
+/// random source (as the server's).
+pub fn stamp(now: DateTime<Utc>) -> EventStamp {
+    event_stamp(&OsRng, now)
+}
+
 /// A typical event, tagged with `tag` as its request id.
 pub fn tagged(clock: &dyn Clock, tag: &str) -> Event {
     Event::token_issued(
-        clock.now(),
+        stamp(clock.now()),
         &client(),
         GrantType::AuthorizationCode,
         &[TokenKind::AccessToken, TokenKind::IdToken],
@@ -70,7 +81,9 @@ async fn file_sink_writes_json_lines_with_the_schema_and_rotates_by_date() {
     let clock = FixedClock::at(Utc.with_ymd_and_hms(2026, 11, 25, 23, 59, 59).unwrap());
     let sink = FileEventSink::start(dir.path(), &pipeline(100, 10, 1000)).unwrap();
     sink.emit(tagged(&clock, "before-midnight"));
-    sink.emit(Event::login_failed(clock.now(), LoginFailureReason::BadPassword).subject(&user()));
+    sink.emit(
+        Event::login_failed(stamp(clock.now()), LoginFailureReason::BadPassword).subject(&user()),
+    );
     clock.advance(chrono::Duration::seconds(1));
     sink.emit(tagged(&clock, "after-midnight"));
     sink.flush().await.unwrap();
@@ -182,18 +195,21 @@ async fn file_stats_recent_and_follow_read_the_files_back() {
     let clock = FixedClock::at(Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap());
     let sink = FileEventSink::start(dir.path(), &pipeline(100, 5, 1000)).unwrap();
     // Yesterday: outside a 12h window.
-    sink.emit(Event::login_failed(clock.now(), LoginFailureReason::Locked));
+    sink.emit(Event::login_failed(
+        stamp(clock.now()),
+        LoginFailureReason::Locked,
+    ));
     clock.advance(chrono::Duration::days(1));
     for reason in [
         LoginFailureReason::BadPassword,
         LoginFailureReason::BadPassword,
         LoginFailureReason::UnknownUser,
     ] {
-        sink.emit(Event::login_failed(clock.now(), reason));
+        sink.emit(Event::login_failed(stamp(clock.now()), reason));
     }
     sink.emit(tagged(&clock, "t1"));
     sink.emit(Event::consent_denied(
-        clock.now(),
+        stamp(clock.now()),
         &other_client(),
         &user(),
         &ScopeSet::parse("openid").unwrap(),
@@ -218,9 +234,9 @@ async fn file_stats_recent_and_follow_read_the_files_back() {
 
     let mut follow = file::FileTail::at_end(dir.path()).unwrap();
     assert!(follow.poll().unwrap().is_empty());
-    sink.emit(Event::logout(clock.now(), &user()));
+    sink.emit(Event::logout(stamp(clock.now()), &user()));
     clock.advance(chrono::Duration::days(1));
-    sink.emit(Event::logout(clock.now(), &user()));
+    sink.emit(Event::logout(stamp(clock.now()), &user()));
     sink.flush().await.unwrap();
     let new = follow.poll().unwrap();
     assert_eq!(new.len(), 2, "the rest of today's file, then tomorrow's");
@@ -247,7 +263,10 @@ async fn the_configured_reader_tails_follows_and_counts_the_event_files() {
     for i in 0..3 {
         sink.emit(tagged(&clock, &format!("r{i}")));
     }
-    sink.emit(Event::login_failed(clock.now(), LoginFailureReason::Locked));
+    sink.emit(Event::login_failed(
+        stamp(clock.now()),
+        LoginFailureReason::Locked,
+    ));
     sink.flush().await.unwrap();
 
     let recent = reader.recent(2).await.unwrap();
@@ -334,7 +353,7 @@ async fn cli_tail_and_stats_read_the_event_files() {
         sink.emit(tagged(&clock, &format!("cli-{i}")));
     }
     sink.emit(Event::login_failed(
-        clock.now(),
+        stamp(clock.now()),
         LoginFailureReason::Disabled,
     ));
     sink.flush().await.unwrap();
@@ -423,9 +442,9 @@ async fn memory_sink_records_what_handlers_emit() {
     let sink = Arc::new(MemoryEventSink::new());
     let as_port: Arc<dyn EventSink> = sink.clone();
     let now = Utc::now();
-    as_port.emit(Event::login_succeeded(now, &user()));
+    as_port.emit(Event::login_succeeded(stamp(now), &user()));
     as_port.emit(
-        Event::token_revoked(now, &client(), TokenKind::RefreshToken)
+        Event::token_revoked(stamp(now), &client(), TokenKind::RefreshToken)
             .detail(DetailKey::Initiator, "client"),
     );
     as_port.flush().await.unwrap();
@@ -441,6 +460,56 @@ async fn memory_sink_records_what_handlers_emit() {
     sink.clear();
     assert!(sink.events().is_empty());
 }
+
+/// A random source that always gives the same byte.
+struct ConstantRng(u8);
+
+impl portcullis::ports::Rng for ConstantRng {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(self.0);
+    }
+}
+
+// The server builds event ids from its injected `Rng` and `Clock`: with a
+// fixed source the id of what a handler emits is predictable, a UUID v7
+// whose timestamp is the event's time (RFC 9562 §5.7).
+both_backends!(event_ids_come_from_the_injected_rng, |backend| async move {
+    let sink = Arc::new(MemoryEventSink::new());
+    let at =
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap() + chrono::Duration::milliseconds(123);
+    let mut overrides = test_overrides();
+    overrides.events = Some(sink.clone());
+    overrides.rng = Some(Arc::new(ConstantRng(0xab)));
+    overrides.clock = Some(Arc::new(FixedClock::at(at)));
+    let app = spawn_app_full(backend, |_| {}, overrides).await;
+    let resp = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nope"),
+            ("client_secret", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let failed = sink.of_kind(EventKind::ClientAuthenticationFailed);
+    assert_eq!(failed.len(), 1, "{:?}", sink.kinds());
+    let e = &failed[0];
+    assert_eq!(e.occurred_at(), at);
+    // 2026-11-25T12:00:00.123Z is 0x01a21293b67b ms; then version 7 and
+    // the injected bytes (less the version and variant bits).
+    assert_eq!(
+        e.event_id().to_string(),
+        "01a21293-b67b-7bab-abab-abababababab"
+    );
+    let (secs, nanos) = e.event_id().get_timestamp().unwrap().to_unix();
+    assert_eq!(
+        i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000),
+        at.timestamp_millis()
+    );
+});
 
 /// Starts `events tail --follow --json` and returns the child and a
 /// channel of the lines it prints.

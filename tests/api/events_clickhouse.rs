@@ -28,7 +28,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::events::{cli, client, follow, other_client, pipeline, tagged, take_lines, user};
+use crate::events::{cli, client, follow, other_client, pipeline, stamp, tagged, take_lines, user};
 use crate::helpers::{Backend, TestDb, test_config, test_overrides};
 
 pub fn clickhouse_url() -> String {
@@ -519,7 +519,7 @@ async fn every_field_survives_the_round_trip_through_clickhouse() {
     let mut sent = Vec::new();
     for (i, kind) in EventKind::ALL.into_iter().enumerate() {
         let at = base + chrono::Duration::milliseconds(i64::try_from(i).unwrap() * 1_001);
-        let e = Event::new(kind, at)
+        let e = Event::new(kind, stamp(at))
             .client(&client())
             .subject(&user())
             .session("sid-42")
@@ -535,7 +535,7 @@ async fn every_field_survives_the_round_trip_through_clickhouse() {
     }
     sink.emit(Event::new(
         EventKind::Logout,
-        base + chrono::Duration::hours(1),
+        stamp(base + chrono::Duration::hours(1)),
     ));
     sink.flush().await.unwrap();
     let back = ch::recent(&db.client, &db.database, 100).await.unwrap();
@@ -565,12 +565,12 @@ async fn stats_and_tail_read_each_event_once_even_when_a_batch_was_sent_twice() 
         LoginFailureReason::BadPassword,
         LoginFailureReason::Locked,
     ] {
-        batch.push(Event::login_failed(clock.now(), reason).request(None, None, Some("l")));
+        batch.push(Event::login_failed(stamp(clock.now()), reason).request(None, None, Some("l")));
     }
     batch.push(tagged(&clock, "a"));
     batch.push(tagged(&clock, "b"));
     batch.push(Event::consent_denied(
-        clock.now(),
+        stamp(clock.now()),
         &other_client(),
         &user(),
         &ScopeSet::parse("openid").unwrap(),
@@ -663,9 +663,9 @@ async fn the_configured_reader_tails_follows_and_counts_clickhouse_events() {
     let reader = build_event_reader(&config);
     let mut follower = reader.follow().await.unwrap();
     let mut batch = vec![
-        Event::login_failed(clock.now(), LoginFailureReason::BadPassword),
+        Event::login_failed(stamp(clock.now()), LoginFailureReason::BadPassword),
         Event::consent_denied(
-            clock.now(),
+            stamp(clock.now()),
             &other_client(),
             &user(),
             &ScopeSet::parse("openid").unwrap(),
@@ -808,11 +808,14 @@ async fn events_carry_no_secret_through_clickhouse() {
     let token = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6";
     let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
     sink.emit(
-        Event::token_revoked(now, &client(), TokenKind::AccessToken)
+        Event::token_revoked(stamp(now), &client(), TokenKind::AccessToken)
             .detail(DetailKey::Reason, token)
             .detail(DetailKey::GrantId, jwt),
     );
-    sink.emit(Event::login_failed(now, LoginFailureReason::BadPassword));
+    sink.emit(Event::login_failed(
+        stamp(now),
+        LoginFailureReason::BadPassword,
+    ));
     sink.flush().await.unwrap();
     let dump: Vec<String> = db
         .client

@@ -401,12 +401,17 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::EventKind;
+    use crate::domain::event::{EventKind, EventStamp};
     use chrono::Utc;
 
     fn events(n: usize) -> Vec<Event> {
         (0..n)
-            .map(|_| Event::new(EventKind::Logout, Utc::now()))
+            .map(|_| {
+                Event::new(
+                    EventKind::Logout,
+                    EventStamp::new(Utc::now(), rand::random()),
+                )
+            })
             .collect()
     }
 
