@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
+use oxide_auth::primitives::registrar::Registrar as _;
 
 use super::params::MAX_VALUE_LEN;
+use super::registrar::ClientRegistrar;
 use crate::domain::{Client, ClientId, RevokedAccessToken, TokenEndpointAuthMethod};
 use crate::ports::Store;
 use crate::protocol::error::{ErrorCode, OAuthError};
@@ -348,13 +350,12 @@ pub async fn authenticate(
     }
     match presented {
         Presented::Basic { secret, .. } | Presented::Post { secret, .. } => {
-            let ok = client
-                .secret_hash
-                .as_ref()
-                .is_some_and(|h| h.matches(secret));
-            if !ok {
-                return Err(invalid_client("client authentication failed"));
-            }
+            // oxide-auth's Registrar decides the secret, as it decides the
+            // redirect URI and the scope at /authorize (constant-time
+            // comparison against the stored hash).
+            ClientRegistrar::new(&client)
+                .check(client.id.as_str(), Some(secret.as_bytes()))
+                .map_err(|_| invalid_client("client authentication failed"))?;
         }
         Presented::Public { .. } => {}
         Presented::Jwt { assertion, .. } => {
@@ -438,12 +439,8 @@ async fn verify_assertion(
     }
     let jti = s("jti").ok_or_else(|| invalid_client("client assertion has no jti"))?;
     // One use per jti (RFC 7523 §3 item 7): remembered until it expires, in
-    // the revoked-token table under a prefix of its own.
-    let key = format!(
-        "assertion:{}:{}",
-        client.id,
-        jti.chars().take(200).collect::<String>()
-    );
+    // the revoked-token table under a key of its own.
+    let key = assertion_replay_key(&client.id, jti);
     if store.is_token_revoked(&key).await? {
         return Err(invalid_client("client assertion was already used"));
     }
@@ -456,6 +453,26 @@ async fn verify_assertion(
         })
         .await?;
     Ok(())
+}
+
+/// The key under which a used client assertion is remembered in the
+/// revoked-token table: `assertion:` and the unpadded base64url SHA-256 of
+/// the client id, a space and the whole `jti` — 53 characters whatever the
+/// `jti`, so it fits the table's 64-character key column. A client id has
+/// no space ([`ClientId::parse`]), so distinct (client, jti) pairs hash
+/// distinct inputs; the `:` keeps the key apart from every access-token
+/// `jti` (a UUID, which has none).
+fn assertion_replay_key(client: &ClientId, jti: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::new()
+        .chain_update(client.as_str().as_bytes())
+        .chain_update(b" ")
+        .chain_update(jti.as_bytes())
+        .finalize();
+    format!(
+        "assertion:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 async fn verify_with_client_keys(
@@ -620,6 +637,30 @@ mod tests {
                 .code,
             ErrorCode::InvalidClient
         );
+    }
+
+    #[test]
+    fn the_assertion_replay_key_has_a_fixed_length_and_a_domain_of_its_own() {
+        let c1 = ClientId::parse("c1").unwrap();
+        let uuid = "0b6a7e3c-5f2d-4c1e-9a8b-7d6c5b4a3f21";
+        let long = "j".repeat(5000);
+        let long_client = ClientId::parse(&"c".repeat(ClientId::MAX_LEN)).unwrap();
+        let keys = [
+            assertion_replay_key(&c1, uuid),
+            assertion_replay_key(&c1, &long),
+            assertion_replay_key(&c1, &format!("{long}x")),
+            assertion_replay_key(&long_client, uuid),
+            assertion_replay_key(&ClientId::parse("c").unwrap(), &format!("1 {uuid}")),
+            assertion_replay_key(&c1, ""),
+        ];
+        for k in &keys {
+            assert_eq!(k.len(), 53, "{k}");
+            assert!(k.len() <= 64, "fits revoked_access_tokens.jti");
+            assert!(k.starts_with("assertion:"), "never a UUID access-token jti");
+        }
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
+        assert_eq!(assertion_replay_key(&c1, uuid), keys[0], "deterministic");
     }
 
     #[test]

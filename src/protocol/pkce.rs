@@ -1,6 +1,24 @@
-//! PKCE (RFC 7636) through oxide-auth's PKCE add-on, which holds the method
-//! policy and the constant-time verification; the syntax checks of RFC 7636
-//! §4.1–4.2 that it leaves out are ours.
+//! PKCE (RFC 7636) through oxide-auth's public PKCE API
+//! ([`oxide_auth::code_grant::extensions::Pkce`]).
+//!
+//! oxide-auth decides, at the authorization endpoint, whether a challenge is
+//! required and which method is accepted (`S256`; `plain` only when
+//! allowed, with a missing method meaning `plain`, RFC 7636 §4.3), and, at
+//! the token endpoint, whether the verifier matches (SHA-256 and base64url,
+//! compared in constant time, RFC 7636 §4.6). The challenge and its method
+//! are stored with the code as the client sent them; at the token endpoint
+//! [`Pkce::challenge`] turns them back into the opaque [`Value`] that
+//! [`Pkce::verify`] takes. We never build or read that value's encoding.
+//!
+//! Three rules are ours, because oxide-auth's API has no place for them:
+//!
+//! - the syntax of the challenge and of the verifier: 43 to 128 characters
+//!   of `[A-Za-z0-9-._~]` (RFC 7636 §4.1, §4.2). oxide-auth accepts any
+//!   string;
+//! - a verifier sent for a code issued without a challenge is refused (RFC
+//!   9700 §2.1.1: it signals a downgrade); oxide-auth's `verify` passes it;
+//! - distinct errors for a missing challenge and a refused method (its
+//!   errors are `()`).
 
 use std::borrow::Cow;
 
@@ -26,6 +44,8 @@ pub enum PkceError {
     Mismatch,
 }
 
+/// RFC 7636 §4.1 (verifier) and §4.2 (challenge, in both methods): 43 to
+/// 128 unreserved characters.
 fn unreserved(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
@@ -45,60 +65,62 @@ fn policy(required: bool, allow_plain: bool) -> Pkce {
 }
 
 /// Checks the authorization request's PKCE parameters. Returns the method
-/// to store (`S256` or `plain`) when a challenge was given.
+/// to store with the code (`S256` or `plain`) when a challenge was given.
 pub fn check_challenge(
     challenge: Option<&str>,
     method: Option<&str>,
     required: bool,
     allow_plain: bool,
 ) -> Result<Option<&'static str>, PkceError> {
-    match challenge {
-        None if required => return Err(PkceError::Required),
-        None if method.is_some() => return Err(PkceError::BadChallenge),
-        None => return Ok(None),
-        Some(c) if !unreserved(c) => return Err(PkceError::BadChallenge),
-        Some(_) => {}
+    if challenge.is_some_and(|c| !unreserved(c)) {
+        return Err(PkceError::BadChallenge);
     }
-    // RFC 7636 §4.3: a missing method means `plain`.
-    let stored = match method.unwrap_or("plain") {
-        "S256" => "S256",
-        "plain" if allow_plain => "plain",
-        _ => return Err(PkceError::BadMethod),
-    };
-    policy(required, allow_plain)
+    let accepted = policy(required, allow_plain)
         .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
-        .map_err(|()| PkceError::BadMethod)?;
-    Ok(Some(stored))
+        .map_err(|()| {
+            if challenge.is_none() {
+                PkceError::Required
+            } else {
+                PkceError::BadMethod
+            }
+        })?;
+    match accepted {
+        // A method without a challenge is a malformed request.
+        None if method.is_some() => Err(PkceError::BadChallenge),
+        None => Ok(None),
+        // oxide-auth accepted the method: S256, or plain (named or, RFC
+        // 7636 §4.3, by default) where it is allowed.
+        Some(_) if method == Some("S256") => Ok(Some("S256")),
+        Some(_) => Ok(Some("plain")),
+    }
 }
 
-/// Verifies `code_verifier` at the token endpoint against the stored
-/// challenge (RFC 7636 §4.6). With no stored challenge, a verifier is
-/// refused (it signals a downgrade or a mix-up).
+/// Verifies `code_verifier` at the token endpoint against the challenge
+/// and method stored with the code (RFC 7636 §4.6). With no stored
+/// challenge, a verifier is refused (it signals a downgrade or a mix-up).
 pub fn verify(
     challenge: Option<&str>,
     method: Option<&str>,
     verifier: Option<&str>,
 ) -> Result<(), PkceError> {
-    let Some(challenge) = challenge else {
-        return if verifier.is_some() {
-            Err(PkceError::Mismatch)
-        } else {
-            Ok(())
-        };
+    let stored: Option<Value> = match challenge {
+        None if verifier.is_some() => return Err(PkceError::Mismatch),
+        None => None,
+        // The method was accepted when the code was issued: a stored
+        // `plain` is verified as plain. A stored challenge without a method
+        // (which the authorization endpoint never stores) fails closed.
+        Some(c) => policy(true, method == Some("plain"))
+            .challenge(
+                Some(Cow::Borrowed(method.ok_or(PkceError::Mismatch)?)),
+                Some(Cow::Borrowed(c)),
+            )
+            .map_err(|()| PkceError::Mismatch)?,
     };
-    let verifier = verifier.ok_or(PkceError::Mismatch)?;
-    if !unreserved(verifier) {
+    if verifier.is_some_and(|v| !unreserved(v)) {
         return Err(PkceError::Mismatch);
     }
-    let (allow_plain, encoded) = match method {
-        Some("plain") => (true, format!("{challenge}p")),
-        _ => (false, format!("{challenge}S")),
-    };
-    policy(true, allow_plain)
-        .verify(
-            Some(Value::private(Some(encoded))),
-            Some(Cow::Borrowed(verifier)),
-        )
+    Pkce::optional()
+        .verify(stored, verifier.map(Cow::Borrowed))
         .map_err(|()| PkceError::Mismatch)
 }
 
@@ -176,5 +198,40 @@ mod tests {
             "verifier without challenge"
         );
         assert_eq!(verify(None, None, None), Ok(()));
+        assert_eq!(
+            verify(Some(CHALLENGE), Some("S256"), Some("short")),
+            Err(PkceError::Mismatch),
+            "verifier under 43 characters (RFC 7636 section 4.1)"
+        );
+        assert_eq!(
+            verify(Some(CHALLENGE), None, Some(VERIFIER)),
+            Err(PkceError::Mismatch),
+            "a stored challenge without a method fails closed"
+        );
+        assert_eq!(
+            verify(Some(CHALLENGE), Some("S512"), Some(VERIFIER)),
+            Err(PkceError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn plain_verifies_only_the_identical_verifier() {
+        assert_eq!(
+            verify(Some(VERIFIER), Some("plain"), Some(VERIFIER)),
+            Ok(())
+        );
+        assert_eq!(
+            verify(Some(VERIFIER), Some("plain"), Some(CHALLENGE)),
+            Err(PkceError::Mismatch)
+        );
+        assert_eq!(
+            verify(Some(VERIFIER), Some("plain"), None),
+            Err(PkceError::Mismatch)
+        );
+        // An S256 challenge is never compared as plain text.
+        assert_eq!(
+            verify(Some(CHALLENGE), Some("S256"), Some(CHALLENGE)),
+            Err(PkceError::Mismatch)
+        );
     }
 }

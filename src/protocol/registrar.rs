@@ -1,7 +1,16 @@
-//! oxide-auth's `Registrar` over one of our clients: the redirect URI is
-//! bound by exact string match (DESIGN.md invariant 1; RFC 6749 §3.1.2.3,
-//! OAuth 2.0 Security BCP §4.1.3), the scope negotiated against the client's
-//! allowed set, and the secret checked in constant time.
+//! oxide-auth's `Registrar` over one of our clients: the one place that
+//! decides a client's redirect URI, its scope and its secret, for
+//! `/authorize` ([`crate::protocol::authorize`]) and for client
+//! authentication at the token, revocation and introspection endpoints
+//! ([`crate::protocol::client_auth`]) alike.
+//!
+//! - The redirect URI is bound by exact string match, never by prefix or
+//!   normalised comparison (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3), and it is
+//!   required (OpenID Connect Core §3.1.2.1).
+//! - The scope is trimmed to what the client may have (RFC 6749 §3.3);
+//!   nothing left is an error, which `/authorize` answers `invalid_scope`.
+//! - The secret is compared with the stored SHA-256 hash in constant time;
+//!   a public client (no stored secret) passes only without a secret.
 
 use std::borrow::Cow;
 
@@ -159,12 +168,61 @@ mod tests {
     }
 
     #[test]
+    fn redirect_uri_is_required_and_bound_to_the_client() {
+        let c = client();
+        let r = ClientRegistrar::new(&c);
+        let no_uri = ClientUrl {
+            client_id: Cow::Borrowed("c1"),
+            redirect_uri: None,
+        };
+        assert!(r.bound_redirect(no_uri).is_err(), "no default redirect URI");
+        let other_client = ClientUrl {
+            client_id: Cow::Borrowed("c2"),
+            redirect_uri: Some(Cow::Owned(
+                ExactUrl::new("https://app.example/cb".to_owned()).unwrap(),
+            )),
+        };
+        assert!(r.bound_redirect(other_client).is_err());
+        let bound = bind(&r, "https://app.example/cb").unwrap();
+        assert_eq!(
+            bound.redirect_uri.as_ref(),
+            &RegisteredUrl::Exact(ExactUrl::new("https://app.example/cb".to_owned()).unwrap())
+        );
+    }
+
+    #[test]
+    fn scope_is_required() {
+        let c = client();
+        let r = ClientRegistrar::new(&c);
+        let bound = bind(&r, "https://app.example/cb").unwrap();
+        assert!(r.negotiate(bound, None).is_err());
+    }
+
+    #[test]
     fn secret_check_is_exact() {
         let c = client();
         let r = ClientRegistrar::new(&c);
         assert!(r.check("c1", Some(b"secret")).is_ok());
         assert!(r.check("c1", Some(b"Secret")).is_err());
-        assert!(r.check("c1", None).is_err());
-        assert!(r.check("c2", Some(b"secret")).is_err());
+        assert!(r.check("c1", Some(b"secret ")).is_err());
+        assert!(r.check("c1", Some(b"")).is_err());
+        assert!(r.check("c1", Some(&[0xff, 0xfe])).is_err(), "not UTF-8");
+        assert!(
+            r.check("c1", None).is_err(),
+            "a confidential client needs it"
+        );
+        assert!(r.check("c2", Some(b"secret")).is_err(), "another client");
+    }
+
+    #[test]
+    fn a_public_client_passes_only_without_a_secret() {
+        let mut c = client();
+        c.secret_hash = None;
+        c.auth_method = TokenEndpointAuthMethod::None;
+        let r = ClientRegistrar::new(&c);
+        assert!(r.check("c1", None).is_ok());
+        assert!(r.check("c1", Some(b"secret")).is_err());
+        assert!(r.check("c1", Some(b"")).is_err());
+        assert!(r.check("c2", None).is_err());
     }
 }
