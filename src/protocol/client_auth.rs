@@ -337,6 +337,7 @@ pub async fn authenticate(
         .and_then(ClientId::parse)
         .ok_or_else(|| invalid_client("unknown client"))?;
     let client = store
+        .clients()
         .get_client(&client_id)
         .await?
         .ok_or_else(|| invalid_client("unknown client"))?;
@@ -444,10 +445,11 @@ async fn verify_assertion(
         client.id,
         jti.chars().take(200).collect::<String>()
     );
-    if store.is_token_revoked(&key).await? {
+    if store.revoked_tokens().is_token_revoked(&key).await? {
         return Err(invalid_client("client assertion was already used"));
     }
     store
+        .revoked_tokens()
         .insert_revoked_token(&RevokedAccessToken {
             jti: key,
             client_id: client.id.clone(),

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::event::TokenKind;
 use crate::error::{AppError, no_store};
 use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::AuthenticatedClient;
-use crate::domain::event::TokenKind;
 use crate::protocol::revoke::{self, Revoked};
 use crate::state::AppState;
 
