@@ -183,7 +183,7 @@ pub async fn create_client(
         created_at: now,
         updated_at: now,
     };
-    match store.insert_client(&client).await {
+    match store.clients().insert_client(&client).await {
         Ok(()) => Ok(CreatedClient { client, secret }),
         Err(StoreError::Conflict(_)) => Err(OperatorError::Conflict(
             "client id collision; run again".into(),
@@ -249,6 +249,7 @@ pub async fn rotate_client_secret(
 ) -> Result<String, OperatorError> {
     let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
     let client = store
+        .clients()
         .get_client(&id)
         .await?
         .ok_or_else(|| OperatorError::NotFound(format!("no client {id}")))?;
@@ -257,6 +258,7 @@ pub async fn rotate_client_secret(
     }
     let secret = rng.token();
     if !store
+        .clients()
         .set_client_secret(&id, &TokenHash::of(&secret), clock.now())
         .await?
     {
@@ -329,7 +331,7 @@ pub async fn create_user(
     {
         return Err(invalid("--name must be at most 256 printable characters"));
     }
-    if store.user_by_username(&username).await?.is_some() {
+    if store.users().user_by_username(&username).await?.is_some() {
         return Err(OperatorError::Conflict(format!(
             "user {username} already exists"
         )));
@@ -350,7 +352,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    match store.insert_user(&user).await {
+    match store.users().insert_user(&user).await {
         Ok(()) => Ok(user),
         Err(StoreError::Conflict(_)) => Err(OperatorError::Conflict(format!(
             "user {username} already exists"
@@ -369,7 +371,7 @@ pub async fn set_password(
 ) -> Result<(), OperatorError> {
     let username = Username::parse(username).map_err(invalid)?;
     check_password(password)?;
-    if store.user_by_username(&username).await?.is_none() {
+    if store.users().user_by_username(&username).await?.is_none() {
         return Err(OperatorError::NotFound(format!("no user {username}")));
     }
     let hash = hasher
@@ -377,6 +379,7 @@ pub async fn set_password(
         .await
         .map_err(|e| OperatorError::Hash(e.to_string()))?;
     if store
+        .users()
         .set_user_password(&username, &hash, clock.now())
         .await?
     {
@@ -393,7 +396,7 @@ async fn revoke_user_grants(
     clock: &dyn Clock,
     username: &Username,
 ) -> Result<(), OperatorError> {
-    if let Some(user) = store.user_by_username(username).await? {
+    if let Some(user) = store.users().user_by_username(username).await? {
         crate::protocol::grant::revoke(
             store,
             crate::protocol::grant::GrantSelector::User(&user.id),
@@ -413,6 +416,7 @@ pub async fn set_disabled(
 ) -> Result<(), OperatorError> {
     let username = Username::parse(username).map_err(invalid)?;
     if store
+        .users()
         .set_user_disabled(&username, disabled, clock.now())
         .await?
     {

@@ -216,7 +216,7 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
     match cmd {
         ClientCmd::Create(a) => client_create(*a, store.as_ref(), config).await,
         ClientCmd::List { json } => {
-            let clients = store.list_clients().await?;
+            let clients = store.clients().list_clients().await?;
             if json {
                 let v: Vec<_> = clients.iter().map(|c| client_json(c, None)).collect();
                 println!("{}", serde_json::Value::from(v));
@@ -234,7 +234,7 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
         }
         ClientCmd::Show { id, json } => {
             let cid = ClientId::parse(&id).context("not a valid client id")?;
-            let Some(c) = store.get_client(&cid).await? else {
+            let Some(c) = store.clients().get_client(&cid).await? else {
                 bail!("no client {id}")
             };
             if json {
@@ -256,7 +256,7 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
         }
         ClientCmd::Delete { id } => {
             let cid = ClientId::parse(&id).context("not a valid client id")?;
-            if store.delete_client(&cid).await? {
+            if store.clients().delete_client(&cid).await? {
                 eprintln!("deleted client {id}");
                 Ok(())
             } else {

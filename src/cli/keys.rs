@@ -85,7 +85,7 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
         Arc::new(factory::build_store(config, config.migrate_on_start).await?);
     match cmd {
         KeysCmd::List { json } => {
-            let keys = store.list_signing_keys().await?;
+            let keys = store.signing_keys().list_signing_keys().await?;
             if json {
                 let v: Vec<_> = keys.iter().map(key_json).collect();
                 println!("{}", serde_json::Value::from(v));

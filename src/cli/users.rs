@@ -108,7 +108,7 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         UserCmd::List { json } => {
-            let users = store.list_users().await?;
+            let users = store.users().list_users().await?;
             if json {
                 let v: Vec<_> = users
                     .iter()

@@ -238,19 +238,11 @@ pub trait ThrottleRepository: Send + Sync {
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// Every repository, reachable from one connection or one transaction.
-pub trait Repositories:
-    ClientRepository
-    + UserRepository
-    + GrantRepository
-    + AuthorizationCodeRepository
-    + RefreshTokenRepository
-    + SessionRepository
-    + ConsentRepository
-    + SigningKeyRepository
-    + RevokedTokenRepository
-    + ThrottleRepository
-{
+/// Every repository, reachable from one connection or one transaction, one
+/// accessor per aggregate. A new aggregate adds its trait, its
+/// implementation and one accessor here; a decorator (such as the client
+/// cache) replaces the one accessor it wraps and delegates the others.
+pub trait Repositories: Send + Sync {
     /// Clients.
     fn clients(&self) -> &dyn ClientRepository;
     /// Users.

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use super::repositories::{Repositories, StoreError};
 
-/// One open transaction. Repositories are reached through [`Repositories`].
+/// One open transaction. Its repositories are reached through the
+/// [`Repositories`] accessors (`uow.codes().consume_code(..)`), all on this
+/// one transaction.
 #[async_trait]
 pub trait UnitOfWork: Repositories {
     /// Commits everything done through this unit.
@@ -13,7 +15,9 @@ pub trait UnitOfWork: Repositories {
 }
 
 /// The store: repositories straight on the pool for single reads and
-/// writes, and [`Store::begin`] for a unit of work.
+/// writes, through the [`Repositories`] accessors
+/// (`store.clients().get_client(..)`), and [`Store::begin`] for a unit of
+/// work.
 #[async_trait]
 pub trait Store: Repositories {
     /// Opens a transaction.

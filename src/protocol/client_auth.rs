@@ -339,6 +339,7 @@ pub async fn authenticate(
         .and_then(ClientId::parse)
         .ok_or_else(|| invalid_client("unknown client"))?;
     let client = store
+        .clients()
         .get_client(&client_id)
         .await?
         .ok_or_else(|| invalid_client("unknown client"))?;
@@ -441,10 +442,11 @@ async fn verify_assertion(
     // One use per jti (RFC 7523 §3 item 7): remembered until it expires, in
     // the revoked-token table under a key of its own.
     let key = assertion_replay_key(&client.id, jti);
-    if store.is_token_revoked(&key).await? {
+    if store.revoked_tokens().is_token_revoked(&key).await? {
         return Err(invalid_client("client assertion was already used"));
     }
     store
+        .revoked_tokens()
         .insert_revoked_token(&RevokedAccessToken {
             jti: key,
             client_id: client.id.clone(),

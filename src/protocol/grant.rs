@@ -24,5 +24,5 @@ pub async fn revoke(
     which: GrantSelector<'_>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    store.revoke_grants(which, now).await
+    store.grants().revoke_grants(which, now).await
 }

@@ -195,7 +195,7 @@ async fn check(
 ) -> Result<Result<Checked, Outcome>, OAuthError> {
     let params = RawParams::parse(request);
     let client = match params.get("client_id").and_then(ClientId::parse) {
-        Some(id) if !params.is_repeated("client_id") => ctx.store.get_client(&id).await?,
+        Some(id) if !params.is_repeated("client_id") => ctx.store.clients().get_client(&id).await?,
         _ => None,
     };
     let redirect = match authorize::verify_client_and_redirect(&params, client.as_ref()) {
@@ -242,7 +242,12 @@ pub async fn authorize(
     let carried = c.params.encode_only(CARRIED_PARAMS);
     let now = ctx.clock.now();
     let consent = match session {
-        Some(s) => ctx.store.get_consent(&s.user.id, &c.client.id).await?,
+        Some(s) => {
+            ctx.store
+                .consents()
+                .get_consent(&s.user.id, &c.client.id)
+                .await?
+        }
         None => None,
     };
     let auth = session
@@ -359,6 +364,7 @@ pub async fn load_session(
     let now = ctx.clock.now();
     let Some(session) = ctx
         .store
+        .sessions()
         .session_by_hash(&TokenHash::of(cookie_value))
         .await?
     else {
@@ -372,13 +378,14 @@ pub async fn load_session(
     };
     let Some(user) = ctx
         .store
+        .users()
         .user_by_id(&user_id)
         .await?
         .filter(|u| !u.disabled)
     else {
         return Ok(None);
     };
-    ctx.store.touch_session(&session.id, now).await?;
+    ctx.store.sessions().touch_session(&session.id, now).await?;
     Ok(Some(LiveSession { session, user }))
 }
 
@@ -420,16 +427,17 @@ pub async fn login(
         "user:{}",
         form.username.chars().take(256).collect::<String>()
     );
-    if ctx.store.locked_until(&ip_key, now).await?.is_some() {
+    let throttles = ctx.store.throttles();
+    if throttles.locked_until(&ip_key, now).await?.is_some() {
         report.login_failed = Some(LoginFailure::Locked);
         return Ok((login_page(LoginMessage::AddressThrottled), None));
     }
-    if ctx.store.locked_until(&user_key, now).await?.is_some() {
+    if throttles.locked_until(&user_key, now).await?.is_some() {
         report.login_failed = Some(LoginFailure::Locked);
         return Ok((login_page(LoginMessage::AccountLocked), None));
     }
     let user = match Username::parse(form.username) {
-        Ok(u) => ctx.store.user_by_username(&u).await?,
+        Ok(u) => ctx.store.users().user_by_username(&u).await?,
         Err(_) => None,
     };
     let ok = ctx
@@ -447,11 +455,10 @@ pub async fn login(
         } else {
             LoginFailure::UnknownUser
         });
-        ctx.store
+        throttles
             .record_failure(&ip_key, now, s.ip_throttle)
             .await?;
-        let locked = ctx
-            .store
+        let locked = throttles
             .record_failure(&user_key, now, s.user_throttle)
             .await?;
         let message = if locked.is_some() {
@@ -466,7 +473,7 @@ pub async fn login(
         report.login_failed = Some(LoginFailure::Disabled);
         return Ok((login_page(LoginMessage::Disabled), None));
     }
-    ctx.store.clear_failures(&user_key).await?;
+    throttles.clear_failures(&user_key).await?;
     let cookie_value = ctx.rng.token();
     let session = Session {
         id: ctx.rng.uuid_v4(),
@@ -525,13 +532,18 @@ pub async fn consent(
         ));
     }
     let now = ctx.clock.now();
-    let previous = ctx.store.get_consent(&s.user.id, &c.client.id).await?;
+    let previous = ctx
+        .store
+        .consents()
+        .get_consent(&s.user.id, &c.client.id)
+        .await?;
     let mut scopes: Vec<String> = c.validated.scope.iter().map(str::to_owned).collect();
     if let Some(p) = &previous {
         scopes.extend(p.scopes.iter().map(str::to_owned));
     }
     let scopes = ScopeSet::from_tokens(&scopes).map_err(OAuthError::server_error)?;
     ctx.store
+        .consents()
         .upsert_consent(&Consent {
             user_id: s.user.id.clone(),
             client_id: c.client.id.clone(),

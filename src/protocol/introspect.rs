@@ -38,7 +38,11 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
         Err(_) => {}
     }
     let now = ctx.clock.now();
-    let rt = ctx.store.get_refresh_token(&TokenHash::of(token)).await?;
+    let rt = ctx
+        .store
+        .refresh_tokens()
+        .get_refresh_token(&TokenHash::of(token))
+        .await?;
     // A refresh token is described only to the client that holds it, while
     // it and its grant live.
     let rt = match rt {
@@ -48,7 +52,7 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
                 && rt.rotated_at.is_none()
                 && rt.expires_at > now =>
         {
-            let grant = ctx.store.get_grant(&rt.family_id).await?;
+            let grant = ctx.store.grants().get_grant(&rt.family_id).await?;
             grant.is_some_and(|g| g.revoked_at.is_none()).then_some(rt)
         }
         _ => None,

@@ -96,7 +96,7 @@ pub async fn validate_access_token(
     else {
         return Err(invalid("the access token lacks required claims"));
     };
-    if store.is_token_revoked(&jti).await? {
+    if store.revoked_tokens().is_token_revoked(&jti).await? {
         return Err(invalid("the access token was revoked"));
     }
     // The grant it came from, if any (not client credentials): revoking the
@@ -104,6 +104,7 @@ pub async fn validate_access_token(
     if let Some(grant_id) = claims.get(GRANT_ID_CLAIM) {
         let live = match grant_id.as_str() {
             Some(id) => store
+                .grants()
                 .get_grant(id)
                 .await?
                 .is_some_and(|g| g.revoked_at.is_none()),

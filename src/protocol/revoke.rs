@@ -40,7 +40,12 @@ pub async fn handle(
     token: &str,
 ) -> Result<Revoked, OAuthError> {
     let now = ctx.clock.now();
-    if let Some(rt) = ctx.store.get_refresh_token(&TokenHash::of(token)).await? {
+    if let Some(rt) = ctx
+        .store
+        .refresh_tokens()
+        .get_refresh_token(&TokenHash::of(token))
+        .await?
+    {
         if rt.client_id != client.id {
             return Err(other_client());
         }
@@ -58,7 +63,10 @@ pub async fn handle(
                 revoked_at: now,
                 expires_at: claims.expires_at,
             };
-            ctx.store.insert_revoked_token(&record).await?;
+            ctx.store
+                .revoked_tokens()
+                .insert_revoked_token(&record)
+                .await?;
             Ok(Revoked::AccessToken)
         }
         Err(e) if e.code == ErrorCode::TemporarilyUnavailable => Err(e),

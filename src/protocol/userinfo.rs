@@ -62,6 +62,7 @@ pub async fn handle(ctx: &TokenCtx<'_>, token: &str) -> Result<Map<String, Value
     }
     let user = ctx
         .store
+        .users()
         .user_by_id(&UserId::new(claims.subject.clone()))
         .await?
         .filter(|u| !u.disabled)

@@ -28,6 +28,7 @@ both_backends!(
         let stored = app
             .state
             .store
+            .codes()
             .get_code(&TokenHash::of(code))
             .await
             .unwrap()
@@ -41,6 +42,7 @@ both_backends!(
         assert!(
             app.state
                 .store
+                .codes()
                 .get_code(&TokenHash::from_stored(code))
                 .await
                 .unwrap()
@@ -397,6 +399,7 @@ both_backends!(disabled_users_cannot_sign_in, |backend| async move {
     let alice = portcullis::domain::Username::parse("alice").unwrap();
     app.state
         .store
+        .users()
         .set_user_disabled(&alice, true, chrono::Utc::now())
         .await
         .unwrap();
@@ -449,7 +452,7 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-        assert_eq!(app.state.store.list_users().await.unwrap().len(), 1);
+        assert_eq!(app.state.store.users().list_users().await.unwrap().len(), 1);
     }
 );
 
@@ -494,6 +497,7 @@ both_backends!(
         let session = app
             .state
             .store
+            .sessions()
             .session_by_hash(&TokenHash::of(&value(&after)))
             .await
             .unwrap()

@@ -108,6 +108,7 @@ both_backends!(
 
         let store = db.store().await;
         let stored = store
+            .clients()
             .get_client(&ClientId::parse(&id).unwrap())
             .await
             .unwrap()
@@ -134,6 +135,7 @@ both_backends!(
         let new_secret = r["client_secret"].as_str().unwrap();
         assert_ne!(new_secret, secret);
         let stored = store
+            .clients()
             .get_client(&ClientId::parse(&id).unwrap())
             .await
             .unwrap()
@@ -147,6 +149,7 @@ both_backends!(
         ok(&portcullis(&db, &["client", "delete", &id], None));
         assert!(
             store
+                .clients()
                 .get_client(&ClientId::parse(&id).unwrap())
                 .await
                 .unwrap()
@@ -222,7 +225,7 @@ both_backends!(
         assert!(out.contains("client_secret"));
         let store = db.store().await;
         assert_eq!(
-            store.list_clients().await.unwrap().len(),
+            store.clients().list_clients().await.unwrap().len(),
             1,
             "only the valid one was written"
         );
@@ -251,6 +254,7 @@ both_backends!(
         ));
         let store = db.store().await;
         let alice = store
+            .users()
             .user_by_username(&Username::parse("alice").unwrap())
             .await
             .unwrap()
@@ -306,7 +310,7 @@ both_backends!(
         ));
         assert!(err.contains("e-mail"), "{err}");
         assert_eq!(
-            store.list_users().await.unwrap().len(),
+            store.users().list_users().await.unwrap().len(),
             1,
             "failed creates wrote nothing"
         );
@@ -323,6 +327,7 @@ both_backends!(
             Some("a brand new password\n"),
         ));
         let after = store
+            .users()
             .user_by_username(&Username::parse("alice").unwrap())
             .await
             .unwrap()

@@ -377,7 +377,13 @@ both_backends!(
             .unwrap();
         let cipher = aes_gcm::Aes256Gcm::new_from_slice(&master).unwrap();
 
-        let rows = app.state.store.list_signing_keys().await.unwrap();
+        let rows = app
+            .state
+            .store
+            .signing_keys()
+            .list_signing_keys()
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 3);
         for row in rows {
             assert_eq!(row.backend, "local");
@@ -463,7 +469,13 @@ both_backends!(instances_starting_together_converge, |backend| async move {
         assert_eq!(kid_of(&ta), kid_of(&tb), "{alg}");
         b.state.keys.verify_jwt(&ta).unwrap();
     }
-    let rows = a.state.store.list_signing_keys().await.unwrap();
+    let rows = a
+        .state
+        .store
+        .signing_keys()
+        .list_signing_keys()
+        .await
+        .unwrap();
     for alg in JwsAlg::ALL {
         let active = rows
             .iter()
@@ -546,7 +558,13 @@ pub async fn rotation_across_two_instances(backend: Backend, setup: ModeSetup) {
         })
         .await;
     }
-    let rows = a.state.store.list_signing_keys().await.unwrap();
+    let rows = a
+        .state
+        .store
+        .signing_keys()
+        .list_signing_keys()
+        .await
+        .unwrap();
     let old_row = rows.iter().find(|r| r.kid == old).unwrap();
     assert_eq!(old_row.state, KeyState::Retired);
     assert_eq!(
@@ -636,6 +654,7 @@ async fn old_key_expires(instances: &[&Instance], clock: &FixedClock, old: &str,
         !instances[0]
             .state
             .store
+            .signing_keys()
             .list_signing_keys()
             .await
             .unwrap()
@@ -765,5 +784,14 @@ both_backends!(keys_cli_lists_and_rotates, |backend| async move {
     assert!(err.contains("already has a next key"), "{err}");
     let out = portcullis(&db, &["keys", "rotate", "--alg", "HS256"]);
     assert!(!out.status.success());
-    assert_eq!(app.state.store.list_signing_keys().await.unwrap().len(), 4);
+    assert_eq!(
+        app.state
+            .store
+            .signing_keys()
+            .list_signing_keys()
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 });

@@ -213,7 +213,13 @@ both_backends!(
             let jwk = published.iter().find(|k| k["alg"] == alg).unwrap();
             assert_eq!(jwk_numbers(jwk), kms_public_numbers(id).await, "{alg}");
         }
-        let rows = app.state.store.list_signing_keys().await.unwrap();
+        let rows = app
+            .state
+            .store
+            .signing_keys()
+            .list_signing_keys()
+            .await
+            .unwrap();
         assert!(
             rows.iter()
                 .all(|r| r.backend == "kms_direct" && r.private_key_sealed.is_none())
@@ -347,6 +353,7 @@ both_backends!(
         assert!(
             TestDb::store(&db)
                 .await
+                .signing_keys()
                 .list_signing_keys()
                 .await
                 .unwrap()
@@ -418,7 +425,13 @@ both_backends!(
         )
         .await
         .unwrap();
-        let rows = b.state.store.list_signing_keys().await.unwrap();
+        let rows = b
+            .state
+            .store
+            .signing_keys()
+            .list_signing_keys()
+            .await
+            .unwrap();
         let new = rows
             .iter()
             .find(|r| r.kms_key_id.as_deref().is_some_and(|k| k.contains(&new_es)))
@@ -482,7 +495,14 @@ both_backends!(
         }
 
         // Stored wrapped: KMS opens it only with the kid as encryption context.
-        for row in app.state.store.list_signing_keys().await.unwrap() {
+        for row in app
+            .state
+            .store
+            .signing_keys()
+            .list_signing_keys()
+            .await
+            .unwrap()
+        {
             assert_eq!(row.backend, "kms_envelope");
             let sealed = row.private_key_sealed.clone().unwrap();
             let blob = STANDARD

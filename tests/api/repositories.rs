@@ -99,22 +99,27 @@ both_backends!(
         let db = TestDb::new(backend).await;
         let store = db.store().await;
         let c = client("c1");
-        store.insert_client(&c).await.unwrap();
-        assert_eq!(store.get_client(&c.id).await.unwrap(), Some(c.clone()));
+        store.clients().insert_client(&c).await.unwrap();
+        assert_eq!(
+            store.clients().get_client(&c.id).await.unwrap(),
+            Some(c.clone())
+        );
         assert!(matches!(
-            store.insert_client(&c).await,
+            store.clients().insert_client(&c).await,
             Err(StoreError::Conflict(_))
         ));
         assert!(
             store
+                .clients()
                 .set_client_secret(&c.id, &TokenHash::of("new"), t0())
                 .await
                 .unwrap()
         );
-        let got = store.get_client(&c.id).await.unwrap().unwrap();
+        let got = store.clients().get_client(&c.id).await.unwrap().unwrap();
         assert!(got.secret_hash.unwrap().matches("new"));
-        store.insert_client(&client("c0")).await.unwrap();
+        store.clients().insert_client(&client("c0")).await.unwrap();
         let ids: Vec<_> = store
+            .clients()
             .list_clients()
             .await
             .unwrap()
@@ -122,9 +127,9 @@ both_backends!(
             .map(|c| c.id.to_string())
             .collect();
         assert_eq!(ids, ["c0", "c1"]);
-        assert!(store.delete_client(&c.id).await.unwrap());
-        assert!(!store.delete_client(&c.id).await.unwrap());
-        assert_eq!(store.get_client(&c.id).await.unwrap(), None);
+        assert!(store.clients().delete_client(&c.id).await.unwrap());
+        assert!(!store.clients().delete_client(&c.id).await.unwrap());
+        assert_eq!(store.clients().get_client(&c.id).await.unwrap(), None);
     }
 );
 
@@ -132,31 +137,42 @@ both_backends!(users_are_unique_by_username, |backend| async move {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let alice = user("alice");
-    store.insert_user(&alice).await.unwrap();
+    store.users().insert_user(&alice).await.unwrap();
     let again = user("alice");
     assert!(matches!(
-        store.insert_user(&again).await,
+        store.users().insert_user(&again).await,
         Err(StoreError::Conflict(_))
     ));
     let got = store
+        .users()
         .user_by_username(&alice.username)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(got, alice);
     assert_eq!(
-        store.user_by_id(&alice.id).await.unwrap(),
+        store.users().user_by_id(&alice.id).await.unwrap(),
         Some(alice.clone())
     );
     assert!(
         store
+            .users()
             .set_user_disabled(&alice.username, true, t0())
             .await
             .unwrap()
     );
-    assert!(store.user_by_id(&alice.id).await.unwrap().unwrap().disabled);
     assert!(
         store
+            .users()
+            .user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert!(
+        store
+            .users()
             .set_user_password(&alice.username, "$argon2id$x", t0())
             .await
             .unwrap()
@@ -164,11 +180,12 @@ both_backends!(users_are_unique_by_username, |backend| async move {
     let nobody = Username::parse("nobody").unwrap();
     assert!(
         !store
+            .users()
             .set_user_password(&nobody, "$argon2id$x", t0())
             .await
             .unwrap()
     );
-    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert_eq!(store.users().list_users().await.unwrap().len(), 1);
 });
 
 both_backends!(
@@ -178,9 +195,10 @@ both_backends!(
         let store: Arc<dyn Store> = Arc::new(db.store().await);
         let u = user("bob");
         let hash = TokenHash::of("the-code");
-        store.insert_code(&code(&hash, &u)).await.unwrap();
+        store.codes().insert_code(&code(&hash, &u)).await.unwrap();
         assert_eq!(
             store
+                .codes()
                 .get_code(&hash)
                 .await
                 .unwrap()
@@ -194,7 +212,7 @@ both_backends!(
             let store = store.clone();
             let hash = hash.clone();
             tasks.push(tokio::spawn(async move {
-                store.consume_code(&hash, t0()).await.unwrap()
+                store.codes().consume_code(&hash, t0()).await.unwrap()
             }));
         }
         let mut wins = 0;
@@ -206,6 +224,7 @@ both_backends!(
         assert_eq!(wins, 1, "exactly one redemption may win");
         assert!(
             store
+                .codes()
                 .get_code(&hash)
                 .await
                 .unwrap()
@@ -215,12 +234,13 @@ both_backends!(
         );
         assert_eq!(
             store
+                .codes()
                 .purge_expired_codes(t0() + Duration::seconds(61))
                 .await
                 .unwrap(),
             1
         );
-        assert_eq!(store.get_code(&hash).await.unwrap(), None);
+        assert_eq!(store.codes().get_code(&hash).await.unwrap(), None);
     }
 );
 
@@ -232,25 +252,46 @@ both_backends!(
         let u = user("carol");
         let (a, b) = (TokenHash::of("rt-a"), TokenHash::of("rt-b"));
         store
+            .refresh_tokens()
             .insert_refresh_token(&refresh(&a, "fam", &u))
             .await
             .unwrap();
         store
+            .refresh_tokens()
             .insert_refresh_token(&refresh(&b, "fam", &u))
             .await
             .unwrap();
         store
+            .refresh_tokens()
             .insert_refresh_token(&refresh(&TokenHash::of("other"), "fam2", &u))
             .await
             .unwrap();
-        assert!(store.rotate_refresh_token(&a, t0()).await.unwrap());
-        assert!(
-            !store.rotate_refresh_token(&a, t0()).await.unwrap(),
-            "a rotated token cannot rotate again"
-        );
-        assert_eq!(store.revoke_refresh_family("fam", t0()).await.unwrap(), 2);
         assert!(
             store
+                .refresh_tokens()
+                .rotate_refresh_token(&a, t0())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .refresh_tokens()
+                .rotate_refresh_token(&a, t0())
+                .await
+                .unwrap(),
+            "a rotated token cannot rotate again"
+        );
+        assert_eq!(
+            store
+                .refresh_tokens()
+                .revoke_refresh_family("fam", t0())
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(
+            store
+                .refresh_tokens()
                 .get_refresh_token(&b)
                 .await
                 .unwrap()
@@ -259,10 +300,15 @@ both_backends!(
                 .is_some()
         );
         assert!(
-            !store.rotate_refresh_token(&b, t0()).await.unwrap(),
+            !store
+                .refresh_tokens()
+                .rotate_refresh_token(&b, t0())
+                .await
+                .unwrap(),
             "a revoked token cannot rotate"
         );
         let other = store
+            .refresh_tokens()
             .get_refresh_token(&TokenHash::of("other"))
             .await
             .unwrap()
@@ -287,6 +333,7 @@ both_backends!(
         }
         assert_eq!(
             store
+                .clients()
                 .get_client(&ClientId::parse("dropped").unwrap())
                 .await
                 .unwrap(),
@@ -294,6 +341,7 @@ both_backends!(
         );
         assert_eq!(
             store
+                .users()
                 .user_by_username(&Username::parse("dropped").unwrap())
                 .await
                 .unwrap(),
@@ -315,14 +363,15 @@ both_backends!(
         uow.commit().await.unwrap();
         assert!(
             store
+                .clients()
                 .get_client(&ClientId::parse("kept").unwrap())
                 .await
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(store.get_grant("g-kept").await.unwrap(), Some(g));
-        assert!(store.revoke_grant("g-kept", t0()).await.unwrap());
-        assert!(!store.revoke_grant("g-kept", t0()).await.unwrap());
+        assert_eq!(store.grants().get_grant("g-kept").await.unwrap(), Some(g));
+        assert!(store.grants().revoke_grant("g-kept", t0()).await.unwrap());
+        assert!(!store.grants().revoke_grant("g-kept", t0()).await.unwrap());
     }
 );
 
@@ -342,9 +391,10 @@ both_backends!(
             expires_at: t0() + Duration::hours(8),
             ended_at: None,
         };
-        store.insert_session(&s).await.unwrap();
+        store.sessions().insert_session(&s).await.unwrap();
         assert_eq!(
             store
+                .sessions()
                 .session_by_hash(&TokenHash::of("cookie-value"))
                 .await
                 .unwrap(),
@@ -352,6 +402,7 @@ both_backends!(
         );
         assert_eq!(
             store
+                .sessions()
                 .session_by_hash(&TokenHash::of("other"))
                 .await
                 .unwrap(),
@@ -359,14 +410,16 @@ both_backends!(
         );
         assert!(
             store
+                .sessions()
                 .touch_session("sid-1", t0() + Duration::minutes(5))
                 .await
                 .unwrap()
         );
-        assert!(store.end_session("sid-1", t0()).await.unwrap());
-        assert!(!store.end_session("sid-1", t0()).await.unwrap());
+        assert!(store.sessions().end_session("sid-1", t0()).await.unwrap());
+        assert!(!store.sessions().end_session("sid-1", t0()).await.unwrap());
         assert!(
             store
+                .sessions()
                 .session_by_id("sid-1")
                 .await
                 .unwrap()
@@ -389,16 +442,21 @@ both_backends!(consent_upserts_and_revokes, |backend| async move {
         updated_at: t0(),
         revoked_at: None,
     };
-    store.upsert_consent(&consent).await.unwrap();
+    store.consents().upsert_consent(&consent).await.unwrap();
     consent.scopes = ScopeSet::parse("openid email").unwrap();
-    store.upsert_consent(&consent).await.unwrap();
-    let got = store.get_consent(&u, &c).await.unwrap().unwrap();
+    store.consents().upsert_consent(&consent).await.unwrap();
+    let got = store.consents().get_consent(&u, &c).await.unwrap().unwrap();
     assert_eq!(got.scopes.to_string(), "email openid");
-    assert!(store.revoke_consent(&u, &c, t0()).await.unwrap());
-    assert_eq!(store.get_consent(&u, &c).await.unwrap(), None);
-    store.upsert_consent(&consent).await.unwrap();
+    assert!(store.consents().revoke_consent(&u, &c, t0()).await.unwrap());
+    assert_eq!(store.consents().get_consent(&u, &c).await.unwrap(), None);
+    store.consents().upsert_consent(&consent).await.unwrap();
     assert!(
-        store.get_consent(&u, &c).await.unwrap().is_some(),
+        store
+            .consents()
+            .get_consent(&u, &c)
+            .await
+            .unwrap()
+            .is_some(),
         "granting again revives it"
     );
 });
@@ -421,15 +479,17 @@ both_backends!(
             retired_at: None,
             expires_at: None,
         };
-        store.insert_signing_key(&key).await.unwrap();
+        store.signing_keys().insert_signing_key(&key).await.unwrap();
         assert!(
             store
+                .signing_keys()
                 .transition_signing_key("k1", KeyState::Next, KeyState::Active, None, None)
                 .await
                 .unwrap()
         );
         assert!(
             !store
+                .signing_keys()
                 .transition_signing_key("k1", KeyState::Next, KeyState::Active, None, None)
                 .await
                 .unwrap(),
@@ -438,6 +498,7 @@ both_backends!(
         let exp = t0() + Duration::hours(1);
         assert!(
             store
+                .signing_keys()
                 .transition_signing_key(
                     "k1",
                     KeyState::Active,
@@ -448,12 +509,13 @@ both_backends!(
                 .await
                 .unwrap()
         );
-        let keys = store.list_signing_keys().await.unwrap();
+        let keys = store.signing_keys().list_signing_keys().await.unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].state, KeyState::Retired);
         assert_eq!(keys[0].expires_at, Some(exp));
         assert_eq!(
             store
+                .signing_keys()
                 .purge_expired_signing_keys(exp + Duration::seconds(1))
                 .await
                 .unwrap(),
@@ -473,17 +535,44 @@ both_backends!(
             revoked_at: t0(),
             expires_at: t0() + Duration::minutes(10),
         };
-        store.insert_revoked_token(&r).await.unwrap();
-        store.insert_revoked_token(&r).await.unwrap();
-        assert!(store.is_token_revoked("jti-1").await.unwrap());
-        assert!(!store.is_token_revoked("jti-2").await.unwrap());
+        store
+            .revoked_tokens()
+            .insert_revoked_token(&r)
+            .await
+            .unwrap();
+        store
+            .revoked_tokens()
+            .insert_revoked_token(&r)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .revoked_tokens()
+                .is_token_revoked("jti-1")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .revoked_tokens()
+                .is_token_revoked("jti-2")
+                .await
+                .unwrap()
+        );
         assert_eq!(
             store
+                .revoked_tokens()
                 .purge_revoked_tokens(t0() + Duration::hours(1))
                 .await
                 .unwrap(),
             1
         );
-        assert!(!store.is_token_revoked("jti-1").await.unwrap());
+        assert!(
+            !store
+                .revoked_tokens()
+                .is_token_revoked("jti-1")
+                .await
+                .unwrap()
+        );
     }
 );

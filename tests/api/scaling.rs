@@ -132,6 +132,7 @@ async fn a_client_registered_or_rotated_through_one_instance_is_used_by_the_othe
     assert!(
         a.state
             .store
+            .clients()
             .delete_client(&portcullis::domain::ClientId::parse(&client.id).unwrap())
             .await
             .unwrap()

@@ -65,7 +65,7 @@ async fn check(state: &AppState, params: &RawParams) -> Result<Checked, AppError
     };
     let client_id = logout::client_id(params, hint.as_ref()).map_err(page)?;
     let client = match client_id {
-        Some(id) => match state.store.get_client(&id).await {
+        Some(id) => match state.store.clients().get_client(&id).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "logout: client lookup failed");
@@ -113,7 +113,11 @@ async fn finish(
         // The session ends, and the grants made in it with it (not the
         // offline_access ones: OIDC Core §11).
         let ended = async {
-            state.store.end_session(&s.session.id, now).await?;
+            state
+                .store
+                .sessions()
+                .end_session(&s.session.id, now)
+                .await?;
             grant::revoke(
                 state.store.as_ref(),
                 GrantSelector::SessionOnline(&s.session.id),

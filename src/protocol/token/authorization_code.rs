@@ -54,11 +54,8 @@ impl GrantHandler for AuthorizationCodeGrant {
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = ctx.clock.now();
         let hash = TokenHash::of(code);
-        let rec = ctx
-            .store
-            .get_code(&hash)
-            .await?
-            .ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
+        let rec = ctx.store.codes().get_code(&hash).await?;
+        let rec = rec.ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
         // The code is bound to the client it was issued to (§4.1.3).
         if rec.client_id != client.id {
             return Err(invalid_grant(
@@ -86,7 +83,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             params.get("code_verifier"),
         )
         .map_err(|_| invalid_grant("PKCE verification failed (code_verifier)"))?;
-        let grant = ctx.store.get_grant(&rec.grant_id).await?;
+        let grant = ctx.store.grants().get_grant(&rec.grant_id).await?;
         if grant.is_none_or(|g| g.revoked_at.is_some()) {
             return Err(invalid_grant("the grant was revoked"));
         }

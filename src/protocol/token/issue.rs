@@ -86,6 +86,7 @@ pub async fn active_user(
     id: &crate::domain::UserId,
 ) -> Result<User, OAuthError> {
     ctx.store
+        .users()
         .user_by_id(id)
         .await?
         .filter(|u| !u.disabled)

@@ -70,6 +70,7 @@ impl GrantHandler for RefreshTokenGrant {
         let hash = TokenHash::of(token);
         let rec = ctx
             .store
+            .refresh_tokens()
             .get_refresh_token(&hash)
             .await?
             .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
@@ -85,7 +86,7 @@ impl GrantHandler for RefreshTokenGrant {
         }
         // The grant first: a revoked grant (logout, user disabled, ...) kills
         // every token of the family, rotated ones included.
-        let grant = ctx.store.get_grant(&rec.family_id).await?;
+        let grant = ctx.store.grants().get_grant(&rec.family_id).await?;
         if grant.is_some_and(|g| g.revoked_at.is_some()) {
             return Err(invalid_grant("the grant was revoked"));
         }
