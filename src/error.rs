@@ -1,5 +1,5 @@
 //! [`AppError`]: the only error type handlers return, and how each kind is
-//! rendered (DESIGN.md invariant 12; STYLE.md §8).
+//! rendered (docs/SECURITY.md invariant 12).
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,5 +1,5 @@
 //! Factory: the only place that picks adapters, from configuration
-//! (DESIGN.md "One binary, two ways to run it"). Tests swap parts through
+//! (README, "Configuration"). Tests swap parts through
 //! [`Overrides`], as Hydra's driver options do.
 
 use std::sync::Arc;

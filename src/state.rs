@@ -1,5 +1,5 @@
 //! Application state shared by handlers: configuration and ports, each as
-//! `Arc<dyn Trait>` (STYLE.md §11).
+//! `Arc<dyn Trait>` (docs/ARCHITECTURE.md).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! argon2id password hashing on the blocking pool with bounded concurrency
-//! (DESIGN.md invariant 5).
+//! (docs/SECURITY.md invariant 5).
 
 use std::sync::{Arc, Mutex, PoisonError};
 

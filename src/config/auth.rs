@@ -11,7 +11,7 @@ pub struct AuthSettings {
     pub session_idle: chrono::Duration,
     /// A session ends this long after sign-in, whatever its use.
     pub session_max: chrono::Duration,
-    /// Authorization code lifetime (DESIGN.md invariant 2: 60 s by default).
+    /// Authorization code lifetime (docs/SECURITY.md invariant 2: 60 s by default).
     pub code_ttl: chrono::Duration,
     /// Accept PKCE `plain` (RFC 7636 §4.2; off by default).
     pub pkce_allow_plain: bool,

@@ -9,8 +9,7 @@ use url::Url;
 use super::settings::setting as s;
 use super::{ConfigError, RawSettings};
 
-/// Where grant and consent events go (DESIGN.md "One binary, two ways to
-/// run it"; docs/EVENTS.md).
+/// Where grant and consent events go (README, "Configuration"; docs/EVENTS.md).
 #[derive(Debug, Clone)]
 pub enum EventConfig {
     /// Embedded default: JSON Lines files, one per UTC day, in `dir`.

@@ -4,7 +4,7 @@
 //! [`EventReader`](crate::ports::EventReader)) live in
 //! [`crate::ports::events`].
 //!
-//! # No secret in an event (DESIGN.md invariant 11)
+//! # No secret in an event (docs/SECURITY.md invariant 11)
 //!
 //! An [`Event`] is built only through [`Event::new`] or one of the per-kind
 //! constructors ([`Event::login_failed`], [`Event::token_issued`], ...) and
@@ -146,7 +146,7 @@ impl FromStr for EventKind {
 }
 
 /// Why a sign-in failed (`detail.reason` of `login_failed`). The page the
-/// user sees does not tell these apart (DESIGN.md invariant 6); the event
+/// user sees does not tell these apart (docs/SECURITY.md invariant 6); the event
 /// does, for the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

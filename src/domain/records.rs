@@ -29,7 +29,7 @@ pub struct Grant {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// An authorization code (DESIGN.md invariant 2).
+/// An authorization code (docs/SECURITY.md invariant 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
     /// SHA-256 of the code.
@@ -66,7 +66,7 @@ pub struct AuthorizationCode {
     pub consumed_at: Option<DateTime<Utc>>,
 }
 
-/// A refresh token (DESIGN.md invariant 4).
+/// A refresh token (docs/SECURITY.md invariant 4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
     /// SHA-256 of the token.
@@ -93,7 +93,7 @@ pub struct RefreshToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// A server-side login session (DESIGN.md invariant 7).
+/// A server-side login session (docs/SECURITY.md invariant 7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Internal id, used as the `sid` claim.

@@ -29,7 +29,7 @@ pub enum RedirectUriError {
 }
 
 /// A redirect URI as registered. It is compared to the one in a request by
-/// exact string match (DESIGN.md invariant 1), so the original text is kept
+/// exact string match (docs/SECURITY.md invariant 1), so the original text is kept
 /// verbatim, never a normalized form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

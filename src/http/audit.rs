@@ -1,4 +1,4 @@
-//! Turning what handlers report into audit events (DESIGN.md: grant and
+//! Turning what handlers report into audit events (docs/EVENTS.md: grant and
 //! consent events), with the request's address, user agent and id. `emit`
 //! only enqueues: the request never waits on the event pipeline.
 

@@ -81,7 +81,7 @@ impl<S: Send + Sync> FromRequest<S> for OptionalForm {
 
 /// The form body of a hosted page's POST (login, consent, logout
 /// confirmation): another content type or a repeated parameter is an error
-/// page (DESIGN.md invariant 13: bad input changes nothing).
+/// page (docs/SECURITY.md invariant 13: bad input changes nothing).
 #[derive(Debug)]
 pub struct PageForm(pub RawParams);
 

@@ -1,6 +1,6 @@
 //! Middleware common to every route: request ids, tracing, metrics, CORS
 //! on the API paths, per-address rate limits, body-size limit, timeout and
-//! default security headers (DESIGN.md invariant 9).
+//! default security headers (docs/SECURITY.md invariant 9).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +30,7 @@ const DEFAULT_CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 
 const HSTS: &str = "max-age=31536000";
 
 /// The security headers every response carries unless its handler set
-/// its own (DESIGN.md invariant 9): the one list, used by [`apply`] and by
+/// its own (docs/SECURITY.md invariant 9): the one list, used by [`apply`] and by
 /// the fast path (`http::fast`). `None` means the header is not sent
 /// (`Strict-Transport-Security` when the issuer is not https).
 pub fn security_headers(config: &Config) -> [(HeaderName, Option<HeaderValue>); 5] {

@@ -1,4 +1,4 @@
-//! The session cookie and CSRF tokens (DESIGN.md invariants 7 and 8).
+//! The session cookie and CSRF tokens (docs/SECURITY.md invariants 7 and 8).
 //!
 //! The cookie carries only a random 256-bit value; the server stores its
 //! SHA-256. Before sign-in the cookie holds a random value with no session

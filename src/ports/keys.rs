@@ -145,7 +145,7 @@ pub trait Signer: Send + Sync {
 pub trait KeyProvider: Signer {
     /// Verifies a JWS we issued: the signature is checked against the
     /// published key named by `kid`, with the algorithm of that key record,
-    /// never one taken from the token (DESIGN.md invariant 10; RFC 8725
+    /// never one taken from the token (docs/SECURITY.md invariant 10; RFC 8725
     /// §3.1). Returns the claims. Does NOT check `exp`, `aud` or other
     /// claims: callers do.
     fn verify_jwt(&self, token: &str) -> Result<Map<String, Value>, KeyError>;

@@ -23,6 +23,6 @@ pub trait PasswordHasher: Send + Sync {
 
     /// Verifies `password` against a PHC string. With `None` it runs a dummy
     /// verification of the same cost and returns `false`, so that unknown
-    /// accounts take as long as known ones (DESIGN.md invariant 5).
+    /// accounts take as long as known ones (docs/SECURITY.md invariant 5).
     async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError>;
 }

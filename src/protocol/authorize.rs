@@ -46,7 +46,7 @@ pub enum ResponseMode {
 }
 
 /// Why the request cannot be answered with a redirect: the user sees a
-/// page (RFC 6749 §4.1.2.1 first paragraph, DESIGN.md invariant 1).
+/// page (RFC 6749 §4.1.2.1 first paragraph, docs/SECURITY.md invariant 1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PageError {
     /// `client_id` missing, repeated or malformed.

@@ -309,7 +309,7 @@ async fn issue_code(
     now: DateTime<Utc>,
     report: &mut Report,
 ) -> Result<Outcome, OAuthError> {
-    // DESIGN.md invariant 2: 256-bit random, stored only as its SHA-256.
+    // docs/SECURITY.md invariant 2: 256-bit random, stored only as its SHA-256.
     let code = ctx.rng.token();
     let grant = Grant {
         id: ctx
@@ -402,7 +402,7 @@ pub struct LoginForm<'a> {
 }
 
 /// Checks credentials with throttling; on success starts a new session
-/// (a new id: DESIGN.md invariant 7) and continues the authorization.
+/// (a new id: docs/SECURITY.md invariant 7) and continues the authorization.
 pub async fn login(
     ctx: &Ctx<'_>,
     form: LoginForm<'_>,

@@ -1,4 +1,4 @@
-//! Every repository on SQLite and PostgreSQL (STYLE.md §14).
+//! Every repository on SQLite and PostgreSQL (docs/ARCHITECTURE.md, "Tests").
 
 use std::sync::Arc;
 

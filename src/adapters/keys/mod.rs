@@ -649,7 +649,7 @@ impl KeyProvider for KeyRing {
         if key.expires_at.is_some_and(|e| e <= self.clock.now()) {
             return Err(KeyError::Invalid("the signing key has expired".into()));
         }
-        // The algorithm comes from our key record (DESIGN.md invariant 10);
+        // The algorithm comes from our key record (docs/SECURITY.md invariant 10);
         // a header naming another one is refused, not obeyed.
         if header.get("alg").and_then(Value::as_str) != Some(key.alg.as_str()) {
             return Err(KeyError::Invalid("alg does not match the key".into()));

@@ -21,7 +21,7 @@ fn invalid_grant(text: &'static str) -> OAuthError {
 
 /// A used code was presented again: revoke its grant and every refresh
 /// token issued from it, committed BEFORE the error is returned (RFC 6749
-/// §4.1.2 "SHOULD revoke"; DESIGN.md invariant 2; STYLE.md §4 exception).
+/// §4.1.2 "SHOULD revoke"; docs/SECURITY.md invariant 2).
 async fn revoke_replayed(
     ctx: &TokenCtx<'_>,
     code: &AuthorizationCode,

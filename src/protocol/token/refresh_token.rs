@@ -19,7 +19,7 @@ fn invalid_grant(text: &'static str) -> OAuthError {
 }
 
 /// A rotated token came back: someone holds a copy. Revoke the family and
-/// its grant, committed before the error (DESIGN.md invariant 4).
+/// its grant, committed before the error (docs/SECURITY.md invariant 4).
 async fn reuse_detected(
     ctx: &TokenCtx<'_>,
     rec: &RefreshToken,
