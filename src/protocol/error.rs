@@ -128,6 +128,12 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidRequest, description)
     }
 
+    /// `invalid_grant` (RFC 6749 §5.2): the code, refresh token or other
+    /// grant is invalid, expired, revoked or bound to another client.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
     /// `server_error` with a generic description; the cause is logged.
     pub fn server_error(source: impl Into<BoxError>) -> Self {
         Self::new(

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::ports::Store;
 use crate::ports::StoreError;
 pub use crate::ports::repositories::GrantSelector;
+use crate::protocol::error::OAuthError;
 
 /// Revokes the grants `which` selects, with every token issued from them;
 /// returns how many grants were live.
@@ -25,4 +26,22 @@ pub async fn revoke(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     store.grants().revoke_grants(which, now).await
+}
+
+/// A credential was misused (a used code presented again, RFC 6749 §4.1.2;
+/// a rotated refresh token presented again, RFC 9700 §4.14): revokes grant
+/// `grant_id` and every token of it, then returns the `invalid_grant` to
+/// answer with. The revocation is committed (a single statement on the pool)
+/// BEFORE the error is returned, so the error cannot roll it back; if it
+/// fails, the store's error is answered instead.
+pub async fn revoke_after_misuse(
+    store: &dyn Store,
+    grant_id: &str,
+    now: DateTime<Utc>,
+    refusal: &'static str,
+) -> OAuthError {
+    match revoke(store, GrantSelector::Id(grant_id), now).await {
+        Ok(_) => OAuthError::invalid_grant(refusal),
+        Err(e) => OAuthError::from(e),
+    }
 }

@@ -7,21 +7,17 @@ use chrono::{DateTime, Utc};
 use super::issue::{self, IdTokenInput, Principal};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{AuthorizationCode, Client, GrantType, TokenHash};
-use crate::protocol::error::{ErrorCode, OAuthError};
-use crate::protocol::grant::{self, GrantSelector};
+use crate::protocol::error::OAuthError;
+use crate::protocol::grant;
 use crate::protocol::params::RawParams;
 use crate::protocol::pkce;
 
 /// The authorization code grant.
 pub struct AuthorizationCodeGrant;
 
-fn invalid_grant(text: &'static str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidGrant, text)
-}
-
-/// A used code was presented again: revoke its grant and every refresh
-/// token issued from it, committed BEFORE the error is returned (RFC 6749
-/// §4.1.2 "SHOULD revoke"; docs/SECURITY.md invariant 2).
+/// A used code was presented again: revoke its grant and every token issued
+/// from it, committed BEFORE the error is returned (RFC 6749 §4.1.2 "SHOULD
+/// revoke"; docs/SECURITY.md invariant 2).
 async fn revoke_replayed(
     ctx: &TokenCtx<'_>,
     code: &AuthorizationCode,
@@ -29,11 +25,13 @@ async fn revoke_replayed(
     report: &mut TokenReport,
 ) -> OAuthError {
     report.code_replayed = true;
-    let revoked = grant::revoke(ctx.store, GrantSelector::Id(&code.grant_id), now).await;
-    if let Err(e) = revoked {
-        return OAuthError::from(e);
-    }
-    invalid_grant("the authorization code was already used; what it issued is revoked")
+    grant::revoke_after_misuse(
+        ctx.store,
+        &code.grant_id,
+        now,
+        "the authorization code was already used; what it issued is revoked",
+    )
+    .await
 }
 
 #[async_trait]
@@ -55,10 +53,11 @@ impl GrantHandler for AuthorizationCodeGrant {
         let now = ctx.clock.now();
         let hash = TokenHash::of(code);
         let rec = ctx.store.codes().get_code(&hash).await?;
-        let rec = rec.ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
+        let rec =
+            rec.ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?;
         // The code is bound to the client it was issued to (§4.1.3).
         if rec.client_id != client.id {
-            return Err(invalid_grant(
+            return Err(OAuthError::invalid_grant(
                 "the authorization code was issued to another client",
             ));
         }
@@ -68,12 +67,14 @@ impl GrantHandler for AuthorizationCodeGrant {
             return Err(revoke_replayed(ctx, &rec, now, report).await);
         }
         if rec.expires_at <= now {
-            return Err(invalid_grant("the authorization code has expired"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has expired",
+            ));
         }
         // §4.1.3: redirect_uri is REQUIRED when it was in the authorization
         // request (always, here) and the values MUST be identical.
         if params.get("redirect_uri") != Some(rec.redirect_uri.as_str()) {
-            return Err(invalid_grant(
+            return Err(OAuthError::invalid_grant(
                 "redirect_uri does not match the authorization request",
             ));
         }
@@ -82,10 +83,10 @@ impl GrantHandler for AuthorizationCodeGrant {
             rec.code_challenge_method.as_deref(),
             params.get("code_verifier"),
         )
-        .map_err(|_| invalid_grant("PKCE verification failed (code_verifier)"))?;
+        .map_err(|_| OAuthError::invalid_grant("PKCE verification failed (code_verifier)"))?;
         let grant = ctx.store.grants().get_grant(&rec.grant_id).await?;
         if grant.is_none_or(|g| g.revoked_at.is_some()) {
-            return Err(invalid_grant("the grant was revoked"));
+            return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
         let user = issue::active_user(ctx, &rec.user_id).await?;
 

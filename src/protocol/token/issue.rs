@@ -90,12 +90,7 @@ pub async fn active_user(
         .user_by_id(id)
         .await?
         .filter(|u| !u.disabled)
-        .ok_or_else(|| {
-            OAuthError::new(
-                crate::protocol::error::ErrorCode::InvalidGrant,
-                "the user no longer exists or is disabled",
-            )
-        })
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists or is disabled"))
 }
 
 /// The private claim of an access token that names its grant.

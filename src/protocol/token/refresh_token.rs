@@ -8,18 +8,14 @@ use super::issue::{self, IdTokenInput, Principal};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{Client, GrantType, RefreshToken, ScopeSet, TokenHash};
 use crate::protocol::error::{ErrorCode, OAuthError};
-use crate::protocol::grant::{self, GrantSelector};
+use crate::protocol::grant;
 use crate::protocol::params::RawParams;
 
 /// The refresh token grant.
 pub struct RefreshTokenGrant;
 
-fn invalid_grant(text: &'static str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidGrant, text)
-}
-
-/// A rotated token came back: someone holds a copy. Revoke the family and
-/// its grant, committed before the error (docs/SECURITY.md invariant 4).
+/// A rotated token came back: someone holds a copy. Revoke its grant (the
+/// family), committed before the error (docs/SECURITY.md invariant 4).
 async fn reuse_detected(
     ctx: &TokenCtx<'_>,
     rec: &RefreshToken,
@@ -27,11 +23,13 @@ async fn reuse_detected(
     report: &mut TokenReport,
 ) -> OAuthError {
     report.refresh_reuse_detected = true;
-    let revoked = grant::revoke(ctx.store, GrantSelector::Id(&rec.family_id), now).await;
-    if let Err(e) = revoked {
-        return OAuthError::from(e);
-    }
-    invalid_grant("the refresh token was already used; the token family is revoked")
+    grant::revoke_after_misuse(
+        ctx.store,
+        &rec.family_id,
+        now,
+        "the refresh token was already used; the token family is revoked",
+    )
+    .await
 }
 
 /// §6: a narrower scope may be asked for; a wider one is refused.
@@ -73,28 +71,28 @@ impl GrantHandler for RefreshTokenGrant {
             .refresh_tokens()
             .get_refresh_token(&hash)
             .await?
-            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+            .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
         if rec.client_id != client.id {
-            return Err(invalid_grant(
+            return Err(OAuthError::invalid_grant(
                 "the refresh token was issued to another client",
             ));
         }
         report.subject = Some(rec.user_id.to_string());
         report.session_id.clone_from(&rec.session_id);
         if rec.revoked_at.is_some() {
-            return Err(invalid_grant("the refresh token was revoked"));
+            return Err(OAuthError::invalid_grant("the refresh token was revoked"));
         }
         // The grant first: a revoked grant (logout, user disabled, ...) kills
         // every token of the family, rotated ones included.
         let grant = ctx.store.grants().get_grant(&rec.family_id).await?;
         if grant.is_some_and(|g| g.revoked_at.is_some()) {
-            return Err(invalid_grant("the grant was revoked"));
+            return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
         if rec.rotated_at.is_some() {
             return Err(reuse_detected(ctx, &rec, now, report).await);
         }
         if rec.expires_at <= now {
-            return Err(invalid_grant("the refresh token has expired"));
+            return Err(OAuthError::invalid_grant("the refresh token has expired"));
         }
         let scope = narrowed_scope(params, &rec.scope)?;
         let user = issue::active_user(ctx, &rec.user_id).await?;
