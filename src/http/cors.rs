@@ -17,14 +17,18 @@
 //! its inventory entry without touching its code; preflight requests on
 //! those paths are answered here. A path no route serves gets none.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use tower::{Layer as _, ServiceExt as _};
+use futures_util::FutureExt as _;
+use futures_util::future::ready;
+use tower::{Layer as _, ServiceExt as _, service_fn};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
@@ -51,14 +55,45 @@ impl Cors {
     /// The policies for the configured API origins.
     pub fn new(origins: &CorsOrigins) -> Self {
         Self {
-            public: CorsLayer::new()
-                .allow_origin(AllowOrigin::any())
-                .allow_methods([Method::GET, Method::HEAD])
-                .allow_headers([header::IF_NONE_MATCH])
-                .expose_headers([header::ETAG])
-                .max_age(Duration::from_hours(1)),
+            public: public_layer(),
             api: api_layer(origins),
         }
+    }
+}
+
+/// The CORS layer of the public documents ([`CorsPolicy::Public`]).
+fn public_layer() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([header::IF_NONE_MATCH])
+        .expose_headers([header::ETAG])
+        .max_age(Duration::from_hours(1))
+}
+
+/// The headers the public CORS layer adds to a `GET` (a simple request),
+/// for the fast path (`http::fast`), which answers the public documents in
+/// front of the router and must add the very same ones.
+///
+/// Taken from the layer itself, by running it once over an empty response,
+/// rather than restated: which headers it adds (`Vary` in particular) is
+/// tower-http's choice and changes between its versions. For this policy
+/// they do not depend on the request (any origin, fixed method and header
+/// lists), which the tests below hold.
+pub fn public_get_headers() -> HeaderMap {
+    // A `GET /`, no headers.
+    headers_added(&public_layer(), Request::new(Body::empty()))
+}
+
+/// What `layer` adds to the response to `req` (an empty `200` from the
+/// inner service). Empty if the layer did not answer at once, which it
+/// always does: the inner response is ready and no origin is computed.
+fn headers_added(layer: &CorsLayer, req: Request) -> HeaderMap {
+    let inner = service_fn(|_: Request| ready(Ok::<_, Infallible>(Response::new(Body::empty()))));
+    match layer.layer(inner).oneshot(req).now_or_never() {
+        Some(Ok(resp)) => resp.into_parts().0.headers,
+        Some(Err(never)) => match never {},
+        None => HeaderMap::new(),
     }
 }
 
@@ -119,6 +154,36 @@ mod tests {
         // Not served, so no CORS either.
         assert!(!is_cors_path("/.well-known/oauth-authorization-server"));
         assert!(!is_cors_path("/token/x"));
+    }
+
+    /// The fast path adds [`public_get_headers`] whatever the request: the
+    /// public layer must add the same to every `GET`, with or without an
+    /// origin or conditional headers.
+    #[test]
+    fn public_get_headers_do_not_depend_on_the_request() {
+        let headers = public_get_headers();
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert_eq!(headers[header::ACCESS_CONTROL_EXPOSE_HEADERS], "etag");
+        // Preflight-only headers are not part of a simple response.
+        assert!(!headers.contains_key(header::ACCESS_CONTROL_MAX_AGE));
+        assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_METHODS));
+        for extra in [
+            &[][..],
+            &[(header::ORIGIN, "https://rp.example")],
+            &[(header::ORIGIN, "null")],
+            &[(header::IF_NONE_MATCH, "\"x\"")],
+            &[
+                (header::ORIGIN, "https://other.example"),
+                (header::ACCESS_CONTROL_REQUEST_HEADERS, "if-none-match"),
+            ],
+        ] {
+            let mut req = Request::get(Endpoint::Jwks.path());
+            for (name, value) in extra {
+                req = req.header(name, *value);
+            }
+            let added = headers_added(&public_layer(), req.body(Body::empty()).unwrap());
+            assert_eq!(added, headers, "{extra:?}");
+        }
     }
 
     #[test]

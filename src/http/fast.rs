@@ -28,6 +28,7 @@ use futures_util::future::{Either, Ready, ready};
 use tower::Service;
 use tower_http::request_id::{MakeRequestId as _, MakeRequestUuid};
 
+use super::cors;
 use super::middleware::{REQUEST_ID, security_headers};
 use super::routes::{discovery, jwks};
 use crate::metrics::RouteMetrics;
@@ -48,18 +49,8 @@ pub struct Documents {
 impl Documents {
     /// The documents of `state`: the discovery document is serialized now.
     pub fn new(state: &AppState) -> Arc<Self> {
-        let mut headers = HeaderMap::new();
-        // What the public CORS layer adds to a simple request (`cors.rs`).
-        headers.insert(
-            header::VARY,
-            HeaderValue::from_static(
-                "origin, access-control-request-method, access-control-request-headers",
-            ),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("etag"),
-        );
+        // What the public CORS layer adds to a `GET` (`cors.rs`).
+        let mut headers = cors::public_get_headers();
         // What `middleware::apply` adds to every response.
         for (name, value) in security_headers(&state.config) {
             if let Some(value) = value {
