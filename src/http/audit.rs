@@ -235,20 +235,13 @@ mod tests {
 
     use super::*;
     use crate::domain::event::EventKind;
-
-    struct Fixed(u8);
-
-    impl Rng for Fixed {
-        fn fill(&self, buf: &mut [u8]) {
-            buf.fill(self.0);
-        }
-    }
+    use crate::testing::ConstantRng;
 
     #[test]
     fn the_event_id_comes_from_the_rng_and_its_time_is_the_events() {
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
             + chrono::Duration::microseconds(123_456);
-        let e = Event::new(EventKind::Logout, event_stamp(&Fixed(0xab), now));
+        let e = Event::new(EventKind::Logout, event_stamp(&ConstantRng(0xab), now));
         // 0x01a21293b67b ms since the epoch, version 7, then the bytes of
         // the `Rng` (less the version and variant bits).
         assert_eq!(
@@ -262,8 +255,8 @@ mod tests {
             e.occurred_at().timestamp_millis()
         );
         assert_ne!(
-            event_stamp(&Fixed(1), now).id(),
-            event_stamp(&Fixed(2), now).id(),
+            event_stamp(&ConstantRng(1), now).id(),
+            event_stamp(&ConstantRng(2), now).id(),
             "a different source, a different id"
         );
     }

@@ -39,25 +39,18 @@ pub trait Rng: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Fixed(u8);
-
-    impl Rng for Fixed {
-        fn fill(&self, buf: &mut [u8]) {
-            buf.fill(self.0);
-        }
-    }
+    use crate::testing::ConstantRng;
 
     #[test]
     fn uuids_come_from_the_port() {
-        let v4 = uuid::Uuid::parse_str(&Fixed(0xab).uuid_v4()).unwrap();
+        let v4 = uuid::Uuid::parse_str(&ConstantRng(0xab).uuid_v4()).unwrap();
         assert_eq!(v4.get_version_num(), 4);
         assert_eq!(
-            Fixed(0xab).uuid_v4(),
-            Fixed(0xab).uuid_v4(),
+            ConstantRng(0xab).uuid_v4(),
+            ConstantRng(0xab).uuid_v4(),
             "deterministic"
         );
-        let v7 = uuid::Uuid::parse_str(&Fixed(1).uuid_v7(1_700_000_000_000)).unwrap();
+        let v7 = uuid::Uuid::parse_str(&ConstantRng(1).uuid_v7(1_700_000_000_000)).unwrap();
         assert_eq!(v7.get_version_num(), 7);
         let (secs, _) = v7.get_timestamp().unwrap().to_unix();
         assert_eq!(secs, 1_700_000_000);

@@ -54,6 +54,17 @@ impl Rng for SeqRng {
     }
 }
 
+/// A random source that always gives the same byte (tests only): ids and
+/// tokens built from it are predictable.
+#[derive(Debug, Clone, Copy)]
+pub struct ConstantRng(pub u8);
+
+impl Rng for ConstantRng {
+    fn fill(&self, buf: &mut [u8]) {
+        buf.fill(self.0);
+    }
+}
+
 /// An [`EventSink`](crate::ports::EventSink) that records every event in
 /// memory (as node-oidc-provider's `TestAdapter` does), for tests that
 /// check what a handler emitted.

@@ -461,15 +461,6 @@ async fn memory_sink_records_what_handlers_emit() {
     assert!(sink.events().is_empty());
 }
 
-/// A random source that always gives the same byte.
-struct ConstantRng(u8);
-
-impl portcullis::ports::Rng for ConstantRng {
-    fn fill(&self, buf: &mut [u8]) {
-        buf.fill(self.0);
-    }
-}
-
 // The server builds event ids from its injected `Rng` and `Clock`: with a
 // fixed source the id of what a handler emits is predictable, a UUID v7
 // whose timestamp is the event's time (RFC 9562 §5.7).
@@ -479,7 +470,7 @@ both_backends!(event_ids_come_from_the_injected_rng, |backend| async move {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap() + chrono::Duration::milliseconds(123);
     let mut overrides = test_overrides();
     overrides.events = Some(sink.clone());
-    overrides.rng = Some(Arc::new(ConstantRng(0xab)));
+    overrides.rng = Some(Arc::new(portcullis::testing::ConstantRng(0xab)));
     overrides.clock = Some(Arc::new(FixedClock::at(at)));
     let app = spawn_app_full(backend, |_| {}, overrides).await;
     let resp = app

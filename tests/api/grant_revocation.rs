@@ -35,8 +35,17 @@ async fn assert_dead(app: &TestApp, c: &TestClient, at: &str, why: &str) {
             .contains("error=\"invalid_token\""),
         "{why}"
     );
-    let v: Value = app
-        .http
+    let v = introspect(app, c, at).await;
+    assert_eq!(
+        v,
+        serde_json::json!({"active": false}),
+        "introspection after {why}"
+    );
+}
+
+/// What `/introspect` says of `at`, asked by client `c`.
+async fn introspect(app: &TestApp, c: &TestClient, at: &str) -> Value {
+    app.http
         .post(app.url("/introspect"))
         .header("authorization", auth(c))
         .form(&[("token", at)])
@@ -45,12 +54,7 @@ async fn assert_dead(app: &TestApp, c: &TestClient, at: &str, why: &str) {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    assert_eq!(
-        v,
-        serde_json::json!({"active": false}),
-        "introspection after {why}"
-    );
+        .unwrap()
 }
 
 async fn assert_alive(app: &TestApp, c: &TestClient, at: &str) {
@@ -62,17 +66,7 @@ async fn assert_alive(app: &TestApp, c: &TestClient, at: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let v: Value = app
-        .http
-        .post(app.url("/introspect"))
-        .header("authorization", auth(c))
-        .form(&[("token", at)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = introspect(app, c, at).await;
     assert_eq!(v["active"], true);
 }
 
