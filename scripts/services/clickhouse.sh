@@ -148,19 +148,12 @@ if [ ! -x "$CH_BIN" ]; then
 fi
 
 write_config
-rm -f "$PID_FILE"
 log "starting $CH_BIN (state in $CH_DIR)"
-# Detached from this shell and its session so that it outlives the test run.
-# `9>&-`: do not inherit the start-up lock.
-(
-  cd "$CH_DIR"
-  exec setsid nohup "$CH_BIN" --config-file="$CH_DIR/config.xml" </dev/null >>"$OUT_FILE" 2>&1 9>&-
-) &
-echo $! >"$PID_FILE"
+start_detached "$PID_FILE" "$CH_DIR" "$OUT_FILE" "$CH_BIN" --config-file="$CH_DIR/config.xml"
 
 started() {
   ch_ping && return 0
-  pid_alive "$PID_FILE" clickhouse-server || { show_logs; die "clickhouse-server exited during start-up"; }
+  start_alive "$PID_FILE" || { show_logs; die "clickhouse-server exited during start-up"; }
   return 1
 }
 if ! wait_until "${PORTCULLIS_CLICKHOUSE_START_TIMEOUT:-30}" started; then

@@ -90,18 +90,12 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
 fi
 
 mkdir -p "$KMS_DIR"
-rm -f "$PID_FILE"
 log "starting moto_server on $KMS_URL (log: $LOG_FILE)"
-# Detached so that it outlives the test run; `9>&-`: do not inherit the start-up lock.
-(
-  cd "$KMS_DIR"
-  exec setsid nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$KMS_PORT" </dev/null >>"$LOG_FILE" 2>&1 9>&-
-) &
-echo $! >"$PID_FILE"
+start_detached "$PID_FILE" "$KMS_DIR" "$LOG_FILE" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$KMS_PORT"
 
 started() {
   kms_ok && return 0
-  pid_alive "$PID_FILE" moto_server || { show_log; die "moto_server exited during start-up"; }
+  start_alive "$PID_FILE" || { show_log; die "moto_server exited during start-up"; }
   return 1
 }
 if ! wait_until "${PORTCULLIS_KMS_START_TIMEOUT:-30}" started; then

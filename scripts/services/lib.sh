@@ -66,6 +66,29 @@ pid_running() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# Start <cmd> in <dir>, detached from this shell and its session so that it
+# outlives the test run, its output appended to <out>, its pid in <pidfile>.
+# `9>&-`: it does not inherit the start-up lock.
+start_detached() { # start_detached <pidfile> <dir> <out> <cmd> [args...]
+  local pidfile="$1" dir="$2" out="$3"
+  shift 3
+  rm -f "$pidfile"
+  printf '=== %s: starting %s ===\n' "$(date -u +%FT%TZ)" "$*" >>"$out"
+  (
+    cd "$dir"
+    exec setsid nohup "$@" </dev/null >>"$out" 2>&1 9>&-
+  ) &
+  echo $! >"$pidfile"
+}
+
+# True while the process start_detached began has not exited. Not `pid_alive
+# <pidfile> <pattern>`: until the subshell has exec'd, /proc/<pid>/cmdline is
+# this script's, so a check in the first milliseconds saw "exited during
+# start-up" for a server that was starting (a CI run failed on it).
+start_alive() { # start_alive <pidfile>
+  [ -s "$1" ] && pid_running "$(cat "$1")"
+}
+
 # Stop <pid>: SIGTERM, then SIGKILL after <seconds>; returns once it is gone.
 stop_pid() { # stop_pid <pid> <seconds>
   kill -TERM "$1" 2>/dev/null || return 0
