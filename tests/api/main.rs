@@ -25,5 +25,6 @@ mod private_key_jwt;
 mod queries;
 mod repositories;
 mod scaling;
+mod security;
 mod serve;
 mod token;

@@ -1,0 +1,1 @@
+//! (filled in by its item of the security issue)
