@@ -106,12 +106,13 @@ pub fn html(
     resp
 }
 
-/// The CSP of the login and consent pages: the default policy, with
-/// `form-action` (CSP Level 3 §6.4.1) also allowing the client's redirect
-/// URI: `/login` and `/consent` answer the form with a redirect to the
-/// client, and Chromium checks that redirect against the form page's
-/// `form-action` too (seen in tests/browser: with `'self'` alone the
-/// browser never reaches the client).
+/// The CSP of the login, consent and logout confirmation pages: the
+/// default policy, with `form-action` (CSP Level 3 §6.4.1) also allowing the
+/// client's (validated) redirect URI: `/login`, `/consent` and
+/// `/logout/confirm` answer the form with a redirect to the client, and
+/// Chromium checks that redirect against the form page's `form-action` too
+/// (seen in tests/browser: with `'self'` alone the browser never reaches
+/// the client).
 pub fn interaction_csp(redirect_uri: &str) -> String {
     format!(
         "default-src 'self'; form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",

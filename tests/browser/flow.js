@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Browser test of portcullis's hosted pages: headless Chromium (Debian's
 // package, driven by playwright-core) goes from /authorize through the login
-// and consent pages to the client's redirect URI, and checks what a person
-// and an assistive technology would meet on the way. Saves screenshots.
+// and consent pages to the client's redirect URI, then through RP-initiated
+// logout (the confirmation page) to the client's post-logout page, and
+// checks what a person and an assistive technology would meet on the way.
+// Saves screenshots.
 //
 // Normally started by scripts/browser-test, which runs a server and
 // registers the client and the user. Settings (environment):
@@ -11,6 +13,9 @@
 //   BROWSER_TEST_CLIENT_SECRET  its secret (required: the code is redeemed)
 //   BROWSER_TEST_CLIENT_NAME    its display name (default "Example App")
 //   BROWSER_TEST_REDIRECT_URI   its redirect URI (default https://app.example/cb)
+//   BROWSER_TEST_POST_LOGOUT_REDIRECT_URI  its registered post-logout redirect
+//                               URI, on the redirect URI's origin
+//                               (default https://app.example/signed-out)
 //   BROWSER_TEST_USERNAME / BROWSER_TEST_PASSWORD   a user (required)
 //   BROWSER_TEST_DB             the server's SQLite file (the code-hash check)
 //   BROWSER_TEST_SERVER_LOG     the server's log file (no code in the log)
@@ -44,6 +49,8 @@ const USERNAME = required('BROWSER_TEST_USERNAME');
 const PASSWORD = required('BROWSER_TEST_PASSWORD');
 const CLIENT_NAME = process.env.BROWSER_TEST_CLIENT_NAME || 'Example App';
 const REDIRECT_URI = process.env.BROWSER_TEST_REDIRECT_URI || 'https://app.example/cb';
+const POST_LOGOUT_URI =
+  process.env.BROWSER_TEST_POST_LOGOUT_REDIRECT_URI || 'https://app.example/signed-out';
 const DB = process.env.BROWSER_TEST_DB || '';
 const SERVER_LOG = process.env.BROWSER_TEST_SERVER_LOG || '';
 const DATA_DIR = process.env.BROWSER_TEST_DATA_DIR || '';
@@ -527,6 +534,66 @@ async function run(context) {
   });
 
   await check('no console errors, page errors, CSP violations or external requests (later pages)', async () => {
+    const seen = takeProblems();
+    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
+  });
+
+  await logout(page, allowed);
+}
+
+// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): without an
+// id_token_hint the user is asked first; "Sign out" answers with a 303 to
+// the client's post_logout_redirect_uri, which Chromium checks against the
+// confirmation page's CSP form-action (the page allows that origin).
+async function logout(page, signedIn) {
+  if (!signedIn) {
+    for (const n of ['logout confirmation', 'logout redirect', 'signed out']) blocked(n, 'Allow');
+    return;
+  }
+  const logoutState = `lo-${b64url(crypto.randomBytes(9))}`;
+  const q = new URLSearchParams({
+    client_id: CLIENT_ID,
+    post_logout_redirect_uri: POST_LOGOUT_URI,
+    state: logoutState,
+  });
+  const asked = await check('RP-initiated logout without a hint asks the user first', async () => {
+    const resp = await page.goto(`${ISSUER}/logout?${q}`);
+    assert(resp.status() === 200, `GET /logout answered ${resp.status()}`);
+    await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+    const main = await page.locator('main').innerText();
+    assert(main.includes(CLIENT_NAME), `the page does not name "${CLIENT_NAME}":\n${main}`);
+    assert(main.includes(USERNAME), 'the page does not say who is signed in');
+    const csp = (await resp.allHeaders())['content-security-policy'] || '';
+    const formAction = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('form-action'));
+    assert(
+      formAction === `form-action 'self' ${new URL(POST_LOGOUT_URI).origin}`,
+      `the confirmation page's form-action is "${formAction}"`,
+    );
+    await shot(page, 'logout-confirm.png');
+  });
+
+  const out = asked && (await check("Sign out returns to the client's post-logout page with state", async () => {
+    const before = redirects.length;
+    await submit(page, page.getByRole('button', { name: 'Sign out' }));
+    const back = await waitForRedirect(page, before + 1);
+    assert(`${back.origin}${back.pathname}` === POST_LOGOUT_URI, `went to ${back.href}`);
+    assert(back.searchParams.get('state') === logoutState, `state is ${back.searchParams.get('state')}`);
+    await shot(page, 'logged-out.png');
+  }));
+  if (!asked) blocked('logout redirect', 'logout confirmation');
+
+  if (out) {
+    await check('after logout, /authorize asks to sign in again', async () => {
+      const p = newPkce();
+      const resp = await page.goto(authorizeUrl({ state: 'after-logout', nonce: 'n-after', challenge: p.challenge }));
+      assert(resp.status() === 200, `GET /authorize answered ${resp.status()}`);
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    });
+  } else {
+    blocked('signed out', 'logout redirect');
+  }
+
+  await check('no console errors, page errors, CSP violations or external requests (logout)', async () => {
     const seen = takeProblems();
     assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
   });

@@ -202,7 +202,12 @@ pub async fn logout(
         request: &checked.carried,
         csrf: &csrf,
     };
-    Ok(pages::html(StatusCode::OK, page.render(), None))
+    // The answer to this form is a 303 to the validated
+    // post_logout_redirect_uri, which Chromium checks against this page's
+    // `form-action` (CSP Level 3 §6.4.1): allow its origin here, and only
+    // here; every other page keeps `form-action 'self'`.
+    let csp = checked.redirect.as_deref().map(pages::interaction_csp);
+    Ok(pages::html(StatusCode::OK, page.render(), csp))
 }
 
 /// `POST /logout/confirm`: the user's answer.
