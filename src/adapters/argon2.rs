@@ -7,6 +7,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
+use zeroize::Zeroize;
 
 use crate::ports::password::{PasswordError, PasswordHasher};
 
@@ -91,9 +92,9 @@ fn working_memory(count: usize) -> Vec<Block> {
 /// so the memory that stays resident after sign-ins is bounded by
 /// `PORTCULLIS_PASSWORD_HASH_CONCURRENCY` × `m_cost` and no hash pays for
 /// faulting 19 MiB of fresh pages in (a fresh mapping per hash cost about a
-/// quarter of the login throughput in scripts/bench). The blocks are
-/// overwritten by the next hash, as the argon2 crate's own freed memory
-/// would be by the next allocation.
+/// quarter of the login throughput in scripts/bench). The blocks hold
+/// values derived from the password: they are wiped (zeroize) as soon as a
+/// hash is done, before the buffer goes back to the pool or is freed.
 pub(crate) struct WorkingMemory {
     free: Mutex<Vec<Vec<Block>>>,
     keep: usize,
@@ -112,6 +113,7 @@ impl WorkingMemory {
         let pooled = self.lock().pop().filter(|b| b.len() >= count);
         let mut buffer = pooled.unwrap_or_else(|| working_memory(count));
         let result = f(&mut buffer[..count]);
+        buffer[..count].iter_mut().for_each(Zeroize::zeroize);
         let mut free = self.lock();
         if free.len() < self.keep {
             free.push(buffer);
@@ -378,6 +380,23 @@ mod tests {
     fn a_new_hasher_holds_no_working_memory() {
         let h = Argon2Hasher::new(Argon2Params::OWASP, 2).unwrap();
         assert_eq!(h.memory.pooled(), 0);
+    }
+
+    /// A released buffer holds nothing derived from the password: the pooled
+    /// one is all zeros once the hash is done.
+    #[test]
+    fn released_working_memory_is_wiped() {
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        let memory = WorkingMemory::new(1);
+        hash_with(&params, "a secret password", &memory).unwrap();
+        let free = memory.lock();
+        assert_eq!(free.len(), 1);
+        let used = params.block_count();
+        assert!(free[0].len() >= used);
+        assert!(
+            free[0].iter().all(|b| b.as_ref().iter().all(|w| *w == 0)),
+            "a pooled argon2 buffer still holds the last hash's blocks"
+        );
     }
 
     #[test]

@@ -164,6 +164,9 @@ impl Repositories for CachedStore {
     fn throttles(&self) -> &dyn ThrottleRepository {
         self.inner.throttles()
     }
+    fn housekeeping(&self) -> &dyn crate::ports::repositories::HousekeepingRepository {
+        self.inner.housekeeping()
+    }
 }
 
 #[async_trait]

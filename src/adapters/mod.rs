@@ -4,6 +4,7 @@ pub mod argon2;
 pub mod cache;
 pub mod db;
 pub mod events;
+pub mod files;
 pub mod jwks_fetch;
 pub mod keys;
 pub mod system;

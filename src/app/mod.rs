@@ -3,4 +3,5 @@
 //! them ([`crate::cli`]) and the ports they call ([`crate::ports`]); the
 //! rules live here so that tests run them without a process.
 
+pub mod housekeeping;
 pub mod operator;

@@ -1,12 +1,13 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
-//! [`users`], [`keys`], [`events`]. The operator rules they share with the
+//! [`users`], [`keys`], [`events`], [`purge`]. The operator rules they share with the
 //! admin API are in [`crate::app`].
 
 pub mod clients;
 pub mod events;
 pub mod keys;
 pub mod migrate;
+pub mod purge;
 pub mod serve;
 pub mod users;
 
@@ -51,6 +52,14 @@ pub enum Command {
     /// Read grant and consent events (tail, stats).
     #[command(subcommand)]
     Events(events::EventsCmd),
+    /// Delete expired codes, revocations and assertion ids, ended sessions
+    /// and stale sign-in throttle rows once, in bounded batches (`serve`
+    /// does it every `PORTCULLIS_PURGE_INTERVAL_SECS`).
+    Purge {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Probe the local server's `/healthz` (on the `PORTCULLIS_LISTEN`
     /// port, via loopback when it listens on all addresses); exit 0 when it
     /// answers 200, 1 otherwise. For container health checks.
@@ -97,6 +106,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(cmd, &config).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
+        Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,
     }
 }

@@ -16,8 +16,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (PORTCULLIS_LISTEN)", config.listen))?;
     let issuer = config.issuer.clone();
     let app = App::build(config, listener, Overrides::default()).await?;
+    let _purge = start_purge(&app);
     tracing::info!(addr = %app.local_addr()?, %issuer, database = app.state().store.backend_name(), "listening");
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Starts the periodic purge of dead rows (`PORTCULLIS_PURGE_INTERVAL_SECS`;
+/// stopped when the returned guard is dropped, after the server stopped).
+fn start_purge(app: &App) -> Option<crate::app::housekeeping::PeriodicPurge> {
+    let state = app.state();
+    crate::app::housekeeping::spawn_periodic(
+        state.store.clone(),
+        state.clock.clone(),
+        crate::app::housekeeping::PurgeSettings::from_config(&state.config),
+        state.config.purge_interval,
+    )
 }
 
 /// The address `healthcheck` probes: the listen address, with an

@@ -34,6 +34,8 @@ pub struct TokenConfig {
     pub id_ttl: chrono::Duration,
     /// `PORTCULLIS_REFRESH_TOKEN_TTL_SECS` (default 30 days).
     pub refresh_ttl: chrono::Duration,
+    /// `PORTCULLIS_REFRESH_TOKEN_ABSOLUTE_TTL_SECS` (default 90 days).
+    pub refresh_absolute_ttl: chrono::Duration,
     /// `PORTCULLIS_ACCESS_TOKEN_ALG`: `ES256` (default), `RS256` or `PS256`.
     pub access_token_alg: crate::ports::JwsAlg,
     /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer).
@@ -102,6 +104,7 @@ pub(super) fn parse_token_config(
         access_ttl: jwt_ttl(raw, &s::ACCESS_TOKEN_TTL_SECS, max)?,
         id_ttl: jwt_ttl(raw, &s::ID_TOKEN_TTL_SECS, max)?,
         refresh_ttl: secs(raw, &s::REFRESH_TOKEN_TTL_SECS)?,
+        refresh_absolute_ttl: secs(raw, &s::REFRESH_TOKEN_ABSOLUTE_TTL_SECS)?,
         access_token_alg,
         access_token_audience: raw
             .text(&s::ACCESS_TOKEN_AUDIENCE)

@@ -118,6 +118,11 @@ pub struct Config {
     /// off). Changes made elsewhere reach this instance within this time
     /// (docs/SCALING.md).
     pub client_cache_ttl: Duration,
+    /// How often `serve` purges dead rows (`PORTCULLIS_PURGE_INTERVAL_SECS`;
+    /// zero: never).
+    pub purge_interval: Duration,
+    /// Rows per purge statement (`PORTCULLIS_PURGE_BATCH_SIZE`).
+    pub purge_batch_size: u64,
 }
 
 impl Config {
@@ -211,6 +216,8 @@ impl Config {
             trusted_proxies,
             cors_allowed_origins,
             client_cache_ttl: Duration::from_secs(raw.number(&s::CLIENT_CACHE_SECS)?),
+            purge_interval: Duration::from_secs(raw.number(&s::PURGE_INTERVAL_SECS)?),
+            purge_batch_size: raw.number(&s::PURGE_BATCH_SIZE)?,
         })
     }
 

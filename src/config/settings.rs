@@ -128,6 +128,10 @@ settings! {
         "per-request timeout (408)";
     SHUTDOWN_GRACE_SECS shutdown_grace_secs: num(0, 600), Value("10"),
         "how long SIGTERM waits for in-flight requests";
+    PURGE_INTERVAL_SECS purge_interval_secs: num(0, 7 * DAY), Value("3600"),
+        "how often `serve` deletes expired codes, revocations and assertion `jti`s, ended sessions and stale sign-in throttle rows (as `portcullis purge` does); `0` = never";
+    PURGE_BATCH_SIZE purge_batch_size: num(1, 100_000), Value("1000"),
+        "rows deleted per statement by a purge (each batch is short, so a purge never holds a long lock)";
     PASSWORD_HASH_CONCURRENCY password_hash_concurrency: num(1, 1024), Derived("number of cores"),
         "argon2id hashes running at once; each keeps a 19 MiB working buffer once used, so this times 19 MiB is the hashing memory that stays resident";
     ALLOW_HTTP_REDIRECT_URIS allow_http_redirect_uris: Bool, Value("false"),
@@ -153,7 +157,9 @@ settings! {
     ID_TOKEN_TTL_SECS id_token_ttl_secs: num(1, 366 * DAY), Value("600"),
         "ID-token lifetime (per client: `--id-token-ttl`); at most `PORTCULLIS_MAX_TOKEN_TTL_SECS`";
     REFRESH_TOKEN_TTL_SECS refresh_token_ttl_secs: num(60, 366 * DAY), Value("2592000"),
-        "refresh-token lifetime (per client: `--refresh-token-ttl`)";
+        "refresh-token lifetime (per client: `--refresh-token-ttl`); each rotation starts it again";
+    REFRESH_TOKEN_ABSOLUTE_TTL_SECS refresh_token_absolute_ttl_secs: num(60, 3660 * DAY), Value("7776000"),
+        "absolute refresh-token lifetime: no token of a grant lives longer than this after the user authorized it, however often it is rotated";
     ACCESS_TOKEN_ALG access_token_alg: Text, Value("ES256"),
         "access-token signing algorithm: `ES256`, `RS256` or `PS256`";
     ACCESS_TOKEN_AUDIENCE access_token_audience: Text, Derived("the issuer"),

@@ -238,6 +238,40 @@ pub trait ThrottleRepository: Send + Sync {
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
 }
 
+// ---- housekeeping (purge) -------------------------------------------------
+
+/// A kind of row that housekeeping deletes once it is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeTarget {
+    /// Authorization codes (used or not) that expired.
+    ExpiredCodes,
+    /// Revoked access tokens and used client-assertion `jti`s
+    /// (`assertion:<hash>`) whose token or assertion expired: past their
+    /// expiry neither can be presented again.
+    ExpiredRevocations,
+    /// Sessions that ended (logout, user disabled) or expired.
+    EndedSessions,
+    /// Sign-in throttle rows whose counting window and lock are over.
+    StaleThrottles,
+}
+
+/// Housekeeping: deletes dead rows in bounded batches, so that one purge
+/// never holds a long lock (a statement selects at most `limit` primary
+/// keys, then deletes those rows if still dead).
+#[async_trait]
+pub trait HousekeepingRepository: Send + Sync {
+    /// Deletes at most `limit` rows of `target` that were dead before
+    /// `before` (expired, ended, or for throttles: window started and lock
+    /// ended before it); returns how many. The caller repeats until a batch
+    /// comes back short.
+    async fn purge_batch(
+        &self,
+        target: PurgeTarget,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Every repository, reachable from one connection or one transaction, one
 /// accessor per aggregate. A new aggregate adds its trait, its
 /// implementation and one accessor here; a decorator (such as the client
@@ -263,4 +297,6 @@ pub trait Repositories: Send + Sync {
     fn revoked_tokens(&self) -> &dyn RevokedTokenRepository;
     /// Sign-in throttling.
     fn throttles(&self) -> &dyn ThrottleRepository;
+    /// Housekeeping (purging dead rows).
+    fn housekeeping(&self) -> &dyn HousekeepingRepository;
 }

@@ -7,16 +7,18 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
+use crate::adapters::files;
+
 /// Why the database could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The URL names a back end we do not support.
     #[error("unsupported database URL scheme in {0:?}: use sqlite:// or postgres://")]
     Scheme(String),
-    /// The SQLite file's directory could not be created.
-    #[error("cannot create the directory for the SQLite database {path}: {source}")]
+    /// The SQLite file or its directory could not be created.
+    #[error("cannot create the SQLite database or its directory {path}: {source}")]
     Directory {
-        /// The directory.
+        /// The file or directory.
         path: String,
         /// The I/O error.
         source: std::io::Error,
@@ -45,9 +47,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
         let dir = Path::new(path)
             .parent()
             .filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir.filter(|_| path != ":memory:") {
-            std::fs::create_dir_all(dir).map_err(|source| ConnectError::Directory {
-                path: dir.display().to_string(),
+        if path != ":memory:" && !path.is_empty() {
+            if let Some(dir) = dir {
+                files::create_private_dir_all(dir).map_err(|source| ConnectError::Directory {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            // SQLite creates the file with 0644 (less the umask) and gives
+            // its -wal and -shm files the mode of the database: create it
+            // owner-only first.
+            files::touch_private(Path::new(path)).map_err(|source| ConnectError::Directory {
+                path: path.to_owned(),
                 source,
             })?;
         }

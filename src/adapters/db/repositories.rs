@@ -25,6 +25,7 @@ use crate::ports::repositories::{
     GrantSelector, RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
     SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
+use crate::ports::repositories::{HousekeepingRepository, PurgeTarget};
 
 /// Repositories over one sea-orm connection or transaction.
 pub struct SeaRepos<C> {
@@ -942,6 +943,100 @@ impl<C: ConnectionTrait + Send + Sync> SeaRepos<C> {
     }
 }
 
+// ---- housekeeping (purge) -------------------------------------------------
+
+impl<C: ConnectionTrait + Send + Sync> SeaRepos<C> {
+    /// One bounded batch: at most `limit` primary keys of rows matching
+    /// `dead`, then a delete of those keys that still match `dead` (a row
+    /// revived in between stays). Plain SELECT … LIMIT and DELETE … IN, so
+    /// SQLite and PostgreSQL run the same statements.
+    async fn purge_keys<E>(
+        &self,
+        key: E::Column,
+        dead: sea_orm::Condition,
+        limit: u64,
+    ) -> Result<u64, StoreError>
+    where
+        E: EntityTrait,
+    {
+        use sea_orm::QuerySelect as _;
+        let keys: Vec<String> = E::find()
+            .select_only()
+            .column(key)
+            .filter(dead.clone())
+            .order_by_asc(key)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let res = E::delete_many()
+            .filter(key.is_in(keys))
+            .filter(dead)
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> HousekeepingRepository for SeaRepos<C> {
+    async fn purge_batch(
+        &self,
+        target: PurgeTarget,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        use sea_orm::Condition;
+        match target {
+            PurgeTarget::ExpiredCodes => {
+                self.purge_keys::<authorization_codes::Entity>(
+                    authorization_codes::Column::CodeHash,
+                    Condition::all().add(authorization_codes::Column::ExpiresAt.lt(before)),
+                    limit,
+                )
+                .await
+            }
+            PurgeTarget::ExpiredRevocations => {
+                self.purge_keys::<revoked_access_tokens::Entity>(
+                    revoked_access_tokens::Column::Jti,
+                    Condition::all().add(revoked_access_tokens::Column::ExpiresAt.lt(before)),
+                    limit,
+                )
+                .await
+            }
+            PurgeTarget::EndedSessions => {
+                self.purge_keys::<sessions::Entity>(
+                    sessions::Column::Id,
+                    Condition::any()
+                        .add(sessions::Column::EndedAt.lt(before))
+                        .add(sessions::Column::ExpiresAt.lt(before)),
+                    limit,
+                )
+                .await
+            }
+            PurgeTarget::StaleThrottles => {
+                self.purge_keys::<login_throttles::Entity>(
+                    login_throttles::Column::Key,
+                    Condition::all()
+                        .add(login_throttles::Column::WindowStartedAt.lt(before))
+                        .add(
+                            Condition::any()
+                                .add(login_throttles::Column::LockedUntil.is_null())
+                                .add(login_throttles::Column::LockedUntil.lt(before)),
+                        ),
+                    limit,
+                )
+                .await
+            }
+        }
+    }
+}
+
 impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
     fn clients(&self) -> &dyn ClientRepository {
         self
@@ -971,6 +1066,9 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
         self
     }
     fn throttles(&self) -> &dyn ThrottleRepository {
+        self
+    }
+    fn housekeeping(&self) -> &dyn HousekeepingRepository {
         self
     }
 }

@@ -6,7 +6,7 @@
 //! waiting for the disk; the next batch's or flush's sync covers it).
 //! [`FileEventReader`] reads the files back for `portcullis events`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,7 +95,10 @@ impl DailyFiles {
                 old.file.sync_data()?;
             }
             let path = self.dir.join(file_name(day));
-            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let file = crate::adapters::files::private_options()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             self.current = Some(DayFile {
                 day,
                 file: Arc::new(file),
@@ -158,7 +161,7 @@ impl FileEventSink {
     /// Creates `dir` if needed and starts the writer task (needs a tokio
     /// runtime).
     pub fn start(dir: &Path, pipeline: &EventPipeline) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::adapters::files::create_private_dir_all(dir)?;
         let files = Arc::new(Mutex::new(DailyFiles {
             dir: dir.to_owned(),
             current: None,

@@ -13,7 +13,7 @@
 //! instances cannot share one.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -153,9 +153,9 @@ impl Spool {
     /// Opens (creating it if needed) and locks the spool in `dir`, and finds
     /// the segments a previous run left for replay.
     pub fn open(dir: &Path) -> Result<Self, SpoolError> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        crate::adapters::files::create_private_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join(".lock");
-        let lock = OpenOptions::new()
+        let lock = crate::adapters::files::private_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -283,7 +283,7 @@ impl Spool {
             if inner.active.is_none() {
                 let seq = inner.next_seq;
                 let path = self.dir.join(segment_name(seq));
-                let file = OpenOptions::new()
+                let file = crate::adapters::files::private_options()
                     .create_new(true)
                     .append(true)
                     .open(&path)?;
@@ -437,6 +437,22 @@ mod tests {
         assert!(spool.oldest().is_none());
     }
 
+    /// The spool directory, its lock and its segments are the server's
+    /// alone (0700 and 0600).
+    #[cfg(unix)]
+    #[test]
+    fn the_spool_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spool");
+        let spool = Spool::open(&dir).unwrap();
+        spool.append(&events(1)).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(".lock")), 0o600);
+        assert_eq!(mode(&dir.join(segment_name(1))), 0o600);
+    }
+
     #[test]
     fn a_second_process_cannot_take_the_same_spool() {
         let dir = tempfile::tempdir().unwrap();
@@ -456,7 +472,7 @@ mod tests {
             spool.append(&evs).unwrap();
         }
         let path = dir.path().join(segment_name(1));
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event_id\":\"01").unwrap();
         drop(f);
         let spool = Spool::open(dir.path()).unwrap();

@@ -137,7 +137,7 @@ impl KeyBackend for KmsEnvelopeSigner {
             .kms_key_id
             .as_deref()
             .unwrap_or(&self.wrapping_key_id);
-        let out = self
+        let mut out = self
             .client
             .decrypt()
             .key_id(key_id)
@@ -146,13 +146,15 @@ impl KeyBackend for KmsEnvelopeSigner {
             .send()
             .await
             .map_err(|e| kms_error("Decrypt", key_id, &e))?;
+        // The unwrapped key moves into a buffer wiped on drop, without a
+        // copy left behind in the response.
         let der = Zeroizing::new(
-            out.plaintext()
+            out.plaintext
+                .take()
                 .ok_or_else(|| {
                     KeyError::Unavailable(format!("KMS Decrypt {key_id}: no plaintext returned"))
                 })?
-                .as_ref()
-                .to_vec(),
+                .into_inner(),
         );
         tracing::debug!(%kid, "unwrapped signing key");
         material::in_memory_signer(alg, &der)

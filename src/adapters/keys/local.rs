@@ -53,6 +53,9 @@ impl From<MasterKeyError> for KeyError {
 }
 
 /// The local back end: signs in memory with keys sealed by the master key.
+/// The master key lives only in `cipher` (its AES key schedule and GHASH
+/// key, wiped when dropped: aes-gcm's `zeroize` feature) and, briefly, in
+/// `Zeroizing` buffers while it is read or created.
 pub struct LocalSigner {
     cipher: Aes256Gcm,
     path: PathBuf,
@@ -78,9 +81,10 @@ impl LocalSigner {
     /// random key (mode 0600) when it does not exist yet.
     pub fn open(data_dir: &Path) -> Result<Self, MasterKeyError> {
         let path = data_dir.join(MASTER_KEY_FILE);
-        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        crate::adapters::files::create_private_dir_all(data_dir).map_err(io(data_dir))?;
         let key = match std::fs::read_to_string(&path) {
             Ok(text) => {
+                let text = Zeroizing::new(text);
                 decode_key(&text).ok_or_else(|| MasterKeyError::Malformed { path: path.clone() })?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(&path)?,
@@ -155,11 +159,10 @@ fn create_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
     rand::fill(key.as_mut_slice());
     let text = Zeroizing::new(format!("{}\n", STANDARD.encode(key.as_slice())));
     let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&tmp).and_then(|mut f| {
+    let written = crate::adapters::files::private_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp).and_then(|mut f| {
         f.write_all(text.as_bytes())?;
         f.sync_all()
     });
@@ -172,7 +175,7 @@ fn create_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
         }
         // Another process won the race: use its key.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io(path))?);
             decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
                 path: path.to_owned(),
             })
@@ -282,6 +285,22 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    /// Key material is wiped when dropped: the cipher holding the master
+    /// key, and the buffers of the master key and of unsealed private keys.
+    #[test]
+    fn key_material_is_zeroized_on_drop() {
+        fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroized_on_drop::<Aes256Gcm>();
+        zeroized_on_drop::<Zeroizing<Vec<u8>>>();
+        let dir = tempfile::tempdir().unwrap();
+        let signer = LocalSigner::open(dir.path()).unwrap();
+        let sealed = signer.seal("kid-1", b"secret").unwrap();
+        let opened: Zeroizing<Vec<u8>> = signer.unseal("kid-1", &sealed).unwrap();
+        assert_eq!(opened.as_slice(), b"secret");
+        let generated = material::generate(crate::ports::JwsAlg::Es256).unwrap();
+        let _: &Zeroizing<Vec<u8>> = &generated.private_pkcs8;
     }
 
     #[test]

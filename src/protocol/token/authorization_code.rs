@@ -132,6 +132,8 @@ impl GrantHandler for AuthorizationCodeGrant {
                     scope: &rec.scope,
                     session_id: rec.session_id.as_deref(),
                     auth_time: rec.auth_time,
+                    // The grant was made with the code.
+                    started_at: rec.created_at,
                 },
                 now,
             );

@@ -42,6 +42,24 @@ pub fn refresh_ttl(s: &TokenSettings, client: &Client) -> Duration {
         .map_or(s.refresh_ttl, Duration::seconds)
 }
 
+/// When a refresh token issued at `now` expires: its sliding lifetime,
+/// capped by the family's absolute lifetime counted from the grant's start
+/// (RFC 9700 §4.14.2 lets refresh tokens expire; like Keycloak's session
+/// maximum, rotation never keeps a grant alive for ever).
+pub fn refresh_expiry(
+    s: &TokenSettings,
+    client: &Client,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    (now + refresh_ttl(s, client)).min(family_end(s, started_at))
+}
+
+/// The end of a refresh-token family whose grant started at `started_at`.
+pub fn family_end(s: &TokenSettings, started_at: DateTime<Utc>) -> DateTime<Utc> {
+    started_at + s.refresh_absolute_ttl
+}
+
 /// What a refresh token inherits from its grant.
 pub struct Lineage<'a> {
     /// Rotation family (the grant id).
@@ -52,6 +70,9 @@ pub struct Lineage<'a> {
     pub session_id: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: DateTime<Utc>,
+    /// When the grant started (the user's authorization): the family's
+    /// absolute lifetime counts from here.
+    pub started_at: DateTime<Utc>,
 }
 
 /// A new refresh token (its plain value, and the record that stores only
@@ -73,7 +94,7 @@ pub fn refresh_token(
         session_id: lineage.session_id.map(str::to_owned),
         auth_time: lineage.auth_time,
         created_at: now,
-        expires_at: now + refresh_ttl(ctx.settings, client),
+        expires_at: refresh_expiry(ctx.settings, client, lineage.started_at, now),
         rotated_at: None,
         revoked_at: None,
     };

@@ -34,8 +34,10 @@ pub struct TokenSettings {
     pub access_ttl: Duration,
     /// ID-token lifetime.
     pub id_ttl: Duration,
-    /// Refresh-token lifetime.
+    /// Refresh-token lifetime (sliding: each rotation starts it again).
     pub refresh_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family, from the grant's start.
+    pub refresh_absolute_ttl: Duration,
     /// Algorithm of access tokens (ES256 by default).
     pub access_token_alg: JwsAlg,
     /// No JWT may outlive this (retired keys stay published this long).

@@ -84,14 +84,21 @@ impl GrantHandler for RefreshTokenGrant {
         }
         // The grant first: a revoked grant (logout, user disabled, ...) kills
         // every token of the family, rotated ones included.
-        let grant = ctx.store.grants().get_grant(&rec.family_id).await?;
-        if grant.is_some_and(|g| g.revoked_at.is_some()) {
+        let grant = ctx
+            .store
+            .grants()
+            .get_grant(&rec.family_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("the grant of the refresh token is unknown"))?;
+        if grant.revoked_at.is_some() {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
         if rec.rotated_at.is_some() {
             return Err(reuse_detected(ctx, &rec, now, report).await);
         }
-        if rec.expires_at <= now {
+        // The sliding lifetime, then the absolute one (a lowered setting
+        // applies to tokens issued before it).
+        if rec.expires_at <= now || issue::family_end(ctx.settings, grant.created_at) <= now {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         }
         let scope = narrowed_scope(params, &rec.scope)?;
@@ -116,6 +123,7 @@ impl GrantHandler for RefreshTokenGrant {
                 scope: &rec.scope,
                 session_id: rec.session_id.as_deref(),
                 auth_time: rec.auth_time,
+                started_at: grant.created_at,
             },
             now,
         );
