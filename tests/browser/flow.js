@@ -556,20 +556,25 @@ async function logout(page, signedIn) {
     post_logout_redirect_uri: POST_LOGOUT_URI,
     state: logoutState,
   });
+  let confirmResponse;
   const asked = await check('RP-initiated logout without a hint asks the user first', async () => {
-    const resp = await page.goto(`${ISSUER}/logout?${q}`);
-    assert(resp.status() === 200, `GET /logout answered ${resp.status()}`);
+    confirmResponse = await page.goto(`${ISSUER}/logout?${q}`);
+    assert(confirmResponse.status() === 200, `GET /logout answered ${confirmResponse.status()}`);
     await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
     const main = await page.locator('main').innerText();
     assert(main.includes(CLIENT_NAME), `the page does not name "${CLIENT_NAME}":\n${main}`);
     assert(main.includes(USERNAME), 'the page does not say who is signed in');
-    const csp = (await resp.allHeaders())['content-security-policy'] || '';
+    await shot(page, 'logout-confirm.png');
+  });
+
+  await check("the confirmation page's form-action allows 'self' and the post-logout origin only", async () => {
+    assert(confirmResponse, 'no confirmation page response');
+    const csp = (await confirmResponse.allHeaders())['content-security-policy'] || '';
     const formAction = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('form-action'));
     assert(
       formAction === `form-action 'self' ${new URL(POST_LOGOUT_URI).origin}`,
       `the confirmation page's form-action is "${formAction}"`,
     );
-    await shot(page, 'logout-confirm.png');
   });
 
   const out = asked && (await check("Sign out returns to the client's post-logout page with state", async () => {
