@@ -78,7 +78,11 @@ pub async fn purge(
             dead_before,
             &mut report.revocations,
         ),
-        (PurgeTarget::EndedSessions, dead_before, &mut report.sessions),
+        (
+            PurgeTarget::EndedSessions,
+            dead_before,
+            &mut report.sessions,
+        ),
         (
             PurgeTarget::StaleThrottles,
             dead_before - settings.throttle_window,

@@ -472,7 +472,10 @@ mod tests {
             spool.append(&evs).unwrap();
         }
         let path = dir.path().join(segment_name(1));
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"{\"event_id\":\"01").unwrap();
         drop(f);
         let spool = Spool::open(dir.path()).unwrap();

@@ -162,10 +162,11 @@ fn create_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
     let written = crate::adapters::files::private_options()
         .write(true)
         .create_new(true)
-        .open(&tmp).and_then(|mut f| {
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    });
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
     let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
     let _ = std::fs::remove_file(&tmp);
     match linked {

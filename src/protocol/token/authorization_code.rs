@@ -123,20 +123,8 @@ impl GrantHandler for AuthorizationCodeGrant {
             && rec.scope.contains("offline_access")
         {
             issued.push("refresh_token");
-            let (token, record) = issue::refresh_token(
-                ctx,
-                client,
-                &user,
-                &issue::Lineage {
-                    family: &rec.grant_id,
-                    scope: &rec.scope,
-                    session_id: rec.session_id.as_deref(),
-                    auth_time: rec.auth_time,
-                    // The grant was made with the code.
-                    started_at: rec.created_at,
-                },
-                now,
-            );
+            let lineage = issue::Lineage::of_code(&rec);
+            let (token, record) = issue::refresh_token(ctx, client, &user, &lineage, now);
             uow.refresh_tokens().insert_refresh_token(&record).await?;
             Some(token)
         } else {

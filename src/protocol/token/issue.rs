@@ -75,6 +75,20 @@ pub struct Lineage<'a> {
     pub started_at: DateTime<Utc>,
 }
 
+impl<'a> Lineage<'a> {
+    /// The lineage of a grant's first refresh token: its authorization
+    /// code (the grant was made with the code, so it started then).
+    pub fn of_code(code: &'a crate::domain::AuthorizationCode) -> Self {
+        Self {
+            family: &code.grant_id,
+            scope: &code.scope,
+            session_id: code.session_id.as_deref(),
+            auth_time: code.auth_time,
+            started_at: code.created_at,
+        }
+    }
+}
+
 /// A new refresh token (its plain value, and the record that stores only
 /// its hash).
 pub fn refresh_token(

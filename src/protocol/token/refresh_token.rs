@@ -89,7 +89,9 @@ impl GrantHandler for RefreshTokenGrant {
             .grants()
             .get_grant(&rec.family_id)
             .await?
-            .ok_or_else(|| OAuthError::invalid_grant("the grant of the refresh token is unknown"))?;
+            .ok_or_else(|| {
+                OAuthError::invalid_grant("the grant of the refresh token is unknown")
+            })?;
         if grant.revoked_at.is_some() {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }

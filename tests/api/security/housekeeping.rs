@@ -117,10 +117,7 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
     // the clock-skew allowance, so its jti must stay.
     store
         .revoked_tokens()
-        .insert_revoked_token(&revoked(
-            "assertion:recent",
-            now - Duration::seconds(30),
-        ))
+        .insert_revoked_token(&revoked("assertion:recent", now - Duration::seconds(30)))
         .await
         .unwrap();
     store
@@ -175,7 +172,14 @@ async fn live_rows_remain(store: &dyn Store, now: DateTime<Utc>) {
             .await
             .unwrap()
     );
-    assert!(store.sessions().session_by_id("live").await.unwrap().is_some());
+    assert!(
+        store
+            .sessions()
+            .session_by_id("live")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(
         store
             .throttles()
@@ -263,32 +267,35 @@ both_backends!(
     }
 );
 
-both_backends!(purge_command_purges_the_configured_database, |backend| async move {
-    let app = spawn_app(backend).await;
-    let store = app.state.store.as_ref();
-    let now = Utc::now();
-    seed(store, now, 3).await;
-    portcullis::cli::purge::run(&app.state.config, true)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .codes()
-            .get_code(&TokenHash::of("dead-0"))
+both_backends!(
+    purge_command_purges_the_configured_database,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let store = app.state.store.as_ref();
+        let now = Utc::now();
+        seed(store, now, 3).await;
+        portcullis::cli::purge::run(&app.state.config, true)
             .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .sessions()
-            .session_by_id("ended-2")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    live_rows_remain(store, now).await;
-});
+            .unwrap();
+        assert!(
+            store
+                .codes()
+                .get_code(&TokenHash::of("dead-0"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .sessions()
+                .session_by_id("ended-2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        live_rows_remain(store, now).await;
+    }
+);
 
 both_backends!(serve_purges_periodically, |backend| async move {
     let app = spawn_app(backend).await;
@@ -444,7 +451,9 @@ both_backends!(
             .unwrap();
         assert_eq!(stored.expires_at, end, "capped at the absolute lifetime");
         clock.advance(Duration::hours(11)); // 71 h after the grant
-        token = refresh(&app, &s, &token).await.expect("still before the end");
+        token = refresh(&app, &s, &token)
+            .await
+            .expect("still before the end");
         clock.advance(Duration::hours(2)); // 73 h: 2 h after the last rotation
         assert_eq!(
             refresh(&app, &s, &token).await,
