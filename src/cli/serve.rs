@@ -16,7 +16,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (PORTCULLIS_LISTEN)", config.listen))?;
     let issuer = config.issuer.clone();
     let app = App::build(config, listener, Overrides::default()).await?;
-    tracing::info!(addr = %app.local_addr()?, %issuer, database = app.state().store.backend_name(), "listening");
+    let management = app.management_addr().map(|a| a.to_string());
+    tracing::info!(addr = %app.local_addr()?, %issuer, database = app.state().store.backend_name(), management = management.as_deref().unwrap_or("off"), "listening");
     app.run_until_stopped(shutdown_signal()).await
 }
 

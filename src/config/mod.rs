@@ -30,7 +30,7 @@ mod tests;
 
 pub use auth::{AuthSettings, TokenConfig};
 pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
-pub use http::{CorsOrigins, RateLimits, TrustedProxies};
+pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation};
 pub use settings::{
     DefaultValue, NOT_SETTINGS, Parser, RawSettings, SETTINGS, Setting, markdown_table, setting,
@@ -118,6 +118,12 @@ pub struct Config {
     /// off). Changes made elsewhere reach this instance within this time
     /// (docs/SCALING.md).
     pub client_cache_ttl: Duration,
+    /// Limits on the public listener's connections.
+    pub connections: ConnectionLimits,
+    /// The outbound client's rules (a client's `jwks_uri`, ...).
+    pub outbound: OutboundConfig,
+    /// Address of the management listener (`/metrics`); `None`: off.
+    pub management_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -142,6 +148,7 @@ impl Config {
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth::parse_auth_settings(&raw)?;
         let (rate_limits, trusted_proxies, cors_allowed_origins) = http::parse_hardening(&raw)?;
+        let (connections, outbound, management_listen) = http::parse_network(&raw)?;
         let (keys, key_rotation) = keys::parse_keys(&raw)?;
         let tokens = auth::parse_token_config(&raw, &key_rotation)?;
         let issuer = parse_issuer(raw.text(&s::ISSUER).unwrap_or_default())?;
@@ -211,6 +218,9 @@ impl Config {
             trusted_proxies,
             cors_allowed_origins,
             client_cache_ttl: Duration::from_secs(raw.number(&s::CLIENT_CACHE_SECS)?),
+            connections,
+            outbound,
+            management_listen,
         })
     }
 

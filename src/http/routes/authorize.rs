@@ -168,8 +168,8 @@ fn render(
 fn log_report(report: &Report) {
     if let Some(failure) = report.login_failed {
         crate::metrics::login_failed(match failure {
-            interaction::LoginFailure::UnknownUser => "unknown_user",
-            interaction::LoginFailure::BadPassword => "bad_password",
+            interaction::LoginFailure::UnknownUser => "invalid_credentials",
+            interaction::LoginFailure::BadPassword => "invalid_credentials",
             interaction::LoginFailure::Locked => "locked",
             interaction::LoginFailure::Disabled => "disabled",
         });
