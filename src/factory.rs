@@ -11,10 +11,10 @@ use crate::adapters::events::{
     ClickHouseEventReader, ClickHouseEventSink, FileEventReader, FileEventSink,
 };
 use crate::adapters::jwks_fetch::{HttpJwksFetcher, JwksCachePolicy};
-use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
 };
+use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig};
 use crate::ports::{

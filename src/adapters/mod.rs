@@ -5,6 +5,6 @@ pub mod cache;
 pub mod db;
 pub mod events;
 pub mod jwks_fetch;
-pub mod outbound;
 pub mod keys;
+pub mod outbound;
 pub mod system;

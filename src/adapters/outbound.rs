@@ -124,7 +124,7 @@ impl HardenedOutbound {
         request: reqwest::RequestBuilder,
         cap: usize,
     ) -> Result<OutboundResponse, OutboundError> {
-        let mut resp = request.send().await.map_err(map_error)?;
+        let mut resp = request.send().await.map_err(|e| map_error(&e))?;
         let cap_u64 = u64::try_from(cap).unwrap_or(u64::MAX);
         if resp.content_length().is_some_and(|n| n > cap_u64) {
             return Err(OutboundError::TooLarge { limit: cap });
@@ -136,7 +136,7 @@ impl HardenedOutbound {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(map_error)? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| map_error(&e))? {
             if body.len() + chunk.len() > cap {
                 // Dropping the response closes the connection: nothing more
                 // is read.
@@ -157,8 +157,8 @@ impl HardenedOutbound {
     }
 }
 
-fn map_error(e: reqwest::Error) -> OutboundError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+fn map_error(e: &reqwest::Error) -> OutboundError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(refused) = err.downcast_ref::<RefusedAddresses>() {
             return OutboundError::Refused(refused.0.clone());
@@ -181,10 +181,7 @@ impl OutboundHttp for HardenedOutbound {
         max_bytes: usize,
     ) -> Result<OutboundResponse, OutboundError> {
         let url = self.checked(url)?;
-        let request = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, accept);
+        let request = self.http.get(url).header(reqwest::header::ACCEPT, accept);
         self.send(request, max_bytes).await
     }
 

@@ -185,8 +185,14 @@ mod tests {
         let ok = |u: &str| check_outbound_url(u, false).map(|_| ());
         assert_eq!(ok("https://rp.example.com/jwks"), Ok(()));
         assert_eq!(ok("https://93.184.215.14/jwks"), Ok(()));
-        assert_eq!(ok("http://rp.example.com/jwks"), Err(DestinationError::NotHttps));
-        assert_eq!(ok("ftp://rp.example.com/jwks"), Err(DestinationError::NotHttps));
+        assert_eq!(
+            ok("http://rp.example.com/jwks"),
+            Err(DestinationError::NotHttps)
+        );
+        assert_eq!(
+            ok("ftp://rp.example.com/jwks"),
+            Err(DestinationError::NotHttps)
+        );
         assert_eq!(
             ok("https://user:pw@rp.example.com/jwks"),
             Err(DestinationError::UserInfo)

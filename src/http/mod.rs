@@ -88,7 +88,10 @@ fn routes_for(
 ) -> Router {
     let config = state.config.clone();
     let mut routes = Router::new();
-    for endpoint in Endpoint::ALL.into_iter().filter(|e| e.listener() == listener) {
+    for endpoint in Endpoint::ALL
+        .into_iter()
+        .filter(|e| e.listener() == listener)
+    {
         let methods = endpoint
             .methods()
             .iter()

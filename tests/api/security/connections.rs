@@ -54,7 +54,7 @@ async fn a_slow_headers_client_is_cut_off_within_the_header_read_timeout() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.connections.header_read_timeout = Duration::from_secs(1);
         // Not the idle timeout: the client keeps sending.
-        c.connections.keep_alive_idle = Duration::from_secs(60);
+        c.connections.keep_alive_idle = Duration::from_mins(1);
     })
     .await;
     let mut s = half_sent(&app).await;
@@ -78,7 +78,7 @@ async fn a_slow_headers_client_is_cut_off_within_the_header_read_timeout() {
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.connections.header_read_timeout = Duration::from_secs(60);
+        c.connections.header_read_timeout = Duration::from_mins(1);
         c.connections.keep_alive_idle = Duration::from_secs(1);
     })
     .await;
@@ -93,7 +93,10 @@ async fn an_idle_kept_alive_connection_is_closed() {
     let n = kept.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
     let deadline = Instant::now() + Duration::from_secs(4);
-    assert!(closed_by(&mut kept, deadline).await, "kept-alive stayed open");
+    assert!(
+        closed_by(&mut kept, deadline).await,
+        "kept-alive stayed open"
+    );
     assert!(closed_by(&mut silent, deadline).await, "silent stayed open");
 }
 
@@ -101,7 +104,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
 async fn normal_requests_are_served_while_500_slow_connections_are_open() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.connections.header_read_timeout = Duration::from_secs(5);
-        c.connections.keep_alive_idle = Duration::from_secs(60);
+        c.connections.keep_alive_idle = Duration::from_mins(1);
     })
     .await;
     let started = Instant::now();
@@ -120,7 +123,10 @@ async fn normal_requests_are_served_while_500_slow_connections_are_open() {
     // And every one of them is cut off by the header-read timeout.
     let deadline = started + Duration::from_secs(12);
     for (i, s) in slow.iter_mut().enumerate() {
-        assert!(closed_by(s, deadline).await, "slow connection {i} still open");
+        assert!(
+            closed_by(s, deadline).await,
+            "slow connection {i} still open"
+        );
     }
 }
 
@@ -128,8 +134,8 @@ async fn normal_requests_are_served_while_500_slow_connections_are_open() {
 async fn connections_beyond_the_cap_wait_until_one_ends() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.connections.max_connections = 2;
-        c.connections.header_read_timeout = Duration::from_secs(60);
-        c.connections.keep_alive_idle = Duration::from_secs(60);
+        c.connections.header_read_timeout = Duration::from_mins(1);
+        c.connections.keep_alive_idle = Duration::from_mins(1);
     })
     .await;
     let held = [half_sent(&app).await, half_sent(&app).await];

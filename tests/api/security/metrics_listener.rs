@@ -39,17 +39,16 @@ fn series(text: &str, name: &str) -> f64 {
 async fn metrics_are_served_on_the_management_listener_not_the_public_one() {
     let app = spawn_app(Backend::Sqlite).await;
     let r = app.http.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "not on the public listener");
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "not on the public listener"
+    );
     let text = metrics(&app).await;
     assert!(text.contains("# TYPE portcullis_http_requests_total counter"));
     // The management listener serves nothing else.
     for path in ["/token", "/authorize", "/.well-known/openid-configuration"] {
-        let r = app
-            .http
-            .get(app.management_url(path))
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.get(app.management_url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }

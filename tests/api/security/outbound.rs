@@ -81,7 +81,8 @@ async fn read_head(s: &mut TcpStream) {
 /// 256 MiB of JSON-ish whitespace, chunked (no Content-Length to trust).
 async fn huge(mut s: TcpStream, sent: Arc<AtomicUsize>) {
     read_head(&mut s).await;
-    let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    let head =
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
     if s.write_all(head).await.is_err() {
         return;
     }
@@ -165,8 +166,16 @@ async fn a_huge_jwks_document_is_not_read_past_the_cap() {
     let kp = keys("k1");
     let uri = format!("http://{}/jwks", server.addr);
     let c = register(&app, service(None, Some(uri))).await;
-    let (s, b) = token_with(&app, &c.id, &assertion(&kp, &c.id, &app.url("/token"), "h1", 60)).await;
-    assert_eq!((s, b["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let (s, b) = token_with(
+        &app,
+        &c.id,
+        &assertion(&kp, &c.id, &app.url("/token"), "h1", 60),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     handlers_done(&server).await;
     let sent = server.sent.load(Ordering::SeqCst);
     assert!(sent < BOUNDED, "the server got to send {sent} bytes");
@@ -179,7 +188,11 @@ async fn a_slow_body_times_out() {
     let started = Instant::now();
     let err = client(true).get(&url, "*/*", CAP).await.unwrap_err();
     assert_eq!(err, OutboundError::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -196,9 +209,8 @@ async fn redirects_are_not_followed() {
         let location = location.clone();
         async move {
             read_head(&mut s).await;
-            let head = format!(
-                "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
-            );
+            let head =
+                format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n");
             let _ = s.write_all(head.as_bytes()).await;
         }
     })
@@ -210,9 +222,18 @@ async fn redirects_are_not_followed() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.outbound.allow_insecure = true).await;
     let kp = keys("k1");
     let c = register(&app, service(None, Some(url))).await;
-    let (s, _) = token_with(&app, &c.id, &assertion(&kp, &c.id, &app.url("/token"), "r1", 60)).await;
+    let (s, _) = token_with(
+        &app,
+        &c.id,
+        &assertion(&kp, &c.id, &app.url("/token"), "r1", 60),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(target.connections.load(Ordering::SeqCst), 0, "the target was never asked");
+    assert_eq!(
+        target.connections.load(Ordering::SeqCst),
+        0,
+        "the target was never asked"
+    );
 }
 
 #[tokio::test]
@@ -260,9 +281,18 @@ async fn a_name_resolving_to_loopback_gets_no_connection() {
     let mut req = service(None, Some(format!("https://localhost:{port}/jwks")));
     req.allow_http = false;
     let c = register(&app, req).await;
-    let (s, _) = token_with(&app, &c.id, &assertion(&kp, &c.id, &app.url("/token"), "l1", 60)).await;
+    let (s, _) = token_with(
+        &app,
+        &c.id,
+        &assertion(&kp, &c.id, &app.url("/token"), "l1", 60),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1, "only the allowed call above");
+    assert_eq!(
+        server.connections.load(Ordering::SeqCst),
+        1,
+        "only the allowed call above"
+    );
 }
 
 #[tokio::test]
@@ -282,15 +312,23 @@ async fn bad_signatures_do_not_force_refetches() {
     })
     .await;
     let app = spawn_app_with(Backend::Sqlite, |c| c.outbound.allow_insecure = true).await;
-    let c = register(&app, service(None, Some(format!("http://{}/jwks", server.addr)))).await;
+    let c = register(
+        &app,
+        service(None, Some(format!("http://{}/jwks", server.addr))),
+    )
+    .await;
     let aud = app.url("/token");
     let (s, b) = token_with(&app, &c.id, &assertion(&kp, &c.id, &aud, "ok1", 60)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     // Ten assertions under unknown kids: each would have forced a refetch.
     for i in 0..10 {
         let stranger = keys(&format!("unknown-{i}"));
-        let (s, _) =
-            token_with(&app, &c.id, &assertion(&stranger, &c.id, &aud, &format!("x{i}"), 60)).await;
+        let (s, _) = token_with(
+            &app,
+            &c.id,
+            &assertion(&stranger, &c.id, &aud, &format!("x{i}"), 60),
+        )
+        .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
