@@ -86,14 +86,14 @@ impl ClientJwksFetcher for HttpJwksFetcher {
         // One fetch per URI at a time: the others wait and use its result.
         let mut entry = entry.lock().await;
         if let Some((at, result)) = &entry.fetched {
-            let age = at.elapsed();
-            let fresh = match result {
-                Ok(_) if !refresh => age < self.policy.ttl,
-                // A forced refresh, or a retry after a failure, waits for
-                // the floor.
-                _ => age < self.policy.refetch_floor,
+            // A forced refresh, or a retry after a failure, waits for the
+            // floor; a set is kept for its time to live, never less than
+            // the floor (a zero TTL does not lift the floor).
+            let keep = match result {
+                Ok(_) if !refresh => self.policy.ttl.max(self.policy.refetch_floor),
+                _ => self.policy.refetch_floor,
             };
-            if fresh {
+            if at.elapsed() < keep {
                 return result.clone();
             }
         }
@@ -139,7 +139,8 @@ mod tests {
     fn fetcher(ok: bool) -> (Arc<Counting>, HttpJwksFetcher) {
         let counting = Arc::new(Counting(AtomicUsize::new(0), ok));
         let policy = JwksCachePolicy {
-            ttl: Duration::from_mins(5),
+            // No cache at all still keeps the floor.
+            ttl: Duration::ZERO,
             refetch_floor: Duration::from_mins(1),
         };
         (counting.clone(), HttpJwksFetcher::new(counting, policy))

@@ -187,7 +187,7 @@ settings! {
     OUTBOUND_MAX_RESPONSE_BYTES outbound_max_response_bytes: num(1024, 16 << 20), Value("65536"),
         "largest outbound response body read; reading stops there (a JWK Set is capped at 64 KiB in any case)";
     CLIENT_JWKS_CACHE_SECS client_jwks_cache_secs: num(0, DAY), Value("300"),
-        "how long a client's JWK Set fetched from its `jwks_uri` is reused";
+        "how long a client's JWK Set fetched from its `jwks_uri` is reused (never less than `PORTCULLIS_CLIENT_JWKS_REFETCH_FLOOR_SECS`)";
     CLIENT_JWKS_REFETCH_FLOOR_SECS client_jwks_refetch_floor_secs: num(0, 3600), Value("60"),
         "shortest time between two fetches of one `jwks_uri` (an unknown `kid` or a failed fetch waits for it)";
     CLIENT_CACHE_SECS client_cache_secs: num(0, 3600), Value("5"),
