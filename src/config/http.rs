@@ -205,7 +205,7 @@ pub(super) fn parse_network(
         addr => Some(addr.parse::<SocketAddr>().map_err(|e| {
             ConfigError::new(
                 s::MANAGEMENT_LISTEN.env,
-                format!("expected HOST:PORT such as 127.0.0.1:9090, or off ({e})"),
+                format!("expected HOST:PORT such as 127.0.0.1:9000, or off ({e})"),
             )
         })?),
     };

@@ -168,7 +168,7 @@ settings! {
         "comma-separated addresses or CIDRs of reverse proxies; only they may name the client in `X-Forwarded-For`";
     CORS_ALLOWED_ORIGINS cors_allowed_origins: Text, Unset,
         "comma-separated origins (`https://app.example.com`) or `*` that may call token, userinfo, revoke and introspect from a browser (discovery and JWKS are readable from any origin)";
-    MANAGEMENT_LISTEN management_listen: Text, Value("127.0.0.1:9090"),
+    MANAGEMENT_LISTEN management_listen: Text, Value("127.0.0.1:9000"),
         "address of the management listener, which serves `/metrics` (never the public listener); `off` turns it off; keep it on loopback or a private network";
     HEADER_READ_TIMEOUT_SECS header_read_timeout_secs: num(1, 300), Value("10"),
         "a connection must deliver a request's headers within this time (also while kept alive between requests), else it is closed";
