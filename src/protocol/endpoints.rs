@@ -6,8 +6,8 @@
 //! authentication metadata from it.
 //!
 //! Adding an endpoint: a variant here (path, methods, discovery name, CORS,
-//! rate limit, client authentication), its handler in `http/routes/`, and
-//! its line in `http::handler`.
+//! rate limit, client authentication, listener), its handler in
+//! `http/routes/`, and its line in `http::handler`.
 
 /// An HTTP method an endpoint answers (`HEAD` comes with `GET`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
