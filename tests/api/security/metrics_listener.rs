@@ -96,3 +96,66 @@ async fn an_unknown_user_and_a_wrong_password_count_as_one_reason() {
         );
     }
 }
+
+/// Kills the server process when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `portcullis serve` as a process: it logs both addresses, and `/metrics`
+/// answers on the management one only.
+#[tokio::test]
+async fn serve_logs_the_management_listener_and_serves_metrics_there_only() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_DATA_DIR")
+            .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_MANAGEMENT_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str::<serde_json::Value>(&line).ok();
+            if let Some(v) = parsed.filter(|v| v["message"] == "listening") {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let v = rx
+        .recv_timeout(std::time::Duration::from_mins(1))
+        .expect("serve did not log `listening`");
+    let public = v["addr"].as_str().unwrap().to_owned();
+    let management = v["management"].as_str().unwrap().to_owned();
+    assert_ne!(public, management);
+    let get = |url: String| async move { reqwest::get(url).await.unwrap().status() };
+    assert_eq!(
+        get(format!("http://{public}/metrics")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(format!("http://{public}/healthz")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(format!("http://{management}/metrics")).await,
+        StatusCode::OK
+    );
+    drop(child);
+}
