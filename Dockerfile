@@ -43,11 +43,15 @@ RUN apt-get update \
     && mkdir -p /data \
     && chown portcullis:portcullis /data
 COPY --from=builder /src/target/release/portcullis /usr/local/bin/portcullis
+# /metrics is served by the management listener only; in a container it must
+# listen beyond loopback for a scraper to reach it: publish 9000 to the
+# monitoring network only, never to the public.
 ENV PORTCULLIS_DATA_DIR=/data \
-    PORTCULLIS_LISTEN=0.0.0.0:8080
+    PORTCULLIS_LISTEN=0.0.0.0:8080 \
+    PORTCULLIS_MANAGEMENT_LISTEN=0.0.0.0:9000
 VOLUME /data
 WORKDIR /data
-EXPOSE 8080
+EXPOSE 8080 9000
 USER 10001:10001
 # No curl in the image: the binary probes its own /healthz
 # (`portcullis healthcheck`, exit 0 when it answers 200).

@@ -10,14 +10,16 @@ use crate::adapters::db::{self, SeaStore};
 use crate::adapters::events::{
     ClickHouseEventReader, ClickHouseEventSink, FileEventReader, FileEventSink,
 };
-use crate::adapters::jwks_fetch::HttpJwksFetcher;
+use crate::adapters::jwks_fetch::{HttpJwksFetcher, JwksCachePolicy};
 use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
 };
+use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig};
 use crate::ports::{
-    Clock, EventReader, EventSink, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy,
+    Clock, EventReader, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store,
+    ThrottlePolicy,
 };
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
@@ -213,6 +215,20 @@ pub fn build_event_reader(config: &Config) -> Arc<dyn EventReader> {
     }
 }
 
+/// Builds the one outbound HTTP client (`adapters::outbound`): every request
+/// to a URL a client registered goes through it.
+pub fn build_outbound(config: &Config) -> Result<Arc<dyn OutboundHttp>, FactoryError> {
+    let o = &config.outbound;
+    let client = HardenedOutbound::new(OutboundLimits {
+        allow_insecure: o.allow_insecure,
+        connect_timeout: o.connect_timeout,
+        timeout: o.timeout,
+        max_response_bytes: o.max_response_bytes,
+    })
+    .map_err(|e| FactoryError::Http(e.to_string()))?;
+    Ok(Arc::new(client))
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let db: Arc<dyn Store> = match overrides.store {
@@ -230,8 +246,14 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
     };
     let interaction = Arc::new(interaction_settings(&config));
     let tokens = Arc::new(token_settings(&config));
-    let client_jwks =
-        Arc::new(HttpJwksFetcher::new().map_err(|e| FactoryError::Http(e.to_string()))?);
+    let outbound = build_outbound(&config)?;
+    let client_jwks = Arc::new(HttpJwksFetcher::new(
+        outbound.clone(),
+        JwksCachePolicy {
+            ttl: config.outbound.jwks_cache_ttl,
+            refetch_floor: config.outbound.jwks_refetch_floor,
+        },
+    ));
     let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let keys: Arc<dyn KeyProvider> = match overrides.keys {
         Some(k) => k,
@@ -248,6 +270,7 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         tokens,
         grants: Arc::new(GrantRegistry::standard()),
         client_jwks,
+        outbound,
         config: Arc::new(config),
         store,
         clock,

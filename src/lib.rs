@@ -3,7 +3,8 @@
 //! Layers (dependencies point downward only): [`http`] → [`protocol`] →
 //! [`ports`] ← [`adapters`]; [`cli`] → [`app`] (the operator services the
 //! command line and the admin API share) → [`ports`]; [`factory`] picks the
-//! adapters from [`config`]; [`startup`] runs the server.
+//! adapters from [`config`]; [`startup`] runs the server on the accept loop of
+//! [`server`].
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -19,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod ports;
 pub mod protocol;
+pub mod server;
 pub mod startup;
 pub mod state;
 

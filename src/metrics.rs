@@ -1,5 +1,6 @@
-//! Prometheus metrics, served at `GET /metrics` (docs/OPERATIONS.md lists
-//! them). Code anywhere records through the typed functions here:
+//! Prometheus metrics, served at `GET /metrics` on the management listener
+//! (`PORTCULLIS_MANAGEMENT_LISTEN`, never the public one; docs/OPERATIONS.md
+//! lists them). Code anywhere records through the typed functions here:
 //! [`token_issued`], [`login_failed`], [`kms_call`], [`events_queued`],
 //! [`events_spooled`], [`events_dropped`]; the HTTP middleware records
 //! [`http_request`].
@@ -198,8 +199,10 @@ pub fn token_issued(grant_type: &'static str) {
     METRICS.tokens_issued.with_label_values(&[grant_type]).inc();
 }
 
-/// A sign-in failed. `reason` is a fixed word (`unknown_user`,
-/// `bad_password`, `locked`, `disabled`).
+/// A sign-in failed. `reason` is a fixed word (`invalid_credentials`,
+/// `locked`, `disabled`). An unknown username and a wrong password are one
+/// reason, `invalid_credentials`: two would tell whoever reads the metrics
+/// whether an account exists (the audit events keep the difference).
 pub fn login_failed(reason: &'static str) {
     METRICS.login_failures.with_label_values(&[reason]).inc();
 }
@@ -252,7 +255,7 @@ mod tests {
     fn every_metric_is_defined_and_rendered() {
         Metrics::build().unwrap();
         token_issued("client_credentials");
-        login_failed("bad_password");
+        login_failed("invalid_credentials");
         rate_limited("login");
         kms_call("Sign", false, Duration::from_millis(12));
         events_queued(7);
@@ -262,7 +265,7 @@ mod tests {
         let text = render().unwrap();
         for line in [
             "portcullis_tokens_issued_total{grant_type=\"client_credentials\"}",
-            "portcullis_login_failures_total{reason=\"bad_password\"}",
+            "portcullis_login_failures_total{reason=\"invalid_credentials\"}",
             "portcullis_rate_limited_total{limit=\"login\"}",
             "portcullis_kms_calls_total{op=\"Sign\",outcome=\"error\"}",
             "portcullis_kms_call_seconds_bucket{op=\"Sign\",le=\"0.025\"}",

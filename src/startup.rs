@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, ConnectionLimits};
 use crate::factory::{self, Overrides};
 use crate::http;
 use crate::state::AppState;
@@ -14,26 +14,44 @@ use crate::state::AppState;
 /// A built server, bound and ready to run.
 pub struct App {
     listener: TcpListener,
+    management: Option<TcpListener>,
     state: AppState,
 }
 
 impl App {
     /// Builds the adapters and the router on an already bound listener (tests
-    /// bind `127.0.0.1:0` first so the issuer can carry the real port).
+    /// bind `127.0.0.1:0` first so the issuer can carry the real port), and
+    /// binds the management listener (`PORTCULLIS_MANAGEMENT_LISTEN`).
     pub async fn build(
         config: Config,
         listener: TcpListener,
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
+        let management_listen = config.management_listen;
         let state = factory::build(config, overrides)
             .await
             .context("start-up failed")?;
-        Ok(Self { listener, state })
+        let management = match management_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} (PORTCULLIS_MANAGEMENT_LISTEN)")
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            management,
+            state,
+        })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The bound address of the management listener, if it is on.
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        self.management.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The state the handlers share (tests reach the store through it).
@@ -47,33 +65,49 @@ impl App {
         F: Future<Output = ()> + Send + 'static,
     {
         let grace = self.state.config.shutdown_grace;
+        let limits = self.state.config.connections;
         let _refresher = spawn_key_refresh(&self.state);
-        let service = http::service(self.state.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
+        tokio::spawn(async move {
             shutdown.await;
+            let _ = stop_tx.send(true);
             let _ = tx.send(());
-        };
-        let server = axum::serve(
+        });
+        // The management listener: few connections, the same timeouts.
+        let _management = self.management.map(|listener| {
+            let router = http::management(self.state.clone());
+            let limits = ConnectionLimits {
+                max_connections: limits.max_connections.min(MANAGEMENT_CONNECTIONS),
+                ..limits
+            };
+            AbortOnDrop(tokio::spawn(crate::server::serve(
+                listener,
+                router,
+                limits,
+                stop_rx.clone(),
+            )))
+        });
+        let service = http::service(self.state.clone());
+        let server = AbortOnDrop(tokio::spawn(crate::server::serve(
             self.listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(service),
-        )
-        .with_graceful_shutdown(signal);
-        let server = tokio::spawn(async move { server.await });
-        tokio::pin!(server);
+            service,
+            limits,
+            stop_rx,
+        )));
+        let mut server = server;
         tokio::select! {
-            res = &mut server => { res.context("server task failed")?.context("server failed")?; }
+            res = &mut server.0 => { res.context("server task failed")?; }
             _ = rx => {
                 tracing::info!("shutting down: draining in-flight requests");
-                if let Ok(res) = tokio::time::timeout(grace, &mut server).await {
-                    res.context("server task failed")?.context("server failed")?;
+                if let Ok(res) = tokio::time::timeout(grace, &mut server.0).await {
+                    res.context("server task failed")?;
                 } else {
                     tracing::warn!(?grace, "grace period over; closing remaining connections");
                 }
             }
         }
+        drop(server);
         // Every event emitted so far goes to its store or the spool.
         let events = &self.state.events;
         match events.flush().await {
@@ -84,6 +118,10 @@ impl App {
         Ok(())
     }
 }
+
+/// Connections the management listener serves at once (a scraper and an
+/// operator, not the public).
+const MANAGEMENT_CONNECTIONS: usize = 64;
 
 /// Reloads the signing keys every `PORTCULLIS_KEY_REFRESH_SECS`, so that
 /// this instance follows rotations made elsewhere. A failed refresh keeps

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Store};
+use crate::ports::{Clock, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store};
 use crate::protocol::client_auth::ClientJwksFetcher;
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenCtx, TokenSettings};
@@ -50,6 +50,8 @@ pub struct Services {
     pub grants: Arc<GrantRegistry>,
     /// Fetches clients' `jwks_uri` for `private_key_jwt`.
     pub client_jwks: Arc<dyn ClientJwksFetcher>,
+    /// The one outbound HTTP client (requests to URLs clients registered).
+    pub outbound: Arc<dyn OutboundHttp>,
     /// Signing keys: sign, verify our own tokens, the JWK Set.
     pub keys: Arc<dyn KeyProvider>,
     /// Grant and consent events (`emit` never waits).

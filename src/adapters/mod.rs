@@ -7,4 +7,5 @@ pub mod events;
 pub mod files;
 pub mod jwks_fetch;
 pub mod keys;
+pub mod outbound;
 pub mod system;

@@ -214,10 +214,11 @@ fn check_key_material(
         }
     }
     if let Some(uri) = &req.jwks_uri {
-        let u = url::Url::parse(uri).map_err(|e| invalid(format!("--jwks-uri: {e}")))?;
-        if u.scheme() != "https" && !req.allow_http {
-            return Err(invalid("--jwks-uri must be https"));
-        }
+        // The server will call it: https, and no literal internal address
+        // (a name is checked on the addresses it resolves to, at connect
+        // time). `--allow-http` is the development exception.
+        crate::domain::destination::check_outbound_url(uri, req.allow_http)
+            .map_err(|e| invalid(format!("--jwks-uri {e}")))?;
     }
     if req
         .id_token_alg

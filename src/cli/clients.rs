@@ -79,13 +79,15 @@ pub struct ClientCreateArgs {
     /// Require PKCE of this confidential client too (public clients always need it).
     #[arg(long)]
     pub require_pkce: bool,
-    /// Allow http redirect URIs for non-loopback hosts (development only).
+    /// Allow http redirect URIs for non-loopback hosts, and an http or
+    /// loopback/private --jwks-uri (development only).
     #[arg(long)]
     pub allow_http: bool,
     /// JWK Set file with the client's public keys (private_key_jwt).
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
-    /// URL of the client's JWK Set (private_key_jwt).
+    /// URL of the client's JWK Set (private_key_jwt): https, not a literal
+    /// loopback, private or link-local address.
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
     /// ID token signing algorithm: RS256 (default), ES256, PS256.

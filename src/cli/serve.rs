@@ -15,10 +15,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (PORTCULLIS_LISTEN)", config.listen))?;
     let issuer = config.issuer.clone();
-    let app = App::build(config, listener, Overrides::default()).await?;
+    let app = Box::pin(App::build(config, listener, Overrides::default())).await?;
     let _purge = start_purge(&app);
-    tracing::info!(addr = %app.local_addr()?, %issuer, database = app.state().store.backend_name(), "listening");
-    app.run_until_stopped(shutdown_signal()).await
+    let management = app.management_addr().map(|a| a.to_string());
+    tracing::info!(addr = %app.local_addr()?, %issuer, database = app.state().store.backend_name(), management = management.as_deref().unwrap_or("off"), "listening");
+    // Boxed: the server's future is large (clippy::large_futures).
+    Box::pin(app.run_until_stopped(shutdown_signal())).await
 }
 
 /// Starts the periodic purge of dead rows (`PORTCULLIS_PURGE_INTERVAL_SECS`;

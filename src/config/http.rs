@@ -1,4 +1,8 @@
-//! HTTP hardening: rate limits, trusted proxies and CORS origins.
+//! HTTP hardening: rate limits, trusted proxies, CORS origins, connection
+//! limits, the management listener and the outbound client's rules.
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use url::Url;
 
@@ -141,4 +145,69 @@ pub(super) fn parse_hardening(
         login_per_min: raw.number(&s::RATE_LIMIT_LOGIN_PER_MIN)?,
     };
     Ok((limits, proxies, origins))
+}
+
+/// Limits on the connections of the public listener (RFC 9112 leaves them
+/// to the server; these are the ones a review expects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive within this time
+    /// (`PORTCULLIS_HEADER_READ_TIMEOUT_SECS`).
+    pub header_read_timeout: Duration,
+    /// A connection without a request in flight and without a byte received
+    /// for this long is closed (`PORTCULLIS_KEEP_ALIVE_IDLE_SECS`).
+    pub keep_alive_idle: Duration,
+    /// Largest request head (`PORTCULLIS_MAX_HEADER_BYTES`, at least 8192).
+    pub max_header_bytes: usize,
+    /// Connections served at once (`PORTCULLIS_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+}
+
+/// The outbound client's rules (`PORTCULLIS_OUTBOUND_*`) and the cache of
+/// clients' JWK Sets (`PORTCULLIS_CLIENT_JWKS_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Permit `http://` and loopback/private destinations (development).
+    pub allow_insecure: bool,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Total timeout of one exchange.
+    pub timeout: Duration,
+    /// Largest response body read.
+    pub max_response_bytes: usize,
+    /// How long a fetched JWK Set is reused.
+    pub jwks_cache_ttl: Duration,
+    /// Shortest time between two fetches of one `jwks_uri`.
+    pub jwks_refetch_floor: Duration,
+}
+
+/// Reads the connection limits, the outbound rules and the management
+/// listener's address (`None`: `off`).
+pub(super) fn parse_network(
+    raw: &RawSettings,
+) -> Result<(ConnectionLimits, OutboundConfig, Option<SocketAddr>), ConfigError> {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(raw.number(&s::HEADER_READ_TIMEOUT_SECS)?),
+        keep_alive_idle: Duration::from_secs(raw.number(&s::KEEP_ALIVE_IDLE_SECS)?),
+        max_header_bytes: raw.number(&s::MAX_HEADER_BYTES)?,
+        max_connections: raw.number(&s::MAX_CONNECTIONS)?,
+    };
+    let outbound = OutboundConfig {
+        allow_insecure: raw.flag(&s::OUTBOUND_ALLOW_INSECURE)?,
+        connect_timeout: Duration::from_millis(raw.number(&s::OUTBOUND_CONNECT_TIMEOUT_MS)?),
+        timeout: Duration::from_millis(raw.number(&s::OUTBOUND_TIMEOUT_MS)?),
+        max_response_bytes: raw.number(&s::OUTBOUND_MAX_RESPONSE_BYTES)?,
+        jwks_cache_ttl: Duration::from_secs(raw.number(&s::CLIENT_JWKS_CACHE_SECS)?),
+        jwks_refetch_floor: Duration::from_secs(raw.number(&s::CLIENT_JWKS_REFETCH_FLOOR_SECS)?),
+    };
+    let management = match raw.text(&s::MANAGEMENT_LISTEN).unwrap_or_default().trim() {
+        "off" => None,
+        addr => Some(addr.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::new(
+                s::MANAGEMENT_LISTEN.env,
+                format!("expected HOST:PORT such as 127.0.0.1:9000, or off ({e})"),
+            )
+        })?),
+    };
+    Ok((limits, outbound, management))
 }

@@ -30,7 +30,7 @@ mod tests;
 
 pub use auth::{AuthSettings, TokenConfig};
 pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
-pub use http::{CorsOrigins, RateLimits, TrustedProxies};
+pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation};
 pub use settings::{
     DefaultValue, NOT_SETTINGS, Parser, RawSettings, SETTINGS, Setting, markdown_table, setting,
@@ -123,6 +123,12 @@ pub struct Config {
     pub purge_interval: Duration,
     /// Rows per purge statement (`PORTCULLIS_PURGE_BATCH_SIZE`).
     pub purge_batch_size: u64,
+    /// Limits on the public listener's connections.
+    pub connections: ConnectionLimits,
+    /// The outbound client's rules (a client's `jwks_uri`, ...).
+    pub outbound: OutboundConfig,
+    /// Address of the management listener (`/metrics`); `None`: off.
+    pub management_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -147,6 +153,7 @@ impl Config {
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let auth = auth::parse_auth_settings(&raw)?;
         let (rate_limits, trusted_proxies, cors_allowed_origins) = http::parse_hardening(&raw)?;
+        let (connections, outbound, management_listen) = http::parse_network(&raw)?;
         let (keys, key_rotation) = keys::parse_keys(&raw)?;
         let tokens = auth::parse_token_config(&raw, &key_rotation)?;
         let issuer = parse_issuer(raw.text(&s::ISSUER).unwrap_or_default())?;
@@ -218,6 +225,9 @@ impl Config {
             client_cache_ttl: Duration::from_secs(raw.number(&s::CLIENT_CACHE_SECS)?),
             purge_interval: Duration::from_secs(raw.number(&s::PURGE_INTERVAL_SECS)?),
             purge_batch_size: raw.number(&s::PURGE_BATCH_SIZE)?,
+            connections,
+            outbound,
+            management_listen,
         })
     }
 

@@ -174,6 +174,28 @@ settings! {
         "comma-separated addresses or CIDRs of reverse proxies; only they may name the client in `X-Forwarded-For`";
     CORS_ALLOWED_ORIGINS cors_allowed_origins: Text, Unset,
         "comma-separated origins (`https://app.example.com`) or `*` that may call token, userinfo, revoke and introspect from a browser (discovery and JWKS are readable from any origin)";
+    MANAGEMENT_LISTEN management_listen: Text, Value("127.0.0.1:9000"),
+        "address of the management listener, which serves `/metrics` (never the public listener); `off` turns it off; keep it on loopback or a private network";
+    HEADER_READ_TIMEOUT_SECS header_read_timeout_secs: num(1, 300), Value("10"),
+        "a connection must deliver a request's headers within this time (also while kept alive between requests), else it is closed";
+    KEEP_ALIVE_IDLE_SECS keep_alive_idle_secs: num(1, 3600), Value("5"),
+        "a connection with no request in flight and nothing received for this long is closed";
+    MAX_HEADER_BYTES max_header_bytes: num(8192, 1 << 20), Value("16384"),
+        "largest request line plus headers; a larger head gets 431 and the connection is closed";
+    MAX_CONNECTIONS max_connections: num(1, 1_000_000), Value("10000"),
+        "open connections on the public listener at once; further connections wait in the listen backlog (keep below the file-descriptor limit)";
+    OUTBOUND_ALLOW_INSECURE outbound_allow_insecure: Bool, Value("false"),
+        "development only: let outbound requests (a client's `jwks_uri`) use `http://` and reach loopback and private addresses (link-local stays refused)";
+    OUTBOUND_CONNECT_TIMEOUT_MS outbound_connect_timeout_ms: num(100, 60_000), Value("3000"),
+        "longest wait for an outbound connection (TCP and TLS)";
+    OUTBOUND_TIMEOUT_MS outbound_timeout_ms: num(100, 300_000), Value("5000"),
+        "longest outbound exchange, body included";
+    OUTBOUND_MAX_RESPONSE_BYTES outbound_max_response_bytes: num(1024, 16 << 20), Value("65536"),
+        "largest outbound response body read; reading stops there (a JWK Set is capped at 64 KiB in any case)";
+    CLIENT_JWKS_CACHE_SECS client_jwks_cache_secs: num(0, DAY), Value("300"),
+        "how long a client's JWK Set fetched from its `jwks_uri` is reused (never less than `PORTCULLIS_CLIENT_JWKS_REFETCH_FLOOR_SECS`)";
+    CLIENT_JWKS_REFETCH_FLOOR_SECS client_jwks_refetch_floor_secs: num(0, 3600), Value("60"),
+        "shortest time between two fetches of one `jwks_uri` (an unknown `kid` or a failed fetch waits for it)";
     CLIENT_CACHE_SECS client_cache_secs: num(0, 3600), Value("5"),
         "how long an instance keeps a client in memory; changes made on another instance or with the CLI take effect within this time; `0` turns the cache off (docs/SCALING.md)";
     KMS_MODE kms_mode: Text, Derived("local keys"),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
 
-use crate::protocol::endpoints::{Endpoint, Method};
+use crate::protocol::endpoints::{Endpoint, Listener, Method};
 use crate::state::AppState;
 
 /// The service the server runs: the public documents on the fast path
@@ -26,7 +26,8 @@ pub fn service(state: AppState) -> fast::FastDocuments<Router> {
     fast::FastDocuments::new(router_with(state, &docs.discovery()), docs)
 }
 
-/// Builds the router with every route and the common middleware.
+/// Builds the public router: every route of the public listener and the
+/// common middleware.
 pub fn router(state: AppState) -> Router {
     let discovery = routes::discovery::publish(&state);
     router_with(state, &discovery)
@@ -68,10 +69,29 @@ fn handler(
     })
 }
 
+/// The router of the management listener (`PORTCULLIS_MANAGEMENT_LISTEN`):
+/// the endpoints the inventory puts there (`/metrics`), with the common
+/// middleware.
+pub fn management(state: AppState) -> Router {
+    let discovery = routes::discovery::publish(&state);
+    routes_for(state, &discovery, Listener::Management)
+}
+
 fn router_with(state: AppState, published: &Arc<routes::discovery::Published>) -> Router {
+    routes_for(state, published, Listener::Public)
+}
+
+fn routes_for(
+    state: AppState,
+    published: &Arc<routes::discovery::Published>,
+    listener: Listener,
+) -> Router {
     let config = state.config.clone();
     let mut routes = Router::new();
-    for endpoint in Endpoint::ALL {
+    for endpoint in Endpoint::ALL
+        .into_iter()
+        .filter(|e| e.listener() == listener)
+    {
         let methods = endpoint
             .methods()
             .iter()

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod events;
 pub mod keys;
+pub mod outbound;
 pub mod password;
 pub mod repositories;
 pub mod rng;
@@ -14,6 +15,7 @@ pub use events::{
     EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
 };
 pub use keys::{JwsAlg, KeyError, KeyProvider, PublishedJwks, Signer};
+pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,

@@ -6,8 +6,8 @@
 //! authentication metadata from it.
 //!
 //! Adding an endpoint: a variant here (path, methods, discovery name, CORS,
-//! rate limit, client authentication), its handler in `http/routes/`, and
-//! its line in `http::handler`.
+//! rate limit, client authentication, listener), its handler in
+//! `http/routes/`, and its line in `http::handler`.
 
 /// An HTTP method an endpoint answers (`HEAD` comes with `GET`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,16 @@ impl RateLimit {
             Self::Login => "login",
         }
     }
+}
+
+/// Which listener serves an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The public listener (`PORTCULLIS_LISTEN`).
+    Public,
+    /// The management listener (`PORTCULLIS_MANAGEMENT_LISTEN`, loopback by
+    /// default): operational data that is nobody else's business.
+    Management,
 }
 
 /// Client authentication methods (RFC 8414 §2, OpenID Connect Core §9) of
@@ -181,6 +191,16 @@ impl Endpoint {
             | Self::Metrics
             | Self::Stylesheet
             | Self::FormPostScript => &[Method::Get],
+        }
+    }
+
+    /// The listener that serves it: `/metrics` on the management listener
+    /// only (its counters are operational data, not for the internet),
+    /// everything else on the public one.
+    pub const fn listener(self) -> Listener {
+        match self {
+            Self::Metrics => Listener::Management,
+            _ => Listener::Public,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Hardening: per-address rate limits, trusted proxies, CORS, security
-//! headers, parameter-size limits, `/metrics` and `portcullis healthcheck`.
+//! headers, parameter-size limits, `/metrics` (on the management listener)
+//! and `portcullis healthcheck`.
 
 use portcullis::config::{CorsOrigins, RateLimits, TrustedProxies};
 use reqwest::StatusCode;
@@ -112,7 +113,7 @@ both_backends!(login_post_over_its_limit_gets_a_429, |backend| async move {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let metrics = app
         .http
-        .get(app.url("/metrics"))
+        .get(app.management_url("/metrics"))
         .send()
         .await
         .unwrap()
@@ -449,7 +450,12 @@ both_backends!(
         let r = login(&app, &html, "alice", "wrong password").await;
         assert_eq!(r.status(), StatusCode::OK, "the login page again");
 
-        let r = app.http.get(app.url("/metrics")).send().await.unwrap();
+        let r = app
+            .http
+            .get(app.management_url("/metrics"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(
             r.headers()["content-type"]
@@ -463,7 +469,7 @@ both_backends!(
             "portcullis_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}",
             "portcullis_http_requests_total{method=\"GET\",route=\"/authorize\",status=\"200\"}",
             "portcullis_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\"",
-            "portcullis_login_failures_total{reason=\"bad_password\"}",
+            "portcullis_login_failures_total{reason=\"invalid_credentials\"}",
             "# TYPE portcullis_events_queued gauge",
         ] {
             assert!(text.contains(needle), "{needle} missing:\n{text}");

@@ -130,6 +130,8 @@ impl TestDb {
 /// A running server on an ephemeral port.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The management listener (`/metrics`), when on.
+    pub management: Option<SocketAddr>,
     pub issuer: String,
     pub http: reqwest::Client,
     pub state: AppState,
@@ -140,6 +142,12 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+
+    /// A URL on the management listener.
+    pub fn management_url(&self, path: &str) -> String {
+        let addr = self.management.expect("the management listener is on");
+        format!("http://{addr}{path}")
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -154,6 +162,7 @@ pub fn test_config(db: &TestDb, addr: SocketAddr) -> Config {
         listen: Some(addr.to_string()),
         database_url: Some(db.url.clone()),
         data_dir: Some(db.dir.path().join("data").display().to_string()),
+        management_listen: Some("127.0.0.1:0".into()),
         ..RawSettings::default()
     })
     .unwrap()
@@ -231,12 +240,14 @@ pub async fn spawn_app_with_overrides(
     let overrides = overrides(&db).await;
     let app = App::build(config, listener, overrides).await.unwrap();
     let state = app.state().clone();
+    let management = app.management_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        management,
         issuer,
         http: http_client(),
         state,

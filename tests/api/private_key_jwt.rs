@@ -12,12 +12,12 @@ use crate::both_backends;
 use crate::flow::register;
 use crate::helpers::TestApp;
 
-struct Keys {
-    private: josekit::jwk::Jwk,
-    jwks: String,
+pub(crate) struct Keys {
+    pub(crate) private: josekit::jwk::Jwk,
+    pub(crate) jwks: String,
 }
 
-fn keys(kid: &str) -> Keys {
+pub(crate) fn keys(kid: &str) -> Keys {
     let pair = ES256.generate_key_pair().unwrap();
     let mut private = pair.to_jwk_key_pair();
     private.set_key_id(kid);
@@ -27,7 +27,7 @@ fn keys(kid: &str) -> Keys {
     Keys { private, jwks }
 }
 
-fn assertion(k: &Keys, client: &str, aud: &str, jti: &str, exp_in: i64) -> String {
+pub(crate) fn assertion(k: &Keys, client: &str, aud: &str, jti: &str, exp_in: i64) -> String {
     let mut header = JwsHeader::new();
     header.set_key_id(k.private.key_id().unwrap());
     let mut p = JwtPayload::new();
@@ -47,7 +47,7 @@ fn assertion(k: &Keys, client: &str, aud: &str, jti: &str, exp_in: i64) -> Strin
     josekit::jwt::encode_with_signer(&p, &header, &signer).unwrap()
 }
 
-async fn token_with(
+pub(crate) async fn token_with(
     app: &TestApp,
     client: &str,
     assertion: &str,
@@ -70,7 +70,7 @@ async fn token_with(
     (r.status(), r.json().await.unwrap_or_default())
 }
 
-fn service(jwks: Option<String>, jwks_uri: Option<String>) -> NewClient {
+pub(crate) fn service(jwks: Option<String>, jwks_uri: Option<String>) -> NewClient {
     NewClient {
         name: "Service".into(),
         grant_types: vec!["client_credentials".into()],
@@ -134,7 +134,8 @@ both_backends!(
 );
 
 both_backends!(private_key_jwt_with_a_jwks_uri, |backend| async move {
-    let app = crate::helpers::spawn_app(backend).await;
+    // A local http server: the development exception of the outbound client.
+    let app = crate::helpers::spawn_app_with(backend, |c| c.outbound.allow_insecure = true).await;
     let kp = keys("rp-key");
     let jwks = kp.jwks.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -27,6 +27,7 @@ fn start(dir: &std::path::Path, envs: &[(&str, String)]) -> Server {
         .env_remove("PORTCULLIS_DATABASE_URL")
         .env_remove("PORTCULLIS_DATA_DIR")
         .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+        .env("PORTCULLIS_MANAGEMENT_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (k, v) in envs {

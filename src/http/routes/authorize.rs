@@ -168,8 +168,10 @@ fn render(
 fn log_report(report: &Report) {
     if let Some(failure) = report.login_failed {
         crate::metrics::login_failed(match failure {
-            interaction::LoginFailure::UnknownUser => "unknown_user",
-            interaction::LoginFailure::BadPassword => "bad_password",
+            // One reason: the metric must not tell whether an account exists.
+            interaction::LoginFailure::UnknownUser | interaction::LoginFailure::BadPassword => {
+                "invalid_credentials"
+            }
             interaction::LoginFailure::Locked => "locked",
             interaction::LoginFailure::Disabled => "disabled",
         });

@@ -1,6 +1,7 @@
 //! `GET /metrics`: every metric in the Prometheus text format
-//! ([`crate::metrics`]). Served on the main listener; keep it off the public
-//! internet at the reverse proxy (docs/OPERATIONS.md).
+//! ([`crate::metrics`]). Served on the management listener only
+//! (`PORTCULLIS_MANAGEMENT_LISTEN`, loopback by default), never on the public
+//! one (docs/OPERATIONS.md).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
