@@ -151,6 +151,10 @@ pub trait SessionRepository: Send + Sync {
     async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Ends a session; `false` if unknown or already ended.
     async fn end_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Ends every live session of a user in one statement (disabled, or
+    /// given a new password); returns how many.
+    async fn end_user_sessions(&self, user: &UserId, now: DateTime<Utc>)
+    -> Result<u64, StoreError>;
 }
 
 /// Consents, one row per user and client.
@@ -200,6 +204,14 @@ pub trait SigningKeyRepository: Send + Sync {
 pub trait RevokedTokenRepository: Send + Sync {
     /// Records a revocation (idempotent).
     async fn insert_revoked_token(&self, token: &RevokedAccessToken) -> Result<(), StoreError>;
+    /// Records `token` unless its key is recorded already, in ONE statement
+    /// (`INSERT … ON CONFLICT DO NOTHING`): `true` means this caller inserted
+    /// it (a first use), `false` that it was there (a replay). The single-use
+    /// rule of client assertion `jti`s (RFC 7523 §3 item 7) is this insert.
+    async fn insert_revoked_token_once(
+        &self,
+        token: &RevokedAccessToken,
+    ) -> Result<bool, StoreError>;
     /// Whether `jti` is revoked.
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
     /// Forgets revocations of tokens that expired before `before`.

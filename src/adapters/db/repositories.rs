@@ -629,6 +629,21 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
     }
+
+    async fn end_user_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::EndedAt, Expr::value(now))
+            .filter(sessions::Column::UserId.eq(user.as_str()))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
 }
 
 // ---- consents ------------------------------------------------------------
@@ -815,6 +830,34 @@ impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn insert_revoked_token_once(
+        &self,
+        t: &RevokedAccessToken,
+    ) -> Result<bool, StoreError> {
+        let model = revoked_access_tokens::ActiveModel {
+            jti: Set(t.jti.clone()),
+            client_id: Set(t.client_id.as_str().to_owned()),
+            revoked_at: Set(t.revoked_at),
+            expires_at: Set(t.expires_at),
+        };
+        // One statement decides: the row count says who inserted it. Both
+        // SQLite and PostgreSQL make a concurrent insert of the same key wait
+        // for the first and then do nothing.
+        let res = revoked_access_tokens::Entity::insert(model)
+            .on_conflict(
+                OnConflict::column(revoked_access_tokens::Column::Jti)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await;
+        match res {
+            Ok(rows) => Ok(rows == 1),
+            Err(sea_orm::DbErr::RecordNotInserted) => Ok(false),
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
