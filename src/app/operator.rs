@@ -54,6 +54,8 @@ pub struct NewClient {
     pub first_party: bool,
     /// Require PKCE of a confidential client (always required of public ones).
     pub require_pkce: bool,
+    /// A resource server: may call `/introspect` (RFC 7662 §2.1).
+    pub resource_server: bool,
     /// Permit http redirect URIs to non-loopback hosts.
     pub allow_http: bool,
     /// Registered JWKS (JSON text) for `private_key_jwt`.
@@ -142,6 +144,11 @@ pub async fn create_client(
         }
         m
     };
+    if req.public && req.resource_server {
+        return Err(invalid(
+            "a resource server authenticates at /introspect: it cannot be public (RFC 7662 §2.1)",
+        ));
+    }
     if req.public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(invalid(
             "client_credentials needs a confidential client (RFC 6749 §4.4)",
@@ -174,6 +181,7 @@ pub async fn create_client(
         scopes,
         first_party: req.first_party,
         require_pkce: req.public || req.require_pkce,
+        resource_server: req.resource_server,
         id_token_signed_response_alg: req.id_token_alg,
         jwks: req.jwks,
         jwks_uri: req.jwks_uri,
@@ -265,6 +273,39 @@ pub async fn rotate_client_secret(
         return Err(OperatorError::NotFound(format!("no client {id}")));
     }
     Ok(secret)
+}
+
+/// Registers a confidential client as a resource server, or withdraws it
+/// (`client update --resource-server`): only resource servers may call
+/// `/introspect` (RFC 7662 §2.1, `protocol::introspect`).
+pub async fn set_resource_server(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id: &str,
+    resource_server: bool,
+) -> Result<Client, OperatorError> {
+    let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
+    let client = store
+        .clients()
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| OperatorError::NotFound(format!("no client {id}")))?;
+    if resource_server && client.auth_method == TokenEndpointAuthMethod::None {
+        return Err(invalid(
+            "a public client cannot be a resource server (RFC 7662 §2.1)",
+        ));
+    }
+    if !store
+        .clients()
+        .set_client_resource_server(&id, resource_server, clock.now())
+        .await?
+    {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(Client {
+        resource_server,
+        ..client
+    })
 }
 
 /// What `user create` asks for.
