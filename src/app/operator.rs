@@ -430,18 +430,23 @@ pub async fn set_password(
     }
 }
 
-/// Revokes every grant of a user, and so every token issued from them
-/// (`protocol::grant`): after a password change or when disabled.
+/// Ends every session of a user and revokes every grant, and so every
+/// token issued from them (`protocol::grant`: codes, refresh tokens, access
+/// tokens at userinfo and introspection): after a password change or when
+/// disabled. The sessions end first, so that no browser signs in again
+/// with a session opened under the old password.
 async fn revoke_user_grants(
     store: &dyn Store,
     clock: &dyn Clock,
     username: &Username,
 ) -> Result<(), OperatorError> {
     if let Some(user) = store.users().user_by_username(username).await? {
+        let now = clock.now();
+        store.sessions().end_user_sessions(&user.id, now).await?;
         crate::protocol::grant::revoke(
             store,
             crate::protocol::grant::GrantSelector::User(&user.id),
-            clock.now(),
+            now,
         )
         .await?;
     }
