@@ -16,6 +16,7 @@ use crate::adapters::keys::{
 };
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig};
+use crate::http::session::SessionKey;
 use crate::ports::{
     Clock, EventReader, EventSink, KeyProvider, PasswordHasher, Rng, Store, ThrottlePolicy,
 };
@@ -47,6 +48,9 @@ pub enum FactoryError {
     /// The event sink could not start (event directory or spool).
     #[error("events: {0}")]
     Events(String),
+    /// The session key (`<data_dir>/session.key`) could not be opened.
+    #[error("session key: {0}")]
+    SessionKey(String),
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -212,6 +216,19 @@ pub fn build_event_reader(config: &Config) -> Arc<dyn EventReader> {
     }
 }
 
+/// Opens (or creates) `<data_dir>/session.key`, the key of session cookies
+/// and CSRF tokens, kept like the master key (0600).
+pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryError> {
+    let path = config
+        .data_dir
+        .join(crate::adapters::keys::local::SESSION_KEY_FILE);
+    let bytes = crate::adapters::keys::local::open_secret(&path)
+        .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
+    SessionKey::new(bytes)
+        .map(Arc::new)
+        .ok_or_else(|| FactoryError::SessionKey(format!("{}: too short", path.display())))
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let db: Arc<dyn Store> = match overrides.store {
@@ -242,7 +259,9 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(e) => e,
         None => build_event_sink(&config, clock.clone())?,
     };
+    let session_key = build_session_key(&config)?;
     Ok(AppState::new(Services {
+        session_key,
         interaction,
         tokens,
         grants: Arc::new(GrantRegistry::standard()),
