@@ -116,3 +116,50 @@ both_backends!(
         assert!(err.to_string().contains("public"), "{err}");
     }
 );
+
+both_backends!(
+    the_cli_sets_and_withdraws_the_resource_server_flag,
+    |backend| async move {
+        use crate::cli::{failed, ok, portcullis};
+        let db = crate::helpers::TestDb::new(backend).await;
+        let args = [
+            "client",
+            "create",
+            "--name",
+            "API",
+            "--grant-type",
+            "client_credentials",
+            "--resource-server",
+            "--json",
+        ];
+        let v: Value = serde_json::from_str(ok(&portcullis(&db, &args, None)).trim()).unwrap();
+        assert_eq!(v["resource_server"], true, "{v}");
+        let id = v["client_id"].as_str().unwrap().to_owned();
+        let update = |flag: &'static str| {
+            let args = ["client", "update", id.as_str(), "--resource-server", flag, "--json"];
+            portcullis(&db, &args, None)
+        };
+        let v: Value = serde_json::from_str(ok(&update("false")).trim()).unwrap();
+        assert_eq!(v["resource_server"], false, "{v}");
+        let show = ok(&portcullis(&db, &["client", "show", &id, "--json"], None));
+        let v: Value = serde_json::from_str(show.trim()).unwrap();
+        assert_eq!(v["resource_server"], false, "stored: {v}");
+        let err = failed(&update("maybe"));
+        assert!(err.contains("--resource-server"), "{err}");
+        let err = failed(&portcullis(&db, &["client", "update", &id], None));
+        assert!(err.contains("nothing to change"), "{err}");
+        // A public client cannot be one, at creation or later.
+        let args = [
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://spa.example/cb",
+            "--resource-server",
+        ];
+        let err = failed(&portcullis(&db, &args, None));
+        assert!(err.contains("public"), "{err}");
+    }
+);
