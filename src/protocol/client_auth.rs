@@ -427,9 +427,10 @@ async fn verify_assertion(
 }
 
 /// The longest an assertion may live: `exp` − `iat` (or `exp` − now when it
-/// has no `iat`). RFC 7523 §3 item 4 leaves the bound to the authorization
-/// server; five minutes keeps the replay window (and the `jti`s remembered)
-/// short, as draft-ietf-oauth-rfc7523bis advises short-lived assertions.
+/// has no `iat`). RFC 7523 §3 items 4 and 6 let the authorization server
+/// reject an `exp` "unreasonably far in the future" and an `iat`
+/// "unreasonably far in the past" without fixing a bound; five minutes keeps
+/// the replay window (and the `jti`s remembered) short.
 pub const ASSERTION_MAX_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The clock skew allowed between the client and us when checking `exp`,
@@ -456,7 +457,9 @@ fn check_assertion_claims<'c>(
         ));
     }
     // RFC 7523 §3 item 3 and draft-ietf-oauth-rfc7523bis: the audience is
-    // the authorization server and nothing else. An array is accepted only
+    // the authorization server and nothing else (the draft wants the issuer
+    // as the sole value; the token endpoint URL stays accepted for the
+    // clients that follow OpenID Connect Core §9). An array is accepted only
     // when every member is one of our values: an assertion also addressed to
     // another party could be replayed by that party at our endpoints.
     let aud_ok = match claims.get("aud") {
