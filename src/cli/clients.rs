@@ -280,8 +280,8 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
             let Some(resource_server) = resource_server else {
                 bail!("nothing to change: give --resource-server true|false")
             };
-            let c = operator::set_resource_server(store.as_ref(), &clock, &id, resource_server)
-                .await?;
+            let c =
+                operator::set_resource_server(store.as_ref(), &clock, &id, resource_server).await?;
             if json {
                 println!("{}", client_json(&c, None));
             } else {

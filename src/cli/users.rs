@@ -128,7 +128,9 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         }
         UserCmd::Disable { username } => {
             operator::set_disabled(store.as_ref(), &clock, &username, true).await?;
-            eprintln!("disabled user {username}; their sessions ended and their tokens were revoked");
+            eprintln!(
+                "disabled user {username}; their sessions ended and their tokens were revoked"
+            );
             Ok(())
         }
         UserCmd::Enable { username } => {

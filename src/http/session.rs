@@ -154,7 +154,10 @@ mod tests {
         use sha2::Digest as _;
         let unkeyed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(b"portcullis-csrf|cookie-a"));
         assert!(!csrf_ok(&k, Some("cookie-a"), Some(&unkeyed)));
-        assert!(SessionKey::new(Zeroizing::new(vec![0; 16])).is_none(), "too short");
+        assert!(
+            SessionKey::new(Zeroizing::new(vec![0; 16])).is_none(),
+            "too short"
+        );
     }
 
     fn cookie_header(v: &str) -> HeaderMap {
@@ -178,7 +181,11 @@ mod tests {
             "portcullis-session=.abc",
             "portcullis-session=abc.xyz",
         ] {
-            assert_eq!(read_cookie(&cookie_header(planted), &config, &k), None, "{planted}");
+            assert_eq!(
+                read_cookie(&cookie_header(planted), &config, &k),
+                None,
+                "{planted}"
+            );
         }
         // A planted cookie beside the issued one does not hide it.
         let h = cookie_header(&format!("portcullis-session=evil; {pair}"));

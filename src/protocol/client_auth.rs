@@ -497,11 +497,14 @@ fn check_assertion_claims<'c>(
     }
     let iat = time("iat")?;
     if iat.is_some_and(|iat| iat > now + ASSERTION_CLOCK_SKEW) {
-        return Err(invalid_client("client assertion was issued in the future (iat)"));
+        return Err(invalid_client(
+            "client assertion was issued in the future (iat)",
+        ));
     }
     // The lifetime is counted from iat when given, else from now.
     let start = iat.unwrap_or(now);
-    if exp - start > ASSERTION_MAX_LIFETIME || exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW
+    if exp - start > ASSERTION_MAX_LIFETIME
+        || exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW
     {
         return Err(invalid_client(
             "client assertion lives too long (more than 5 minutes)",
@@ -729,9 +732,8 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let t = now.timestamp();
         let client = ClientId::parse("c1").unwrap();
-        let base = || {
-            json!({"iss": "c1", "sub": "c1", "aud": ISS, "jti": "j", "iat": t, "exp": t + 60})
-        };
+        let base =
+            || json!({"iss": "c1", "sub": "c1", "aud": ISS, "jti": "j", "iat": t, "exp": t + 60});
         let with = |k: &str, v: serde_json::Value| {
             let mut c = base();
             if v.is_null() {
@@ -744,9 +746,21 @@ mod tests {
         let cases: Vec<(&str, serde_json::Value, bool)> = vec![
             ("the issuer as aud", base(), true),
             ("the token endpoint as aud", with("aud", json!(TOKEN)), true),
-            ("an array of our values", with("aud", json!([ISS, TOKEN])), true),
-            ("a foreign aud", with("aud", json!("https://rs.example")), false),
-            ("an array with a foreign value", with("aud", json!([ISS, "https://rs.example"])), false),
+            (
+                "an array of our values",
+                with("aud", json!([ISS, TOKEN])),
+                true,
+            ),
+            (
+                "a foreign aud",
+                with("aud", json!("https://rs.example")),
+                false,
+            ),
+            (
+                "an array with a foreign value",
+                with("aud", json!([ISS, "https://rs.example"])),
+                false,
+            ),
             ("an empty array", with("aud", json!([])), false),
             ("a non-string member", with("aud", json!([ISS, 1])), false),
             ("no aud", with("aud", json!(null)), false),
@@ -754,12 +768,32 @@ mod tests {
             ("exp as text", with("exp", json!("soon")), false),
             ("expired beyond the skew", with("exp", json!(t - 31)), false),
             ("expired within the skew", with("exp", json!(t - 29)), true),
-            ("lives exactly the maximum", with("exp", json!(t + 300)), true),
-            ("lives longer than the maximum", with("exp", json!(t + 301)), false),
-            ("nbf in the future beyond the skew", with("nbf", json!(t + 31)), false),
+            (
+                "lives exactly the maximum",
+                with("exp", json!(t + 300)),
+                true,
+            ),
+            (
+                "lives longer than the maximum",
+                with("exp", json!(t + 301)),
+                false,
+            ),
+            (
+                "nbf in the future beyond the skew",
+                with("nbf", json!(t + 31)),
+                false,
+            ),
             ("nbf within the skew", with("nbf", json!(t + 29)), true),
-            ("iat in the future beyond the skew", with("iat", json!(t + 31)), false),
-            ("no iat, exp within the maximum", with("iat", json!(null)), true),
+            (
+                "iat in the future beyond the skew",
+                with("iat", json!(t + 31)),
+                false,
+            ),
+            (
+                "no iat, exp within the maximum",
+                with("iat", json!(null)),
+                true,
+            ),
             ("no jti", with("jti", json!(null)), false),
             ("an empty jti", with("jti", json!("")), false),
             ("iss is not the client", with("iss", json!("c2")), false),
@@ -775,12 +809,8 @@ mod tests {
             ("iat long ago: exp - iat beyond the maximum", old_iat, false),
         ]);
         for (why, claims, ok) in cases {
-            let got = check_assertion_claims(
-                claims.as_object().unwrap(),
-                &client,
-                &[TOKEN, ISS],
-                now,
-            );
+            let got =
+                check_assertion_claims(claims.as_object().unwrap(), &client, &[TOKEN, ISS], now);
             assert_eq!(got.is_ok(), ok, "{why}: {got:?}");
             if let Err(e) = got {
                 assert_eq!(e.code, ErrorCode::InvalidClient, "{why}");

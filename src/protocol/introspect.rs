@@ -190,10 +190,7 @@ mod tests {
     fn only_resource_servers_may_introspect() {
         let form = RawParams::parse(b"token=t");
         let basic = TokenEndpointAuthMethod::ClientSecretBasic;
-        assert_eq!(
-            validate(&client("rs", basic, true), &form).unwrap(),
-            "t"
-        );
+        assert_eq!(validate(&client("rs", basic, true), &form).unwrap(), "t");
         assert_eq!(
             validate(&client("app", basic, false), &form)
                 .unwrap_err()
@@ -219,10 +216,22 @@ mod tests {
         let rs = client("rs1", TokenEndpointAuthMethod::ClientSecretBasic, true);
         for (why, c, ok) in [
             ("the shared audience", claims("app", &json!(SHARED)), true),
-            ("the shared audience in an array", claims("app", &json!(["x", SHARED])), true),
+            (
+                "the shared audience in an array",
+                claims("app", &json!(["x", SHARED])),
+                true,
+            ),
             ("the caller's id", claims("app", &json!("rs1")), true),
-            ("another resource server only", claims("app", &json!("rs2")), false),
-            ("others in an array", claims("app", &json!(["rs2", "rs3"])), false),
+            (
+                "another resource server only",
+                claims("app", &json!("rs2")),
+                false,
+            ),
+            (
+                "others in an array",
+                claims("app", &json!(["rs2", "rs3"])),
+                false,
+            ),
             ("no aud", claims("app", &Value::Null), false),
             ("issued to the caller", claims("rs1", &json!("rs2")), true),
         ] {

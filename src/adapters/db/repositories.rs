@@ -215,7 +215,10 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let res = clients::Entity::update_many()
-            .col_expr(clients::Column::ResourceServer, Expr::value(resource_server))
+            .col_expr(
+                clients::Column::ResourceServer,
+                Expr::value(resource_server),
+            )
             .col_expr(clients::Column::UpdatedAt, Expr::value(now))
             .filter(clients::Column::Id.eq(id.as_str()))
             .exec(&self.conn)
@@ -850,10 +853,7 @@ impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
         Ok(())
     }
 
-    async fn insert_revoked_token_once(
-        &self,
-        t: &RevokedAccessToken,
-    ) -> Result<bool, StoreError> {
+    async fn insert_revoked_token_once(&self, t: &RevokedAccessToken) -> Result<bool, StoreError> {
         let model = revoked_access_tokens::ActiveModel {
             jti: Set(t.jti.clone()),
             client_id: Set(t.client_id.as_str().to_owned()),

@@ -274,7 +274,11 @@ pub async fn post_login(
         return Err(bad_form());
     };
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(&state.session_key, cookie.as_deref(), form.get("csrf_token")) {
+    if !session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         return Err(csrf_failed());
     }
     let previous = current_session(&state, cookie.as_deref())
@@ -313,7 +317,11 @@ pub async fn post_consent(
         _ => return Err(bad_form()),
     };
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(&state.session_key, cookie.as_deref(), form.get("csrf_token")) {
+    if !session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         return Err(csrf_failed());
     }
     let session = current_session(&state, cookie.as_deref())

@@ -213,7 +213,11 @@ pub async fn post_logout_confirm(
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(&state.session_key, cookie.as_deref(), form.get("csrf_token")) {
+    if !session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         return Err(AppError::page(
             StatusCode::FORBIDDEN,
             "Your session has expired",

@@ -143,7 +143,10 @@ both_backends!(
             ),
             ("nbf in 10 minutes", json!({"nbf": t + 600, "exp": t + 240})),
             ("iat in 10 minutes", json!({"iat": t + 600})),
-            ("expired a minute ago", json!({"iat": t - 120, "exp": t - 60})),
+            (
+                "expired a minute ago",
+                json!({"iat": t - 120, "exp": t - 60}),
+            ),
         ];
         for (i, (why, changes)) in refused.iter().enumerate() {
             let (st, body) = token(&app, &s, &assertion(&app, &s, &format!("r{i}"), changes)).await;

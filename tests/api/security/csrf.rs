@@ -15,8 +15,9 @@ use crate::flow::{self, PASSWORD, client_req, hidden, query, register, user};
 /// The token an attacker computed for a cookie value before this change: the
 /// unkeyed SHA-256 the server used.
 fn unkeyed_token(cookie_value: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(format!("portcullis-csrf|{cookie_value}").as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(
+        format!("portcullis-csrf|{cookie_value}").as_bytes(),
+    ))
 }
 
 fn set_cookie_value(r: &reqwest::Response) -> Option<String> {
@@ -25,9 +26,7 @@ fn set_cookie_value(r: &reqwest::Response) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("portcullis-session="))
-        .map(|v| {
-            v.split(';').next().unwrap()["portcullis-session=".len()..].to_owned()
-        })
+        .map(|v| v.split(';').next().unwrap()["portcullis-session=".len()..].to_owned())
 }
 
 both_backends!(
@@ -64,7 +63,11 @@ both_backends!(
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "the login CSRF is refused");
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "the login CSRF is refused"
+        );
         assert_eq!(set_cookie_value(&r), None, "no session was opened");
 
         // The planted cookie is not adopted: the login page replaces it, and

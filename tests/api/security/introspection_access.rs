@@ -81,7 +81,10 @@ both_backends!(
         assert_eq!(body["client_id"], rp.id.as_str());
         // Another client's refresh token: not described.
         let (st, body) = introspect(&app, &api, &s.refresh_token).await;
-        assert_eq!((st, body), (StatusCode::OK, serde_json::json!({"active": false})));
+        assert_eq!(
+            (st, body),
+            (StatusCode::OK, serde_json::json!({"active": false}))
+        );
         // Its own client_credentials token: issued to itself.
         let t: Value = app
             .http
@@ -136,7 +139,14 @@ both_backends!(
         assert_eq!(v["resource_server"], true, "{v}");
         let id = v["client_id"].as_str().unwrap().to_owned();
         let update = |flag: &'static str| {
-            let args = ["client", "update", id.as_str(), "--resource-server", flag, "--json"];
+            let args = [
+                "client",
+                "update",
+                id.as_str(),
+                "--resource-server",
+                flag,
+                "--json",
+            ];
             portcullis(&db, &args, None)
         };
         let v: Value = serde_json::from_str(ok(&update("false")).trim()).unwrap();

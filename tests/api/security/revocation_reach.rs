@@ -108,23 +108,20 @@ both_backends!(
     }
 );
 
-both_backends!(
-    disabling_ends_the_sessions_for_good,
-    |backend| async move {
-        let app = crate::helpers::spawn_app(backend).await;
-        let s = flow::sign_in(&app).await;
-        let rs = resource_server(&app).await;
-        let store = app.state.store.as_ref();
-        operator::set_disabled(store, &SystemClock, "alice", true)
-            .await
-            .unwrap();
-        // Enabled again: the old session does not come back.
-        operator::set_disabled(store, &SystemClock, "alice", false)
-            .await
-            .unwrap();
-        assert_all_revoked(&app, &s, &rs, "disable and enable").await;
-    }
-);
+both_backends!(disabling_ends_the_sessions_for_good, |backend| async move {
+    let app = crate::helpers::spawn_app(backend).await;
+    let s = flow::sign_in(&app).await;
+    let rs = resource_server(&app).await;
+    let store = app.state.store.as_ref();
+    operator::set_disabled(store, &SystemClock, "alice", true)
+        .await
+        .unwrap();
+    // Enabled again: the old session does not come back.
+    operator::set_disabled(store, &SystemClock, "alice", false)
+        .await
+        .unwrap();
+    assert_all_revoked(&app, &s, &rs, "disable and enable").await;
+});
 
 both_backends!(
     introspection_refuses_a_disabled_users_tokens_as_userinfo_does,
@@ -133,18 +130,18 @@ both_backends!(
         let s = flow::sign_in(&app).await;
         let rs = resource_server(&app).await;
         assert_eq!(introspect(&app, &rs, &s.access_token).await["active"], true);
-        assert_eq!(introspect(&app, &rs, &s.refresh_token).await["active"], false, "not its token");
+        assert_eq!(
+            introspect(&app, &rs, &s.refresh_token).await["active"],
+            false,
+            "not its token"
+        );
         // Disabled by a path that does not revoke the grants (a direct
         // database change, a future admin API): the user check alone must
         // hold.
         app.state
             .store
             .users()
-            .set_user_disabled(
-                &Username::parse("alice").unwrap(),
-                true,
-                chrono::Utc::now(),
-            )
+            .set_user_disabled(&Username::parse("alice").unwrap(), true, chrono::Utc::now())
             .await
             .unwrap();
         let r = app
