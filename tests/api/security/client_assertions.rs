@@ -6,16 +6,20 @@
 //! `nbf` and `iat` are checked with a bounded skew
 //! (`client_auth::ASSERTION_CLOCK_SKEW`).
 
+use std::sync::Arc;
+
 use josekit::jwk::KeyPair as _;
 use josekit::jws::{ES256, JwsHeader};
 use josekit::jwt::JwtPayload;
+use portcullis::adapters::db::{self, SeaStore};
 use portcullis::app::operator::NewClient;
+use portcullis::factory::Overrides;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::flow::register;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp, TestDb, spawn_app_with_overrides, test_overrides};
 
 struct Service {
     id: String,
@@ -97,30 +101,69 @@ async fn token(app: &TestApp, s: &Service, assertion: &str) -> (StatusCode, Valu
     (r.status(), r.json().await.unwrap_or_default())
 }
 
-both_backends!(
-    twenty_parallel_uses_of_one_assertion_give_exactly_one_success,
-    |backend| async move {
-        let app = crate::helpers::spawn_app(backend).await;
-        let s = service(&app).await;
-        let a = assertion(&app, &s, "once", &json!({}));
-        let answers = futures_util::future::join_all((0..20).map(|_| token(&app, &s, &a))).await;
-        let ok = answers
-            .iter()
-            .filter(|(st, _)| *st == StatusCode::OK)
-            .count();
-        assert_eq!(ok, 1, "exactly one use wins: {answers:?}");
-        for (st, body) in answers.iter().filter(|(st, _)| *st != StatusCode::OK) {
-            assert_eq!(
-                (*st, body["error"].as_str()),
-                (StatusCode::UNAUTHORIZED, Some("invalid_client")),
-                "{body}"
-            );
-        }
-        // And later, once more: still a replay.
-        let (st, _) = token(&app, &s, &a).await;
-        assert_eq!(st, StatusCode::UNAUTHORIZED);
+/// A server whose database answers reads of the revoked-token table slowly
+/// (each such SELECT holds its caller 100 ms), so that a check-then-insert
+/// would let several parallel uses of one `jti` through: the single use must
+/// come from the one INSERT alone.
+async fn slow_reads_app(backend: Backend) -> TestApp {
+    spawn_app_with_overrides(
+        backend,
+        |_| {},
+        async |tdb: &TestDb| {
+            let mut conn = db::connect(&tdb.url).await.unwrap();
+            db::migrate(&conn).await.unwrap();
+            conn.set_metric_callback(|info| {
+                let sql = &info.statement.sql;
+                if sql.starts_with("SELECT") && sql.contains("revoked_access_tokens") {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            Overrides {
+                store: Some(Arc::new(SeaStore::new(conn))),
+                ..test_overrides()
+            }
+        },
+    )
+    .await
+}
+
+async fn twenty_parallel_uses(backend: Backend) {
+    let app = slow_reads_app(backend).await;
+    let s = service(&app).await;
+    let a = assertion(&app, &s, "once", &json!({}));
+    let answers = futures_util::future::join_all((0..20).map(|_| token(&app, &s, &a))).await;
+    let ok = answers
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "exactly one use wins: {answers:?}");
+    for (st, body) in answers.iter().filter(|(st, _)| *st != StatusCode::OK) {
+        assert_eq!(
+            (*st, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "{body}"
+        );
     }
-);
+    // And later, once more: still a replay.
+    let (st, _) = token(&app, &s, &a).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+/// `both_backends!` with more worker threads: the requests must really run
+/// at once.
+mod twenty_parallel_uses_of_one_assertion_give_exactly_one_success {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn sqlite() {
+        twenty_parallel_uses(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn postgres() {
+        twenty_parallel_uses(Backend::Postgres).await;
+    }
+}
 
 both_backends!(
     assertion_audience_lifetime_and_times_are_checked,
