@@ -144,16 +144,7 @@ pub async fn create_client(
         }
         m
     };
-    if req.public && req.resource_server {
-        return Err(invalid(
-            "a resource server authenticates at /introspect: it cannot be public (RFC 7662 §2.1)",
-        ));
-    }
-    if req.public && grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(invalid(
-            "client_credentials needs a confidential client (RFC 6749 §4.4)",
-        ));
-    }
+    check_confidential_only(&req, &grant_types)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(invalid(
             "authorization_code needs at least one --redirect-uri",
@@ -198,6 +189,26 @@ pub async fn create_client(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What only a confidential client may be: a `client_credentials` client
+/// (RFC 6749 §4.4) and a resource server, which authenticates at
+/// `/introspect` (RFC 7662 §2.1).
+fn check_confidential_only(
+    req: &NewClient,
+    grant_types: &[GrantType],
+) -> Result<(), OperatorError> {
+    if req.public && req.resource_server {
+        return Err(invalid(
+            "a resource server authenticates at /introspect: it cannot be public (RFC 7662 §2.1)",
+        ));
+    }
+    if req.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(invalid(
+            "client_credentials needs a confidential client (RFC 6749 §4.4)",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the `private_key_jwt` key material, the ID token algorithm and the

@@ -151,8 +151,9 @@ mod tests {
         assert!(!csrf_ok(&k, Some("cookie-a"), None));
         assert!(!csrf_ok(&key(2), Some("cookie-a"), Some(&t)), "another key");
         // Not the unkeyed hash of earlier releases.
-        use sha2::Digest as _;
-        let unkeyed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(b"portcullis-csrf|cookie-a"));
+        let unkeyed = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(
+            b"portcullis-csrf|cookie-a",
+        ));
         assert!(!csrf_ok(&k, Some("cookie-a"), Some(&unkeyed)));
         assert!(
             SessionKey::new(Zeroizing::new(vec![0; 16])).is_none(),
