@@ -17,6 +17,7 @@ use crate::adapters::keys::{
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig};
+use crate::http::session::SessionKey;
 use crate::ports::{
     Clock, EventReader, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store,
     ThrottlePolicy,
@@ -49,6 +50,9 @@ pub enum FactoryError {
     /// The event sink could not start (event directory or spool).
     #[error("events: {0}")]
     Events(String),
+    /// The session key (`<data_dir>/session.key`) could not be opened.
+    #[error("session key: {0}")]
+    SessionKey(String),
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -229,6 +233,19 @@ pub fn build_outbound(config: &Config) -> Result<Arc<dyn OutboundHttp>, FactoryE
     Ok(Arc::new(client))
 }
 
+/// Opens (or creates) `<data_dir>/session.key`, the key of session cookies
+/// and CSRF tokens, kept like the master key (0600).
+pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryError> {
+    let path = config
+        .data_dir
+        .join(crate::adapters::keys::local::SESSION_KEY_FILE);
+    let bytes = crate::adapters::keys::local::open_secret(&path)
+        .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
+    SessionKey::new(bytes)
+        .map(Arc::new)
+        .ok_or_else(|| FactoryError::SessionKey(format!("{}: too short", path.display())))
+}
+
 /// Builds the application state from configuration.
 pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, FactoryError> {
     let db: Arc<dyn Store> = match overrides.store {
@@ -265,7 +282,9 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(e) => e,
         None => build_event_sink(&config, clock.clone())?,
     };
+    let session_key = build_session_key(&config)?;
     Ok(AppState::new(Services {
+        session_key,
         interaction,
         tokens,
         grants: Arc::new(GrantRegistry::standard()),

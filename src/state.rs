@@ -56,6 +56,8 @@ pub struct Services {
     pub keys: Arc<dyn KeyProvider>,
     /// Grant and consent events (`emit` never waits).
     pub events: Arc<dyn EventSink>,
+    /// The key of session cookies and CSRF tokens (`http::session`).
+    pub session_key: Arc<crate::http::session::SessionKey>,
 }
 
 impl Services {

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261125_000002_login_throttles;
 mod m20261201_000003_grants_session_index;
+mod m20261201_000005_clients_resource_server;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_login_throttles::Migration),
             Box::new(m20261201_000003_grants_session_index::Migration),
+            Box::new(m20261201_000005_clients_resource_server::Migration),
         ]
     }
 }

@@ -131,6 +131,20 @@ impl ClientRepository for ClientCache {
         self.forget(id);
         r
     }
+
+    async fn set_client_resource_server(
+        &self,
+        id: &ClientId,
+        resource_server: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .repo()
+            .set_client_resource_server(id, resource_server, now)
+            .await;
+        self.forget(id);
+        r
+    }
 }
 
 impl Repositories for CachedStore {

@@ -54,6 +54,8 @@ pub struct NewClient {
     pub first_party: bool,
     /// Require PKCE of a confidential client (always required of public ones).
     pub require_pkce: bool,
+    /// A resource server: may call `/introspect` (RFC 7662 §2.1).
+    pub resource_server: bool,
     /// Permit http redirect URIs to non-loopback hosts.
     pub allow_http: bool,
     /// Registered JWKS (JSON text) for `private_key_jwt`.
@@ -142,11 +144,7 @@ pub async fn create_client(
         }
         m
     };
-    if req.public && grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(invalid(
-            "client_credentials needs a confidential client (RFC 6749 §4.4)",
-        ));
-    }
+    check_confidential_only(&req, &grant_types)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(invalid(
             "authorization_code needs at least one --redirect-uri",
@@ -174,6 +172,7 @@ pub async fn create_client(
         scopes,
         first_party: req.first_party,
         require_pkce: req.public || req.require_pkce,
+        resource_server: req.resource_server,
         id_token_signed_response_alg: req.id_token_alg,
         jwks: req.jwks,
         jwks_uri: req.jwks_uri,
@@ -190,6 +189,26 @@ pub async fn create_client(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What only a confidential client may be: a `client_credentials` client
+/// (RFC 6749 §4.4) and a resource server, which authenticates at
+/// `/introspect` (RFC 7662 §2.1).
+fn check_confidential_only(
+    req: &NewClient,
+    grant_types: &[GrantType],
+) -> Result<(), OperatorError> {
+    if req.public && req.resource_server {
+        return Err(invalid(
+            "a resource server authenticates at /introspect: it cannot be public (RFC 7662 §2.1)",
+        ));
+    }
+    if req.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(invalid(
+            "client_credentials needs a confidential client (RFC 6749 §4.4)",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the `private_key_jwt` key material, the ID token algorithm and the
@@ -266,6 +285,39 @@ pub async fn rotate_client_secret(
         return Err(OperatorError::NotFound(format!("no client {id}")));
     }
     Ok(secret)
+}
+
+/// Registers a confidential client as a resource server, or withdraws it
+/// (`client update --resource-server`): only resource servers may call
+/// `/introspect` (RFC 7662 §2.1, `protocol::introspect`).
+pub async fn set_resource_server(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id: &str,
+    resource_server: bool,
+) -> Result<Client, OperatorError> {
+    let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
+    let client = store
+        .clients()
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| OperatorError::NotFound(format!("no client {id}")))?;
+    if resource_server && client.auth_method == TokenEndpointAuthMethod::None {
+        return Err(invalid(
+            "a public client cannot be a resource server (RFC 7662 §2.1)",
+        ));
+    }
+    if !store
+        .clients()
+        .set_client_resource_server(&id, resource_server, clock.now())
+        .await?
+    {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(Client {
+        resource_server,
+        ..client
+    })
 }
 
 /// What `user create` asks for.
@@ -390,18 +442,23 @@ pub async fn set_password(
     }
 }
 
-/// Revokes every grant of a user, and so every token issued from them
-/// (`protocol::grant`): after a password change or when disabled.
+/// Ends every session of a user and revokes every grant, and so every
+/// token issued from them (`protocol::grant`: codes, refresh tokens, access
+/// tokens at userinfo and introspection): after a password change or when
+/// disabled. The sessions end first, so that no browser signs in again
+/// with a session opened under the old password.
 async fn revoke_user_grants(
     store: &dyn Store,
     clock: &dyn Clock,
     username: &Username,
 ) -> Result<(), OperatorError> {
     if let Some(user) = store.users().user_by_username(username).await? {
+        let now = clock.now();
+        store.sessions().end_user_sessions(&user.id, now).await?;
         crate::protocol::grant::revoke(
             store,
             crate::protocol::grant::GrantSelector::User(&user.id),
-            clock.now(),
+            now,
         )
         .await?;
     }

@@ -1,4 +1,4 @@
-//! `portcullis client create|list|show|rotate-secret|delete`: the OAuth
+//! `portcullis client create|list|show|update|rotate-secret|delete`: the OAuth
 //! clients. The rules are in [`crate::app::operator`]; this module parses and
 //! prints.
 
@@ -42,6 +42,18 @@ pub enum ClientCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change a client: `--resource-server true|false` (may it call /introspect).
+    Update {
+        /// The client id.
+        id: String,
+        /// Register the client as a resource server (RFC 7662 §2.1): it may
+        /// introspect tokens meant for it or issued to it.
+        #[arg(long, value_name = "BOOL")]
+        resource_server: Option<bool>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a client.
     Delete {
         /// The client id.
@@ -79,6 +91,9 @@ pub struct ClientCreateArgs {
     /// Require PKCE of this confidential client too (public clients always need it).
     #[arg(long)]
     pub require_pkce: bool,
+    /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
+    #[arg(long)]
+    pub resource_server: bool,
     /// Allow http redirect URIs for non-loopback hosts, and an http or
     /// loopback/private --jwks-uri (development only).
     #[arg(long)]
@@ -119,6 +134,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
         "scope": c.scopes.to_string(),
         "first_party": c.first_party,
         "require_pkce": c.require_pkce,
+        "resource_server": c.resource_server,
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
@@ -157,6 +173,7 @@ fn print_client(c: &Client) {
         println!("post_logout:    {u}");
     }
     println!("first party:    {}", c.first_party);
+    println!("resource server: {}", c.resource_server);
 }
 
 async fn client_create(
@@ -186,6 +203,7 @@ async fn client_create(
             auth_method: a.auth_method,
             first_party: a.first_party,
             require_pkce: a.require_pkce,
+            resource_server: a.resource_server,
             allow_http: a.allow_http || config.allow_http_redirect_uris,
             jwks,
             jwks_uri: a.jwks_uri,
@@ -253,6 +271,23 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
             } else {
                 println!("client_secret:  {secret}");
                 eprintln!("\nThe old secret no longer works. The new one is shown only once.");
+            }
+            Ok(())
+        }
+        ClientCmd::Update {
+            id,
+            resource_server,
+            json,
+        } => {
+            let Some(resource_server) = resource_server else {
+                bail!("nothing to change: give --resource-server true|false")
+            };
+            let c =
+                operator::set_resource_server(store.as_ref(), &clock, &id, resource_server).await?;
+            if json {
+                println!("{}", client_json(&c, None));
+            } else {
+                print_client(&c);
             }
             Ok(())
         }

@@ -40,7 +40,8 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Disable a user: they can no longer sign in.
+    /// Disable a user: they can no longer sign in; their sessions end and
+    /// every token issued to them is revoked.
     Disable {
         /// Login name.
         username: String,
@@ -50,7 +51,8 @@ pub enum UserCmd {
         /// Login name.
         username: String,
     },
-    /// Set a new password, read from standard input.
+    /// Set a new password, read from standard input; the user's sessions end
+    /// and every token issued to them is revoked.
     SetPassword {
         /// Login name.
         username: String,
@@ -126,7 +128,9 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         }
         UserCmd::Disable { username } => {
             operator::set_disabled(store.as_ref(), &clock, &username, true).await?;
-            eprintln!("disabled user {username}");
+            eprintln!(
+                "disabled user {username}; their sessions ended and their tokens were revoked"
+            );
             Ok(())
         }
         UserCmd::Enable { username } => {
@@ -149,7 +153,9 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
                 &password,
             )
             .await?;
-            eprintln!("password changed for {username}");
+            eprintln!(
+                "password changed for {username}; their sessions ended and their tokens were revoked"
+            );
             Ok(())
         }
     }

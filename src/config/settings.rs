@@ -115,7 +115,7 @@ settings! {
     DATABASE_URL database_url: Text, Derived("`sqlite://<data dir>/portcullis.db?mode=rwc`"),
         "`sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST:PORT/DB`";
     DATA_DIR data_dir: Text, Value("./data"),
-        "SQLite file, master key, event files, event spool";
+        "SQLite file, master key, session key, event files, event spool";
     MIGRATE_ON_START migrate_on_start: Bool, Value("true"),
         "run migrations when `serve` (or an operator command) starts";
     LOG_FORMAT log_format: Text, Value("json"),

@@ -1,16 +1,59 @@
 //! The session cookie and CSRF tokens (docs/SECURITY.md invariants 7 and 8).
 //!
-//! The cookie carries only a random 256-bit value; the server stores its
-//! SHA-256. Before sign-in the cookie holds a random value with no session
-//! behind it, so that the login form's CSRF token is bound to the browser
-//! without writing anything for anonymous visitors.
+//! The cookie carries a random 256-bit value (the session id; the server
+//! stores its SHA-256) and an HMAC-SHA-256 tag of it under the server's
+//! [`SessionKey`]: `<value>.<tag>`. A cookie whose tag does not verify was
+//! not issued by this server: it is ignored and replaced, never adopted (a
+//! cookie planted by another site, or by a sibling domain, cannot fix the
+//! session a victim signs in to). Before sign-in the cookie holds a random
+//! value with no session behind it, so that the login form's CSRF token is
+//! bound to the browser without writing anything for anonymous visitors.
+//!
+//! The CSRF token is another HMAC of the same value under the same key, with
+//! its own label: nobody without the key can compute the token of a cookie
+//! value (OWASP CSRF Prevention Cheat Sheet, "Signed Double-Submit Cookie").
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit as _, Mac as _};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::config::Config;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The server key of session cookies and CSRF tokens: 32 random bytes kept
+/// in `<data_dir>/session.key` (created 0600 on first start, like the master
+/// key; `adapters::keys::local::open_secret`). Instances that serve the same
+/// browsers share it.
+pub struct SessionKey(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
+}
+
+impl SessionKey {
+    /// Wraps key material (at least 32 bytes).
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Option<Self> {
+        (bytes.len() >= 32).then_some(Self(bytes))
+    }
+
+    /// HMAC-SHA-256 of `label`, a NUL and `value`, base64url without padding.
+    fn tag(&self, label: &str, value: &str) -> String {
+        // HMAC takes a key of any length: this cannot fail.
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
+            return String::new();
+        };
+        mac.update(label.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
 
 /// The cookie name: `__Host-` prefixed when the issuer is https.
 pub fn cookie_name(config: &Config) -> &'static str {
@@ -21,8 +64,10 @@ pub fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
-/// The session cookie's value, if the request has one.
-pub fn read_cookie(headers: &HeaderMap, config: &Config) -> Option<String> {
+/// The session value of the request's cookie, if it has one that this
+/// server issued (its tag verifies under `key`). A cookie the server did not
+/// issue is treated as absent, so the response replaces it.
+pub fn read_cookie(headers: &HeaderMap, config: &Config, key: &SessionKey) -> Option<String> {
     let name = cookie_name(config);
     headers
         .get_all(header::COOKIE)
@@ -30,20 +75,32 @@ pub fn read_cookie(headers: &HeaderMap, config: &Config) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 128)
-        .map(|(_, v)| v.to_owned())
+        .filter(|(k, v)| *k == name && !v.is_empty() && v.len() <= 128)
+        .find_map(|(_, v)| {
+            let (value, tag) = v.split_once('.')?;
+            let issued: bool = key
+                .tag(COOKIE_LABEL, value)
+                .as_bytes()
+                .ct_eq(tag.as_bytes())
+                .into();
+            (issued && !value.is_empty()).then(|| value.to_owned())
+        })
 }
 
-/// A `Set-Cookie` value for the session cookie (HttpOnly, SameSite=Lax,
-/// Path=/, Secure with https).
-pub fn set_cookie(config: &Config, value: &str) -> Option<HeaderValue> {
+const COOKIE_LABEL: &str = "portcullis-session-cookie";
+const CSRF_LABEL: &str = "portcullis-csrf";
+
+/// A `Set-Cookie` value for the session cookie holding `value` and its tag
+/// (HttpOnly, SameSite=Lax, Path=/, Secure with https).
+pub fn set_cookie(config: &Config, key: &SessionKey, value: &str) -> Option<HeaderValue> {
     let secure = if config.issuer_is_https() {
         "; Secure"
     } else {
         ""
     };
+    let tag = key.tag(COOKIE_LABEL, value);
     HeaderValue::from_str(&format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        "{}={value}.{tag}; Path=/; HttpOnly; SameSite=Lax{secure}",
         cookie_name(config)
     ))
     .ok()
@@ -63,16 +120,15 @@ pub fn clear_cookie(config: &Config) -> Option<HeaderValue> {
     .ok()
 }
 
-/// The CSRF token bound to a cookie value.
-pub fn csrf_token(cookie_value: &str) -> String {
-    let digest = Sha256::digest(format!("portcullis-csrf|{cookie_value}").as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+/// The CSRF token bound to a session value: its HMAC under the server key.
+pub fn csrf_token(key: &SessionKey, cookie_value: &str) -> String {
+    key.tag(CSRF_LABEL, cookie_value)
 }
 
 /// Whether `token` is the CSRF token of `cookie_value` (constant time).
-pub fn csrf_ok(cookie_value: Option<&str>, token: Option<&str>) -> bool {
+pub fn csrf_ok(key: &SessionKey, cookie_value: Option<&str>, token: Option<&str>) -> bool {
     match (cookie_value, token) {
-        (Some(c), Some(t)) => csrf_token(c).as_bytes().ct_eq(t.as_bytes()).into(),
+        (Some(c), Some(t)) => csrf_token(key, c).as_bytes().ct_eq(t.as_bytes()).into(),
         _ => false,
     }
 }
@@ -81,23 +137,59 @@ pub fn csrf_ok(cookie_value: Option<&str>, token: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn csrf_is_bound_to_the_cookie() {
-        let t = csrf_token("cookie-a");
-        assert!(csrf_ok(Some("cookie-a"), Some(&t)));
-        assert!(!csrf_ok(Some("cookie-b"), Some(&t)));
-        assert!(!csrf_ok(None, Some(&t)));
-        assert!(!csrf_ok(Some("cookie-a"), None));
+    fn key(byte: u8) -> SessionKey {
+        SessionKey::new(Zeroizing::new(vec![byte; 32])).unwrap()
     }
 
     #[test]
-    fn reads_the_cookie_among_others() {
-        let config = Config::from_raw(crate::config::RawSettings::default()).unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; portcullis-session=xyz; b=2"),
+    fn csrf_is_bound_to_the_cookie_and_the_key() {
+        let k = key(1);
+        let t = csrf_token(&k, "cookie-a");
+        assert!(csrf_ok(&k, Some("cookie-a"), Some(&t)));
+        assert!(!csrf_ok(&k, Some("cookie-b"), Some(&t)));
+        assert!(!csrf_ok(&k, None, Some(&t)));
+        assert!(!csrf_ok(&k, Some("cookie-a"), None));
+        assert!(!csrf_ok(&key(2), Some("cookie-a"), Some(&t)), "another key");
+        // Not the unkeyed hash of earlier releases.
+        let unkeyed = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(
+            b"portcullis-csrf|cookie-a",
+        ));
+        assert!(!csrf_ok(&k, Some("cookie-a"), Some(&unkeyed)));
+        assert!(
+            SessionKey::new(Zeroizing::new(vec![0; 16])).is_none(),
+            "too short"
         );
-        assert_eq!(read_cookie(&h, &config).as_deref(), Some("xyz"));
+    }
+
+    fn cookie_header(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn reads_only_a_cookie_the_server_issued() {
+        let config = Config::from_raw(crate::config::RawSettings::default()).unwrap();
+        let k = key(1);
+        let set = set_cookie(&config, &k, "xyz").unwrap();
+        let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let h = cookie_header(&format!("a=1; {pair}; b=2"));
+        assert_eq!(read_cookie(&h, &config, &k).as_deref(), Some("xyz"));
+        assert_eq!(read_cookie(&h, &config, &key(2)), None, "another key");
+        for planted in [
+            "portcullis-session=xyz",
+            "portcullis-session=xyz.",
+            "portcullis-session=.abc",
+            "portcullis-session=abc.xyz",
+        ] {
+            assert_eq!(
+                read_cookie(&cookie_header(planted), &config, &k),
+                None,
+                "{planted}"
+            );
+        }
+        // A planted cookie beside the issued one does not hide it.
+        let h = cookie_header(&format!("portcullis-session=evil; {pair}"));
+        assert_eq!(read_cookie(&h, &config, &k).as_deref(), Some("xyz"));
     }
 }

@@ -43,6 +43,14 @@ pub trait ClientRepository: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes a client; `false` if no such client.
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
+    /// Registers the client as a resource server or not (RFC 7662 §2.1);
+    /// `false` if no such client.
+    async fn set_client_resource_server(
+        &self,
+        id: &ClientId,
+        resource_server: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Users.
@@ -151,6 +159,10 @@ pub trait SessionRepository: Send + Sync {
     async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Ends a session; `false` if unknown or already ended.
     async fn end_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Ends every live session of a user in one statement (disabled, or
+    /// given a new password); returns how many.
+    async fn end_user_sessions(&self, user: &UserId, now: DateTime<Utc>)
+    -> Result<u64, StoreError>;
 }
 
 /// Consents, one row per user and client.
@@ -200,6 +212,14 @@ pub trait SigningKeyRepository: Send + Sync {
 pub trait RevokedTokenRepository: Send + Sync {
     /// Records a revocation (idempotent).
     async fn insert_revoked_token(&self, token: &RevokedAccessToken) -> Result<(), StoreError>;
+    /// Records `token` unless its key is recorded already, in ONE statement
+    /// (`INSERT … ON CONFLICT DO NOTHING`): `true` means this caller inserted
+    /// it (a first use), `false` that it was there (a replay). The single-use
+    /// rule of client assertion `jti`s (RFC 7523 §3 item 7) is this insert.
+    async fn insert_revoked_token_once(
+        &self,
+        token: &RevokedAccessToken,
+    ) -> Result<bool, StoreError>;
     /// Whether `jti` is revoked.
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
     /// Forgets revocations of tokens that expired before `before`.

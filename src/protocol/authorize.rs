@@ -511,6 +511,7 @@ mod tests {
             scopes: ScopeSet::parse("openid profile email").unwrap(),
             first_party: false,
             require_pkce: false,
+            resource_server: false,
             id_token_signed_response_alg: None,
             jwks: None,
             jwks_uri: None,

@@ -405,56 +405,115 @@ async fn verify_assertion(
             }
             None => return Err(invalid_client("client assertion signature does not verify")),
         };
+    let (jti, exp) = check_assertion_claims(&claims, &client.id, audiences, now)?;
+    // One use per jti (RFC 7523 §3 item 7), decided by ONE unique insert
+    // (docs/SECURITY.md invariant 15): of parallel requests carrying the same
+    // assertion exactly one inserts the key; every other one is a replay.
+    // The key is remembered until the assertion expires, in the
+    // revoked-token table under a key of its own.
+    let first_use = store
+        .revoked_tokens()
+        .insert_revoked_token_once(&RevokedAccessToken {
+            jti: assertion_replay_key(&client.id, jti),
+            client_id: client.id.clone(),
+            revoked_at: now,
+            expires_at: exp + ASSERTION_CLOCK_SKEW,
+        })
+        .await?;
+    if !first_use {
+        return Err(invalid_client("client assertion was already used"));
+    }
+    Ok(())
+}
+
+/// The longest an assertion may live: `exp` − `iat` (or `exp` − now when it
+/// has no `iat`). RFC 7523 §3 items 4 and 6 let the authorization server
+/// reject an `exp` "unreasonably far in the future" and an `iat`
+/// "unreasonably far in the past" without fixing a bound; five minutes keeps
+/// the replay window (and the `jti`s remembered) short.
+pub const ASSERTION_MAX_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The clock skew allowed between the client and us when checking `exp`,
+/// `nbf` and `iat` (RFC 7519 §4.1.4/§4.1.5: "a small leeway, usually no
+/// more than a few minutes").
+pub const ASSERTION_CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The claim checks of a client assertion whose signature verified (RFC 7523
+/// §3, OpenID Connect Core §9, draft-ietf-oauth-rfc7523bis §4): `iss` =
+/// `sub` = the client id; `aud` names us and nothing else; `exp` required,
+/// not past and within [`ASSERTION_MAX_LIFETIME`]; `nbf` and `iat`, when
+/// present, not in the future; `jti` required. Skew: [`ASSERTION_CLOCK_SKEW`].
+/// Returns the `jti` and `exp`.
+fn check_assertion_claims<'c>(
+    claims: &'c serde_json::Map<String, serde_json::Value>,
+    client: &ClientId,
+    audiences: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(&'c str, DateTime<Utc>), OAuthError> {
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
-    if s("iss") != Some(client.id.as_str()) || s("sub") != Some(client.id.as_str()) {
+    if s("iss") != Some(client.as_str()) || s("sub") != Some(client.as_str()) {
         return Err(invalid_client(
             "client assertion iss and sub must be the client id",
         ));
     }
+    // RFC 7523 §3 item 3 and draft-ietf-oauth-rfc7523bis: the audience is
+    // the authorization server and nothing else (the draft wants the issuer
+    // as the sole value; the token endpoint URL stays accepted for the
+    // clients that follow OpenID Connect Core §9). An array is accepted only
+    // when every member is one of our values: an assertion also addressed to
+    // another party could be replayed by that party at our endpoints.
     let aud_ok = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => audiences.contains(&a.as_str()),
-        Some(serde_json::Value::Array(list)) => list
-            .iter()
-            .filter_map(|v| v.as_str())
-            .any(|a| audiences.contains(&a)),
+        Some(serde_json::Value::Array(list)) => {
+            !list.is_empty()
+                && list
+                    .iter()
+                    .all(|v| v.as_str().is_some_and(|a| audiences.contains(&a)))
+        }
         _ => false,
     };
     if !aud_ok {
         return Err(invalid_client(
-            "client assertion aud must be the token endpoint",
+            "client assertion aud must be the issuer or the token endpoint, and nothing else",
         ));
     }
-    let exp = claims
-        .get("exp")
-        .and_then(jwt::numeric_date)
-        .ok_or_else(|| invalid_client("client assertion has no exp"))?;
-    let exp = DateTime::from_timestamp(exp, 0)
-        .ok_or_else(|| invalid_client("client assertion exp is invalid"))?;
-    if exp <= now - chrono::Duration::seconds(30) {
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, OAuthError> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => jwt::numeric_date(v)
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .map(Some)
+                .ok_or_else(|| invalid_client("client assertion has a malformed time claim")),
+        }
+    };
+    let exp = time("exp")?.ok_or_else(|| invalid_client("client assertion has no exp"))?;
+    if exp <= now - ASSERTION_CLOCK_SKEW {
         return Err(invalid_client("client assertion has expired"));
     }
-    if exp > now + chrono::Duration::hours(1) {
+    if let Some(nbf) = time("nbf")?
+        && nbf > now + ASSERTION_CLOCK_SKEW
+    {
+        return Err(invalid_client("client assertion is not valid yet (nbf)"));
+    }
+    let iat = time("iat")?;
+    if iat.is_some_and(|iat| iat > now + ASSERTION_CLOCK_SKEW) {
         return Err(invalid_client(
-            "client assertion lives too long (more than an hour)",
+            "client assertion was issued in the future (iat)",
         ));
     }
-    let jti = s("jti").ok_or_else(|| invalid_client("client assertion has no jti"))?;
-    // One use per jti (RFC 7523 §3 item 7): remembered until it expires, in
-    // the revoked-token table under a key of its own.
-    let key = assertion_replay_key(&client.id, jti);
-    if store.revoked_tokens().is_token_revoked(&key).await? {
-        return Err(invalid_client("client assertion was already used"));
+    // The lifetime is counted from iat when given, else from now.
+    let start = iat.unwrap_or(now);
+    if exp - start > ASSERTION_MAX_LIFETIME
+        || exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW
+    {
+        return Err(invalid_client(
+            "client assertion lives too long (more than 5 minutes)",
+        ));
     }
-    store
-        .revoked_tokens()
-        .insert_revoked_token(&RevokedAccessToken {
-            jti: key,
-            client_id: client.id.clone(),
-            revoked_at: now,
-            expires_at: exp,
-        })
-        .await?;
-    Ok(())
+    let jti = s("jti")
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| invalid_client("client assertion has no jti"))?;
+    Ok((jti, exp))
 }
 
 /// The key under which a used client assertion is remembered in the
@@ -663,6 +722,100 @@ mod tests {
         let distinct: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
         assert_eq!(assertion_replay_key(&c1, uuid), keys[0], "deterministic");
+    }
+
+    #[test]
+    fn assertion_claims_table() {
+        use serde_json::json;
+        const ISS: &str = "https://as.example";
+        const TOKEN: &str = "https://as.example/token";
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let t = now.timestamp();
+        let client = ClientId::parse("c1").unwrap();
+        let base =
+            || json!({"iss": "c1", "sub": "c1", "aud": ISS, "jti": "j", "iat": t, "exp": t + 60});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = base();
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v;
+            }
+            c
+        };
+        let cases: Vec<(&str, serde_json::Value, bool)> = vec![
+            ("the issuer as aud", base(), true),
+            ("the token endpoint as aud", with("aud", json!(TOKEN)), true),
+            (
+                "an array of our values",
+                with("aud", json!([ISS, TOKEN])),
+                true,
+            ),
+            (
+                "a foreign aud",
+                with("aud", json!("https://rs.example")),
+                false,
+            ),
+            (
+                "an array with a foreign value",
+                with("aud", json!([ISS, "https://rs.example"])),
+                false,
+            ),
+            ("an empty array", with("aud", json!([])), false),
+            ("a non-string member", with("aud", json!([ISS, 1])), false),
+            ("no aud", with("aud", json!(null)), false),
+            ("no exp", with("exp", json!(null)), false),
+            ("exp as text", with("exp", json!("soon")), false),
+            ("expired beyond the skew", with("exp", json!(t - 31)), false),
+            ("expired within the skew", with("exp", json!(t - 29)), true),
+            (
+                "lives exactly the maximum",
+                with("exp", json!(t + 300)),
+                true,
+            ),
+            (
+                "lives longer than the maximum",
+                with("exp", json!(t + 301)),
+                false,
+            ),
+            (
+                "nbf in the future beyond the skew",
+                with("nbf", json!(t + 31)),
+                false,
+            ),
+            ("nbf within the skew", with("nbf", json!(t + 29)), true),
+            (
+                "iat in the future beyond the skew",
+                with("iat", json!(t + 31)),
+                false,
+            ),
+            (
+                "no iat, exp within the maximum",
+                with("iat", json!(null)),
+                true,
+            ),
+            ("no jti", with("jti", json!(null)), false),
+            ("an empty jti", with("jti", json!("")), false),
+            ("iss is not the client", with("iss", json!("c2")), false),
+            ("sub is not the client", with("sub", json!("c2")), false),
+        ];
+        let mut no_iat_long = with("iat", json!(null));
+        no_iat_long["exp"] = json!(t + 400);
+        let mut old_iat = base();
+        old_iat["iat"] = json!(t - 600);
+        old_iat["exp"] = json!(t + 60);
+        let cases = cases.into_iter().chain([
+            ("no iat, exp beyond the maximum", no_iat_long, false),
+            ("iat long ago: exp - iat beyond the maximum", old_iat, false),
+        ]);
+        for (why, claims, ok) in cases {
+            let got =
+                check_assertion_claims(claims.as_object().unwrap(), &client, &[TOKEN, ISS], now);
+            assert_eq!(got.is_ok(), ok, "{why}: {got:?}");
+            if let Err(e) = got {
+                assert_eq!(e.code, ErrorCode::InvalidClient, "{why}");
+            }
+        }
     }
 
     #[test]

@@ -1,16 +1,38 @@
 //! Token introspection (RFC 7662): the rules of `POST /introspect`, after
 //! the client authenticated ([`super::client_auth`]).
+//!
+//! Who may introspect what (RFC 7662 §2.1, §4): the caller is a protected
+//! resource, so only a confidential client registered as a resource server
+//! (`client create --resource-server`, `client update --resource-server
+//! true`) may call the endpoint; any other client gets `unauthorized_client`
+//! (400, RFC 7662 §2.3 → RFC 6749 §5.2: it authenticated, but is not
+//! authorized for this endpoint). A resource server learns about:
+//!
+//! - an access token meant for it ([`meant_for`]: its `aud` names the
+//!   caller's client id, or the server-wide access-token audience
+//!   `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer), which every
+//!   registered resource server serves; today every access token carries
+//!   exactly that audience), or issued to it (`client_id`);
+//! - a refresh token only when issued to it.
+//!
+//! Any other token, like a revoked, expired or unknown one, or a token of a
+//! user who was disabled since, is answered `{"active": false}` and nothing
+//! more (§2.2: no more information about an inactive token; §4: the server
+//! decides whether the token can be used at the protected resource asking).
 
 use serde_json::{Value, json};
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
-use super::resource;
+use super::resource::{self, AccessClaims};
 use super::token::TokenCtx;
-use crate::domain::{Client, ClientKind, TokenHash};
+use super::token::issue::GRANT_ID_CLAIM;
+use crate::domain::{Client, ClientKind, TokenHash, UserId};
+use crate::ports::{Store, StoreError};
 
-/// The pure step: `token` is required (§2.1), and a public client may not
-/// introspect (§2.1: the endpoint requires authorization).
+/// The pure step: `token` is required (§2.1); a public client may not
+/// introspect (§2.1: the endpoint requires authorization), and neither may a
+/// confidential client that is not registered as a resource server.
 pub fn validate<'f>(client: &Client, form: &'f RawParams) -> Result<&'f str, OAuthError> {
     let token = form
         .get("token")
@@ -21,14 +43,57 @@ pub fn validate<'f>(client: &Client, form: &'f RawParams) -> Result<&'f str, OAu
             "introspection requires a confidential client",
         ));
     }
+    if !client.resource_server {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "only clients registered as resource servers may introspect (RFC 7662 section 2.1)",
+        ));
+    }
     Ok(token)
 }
 
-/// The introspection response (§2.2): an active access token's claims, an
-/// active refresh token of this client, else `{"active": false}`.
+/// Whether an access token is meant for `caller` or was issued to it (RFC
+/// 7662 §4): its `aud` names the caller's client id or `shared_audience`
+/// (the server-wide access-token audience, which every resource server
+/// serves), or its `client_id` is the caller's.
+pub fn meant_for(caller: &Client, claims: &AccessClaims, shared_audience: &str) -> bool {
+    if claims.client_id == caller.id.as_str() {
+        return true;
+    }
+    let names = |a: &str| a == caller.id.as_str() || a == shared_audience;
+    match claims.all.get("aud") {
+        Some(Value::String(a)) => names(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(names),
+        _ => false,
+    }
+}
+
+/// Whether the user `sub` still exists and is enabled (a disabled user's
+/// tokens are inactive, as `/userinfo` refuses them).
+async fn user_enabled(store: &dyn Store, sub: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .users()
+        .user_by_id(&UserId::new(sub.to_owned()))
+        .await?
+        .is_some_and(|u| !u.disabled))
+}
+
+/// The introspection response (§2.2): an active access token meant for the
+/// caller ([`meant_for`]), an active refresh token of the caller, else
+/// `{"active": false}`. Tokens of a disabled user are inactive.
 pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<Value, OAuthError> {
     match resource::validate(ctx, token).await {
         Ok(claims) => {
+            if !meant_for(client, &claims, &ctx.settings.access_token_audience) {
+                return Ok(json!({ "active": false }));
+            }
+            // A token of a user (one with a grant; client_credentials tokens
+            // have none) is active only while the user is enabled.
+            if claims.all.contains_key(GRANT_ID_CLAIM)
+                && !user_enabled(ctx.store, &claims.subject).await?
+            {
+                return Ok(json!({ "active": false }));
+            }
             let mut v = Value::Object(claims.all);
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");
@@ -53,7 +118,9 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
                 && rt.expires_at > now =>
         {
             let grant = ctx.store.grants().get_grant(&rt.family_id).await?;
-            grant.is_some_and(|g| g.revoked_at.is_none()).then_some(rt)
+            let live = grant.is_some_and(|g| g.revoked_at.is_none())
+                && user_enabled(ctx.store, rt.user_id.as_str()).await?;
+            live.then_some(rt)
         }
         _ => None,
     };
@@ -72,4 +139,103 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
         }
         _ => json!({ "active": false }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{ClientId, ScopeSet, TokenEndpointAuthMethod};
+
+    fn client(id: &str, auth: TokenEndpointAuthMethod, resource_server: bool) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            name: "API".into(),
+            secret_hash: None,
+            secret_rotated_at: None,
+            auth_method: auth,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: ScopeSet::parse("openid").unwrap(),
+            first_party: false,
+            require_pkce: false,
+            resource_server,
+            id_token_signed_response_alg: None,
+            jwks: None,
+            jwks_uri: None,
+            access_token_ttl_secs: None,
+            id_token_ttl_secs: None,
+            refresh_token_ttl_secs: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn claims(client_id: &str, aud: &Value) -> AccessClaims {
+        let all = json!({"client_id": client_id, "aud": aud});
+        AccessClaims {
+            all: all.as_object().unwrap().clone(),
+            subject: "u1".into(),
+            client_id: client_id.into(),
+            scope: ScopeSet::parse("openid").unwrap(),
+            jti: "j".into(),
+            expires_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_resource_servers_may_introspect() {
+        let form = RawParams::parse(b"token=t");
+        let basic = TokenEndpointAuthMethod::ClientSecretBasic;
+        assert_eq!(validate(&client("rs", basic, true), &form).unwrap(), "t");
+        assert_eq!(
+            validate(&client("app", basic, false), &form)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnauthorizedClient
+        );
+        let public = client("spa", TokenEndpointAuthMethod::None, false);
+        assert_eq!(
+            validate(&public, &form).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
+        assert_eq!(
+            validate(&client("rs", basic, true), &RawParams::parse(b""))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn a_token_is_described_only_to_its_audience_or_its_client() {
+        const SHARED: &str = "https://as.example";
+        let rs = client("rs1", TokenEndpointAuthMethod::ClientSecretBasic, true);
+        for (why, c, ok) in [
+            ("the shared audience", claims("app", &json!(SHARED)), true),
+            (
+                "the shared audience in an array",
+                claims("app", &json!(["x", SHARED])),
+                true,
+            ),
+            ("the caller's id", claims("app", &json!("rs1")), true),
+            (
+                "another resource server only",
+                claims("app", &json!("rs2")),
+                false,
+            ),
+            (
+                "others in an array",
+                claims("app", &json!(["rs2", "rs3"])),
+                false,
+            ),
+            ("no aud", claims("app", &Value::Null), false),
+            ("issued to the caller", claims("rs1", &json!("rs2")), true),
+        ] {
+            assert_eq!(meant_for(&rs, &c, SHARED), ok, "{why}");
+        }
+    }
 }

@@ -498,7 +498,8 @@ both_backends!(
             .state
             .store
             .sessions()
-            .session_by_hash(&TokenHash::of(&value(&after)))
+            // The cookie is `<session value>.<tag>` (http::session).
+            .session_by_hash(&TokenHash::of(value(&after).split('.').next().unwrap()))
             .await
             .unwrap()
             .expect("stored by hash");

@@ -9,7 +9,7 @@ use portcullis::ports::prelude::*;
 use crate::both_backends;
 use crate::helpers::TestDb;
 
-fn portcullis(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
+pub fn portcullis(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.args(args)
         .current_dir(db.dir.path())
@@ -28,7 +28,7 @@ fn portcullis(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(out: &Output) -> String {
+pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -39,7 +39,7 @@ fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn failed(out: &Output) -> String {
+pub fn failed(out: &Output) -> String {
     assert!(
         !out.status.success(),
         "expected failure; stdout: {}",

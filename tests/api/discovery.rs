@@ -101,6 +101,8 @@ async fn client_for(app: &TestApp, method: &str, alg: &str, grants: &[String]) -
     let mut signer = None;
     if method != "none" {
         req.auth_method = Some(method.to_owned());
+        // It calls /introspect too (RFC 7662 §2.1: a resource server).
+        req.resource_server = true;
     }
     if method == "private_key_jwt" {
         let (s, jwks) = client_key(alg);

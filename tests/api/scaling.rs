@@ -82,6 +82,7 @@ async fn a_client_registered_or_rotated_through_one_instance_is_used_by_the_othe
 
     let mut req = flow::client_req(false);
     req.grant_types = vec!["client_credentials".into()];
+    req.resource_server = true; // it introspects below (RFC 7662 §2.1)
     let client = flow::register(&a, req).await;
     let old = client.secret.clone().unwrap();
 

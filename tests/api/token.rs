@@ -63,6 +63,9 @@ pub async fn setup(app: &TestApp) -> TestClient {
         "refresh_token".into(),
         "client_credentials".into(),
     ];
+    // It introspects in the tests that use it (RFC 7662 §2.1: a resource
+    // server).
+    req.resource_server = true;
     let c = register(app, req).await;
     user(app, "alice").await;
     c
@@ -498,6 +501,7 @@ both_backends!(revocation_and_introspection, |backend| async move {
         r.grant_types = vec!["client_credentials".into()];
         r.redirect_uris = vec![];
         r.scopes = vec!["api:read".into()];
+        r.resource_server = true;
         r
     })
     .await;

@@ -110,6 +110,7 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
         scopes: scopes("client scopes", &m.scopes)?,
         first_party: m.first_party,
         require_pkce: m.require_pkce,
+        resource_server: m.resource_server,
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         jwks: m.jwks,
         jwks_uri: m.jwks_uri,
@@ -145,6 +146,7 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         scopes: c.scopes.to_string(),
         first_party: c.first_party,
         require_pkce: c.require_pkce,
+        resource_server: c.resource_server,
         id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
         jwks: c.jwks.clone(),
         jwks_uri: c.jwks_uri.clone(),
@@ -199,6 +201,25 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
                 Expr::value(secret_hash.as_str()),
             )
             .col_expr(clients::Column::SecretRotatedAt, Expr::value(now))
+            .col_expr(clients::Column::UpdatedAt, Expr::value(now))
+            .filter(clients::Column::Id.eq(id.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn set_client_resource_server(
+        &self,
+        id: &ClientId,
+        resource_server: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = clients::Entity::update_many()
+            .col_expr(
+                clients::Column::ResourceServer,
+                Expr::value(resource_server),
+            )
             .col_expr(clients::Column::UpdatedAt, Expr::value(now))
             .filter(clients::Column::Id.eq(id.as_str()))
             .exec(&self.conn)
@@ -630,6 +651,21 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
     }
+
+    async fn end_user_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::EndedAt, Expr::value(now))
+            .filter(sessions::Column::UserId.eq(user.as_str()))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
 }
 
 // ---- consents ------------------------------------------------------------
@@ -816,6 +852,31 @@ impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn insert_revoked_token_once(&self, t: &RevokedAccessToken) -> Result<bool, StoreError> {
+        let model = revoked_access_tokens::ActiveModel {
+            jti: Set(t.jti.clone()),
+            client_id: Set(t.client_id.as_str().to_owned()),
+            revoked_at: Set(t.revoked_at),
+            expires_at: Set(t.expires_at),
+        };
+        // One statement decides: the row count says who inserted it. Both
+        // SQLite and PostgreSQL make a concurrent insert of the same key wait
+        // for the first and then do nothing.
+        let res = revoked_access_tokens::Entity::insert(model)
+            .on_conflict(
+                OnConflict::column(revoked_access_tokens::Column::Jti)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await;
+        match res {
+            Ok(rows) => Ok(rows == 1),
+            Err(sea_orm::DbErr::RecordNotInserted) => Ok(false),
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {

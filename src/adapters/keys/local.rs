@@ -81,16 +81,7 @@ impl LocalSigner {
     /// random key (mode 0600) when it does not exist yet.
     pub fn open(data_dir: &Path) -> Result<Self, MasterKeyError> {
         let path = data_dir.join(MASTER_KEY_FILE);
-        crate::adapters::files::create_private_dir_all(data_dir).map_err(io(data_dir))?;
-        let key = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let text = Zeroizing::new(text);
-                decode_key(&text).ok_or_else(|| MasterKeyError::Malformed { path: path.clone() })?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(&path)?,
-            Err(e) => return Err(io(&path)(e)),
-        };
-        warn_if_exposed(&path);
+        let key = open_secret(&path)?;
         let cipher = Aes256Gcm::new_from_slice(key.as_slice())
             .map_err(|_| MasterKeyError::Malformed { path: path.clone() })?;
         Ok(Self { cipher, path })
@@ -147,6 +138,33 @@ impl LocalSigner {
     }
 }
 
+/// Reads the 32-byte secret kept in `path` (base64 on one line), creating
+/// its directory and a new random secret (mode 0600, race-free: see
+/// [`create_key`]) when it does not exist yet. The master key and the
+/// session key (`SESSION_KEY_FILE`) are kept this way.
+pub fn open_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
+    if let Some(dir) = path.parent() {
+        crate::adapters::files::create_private_dir_all(dir).map_err(io(dir))?;
+    }
+    let key = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = Zeroizing::new(text);
+            decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
+                path: path.to_owned(),
+            })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path)?,
+        Err(e) => return Err(io(path)(e)),
+    };
+    warn_if_exposed(path);
+    Ok(key)
+}
+
+/// File name, under the data directory, of the key that signs session
+/// cookies and CSRF tokens (`http::session`); instances behind one load
+/// balancer share it, as they share the master key.
+pub const SESSION_KEY_FILE: &str = "session.key";
+
 fn decode_key(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     let key = Zeroizing::new(STANDARD.decode(text.trim()).ok()?);
     (key.len() == 32).then_some(key)
@@ -171,7 +189,7 @@ fn create_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {
-            tracing::info!(path = %path.display(), "created a new master key; back it up: without it the signing keys cannot be opened");
+            tracing::info!(path = %path.display(), "created a new secret key; back it up (master.key: without it the signing keys cannot be opened)");
             Ok(key)
         }
         // Another process won the race: use its key.
@@ -191,7 +209,7 @@ fn warn_if_exposed(path: &Path) {
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
-        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "the master key is readable by other users; chmod 600 it");
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "the secret key is readable by other users; chmod 600 it");
     }
 }
 

@@ -81,7 +81,7 @@ fn render(
             login_hint,
             message,
         } => {
-            let csrf = session::csrf_token(&cookie);
+            let csrf = session::csrf_token(&state.session_key, &cookie);
             let page = LoginPage {
                 client_name: &client_name,
                 request: &request,
@@ -111,7 +111,7 @@ fn render(
             scopes,
             username,
         } => {
-            let csrf = session::csrf_token(&cookie);
+            let csrf = session::csrf_token(&state.session_key, &cookie);
             let lines = scopes
                 .iter()
                 .map(|s| ScopeLine {
@@ -159,7 +159,7 @@ fn render(
             }
         },
     };
-    if set_cookie && let Some(v) = session::set_cookie(config, &cookie) {
+    if set_cookie && let Some(v) = session::set_cookie(config, &state.session_key, &cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
@@ -193,7 +193,7 @@ async fn run_authorize(
     headers: &HeaderMap,
     request: &[u8],
 ) -> Result<Response, AppError> {
-    let cookie = session::read_cookie(headers, &state.config);
+    let cookie = session::read_cookie(headers, &state.config, &state.session_key);
     let session = current_session(state, cookie.as_deref())
         .await
         .map_err(|e| failure_page(&e))?;
@@ -275,8 +275,12 @@ pub async fn post_login(
     let (Some(request), Some(username)) = (form.get("request"), form.get("username")) else {
         return Err(bad_form());
     };
-    let cookie = session::read_cookie(&headers, &state.config);
-    if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
+    let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
+    if !session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         return Err(csrf_failed());
     }
     let previous = current_session(&state, cookie.as_deref())
@@ -314,8 +318,12 @@ pub async fn post_consent(
         Some("deny") => false,
         _ => return Err(bad_form()),
     };
-    let cookie = session::read_cookie(&headers, &state.config);
-    if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
+    let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
+    if !session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         return Err(csrf_failed());
     }
     let session = current_session(&state, cookie.as_deref())

@@ -175,7 +175,7 @@ pub async fn logout(
 ) -> Result<Response, AppError> {
     let params = form.unwrap_or(query);
     let checked = check(&state, &params).await?;
-    let cookie = session::read_cookie(&headers, &state.config);
+    let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
     let session = current(&state, cookie.as_deref()).await;
     let Some(live) = session else {
         // Nothing to end: no confirmation needed.
@@ -195,7 +195,7 @@ pub async fn logout(
     let Some(cookie) = cookie else {
         return finish(&state, &meta, "rp", None, &checked).await;
     };
-    let csrf = session::csrf_token(&cookie);
+    let csrf = session::csrf_token(&state.session_key, &cookie);
     let page = ConfirmPage {
         client_name: checked.client_name.as_deref(),
         username: live.user.username.as_str(),
@@ -217,8 +217,12 @@ pub async fn post_logout_confirm(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let cookie = session::read_cookie(&headers, &state.config);
-    if !session::csrf_ok(cookie.as_deref(), form.get("csrf_token")) {
+    let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
+    if !session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         return Err(AppError::page(
             StatusCode::FORBIDDEN,
             "Your session has expired",

@@ -33,6 +33,8 @@ pub struct Model {
     pub first_party: bool,
     /// `require_pkce`.
     pub require_pkce: bool,
+    /// `resource_server` (migration m20261201_000005).
+    pub resource_server: bool,
     /// `id_token_signed_response_alg`.
     pub id_token_signed_response_alg: Option<String>,
     /// `jwks`.
