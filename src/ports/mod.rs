@@ -17,7 +17,7 @@ pub use keys::{JwsAlg, KeyError, KeyProvider, PublishedJwks, Signer};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
-    RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
+    RefreshTokenRepository, Repositories, Reservation, RevokedTokenRepository, SessionRepository,
     SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
 pub use rng::Rng;
