@@ -936,7 +936,8 @@ impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
         // both databases.
         let own = format!("user:{username}");
         let suffix = format!("|{own}");
-        let n = i64::try_from(suffix.chars().count()).unwrap_or(i64::MAX);
+        // (i32: PostgreSQL has substr(text, integer), not bigint.)
+        let n = i32::try_from(suffix.chars().count()).unwrap_or(i32::MAX);
         let key_len = Expr::expr(Func::cust("length").arg(Expr::col(T::Key)));
         let tail = Func::cust("substr")
             .arg(Expr::col(T::Key))
