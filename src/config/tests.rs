@@ -126,6 +126,8 @@ fn the_settings_scripts_bench_exports_are_accepted() {
         None,
         &env(&[
             ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "1000000"),
+            ("PORTCULLIS_LOGIN_MAX_FAILURES", "1000"),
+            ("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES", "1000000"),
             ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN", "0"),
             ("PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN", "0"),
             ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN", "0"),
@@ -133,6 +135,8 @@ fn the_settings_scripts_bench_exports_are_accepted() {
     )
     .unwrap();
     assert_eq!(c.auth.login_ip_max_failures, 1_000_000);
+    assert_eq!(c.auth.login_max_failures, 1000);
+    assert_eq!(c.auth.login_account_max_failures, 1_000_000);
 }
 
 #[test]

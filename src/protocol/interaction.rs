@@ -473,6 +473,62 @@ pub struct LoginForm<'a> {
     pub ip: &'a str,
 }
 
+/// A throttle key, its policy and the message its lock shows.
+type ThrottleKey = (String, ThrottlePolicy, LoginMessage);
+
+/// The throttle keys of a sign-in attempt: the address; the (account,
+/// address) pair at `PORTCULLIS_LOGIN_MAX_FAILURES`, so that an attacker
+/// elsewhere cannot lock the user out; the account from every address at
+/// the higher `PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES`. An address never
+/// holds `|`, so the keys cannot be confused (`user unlock` relies on it).
+fn throttle_keys(s: &InteractionSettings, username: &str, ip: &str) -> [ThrottleKey; 3] {
+    let name: String = username.chars().take(256).collect();
+    [
+        (
+            format!("ip:{ip}"),
+            s.ip_throttle,
+            LoginMessage::AddressThrottled,
+        ),
+        (
+            format!("ip:{ip}|user:{name}"),
+            s.user_throttle,
+            LoginMessage::AccountLocked,
+        ),
+        (
+            format!("user:{name}"),
+            s.account_throttle,
+            LoginMessage::AccountLocked,
+        ),
+    ]
+}
+
+/// Reserves a sign-in attempt on every key before the password is checked
+/// (one atomic statement per key), so parallel attempts count as attempts
+/// and at most the limit of them ever reach the password check.
+/// `Err(message)`: a key is locked. `Ok(true)`: this is the last attempt
+/// the account may make from here before it is locked.
+async fn reserve_attempt(
+    ctx: &Ctx<'_>,
+    keys: &[ThrottleKey],
+    now: DateTime<Utc>,
+) -> Result<Result<bool, LoginMessage>, OAuthError> {
+    let mut last = false;
+    for (key, policy, message) in keys {
+        match ctx
+            .store
+            .throttles()
+            .reserve_attempt(key, now, *policy)
+            .await?
+        {
+            Reservation::Locked { .. } => return Ok(Err(*message)),
+            Reservation::Allowed { attempt } => {
+                last |= *message == LoginMessage::AccountLocked && attempt >= policy.max_failures;
+            }
+        }
+    }
+    Ok(Ok(last))
+}
+
 /// Checks credentials with throttling; on success starts a new session
 /// (a new id: docs/SECURITY.md invariant 7) and continues the authorization.
 pub async fn login(
@@ -494,44 +550,15 @@ pub async fn login(
     };
     let now = ctx.clock.now();
     let s = ctx.settings;
-    // Every attempt is reserved before the password is checked, one atomic
-    // statement per key, so parallel attempts count as attempts and at most
-    // the limit of them ever reach the password check. Keys: the address;
-    // the (account, address) pair at PORTCULLIS_LOGIN_MAX_FAILURES, so that
-    // an attacker elsewhere cannot lock the user out; the account from every
-    // address at the higher PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES.
-    let name: String = form.username.chars().take(256).collect();
-    let keys = [
-        (
-            format!("ip:{}", form.ip),
-            s.ip_throttle,
-            LoginMessage::AddressThrottled,
-        ),
-        (
-            format!("ip:{}|user:{name}", form.ip),
-            s.user_throttle,
-            LoginMessage::AccountLocked,
-        ),
-        (
-            format!("user:{name}"),
-            s.account_throttle,
-            LoginMessage::AccountLocked,
-        ),
-    ];
+    let keys = throttle_keys(s, form.username, form.ip);
     let throttles = ctx.store.throttles();
-    let mut last_attempt = false;
-    for (key, policy, message) in &keys {
-        match throttles.reserve_attempt(key, now, *policy).await? {
-            Reservation::Locked { .. } => {
-                report.login_failed = Some(LoginFailure::Locked);
-                return Ok((login_page(*message), None));
-            }
-            Reservation::Allowed { attempt } => {
-                last_attempt |=
-                    *message == LoginMessage::AccountLocked && attempt >= policy.max_failures;
-            }
+    let last_attempt = match reserve_attempt(ctx, &keys, now).await? {
+        Ok(last) => last,
+        Err(message) => {
+            report.login_failed = Some(LoginFailure::Locked);
+            return Ok((login_page(message), None));
         }
-    }
+    };
     let user = match Username::parse(form.username) {
         Ok(u) => ctx.store.users().user_by_username(&u).await?,
         Err(_) => None,

@@ -103,7 +103,7 @@ both_backends!(
     the_operator_can_let_first_party_clients_skip_offline_consent,
     |backend| async move {
         let app = spawn_app_with(backend, |c| {
-            c.auth.first_party_offline_without_consent = true
+            c.auth.first_party_offline_without_consent = true;
         })
         .await;
         let client = register(&app, first_party()).await;

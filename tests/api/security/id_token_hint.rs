@@ -18,6 +18,10 @@ use crate::helpers::{TestApp, http_client, spawn_app_with};
 
 const WRONG_ACCOUNT: &str = "The application asked for another account.";
 
+fn one_second_id_tokens(c: &mut portcullis::config::Config) {
+    c.tokens.id_ttl = chrono::Duration::seconds(1);
+}
+
 /// The `sub` of an ID token (not verified: the server did that).
 fn subject(id_token: &str) -> String {
     let payload = id_token.split('.').nth(1).unwrap();
@@ -60,7 +64,7 @@ async fn get(
 both_backends!(
     prompt_none_with_another_signed_in_user_is_login_required,
     |backend| async move {
-        let app = spawn_app_with(backend, |c| c.tokens.id_ttl = chrono::Duration::seconds(1)).await;
+        let app = spawn_app_with(backend, one_second_id_tokens).await;
         let (alice, bob) = two_users(&app).await;
         let extra = [
             ("prompt", "none"),
@@ -78,7 +82,7 @@ both_backends!(
 both_backends!(
     another_signed_in_user_is_asked_to_sign_in_as_the_hinted_one,
     |backend| async move {
-        let app = spawn_app_with(backend, |c| c.tokens.id_ttl = chrono::Duration::seconds(1)).await;
+        let app = spawn_app_with(backend, one_second_id_tokens).await;
         let (alice, bob) = two_users(&app).await;
         let extra = [("id_token_hint", alice.id_token.as_str())];
         let resp = get(&bob, &app, &alice.client.id, &extra).await;
@@ -125,7 +129,7 @@ both_backends!(
 both_backends!(
     a_hint_that_does_not_verify_is_an_error,
     |backend| async move {
-        let app = spawn_app_with(backend, |c| c.tokens.id_ttl = chrono::Duration::seconds(1)).await;
+        let app = spawn_app_with(backend, one_second_id_tokens).await;
         let (alice, _bob) = two_users(&app).await;
         // Another signature: one character in the middle of it changed.
         let at = alice.id_token.rfind('.').unwrap() + 10;
