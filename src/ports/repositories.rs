@@ -247,19 +247,19 @@ pub enum Reservation {
 /// `max_failures` attempts of one window ever reach the password check.
 #[async_trait]
 pub trait ThrottleRepository: Send + Sync {
-    /// Reserves one attempt on `key` (an atomic increment, a new window when
-    /// the old one is over). When the count goes past `policy.max_failures`
-    /// the key is locked for `policy.lockout`; attempts made while it is
-    /// locked are not counted.
-    async fn reserve_attempt(
+    /// Reserves one attempt on each key (an atomic increment; a new window
+    /// when the old one is over), in one statement for keys that share a
+    /// window. When a count goes past its `max_failures` the key is locked
+    /// for its `lockout`; attempts made while a key is locked are not
+    /// counted on it. The answers come in the order of `keys`.
+    async fn reserve_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, ThrottlePolicy)],
         now: DateTime<Utc>,
-        policy: ThrottlePolicy,
-    ) -> Result<Reservation, StoreError>;
-    /// Gives back one reservation after a successful sign-in. A lock is
-    /// never cleared this way.
-    async fn release_attempt(&self, key: &str) -> Result<(), StoreError>;
+    ) -> Result<Vec<Reservation>, StoreError>;
+    /// Gives back one reservation on each key after a successful sign-in,
+    /// in one statement. A lock is never cleared this way.
+    async fn release_attempts(&self, keys: &[&str]) -> Result<(), StoreError>;
     /// Forgets the counts and locks of the account `username`: its own key
     /// and every `(account, address)` key (the operator's `user unlock`).
     /// Returns how many keys were cleared.

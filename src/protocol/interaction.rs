@@ -503,23 +503,21 @@ fn throttle_keys(s: &InteractionSettings, username: &str, ip: &str) -> [Throttle
 }
 
 /// Reserves a sign-in attempt on every key before the password is checked
-/// (one atomic statement per key), so parallel attempts count as attempts
-/// and at most the limit of them ever reach the password check.
-/// `Err(message)`: a key is locked. `Ok(true)`: this is the last attempt
-/// the account may make from here before it is locked.
+/// (one atomic statement), so parallel attempts count as attempts and at
+/// most the limit of them ever reach the password check. `Err(message)`: a
+/// key is locked. `Ok(true)`: this is the last attempt the account may make
+/// from here before it is locked.
 async fn reserve_attempt(
     ctx: &Ctx<'_>,
     keys: &[ThrottleKey],
     now: DateTime<Utc>,
 ) -> Result<Result<bool, LoginMessage>, OAuthError> {
+    let wanted: Vec<(&str, ThrottlePolicy)> =
+        keys.iter().map(|(k, p, _)| (k.as_str(), *p)).collect();
+    let answers = ctx.store.throttles().reserve_attempts(&wanted, now).await?;
     let mut last = false;
-    for (key, policy, message) in keys {
-        match ctx
-            .store
-            .throttles()
-            .reserve_attempt(key, now, *policy)
-            .await?
-        {
+    for ((_, policy, message), answer) in keys.iter().zip(answers) {
+        match answer {
             Reservation::Locked { .. } => return Ok(Err(*message)),
             Reservation::Allowed { attempt } => {
                 last |= *message == LoginMessage::AccountLocked && attempt >= policy.max_failures;
@@ -551,7 +549,6 @@ pub async fn login(
     let now = ctx.clock.now();
     let s = ctx.settings;
     let keys = throttle_keys(s, form.username, form.ip);
-    let throttles = ctx.store.throttles();
     let last_attempt = match reserve_attempt(ctx, &keys, now).await? {
         Ok(last) => last,
         Err(message) => {
@@ -592,9 +589,8 @@ pub async fn login(
         return Ok((login_page(LoginMessage::Disabled), None));
     }
     // A success gives back only its own reservations; a lock stays.
-    for (key, _, _) in &keys {
-        throttles.release_attempt(key).await?;
-    }
+    let reserved: Vec<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
+    ctx.store.throttles().release_attempts(&reserved).await?;
     if c.hinted.as_ref().is_some_and(|h| *h != user.id) {
         // OpenID Connect Core §3.1.2.1: the request is for the hinted user.
         return Ok((login_page(LoginMessage::WrongAccount), None));
@@ -681,8 +677,10 @@ pub async fn consent(
     report.consent = Some(Ok(c.validated.scope.clone()));
     // The sign-in that led to this consent page still counts for
     // `prompt=login` and `max_age`: one sign-in, not two.
+    let v = &c.validated;
+    let reauthentication = v.prompt.login || v.prompt.select_account || v.max_age.is_some();
     let progress = Progress {
-        just_authenticated: fresh_sign_in(ctx, s, now).await?,
+        just_authenticated: reauthentication && fresh_sign_in(ctx, s, now).await?,
         just_consented: true,
     };
     authorize(ctx, request.as_bytes(), Some(s), progress, report).await

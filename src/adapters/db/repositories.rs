@@ -849,35 +849,45 @@ impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
 
 #[async_trait]
 impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
-    async fn reserve_attempt(
+    async fn reserve_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, ThrottlePolicy)],
         now: DateTime<Utc>,
-        policy: ThrottlePolicy,
-    ) -> Result<Reservation, StoreError> {
+    ) -> Result<Vec<Reservation>, StoreError> {
         use login_throttles::Column as T;
+        let Some((_, first)) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        if keys.iter().any(|(_, p)| p.window != first.window) {
+            // One statement per window (the sign-in keys share one).
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.extend(Box::pin(self.reserve_attempts(&[*key], now)).await?);
+            }
+            return Ok(out);
+        }
         let col = |c: T| Expr::col((login_throttles::Entity, c));
         // One statement on both databases: INSERT ... ON CONFLICT (key) DO
         // UPDATE ... RETURNING. The SET expressions read the row as it was,
-        // so concurrent attempts each get their own count. While the key is
-        // locked nothing is counted; a window that is over starts again.
+        // so concurrent attempts each get their own count. While a key is
+        // locked nothing is counted on it; a window that is over starts again.
         let locked = col(T::LockedUntil).gt(now);
-        let stale = col(T::WindowStartedAt).lte(now - policy.window);
+        let stale = col(T::WindowStartedAt).lte(now - first.window);
         let failures = Expr::case(locked.clone(), col(T::Failures))
             .case(stale.clone(), 1)
             .finally(col(T::Failures).add(1));
         let window = Expr::case(locked, col(T::WindowStartedAt))
             .case(stale, now)
             .finally(col(T::WindowStartedAt));
-        let row = login_throttles::Entity::insert(
+        let rows = login_throttles::Entity::insert_many(keys.iter().map(|(key, _)| {
             login_throttles::Model {
-                key: key.to_owned(),
+                key: (*key).to_owned(),
                 failures: 1,
                 window_started_at: now,
                 locked_until: None,
             }
-            .into_active_model(),
-        )
+            .into_active_model()
+        }))
         .on_conflict(
             OnConflict::column(T::Key)
                 .value(T::Failures, failures)
@@ -887,37 +897,25 @@ impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
         .exec_with_returning(&self.conn)
         .await
         .map_err(map_err)?;
-        if let Some(until) = row.locked_until.filter(|u| *u > now) {
-            return Ok(Reservation::Locked { until });
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, policy) in keys {
+            let row = rows
+                .iter()
+                .find(|r| r.key == *key)
+                .ok_or_else(|| StoreError::Internal(format!("no throttle row for {key}")))?;
+            out.push(self.settle(row, now, *policy).await?);
         }
-        let attempt = u32::try_from(row.failures).unwrap_or(0);
-        if attempt <= policy.max_failures {
-            return Ok(Reservation::Allowed { attempt });
-        }
-        // Past the limit: lock, unless another attempt locked it meanwhile.
-        // The lock starts a new window, so attempts after it count afresh.
-        let until = now + policy.lockout;
-        login_throttles::Entity::update_many()
-            .col_expr(T::Failures, Expr::value(0))
-            .col_expr(T::WindowStartedAt, Expr::value(now))
-            .col_expr(T::LockedUntil, Expr::value(until))
-            .filter(T::Key.eq(key))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(T::LockedUntil.is_null())
-                    .add(T::LockedUntil.lte(now)),
-            )
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(Reservation::Locked { until })
+        Ok(out)
     }
 
-    async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
+    async fn release_attempts(&self, keys: &[&str]) -> Result<(), StoreError> {
         use login_throttles::Column as T;
+        if keys.is_empty() {
+            return Ok(());
+        }
         login_throttles::Entity::update_many()
             .col_expr(T::Failures, Expr::col(T::Failures).sub(1))
-            .filter(T::Key.eq(key))
+            .filter(T::Key.is_in(keys.iter().copied()))
             .filter(T::Failures.gt(0))
             .exec(&self.conn)
             .await
@@ -952,6 +950,43 @@ impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
             .await
             .map_err(map_err)?;
         Ok(res.rows_affected)
+    }
+}
+
+impl<C: ConnectionTrait + Send + Sync> SeaRepos<C> {
+    /// The answer for one reserved key: locked, allowed, or just past the
+    /// limit (then it locks the key, unless another attempt locked it
+    /// meanwhile; the lock starts a new window, so attempts after it count
+    /// afresh).
+    async fn settle(
+        &self,
+        row: &login_throttles::Model,
+        now: DateTime<Utc>,
+        policy: ThrottlePolicy,
+    ) -> Result<Reservation, StoreError> {
+        use login_throttles::Column as T;
+        if let Some(until) = row.locked_until.filter(|u| *u > now) {
+            return Ok(Reservation::Locked { until });
+        }
+        let attempt = u32::try_from(row.failures).unwrap_or(0);
+        if attempt <= policy.max_failures {
+            return Ok(Reservation::Allowed { attempt });
+        }
+        let until = now + policy.lockout;
+        login_throttles::Entity::update_many()
+            .col_expr(T::Failures, Expr::value(0))
+            .col_expr(T::WindowStartedAt, Expr::value(now))
+            .col_expr(T::LockedUntil, Expr::value(until))
+            .filter(T::Key.eq(row.key.as_str()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(T::LockedUntil.is_null())
+                    .add(T::LockedUntil.lte(now)),
+            )
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(Reservation::Locked { until })
     }
 }
 
