@@ -109,11 +109,17 @@ pub fn interaction_settings(config: &Config) -> InteractionSettings {
             window: a.login_failure_window,
             lockout: a.login_lockout,
         },
+        account_throttle: ThrottlePolicy {
+            max_failures: a.login_account_max_failures,
+            window: a.login_failure_window,
+            lockout: a.login_lockout,
+        },
         ip_throttle: ThrottlePolicy {
             max_failures: a.login_ip_max_failures,
             window: a.login_failure_window,
             lockout: a.login_lockout,
         },
+        first_party_offline_without_consent: a.first_party_offline_without_consent,
     }
 }
 

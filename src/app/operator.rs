@@ -465,6 +465,17 @@ async fn revoke_user_grants(
     Ok(())
 }
 
+/// Lifts the sign-in locks of a user: the account's own count and lock and
+/// those of every (account, client address) pair (`portcullis user unlock`).
+/// Returns how many throttle entries were cleared.
+pub async fn unlock_user(store: &dyn Store, username: &str) -> Result<u64, OperatorError> {
+    let username = Username::parse(username).map_err(invalid)?;
+    if store.users().user_by_username(&username).await?.is_none() {
+        return Err(OperatorError::NotFound(format!("no user {username}")));
+    }
+    Ok(store.throttles().unlock_account(username.as_str()).await?)
+}
+
 /// Disables or re-enables a user.
 pub async fn set_disabled(
     store: &dyn Store,

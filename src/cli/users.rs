@@ -1,4 +1,4 @@
-//! `portcullis user create|list|disable|enable|set-password`: the users.
+//! `portcullis user create|list|disable|enable|set-password|unlock`: the users.
 //! The rules are in [`crate::app::operator`]; this module parses and prints.
 
 use std::io::{BufRead, Write};
@@ -48,6 +48,12 @@ pub enum UserCmd {
     },
     /// Enable a disabled user.
     Enable {
+        /// Login name.
+        username: String,
+    },
+    /// Lift the sign-in locks of a user (after too many failed sign-ins),
+    /// from every client address.
+    Unlock {
         /// Login name.
         username: String,
     },
@@ -136,6 +142,11 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         UserCmd::Enable { username } => {
             operator::set_disabled(store.as_ref(), &clock, &username, false).await?;
             eprintln!("enabled user {username}");
+            Ok(())
+        }
+        UserCmd::Unlock { username } => {
+            let cleared = operator::unlock_user(store.as_ref(), &username).await?;
+            eprintln!("unlocked user {username} ({cleared} throttle entries cleared)");
             Ok(())
         }
         UserCmd::SetPassword {

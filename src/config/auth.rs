@@ -15,8 +15,15 @@ pub struct AuthSettings {
     pub code_ttl: chrono::Duration,
     /// Accept PKCE `plain` (RFC 7636 §4.2; off by default).
     pub pkce_allow_plain: bool,
-    /// Failed sign-ins per account within the window that lock it.
+    /// First-party clients get `offline_access` without the consent page
+    /// (off by default: OpenID Connect Core §11).
+    pub first_party_offline_without_consent: bool,
+    /// Sign-in attempts per (account, client address) within the window;
+    /// the next one locks the pair.
     pub login_max_failures: u32,
+    /// Sign-in attempts per account from all addresses within the window;
+    /// the next one locks the account.
+    pub login_account_max_failures: u32,
     /// Failed sign-ins per client address within the window that lock it.
     pub login_ip_max_failures: u32,
     /// Counting window for failures.
@@ -61,7 +68,9 @@ pub(super) fn parse_auth_settings(raw: &RawSettings) -> Result<AuthSettings, Con
         session_max,
         code_ttl: secs(raw, &s::AUTH_CODE_TTL_SECS)?,
         pkce_allow_plain: raw.flag(&s::PKCE_ALLOW_PLAIN)?,
+        first_party_offline_without_consent: raw.flag(&s::FIRST_PARTY_OFFLINE_WITHOUT_CONSENT)?,
         login_max_failures: raw.number(&s::LOGIN_MAX_FAILURES)?,
+        login_account_max_failures: raw.number(&s::LOGIN_ACCOUNT_MAX_FAILURES)?,
         login_ip_max_failures: raw.number(&s::LOGIN_IP_MAX_FAILURES)?,
         login_failure_window: secs(raw, &s::LOGIN_FAILURE_WINDOW_SECS)?,
         login_lockout: secs(raw, &s::LOGIN_LOCKOUT_SECS)?,

@@ -94,6 +94,8 @@ fn documented_auth_variables_reach_the_config() {
             ("PORTCULLIS_PKCE_ALLOW_PLAIN", "true"),
             ("PORTCULLIS_LOGIN_MAX_FAILURES", "7"),
             ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "70"),
+            ("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES", "40"),
+            ("PORTCULLIS_FIRST_PARTY_OFFLINE_WITHOUT_CONSENT", "true"),
             ("PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS", "60"),
             ("PORTCULLIS_LOGIN_LOCKOUT_SECS", "30"),
         ]),
@@ -106,7 +108,9 @@ fn documented_auth_variables_reach_the_config() {
             session_max: chrono::Duration::seconds(7200),
             code_ttl: chrono::Duration::seconds(120),
             pkce_allow_plain: true,
+            first_party_offline_without_consent: true,
             login_max_failures: 7,
+            login_account_max_failures: 40,
             login_ip_max_failures: 70,
             login_failure_window: chrono::Duration::seconds(60),
             login_lockout: chrono::Duration::seconds(30),
@@ -122,6 +126,8 @@ fn the_settings_scripts_bench_exports_are_accepted() {
         None,
         &env(&[
             ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "1000000"),
+            ("PORTCULLIS_LOGIN_MAX_FAILURES", "1000"),
+            ("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES", "1000000"),
             ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MIN", "0"),
             ("PORTCULLIS_RATE_LIMIT_AUTHORIZE_PER_MIN", "0"),
             ("PORTCULLIS_RATE_LIMIT_LOGIN_PER_MIN", "0"),
@@ -129,6 +135,8 @@ fn the_settings_scripts_bench_exports_are_accepted() {
     )
     .unwrap();
     assert_eq!(c.auth.login_ip_max_failures, 1_000_000);
+    assert_eq!(c.auth.login_max_failures, 1000);
+    assert_eq!(c.auth.login_account_max_failures, 1_000_000);
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
-    RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
+    RefreshTokenRepository, Repositories, Reservation, RevokedTokenRepository, SessionRepository,
     SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
 pub use rng::Rng;

@@ -99,6 +99,9 @@ pub trait GrantRepository: Send + Sync {
     async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
     /// Loads a grant.
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Whether any grant (revoked or not) was made in the login session
+    /// `session_id`: its sign-in has been used.
+    async fn session_has_grants(&self, session_id: &str) -> Result<bool, StoreError>;
     /// Revokes a grant; `false` if unknown or already revoked.
     async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Revokes every live grant that `which` selects, in one statement
@@ -229,7 +232,8 @@ pub trait RevokedTokenRepository: Send + Sync {
 /// How sign-in failures are counted and when a key is locked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    /// Failures within `window` that lock the key.
+    /// Attempts within `window` that may reach the password check; the next
+    /// one locks the key.
     pub max_failures: u32,
     /// Counting window.
     pub window: chrono::Duration,
@@ -237,25 +241,49 @@ pub struct ThrottlePolicy {
     pub lockout: chrono::Duration,
 }
 
-/// Sign-in throttling, keyed by `user:<name>` or `ip:<address>`, shared by
-/// every instance through the database.
+/// The answer to [`ThrottleRepository::reserve_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt may go on: it is the `attempt`-th within the window
+    /// (counting this one). It stays counted unless it is released.
+    Allowed {
+        /// This attempt's number in the window, from 1.
+        attempt: u32,
+    },
+    /// The key is locked: the attempt must be refused without checking the
+    /// password.
+    Locked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+    },
+}
+
+/// Sign-in throttling, shared by every instance through the database. Keys
+/// are built by `protocol::interaction` (`ip:<address>`, `user:<name>`,
+/// `ip:<address>|user:<name>`).
+///
+/// Every attempt is reserved with one atomic statement before the password
+/// is checked, so parallel attempts count as attempts: at most
+/// `max_failures` attempts of one window ever reach the password check.
 #[async_trait]
 pub trait ThrottleRepository: Send + Sync {
-    /// When the key is locked at `now`, until when.
-    async fn locked_until(
+    /// Reserves one attempt on each key (an atomic increment; a new window
+    /// when the old one is over), in one statement for keys that share a
+    /// window. When a count goes past its `max_failures` the key is locked
+    /// for its `lockout`; attempts made while a key is locked are not
+    /// counted on it. The answers come in the order of `keys`.
+    async fn reserve_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, ThrottlePolicy)],
         now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Counts a failure; returns the lock end if this failure locked the key.
-    async fn record_failure(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        policy: ThrottlePolicy,
-    ) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Forgets the failures of a key (after a successful sign-in).
-    async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
+    ) -> Result<Vec<Reservation>, StoreError>;
+    /// Gives back one reservation on each key after a successful sign-in,
+    /// in one statement. A lock is never cleared this way.
+    async fn release_attempts(&self, keys: &[&str]) -> Result<(), StoreError>;
+    /// Forgets the counts and locks of the account `username`: its own key
+    /// and every `(account, address)` key (the operator's `user unlock`).
+    /// Returns how many keys were cleared.
+    async fn unlock_account(&self, username: &str) -> Result<u64, StoreError>;
 }
 
 // ---- housekeeping (purge) -------------------------------------------------

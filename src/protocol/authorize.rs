@@ -417,6 +417,21 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, String> {
 pub struct Authentication {
     /// When the user signed in.
     pub auth_time: DateTime<Utc>,
+    /// The signed-in user is the one `id_token_hint` names (true without a
+    /// hint).
+    pub matches_hint: bool,
+}
+
+/// When the consent page may be skipped for a client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsentPolicy {
+    /// The client is first party: no consent page, except for
+    /// `prompt=consent` and for `offline_access`.
+    pub first_party: bool,
+    /// The operator's explicit opt-out: first-party clients get
+    /// `offline_access` without consent too
+    /// (`PORTCULLIS_FIRST_PARTY_OFFLINE_WITHOUT_CONSENT`).
+    pub first_party_offline_without_consent: bool,
 }
 
 /// What to do next with a valid request.
@@ -442,11 +457,18 @@ pub struct Progress {
 
 /// Decides between login, consent and issuing the code (OpenID Connect Core
 /// §3.1.2.3–3.1.2.4 and §3.1.2.6 for `prompt=none`).
+///
+/// Consent is asked when the request says `prompt=consent` (whatever the
+/// client), when a third-party client asks for scopes the user has not
+/// granted, and when a first-party client asks for `offline_access` the
+/// user has not granted: OpenID Connect Core §11 wants consent for offline
+/// access unless the operator said otherwise
+/// ([`ConsentPolicy::first_party_offline_without_consent`]).
 pub fn decide(
     v: &ValidatedAuthorize,
     auth: Option<Authentication>,
     consented: Option<&ScopeSet>,
-    first_party: bool,
+    policy: ConsentPolicy,
     progress: Progress,
     now: DateTime<Utc>,
 ) -> Result<Next, OAuthError> {
@@ -456,6 +478,9 @@ pub fn decide(
     };
     let needs_login = match &auth {
         None => true,
+        // A user other than the hinted one must sign in again, even right
+        // after a sign-in (OpenID Connect Core §3.1.2.1, id_token_hint).
+        Some(a) if !a.matches_hint => true,
         Some(a) => {
             !progress.just_authenticated && (v.prompt.login || v.prompt.select_account || stale(a))
         }
@@ -471,7 +496,15 @@ pub fn decide(
         };
     }
     let covered = consented.is_some_and(|c| v.scope.is_subset(c));
-    let needs_consent = !first_party && !progress.just_consented && (v.prompt.consent || !covered);
+    let offline_covered = !v.scope.contains("offline_access")
+        || policy.first_party_offline_without_consent
+        || consented.is_some_and(|c| c.contains("offline_access"));
+    let unconsented = if policy.first_party {
+        !offline_covered
+    } else {
+        !covered
+    };
+    let needs_consent = !progress.just_consented && (v.prompt.consent || unconsented);
     if needs_consent {
         return if v.prompt.none {
             Err(OAuthError::new(
@@ -685,7 +718,11 @@ mod tests {
         progress: Progress,
         now: DateTime<Utc>,
     ) -> Result<Next, ErrorCode> {
-        decide(v, auth, consented, first_party, progress, now).map_err(|e| e.code)
+        let policy = ConsentPolicy {
+            first_party,
+            first_party_offline_without_consent: false,
+        };
+        decide(v, auth, consented, policy, progress, now).map_err(|e| e.code)
     }
 
     #[test]
@@ -693,9 +730,11 @@ mod tests {
         let now = Utc::now();
         let fresh = Some(Authentication {
             auth_time: now - Duration::seconds(10),
+            matches_hint: true,
         });
         let old = Some(Authentication {
             auth_time: now - Duration::seconds(3600),
+            matches_hint: true,
         });
         let all = ScopeSet::parse("openid profile").unwrap();
         let none = Progress::default();
@@ -754,6 +793,84 @@ mod tests {
         assert_eq!(
             d(&v, old, Some(&all), false, none, now).unwrap_err(),
             ErrorCode::LoginRequired
+        );
+    }
+
+    #[test]
+    fn prompt_consent_and_offline_access_ask_first_party_clients_too() {
+        // OpenID Connect Core §3.1.2.1 (prompt=consent) and §11 (offline_access).
+        let now = Utc::now();
+        let fresh = Some(Authentication {
+            auth_time: now - Duration::seconds(10),
+            matches_hint: true,
+        });
+        let none = Progress::default();
+        let first = ConsentPolicy {
+            first_party: true,
+            first_party_offline_without_consent: false,
+        };
+        let waived = ConsentPolicy {
+            first_party: true,
+            first_party_offline_without_consent: true,
+        };
+        let mut c = client(false);
+        c.scopes = ScopeSet::parse("openid profile offline_access").unwrap();
+        let run = |extra: &str| {
+            let p = RawParams::parse(format!("{BASE}{extra}").as_bytes());
+            let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+            validate(&p, &c, &r, POLICY).unwrap()
+        };
+        let dd = |v: &ValidatedAuthorize, consented, policy, progress| {
+            decide(v, fresh, consented, policy, progress, now).map_err(|e| e.code)
+        };
+        let v = run("");
+        assert_eq!(dd(&v, None, first, none), Ok(Next::Issue));
+        let v = run("&prompt=consent");
+        assert_eq!(dd(&v, None, first, none), Ok(Next::Consent));
+        let done = Progress {
+            just_authenticated: false,
+            just_consented: true,
+        };
+        assert_eq!(dd(&v, None, first, done), Ok(Next::Issue));
+
+        let v = ValidatedAuthorize {
+            scope: ScopeSet::parse("openid offline_access").unwrap(),
+            ..run("")
+        };
+        assert_eq!(dd(&v, None, first, none), Ok(Next::Consent));
+        let openid_only = ScopeSet::parse("openid").unwrap();
+        assert_eq!(dd(&v, Some(&openid_only), first, none), Ok(Next::Consent));
+        let granted = ScopeSet::parse("openid offline_access").unwrap();
+        assert_eq!(dd(&v, Some(&granted), first, none), Ok(Next::Issue));
+        assert_eq!(dd(&v, None, waived, none), Ok(Next::Issue));
+        let v = ValidatedAuthorize {
+            prompt: Prompt {
+                none: true,
+                ..Prompt::default()
+            },
+            ..v
+        };
+        assert_eq!(dd(&v, None, first, none), Err(ErrorCode::ConsentRequired));
+    }
+
+    #[test]
+    fn a_user_other_than_the_hinted_one_signs_in_again() {
+        let now = Utc::now();
+        let other = Some(Authentication {
+            auth_time: now - Duration::seconds(10),
+            matches_hint: false,
+        });
+        let all = ScopeSet::parse("openid profile").unwrap();
+        let just = Progress {
+            just_authenticated: true,
+            just_consented: true,
+        };
+        let v = validated("");
+        assert_eq!(d(&v, other, Some(&all), true, just, now), Ok(Next::Login));
+        let v = validated("&prompt=none");
+        assert_eq!(
+            d(&v, other, Some(&all), true, Progress::default(), now),
+            Err(ErrorCode::LoginRequired)
         );
     }
 }

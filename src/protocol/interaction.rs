@@ -6,8 +6,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::authorize::{
-    self, Authentication, AuthorizePolicy, CARRIED_PARAMS, Next, PageError, Progress,
-    ValidatedAuthorize, VerifiedRedirect,
+    self, Authentication, AuthorizePolicy, CARRIED_PARAMS, ConsentPolicy, Next, PageError,
+    Progress, ValidatedAuthorize, VerifiedRedirect,
 };
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
@@ -15,7 +15,12 @@ use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, ScopeSet, Session, TokenHash, User,
     UserId, Username,
 };
-use crate::ports::{Clock, PasswordHasher, Rng, Store, ThrottlePolicy};
+use crate::ports::{Clock, KeyProvider, PasswordHasher, Reservation, Rng, Store, ThrottlePolicy};
+
+/// How long a sign-in counts as "just now" for the consent step that
+/// follows it (`prompt=login`, `max_age`): the consent page must be
+/// answered within this time, and before the session issued any code.
+const FRESH_SIGN_IN_SECS: i64 = 600;
 
 /// Settings the interaction needs.
 #[derive(Debug, Clone)]
@@ -30,10 +35,17 @@ pub struct InteractionSettings {
     pub session_max: Duration,
     /// Accept PKCE plain.
     pub pkce_allow_plain: bool,
-    /// Per-account throttling.
+    /// Throttling per (account, client address):
+    /// `PORTCULLIS_LOGIN_MAX_FAILURES`.
     pub user_throttle: ThrottlePolicy,
+    /// Throttling per account from every address, at a higher threshold:
+    /// `PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES`.
+    pub account_throttle: ThrottlePolicy,
     /// Per-address throttling.
     pub ip_throttle: ThrottlePolicy,
+    /// First-party clients get `offline_access` without consent (the
+    /// operator's explicit opt-out of OpenID Connect Core §11).
+    pub first_party_offline_without_consent: bool,
 }
 
 /// The ports the interaction uses.
@@ -46,6 +58,8 @@ pub struct Ctx<'a> {
     pub rng: &'a dyn Rng,
     /// Password verification.
     pub passwords: &'a dyn PasswordHasher,
+    /// Our signing keys (to verify `id_token_hint`).
+    pub keys: &'a dyn KeyProvider,
     /// Settings.
     pub settings: &'a InteractionSettings,
 }
@@ -70,6 +84,8 @@ pub enum LoginMessage {
     AddressThrottled,
     /// The account is disabled (shown only after a correct password).
     Disabled,
+    /// The application asked for another account (`id_token_hint`).
+    WrongAccount,
 }
 
 impl LoginMessage {
@@ -82,6 +98,9 @@ impl LoginMessage {
                 "Too many sign-in attempts from your network. Try again later."
             }
             Self::Disabled => "This account is disabled. Contact your administrator.",
+            Self::WrongAccount => {
+                "The application asked for another account. Sign in with that account."
+            }
         }
     }
 }
@@ -185,6 +204,26 @@ struct Checked {
     client: Client,
     params: RawParams,
     validated: ValidatedAuthorize,
+    /// The `sub` of a verified `id_token_hint`.
+    hinted: Option<UserId>,
+}
+
+/// Verifies `id_token_hint` (OpenID Connect Core §3.1.2.1): an ID token we
+/// signed, for our issuer; an expired one is still a good hint. The one
+/// verifier is the one RP-initiated logout uses.
+fn verify_id_token_hint(ctx: &Ctx<'_>, params: &RawParams) -> Result<Option<UserId>, OAuthError> {
+    let Some(hint) = params.get("id_token_hint") else {
+        return Ok(None);
+    };
+    let bad = || {
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "id_token_hint is not an ID token this server issued",
+        )
+    };
+    let verified =
+        super::logout::verify_hint(ctx.keys, &ctx.settings.issuer, hint).map_err(|_| bad())?;
+    verified.subject.map(UserId::new).map(Some).ok_or_else(bad)
 }
 
 /// Parses and checks a request; `Err` is the outcome to show at once.
@@ -210,11 +249,22 @@ async fn check(
         pkce_allow_plain: ctx.settings.pkce_allow_plain,
     };
     match authorize::validate(&params, &client, &redirect, policy) {
-        Ok(validated) => Ok(Ok(Checked {
-            client,
-            params,
-            validated,
-        })),
+        Ok(validated) => match verify_id_token_hint(ctx, &params) {
+            Ok(hinted) => Ok(Ok(Checked {
+                client,
+                params,
+                validated,
+                hinted,
+            })),
+            Err(e) => {
+                report.error_sent = Some(e.code);
+                Ok(Err(error_response(
+                    &validated.redirect,
+                    &ctx.settings.issuer,
+                    &e,
+                )))
+            }
+        },
         Err(e) => {
             report.error_sent = Some(e.error.code);
             Ok(Err(error_response(
@@ -250,18 +300,27 @@ pub async fn authorize(
         }
         None => None,
     };
-    let auth = session
-        .and_then(|s| s.session.auth_time)
-        .map(|auth_time| Authentication { auth_time });
+    let auth = session.and_then(|s| {
+        s.session.auth_time.map(|auth_time| Authentication {
+            auth_time,
+            // OpenID Connect Core §3.1.2.1: the signed-in user must be the
+            // one the hint names; otherwise sign in (or login_required).
+            matches_hint: c.hinted.as_ref().is_none_or(|h| *h == s.user.id),
+        })
+    });
     if let Some(s) = session {
         report.subject = Some(s.user.id.clone());
         report.session_id = Some(s.session.id.clone());
     }
+    let consent_policy = ConsentPolicy {
+        first_party: c.client.first_party,
+        first_party_offline_without_consent: ctx.settings.first_party_offline_without_consent,
+    };
     let next = authorize::decide(
         &c.validated,
         auth,
         consent.as_ref().map(|c| &c.scopes),
-        c.client.first_party,
+        consent_policy,
         progress,
         now,
     );
@@ -274,13 +333,26 @@ pub async fn authorize(
                 &e,
             ))
         }
-        Ok(Next::Login) => Ok(Outcome::Login {
-            redirect_uri: c.validated.redirect.uri().to_owned(),
-            client_name: c.client.name,
-            request: carried,
-            login_hint: c.validated.login_hint,
-            message: None,
-        }),
+        Ok(Next::Login) => {
+            let wrong_account = auth.is_some_and(|a| !a.matches_hint);
+            let login_hint = match (c.validated.login_hint, &c.hinted) {
+                (Some(h), _) => Some(h),
+                (None, Some(sub)) => ctx
+                    .store
+                    .users()
+                    .user_by_id(sub)
+                    .await?
+                    .map(|u| u.username.to_string()),
+                (None, None) => None,
+            };
+            Ok(Outcome::Login {
+                redirect_uri: c.validated.redirect.uri().to_owned(),
+                client_name: c.client.name,
+                request: carried,
+                login_hint,
+                message: wrong_account.then_some(LoginMessage::WrongAccount),
+            })
+        }
         Ok(Next::Consent) => {
             let Some(s) = session else {
                 return Err(OAuthError::server_error("consent without a session"));
@@ -401,6 +473,60 @@ pub struct LoginForm<'a> {
     pub ip: &'a str,
 }
 
+/// A throttle key, its policy and the message its lock shows.
+type ThrottleKey = (String, ThrottlePolicy, LoginMessage);
+
+/// The throttle keys of a sign-in attempt: the address; the (account,
+/// address) pair at `PORTCULLIS_LOGIN_MAX_FAILURES`, so that an attacker
+/// elsewhere cannot lock the user out; the account from every address at
+/// the higher `PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES`. An address never
+/// holds `|`, so the keys cannot be confused (`user unlock` relies on it).
+fn throttle_keys(s: &InteractionSettings, username: &str, ip: &str) -> [ThrottleKey; 3] {
+    let name: String = username.chars().take(256).collect();
+    [
+        (
+            format!("ip:{ip}"),
+            s.ip_throttle,
+            LoginMessage::AddressThrottled,
+        ),
+        (
+            format!("ip:{ip}|user:{name}"),
+            s.user_throttle,
+            LoginMessage::AccountLocked,
+        ),
+        (
+            format!("user:{name}"),
+            s.account_throttle,
+            LoginMessage::AccountLocked,
+        ),
+    ]
+}
+
+/// Reserves a sign-in attempt on every key before the password is checked
+/// (one atomic statement), so parallel attempts count as attempts and at
+/// most the limit of them ever reach the password check. `Err(message)`: a
+/// key is locked. `Ok(true)`: this is the last attempt the account may make
+/// from here before it is locked.
+async fn reserve_attempt(
+    ctx: &Ctx<'_>,
+    keys: &[ThrottleKey],
+    now: DateTime<Utc>,
+) -> Result<Result<bool, LoginMessage>, OAuthError> {
+    let wanted: Vec<(&str, ThrottlePolicy)> =
+        keys.iter().map(|(k, p, _)| (k.as_str(), *p)).collect();
+    let answers = ctx.store.throttles().reserve_attempts(&wanted, now).await?;
+    let mut last = false;
+    for ((_, policy, message), answer) in keys.iter().zip(answers) {
+        match answer {
+            Reservation::Locked { .. } => return Ok(Err(*message)),
+            Reservation::Allowed { attempt } => {
+                last |= *message == LoginMessage::AccountLocked && attempt >= policy.max_failures;
+            }
+        }
+    }
+    Ok(Ok(last))
+}
+
 /// Checks credentials with throttling; on success starts a new session
 /// (a new id: docs/SECURITY.md invariant 7) and continues the authorization.
 pub async fn login(
@@ -422,20 +548,14 @@ pub async fn login(
     };
     let now = ctx.clock.now();
     let s = ctx.settings;
-    let ip_key = format!("ip:{}", form.ip);
-    let user_key = format!(
-        "user:{}",
-        form.username.chars().take(256).collect::<String>()
-    );
-    let throttles = ctx.store.throttles();
-    if throttles.locked_until(&ip_key, now).await?.is_some() {
-        report.login_failed = Some(LoginFailure::Locked);
-        return Ok((login_page(LoginMessage::AddressThrottled), None));
-    }
-    if throttles.locked_until(&user_key, now).await?.is_some() {
-        report.login_failed = Some(LoginFailure::Locked);
-        return Ok((login_page(LoginMessage::AccountLocked), None));
-    }
+    let keys = throttle_keys(s, form.username, form.ip);
+    let last_attempt = match reserve_attempt(ctx, &keys, now).await? {
+        Ok(last) => last,
+        Err(message) => {
+            report.login_failed = Some(LoginFailure::Locked);
+            return Ok((login_page(message), None));
+        }
+    };
     let user = match Username::parse(form.username) {
         Ok(u) => ctx.store.users().user_by_username(&u).await?,
         Err(_) => None,
@@ -450,18 +570,13 @@ pub async fn login(
         .map_err(OAuthError::server_error)?;
     let known = user.is_some();
     let Some(user) = user.filter(|_| ok) else {
+        // A failed attempt keeps its reservations.
         report.login_failed = Some(if known {
             LoginFailure::BadPassword
         } else {
             LoginFailure::UnknownUser
         });
-        throttles
-            .record_failure(&ip_key, now, s.ip_throttle)
-            .await?;
-        let locked = throttles
-            .record_failure(&user_key, now, s.user_throttle)
-            .await?;
-        let message = if locked.is_some() {
+        let message = if last_attempt {
             LoginMessage::AccountLocked
         } else {
             LoginMessage::BadCredentials
@@ -473,7 +588,13 @@ pub async fn login(
         report.login_failed = Some(LoginFailure::Disabled);
         return Ok((login_page(LoginMessage::Disabled), None));
     }
-    throttles.clear_failures(&user_key).await?;
+    // A success gives back only its own reservations; a lock stays.
+    let reserved: Vec<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
+    ctx.store.throttles().release_attempts(&reserved).await?;
+    if c.hinted.as_ref().is_some_and(|h| *h != user.id) {
+        // OpenID Connect Core §3.1.2.1: the request is for the hinted user.
+        return Ok((login_page(LoginMessage::WrongAccount), None));
+    }
     let cookie_value = ctx.rng.token();
     let session = Session {
         id: ctx.rng.uuid_v4(),
@@ -554,9 +675,31 @@ pub async fn consent(
         })
         .await?;
     report.consent = Some(Ok(c.validated.scope.clone()));
+    // The sign-in that led to this consent page still counts for
+    // `prompt=login` and `max_age`: one sign-in, not two.
+    let v = &c.validated;
+    let reauthentication = v.prompt.login || v.prompt.select_account || v.max_age.is_some();
     let progress = Progress {
-        just_authenticated: false,
+        just_authenticated: reauthentication && fresh_sign_in(ctx, s, now).await?,
         just_consented: true,
     };
     authorize(ctx, request.as_bytes(), Some(s), progress, report).await
+}
+
+/// Whether the session's sign-in happened for this interaction: the
+/// session was started by a sign-in (every sign-in starts a new session)
+/// less than [`FRESH_SIGN_IN_SECS`] ago, and no code was issued from it
+/// yet. A session that has issued a code has used its sign-in, so a later
+/// `prompt=login` request asks again.
+async fn fresh_sign_in(
+    ctx: &Ctx<'_>,
+    s: &LiveSession,
+    now: DateTime<Utc>,
+) -> Result<bool, OAuthError> {
+    let started = s.session.created_at;
+    if s.session.auth_time != Some(started) || now - started > Duration::seconds(FRESH_SIGN_IN_SECS)
+    {
+        return Ok(false);
+    }
+    Ok(!ctx.store.grants().session_has_grants(&s.session.id).await?)
 }

@@ -20,6 +20,7 @@ use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, KeyState, RedirectUri, RefreshToken,
     RevokedAccessToken, ScopeSet, Session, SigningKeyRecord, TokenHash, User, UserId, Username,
 };
+use crate::ports::Reservation;
 use crate::ports::repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
     GrantSelector, RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
@@ -366,6 +367,15 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn session_has_grants(&self, session_id: &str) -> Result<bool, StoreError> {
+        let found = grants::Entity::find()
+            .filter(grants::Column::SessionId.eq(session_id))
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(found.is_some())
     }
 
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
@@ -901,106 +911,144 @@ impl<C: ConnectionTrait + Send + Sync> RevokedTokenRepository for SeaRepos<C> {
 
 #[async_trait]
 impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
-    async fn locked_until(
+    async fn reserve_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, ThrottlePolicy)],
         now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = login_throttles::Entity::find_by_id(key)
-            .one(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(row
-            .and_then(|r| r.locked_until)
-            .filter(|until| *until > now))
+    ) -> Result<Vec<Reservation>, StoreError> {
+        use login_throttles::Column as T;
+        let Some((_, first)) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        if keys.iter().any(|(_, p)| p.window != first.window) {
+            // One statement per window (the sign-in keys share one).
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.extend(Box::pin(self.reserve_attempts(&[*key], now)).await?);
+            }
+            return Ok(out);
+        }
+        let col = |c: T| Expr::col((login_throttles::Entity, c));
+        // One statement on both databases: INSERT ... ON CONFLICT (key) DO
+        // UPDATE ... RETURNING. The SET expressions read the row as it was,
+        // so concurrent attempts each get their own count. While a key is
+        // locked nothing is counted on it; a window that is over starts again.
+        let locked = col(T::LockedUntil).gt(now);
+        let stale = col(T::WindowStartedAt).lte(now - first.window);
+        let failures = Expr::case(locked.clone(), col(T::Failures))
+            .case(stale.clone(), 1)
+            .finally(col(T::Failures).add(1));
+        let window = Expr::case(locked, col(T::WindowStartedAt))
+            .case(stale, now)
+            .finally(col(T::WindowStartedAt));
+        let rows = login_throttles::Entity::insert_many(keys.iter().map(|(key, _)| {
+            login_throttles::Model {
+                key: (*key).to_owned(),
+                failures: 1,
+                window_started_at: now,
+                locked_until: None,
+            }
+            .into_active_model()
+        }))
+        .on_conflict(
+            OnConflict::column(T::Key)
+                .value(T::Failures, failures)
+                .value(T::WindowStartedAt, window)
+                .to_owned(),
+        )
+        .exec_with_returning(&self.conn)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, policy) in keys {
+            let row = rows
+                .iter()
+                .find(|r| r.key == *key)
+                .ok_or_else(|| StoreError::Internal(format!("no throttle row for {key}")))?;
+            out.push(self.settle(row, now, *policy).await?);
+        }
+        Ok(out)
     }
 
-    async fn record_failure(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        policy: ThrottlePolicy,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let fresh = |failures: i32| login_throttles::Model {
-            key: key.to_owned(),
-            failures,
-            window_started_at: now,
-            locked_until: None,
-        };
-        let current = login_throttles::Entity::find_by_id(key)
-            .one(&self.conn)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = current else {
-            let inserted = login_throttles::Entity::insert(fresh(1).into_active_model())
-                .exec_without_returning(&self.conn)
-                .await;
-            return match inserted.map_err(map_err) {
-                // Another request inserted the row first: count on it instead.
-                Err(StoreError::Conflict(_)) => {
-                    Box::pin(self.record_failure(key, now, policy)).await
-                }
-                Err(e) => Err(e),
-                Ok(_) if policy.max_failures <= 1 => {
-                    let until = now + policy.lockout;
-                    self.lock(key, until).await?;
-                    Ok(Some(until))
-                }
-                Ok(_) => Ok(None),
-            };
-        };
-        let in_window = row.window_started_at + policy.window > now;
-        let failures = if in_window {
-            row.failures.saturating_add(1)
-        } else {
-            1
-        };
-        let window_started_at = if in_window {
-            row.window_started_at
-        } else {
-            now
-        };
-        let max = i32::try_from(policy.max_failures).unwrap_or(i32::MAX);
-        let locked_until = (failures >= max).then(|| now + policy.lockout);
+    async fn release_attempts(&self, keys: &[&str]) -> Result<(), StoreError> {
+        use login_throttles::Column as T;
+        if keys.is_empty() {
+            return Ok(());
+        }
         login_throttles::Entity::update_many()
-            .col_expr(
-                login_throttles::Column::Failures,
-                Expr::value(if locked_until.is_some() { 0 } else { failures }),
-            )
-            .col_expr(
-                login_throttles::Column::WindowStartedAt,
-                Expr::value(window_started_at),
-            )
-            .col_expr(
-                login_throttles::Column::LockedUntil,
-                Expr::value(locked_until.or(row.locked_until)),
-            )
-            .filter(login_throttles::Column::Key.eq(key))
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(locked_until)
-    }
-
-    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        login_throttles::Entity::delete_by_id(key)
+            .col_expr(T::Failures, Expr::col(T::Failures).sub(1))
+            .filter(T::Key.is_in(keys.iter().copied()))
+            .filter(T::Failures.gt(0))
             .exec(&self.conn)
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn unlock_account(&self, username: &str) -> Result<u64, StoreError> {
+        use login_throttles::Column as T;
+        use sea_orm::sea_query::Func;
+        // The account's own key, and every `ip:<address>|user:<name>` key:
+        // an address never holds `|`, so the pair keys of this account are
+        // the `ip:` keys that end with `|user:<name>`. Compared with substr
+        // rather than LIKE (whose wildcards a username may hold, and which
+        // ignores case on SQLite); substr and length count characters on
+        // both databases.
+        let own = format!("user:{username}");
+        let suffix = format!("|{own}");
+        // (i32: PostgreSQL has substr(text, integer), not bigint.)
+        let n = i32::try_from(suffix.chars().count()).unwrap_or(i32::MAX);
+        let key_len = Expr::expr(Func::cust("length").arg(Expr::col(T::Key)));
+        let tail = Func::cust("substr")
+            .arg(Expr::col(T::Key))
+            .arg(key_len.sub(n - 1));
+        let head = Func::cust("substr").arg(Expr::col(T::Key)).arg(1).arg(3);
+        let pair = sea_orm::Condition::all()
+            .add(Expr::expr(head).eq("ip:"))
+            .add(Expr::expr(tail).eq(suffix));
+        let res = login_throttles::Entity::delete_many()
+            .filter(sea_orm::Condition::any().add(T::Key.eq(own)).add(pair))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
     }
 }
 
 impl<C: ConnectionTrait + Send + Sync> SeaRepos<C> {
-    async fn lock(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+    /// The answer for one reserved key: locked, allowed, or just past the
+    /// limit (then it locks the key, unless another attempt locked it
+    /// meanwhile; the lock starts a new window, so attempts after it count
+    /// afresh).
+    async fn settle(
+        &self,
+        row: &login_throttles::Model,
+        now: DateTime<Utc>,
+        policy: ThrottlePolicy,
+    ) -> Result<Reservation, StoreError> {
+        use login_throttles::Column as T;
+        if let Some(until) = row.locked_until.filter(|u| *u > now) {
+            return Ok(Reservation::Locked { until });
+        }
+        let attempt = u32::try_from(row.failures).unwrap_or(0);
+        if attempt <= policy.max_failures {
+            return Ok(Reservation::Allowed { attempt });
+        }
+        let until = now + policy.lockout;
         login_throttles::Entity::update_many()
-            .col_expr(login_throttles::Column::Failures, Expr::value(0))
-            .col_expr(login_throttles::Column::LockedUntil, Expr::value(until))
-            .filter(login_throttles::Column::Key.eq(key))
+            .col_expr(T::Failures, Expr::value(0))
+            .col_expr(T::WindowStartedAt, Expr::value(now))
+            .col_expr(T::LockedUntil, Expr::value(until))
+            .filter(T::Key.eq(row.key.as_str()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(T::LockedUntil.is_null())
+                    .add(T::LockedUntil.lte(now)),
+            )
             .exec(&self.conn)
             .await
             .map_err(map_err)?;
-        Ok(())
+        Ok(Reservation::Locked { until })
     }
 }
 

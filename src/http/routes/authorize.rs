@@ -26,6 +26,7 @@ fn ctx(state: &AppState) -> Ctx<'_> {
         clock: state.clock.as_ref(),
         rng: state.rng.as_ref(),
         passwords: state.passwords.as_ref(),
+        keys: state.keys.as_ref(),
         settings: &state.interaction,
     }
 }

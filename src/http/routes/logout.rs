@@ -95,6 +95,7 @@ async fn current(state: &AppState, cookie: Option<&str>) -> Option<LiveSession> 
         clock: state.clock.as_ref(),
         rng: state.rng.as_ref(),
         passwords: state.passwords.as_ref(),
+        keys: state.keys.as_ref(),
         settings: &state.interaction,
     };
     interaction::load_session(&ctx, value).await.ok().flatten()

@@ -14,7 +14,7 @@ use portcullis::domain::{
     AuthorizationCode, ClientId, RevokedAccessToken, ScopeSet, Session, TokenHash, UserId,
 };
 use portcullis::ports::Store;
-use portcullis::ports::repositories::{PurgeTarget, ThrottlePolicy};
+use portcullis::ports::repositories::{PurgeTarget, Reservation, ThrottlePolicy};
 use portcullis::testing::FixedClock;
 use reqwest::StatusCode;
 
@@ -73,6 +73,13 @@ const POLICY: ThrottlePolicy = ThrottlePolicy {
     lockout: Duration::minutes(5),
 };
 
+/// One attempt allowed, then locked for a year.
+const LONG_LOCK: ThrottlePolicy = ThrottlePolicy {
+    max_failures: 1,
+    window: Duration::minutes(15),
+    lockout: Duration::days(365),
+};
+
 /// Dead and live rows of every kind purge handles: `dead` of each kind
 /// died more than a day before `now`; the live ones are still in use.
 async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
@@ -104,7 +111,7 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
             .unwrap();
         store
             .throttles()
-            .record_failure(&format!("user:old-{i}"), old, POLICY)
+            .reserve_attempts(&[(&format!("user:old-{i}"), POLICY)], old)
             .await
             .unwrap();
     }
@@ -132,20 +139,18 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
         .unwrap();
     store
         .throttles()
-        .record_failure("user:recent", now - Duration::minutes(1), POLICY)
+        .reserve_attempts(&[("user:recent", POLICY)], now - Duration::minutes(1))
         .await
         .unwrap();
-    // Locked long ago, but the lock runs for a year: it stays.
-    let long = ThrottlePolicy {
-        max_failures: 1,
-        lockout: Duration::days(365),
-        ..POLICY
-    };
-    store
-        .throttles()
-        .record_failure("user:locked", old, long)
-        .await
-        .unwrap();
+    // Locked long ago (the second attempt goes past the limit of one), but
+    // the lock runs for a year: it stays.
+    for _ in 0..2 {
+        store
+            .throttles()
+            .reserve_attempts(&[("user:locked", LONG_LOCK)], old)
+            .await
+            .unwrap();
+    }
 }
 
 /// The live rows [`seed`] wrote are all still there.
@@ -181,12 +186,14 @@ async fn live_rows_remain(store: &dyn Store, now: DateTime<Utc>) {
             .is_some()
     );
     assert!(
-        store
-            .throttles()
-            .locked_until("user:locked", now)
-            .await
-            .unwrap()
-            .is_some(),
+        matches!(
+            store
+                .throttles()
+                .reserve_attempts(&[("user:locked", LONG_LOCK)], now)
+                .await
+                .unwrap()[..],
+            [Reservation::Locked { .. }]
+        ),
         "an active lock is never purged"
     );
 }
@@ -243,21 +250,14 @@ both_backends!(
             }
         }
         live_rows_remain(store, now).await;
-        // "user:recent" still counts its failure: four more lock it.
-        for _ in 0..3 {
+        // "user:recent" still counts its attempt: the next one is the second.
+        assert_eq!(
             store
                 .throttles()
-                .record_failure("user:recent", now, POLICY)
+                .reserve_attempts(&[("user:recent", POLICY)], now)
                 .await
-                .unwrap();
-        }
-        assert!(
-            store
-                .throttles()
-                .record_failure("user:recent", now, POLICY)
-                .await
-                .unwrap()
-                .is_some(),
+                .unwrap(),
+            vec![Reservation::Allowed { attempt: 2 }],
             "a live throttle row was purged"
         );
 
