@@ -111,14 +111,11 @@ impl WorkingMemory {
     /// Runs `f` on `count` blocks of a pooled buffer (or a new one).
     fn with<R>(&self, count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
         let pooled = self.lock().pop().filter(|b| b.len() >= count);
-        let mut buffer = pooled.unwrap_or_else(|| working_memory(count));
-        let result = f(&mut buffer[..count]);
-        buffer[..count].iter_mut().for_each(Zeroize::zeroize);
-        let mut free = self.lock();
-        if free.len() < self.keep {
-            free.push(buffer);
-        }
-        result
+        let mut lease = Lease {
+            pool: self,
+            buffer: pooled.unwrap_or_else(|| working_memory(count)),
+        };
+        f(&mut lease.buffer[..count])
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
@@ -128,6 +125,23 @@ impl WorkingMemory {
     #[cfg(test)]
     fn pooled(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// A buffer on loan from [`WorkingMemory`]: wiped when dropped, also when
+/// the hash panics, then given back to the pool (or freed when it is full).
+struct Lease<'a> {
+    pool: &'a WorkingMemory,
+    buffer: Vec<Block>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.buffer.iter_mut().for_each(Zeroize::zeroize);
+        let mut free = self.pool.lock();
+        if free.len() < self.pool.keep {
+            free.push(std::mem::take(&mut self.buffer));
+        }
     }
 }
 
@@ -396,6 +410,26 @@ mod tests {
         assert!(
             free[0].iter().all(|b| b.as_ref().iter().all(|w| *w == 0)),
             "a pooled argon2 buffer still holds the last hash's blocks"
+        );
+    }
+
+    #[test]
+    fn working_memory_is_wiped_when_the_hash_panics() {
+        let memory = WorkingMemory::new(1);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            memory.with(8, |blocks| {
+                for b in blocks.iter_mut() {
+                    b.as_mut().fill(0xdead_beef);
+                }
+                panic!("hashing failed half-way");
+            })
+        }));
+        assert!(unwound.is_err());
+        let free = memory.lock();
+        assert_eq!(free.len(), 1, "the buffer went back to the pool");
+        assert!(
+            free[0].iter().all(|b| b.as_ref().iter().all(|w| *w == 0)),
+            "a buffer left by a panicking hash still holds its blocks"
         );
     }
 

@@ -1,6 +1,6 @@
 //! Housekeeping: deleting the rows that can no longer matter (expired
 //! authorization codes, expired revocations and used client-assertion
-//! `jti`s, ended or expired sessions, sign-in throttle rows whose window
+//! `jti`s, ended, expired or idle sessions, sign-in throttle rows whose window
 //! and lock are over), in bounded batches so that one purge never holds a
 //! long lock. `portcullis purge` runs it once; `serve` runs it every
 //! `PORTCULLIS_PURGE_INTERVAL_SECS` ([`spawn_periodic`]).
@@ -27,15 +27,18 @@ pub struct PurgeSettings {
     /// The sign-in throttle's counting window: a row whose window started
     /// longer ago than this (and whose lock is over) counts nothing.
     pub throttle_window: chrono::Duration,
+    /// The session idle timeout: a session unseen for longer is dead.
+    pub session_idle: chrono::Duration,
 }
 
 impl PurgeSettings {
     /// From the configuration (`PORTCULLIS_PURGE_BATCH_SIZE`,
-    /// `PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS`).
+    /// `PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS`, `PORTCULLIS_SESSION_IDLE_SECS`).
     pub fn from_config(config: &Config) -> Self {
         Self {
             batch_size: config.purge_batch_size,
             throttle_window: config.auth.login_failure_window,
+            session_idle: config.auth.session_idle,
         }
     }
 }
@@ -79,7 +82,9 @@ pub async fn purge(
             &mut report.revocations,
         ),
         (
-            PurgeTarget::EndedSessions,
+            PurgeTarget::EndedSessions {
+                idle: settings.session_idle,
+            },
             dead_before,
             &mut report.sessions,
         ),

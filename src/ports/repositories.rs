@@ -297,8 +297,12 @@ pub enum PurgeTarget {
     /// (`assertion:<hash>`) whose token or assertion expired: past their
     /// expiry neither can be presented again.
     ExpiredRevocations,
-    /// Sessions that ended (logout, user disabled) or expired.
-    EndedSessions,
+    /// Sessions that ended (logout, user disabled), expired, or died idle
+    /// (unseen for longer than `idle`).
+    EndedSessions {
+        /// The idle timeout (`PORTCULLIS_SESSION_IDLE_SECS`).
+        idle: chrono::Duration,
+    },
     /// Sign-in throttle rows whose counting window and lock are over.
     StaleThrottles,
 }

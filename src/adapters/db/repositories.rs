@@ -1118,12 +1118,13 @@ impl<C: ConnectionTrait + Send + Sync> HousekeepingRepository for SeaRepos<C> {
                 )
                 .await
             }
-            PurgeTarget::EndedSessions => {
+            PurgeTarget::EndedSessions { idle } => {
                 self.purge_keys::<sessions::Entity>(
                     sessions::Column::Id,
                     Condition::any()
                         .add(sessions::Column::EndedAt.lt(before))
-                        .add(sessions::Column::ExpiresAt.lt(before)),
+                        .add(sessions::Column::ExpiresAt.lt(before))
+                        .add(sessions::Column::LastSeenAt.lt(before - idle)),
                     limit,
                 )
                 .await

@@ -43,8 +43,13 @@ fn code(name: &str, expires_at: DateTime<Utc>) -> AuthorizationCode {
     }
 }
 
-fn session(id: &str, expires_at: DateTime<Utc>, ended_at: Option<DateTime<Utc>>) -> Session {
-    let start = expires_at - Duration::hours(10);
+fn session(
+    id: &str,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+) -> Session {
+    let start = last_seen_at;
     Session {
         id: id.to_owned(),
         id_hash: TokenHash::of(id),
@@ -52,7 +57,7 @@ fn session(id: &str, expires_at: DateTime<Utc>, ended_at: Option<DateTime<Utc>>)
         auth_time: Some(start),
         amr: None,
         created_at: start,
-        last_seen_at: start,
+        last_seen_at,
         expires_at,
         ended_at,
     }
@@ -97,15 +102,33 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
             .unwrap();
         store
             .sessions()
-            .insert_session(&session(&format!("expired-{i}"), old, None))
+            .insert_session(&session(
+                &format!("expired-{i}"),
+                old - Duration::hours(10),
+                old,
+                None,
+            ))
             .await
             .unwrap();
         store
             .sessions()
             .insert_session(&session(
                 &format!("ended-{i}"),
+                now - Duration::minutes(1),
                 now + Duration::hours(5),
                 Some(old),
+            ))
+            .await
+            .unwrap();
+        // Not ended, not expired, but unseen for longer than the idle
+        // timeout: dead all the same.
+        store
+            .sessions()
+            .insert_session(&session(
+                &format!("idle-{i}"),
+                old,
+                now + Duration::hours(5),
+                None,
             ))
             .await
             .unwrap();
@@ -134,7 +157,12 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
         .unwrap();
     store
         .sessions()
-        .insert_session(&session("live", now + Duration::hours(5), None))
+        .insert_session(&session(
+            "live",
+            now - Duration::minutes(1),
+            now + Duration::hours(5),
+            None,
+        ))
         .await
         .unwrap();
     store
@@ -218,6 +246,7 @@ both_backends!(
         let settings = PurgeSettings {
             batch_size: 2,
             throttle_window: POLICY.window,
+            session_idle: Duration::hours(1),
         };
         let report = housekeeping::purge(store, now, &settings).await.unwrap();
         assert_eq!(
@@ -225,7 +254,7 @@ both_backends!(
             PurgeReport {
                 codes: 3,
                 revocations: 5,
-                sessions: 10,
+                sessions: 15,
                 throttles: 5,
             }
         );
@@ -245,7 +274,11 @@ both_backends!(
                     .await
                     .unwrap()
             );
-            for s in [format!("expired-{i}"), format!("ended-{i}")] {
+            for s in [
+                format!("expired-{i}"),
+                format!("ended-{i}"),
+                format!("idle-{i}"),
+            ] {
                 assert!(store.sessions().session_by_id(&s).await.unwrap().is_none());
             }
         }
