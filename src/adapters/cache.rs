@@ -221,6 +221,7 @@ mod tests {
                 redirect_uris: vec!["https://app.example/cb".into()],
                 ..NewClient::default()
             },
+            false,
         )
         .await
         .unwrap()

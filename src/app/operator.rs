@@ -56,7 +56,10 @@ pub struct NewClient {
     pub require_pkce: bool,
     /// A resource server: may call `/introspect` (RFC 7662 §2.1).
     pub resource_server: bool,
-    /// Permit http redirect URIs to non-loopback hosts.
+    /// Permit http redirect URIs (and post-logout redirect URIs) to
+    /// non-loopback hosts. Redirect URIs only: the `jwks_uri` rule follows
+    /// the server's outbound setting (the `outbound_allow_insecure`
+    /// argument of [`create_client`]).
     pub allow_http: bool,
     /// Registered JWKS (JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
@@ -87,11 +90,17 @@ fn invalid(msg: impl Into<String>) -> OperatorError {
 
 /// Validates and stores a new client. The id (128-bit) and the secret
 /// (256-bit) are generated here; only the secret's SHA-256 is stored.
+///
+/// `outbound_allow_insecure` is the server's
+/// `PORTCULLIS_OUTBOUND_ALLOW_INSECURE` (`config.outbound.allow_insecure`):
+/// the one switch of the outbound destination rule, so that a `jwks_uri`
+/// is judged at registration as the outbound client will judge it.
 pub async fn create_client(
     store: &dyn Store,
     rng: &dyn Rng,
     clock: &dyn Clock,
     req: NewClient,
+    outbound_allow_insecure: bool,
 ) -> Result<CreatedClient, OperatorError> {
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
@@ -150,7 +159,7 @@ pub async fn create_client(
             "authorization_code needs at least one --redirect-uri",
         ));
     }
-    check_key_material(&req, auth_method)?;
+    check_key_material(&req, auth_method, outbound_allow_insecure)?;
 
     let id_raw = {
         let mut b = [0_u8; 16];
@@ -216,6 +225,7 @@ fn check_confidential_only(
 fn check_key_material(
     req: &NewClient,
     auth_method: TokenEndpointAuthMethod,
+    outbound_allow_insecure: bool,
 ) -> Result<(), OperatorError> {
     if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
         && req.jwks.is_none()
@@ -235,8 +245,9 @@ fn check_key_material(
     if let Some(uri) = &req.jwks_uri {
         // The server will call it: https, and no literal internal address
         // (a name is checked on the addresses it resolves to, at connect
-        // time). `--allow-http` is the development exception.
-        crate::domain::destination::check_outbound_url(uri, req.allow_http)
+        // time). The development exception is the outbound client's own
+        // setting, never `--allow-http` (redirect URIs only).
+        crate::domain::destination::check_outbound_url(uri, outbound_allow_insecure)
             .map_err(|e| invalid(format!("--jwks-uri {e}")))?;
     }
     if req

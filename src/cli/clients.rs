@@ -94,15 +94,17 @@ pub struct ClientCreateArgs {
     /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
     #[arg(long)]
     pub resource_server: bool,
-    /// Allow http redirect URIs for non-loopback hosts, and an http or
-    /// loopback/private --jwks-uri (development only).
+    /// Allow http redirect and post-logout redirect URIs for non-loopback
+    /// hosts (development only). It does not touch --jwks-uri: an http or
+    /// loopback/private jwks_uri needs PORTCULLIS_OUTBOUND_ALLOW_INSECURE.
     #[arg(long)]
     pub allow_http: bool,
     /// JWK Set file with the client's public keys (private_key_jwt).
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
     /// URL of the client's JWK Set (private_key_jwt): https, not a literal
-    /// loopback, private or link-local address.
+    /// loopback, private or link-local address (http and loopback/private
+    /// only under PORTCULLIS_OUTBOUND_ALLOW_INSECURE, development only).
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
     /// ID token signing algorithm: RS256 (default), ES256, PS256.
@@ -212,6 +214,7 @@ async fn client_create(
             id_token_ttl_secs: a.id_token_ttl,
             refresh_token_ttl_secs: a.refresh_token_ttl,
         },
+        config.outbound.allow_insecure,
     )
     .await?;
     if a.json {

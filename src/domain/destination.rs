@@ -32,9 +32,12 @@ pub enum DestinationError {
 /// Whether `ip` is an address on the public internet: not loopback,
 /// private (RFC 1918, RFC 4193 unique local), link-local (RFC 3927,
 /// 169.254.169.254 cloud metadata included; fe80::/10), carrier-grade NAT
-/// (RFC 6598), unspecified, broadcast, multicast, documentation or
-/// reserved. IPv4-mapped and IPv4-compatible IPv6 addresses are judged as
-/// the IPv4 address they carry.
+/// (RFC 6598), unspecified, broadcast, multicast, documentation,
+/// benchmarking or reserved. IPv4-mapped and IPv4-compatible IPv6
+/// addresses are judged as the IPv4 address they carry; the IPv6 ranges
+/// that lead to an IPv4 address through a translator or tunnel (NAT64,
+/// IPv4-translated, 6to4, Teredo) and discard-only 100::/64 are refused
+/// whole.
 pub fn is_public_address(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -89,10 +92,26 @@ fn is_public_v6(v6: Ipv6Addr) -> bool {
         || (s[0] & 0xfe00) == 0xfc00 // fc00::/7 unique local
         || (s[0] & 0xffc0) == 0xfe80 // fe80::/10 link-local
         || (s[0] & 0xffc0) == 0xfec0 // fec0::/10 site-local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32 documentation
-        || (s[0] == 0x0064 && s[1] == 0xff9b) // 64:ff9b::/96 NAT64 (embeds any IPv4)
-        || s[0] == 0x2002 // 2002::/16 6to4 (embeds any IPv4)
-        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)) // ::/96 IPv4-compatible
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32 documentation (RFC 3849)
+        || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // 2001:2::/48 benchmarking (RFC 5180)
+        // 2001::/32 Teredo (RFC 4380): tunnels to an IPv4 server and an
+        // obfuscated IPv4 client address, either of which may be internal.
+        || (s[0] == 0x2001 && s[1] == 0)
+        // 64:ff9b::/96 well-known NAT64 prefix (RFC 6052 §2.1) and
+        // 64:ff9b:1::/48 local-use NAT64 prefix (RFC 8215): both reach any
+        // IPv4 address a translator is given, and a local-use prefix places
+        // the IPv4 address where the operator's prefix length puts it
+        // (RFC 6052 §2.2), so it cannot be unwrapped reliably. Refused
+        // whole, as is the rest of 64:ff9b::/32 (unassigned).
+        || (s[0] == 0x0064 && s[1] == 0xff9b)
+        // 100::/64 discard-only (RFC 6666): a blackhole by design.
+        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+        || s[0] == 0x2002 // 2002::/16 6to4 (RFC 3056; embeds any IPv4)
+        // ::ffff:0:0/96 IPv4-translated (RFC 2765 §2.1, SIIT): a translator
+        // reaches the IPv4 address it carries; `to_canonical` does not
+        // unwrap it (only ::ffff:a.b.c.d), and nothing public uses it.
+        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0xffff && s[5] == 0)
+        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)) // ::/96 IPv4-compatible (RFC 4291 §2.5.5.1)
 }
 
 /// The rule for a URL the server will call (a registered `jwks_uri`):
@@ -155,13 +174,37 @@ mod tests {
             "::ffff:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b::808:808", // NAT64 of a public IPv4: refused all the same
+            // Local-use NAT64 (RFC 8215), 127.0.0.1 embedded as for a /48
+            // and as for a /96 prefix.
+            "64:ff9b:1:7f00:0:1::",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:ffff::a9fe:a9fe",
+            // IPv4-translated (RFC 2765): 127.0.0.1, 169.254.169.254, 10.0.0.1.
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:169.254.169.254",
+            "::ffff:0:a00:1",
+            // Teredo (RFC 4380).
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1", // discard-only (RFC 6666)
+            "100::ffff:ffff:ffff:ffff",
+            "2001:2::1", // benchmarking (RFC 5180)
             "2002:a9fe:a9fe::1",
             "2001:db8::1",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(!is_public_address(ip), "{ip}");
         }
-        for ip in ["93.184.215.14", "1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
+        // Neighbours of the refused ranges stay public.
+        for ip in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "2001:4860:4860::8888", // 2001:4860::/32, next to Teredo
+            "2001:1::1",            // PCP anycast (RFC 7723), beside Teredo
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(is_public_address(ip), "{ip}");
         }
@@ -174,7 +217,16 @@ mod tests {
             assert!(may_connect(ip, true), "{ip}");
             assert!(!may_connect(ip, false), "{ip}");
         }
-        for ip in ["169.254.169.254", "fe80::1", "0.0.0.0", "224.0.0.1"] {
+        for ip in [
+            "169.254.169.254",
+            "fe80::1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "64:ff9b:1::7f00:1",
+            "2001::1",
+            "100::1",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(!may_connect(ip, true), "{ip}");
         }
@@ -207,6 +259,10 @@ mod tests {
             "https://[::ffff:127.0.0.1]/jwks",
             "https://0x7f000001/jwks",
             "https://2130706433/jwks",
+            "https://[::ffff:0:7f00:1]/jwks",
+            "https://[64:ff9b:1::a9fe:a9fe]/jwks",
+            "https://[2001::a9fe:a9fe]/jwks",
+            "https://[100::1]/jwks",
         ] {
             assert!(
                 matches!(ok(internal), Err(DestinationError::Internal(_))),

@@ -10,8 +10,19 @@ use crate::both_backends;
 use crate::helpers::TestDb;
 
 pub fn portcullis(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
+    portcullis_with_env(db, args, &[], stdin)
+}
+
+/// [`portcullis`] with extra environment variables (settings).
+pub fn portcullis_with_env(
+    db: &TestDb,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.args(args)
+        .envs(env.iter().copied())
         .current_dir(db.dir.path())
         .env("PORTCULLIS_DATABASE_URL", &db.url)
         .env("PORTCULLIS_DATA_DIR", db.dir.path().join("data"))

@@ -23,10 +23,18 @@ pub struct TestClient {
     pub secret: Option<String>,
 }
 
+/// Registers `req` as `client create` would on `app`'s server: the
+/// `jwks_uri` rule follows the app's `PORTCULLIS_OUTBOUND_ALLOW_INSECURE`.
 pub async fn register(app: &TestApp, req: NewClient) -> TestClient {
-    let created = operator::create_client(app.state.store.as_ref(), &OsRng, &SystemClock, req)
-        .await
-        .unwrap();
+    let created = operator::create_client(
+        app.state.store.as_ref(),
+        &OsRng,
+        &SystemClock,
+        req,
+        app.state.config.outbound.allow_insecure,
+    )
+    .await
+    .unwrap();
     TestClient {
         id: created.client.id.to_string(),
         secret: created.secret,

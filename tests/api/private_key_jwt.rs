@@ -78,7 +78,6 @@ pub(crate) fn service(jwks: Option<String>, jwks_uri: Option<String>) -> NewClie
         auth_method: Some("private_key_jwt".into()),
         jwks,
         jwks_uri,
-        allow_http: true,
         ..NewClient::default()
     }
 }

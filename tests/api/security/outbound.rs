@@ -278,8 +278,7 @@ async fn a_name_resolving_to_loopback_gets_no_connection() {
     // localhost gets invalid_client and the server is never contacted.
     let app = spawn_app(Backend::Sqlite).await;
     let kp = keys("k1");
-    let mut req = service(None, Some(format!("https://localhost:{port}/jwks")));
-    req.allow_http = false;
+    let req = service(None, Some(format!("https://localhost:{port}/jwks")));
     let c = register(&app, req).await;
     let (s, _) = token_with(
         &app,
@@ -338,6 +337,23 @@ async fn bad_signatures_do_not_force_refetches() {
     );
 }
 
+/// Registers `req` with the outbound development exception on or off.
+async fn create(
+    app: &crate::helpers::TestApp,
+    req: portcullis::app::operator::NewClient,
+    outbound_allow_insecure: bool,
+) -> Result<(), OperatorError> {
+    operator::create_client(
+        app.state.store.as_ref(),
+        &OsRng,
+        &SystemClock,
+        req,
+        outbound_allow_insecure,
+    )
+    .await
+    .map(|_| ())
+}
+
 #[tokio::test]
 async fn registration_refuses_a_jwks_uri_that_is_not_https_or_names_an_internal_address() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -349,10 +365,10 @@ async fn registration_refuses_a_jwks_uri_that_is_not_https_or_names_an_internal_
         "https://10.0.0.5/jwks",
         "https://192.168.0.10/jwks",
         "https://0x7f000001/jwks",
+        "https://[::ffff:0:7f00:1]/jwks",
+        "https://[2001::a9fe:a9fe]/jwks",
     ] {
-        let mut req = service(None, Some(uri.to_owned()));
-        req.allow_http = false;
-        let err = operator::create_client(app.state.store.as_ref(), &OsRng, &SystemClock, req)
+        let err = create(&app, service(None, Some(uri.to_owned())), false)
             .await
             .unwrap_err();
         assert!(
@@ -360,9 +376,84 @@ async fn registration_refuses_a_jwks_uri_that_is_not_https_or_names_an_internal_
             "{uri}: {err:?}"
         );
     }
-    let mut req = service(None, Some("https://rp.example/jwks".into()));
-    req.allow_http = false;
-    operator::create_client(app.state.store.as_ref(), &OsRng, &SystemClock, req)
+    create(
+        &app,
+        service(None, Some("https://rp.example/jwks".into())),
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_jwks_uri_rule_follows_the_outbound_setting_not_allow_http() {
+    // One rule, one switch: `--allow-http` (redirect URIs) does not open
+    // the jwks_uri rule; PORTCULLIS_OUTBOUND_ALLOW_INSECURE does, and
+    // link-local stays refused even then.
+    let app = spawn_app(Backend::Sqlite).await;
+    let http_uri = || service(None, Some("http://127.0.0.1:8080/jwks".into()));
+    let mut with_allow_http = http_uri();
+    with_allow_http.allow_http = true;
+    let err = create(&app, with_allow_http.clone(), false)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        matches!(&err, OperatorError::Invalid(m) if m.contains("--jwks-uri")),
+        "{err:?}"
+    );
+    create(&app, http_uri(), true).await.unwrap();
+    create(&app, with_allow_http, true).await.unwrap();
+    let err = create(
+        &app,
+        service(None, Some("http://169.254.169.254/jwks".into())),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OperatorError::Invalid(_)), "{err:?}");
+    // `--allow-http` still admits http redirect URIs (its only job).
+    let mut web = service(None, Some("https://rp.example/jwks".into()));
+    web.grant_types = vec!["authorization_code".into()];
+    web.redirect_uris = vec!["http://dev.example/cb".into()];
+    web.allow_http = true;
+    create(&app, web, false).await.unwrap();
+}
+
+/// The same through the CLI process, as an operator would run it.
+#[tokio::test]
+async fn client_create_takes_the_jwks_uri_exception_from_the_outbound_setting() {
+    use crate::cli::{failed, ok, portcullis_with_env};
+    use portcullis::ports::prelude::*;
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let args = [
+        "client",
+        "create",
+        "--name",
+        "Service",
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        "http://127.0.0.1:8080/jwks",
+    ];
+    let with_allow_http: Vec<&str> = args.iter().copied().chain(["--allow-http"]).collect();
+    let err = failed(&portcullis_with_env(&db, &with_allow_http, &[], None));
+    assert!(err.contains("--jwks-uri"), "{err}");
+    let err = failed(&portcullis_with_env(&db, &args, &[], None));
+    assert!(err.contains("--jwks-uri"), "{err}");
+    let insecure = [("PORTCULLIS_OUTBOUND_ALLOW_INSECURE", "true")];
+    let out = ok(&portcullis_with_env(&db, &args, &insecure, None));
+    assert!(out.contains("client_id"), "{out}");
+    assert_eq!(
+        db.store()
+            .await
+            .clients()
+            .list_clients()
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "only the registration under the outbound setting was written"
+    );
 }
