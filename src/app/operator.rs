@@ -56,6 +56,9 @@ pub struct NewClient {
     pub require_pkce: bool,
     /// A resource server: may call `/introspect` (RFC 7662 §2.1).
     pub resource_server: bool,
+    /// The resource server's audience (`--audience`); `None` means its
+    /// client id. Only with `resource_server`.
+    pub audience: Option<String>,
     /// Permit http redirect URIs to non-loopback hosts.
     pub allow_http: bool,
     /// Registered JWKS (JSON text) for `private_key_jwt`.
@@ -151,6 +154,7 @@ pub async fn create_client(
         ));
     }
     check_key_material(&req, auth_method)?;
+    let audience = req.audience.as_deref().map(check_audience).transpose()?;
 
     let id_raw = {
         let mut b = [0_u8; 16];
@@ -159,6 +163,11 @@ pub async fn create_client(
     };
     let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
     let secret = (!req.public).then(|| rng.token());
+    // A resource server serves its own audience, its client id unless told
+    // otherwise (RFC 7662 §4; `protocol::introspect::meant_for`).
+    let resource_audience = req
+        .resource_server
+        .then(|| audience.unwrap_or_else(|| id.as_str().to_owned()));
     let now = clock.now();
     let client = Client {
         id,
@@ -172,7 +181,7 @@ pub async fn create_client(
         scopes,
         first_party: req.first_party,
         require_pkce: req.public || req.require_pkce,
-        resource_server: req.resource_server,
+        resource_audience,
         id_token_signed_response_alg: req.id_token_alg,
         jwks: req.jwks,
         jwks_uri: req.jwks_uri,
@@ -198,6 +207,9 @@ fn check_confidential_only(
     req: &NewClient,
     grant_types: &[GrantType],
 ) -> Result<(), OperatorError> {
+    if req.audience.is_some() && !req.resource_server {
+        return Err(invalid("--audience is for a resource server: add --resource-server"));
+    }
     if req.public && req.resource_server {
         return Err(invalid(
             "a resource server authenticates at /introspect: it cannot be public (RFC 7662 §2.1)",
@@ -287,16 +299,44 @@ pub async fn rotate_client_secret(
     Ok(secret)
 }
 
+/// The longest resource-server audience accepted.
+const MAX_AUDIENCE_CHARS: usize = 1024;
+
+/// A resource server's audience (`--audience`): an `aud` value (RFC 7519
+/// §4.1.3, a StringOrURI), compared by exact string match; 1 to 1024
+/// characters, no whitespace or control characters.
+fn check_audience(a: &str) -> Result<String, OperatorError> {
+    if a.is_empty()
+        || a.chars().count() > MAX_AUDIENCE_CHARS
+        || a.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            "--audience must be 1 to 1024 characters without spaces or control characters",
+        ));
+    }
+    Ok(a.to_owned())
+}
+
 /// Registers a confidential client as a resource server, or withdraws it
-/// (`client update --resource-server`): only resource servers may call
-/// `/introspect` (RFC 7662 §2.1, `protocol::introspect`).
+/// (`client update --resource-server true|false [--audience VALUE]`): only
+/// resource servers may call `/introspect` (RFC 7662 §2.1), and each is told
+/// only about tokens of its audience or issued to it (§4,
+/// `protocol::introspect`). Registering keeps the audience the client has,
+/// else takes `audience`, else its client id; `audience` replaces it.
 pub async fn set_resource_server(
     store: &dyn Store,
     clock: &dyn Clock,
     id: &str,
     resource_server: bool,
+    audience: Option<&str>,
 ) -> Result<Client, OperatorError> {
     let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
+    let audience = audience.map(check_audience).transpose()?;
+    if !resource_server && audience.is_some() {
+        return Err(invalid(
+            "--audience is for a resource server: it cannot go with --resource-server false",
+        ));
+    }
     let client = store
         .clients()
         .get_client(&id)
@@ -307,15 +347,20 @@ pub async fn set_resource_server(
             "a public client cannot be a resource server (RFC 7662 §2.1)",
         ));
     }
+    let resource_audience = resource_server.then(|| {
+        audience
+            .or_else(|| client.resource_audience.clone())
+            .unwrap_or_else(|| id.as_str().to_owned())
+    });
     if !store
         .clients()
-        .set_client_resource_server(&id, resource_server, clock.now())
+        .set_client_resource_audience(&id, resource_audience.as_deref(), clock.now())
         .await?
     {
         return Err(OperatorError::NotFound(format!("no client {id}")));
     }
     Ok(Client {
-        resource_server,
+        resource_audience,
         ..client
     })
 }
