@@ -208,7 +208,9 @@ fn check_confidential_only(
     grant_types: &[GrantType],
 ) -> Result<(), OperatorError> {
     if req.audience.is_some() && !req.resource_server {
-        return Err(invalid("--audience is for a resource server: add --resource-server"));
+        return Err(invalid(
+            "--audience is for a resource server: add --resource-server",
+        ));
     }
     if req.public && req.resource_server {
         return Err(invalid(

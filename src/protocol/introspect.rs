@@ -198,7 +198,10 @@ mod tests {
     fn only_resource_servers_may_introspect() {
         let form = RawParams::parse(b"token=t");
         let basic = TokenEndpointAuthMethod::ClientSecretBasic;
-        assert_eq!(validate(&client("rs", basic, Some("rs")), &form).unwrap(), "t");
+        assert_eq!(
+            validate(&client("rs", basic, Some("rs")), &form).unwrap(),
+            "t"
+        );
         assert_eq!(
             validate(&client("app", basic, None), &form)
                 .unwrap_err()
@@ -225,7 +228,11 @@ mod tests {
         // rs1 serves its own audience (the default: its client id).
         let rs = client("rs1", basic, Some("rs1"));
         for (why, c, ok) in [
-            ("the server-wide audience", claims("app", &json!(SHARED)), false),
+            (
+                "the server-wide audience",
+                claims("app", &json!(SHARED)),
+                false,
+            ),
             (
                 "the server-wide audience in an array",
                 claims("app", &json!(["x", SHARED])),

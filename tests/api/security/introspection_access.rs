@@ -137,11 +137,15 @@ both_backends!(
 
         // `client update ID --audience <server-wide>`: A reads them now.
         let store = app.state.store.as_ref();
-        let c = operator::set_resource_server(store, &SystemClock, &api.id, true, Some(&app.issuer))
-            .await
-            .unwrap();
+        let c =
+            operator::set_resource_server(store, &SystemClock, &api.id, true, Some(&app.issuer))
+                .await
+                .unwrap();
         assert_eq!(c.resource_audience.as_deref(), Some(app.issuer.as_str()));
-        assert_eq!(introspect(&app, &api, &s.access_token).await.1["active"], true);
+        assert_eq!(
+            introspect(&app, &api, &s.access_token).await.1["active"],
+            true
+        );
         // Bad audiences change nothing.
         for (bad, flag) in [("", true), ("a b", true), ("x\u{7}", true), ("api", false)] {
             let err = operator::set_resource_server(store, &SystemClock, &api.id, flag, Some(bad))
@@ -149,7 +153,10 @@ both_backends!(
                 .unwrap_err();
             assert!(err.to_string().contains("--audience"), "{bad:?}: {err}");
         }
-        assert_eq!(introspect(&app, &api, &s.access_token).await.1["active"], true);
+        assert_eq!(
+            introspect(&app, &api, &s.access_token).await.1["active"],
+            true
+        );
 
         // Withdrawn (`client update --resource-server false`): refused again.
         let store = app.state.store.as_ref();
