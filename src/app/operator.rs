@@ -154,7 +154,6 @@ pub async fn create_client(
         ));
     }
     check_key_material(&req, auth_method)?;
-    let audience = req.audience.as_deref().map(check_audience).transpose()?;
 
     let id_raw = {
         let mut b = [0_u8; 16];
@@ -163,11 +162,7 @@ pub async fn create_client(
     };
     let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
     let secret = (!req.public).then(|| rng.token());
-    // A resource server serves its own audience, its client id unless told
-    // otherwise (RFC 7662 §4; `protocol::introspect::meant_for`).
-    let resource_audience = req
-        .resource_server
-        .then(|| audience.unwrap_or_else(|| id.as_str().to_owned()));
+    let resource_audience = resource_audience(&req, &id);
     let now = clock.now();
     let client = Client {
         id,
@@ -200,9 +195,19 @@ pub async fn create_client(
     }
 }
 
+/// A resource server serves its own audience: its client id unless
+/// `--audience` says otherwise (RFC 7662 §4; `protocol::introspect::meant_for`).
+fn resource_audience(req: &NewClient, id: &ClientId) -> Option<String> {
+    req.resource_server.then(|| {
+        req.audience
+            .clone()
+            .unwrap_or_else(|| id.as_str().to_owned())
+    })
+}
+
 /// What only a confidential client may be: a `client_credentials` client
 /// (RFC 6749 §4.4) and a resource server, which authenticates at
-/// `/introspect` (RFC 7662 §2.1).
+/// `/introspect` (RFC 7662 §2.1); and a resource server's `--audience`.
 fn check_confidential_only(
     req: &NewClient,
     grant_types: &[GrantType],

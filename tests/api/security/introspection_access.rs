@@ -34,16 +34,27 @@ async fn introspect(app: &TestApp, c: &TestClient, token: &str) -> (StatusCode, 
     (r.status(), r.json().await.unwrap_or_default())
 }
 
-/// A `client_credentials` client; `audience`: `None` for no resource
-/// server, `Some(None)` for one with its own audience (its client id),
-/// `Some(Some(a))` for one registered with `--audience a`.
-fn service(name: &str, audience: Option<Option<&str>>) -> NewClient {
+/// What a `client_credentials` client of [`service`] is.
+#[derive(Clone, Copy)]
+enum Rs<'a> {
+    /// No resource server.
+    No,
+    /// A resource server of its own audience (its client id).
+    Own,
+    /// A resource server registered with `--audience`.
+    Audience(&'a str),
+}
+
+fn service(name: &str, rs: Rs<'_>) -> NewClient {
     NewClient {
         name: name.into(),
         grant_types: vec!["client_credentials".into()],
         scopes: vec!["api:read".into()],
-        resource_server: audience.is_some(),
-        audience: audience.flatten().map(str::to_owned),
+        resource_server: !matches!(rs, Rs::No),
+        audience: match rs {
+            Rs::Audience(a) => Some(a.to_owned()),
+            Rs::No | Rs::Own => None,
+        },
         ..NewClient::default()
     }
 }
@@ -73,11 +84,11 @@ both_backends!(
             id: s.client.id.clone(),
             secret: Some(s.secret.clone()),
         };
-        let snoop = register(&app, service("Another app", None)).await;
+        let snoop = register(&app, service("Another app", Rs::No)).await;
         // Resource server A serves its own audience (its client id).
-        let api = register(&app, service("API A", Some(None))).await;
+        let api = register(&app, service("API A", Rs::Own)).await;
         // Resource server B is registered with the server-wide audience.
-        let wide = register(&app, service("API B", Some(Some(&app.issuer)))).await;
+        let wide = register(&app, service("API B", Rs::Audience(&app.issuer))).await;
         let spa = register(&app, flow::client_req(true)).await;
 
         // Not a resource server: refused, even for its own token, and it
@@ -129,7 +140,7 @@ both_backends!(
         assert_eq!(body["active"], true, "{body}");
         assert_eq!(body["client_id"], api.id.as_str());
         assert_eq!(introspect(&app, &wide, &own).await.1["active"], true);
-        let other = register(&app, service("API C", Some(None))).await;
+        let other = register(&app, service("API C", Rs::Own)).await;
         assert_eq!(
             introspect(&app, &other, &own).await.1,
             serde_json::json!({"active": false})
