@@ -132,15 +132,15 @@ impl ClientRepository for ClientCache {
         r
     }
 
-    async fn set_client_resource_server(
+    async fn set_client_resource_audience(
         &self,
         id: &ClientId,
-        resource_server: bool,
+        audience: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let r = self
             .repo()
-            .set_client_resource_server(id, resource_server, now)
+            .set_client_resource_audience(id, audience, now)
             .await;
         self.forget(id);
         r

@@ -56,6 +56,9 @@ pub struct NewClient {
     pub require_pkce: bool,
     /// A resource server: may call `/introspect` (RFC 7662 §2.1).
     pub resource_server: bool,
+    /// The resource server's audience (`--audience`); `None` means its
+    /// client id. Only with `resource_server`.
+    pub audience: Option<String>,
     /// Permit http redirect URIs (and post-logout redirect URIs) to
     /// non-loopback hosts. Redirect URIs only: the `jwks_uri` rule follows
     /// the server's outbound setting (the `outbound_allow_insecure`
@@ -168,6 +171,7 @@ pub async fn create_client(
     };
     let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
     let secret = (!req.public).then(|| rng.token());
+    let resource_audience = resource_audience(&req, &id);
     let now = clock.now();
     let client = Client {
         id,
@@ -181,7 +185,7 @@ pub async fn create_client(
         scopes,
         first_party: req.first_party,
         require_pkce: req.public || req.require_pkce,
-        resource_server: req.resource_server,
+        resource_audience,
         id_token_signed_response_alg: req.id_token_alg,
         jwks: req.jwks,
         jwks_uri: req.jwks_uri,
@@ -200,13 +204,28 @@ pub async fn create_client(
     }
 }
 
+/// A resource server serves its own audience: its client id unless
+/// `--audience` says otherwise (RFC 7662 §4; `protocol::introspect::meant_for`).
+fn resource_audience(req: &NewClient, id: &ClientId) -> Option<String> {
+    req.resource_server.then(|| {
+        req.audience
+            .clone()
+            .unwrap_or_else(|| id.as_str().to_owned())
+    })
+}
+
 /// What only a confidential client may be: a `client_credentials` client
 /// (RFC 6749 §4.4) and a resource server, which authenticates at
-/// `/introspect` (RFC 7662 §2.1).
+/// `/introspect` (RFC 7662 §2.1); and a resource server's `--audience`.
 fn check_confidential_only(
     req: &NewClient,
     grant_types: &[GrantType],
 ) -> Result<(), OperatorError> {
+    if req.audience.is_some() && !req.resource_server {
+        return Err(invalid(
+            "--audience is for a resource server: add --resource-server",
+        ));
+    }
     if req.public && req.resource_server {
         return Err(invalid(
             "a resource server authenticates at /introspect: it cannot be public (RFC 7662 §2.1)",
@@ -298,16 +317,44 @@ pub async fn rotate_client_secret(
     Ok(secret)
 }
 
+/// The longest resource-server audience accepted.
+const MAX_AUDIENCE_CHARS: usize = 1024;
+
+/// A resource server's audience (`--audience`): an `aud` value (RFC 7519
+/// §4.1.3, a StringOrURI), compared by exact string match; 1 to 1024
+/// characters, no whitespace or control characters.
+fn check_audience(a: &str) -> Result<String, OperatorError> {
+    if a.is_empty()
+        || a.chars().count() > MAX_AUDIENCE_CHARS
+        || a.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            "--audience must be 1 to 1024 characters without spaces or control characters",
+        ));
+    }
+    Ok(a.to_owned())
+}
+
 /// Registers a confidential client as a resource server, or withdraws it
-/// (`client update --resource-server`): only resource servers may call
-/// `/introspect` (RFC 7662 §2.1, `protocol::introspect`).
+/// (`client update --resource-server true|false [--audience VALUE]`): only
+/// resource servers may call `/introspect` (RFC 7662 §2.1), and each is told
+/// only about tokens of its audience or issued to it (§4,
+/// `protocol::introspect`). Registering keeps the audience the client has,
+/// else takes `audience`, else its client id; `audience` replaces it.
 pub async fn set_resource_server(
     store: &dyn Store,
     clock: &dyn Clock,
     id: &str,
     resource_server: bool,
+    audience: Option<&str>,
 ) -> Result<Client, OperatorError> {
     let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
+    let audience = audience.map(check_audience).transpose()?;
+    if !resource_server && audience.is_some() {
+        return Err(invalid(
+            "--audience is for a resource server: it cannot go with --resource-server false",
+        ));
+    }
     let client = store
         .clients()
         .get_client(&id)
@@ -318,15 +365,20 @@ pub async fn set_resource_server(
             "a public client cannot be a resource server (RFC 7662 §2.1)",
         ));
     }
+    let resource_audience = resource_server.then(|| {
+        audience
+            .or_else(|| client.resource_audience.clone())
+            .unwrap_or_else(|| id.as_str().to_owned())
+    });
     if !store
         .clients()
-        .set_client_resource_server(&id, resource_server, clock.now())
+        .set_client_resource_audience(&id, resource_audience.as_deref(), clock.now())
         .await?
     {
         return Err(OperatorError::NotFound(format!("no client {id}")));
     }
     Ok(Client {
-        resource_server,
+        resource_audience,
         ..client
     })
 }

@@ -42,14 +42,20 @@ pub enum ClientCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a client: `--resource-server true|false` (may it call /introspect).
+    /// Change a client: `--resource-server true|false` (may it call
+    /// /introspect), `--audience VALUE` (the tokens it is told about).
     Update {
         /// The client id.
         id: String,
         /// Register the client as a resource server (RFC 7662 §2.1): it may
-        /// introspect tokens meant for it or issued to it.
+        /// introspect tokens meant for it (its audience) or issued to it.
+        /// `true` keeps the audience it has, else takes its client id.
         #[arg(long, value_name = "BOOL")]
         resource_server: Option<bool>,
+        /// The resource server's audience: it is told about access tokens
+        /// whose `aud` contains it (implies --resource-server true).
+        #[arg(long, value_name = "VALUE")]
+        audience: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -94,6 +100,12 @@ pub struct ClientCreateArgs {
     /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
     #[arg(long)]
     pub resource_server: bool,
+    /// The resource server's audience (default: its client id): it is told
+    /// about access tokens whose `aud` contains it, and those issued to it.
+    /// The server-wide audience (PORTCULLIS_ACCESS_TOKEN_AUDIENCE, default
+    /// the issuer) reads every access token.
+    #[arg(long, value_name = "VALUE", requires = "resource_server")]
+    pub audience: Option<String>,
     /// Allow http redirect and post-logout redirect URIs for non-loopback
     /// hosts (development only). It does not touch --jwks-uri: an http or
     /// loopback/private jwks_uri needs PORTCULLIS_OUTBOUND_ALLOW_INSECURE.
@@ -136,7 +148,8 @@ fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
         "scope": c.scopes.to_string(),
         "first_party": c.first_party,
         "require_pkce": c.require_pkce,
-        "resource_server": c.resource_server,
+        "resource_server": c.resource_audience.is_some(),
+        "resource_audience": c.resource_audience,
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
@@ -175,7 +188,10 @@ fn print_client(c: &Client) {
         println!("post_logout:    {u}");
     }
     println!("first party:    {}", c.first_party);
-    println!("resource server: {}", c.resource_server);
+    match &c.resource_audience {
+        Some(a) => println!("resource server: audience {a}"),
+        None => println!("resource server: no"),
+    }
 }
 
 async fn client_create(
@@ -206,6 +222,7 @@ async fn client_create(
             first_party: a.first_party,
             require_pkce: a.require_pkce,
             resource_server: a.resource_server,
+            audience: a.audience,
             allow_http: a.allow_http || config.allow_http_redirect_uris,
             jwks,
             jwks_uri: a.jwks_uri,
@@ -280,13 +297,20 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
         ClientCmd::Update {
             id,
             resource_server,
+            audience,
             json,
         } => {
-            let Some(resource_server) = resource_server else {
-                bail!("nothing to change: give --resource-server true|false")
+            let Some(resource_server) = resource_server.or(audience.as_ref().map(|_| true)) else {
+                bail!("nothing to change: give --resource-server true|false or --audience VALUE")
             };
-            let c =
-                operator::set_resource_server(store.as_ref(), &clock, &id, resource_server).await?;
+            let c = operator::set_resource_server(
+                store.as_ref(),
+                &clock,
+                &id,
+                resource_server,
+                audience.as_deref(),
+            )
+            .await?;
             if json {
                 println!("{}", client_json(&c, None));
             } else {

@@ -130,10 +130,11 @@ pub struct Client {
     pub first_party: bool,
     /// PKCE is required (always true for public clients).
     pub require_pkce: bool,
-    /// A protected resource (RFC 7662 §2.1): only such clients may call
-    /// `/introspect`, and only for tokens meant for them or issued to them
-    /// (`protocol::introspect`).
-    pub resource_server: bool,
+    /// The audience of a protected resource (RFC 7662 §2.1, §4), set iff
+    /// the client is a resource server: only such clients may call
+    /// `/introspect`, and only for access tokens whose `aud` contains this
+    /// value or that were issued to them (`protocol::introspect`).
+    pub resource_audience: Option<String>,
     /// `id_token_signed_response_alg`; `None` means RS256.
     pub id_token_signed_response_alg: Option<String>,
     /// Registered JWKS (JSON) for `private_key_jwt`.

@@ -43,12 +43,12 @@ pub trait ClientRepository: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes a client; `false` if no such client.
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
-    /// Registers the client as a resource server or not (RFC 7662 §2.1);
-    /// `false` if no such client.
-    async fn set_client_resource_server(
+    /// Registers the client as a resource server serving `audience`, or
+    /// (`None`) withdraws it (RFC 7662 §2.1, §4); `false` if no such client.
+    async fn set_client_resource_audience(
         &self,
         id: &ClientId,
-        resource_server: bool,
+        audience: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 }

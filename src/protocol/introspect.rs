@@ -3,17 +3,22 @@
 //!
 //! Who may introspect what (RFC 7662 §2.1, §4): the caller is a protected
 //! resource, so only a confidential client registered as a resource server
-//! (`client create --resource-server`, `client update --resource-server
-//! true`) may call the endpoint; any other client gets `unauthorized_client`
-//! (400, RFC 7662 §2.3 → RFC 6749 §5.2: it authenticated, but is not
-//! authorized for this endpoint). A resource server learns about:
+//! (`client create --resource-server [--audience VALUE]`, `client update ID
+//! --resource-server true`, `client update ID --audience VALUE`) may call
+//! the endpoint; any other client gets `unauthorized_client` (400, RFC 7662
+//! §2.3 → RFC 6749 §5.2: it authenticated, but is not authorized for this
+//! endpoint). Each resource server has an audience of its own (default: its
+//! client id) and learns about:
 //!
-//! - an access token meant for it ([`meant_for`]: its `aud` names the
-//!   caller's client id, or the server-wide access-token audience
-//!   `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer), which every
-//!   registered resource server serves; today every access token carries
-//!   exactly that audience), or issued to it (`client_id`);
+//! - an access token meant for it ([`meant_for`]: its `aud` contains the
+//!   caller's audience), or issued to it (its `client_id` is the caller's);
 //! - a refresh token only when issued to it.
+//!
+//! The server-wide access-token audience (`PORTCULLIS_ACCESS_TOKEN_AUDIENCE`,
+//! default the issuer), which every access token carries today, is no
+//! resource server's unless an operator registers one with exactly that
+//! `--audience`: otherwise any resource server would read every user's
+//! tokens of every client.
 //!
 //! Any other token, like a revoked, expired or unknown one, or a token of a
 //! user who was disabled since, is answered `{"active": false}` and nothing
@@ -43,7 +48,7 @@ pub fn validate<'f>(client: &Client, form: &'f RawParams) -> Result<&'f str, OAu
             "introspection requires a confidential client",
         ));
     }
-    if !client.resource_server {
+    if client.resource_audience.is_none() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "only clients registered as resource servers may introspect (RFC 7662 section 2.1)",
@@ -53,14 +58,17 @@ pub fn validate<'f>(client: &Client, form: &'f RawParams) -> Result<&'f str, OAu
 }
 
 /// Whether an access token is meant for `caller` or was issued to it (RFC
-/// 7662 §4): its `aud` names the caller's client id or `shared_audience`
-/// (the server-wide access-token audience, which every resource server
-/// serves), or its `client_id` is the caller's.
-pub fn meant_for(caller: &Client, claims: &AccessClaims, shared_audience: &str) -> bool {
+/// 7662 §4): its `aud` (a string or an array, RFC 7519 §4.1.3) contains the
+/// caller's resource-server audience, exact match, or its `client_id` is
+/// the caller's. A client that is no resource server has no audience.
+pub fn meant_for(caller: &Client, claims: &AccessClaims) -> bool {
     if claims.client_id == caller.id.as_str() {
         return true;
     }
-    let names = |a: &str| a == caller.id.as_str() || a == shared_audience;
+    let Some(audience) = caller.resource_audience.as_deref() else {
+        return false;
+    };
+    let names = |a: &str| a == audience;
     match claims.all.get("aud") {
         Some(Value::String(a)) => names(a),
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(names),
@@ -84,7 +92,7 @@ async fn user_enabled(store: &dyn Store, sub: &str) -> Result<bool, StoreError> 
 pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<Value, OAuthError> {
     match resource::validate(ctx, token).await {
         Ok(claims) => {
-            if !meant_for(client, &claims, &ctx.settings.access_token_audience) {
+            if !meant_for(client, &claims) {
                 return Ok(json!({ "active": false }));
             }
             // A token of a user (one with a grant; client_credentials tokens
@@ -149,7 +157,7 @@ mod tests {
     use super::*;
     use crate::domain::{ClientId, ScopeSet, TokenEndpointAuthMethod};
 
-    fn client(id: &str, auth: TokenEndpointAuthMethod, resource_server: bool) -> Client {
+    fn client(id: &str, auth: TokenEndpointAuthMethod, audience: Option<&str>) -> Client {
         Client {
             id: ClientId::parse(id).unwrap(),
             name: "API".into(),
@@ -162,7 +170,7 @@ mod tests {
             scopes: ScopeSet::parse("openid").unwrap(),
             first_party: false,
             require_pkce: false,
-            resource_server,
+            resource_audience: audience.map(str::to_owned),
             id_token_signed_response_alg: None,
             jwks: None,
             jwks_uri: None,
@@ -190,20 +198,23 @@ mod tests {
     fn only_resource_servers_may_introspect() {
         let form = RawParams::parse(b"token=t");
         let basic = TokenEndpointAuthMethod::ClientSecretBasic;
-        assert_eq!(validate(&client("rs", basic, true), &form).unwrap(), "t");
         assert_eq!(
-            validate(&client("app", basic, false), &form)
+            validate(&client("rs", basic, Some("rs")), &form).unwrap(),
+            "t"
+        );
+        assert_eq!(
+            validate(&client("app", basic, None), &form)
                 .unwrap_err()
                 .code,
             ErrorCode::UnauthorizedClient
         );
-        let public = client("spa", TokenEndpointAuthMethod::None, false);
+        let public = client("spa", TokenEndpointAuthMethod::None, None);
         assert_eq!(
             validate(&public, &form).unwrap_err().code,
             ErrorCode::InvalidClient
         );
         assert_eq!(
-            validate(&client("rs", basic, true), &RawParams::parse(b""))
+            validate(&client("rs", basic, Some("rs")), &RawParams::parse(b""))
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidRequest
@@ -213,29 +224,44 @@ mod tests {
     #[test]
     fn a_token_is_described_only_to_its_audience_or_its_client() {
         const SHARED: &str = "https://as.example";
-        let rs = client("rs1", TokenEndpointAuthMethod::ClientSecretBasic, true);
+        let basic = TokenEndpointAuthMethod::ClientSecretBasic;
+        // rs1 serves its own audience (the default: its client id).
+        let rs = client("rs1", basic, Some("rs1"));
         for (why, c, ok) in [
-            ("the shared audience", claims("app", &json!(SHARED)), true),
             (
-                "the shared audience in an array",
+                "the server-wide audience",
+                claims("app", &json!(SHARED)),
+                false,
+            ),
+            (
+                "the server-wide audience in an array",
                 claims("app", &json!(["x", SHARED])),
+                false,
+            ),
+            ("its audience", claims("app", &json!("rs1")), true),
+            (
+                "its audience in an array",
+                claims("app", &json!(["rs2", "rs1"])),
                 true,
             ),
-            ("the caller's id", claims("app", &json!("rs1")), true),
             (
                 "another resource server only",
                 claims("app", &json!("rs2")),
                 false,
             ),
-            (
-                "others in an array",
-                claims("app", &json!(["rs2", "rs3"])),
-                false,
-            ),
+            ("a prefix of it", claims("app", &json!("rs")), false),
             ("no aud", claims("app", &Value::Null), false),
-            ("issued to the caller", claims("rs1", &json!("rs2")), true),
+            ("issued to the caller", claims("rs1", &json!(SHARED)), true),
         ] {
-            assert_eq!(meant_for(&rs, &c, SHARED), ok, "{why}");
+            assert_eq!(meant_for(&rs, &c), ok, "{why}");
         }
+        // Registered with the server-wide audience: it reads those tokens.
+        let wide = client("api", basic, Some(SHARED));
+        assert!(meant_for(&wide, &claims("app", &json!(SHARED))));
+        assert!(meant_for(&wide, &claims("app", &json!(["x", SHARED]))));
+        assert!(!meant_for(&wide, &claims("app", &json!("api"))));
+        // No resource server: only its own tokens (validate refuses it first).
+        let none = client("app2", basic, None);
+        assert!(!meant_for(&none, &claims("app", &json!(SHARED))));
     }
 }

@@ -118,7 +118,7 @@ mod tests {
             scopes: ScopeSet::parse("openid profile").unwrap(),
             first_party: false,
             require_pkce: false,
-            resource_server: false,
+            resource_audience: None,
             id_token_signed_response_alg: None,
             jwks: None,
             jwks_uri: None,

@@ -31,7 +31,7 @@ fn client(id: &str) -> Client {
         scopes: ScopeSet::parse("openid profile").unwrap(),
         first_party: false,
         require_pkce: true,
-        resource_server: false,
+        resource_audience: None,
         id_token_signed_response_alg: None,
         jwks: None,
         jwks_uri: None,

@@ -501,7 +501,10 @@ both_backends!(revocation_and_introspection, |backend| async move {
         r.grant_types = vec!["client_credentials".into()];
         r.redirect_uris = vec![];
         r.scopes = vec!["api:read".into()];
+        // A resource server of the server-wide access-token audience (the
+        // issuer): it reads the access tokens of other clients.
         r.resource_server = true;
+        r.audience = Some(app.issuer.clone());
         r
     })
     .await;

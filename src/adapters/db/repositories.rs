@@ -111,7 +111,7 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
         scopes: scopes("client scopes", &m.scopes)?,
         first_party: m.first_party,
         require_pkce: m.require_pkce,
-        resource_server: m.resource_server,
+        resource_audience: m.resource_audience,
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         jwks: m.jwks,
         jwks_uri: m.jwks_uri,
@@ -147,7 +147,7 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         scopes: c.scopes.to_string(),
         first_party: c.first_party,
         require_pkce: c.require_pkce,
-        resource_server: c.resource_server,
+        resource_audience: c.resource_audience.clone(),
         id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
         jwks: c.jwks.clone(),
         jwks_uri: c.jwks_uri.clone(),
@@ -210,16 +210,16 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
         Ok(res.rows_affected == 1)
     }
 
-    async fn set_client_resource_server(
+    async fn set_client_resource_audience(
         &self,
         id: &ClientId,
-        resource_server: bool,
+        audience: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let res = clients::Entity::update_many()
             .col_expr(
-                clients::Column::ResourceServer,
-                Expr::value(resource_server),
+                clients::Column::ResourceAudience,
+                Expr::value(audience.map(str::to_owned)),
             )
             .col_expr(clients::Column::UpdatedAt, Expr::value(now))
             .filter(clients::Column::Id.eq(id.as_str()))

@@ -2,9 +2,13 @@
 //! confidential client registered as a resource server may call
 //! `/introspect`; any other client gets 400 `unauthorized_client` (it
 //! authenticated but is not authorized for the endpoint), a public one 401
-//! `invalid_client`. A resource server learns about access tokens meant for
-//! it (`aud`) or issued to it, and refresh tokens issued to it; anything else
-//! is `{"active": false}`. The rule: `protocol::introspect`.
+//! `invalid_client`. Each resource server has an audience of its own
+//! (`--audience`, default its client id) and learns about access tokens
+//! whose `aud` contains it or that were issued to it, and refresh tokens
+//! issued to it; anything else is `{"active": false}`. The server-wide
+//! access-token audience (the issuer by default), which every access token
+//! carries, is read only by a resource server registered with exactly that
+//! audience. The rule: `protocol::introspect`.
 
 use portcullis::adapters::system::SystemClock;
 use portcullis::app::operator::{self, NewClient};
@@ -30,14 +34,44 @@ async fn introspect(app: &TestApp, c: &TestClient, token: &str) -> (StatusCode, 
     (r.status(), r.json().await.unwrap_or_default())
 }
 
-fn service(name: &str, resource_server: bool) -> NewClient {
+/// What a `client_credentials` client of [`service`] is.
+#[derive(Clone, Copy)]
+enum Rs<'a> {
+    /// No resource server.
+    No,
+    /// A resource server of its own audience (its client id).
+    Own,
+    /// A resource server registered with `--audience`.
+    Audience(&'a str),
+}
+
+fn service(name: &str, rs: Rs<'_>) -> NewClient {
     NewClient {
         name: name.into(),
         grant_types: vec!["client_credentials".into()],
         scopes: vec!["api:read".into()],
-        resource_server,
+        resource_server: !matches!(rs, Rs::No),
+        audience: match rs {
+            Rs::Audience(a) => Some(a.to_owned()),
+            Rs::No | Rs::Own => None,
+        },
         ..NewClient::default()
     }
+}
+
+async fn client_credentials(app: &TestApp, c: &TestClient) -> String {
+    let t: Value = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["access_token"].as_str().unwrap().to_owned()
 }
 
 both_backends!(
@@ -50,8 +84,11 @@ both_backends!(
             id: s.client.id.clone(),
             secret: Some(s.secret.clone()),
         };
-        let snoop = register(&app, service("Another app", false)).await;
-        let api = register(&app, service("The API", true)).await;
+        let snoop = register(&app, service("Another app", Rs::No)).await;
+        // Resource server A serves its own audience (its client id).
+        let api = register(&app, service("API A", Rs::Own)).await;
+        // Resource server B is registered with the server-wide audience.
+        let wide = register(&app, service("API B", Rs::Audience(&app.issuer))).await;
         let spa = register(&app, flow::client_req(true)).await;
 
         // Not a resource server: refused, even for its own token, and it
@@ -72,38 +109,69 @@ both_backends!(
             "a public client: {body}"
         );
 
-        // A resource server: the access token is meant for it (its aud is
-        // the server-wide access-token audience, the issuer by default).
+        // Alice's access token, issued to the relying party, carries the
+        // server-wide audience (the issuer): not meant for A, which is told
+        // nothing more.
         let (st, body) = introspect(&app, &api, &s.access_token).await;
+        assert_eq!(
+            (st, body),
+            (StatusCode::OK, serde_json::json!({"active": false})),
+            "a resource server of its own audience"
+        );
+        // B, registered with that audience, is told about it.
+        let (st, body) = introspect(&app, &wide, &s.access_token).await;
         assert_eq!(st, StatusCode::OK, "{body}");
         assert_eq!(body["active"], true, "{body}");
         assert_eq!(body["aud"], app.issuer.as_str());
         assert_eq!(body["client_id"], rp.id.as_str());
-        // Another client's refresh token: not described.
-        let (st, body) = introspect(&app, &api, &s.refresh_token).await;
-        assert_eq!(
-            (st, body),
-            (StatusCode::OK, serde_json::json!({"active": false}))
-        );
-        // Its own client_credentials token: issued to itself.
-        let t: Value = app
-            .http
-            .post(app.url("/token"))
-            .basic_auth(&api.id, api.secret.as_deref())
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let own = t["access_token"].as_str().unwrap();
-        let (_, body) = introspect(&app, &api, own).await;
+        // Another client's refresh token: described to neither.
+        for c in [&api, &wide] {
+            let (st, body) = introspect(&app, c, &s.refresh_token).await;
+            assert_eq!(
+                (st, body),
+                (StatusCode::OK, serde_json::json!({"active": false}))
+            );
+        }
+        // A's own client_credentials token: issued to itself, so active for
+        // A (and for B, by its server-wide audience), not for another
+        // resource server of its own audience.
+        let own = client_credentials(&app, &api).await;
+        let (_, body) = introspect(&app, &api, &own).await;
         assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], api.id.as_str());
+        assert_eq!(introspect(&app, &wide, &own).await.1["active"], true);
+        let other = register(&app, service("API C", Rs::Own)).await;
+        assert_eq!(
+            introspect(&app, &other, &own).await.1,
+            serde_json::json!({"active": false})
+        );
+
+        // `client update ID --audience <server-wide>`: A reads them now.
+        let store = app.state.store.as_ref();
+        let c =
+            operator::set_resource_server(store, &SystemClock, &api.id, true, Some(&app.issuer))
+                .await
+                .unwrap();
+        assert_eq!(c.resource_audience.as_deref(), Some(app.issuer.as_str()));
+        assert_eq!(
+            introspect(&app, &api, &s.access_token).await.1["active"],
+            true
+        );
+        // Bad audiences change nothing.
+        for (bad, flag) in [("", true), ("a b", true), ("x\u{7}", true), ("api", false)] {
+            let err = operator::set_resource_server(store, &SystemClock, &api.id, flag, Some(bad))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("--audience"), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            introspect(&app, &api, &s.access_token).await.1["active"],
+            true
+        );
 
         // Withdrawn (`client update --resource-server false`): refused again.
         let store = app.state.store.as_ref();
-        operator::set_resource_server(store, &SystemClock, &api.id, false)
+        operator::set_resource_server(store, &SystemClock, &api.id, false, None)
             .await
             .unwrap();
         let (st, body) = introspect(&app, &api, &s.access_token).await;
@@ -113,7 +181,7 @@ both_backends!(
             "{body}"
         );
         // A public client cannot be made one.
-        let err = operator::set_resource_server(store, &SystemClock, &spa.id, true)
+        let err = operator::set_resource_server(store, &SystemClock, &spa.id, true, None)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("public"), "{err}");
@@ -121,41 +189,75 @@ both_backends!(
 );
 
 both_backends!(
-    the_cli_sets_and_withdraws_the_resource_server_flag,
+    the_cli_sets_and_withdraws_the_resource_server_and_its_audience,
     |backend| async move {
         use crate::cli::{failed, ok, portcullis};
         let db = crate::helpers::TestDb::new(backend).await;
-        let args = [
-            "client",
-            "create",
-            "--name",
-            "API",
-            "--grant-type",
-            "client_credentials",
-            "--resource-server",
-            "--json",
-        ];
-        let v: Value = serde_json::from_str(ok(&portcullis(&db, &args, None)).trim()).unwrap();
-        assert_eq!(v["resource_server"], true, "{v}");
-        let id = v["client_id"].as_str().unwrap().to_owned();
-        let update = |flag: &'static str| {
-            let args = [
+        let json = |out| -> Value { serde_json::from_str(ok(&out).trim()).unwrap() };
+        let create = |extra: &[&'static str]| {
+            let mut args = vec![
                 "client",
-                "update",
-                id.as_str(),
-                "--resource-server",
-                flag,
-                "--json",
+                "create",
+                "--name",
+                "API",
+                "--grant-type",
+                "client_credentials",
             ];
+            args.extend_from_slice(extra);
             portcullis(&db, &args, None)
         };
-        let v: Value = serde_json::from_str(ok(&update("false")).trim()).unwrap();
+        // Its own audience by default: its client id.
+        let v = json(create(&["--resource-server", "--json"]));
+        assert_eq!(v["resource_server"], true, "{v}");
+        assert_eq!(v["resource_audience"], v["client_id"], "{v}");
+        let id = v["client_id"].as_str().unwrap().to_owned();
+        // Or the one given.
+        let v = json(create(&[
+            "--resource-server",
+            "--audience",
+            "https://api.example",
+            "--json",
+        ]));
+        assert_eq!(v["resource_audience"], "https://api.example", "{v}");
+        // --audience alone is no resource server.
+        let err = failed(&create(&["--audience", "https://api.example"]));
+        assert!(err.contains("--resource-server"), "{err}");
+        let v = json(create(&["--json"]));
+        assert_eq!(
+            (&v["resource_server"], &v["resource_audience"]),
+            (&Value::Bool(false), &Value::Null),
+            "{v}"
+        );
+
+        let update = |args: &[&str]| {
+            let mut all = vec!["client", "update", id.as_str()];
+            all.extend_from_slice(args);
+            all.push("--json");
+            portcullis(&db, &all, None)
+        };
+        let v = json(update(&["--audience", "https://as.example"]));
+        assert_eq!(v["resource_audience"], "https://as.example", "{v}");
+        // true keeps the audience it has.
+        let v = json(update(&["--resource-server", "true"]));
+        assert_eq!(v["resource_audience"], "https://as.example", "{v}");
+        let v = json(update(&["--resource-server", "false"]));
         assert_eq!(v["resource_server"], false, "{v}");
         let show = ok(&portcullis(&db, &["client", "show", &id, "--json"], None));
         let v: Value = serde_json::from_str(show.trim()).unwrap();
-        assert_eq!(v["resource_server"], false, "stored: {v}");
-        let err = failed(&update("maybe"));
+        assert_eq!(
+            (&v["resource_server"], &v["resource_audience"]),
+            (&Value::Bool(false), &Value::Null),
+            "stored: {v}"
+        );
+        // Registered again: its client id.
+        let v = json(update(&["--resource-server", "true"]));
+        assert_eq!(v["resource_audience"], id.as_str(), "{v}");
+        let err = failed(&update(&["--resource-server", "maybe"]));
         assert!(err.contains("--resource-server"), "{err}");
+        let err = failed(&update(&["--resource-server", "false", "--audience", "x"]));
+        assert!(err.contains("--audience"), "{err}");
+        let err = failed(&update(&["--audience", "a b"]));
+        assert!(err.contains("--audience"), "{err}");
         let err = failed(&portcullis(&db, &["client", "update", &id], None));
         assert!(err.contains("nothing to change"), "{err}");
         // A public client cannot be one, at creation or later.

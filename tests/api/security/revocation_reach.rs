@@ -3,7 +3,10 @@
 //! asked to sign in again, even after the user is enabled again) and revoke
 //! their refresh and access tokens (`protocol::grant`); introspection
 //! answers `{"active": false}` for a disabled user's tokens, as `/userinfo`
-//! refuses them.
+//! refuses them. Each token is introspected by a client told about it
+//! while it lives (the access token by a resource server of the server-wide
+//! audience, the refresh token by its own client), so that `active: false`
+//! after the revocation means the revocation.
 
 use portcullis::adapters::system::SystemClock;
 use portcullis::app::operator::{self, NewClient};
@@ -50,6 +53,8 @@ async fn introspect(app: &TestApp, rs: &TestClient, token: &str) -> Value {
         .unwrap()
 }
 
+/// A resource server registered with the server-wide access-token audience
+/// (the issuer): told about every live access token.
 async fn resource_server(app: &TestApp) -> TestClient {
     flow::register(
         app,
@@ -57,14 +62,49 @@ async fn resource_server(app: &TestApp) -> TestClient {
             name: "The API".into(),
             grant_types: vec!["client_credentials".into()],
             resource_server: true,
+            audience: Some(app.issuer.clone()),
             ..NewClient::default()
         },
     )
     .await
 }
 
+/// The signed-in client, registered as a resource server (its own
+/// audience): told about its own refresh token (RFC 7662 §4).
+async fn own_client(app: &TestApp, s: &SignedIn) -> TestClient {
+    operator::set_resource_server(
+        app.state.store.as_ref(),
+        &SystemClock,
+        &s.client.id,
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    TestClient {
+        id: s.client.id.clone(),
+        secret: Some(s.secret.clone()),
+    }
+}
+
+/// Asserts that alice's tokens are live: each is described to the client
+/// that [`assert_all_revoked`] asks.
+async fn assert_live(app: &TestApp, s: &SignedIn, rs: &TestClient, own: &TestClient) {
+    for (token, who) in [(&s.access_token, rs), (&s.refresh_token, own)] {
+        let v = introspect(app, who, token).await;
+        assert_eq!(v["active"], true, "before: {v}");
+        assert!(v["sub"].is_string(), "before: {v}");
+    }
+}
+
 /// Asserts that the browser's session is gone and alice's tokens are dead.
-async fn assert_all_revoked(app: &TestApp, s: &SignedIn, rs: &TestClient, why: &str) {
+async fn assert_all_revoked(
+    app: &TestApp,
+    s: &SignedIn,
+    rs: &TestClient,
+    own: &TestClient,
+    why: &str,
+) {
     let p = silent_authorize(app, s).await;
     assert_eq!(
         (param(&p, "error"), param(&p, "code")),
@@ -77,9 +117,9 @@ async fn assert_all_revoked(app: &TestApp, s: &SignedIn, rs: &TestClient, why: &
         (StatusCode::BAD_REQUEST, Some("invalid_grant")),
         "the refresh token after {why}"
     );
-    for token in [&s.access_token, &s.refresh_token] {
+    for (token, who) in [(&s.access_token, rs), (&s.refresh_token, own)] {
         assert_eq!(
-            introspect(app, rs, token).await,
+            introspect(app, who, token).await,
             json!({"active": false}),
             "introspection after {why}"
         );
@@ -92,6 +132,8 @@ both_backends!(
         let app = crate::helpers::spawn_app(backend).await;
         let s = flow::sign_in(&app).await;
         let rs = resource_server(&app).await;
+        let own = own_client(&app, &s).await;
+        assert_live(&app, &s, &rs, &own).await;
         let p = silent_authorize(&app, &s).await;
         assert!(param(&p, "code").is_some(), "signed in before: {p:?}");
         let state = &app.state;
@@ -104,7 +146,7 @@ both_backends!(
         )
         .await
         .unwrap();
-        assert_all_revoked(&app, &s, &rs, "a new password").await;
+        assert_all_revoked(&app, &s, &rs, &own, "a new password").await;
     }
 );
 
@@ -112,6 +154,8 @@ both_backends!(disabling_ends_the_sessions_for_good, |backend| async move {
     let app = crate::helpers::spawn_app(backend).await;
     let s = flow::sign_in(&app).await;
     let rs = resource_server(&app).await;
+    let own = own_client(&app, &s).await;
+    assert_live(&app, &s, &rs, &own).await;
     let store = app.state.store.as_ref();
     operator::set_disabled(store, &SystemClock, "alice", true)
         .await
@@ -120,7 +164,7 @@ both_backends!(disabling_ends_the_sessions_for_good, |backend| async move {
     operator::set_disabled(store, &SystemClock, "alice", false)
         .await
         .unwrap();
-    assert_all_revoked(&app, &s, &rs, "disable and enable").await;
+    assert_all_revoked(&app, &s, &rs, &own, "disable and enable").await;
 });
 
 both_backends!(
@@ -129,7 +173,8 @@ both_backends!(
         let app = crate::helpers::spawn_app(backend).await;
         let s = flow::sign_in(&app).await;
         let rs = resource_server(&app).await;
-        assert_eq!(introspect(&app, &rs, &s.access_token).await["active"], true);
+        let own = own_client(&app, &s).await;
+        assert_live(&app, &s, &rs, &own).await;
         assert_eq!(
             introspect(&app, &rs, &s.refresh_token).await["active"],
             false,
@@ -157,14 +202,7 @@ both_backends!(
             json!({"active": false}),
             "and so does introspection"
         );
-        // The refresh token, asked by its own client (now a resource server).
-        operator::set_resource_server(app.state.store.as_ref(), &SystemClock, &s.client.id, true)
-            .await
-            .unwrap();
-        let own = TestClient {
-            id: s.client.id.clone(),
-            secret: Some(s.secret.clone()),
-        };
+        // The refresh token, asked by its own client (a resource server).
         assert_eq!(
             introspect(&app, &own, &s.refresh_token).await,
             json!({"active": false}),

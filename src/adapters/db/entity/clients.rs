@@ -33,8 +33,10 @@ pub struct Model {
     pub first_party: bool,
     /// `require_pkce`.
     pub require_pkce: bool,
-    /// `resource_server` (migration m20261201_000005).
-    pub resource_server: bool,
+    /// `resource_audience` (migration m20261201_000005): set iff the client
+    /// is a resource server.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub resource_audience: Option<String>,
     /// `id_token_signed_response_alg`.
     pub id_token_signed_response_alg: Option<String>,
     /// `jwks`.
