@@ -1,24 +1,33 @@
-//! The client address as sign-in throttling counts it.
+//! The client address as rate limits and sign-in throttling count it.
 
 use std::net::{IpAddr, Ipv6Addr};
 
-/// The part of a client address that sign-in throttling keys on.
-///
-/// An IPv6 client usually holds a whole /64 (one subnet, RFC 4291 §2.5.4
-/// and RFC 7421): keyed per address, it could draw 2^64 fresh throttle keys
-/// and never be throttled. So an IPv6 address counts as its /64 prefix
-/// (`2001:db8:1:2::/64`). An IPv4 address, and an IPv4-mapped IPv6 address
-/// (`::ffff:192.0.2.1`), count as the IPv4 address. Anything else (the
-/// `unknown` of a request without a peer address) is kept as it is.
+/// The block of addresses one client is assumed to hold, for rate limits
+/// and sign-in throttling: an IPv6 client usually holds a whole /64 (one
+/// subnet, RFC 4291 §2.5.4 and RFC 7421), so an IPv6 address counts as its
+/// /64 prefix, or one client could draw 2^64 fresh counts. An IPv4 address,
+/// and an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), count as the IPv4
+/// address.
+#[must_use]
+pub fn address_block(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
+/// The client address as a sign-in throttle key ([`address_block`]):
+/// `192.0.2.1`, or `2001:db8:1:2::/64` for IPv6. Anything that is not an
+/// address (the `unknown` of a request without a peer address) is kept as
+/// it is.
 #[must_use]
 pub fn throttle_address(ip: &str) -> String {
-    match ip.parse::<IpAddr>().map(|a| a.to_canonical()) {
+    match ip.parse::<IpAddr>().map(address_block) {
         Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{prefix}/64")
-        }
+        Ok(IpAddr::V6(prefix)) => format!("{prefix}/64"),
         Err(_) => ip.to_owned(),
     }
 }
