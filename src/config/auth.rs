@@ -63,14 +63,27 @@ pub(super) fn parse_auth_settings(raw: &RawSettings) -> Result<AuthSettings, Con
             "must not be shorter than PORTCULLIS_SESSION_IDLE_SECS",
         ));
     }
+    // The per-account lock is the one an attacker anywhere can trip, so it
+    // must sit above the per-(account, address) one: otherwise the lock
+    // that spares the user from other addresses never comes first.
+    let login_max_failures: u32 = raw.number(&s::LOGIN_MAX_FAILURES)?;
+    let login_account_max_failures: u32 = raw.number(&s::LOGIN_ACCOUNT_MAX_FAILURES)?;
+    if login_account_max_failures <= login_max_failures {
+        return Err(ConfigError::new(
+            s::LOGIN_ACCOUNT_MAX_FAILURES.env,
+            format!(
+                "must be greater than PORTCULLIS_LOGIN_MAX_FAILURES ({login_max_failures}), got {login_account_max_failures}"
+            ),
+        ));
+    }
     Ok(AuthSettings {
         session_idle,
         session_max,
         code_ttl: secs(raw, &s::AUTH_CODE_TTL_SECS)?,
         pkce_allow_plain: raw.flag(&s::PKCE_ALLOW_PLAIN)?,
         first_party_offline_without_consent: raw.flag(&s::FIRST_PARTY_OFFLINE_WITHOUT_CONSENT)?,
-        login_max_failures: raw.number(&s::LOGIN_MAX_FAILURES)?,
-        login_account_max_failures: raw.number(&s::LOGIN_ACCOUNT_MAX_FAILURES)?,
+        login_max_failures,
+        login_account_max_failures,
         login_ip_max_failures: raw.number(&s::LOGIN_IP_MAX_FAILURES)?,
         login_failure_window: secs(raw, &s::LOGIN_FAILURE_WINDOW_SECS)?,
         login_lockout: secs(raw, &s::LOGIN_LOCKOUT_SECS)?,

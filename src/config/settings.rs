@@ -147,11 +147,11 @@ settings! {
     FIRST_PARTY_OFFLINE_WITHOUT_CONSENT first_party_offline_without_consent: Bool, Value("false"),
         "let first-party clients get `offline_access` without the consent page (OpenID Connect Core §11 asks for consent; `prompt=consent` still shows it)";
     LOGIN_MAX_FAILURES login_max_failures: num(1, 1000), Value("5"),
-        "sign-in attempts per username and client address within the window; the next one locks that pair (`portcullis user unlock` clears it)";
+        "sign-in attempts per username and client address (IPv6: its /64) within the window; the next one locks that pair (`portcullis user unlock` clears it)";
     LOGIN_ACCOUNT_MAX_FAILURES login_account_max_failures: num(1, 1_000_000), Value("100"),
-        "sign-in attempts per username from all addresses within the window; the next one locks the account everywhere (`portcullis user unlock` clears it); set it above `PORTCULLIS_LOGIN_MAX_FAILURES`";
+        "sign-in attempts per username from all addresses within the window; the next one locks the account everywhere (`portcullis user unlock` clears it); must be above `PORTCULLIS_LOGIN_MAX_FAILURES`, or start-up stops";
     LOGIN_IP_MAX_FAILURES login_ip_max_failures: num(1, 10_000_000), Value("50"),
-        "failed sign-ins per client address within the window that lock it (429)";
+        "failed sign-ins per client address (IPv6: its /64) within the window that lock it (429)";
     LOGIN_FAILURE_WINDOW_SECS login_failure_window_secs: num(1, DAY), Value("900"),
         "counting window for failed sign-ins";
     LOGIN_LOCKOUT_SECS login_lockout_secs: num(1, DAY), Value("300"),

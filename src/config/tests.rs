@@ -119,6 +119,36 @@ fn documented_auth_variables_reach_the_config() {
 }
 
 #[test]
+fn the_account_lock_must_sit_above_the_per_address_lock() {
+    // Issue 14 item 1: the per-account threshold is the higher one.
+    for (per_address, per_account) in [("5", "5"), ("10", "5"), ("1000", "100")] {
+        let err = Config::load(
+            None,
+            &env(&[
+                ("PORTCULLIS_LOGIN_MAX_FAILURES", per_address),
+                ("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES", per_account),
+            ]),
+        )
+        .expect_err(&format!("{per_address} / {per_account} was accepted"));
+        assert_eq!(err.setting, "PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES");
+        let line = err.to_string();
+        assert!(
+            line.contains("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES")
+                && line.contains("PORTCULLIS_LOGIN_MAX_FAILURES")
+                && !line.contains('\n'),
+            "{line}"
+        );
+    }
+    // The defaults, and only the per-address one raised below the default
+    // per-account one, are fine.
+    Config::load(None, &env(&[])).unwrap();
+    let c = Config::load(None, &env(&[("PORTCULLIS_LOGIN_MAX_FAILURES", "99")])).unwrap();
+    assert_eq!(c.auth.login_account_max_failures, 100);
+    let err = Config::load(None, &env(&[("PORTCULLIS_LOGIN_MAX_FAILURES", "100")])).unwrap_err();
+    assert_eq!(err.setting, "PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES");
+}
+
+#[test]
 fn the_settings_scripts_bench_exports_are_accepted() {
     // scripts/bench turns the throttles off this way; before the table the
     // sign-in throttle variable was ignored, so its value was never checked.

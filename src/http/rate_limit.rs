@@ -14,7 +14,7 @@
 //! gets it from its inventory entry without touching its code.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::RateLimits;
 use crate::http::extractors::request_client_addr;
+use crate::protocol::client_address::address_block;
 use crate::protocol::endpoints::Endpoint;
 pub use crate::protocol::endpoints::RateLimit as Limited;
 
@@ -99,7 +100,8 @@ impl RateLimiter {
 
     /// Counts a request from `addr` at `now`.
     pub fn check(&self, addr: IpAddr, now: Instant) -> Decision {
-        let key = bucket_key(addr);
+        // IPv6 by /64, IPv4 one by one: the rule sign-in throttling keys on.
+        let key = address_block(addr);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if now.saturating_duration_since(inner.last_sweep) >= SWEEP_EVERY {
             inner.sweep(now);
@@ -142,19 +144,6 @@ impl Inner {
             self.overflow = None;
         }
         self.last_sweep = now;
-    }
-}
-
-/// IPv4 addresses are limited one by one; IPv6 addresses by /64, the
-/// usual allocation to one host or subscriber, so that one machine cannot
-/// get a fresh bucket per address.
-fn bucket_key(addr: IpAddr) -> IpAddr {
-    match addr.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(bits))
-        }
-        v4 @ IpAddr::V4(_) => v4,
     }
 }
 

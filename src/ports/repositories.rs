@@ -241,7 +241,7 @@ pub struct ThrottlePolicy {
     pub lockout: chrono::Duration,
 }
 
-/// The answer to [`ThrottleRepository::reserve_attempt`].
+/// The answer to [`ThrottleRepository::reserve_attempts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
     /// The attempt may go on: it is the `attempt`-th within the window

@@ -9,6 +9,7 @@ use super::authorize::{
     self, Authentication, AuthorizePolicy, CARRIED_PARAMS, ConsentPolicy, Next, PageError,
     Progress, ValidatedAuthorize, VerifiedRedirect,
 };
+use super::client_address::throttle_address;
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
 use crate::domain::{
@@ -19,7 +20,8 @@ use crate::ports::{Clock, KeyProvider, PasswordHasher, Reservation, Rng, Store, 
 
 /// How long a sign-in counts as "just now" for the consent step that
 /// follows it (`prompt=login`, `max_age`): the consent page must be
-/// answered within this time, and before the session issued any code.
+/// answered within this time (and within `max_age` when it is set,
+/// [`sign_in_window`]), and before the session issued any code.
 const FRESH_SIGN_IN_SECS: i64 = 600;
 
 /// Settings the interaction needs.
@@ -479,10 +481,12 @@ type ThrottleKey = (String, ThrottlePolicy, LoginMessage);
 /// The throttle keys of a sign-in attempt: the address; the (account,
 /// address) pair at `PORTCULLIS_LOGIN_MAX_FAILURES`, so that an attacker
 /// elsewhere cannot lock the user out; the account from every address at
-/// the higher `PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES`. An address never
-/// holds `|`, so the keys cannot be confused (`user unlock` relies on it).
+/// the higher `PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES`. An IPv6 address
+/// counts as its /64 ([`throttle_address`]). An address never holds `|`,
+/// so the keys cannot be confused (`user unlock` relies on it).
 fn throttle_keys(s: &InteractionSettings, username: &str, ip: &str) -> [ThrottleKey; 3] {
     let name: String = username.chars().take(256).collect();
+    let ip = throttle_address(ip);
     [
         (
             format!("ip:{ip}"),
@@ -680,26 +684,65 @@ pub async fn consent(
     let v = &c.validated;
     let reauthentication = v.prompt.login || v.prompt.select_account || v.max_age.is_some();
     let progress = Progress {
-        just_authenticated: reauthentication && fresh_sign_in(ctx, s, now).await?,
+        just_authenticated: reauthentication
+            && fresh_sign_in(ctx, s, sign_in_window(v.max_age), now).await?,
         just_consented: true,
     };
     authorize(ctx, request.as_bytes(), Some(s), progress, report).await
 }
 
+/// How long ago a sign-in may have happened and still carry through the
+/// consent page: [`FRESH_SIGN_IN_SECS`], and with `max_age=N` (N > 0) at
+/// most N seconds, since OpenID Connect Core §3.1.2.1 wants the user
+/// authenticated again once `max_age` has passed, consent page or not.
+/// `max_age=0` and `prompt=login` ask for a sign-in during this
+/// interaction, which the sign-in that led to the consent page is.
+fn sign_in_window(max_age: Option<i64>) -> Duration {
+    match max_age {
+        Some(n) if n > 0 => Duration::seconds(n.min(FRESH_SIGN_IN_SECS)),
+        _ => Duration::seconds(FRESH_SIGN_IN_SECS),
+    }
+}
+
 /// Whether the session's sign-in happened for this interaction: the
 /// session was started by a sign-in (every sign-in starts a new session)
-/// less than [`FRESH_SIGN_IN_SECS`] ago, and no code was issued from it
-/// yet. A session that has issued a code has used its sign-in, so a later
-/// `prompt=login` request asks again.
+/// at most `window` ago ([`sign_in_window`]), and no code was issued from
+/// it yet. A session that has issued a code has used its sign-in, so a
+/// later `prompt=login` request asks again.
 async fn fresh_sign_in(
     ctx: &Ctx<'_>,
     s: &LiveSession,
+    window: Duration,
     now: DateTime<Utc>,
 ) -> Result<bool, OAuthError> {
     let started = s.session.created_at;
-    if s.session.auth_time != Some(started) || now - started > Duration::seconds(FRESH_SIGN_IN_SECS)
-    {
+    if s.session.auth_time != Some(started) || now - started > window {
         return Ok(false);
     }
     Ok(!ctx.store.grants().session_has_grants(&s.session.id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::sign_in_window;
+
+    #[test]
+    fn a_sign_in_carries_through_consent_no_longer_than_max_age() {
+        for (max_age, secs) in [
+            (None, 600),
+            (Some(0), 600),
+            (Some(1), 1),
+            (Some(60), 60),
+            (Some(600), 600),
+            (Some(86_400), 600),
+        ] {
+            assert_eq!(
+                sign_in_window(max_age),
+                Duration::seconds(secs),
+                "{max_age:?}"
+            );
+        }
+    }
 }

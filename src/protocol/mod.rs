@@ -2,6 +2,7 @@
 //! cloud SDK. Unit-tested without a server.
 
 pub mod authorize;
+pub mod client_address;
 pub mod client_auth;
 pub mod discovery;
 pub mod endpoints;

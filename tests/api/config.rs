@@ -44,6 +44,21 @@ fn documented_auth_variables_are_validated_at_start_up() {
 }
 
 #[test]
+fn an_account_lock_not_above_the_per_address_lock_stops_start_up() {
+    // Issue 14 item 1: PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES must be the
+    // higher threshold.
+    let err = one_line_error(&migrate_with(&[
+        ("PORTCULLIS_LOGIN_MAX_FAILURES", "10"),
+        ("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES", "10"),
+    ]));
+    assert!(
+        err.contains("PORTCULLIS_LOGIN_ACCOUNT_MAX_FAILURES")
+            && err.contains("PORTCULLIS_LOGIN_MAX_FAILURES"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_unknown_variable_stops_start_up_naming_the_closest() {
     let err = one_line_error(&migrate_with(&[("PORTCULLIS_LISTN", "127.0.0.1:0")]));
     assert!(

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::flow::{
-    PASSWORD, client_req, consent, get_authorize, login, param, query, redirect_params, register,
-    user,
+    PASSWORD, TestClient, client_req, code_exchange, consent, get_authorize, login, param, query,
+    redirect_params, register, user,
 };
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
@@ -109,18 +109,64 @@ both_backends!(
         let client = register(&app, first_party()).await;
         user(&app, "alice").await;
         let q = offline(&query(&client.id, &[]));
-        assert!(after_sign_in(&app, &q).await.is_none());
+        assert!(q.contains("offline_access"), "{q}");
+        // No consent page, and the grant really holds offline_access.
+        let code = code_after_sign_in(&app, &q).await;
+        assert_offline_grant(&app, &client, &code).await;
         let q = offline(&query(&client.id, &[("prompt", "consent")]));
         assert!(
             after_sign_in(&app, &q).await.is_some(),
             "prompt=consent still asks"
         );
-        // Third-party clients ask for offline_access as before.
+        // Third-party clients ask for offline_access as before: the consent
+        // page names it, and allowing it grants it.
         let third = register(&app, client_req(false)).await;
+        let html = after_sign_in(&app, &offline(&query(&third.id, &[])))
+            .await
+            .expect("a third-party client shows the consent page");
         assert!(
-            after_sign_in(&app, &offline(&query(&third.id, &[])))
-                .await
-                .is_some()
+            html.contains("Keep access when you are not using"),
+            "the consent page asks for offline_access: {html}"
         );
+        let p = redirect_params(&consent(&app, &html, "allow").await);
+        let code = param(&p, "code").expect("a code").to_owned();
+        assert_offline_grant(&app, &third, &code).await;
     }
 );
+
+/// Signs alice in for `query` and returns the code, which must come
+/// without a consent page.
+async fn code_after_sign_in(app: &TestApp, query: &str) -> String {
+    let resp = get_authorize(app, query).await;
+    let resp = if resp.status() == StatusCode::OK {
+        let html = resp.text().await.unwrap();
+        assert!(!html.contains(CONSENT_PAGE), "no consent page: {html}");
+        login(app, &html, "alice", PASSWORD).await
+    } else {
+        resp
+    };
+    let p = redirect_params(&resp);
+    param(&p, "code").expect("a code").to_owned()
+}
+
+/// Exchanges `code` and checks that its grant holds `offline_access`: the
+/// scope says so and a refresh token comes with it.
+async fn assert_offline_grant(app: &TestApp, client: &TestClient, code: &str) {
+    let t: serde_json::Value = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&code_exchange(code))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scope = t["scope"].as_str().unwrap_or_default();
+    assert!(
+        scope.split(' ').any(|s| s == "offline_access"),
+        "scope {scope:?}: {t}"
+    );
+    assert!(t["refresh_token"].as_str().is_some(), "{t}");
+}

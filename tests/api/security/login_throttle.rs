@@ -222,6 +222,36 @@ both_backends!(
 );
 
 both_backends!(
+    ipv6_addresses_of_one_64_share_their_locks,
+    |backend| async move {
+        // An IPv6 client usually holds a whole /64: one count for all of it,
+        // or an attacker draws a fresh count per address.
+        let app = spawn_app_with(backend, |c| {
+            c.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap();
+            c.auth.login_max_failures = 2;
+        })
+        .await;
+        let client = register(&app, client_req(false)).await;
+        user(&app, "alice").await;
+        let id = client.id.as_str();
+        for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
+            let (_, body) = attempt(&app, id, ip, "wrong").await;
+            assert!(!body.contains("wants to access"), "{body}");
+        }
+        let same_64 = attempt(&app, id, "2001:db8:1:2::7", PASSWORD).await;
+        assert!(
+            !signed_in(&same_64) && same_64.1.contains(LOCKED),
+            "another address of the /64 is locked too: {}",
+            same_64.1
+        );
+        assert!(
+            signed_in(&attempt(&app, id, "2001:db8:1:3::1", PASSWORD).await),
+            "another /64 is not"
+        );
+    }
+);
+
+both_backends!(
     a_right_password_does_not_clear_earlier_failures,
     |backend| async move {
         let app = spawn_app_with(backend, |c| c.auth.login_max_failures = 3).await;

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::flow::{
-    PASSWORD, client_req, full_login, get_authorize, login, param, query, redirect_params,
+    PASSWORD, client_req, consent, full_login, get_authorize, login, param, query, redirect_params,
     register, submit, user,
 };
 use crate::helpers::spawn_app;
@@ -54,5 +54,53 @@ both_backends!(
         // Signing in again answers it.
         let p = redirect_params(&login(&app, &html, "alice", PASSWORD).await);
         assert!(param(&p, "code").is_some());
+    }
+);
+
+both_backends!(
+    max_age_still_holds_when_the_consent_page_waits,
+    |backend| async move {
+        // OpenID Connect Core §3.1.2.1: with `max_age`, an authentication
+        // older than `max_age` seconds must be redone. A sign-in carried
+        // through the consent page is no exception.
+        use std::sync::Arc;
+        let clock = Arc::new(portcullis::testing::FixedClock::at(chrono::Utc::now()));
+        let mut overrides = crate::helpers::test_overrides();
+        overrides.clock = Some(clock.clone());
+        let app = crate::helpers::spawn_app_full(backend, |_| {}, overrides).await;
+        user(&app, "alice").await;
+        for (wait, code_expected) in [(30, true), (61, false), (300, false)] {
+            // The last round's sign-in is older than max_age: the login
+            // page shows. A new client each round: consent is needed.
+            clock.advance(chrono::Duration::seconds(120));
+            let client = register(&app, client_req(false)).await;
+            let q = query(&client.id, &[("max_age", "60")]);
+            let html = get_authorize(&app, &q).await.text().await.unwrap();
+            assert!(html.contains("Sign in"), "{html}");
+            let resp = login(&app, &html, "alice", PASSWORD).await;
+            assert_eq!(resp.status(), StatusCode::OK, "the consent page");
+            let consent_page = resp.text().await.unwrap();
+            assert!(
+                consent_page.contains("decision"),
+                "consent page: {consent_page}"
+            );
+            clock.advance(chrono::Duration::seconds(wait));
+            let resp = consent(&app, &consent_page, "allow").await;
+            if code_expected {
+                let p = redirect_params(&resp);
+                assert!(param(&p, "code").is_some(), "after {wait}s: {p:?}");
+            } else {
+                assert_eq!(
+                    resp.status(),
+                    StatusCode::OK,
+                    "after {wait}s: no code from a sign-in older than max_age"
+                );
+                let page = resp.text().await.unwrap();
+                assert!(page.contains("Sign in"), "after {wait}s: {page}");
+                // Signing in again answers it.
+                let p = redirect_params(&login(&app, &page, "alice", PASSWORD).await);
+                assert!(param(&p, "code").is_some(), "after {wait}s: {p:?}");
+            }
+        }
     }
 );
