@@ -34,6 +34,7 @@ fn client(id: &str, public: bool) -> Client {
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: ScopeSet::parse("openid profile email offline_access").unwrap(),
         first_party: false,
+        resource_audience: None,
         require_pkce: false,
         id_token_signed_response_alg: None,
         jwks: None,
