@@ -8,6 +8,7 @@ mod helpers;
 mod logout;
 mod logs;
 
+mod admin;
 mod authorize;
 mod cli;
 mod config;
