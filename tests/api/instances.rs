@@ -260,7 +260,7 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        let now = chrono::Utc::now().timestamp() as f64;
+        let now = f64::from(u32::try_from(chrono::Utc::now().timestamp()).unwrap());
         let resident = sample(&text, "process_resident_memory_bytes");
         assert!(resident > 1e6, "{resident}");
         assert!(sample(&text, "process_virtual_memory_bytes") >= resident);
