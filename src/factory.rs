@@ -259,7 +259,7 @@ pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryErro
         &path,
         crate::adapters::keys::local::SecretKind::SessionKey,
     )
-        .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
+    .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
     SessionKey::new(bytes)
         .map(Arc::new)
         .ok_or_else(|| FactoryError::SessionKey(format!("{}: too short", path.display())))

@@ -646,7 +646,10 @@ fn the_master_key_is_under_the_data_dir_unless_given() {
     assert!(!format!("{c:?}").contains(key), "{c:?}");
     let file = "master_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
     let raw = RawSettings::from_toml(file, Path::new("p.toml")).unwrap();
-    assert!(matches!(Config::from_raw(raw).unwrap().master_key, MasterKeySource::Inline(_)));
+    assert!(matches!(
+        Config::from_raw(raw).unwrap().master_key,
+        MasterKeySource::Inline(_)
+    ));
 }
 
 #[test]
@@ -662,7 +665,10 @@ fn bad_master_key_settings_name_the_setting() {
             "PORTCULLIS_MASTER_KEY",
         ),
         // Set but empty (an unfilled secret) is not "unset".
-        (vec![("PORTCULLIS_MASTER_KEY", " ")], "PORTCULLIS_MASTER_KEY"),
+        (
+            vec![("PORTCULLIS_MASTER_KEY", " ")],
+            "PORTCULLIS_MASTER_KEY",
+        ),
         (
             vec![("PORTCULLIS_MASTER_KEY_FILE", "")],
             "PORTCULLIS_MASTER_KEY_FILE",

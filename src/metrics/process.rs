@@ -163,11 +163,13 @@ impl ProcessCollector {
             self.threads.set(value(stat.threads));
             self.virtual_memory.set(value(stat.virtual_bytes));
             if let Some(boot) = read("/proc/stat").as_deref().and_then(parse_boot_time) {
-                self.start_time
-                    .set(value(boot) + seconds(stat.start_ticks));
+                self.start_time.set(value(boot) + seconds(stat.start_ticks));
             }
         }
-        if let Some(rss) = read("/proc/self/status").as_deref().and_then(parse_status_rss) {
+        if let Some(rss) = read("/proc/self/status")
+            .as_deref()
+            .and_then(parse_status_rss)
+        {
             self.resident.set(value(rss));
         }
         if let Some(max) = read("/proc/self/limits").as_deref().and_then(parse_max_fds) {
@@ -229,7 +231,12 @@ mod tests {
 
     #[test]
     fn malformed_stat_is_none() {
-        for text in ["", "4242 (x", "4242 (x) S 1 2", "4242 (x) S a b c d e f g h i j k l m"] {
+        for text in [
+            "",
+            "4242 (x",
+            "4242 (x) S 1 2",
+            "4242 (x) S a b c d e f g h i j k l m",
+        ] {
             assert_eq!(parse_stat(text), None, "{text:?}");
         }
     }
@@ -248,7 +255,8 @@ mod tests {
                       Max processes             63704                63704                processes \n\
                       Max open files            1024                 524288               files     \n";
         assert_eq!(parse_max_fds(limits), Some(1024));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(parse_max_fds(unlimited), None);
     }
 

@@ -52,10 +52,7 @@ pub fn start(dir: &std::path::Path, envs: &[(&str, String)]) -> Server {
     });
     let Ok(addr) = rx.recv_timeout(Duration::from_mins(1)) else {
         let _ = child.kill();
-        panic!(
-            "server did not log `listening`:\n{}",
-            log.lock().unwrap()
-        );
+        panic!("server did not log `listening`:\n{}", log.lock().unwrap());
     };
     Server { child, addr }
 }

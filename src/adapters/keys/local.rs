@@ -443,12 +443,18 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "AAECAwQFBgcICQoLDA0ODw==\n").unwrap();
         let err = LocalSigner::open_file(&path).unwrap_err().to_string();
-        assert!(err.contains("32 bytes") && err.contains("master.key"), "{err}");
+        assert!(
+            err.contains("32 bytes") && err.contains("master.key"),
+            "{err}"
+        );
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "AAECAwQFBgcICQoLDA0ODw==\n"
         );
-        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 
     #[test]
