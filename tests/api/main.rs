@@ -19,6 +19,7 @@ mod events;
 mod events_clickhouse;
 mod hardening;
 mod health;
+mod instances;
 mod keys;
 mod kms;
 mod migrations;
