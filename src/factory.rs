@@ -252,14 +252,17 @@ pub fn build_outbound(config: &Config) -> Result<Arc<dyn OutboundHttp>, FactoryE
 /// Opens (or creates) `<data_dir>/session.key`, the key of session cookies
 /// and CSRF tokens, kept like the master key (0600).
 pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryError> {
-    let path = config
-        .data_dir
-        .join(crate::adapters::keys::local::SESSION_KEY_FILE);
-    let bytes = crate::adapters::keys::local::open_secret(
-        &path,
-        crate::adapters::keys::local::SecretKind::SessionKey,
-    )
-    .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
+    use crate::adapters::keys::local;
+    let (path, bytes) = match &config.session_key_file {
+        // PORTCULLIS_SESSION_KEY_FILE: the operator's file, never created.
+        Some(path) => (path.clone(), local::read_secret_file(path)),
+        None => {
+            let path = config.data_dir.join(local::SESSION_KEY_FILE);
+            let bytes = local::open_secret(&path, local::SecretKind::SessionKey);
+            (path, bytes)
+        }
+    };
+    let bytes = bytes.map_err(|e| FactoryError::SessionKey(e.to_string()))?;
     SessionKey::new(bytes)
         .map(Arc::new)
         .ok_or_else(|| FactoryError::SessionKey(format!("{}: too short", path.display())))

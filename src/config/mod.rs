@@ -106,6 +106,9 @@ pub struct Config {
     pub key_rotation: KeyRotation,
     /// Where the master key of local keys comes from.
     pub master_key: MasterKeySource,
+    /// `PORTCULLIS_SESSION_KEY_FILE`: the session key's file, given; `None`
+    /// means `<data dir>/session.key`, created on first start.
+    pub session_key_file: Option<PathBuf>,
     /// Token lifetimes and formats.
     pub tokens: TokenConfig,
     /// Where events go.
@@ -223,6 +226,16 @@ impl Config {
             keys,
             key_rotation,
             master_key,
+            session_key_file: match raw.text(&s::SESSION_KEY_FILE).map(str::trim) {
+                None => None,
+                Some("") => {
+                    return Err(ConfigError::new(
+                        s::SESSION_KEY_FILE.env,
+                        "is set but empty; unset it to keep the key under the data directory",
+                    ));
+                }
+                Some(path) => Some(PathBuf::from(path)),
+            },
             tokens,
             events,
             event_pipeline,

@@ -216,6 +216,8 @@ settings! {
         "local keys: the file holding the master key (32 bytes in base64 on one line, mode 0600); read, never created or changed; not with `PORTCULLIS_MASTER_KEY`";
     MASTER_KEY master_key: Secret, Unset,
         "local keys: the master key itself (32 bytes in base64; never logged); weaker than a file (the environment is seen by child processes and diagnostics); not with `PORTCULLIS_MASTER_KEY_FILE`";
+    SESSION_KEY_FILE session_key_file: Text, Derived("`<data dir>/session.key`, created on first start"),
+        "the file holding the key that signs session cookies and CSRF tokens (32 bytes in base64 on one line, mode 0600); read, never created or changed; instances behind one load balancer must share this key";
     KEY_ROTATION_PREPUBLISH_SECS key_rotation_prepublish_secs: num(0, 90 * DAY), Value("86400"),
         "how long a new key is published as `next` before it signs; at least `PORTCULLIS_KEY_REFRESH_SECS`";
     KEY_REFRESH_SECS key_refresh_secs: num(1, 3600), Value("30"),

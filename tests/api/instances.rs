@@ -404,3 +404,58 @@ fn serve_refuses_a_master_key_setting_of_the_wrong_length_or_given_twice() {
     }
     assert!(!dir.path().join("data").join("master.key").exists());
 }
+
+/// `PORTCULLIS_SESSION_KEY_FILE`: instances with data directories of their
+/// own share the session key from one file, so a session cookie and its
+/// CSRF token made by one are accepted by the other; the file is read,
+/// never created, and a missing one is a start-up error.
+#[test]
+fn instances_share_the_session_key_from_a_file() {
+    use portcullis::http::session::{csrf_ok, csrf_token};
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("session.key");
+    std::fs::write(&file, format!("{}\n", STANDARD.encode([7_u8; 32]))).unwrap();
+    let config_in = |dir: &std::path::Path| {
+        let mut c = portcullis::config::Config::from_raw(portcullis::config::RawSettings {
+            data_dir: Some(dir.display().to_string()),
+            session_key_file: Some(file.display().to_string()),
+            ..portcullis::config::RawSettings::default()
+        })
+        .unwrap();
+        c.session_key_file = Some(file.clone());
+        c
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key_a = portcullis::factory::build_session_key(&config_in(a.path())).unwrap();
+    let key_b = portcullis::factory::build_session_key(&config_in(b.path())).unwrap();
+    let token = csrf_token(&key_a, "cookie-value");
+    assert!(csrf_ok(&key_b, Some("cookie-value"), Some(&token)));
+    assert!(
+        !a.path().join("session.key").exists(),
+        "nothing created under the data dir"
+    );
+
+    // Without the setting each data directory gets a key of its own.
+    let own = |dir: &std::path::Path| {
+        portcullis::config::Config::from_raw(portcullis::config::RawSettings {
+            data_dir: Some(dir.display().to_string()),
+            ..portcullis::config::RawSettings::default()
+        })
+        .unwrap()
+    };
+    let own_a = portcullis::factory::build_session_key(&own(a.path())).unwrap();
+    let own_b = portcullis::factory::build_session_key(&own(b.path())).unwrap();
+    assert!(!csrf_ok(
+        &own_b,
+        Some("cookie-value"),
+        Some(&csrf_token(&own_a, "cookie-value"))
+    ));
+
+    let mut missing = config_in(a.path());
+    missing.session_key_file = Some(secrets.path().join("absent.key"));
+    let err = portcullis::factory::build_session_key(&missing)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("absent.key"), "{err}");
+    assert!(!secrets.path().join("absent.key").exists());
+}

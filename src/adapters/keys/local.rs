@@ -100,21 +100,8 @@ impl LocalSigner {
     /// Opens the master key kept in `path` (`PORTCULLIS_MASTER_KEY_FILE`):
     /// read only; a missing file is an error, never created.
     pub fn open_file(path: &Path) -> Result<Self, MasterKeyError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => Zeroizing::new(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(MasterKeyError::NotFound {
-                    path: path.to_owned(),
-                });
-            }
-            Err(e) => return Err(io(path)(e)),
-        };
-        let origin = path.display().to_string();
-        let key = decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
-            origin: origin.clone(),
-        })?;
-        warn_if_exposed(path);
-        Self::from_key(&key, origin)
+        let key = read_secret_file(path)?;
+        Self::from_key(&key, path.display().to_string())
     }
 
     /// Uses the master key given as base64 text by the setting `setting`
@@ -227,6 +214,27 @@ pub fn open_secret(path: &Path, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>, 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path, kind)?,
         Err(e) => return Err(io(path)(e)),
     };
+    warn_if_exposed(path);
+    Ok(key)
+}
+
+/// Reads the 32-byte secret kept in `path` (base64 on one line), a file an
+/// operator gave (`PORTCULLIS_MASTER_KEY_FILE`,
+/// `PORTCULLIS_SESSION_KEY_FILE`): read only; a missing file is an error,
+/// never created.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(MasterKeyError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        Err(e) => return Err(io(path)(e)),
+    };
+    let key = decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
+        origin: path.display().to_string(),
+    })?;
     warn_if_exposed(path);
     Ok(key)
 }
