@@ -4,4 +4,5 @@
 //! rules live here so that tests run them without a process.
 
 pub mod housekeeping;
+pub mod keys;
 pub mod operator;

@@ -18,6 +18,7 @@ mod events;
 mod events_clickhouse;
 mod hardening;
 mod health;
+mod key_revocation;
 mod keys;
 mod kms;
 mod migrations;
