@@ -3,6 +3,7 @@
 //! them ([`crate::cli`]) and the ports they call ([`crate::ports`]); the
 //! rules live here so that tests run them without a process.
 
+pub mod events;
 pub mod housekeeping;
 pub mod keys;
 pub mod operator;

@@ -6,14 +6,15 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::domain::event::Event;
+use crate::app::events as app_events;
+use crate::domain::event::{Event, EventKind};
 use crate::factory::build_event_reader;
-use crate::ports::{EventReader, EventStats};
+use crate::ports::{EventQuery, EventReader, EventStats};
 
 /// `events …`
 #[derive(Debug, Subcommand)]
@@ -30,6 +31,22 @@ pub enum EventsCmd {
         /// One JSON object per line (the stored schema).
         #[arg(long)]
         json: bool,
+        /// Only events of this kind (e.g. token_issued, admin_change).
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<EventKind>,
+        /// Only events of this client (client_id).
+        #[arg(long = "client", value_name = "CLIENT_ID")]
+        client_id: Option<String>,
+        /// Only events about this subject (a user id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only events at or after: an RFC 3339 time, or a duration ago
+        /// (24h, 7d, ...).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only events before: an RFC 3339 time, or a duration ago.
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
     },
     /// Counts by kind and by client, and failed logins by reason.
     Stats {
@@ -59,10 +76,35 @@ fn print_event(out: &mut impl Write, e: &Event, json: bool) -> anyhow::Result<()
 pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
     let reader = build_event_reader(config);
     match cmd {
-        EventsCmd::Tail { n, follow, json } => tail(reader.as_ref(), n, follow, json).await,
+        EventsCmd::Tail {
+            n,
+            follow,
+            json,
+            kind,
+            client_id,
+            subject,
+            since,
+            until,
+        } => {
+            let now = Utc::now();
+            let when = |name: &str, v: Option<String>| {
+                v.map(|v| parse_when(&v, now).map_err(|e| anyhow::anyhow!("--{name} {e}")))
+                    .transpose()
+            };
+            let q = EventQuery {
+                kind,
+                client_id,
+                subject,
+                from: when("since", since)?,
+                to: when("until", until)?,
+                limit: n,
+            };
+            tail(reader.as_ref(), q, follow, json).await
+        }
         EventsCmd::Stats { since, json } => {
             let window = parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
-            let stats = reader.stats(Utc::now() - window).await?;
+            let now = Utc::now();
+            let stats = app_events::stats(reader.as_ref(), now - window, now).await?;
             if json {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
@@ -73,7 +115,16 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> anyhow::Result<()> {
+async fn tail(
+    reader: &dyn EventReader,
+    q: EventQuery,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let filtered = q != EventQuery {
+        limit: q.limit,
+        ..EventQuery::default()
+    };
     let mut out = std::io::stdout().lock();
     // Position the follower first so that nothing falls between.
     let mut follower = if follow {
@@ -81,7 +132,14 @@ async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> a
     } else {
         None
     };
-    let recent = reader.recent(n).await?;
+    let recent = if filtered {
+        // Newest first from the query; printed oldest first, like `tail`.
+        let mut found = app_events::query(reader, q.clone()).await?;
+        found.reverse();
+        found
+    } else {
+        reader.recent(q.limit).await?
+    };
     for e in &recent {
         print_event(&mut out, e, json)?;
     }
@@ -95,12 +153,30 @@ async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> a
     loop {
         tokio::time::sleep(POLL).await;
         for e in follower.poll().await? {
+            if !q.matches(&e) {
+                continue;
+            }
             if shown.is_empty() || !shown.remove(&e.event_id()) {
                 print_event(&mut out, &e, json)?;
             }
         }
         out.flush()?;
     }
+}
+
+fn parse_kind(s: &str) -> Result<EventKind, String> {
+    s.parse()
+}
+
+/// Parses a `--since`/`--until` of `events tail`: an RFC 3339 time, or a
+/// duration before `now` ([`parse_since`]).
+pub fn parse_when(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    parse_since(raw)
+        .map(|d| now - d)
+        .map_err(|e| format!("{e}; or an RFC 3339 time such as 2026-11-20T10:00:00Z"))
 }
 
 /// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.

@@ -16,6 +16,7 @@ mod documents;
 mod e2e;
 mod events;
 mod events_clickhouse;
+mod events_query;
 mod hardening;
 mod health;
 mod key_revocation;
