@@ -66,7 +66,9 @@ pub async fn stats(
     now: DateTime<Utc>,
 ) -> Result<EventStats, QueryError> {
     if since > now {
-        return Err(QueryError::Invalid("since must not be in the future".into()));
+        return Err(QueryError::Invalid(
+            "since must not be in the future".into(),
+        ));
     }
     Ok(reader.stats(since).await?)
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use uuid::Uuid;
 
-use crate::config::Config;
 use crate::app::events as app_events;
+use crate::config::Config;
 use crate::domain::event::{Event, EventKind};
 use crate::factory::build_event_reader;
 use crate::ports::{EventQuery, EventReader, EventStats};
@@ -121,10 +121,11 @@ async fn tail(
     follow: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let filtered = q != EventQuery {
-        limit: q.limit,
-        ..EventQuery::default()
-    };
+    let filtered = q
+        != EventQuery {
+            limit: q.limit,
+            ..EventQuery::default()
+        };
     let mut out = std::io::stdout().lock();
     // Position the follower first so that nothing falls between.
     let mut follower = if follow {

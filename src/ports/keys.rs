@@ -202,11 +202,7 @@ pub trait KeyProvider: Signer {
     /// once. Other instances drop it at their next [`KeyProvider::refresh`].
     /// `NotFound` for an unknown `kid`, `Conflict` for a key revoked
     /// already; nothing is changed then.
-    async fn revoke(
-        &self,
-        kid: &str,
-        kms_key_id: Option<&str>,
-    ) -> Result<KeyRevocation, KeyError>;
+    async fn revoke(&self, kid: &str, kms_key_id: Option<&str>) -> Result<KeyRevocation, KeyError>;
 }
 
 #[cfg(test)]

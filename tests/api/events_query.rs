@@ -80,10 +80,7 @@ async fn scenario(reader: &dyn EventReader, e: &[Uuid]) {
     );
     // Kind.
     let kind = Some(EventKind::TokenIssued);
-    assert_eq!(
-        ids(reader, EventQuery { kind, ..q() }).await,
-        [e[2], e[1]]
-    );
+    assert_eq!(ids(reader, EventQuery { kind, ..q() }).await, [e[2], e[1]]);
     // Client.
     let client_id = Some(client().as_str().to_owned());
     assert_eq!(ids(reader, EventQuery { client_id, ..q() }).await, [e[1]]);
@@ -184,11 +181,17 @@ async fn bad_queries_are_refused_before_reading() {
         ..q()
     })
     .await;
-    assert!(matches!(r, Err(QueryError::Invalid(ref m)) if m.contains("from")), "{r:?}");
+    assert!(
+        matches!(r, Err(QueryError::Invalid(ref m)) if m.contains("from")),
+        "{r:?}"
+    );
     // Limits.
     for limit in [0, app_events::MAX_LIMIT + 1] {
         let r = refused(EventQuery { limit, ..q() }).await;
-        assert!(matches!(r, Err(QueryError::Invalid(ref m)) if m.contains("limit")), "{r:?}");
+        assert!(
+            matches!(r, Err(QueryError::Invalid(ref m)) if m.contains("limit")),
+            "{r:?}"
+        );
     }
     // Oversized or control characters in a value.
     let r = refused(EventQuery {
@@ -246,7 +249,12 @@ async fn cli_tail_filters_by_kind_client_subject_and_time() {
     let (ok, out, err) = tail(&["--kind", "token_issued"]);
     assert!(ok, "{err}");
     assert_eq!(ids_of(&out), [e[1], e[2]]);
-    let (ok, out, err) = tail(&["--client", other_client().as_str(), "--subject", user().as_str()]);
+    let (ok, out, err) = tail(&[
+        "--client",
+        other_client().as_str(),
+        "--subject",
+        user().as_str(),
+    ]);
     assert!(ok, "{err}");
     assert_eq!(ids_of(&out), [e[3]]);
     let (ok, out, err) = tail(&[
@@ -264,7 +272,12 @@ async fn cli_tail_filters_by_kind_client_subject_and_time() {
     let (ok, _, err) = tail(&["--kind", "nope"]);
     assert!(!ok);
     assert!(err.contains("unknown event kind"), "{err}");
-    let (ok, _, err) = tail(&["--since", "2026-11-22T00:00:00Z", "--until", "2026-11-21T00:00:00Z"]);
+    let (ok, _, err) = tail(&[
+        "--since",
+        "2026-11-22T00:00:00Z",
+        "--until",
+        "2026-11-21T00:00:00Z",
+    ]);
     assert!(!ok);
     assert!(err.contains("from"), "{err}");
 }

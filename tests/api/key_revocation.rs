@@ -441,10 +441,8 @@ both_backends!(keys_cli_revokes_a_key, |backend| async move {
     assert!(stdout.contains("PORTCULLIS_KEY_REFRESH_SECS"), "{stdout}");
 
     // `keys list` shows the state and when.
-    let listed: Value = serde_json::from_slice(
-        &portcullis(&db, &["keys", "list", "--json"]).stdout,
-    )
-    .unwrap();
+    let listed: Value =
+        serde_json::from_slice(&portcullis(&db, &["keys", "list", "--json"]).stdout).unwrap();
     let row = listed
         .as_array()
         .unwrap()

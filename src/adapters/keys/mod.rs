@@ -399,7 +399,9 @@ impl KeyRing {
         let repo = self.store.signing_keys();
         let rows = repo.list_signing_keys().await?;
         let Some(target) = rows.iter().find(|r| r.kid == kid) else {
-            return Err(KeyError::NotFound(format!("no signing key with kid {kid:?}")));
+            return Err(KeyError::NotFound(format!(
+                "no signing key with kid {kid:?}"
+            )));
         };
         if target.state == KeyState::Revoked {
             return Err(KeyError::Conflict(format!(
@@ -412,9 +414,9 @@ impl KeyRing {
         let alg = parse_alg(target);
         let needs_replacement = target.state == KeyState::Active
             && alg.is_some_and(|a| self.backend.algs().contains(&a))
-            && !rows.iter().any(|r| {
-                r.kid != target.kid && r.alg == target.alg && r.state == KeyState::Active
-            });
+            && !rows
+                .iter()
+                .any(|r| r.kid != target.kid && r.alg == target.alg && r.state == KeyState::Active);
         let now = self.clock.now();
         let mut replacement_kid = None;
         if let (true, Some(alg)) = (needs_replacement, alg) {
@@ -476,12 +478,16 @@ impl KeyRing {
                 return Ok(next.kid.clone());
             }
         }
-        let key = self.backend.create(alg, kms_key_id).await.map_err(|e| match e {
-            KeyError::BadRequest(m) => KeyError::BadRequest(format!(
-                "the {alg} key signs now and needs a replacement before it is revoked: {m}"
-            )),
-            other => other,
-        })?;
+        let key = self
+            .backend
+            .create(alg, kms_key_id)
+            .await
+            .map_err(|e| match e {
+                KeyError::BadRequest(m) => KeyError::BadRequest(format!(
+                    "the {alg} key signs now and needs a replacement before it is revoked: {m}"
+                )),
+                other => other,
+            })?;
         if rows.iter().any(|r| r.kid == key.kid) {
             return Err(KeyError::BadRequest(format!(
                 "key {} is already registered; a replacement needs a new key",
@@ -806,11 +812,7 @@ impl KeyProvider for KeyRing {
         KeyRing::rotate(self, alg, kms_key_id, immediately).await
     }
 
-    async fn revoke(
-        &self,
-        kid: &str,
-        kms_key_id: Option<&str>,
-    ) -> Result<KeyRevocation, KeyError> {
+    async fn revoke(&self, kid: &str, kms_key_id: Option<&str>) -> Result<KeyRevocation, KeyError> {
         KeyRing::revoke(self, kid, kms_key_id).await
     }
 }
