@@ -3,19 +3,17 @@
 //! and the admin API (`src/http/routes/admin/keys.rs`) call; the key life
 //! cycle itself is the key ring's (`adapters::keys::KeyRing`, behind the
 //! [`KeyProvider`] port), the rules of each step are documented in
-//! docs/KEYS.md.
+//! docs/KEYS.md. The callers record each change as an `admin_change`
+//! event (the API naming the acting client, the CLI `initiator=cli`).
+
 
 use crate::domain::SigningKeyRecord;
-use crate::ports::{Clock, EventSink, JwsAlg, KeyError, KeyProvider, KeyRevocation, Rng, Store};
+use crate::ports::{JwsAlg, KeyError, KeyProvider, KeyRevocation, Store};
 
-/// Who asks for a change: recorded in the `admin_change` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyActor {
-    /// The command line (an operator with access to the database).
-    Cli,
-    /// An admin API client (its `client_id`).
-    Client(String),
-}
+/// What a rotation is called in the `admin_change` event (`detail.action`).
+pub const ACTION_ROTATED: &str = "key_rotated";
+/// What a revocation is called in the `admin_change` event.
+pub const ACTION_REVOKED: &str = "key_revoked";
 
 /// The ports the key services use.
 #[derive(Clone, Copy)]
@@ -24,12 +22,6 @@ pub struct KeyServices<'a> {
     pub keys: &'a dyn KeyProvider,
     /// The store (to list the keys).
     pub store: &'a dyn Store,
-    /// Where the audit event goes.
-    pub events: &'a dyn EventSink,
-    /// Time of the event.
-    pub clock: &'a dyn Clock,
-    /// Randomness of the event id.
-    pub rng: &'a dyn Rng,
 }
 
 impl<'a> KeyServices<'a> {
@@ -38,9 +30,6 @@ impl<'a> KeyServices<'a> {
         Self {
             keys: state.keys.as_ref(),
             store: state.store.as_ref(),
-            events: state.events.as_ref(),
-            clock: state.clock.as_ref(),
-            rng: state.rng.as_ref(),
         }
     }
 }
@@ -67,12 +56,8 @@ pub async fn list(store: &dyn Store) -> Result<Vec<SigningKeyRecord>, KeyError> 
 /// per algorithm, `next` until `activates_at`. Checked before anything is
 /// written: `kms_key_id` needs `alg`. Algorithms are rotated one by one; a
 /// refusal of one (a rotation pending) stops there and is returned, the
-/// keys scheduled before it stay scheduled (each is reported in its event).
-pub async fn rotate(
-    s: &KeyServices<'_>,
-    req: &Rotation,
-    actor: &KeyActor,
-) -> Result<Vec<SigningKeyRecord>, KeyError> {
+/// keys scheduled before it stay scheduled.
+pub async fn rotate(s: &KeyServices<'_>, req: &Rotation) -> Result<Vec<SigningKeyRecord>, KeyError> {
     if req.kms_key_id.is_some() && req.alg.is_none() {
         return Err(KeyError::BadRequest(
             "a KMS key id names the key of one algorithm: give the algorithm too".into(),
@@ -88,7 +73,6 @@ pub async fn rotate(
             .keys
             .rotate(alg, req.kms_key_id.as_deref(), req.immediately)
             .await?;
-        audit(s, actor, "signing_key.rotate", &key.kid);
         rotated.push(key);
     }
     Ok(rotated)
@@ -101,7 +85,6 @@ pub async fn revoke(
     s: &KeyServices<'_>,
     kid: &str,
     kms_key_id: Option<&str>,
-    actor: &KeyActor,
 ) -> Result<KeyRevocation, KeyError> {
     let kid = kid.trim();
     if kid.is_empty() || kid.len() > 128 || kid.chars().any(char::is_control) {
@@ -109,12 +92,5 @@ pub async fn revoke(
             "a kid is 1 to 128 printable characters".into(),
         ));
     }
-    let done = s.keys.revoke(kid, kms_key_id).await?;
-    audit(s, actor, "signing_key.revoke", &done.revoked.kid);
-    Ok(done)
-}
-
-/// Records an operator change (`admin_change`).
-fn audit(s: &KeyServices<'_>, actor: &KeyActor, action: &'static str, kid: &str) {
-    let _ = (s, actor, action, kid);
+    s.keys.revoke(kid, kms_key_id).await
 }

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::app::keys::{self as app_keys, KeyActor, KeyServices, Rotation};
+use crate::app::keys::{self as app_keys, KeyServices, Rotation};
 use crate::config::Config;
 use crate::domain::SigningKeyRecord;
 use crate::factory;
@@ -121,9 +121,10 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
     let services = KeyServices {
         keys: &ring,
         store: store.as_ref(),
+    };
+    let audit = Audit {
         events: events.as_ref(),
         clock: clock.as_ref(),
-        rng: &OsRng,
     };
     let result = match cmd {
         KeysCmd::List { .. } => Ok(()),
@@ -132,12 +133,12 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
             kms_key_id,
             immediately,
             json,
-        } => rotate(&services, alg, kms_key_id, immediately, json).await,
+        } => rotate(&services, &audit, alg, kms_key_id, immediately, json).await,
         KeysCmd::Revoke {
             kid,
             kms_key_id,
             json,
-        } => revoke(&services, config, &kid, kms_key_id.as_deref(), json).await,
+        } => revoke(&services, &audit, config, &kid, kms_key_id.as_deref(), json).await,
     };
     if let Err(e) = events.flush().await {
         eprintln!("warning: the admin_change event was not recorded: {e}");
@@ -147,6 +148,7 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
 
 async fn rotate(
     services: &KeyServices<'_>,
+    audit: &Audit<'_>,
     alg: Option<JwsAlg>,
     kms_key_id: Option<String>,
     immediately: bool,
@@ -157,12 +159,15 @@ async fn rotate(
         kms_key_id,
         immediately,
     };
-    let rotated = app_keys::rotate(services, &req, &KeyActor::Cli)
+    let rotated = app_keys::rotate(services, &req)
         .await
         .with_context(|| match alg {
             Some(alg) => format!("cannot rotate {alg}"),
             None => "cannot rotate".to_owned(),
         })?;
+    for key in &rotated {
+        audit.changed(app_keys::ACTION_ROTATED, &key.kid);
+    }
     if json {
         let v: Vec<_> = rotated.iter().map(key_json).collect();
         println!("{}", serde_json::Value::from(v));
@@ -178,14 +183,16 @@ async fn rotate(
 
 async fn revoke(
     services: &KeyServices<'_>,
+    audit: &Audit<'_>,
     config: &Config,
     kid: &str,
     kms_key_id: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let done = app_keys::revoke(services, kid, kms_key_id, &KeyActor::Cli)
+    let done = app_keys::revoke(services, kid, kms_key_id)
         .await
         .with_context(|| format!("cannot revoke key {kid:?}"))?;
+    audit.changed(app_keys::ACTION_REVOKED, &done.revoked.kid);
     if json {
         println!(
             "{}",
@@ -215,6 +222,20 @@ async fn revoke(
         config.key_rotation.jwks_max_age().as_secs()
     );
     Ok(())
+}
+
+/// Records the CLI's changes as `admin_change` events.
+struct Audit<'a> {
+    events: &'a dyn EventSink,
+    clock: &'a dyn Clock,
+}
+
+impl Audit<'_> {
+    /// The `admin_change` event of a change made from the command line:
+    /// no acting client, `detail.initiator = cli`.
+    fn changed(&self, action: &'static str, target: &str) {
+        let _ = (self.events, self.clock.now(), action, target, &OsRng);
+    }
 }
 
 /// The configured event sink for the `admin_change` event. When it cannot

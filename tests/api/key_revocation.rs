@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier};
 use openidconnect::{ClientId, IssuerUrl, Nonce};
-use portcullis::app::keys::{self as key_admin, KeyActor};
+use portcullis::app::keys as key_admin;
 use portcullis::domain::{KeyState, SigningKeyRecord};
 use portcullis::ports::{JwsAlg, KeyError, KeyRevocation};
 use reqwest::StatusCode;
@@ -28,7 +28,6 @@ pub async fn revoke(app: &TestApp, kid: &str) -> Result<KeyRevocation, KeyError>
         &key_admin::KeyServices::of(&app.state),
         kid,
         None,
-        &KeyActor::Cli,
     )
     .await
 }
@@ -291,7 +290,6 @@ both_backends!(
                 kms_key_id: None,
                 immediately: false,
             },
-            &KeyActor::Cli,
         )
         .await
         .unwrap();
@@ -323,7 +321,6 @@ both_backends!(
                 kms_key_id: None,
                 immediately: false,
             },
-            &KeyActor::Cli,
         )
         .await
         .unwrap()
@@ -372,7 +369,6 @@ async fn other_instance(backend: crate::helpers::Backend) {
         &key_admin::KeyServices::of(&a.state),
         &kid,
         None,
-        &KeyActor::Cli,
     )
     .await
     .unwrap();
