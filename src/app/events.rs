@@ -72,3 +72,69 @@ pub async fn stats(
     }
     Ok(reader.stats(since).await?)
 }
+
+/// Parses a point in time given as an RFC 3339 time or as a duration
+/// before `now` ([`parse_since`]): `events tail --since/--until`, and the
+/// admin API's `from`, `to` and `since`.
+pub fn parse_when(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    parse_since(raw)
+        .map(|d| now - d)
+        .map_err(|e| format!("{e}; or an RFC 3339 time such as 2026-11-20T10:00:00Z"))
+}
+
+/// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.
+pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{raw:?}: add a unit: s, m, h, d or w (e.g. 24h)"))?;
+    let (num, unit) = raw.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number then a unit, e.g. 24h"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{raw:?}: unknown unit {unit:?} (s, m, h, d or w)")),
+    };
+    n.checked_mul(secs)
+        .filter(|s| *s > 0 && *s <= 100 * 365 * 86_400)
+        .map(chrono::Duration::seconds)
+        .ok_or_else(|| format!("{raw:?}: out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_values() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, 10, 0, 0).unwrap();
+        assert_eq!(
+            parse_when("2026-11-19T10:00:00Z", now).unwrap(),
+            now - chrono::Duration::days(1)
+        );
+        assert_eq!(
+            parse_when("24h", now).unwrap(),
+            now - chrono::Duration::days(1)
+        );
+        assert!(parse_when("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn since_values() {
+        assert_eq!(parse_since("24h").unwrap(), chrono::Duration::hours(24));
+        assert_eq!(parse_since("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_since("30m").unwrap(), chrono::Duration::minutes(30));
+        assert_eq!(parse_since("2w").unwrap(), chrono::Duration::weeks(2));
+        for bad in ["", "24", "h", "24x", "-1h", "0h", "99999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+}

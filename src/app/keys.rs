@@ -6,7 +6,6 @@
 //! docs/KEYS.md. The callers record each change as an `admin_change`
 //! event (the API naming the acting client, the CLI `initiator=cli`).
 
-
 use crate::domain::SigningKeyRecord;
 use crate::ports::{JwsAlg, KeyError, KeyProvider, KeyRevocation, Store};
 
@@ -34,6 +33,51 @@ impl<'a> KeyServices<'a> {
     }
 }
 
+/// A key as the CLI (`keys list --json`) and the admin API show it: the
+/// public fields only (never the sealed or wrapped private part), times in
+/// RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyView {
+    /// `kid` (RFC 7638 thumbprint).
+    pub kid: String,
+    /// `ES256`, `RS256` or `PS256`.
+    pub alg: String,
+    /// `next`, `active`, `retired` or `revoked`.
+    pub state: &'static str,
+    /// `local`, `kms_direct` or `kms_envelope`.
+    pub backend: String,
+    /// The KMS key behind it (KMS modes).
+    pub kms_key_id: Option<String>,
+    /// Created.
+    pub created_at: String,
+    /// Signs (or signed) from.
+    pub activates_at: String,
+    /// Stopped signing.
+    pub retired_at: Option<String>,
+    /// Leaves the JWK Set.
+    pub expires_at: Option<String>,
+    /// Revoked by an operator.
+    pub revoked_at: Option<String>,
+}
+
+impl From<&SigningKeyRecord> for KeyView {
+    fn from(k: &SigningKeyRecord) -> Self {
+        let t = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339();
+        Self {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            state: k.state.as_str(),
+            backend: k.backend.clone(),
+            kms_key_id: k.kms_key_id.clone(),
+            created_at: t(k.created_at),
+            activates_at: t(k.activates_at),
+            retired_at: k.retired_at.map(t),
+            expires_at: k.expires_at.map(t),
+            revoked_at: k.revoked_at.map(t),
+        }
+    }
+}
+
 /// What `keys rotate` / `POST /admin/v1/keys/rotate` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Rotation {
@@ -57,7 +101,10 @@ pub async fn list(store: &dyn Store) -> Result<Vec<SigningKeyRecord>, KeyError> 
 /// written: `kms_key_id` needs `alg`. Algorithms are rotated one by one; a
 /// refusal of one (a rotation pending) stops there and is returned, the
 /// keys scheduled before it stay scheduled.
-pub async fn rotate(s: &KeyServices<'_>, req: &Rotation) -> Result<Vec<SigningKeyRecord>, KeyError> {
+pub async fn rotate(
+    s: &KeyServices<'_>,
+    req: &Rotation,
+) -> Result<Vec<SigningKeyRecord>, KeyError> {
     if req.kms_key_id.is_some() && req.alg.is_none() {
         return Err(KeyError::BadRequest(
             "a KMS key id names the key of one algorithm: give the algorithm too".into(),

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Subcommand;
 use uuid::Uuid;
 
@@ -88,8 +88,10 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
         } => {
             let now = Utc::now();
             let when = |name: &str, v: Option<String>| {
-                v.map(|v| parse_when(&v, now).map_err(|e| anyhow::anyhow!("--{name} {e}")))
-                    .transpose()
+                v.map(|v| {
+                    app_events::parse_when(&v, now).map_err(|e| anyhow::anyhow!("--{name} {e}"))
+                })
+                .transpose()
             };
             let q = EventQuery {
                 kind,
@@ -102,7 +104,8 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
             tail(reader.as_ref(), q, follow, json).await
         }
         EventsCmd::Stats { since, json } => {
-            let window = parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
+            let window =
+                app_events::parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
             let now = Utc::now();
             let stats = app_events::stats(reader.as_ref(), now - window, now).await?;
             if json {
@@ -169,41 +172,6 @@ fn parse_kind(s: &str) -> Result<EventKind, String> {
     s.parse()
 }
 
-/// Parses a `--since`/`--until` of `events tail`: an RFC 3339 time, or a
-/// duration before `now` ([`parse_since`]).
-pub fn parse_when(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    parse_since(raw)
-        .map(|d| now - d)
-        .map_err(|e| format!("{e}; or an RFC 3339 time such as 2026-11-20T10:00:00Z"))
-}
-
-/// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.
-pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
-    let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{raw:?}: add a unit: s, m, h, d or w (e.g. 24h)"))?;
-    let (num, unit) = raw.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?}: expected a number then a unit, e.g. 24h"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("{raw:?}: unknown unit {unit:?} (s, m, h, d or w)")),
-    };
-    n.checked_mul(secs)
-        .filter(|s| *s > 0 && *s <= 100 * 365 * 86_400)
-        .map(chrono::Duration::seconds)
-        .ok_or_else(|| format!("{raw:?}: out of range"))
-}
-
 fn print_stats(s: &EventStats) {
     println!(
         "events since {}: {}",
@@ -226,21 +194,5 @@ fn print_stats(s: &EventStats) {
     for (r, n) in &s.failed_logins_by_reason {
         let r = if r.is_empty() { "(none)" } else { r.as_str() };
         println!("  {r:<30} {n:>10}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_values() {
-        assert_eq!(parse_since("24h").unwrap(), chrono::Duration::hours(24));
-        assert_eq!(parse_since("7d").unwrap(), chrono::Duration::days(7));
-        assert_eq!(parse_since("30m").unwrap(), chrono::Duration::minutes(30));
-        assert_eq!(parse_since("2w").unwrap(), chrono::Duration::weeks(2));
-        for bad in ["", "24", "h", "24x", "-1h", "0h", "99999999999999d"] {
-            assert!(parse_since(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -68,18 +68,7 @@ fn parse_alg(s: &str) -> Result<JwsAlg, String> {
 }
 
 fn key_json(k: &SigningKeyRecord) -> serde_json::Value {
-    json!({
-        "kid": k.kid,
-        "alg": k.alg,
-        "state": k.state.as_str(),
-        "backend": k.backend,
-        "kms_key_id": k.kms_key_id,
-        "created_at": k.created_at.to_rfc3339(),
-        "activates_at": k.activates_at.to_rfc3339(),
-        "retired_at": k.retired_at.map(|t| t.to_rfc3339()),
-        "expires_at": k.expires_at.map(|t| t.to_rfc3339()),
-        "revoked_at": k.revoked_at.map(|t| t.to_rfc3339()),
-    })
+    serde_json::to_value(app_keys::KeyView::from(k)).unwrap_or_default()
 }
 
 fn print_table(keys: &[SigningKeyRecord]) {

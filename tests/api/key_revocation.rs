@@ -24,12 +24,7 @@ use crate::token::{basic, code_with_scope, exchange, setup, token};
 /// What `portcullis keys revoke KID` and `POST /admin/v1/keys/{kid}/revoke`
 /// call, on `app`'s own state.
 pub async fn revoke(app: &TestApp, kid: &str) -> Result<KeyRevocation, KeyError> {
-    key_admin::revoke(
-        &key_admin::KeyServices::of(&app.state),
-        kid,
-        None,
-    )
-    .await
+    key_admin::revoke(&key_admin::KeyServices::of(&app.state), kid, None).await
 }
 
 async fn rows(app: &TestApp) -> Vec<SigningKeyRecord> {
@@ -365,13 +360,9 @@ async fn other_instance(backend: crate::helpers::Backend) {
     let kid = kid_of(&from_b);
     a.state.keys.verify_jwt(&from_b).unwrap();
 
-    key_admin::revoke(
-        &key_admin::KeyServices::of(&a.state),
-        &kid,
-        None,
-    )
-    .await
-    .unwrap();
+    key_admin::revoke(&key_admin::KeyServices::of(&a.state), &kid, None)
+        .await
+        .unwrap();
     // The instance that revoked: at once.
     assert!(a.state.keys.verify_jwt(&from_b).is_err());
     assert!(!jwks_kids(&a.url("/jwks")).await.contains(&kid));
