@@ -58,6 +58,78 @@ pub enum AppError {
     /// The body could not be read (too large: 413; the connection broke):
     /// axum's own answer.
     Body(axum::extract::rejection::BytesRejection),
+    /// The admin API and dynamic registration (RFC 7591 §3.2.2): JSON
+    /// `{"error", "error_description"}` with the status it carries.
+    Api(ApiError),
+}
+
+/// An error of a JSON API that is not an OAuth endpoint (the admin API,
+/// dynamic registration): a status, a machine-readable code and a
+/// description for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// `error`: `invalid_request`, `not_found`, `conflict`,
+    /// `invalid_redirect_uri`, `invalid_client_metadata`, ...
+    pub error: &'static str,
+    /// `error_description`.
+    pub description: String,
+}
+
+impl ApiError {
+    /// An error with any status and code.
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", description)
+    }
+}
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<crate::app::operator::OperatorError> for AppError {
+    /// Operator rules refused (400, 404, 409: nothing was written) or a
+    /// dependency failed (503 when the database is unreachable, else 500).
+    fn from(e: crate::app::operator::OperatorError) -> Self {
+        use crate::app::operator::OperatorError as E;
+        use crate::ports::StoreError;
+        match e {
+            E::Invalid(m) => Self::Api(ApiError::invalid_request(m)),
+            E::InvalidRedirectUri(m) => Self::Api(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_redirect_uri",
+                m,
+            )),
+            E::NotFound(m) => Self::Api(ApiError::not_found(m)),
+            E::Conflict(m) => Self::Api(ApiError::conflict(m)),
+            E::Store(StoreError::Unavailable(m)) => {
+                Self::Token(OAuthError::temporarily_unavailable(m), AuthScheme::Other)
+            }
+            other => Self::Internal(Box::new(other)),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -181,6 +253,15 @@ impl IntoResponse for AppError {
                 resp
             }
             Self::Body(rejection) => rejection.into_response(),
+            Self::Api(e) => {
+                let body = ErrorBody {
+                    error: e.error,
+                    error_description: Some(e.description),
+                };
+                let mut resp = (e.status, axum::Json(body)).into_response();
+                no_store(&mut resp);
+                resp
+            }
             Self::Internal(err) => {
                 tracing::error!(error = %err, "internal error");
                 let body = ErrorBody {

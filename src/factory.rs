@@ -16,7 +16,7 @@ use crate::adapters::keys::{
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::config::{Config, EventConfig, KeyConfig};
+use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
     Clock, EventReader, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store,
@@ -79,11 +79,16 @@ pub struct Overrides {
     pub kms: Option<aws_sdk_kms::Client>,
 }
 
-/// Opens the store configured by `config`, migrating it when asked.
+/// Opens the store configured by `config`, migrating it (under the
+/// migration lock) when `migrate` is true, else refusing it when its schema
+/// is behind (`PORTCULLIS_MIGRATE_ON_START=false`: `portcullis migrate`
+/// does it).
 pub async fn build_store(config: &Config, migrate: bool) -> Result<SeaStore, FactoryError> {
     let conn = db::connect(&config.database_url).await?;
     if migrate {
         db::migrate(&conn).await?;
+    } else {
+        db::check_schema(&conn).await?;
     }
     Ok(SeaStore::new(conn))
 }
@@ -153,12 +158,17 @@ pub async fn build_key_ring(
 ) -> Result<KeyRing, FactoryError> {
     let backend: Arc<dyn KeyBackend> = match &config.keys {
         KeyConfig::Local => {
-            Arc::new(
-                LocalSigner::open(&config.data_dir).map_err(|e| FactoryError::Keys {
-                    mode: crate::adapters::keys::local::BACKEND,
-                    source: e.into(),
-                })?,
-            )
+            let signer = match &config.master_key {
+                MasterKeySource::DataDir => LocalSigner::open(&config.data_dir),
+                MasterKeySource::File(path) => LocalSigner::open_file(path),
+                MasterKeySource::Inline(text) => {
+                    LocalSigner::from_base64(text, crate::config::setting::MASTER_KEY.env)
+                }
+            };
+            Arc::new(signer.map_err(|e| FactoryError::Keys {
+                mode: crate::adapters::keys::local::BACKEND,
+                source: e.into(),
+            })?)
         }
         KeyConfig::KmsDirect {
             es256_key_id,
@@ -245,8 +255,11 @@ pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryErro
     let path = config
         .data_dir
         .join(crate::adapters::keys::local::SESSION_KEY_FILE);
-    let bytes = crate::adapters::keys::local::open_secret(&path)
-        .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
+    let bytes = crate::adapters::keys::local::open_secret(
+        &path,
+        crate::adapters::keys::local::SecretKind::SessionKey,
+    )
+    .map_err(|e| FactoryError::SessionKey(e.to_string()))?;
     SessionKey::new(bytes)
         .map(Arc::new)
         .ok_or_else(|| FactoryError::SessionKey(format!("{}: too short", path.display())))

@@ -1,6 +1,7 @@
 //! Prometheus metrics, served at `GET /metrics` on the management listener
 //! (`PORTCULLIS_MANAGEMENT_LISTEN`, never the public one; docs/OPERATIONS.md
-//! lists them). Code anywhere records through the typed functions here:
+//! lists them), with the standard `process_*` metrics on Linux
+//! ([`process`]). Code anywhere records through the typed functions here:
 //! [`token_issued`], [`login_failed`], [`kms_call`], [`events_queued`],
 //! [`events_spooled`], [`events_dropped`]; the HTTP middleware records
 //! [`http_request`].
@@ -14,6 +15,9 @@
 //! The registry is process-wide, as the Prometheus exposition is: one
 //! process, one `/metrics`. Label values are `&'static str` so that no
 //! request input can become a label (unbounded series).
+
+#[cfg(target_os = "linux")]
+pub mod process;
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -139,6 +143,9 @@ impl Metrics {
         r.register(Box::new(m.events_queued.clone()))?;
         r.register(Box::new(m.events_spooled.clone()))?;
         r.register(Box::new(m.events_dropped.clone()))?;
+        // The standard `process_*` metrics (no namespace), Linux only.
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(process::ProcessCollector::new()?))?;
         Ok(m)
     }
 }

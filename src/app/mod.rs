@@ -1,8 +1,9 @@
 //! Application services: the operator actions that the command line (and
-//! the coming admin API) share. They sit between the adapters that drive
+//! the admin API) share. They sit between the adapters that drive
 //! them ([`crate::cli`]) and the ports they call ([`crate::ports`]); the
 //! rules live here so that tests run them without a process.
 
+pub mod client_metadata;
 pub mod events;
 pub mod housekeeping;
 pub mod keys;

@@ -18,6 +18,11 @@ pub enum OperatorError {
     /// Bad input; the message says which.
     #[error("{0}")]
     Invalid(String),
+    /// A redirect URI (or post-logout redirect URI) is malformed, not
+    /// allowed, or missing where the grant types need one: RFC 7591
+    /// §3.2.2 `invalid_redirect_uri`.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
     /// Already exists.
     #[error("{0}")]
     Conflict(String),
@@ -109,15 +114,17 @@ pub async fn create_client(
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
         return Err(invalid("--name must be 1 to 256 printable characters"));
     }
+    let bad_uri =
+        |e: crate::domain::RedirectUriError| OperatorError::InvalidRedirectUri(e.to_string());
     let redirect_uris = req
         .redirect_uris
         .iter()
-        .map(|u| RedirectUri::parse(u, req.allow_http).map_err(|e| invalid(e.to_string())))
+        .map(|u| RedirectUri::parse(u, req.allow_http).map_err(bad_uri))
         .collect::<Result<Vec<_>, _>>()?;
     let post_logout_redirect_uris = req
         .post_logout_redirect_uris
         .iter()
-        .map(|u| RedirectUri::parse(u, req.allow_http).map_err(|e| invalid(e.to_string())))
+        .map(|u| RedirectUri::parse(u, req.allow_http).map_err(bad_uri))
         .collect::<Result<Vec<_>, _>>()?;
     let mut grant_types = if req.grant_types.is_empty() {
         vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
@@ -158,8 +165,8 @@ pub async fn create_client(
     };
     check_confidential_only(&req, &grant_types)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(invalid(
-            "authorization_code needs at least one --redirect-uri",
+        return Err(OperatorError::InvalidRedirectUri(
+            "authorization_code needs at least one redirect URI (--redirect-uri)".into(),
         ));
     }
     check_key_material(&req, auth_method, outbound_allow_insecure)?;

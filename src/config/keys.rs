@@ -1,7 +1,10 @@
 //! Signing keys: where they live (local, KMS direct, KMS envelope) and how
 //! they rotate.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use zeroize::Zeroizing;
 
 use super::settings::{Setting, setting as s};
 use super::{ConfigError, RawSettings};
@@ -27,6 +30,31 @@ pub enum KeyConfig {
         /// `ENCRYPT_DECRYPT` key.
         wrapping_key_id: String,
     },
+}
+
+/// Where the master key of local signing keys comes from (docs/KEYS.md,
+/// docs/OPERATIONS.md "Several instances"). Only the local mode has one.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `<data_dir>/master.key`, created (0600) on first start: the default.
+    DataDir,
+    /// `PORTCULLIS_MASTER_KEY_FILE`: a file read at start, never created
+    /// or changed by portcullis.
+    File(PathBuf),
+    /// `PORTCULLIS_MASTER_KEY`: the key itself, as configured (base64 of
+    /// 32 bytes; decoded and checked when the key ring opens).
+    Inline(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    /// Never prints an inline key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DataDir => f.write_str("DataDir"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Inline(_) => f.write_str("Inline([redacted])"),
+        }
+    }
 }
 
 /// When new keys start signing and how long old ones stay published.
@@ -55,9 +83,41 @@ impl KeyRotation {
         margin.min(Duration::from_mins(5))
     }
 }
-/// Reads where the keys live and how they rotate.
-pub(super) fn parse_keys(raw: &RawSettings) -> Result<(KeyConfig, KeyRotation), ConfigError> {
-    Ok((parse_key_config(raw)?, parse_key_rotation(raw)?))
+/// Reads where the keys live, how they rotate and where the master key of
+/// local keys comes from.
+pub(super) fn parse_keys(
+    raw: &RawSettings,
+) -> Result<(KeyConfig, KeyRotation, MasterKeySource), ConfigError> {
+    Ok((
+        parse_key_config(raw)?,
+        parse_key_rotation(raw)?,
+        parse_master_key(raw)?,
+    ))
+}
+
+/// `PORTCULLIS_MASTER_KEY_FILE` or `PORTCULLIS_MASTER_KEY` (at most one;
+/// set but empty is an error, not "unset": an unfilled secret must not
+/// fall back to a new key under the data directory).
+fn parse_master_key(raw: &RawSettings) -> Result<MasterKeySource, ConfigError> {
+    let given = |setting: &Setting| -> Result<Option<String>, ConfigError> {
+        match raw.text(setting).map(str::trim) {
+            None => Ok(None),
+            Some("") => Err(ConfigError::new(
+                setting.env,
+                "is set but empty; unset it to keep the key under the data directory",
+            )),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    };
+    match (given(&s::MASTER_KEY_FILE)?, given(&s::MASTER_KEY)?) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            s::MASTER_KEY.env,
+            "PORTCULLIS_MASTER_KEY_FILE is set too; give the master key one way",
+        )),
+        (Some(path), None) => Ok(MasterKeySource::File(PathBuf::from(path))),
+        (None, Some(key)) => Ok(MasterKeySource::Inline(Zeroizing::new(key))),
+        (None, None) => Ok(MasterKeySource::DataDir),
+    }
 }
 
 fn parse_key_config(raw: &RawSettings) -> Result<KeyConfig, ConfigError> {
@@ -99,14 +159,25 @@ fn parse_key_config(raw: &RawSettings) -> Result<KeyConfig, ConfigError> {
             KeyConfig::Local
         }
         Some("direct") => {
-            unused(&[s::KMS_WRAPPING_KEY_ID], "direct")?;
+            unused(
+                &[s::KMS_WRAPPING_KEY_ID, s::MASTER_KEY_FILE, s::MASTER_KEY],
+                "direct",
+            )?;
             KeyConfig::KmsDirect {
                 es256_key_id: required(&s::KMS_KEY_ID_ES256, "direct")?,
                 rs256_key_id: required(&s::KMS_KEY_ID_RS256, "direct")?,
             }
         }
         Some("envelope") => {
-            unused(&[s::KMS_KEY_ID_ES256, s::KMS_KEY_ID_RS256], "envelope")?;
+            unused(
+                &[
+                    s::KMS_KEY_ID_ES256,
+                    s::KMS_KEY_ID_RS256,
+                    s::MASTER_KEY_FILE,
+                    s::MASTER_KEY,
+                ],
+                "envelope",
+            )?;
             KeyConfig::KmsEnvelope {
                 wrapping_key_id: required(&s::KMS_WRAPPING_KEY_ID, "envelope")?,
             }

@@ -31,7 +31,7 @@ mod tests;
 pub use auth::{AuthSettings, TokenConfig};
 pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
-pub use keys::{KeyConfig, KeyRotation};
+pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
 pub use settings::{
     DefaultValue, NOT_SETTINGS, Parser, RawSettings, SETTINGS, Setting, markdown_table, setting,
 };
@@ -79,12 +79,15 @@ pub struct Config {
     pub database_url: String,
     /// Data directory (SQLite file, master key, event files, spool).
     pub data_dir: PathBuf,
-    /// Run migrations when `serve` starts.
+    /// Run pending migrations when `serve` or an operator command starts;
+    /// when false they refuse a database whose schema is behind.
     pub migrate_on_start: bool,
     /// Log format.
     pub log_format: LogFormat,
     /// Tracing filter.
     pub log_filter: String,
+    /// One `info` line per request (`PORTCULLIS_ACCESS_LOG`).
+    pub access_log: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Per-request timeout.
@@ -101,6 +104,8 @@ pub struct Config {
     pub keys: KeyConfig,
     /// Key rotation timing.
     pub key_rotation: KeyRotation,
+    /// Where the master key of local keys comes from.
+    pub master_key: MasterKeySource,
     /// Token lifetimes and formats.
     pub tokens: TokenConfig,
     /// Where events go.
@@ -154,7 +159,7 @@ impl Config {
         let auth = auth::parse_auth_settings(&raw)?;
         let (rate_limits, trusted_proxies, cors_allowed_origins) = http::parse_hardening(&raw)?;
         let (connections, outbound, management_listen) = http::parse_network(&raw)?;
-        let (keys, key_rotation) = keys::parse_keys(&raw)?;
+        let (keys, key_rotation, master_key) = keys::parse_keys(&raw)?;
         let tokens = auth::parse_token_config(&raw, &key_rotation)?;
         let issuer = parse_issuer(raw.text(&s::ISSUER).unwrap_or_default())?;
         let listen = raw
@@ -206,6 +211,7 @@ impl Config {
             migrate_on_start: raw.flag(&s::MIGRATE_ON_START)?,
             log_format,
             log_filter: raw.text(&s::LOG).unwrap_or_default().to_owned(),
+            access_log: raw.flag(&s::ACCESS_LOG)?,
             max_body_bytes: raw.number(&s::MAX_BODY_BYTES)?,
             request_timeout: Duration::from_secs(raw.number(&s::REQUEST_TIMEOUT_SECS)?),
             shutdown_grace: Duration::from_secs(raw.number(&s::SHUTDOWN_GRACE_SECS)?),
@@ -216,6 +222,7 @@ impl Config {
             auth,
             keys,
             key_rotation,
+            master_key,
             tokens,
             events,
             event_pipeline,

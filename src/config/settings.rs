@@ -115,13 +115,15 @@ settings! {
     DATABASE_URL database_url: Text, Derived("`sqlite://<data dir>/portcullis.db?mode=rwc`"),
         "`sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST:PORT/DB`";
     DATA_DIR data_dir: Text, Value("./data"),
-        "SQLite file, master key, session key, event files, event spool";
+        "SQLite file, master key (unless `PORTCULLIS_MASTER_KEY_FILE` or `PORTCULLIS_MASTER_KEY`), session key, event files, event spool";
     MIGRATE_ON_START migrate_on_start: Bool, Value("true"),
-        "run migrations when `serve` (or an operator command) starts";
+        "run pending migrations when `serve` or an operator command starts (under a lock: instances starting together take turns); `false`: they refuse a database whose schema is behind and say to run `portcullis migrate`";
     LOG_FORMAT log_format: Text, Value("json"),
         "`json` or `pretty`";
     LOG log: Text, Value("info"),
         "tracing filter, e.g. `info,portcullis=debug`";
+    ACCESS_LOG access_log: Bool, Value("true"),
+        "one `info` line per request, target `portcullis::access`: method, path (never the query), status, duration in ms, request id; `false` turns it off";
     MAX_BODY_BYTES max_body_bytes: num(1024, 16 << 20), Value("65536"),
         "largest request body; larger bodies get 413";
     REQUEST_TIMEOUT_SECS request_timeout_secs: num(1, 3600), Value("30"),
@@ -203,13 +205,17 @@ settings! {
     CLIENT_CACHE_SECS client_cache_secs: num(0, 3600), Value("5"),
         "how long an instance keeps a client in memory; changes made on another instance or with the CLI take effect within this time; `0` turns the cache off (docs/SCALING.md)";
     KMS_MODE kms_mode: Text, Derived("local keys"),
-        "where the signing keys live: unset (or `local`) for keys sealed under `<data dir>/master.key`, `direct` or `envelope` for AWS KMS (docs/KEYS.md)";
+        "where the signing keys live: unset (or `local`) for keys sealed under the master key, `direct` or `envelope` for AWS KMS (docs/KEYS.md)";
     KMS_KEY_ID_ES256 kms_key_id_es256: Text, Unset,
         "KMS key for ES256 (`ECC_NIST_P256`, `SIGN_VERIFY`); required by, and only used with, `direct`";
     KMS_KEY_ID_RS256 kms_key_id_rs256: Text, Unset,
         "KMS key for RS256 (`RSA_2048` or larger, `SIGN_VERIFY`); required by, and only used with, `direct`";
     KMS_WRAPPING_KEY_ID kms_wrapping_key_id: Text, Unset,
         "symmetric KMS key that wraps the private keys; required by, and only used with, `envelope`";
+    MASTER_KEY_FILE master_key_file: Text, Derived("`<data dir>/master.key`, created on first start"),
+        "local keys: the file holding the master key (32 bytes in base64 on one line, mode 0600); read, never created or changed; not with `PORTCULLIS_MASTER_KEY`";
+    MASTER_KEY master_key: Secret, Unset,
+        "local keys: the master key itself (32 bytes in base64; never logged); weaker than a file (the environment is seen by child processes and diagnostics); not with `PORTCULLIS_MASTER_KEY_FILE`";
     KEY_ROTATION_PREPUBLISH_SECS key_rotation_prepublish_secs: num(0, 90 * DAY), Value("86400"),
         "how long a new key is published as `next` before it signs; at least `PORTCULLIS_KEY_REFRESH_SECS`";
     KEY_REFRESH_SECS key_refresh_secs: num(1, 3600), Value("30"),

@@ -625,3 +625,85 @@ fn readme_configuration_table_is_the_code_table() {
         );
     }
 }
+
+#[test]
+fn the_master_key_is_under_the_data_dir_unless_given() {
+    let c = Config::from_raw(RawSettings::default()).unwrap();
+    assert_eq!(c.master_key, MasterKeySource::DataDir);
+    let c = Config::load(
+        None,
+        &env(&[("PORTCULLIS_MASTER_KEY_FILE", "/run/secrets/master.key")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.master_key,
+        MasterKeySource::File(PathBuf::from("/run/secrets/master.key"))
+    );
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let c = Config::load(None, &env(&[("PORTCULLIS_MASTER_KEY", key)])).unwrap();
+    assert!(matches!(&c.master_key, MasterKeySource::Inline(k) if k.as_str() == key));
+    // Never printed.
+    assert!(!format!("{c:?}").contains(key), "{c:?}");
+    let file = "master_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+    let raw = RawSettings::from_toml(file, Path::new("p.toml")).unwrap();
+    assert!(matches!(
+        Config::from_raw(raw).unwrap().master_key,
+        MasterKeySource::Inline(_)
+    ));
+}
+
+#[test]
+fn bad_master_key_settings_name_the_setting() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    for (pairs, name) in [
+        // Both: a configuration error, whichever would win.
+        (
+            vec![
+                ("PORTCULLIS_MASTER_KEY_FILE", "/run/secrets/master.key"),
+                ("PORTCULLIS_MASTER_KEY", key),
+            ],
+            "PORTCULLIS_MASTER_KEY",
+        ),
+        // Set but empty (an unfilled secret) is not "unset".
+        (
+            vec![("PORTCULLIS_MASTER_KEY", " ")],
+            "PORTCULLIS_MASTER_KEY",
+        ),
+        (
+            vec![("PORTCULLIS_MASTER_KEY_FILE", "")],
+            "PORTCULLIS_MASTER_KEY_FILE",
+        ),
+        // The KMS modes have no master key.
+        (
+            vec![
+                ("PORTCULLIS_KMS_MODE", "envelope"),
+                ("PORTCULLIS_KMS_WRAPPING_KEY_ID", "k"),
+                ("PORTCULLIS_MASTER_KEY", key),
+            ],
+            "PORTCULLIS_MASTER_KEY",
+        ),
+        (
+            vec![
+                ("PORTCULLIS_KMS_MODE", "direct"),
+                ("PORTCULLIS_KMS_KEY_ID_ES256", "k"),
+                ("PORTCULLIS_KMS_KEY_ID_RS256", "k"),
+                ("PORTCULLIS_MASTER_KEY_FILE", "/k"),
+            ],
+            "PORTCULLIS_MASTER_KEY_FILE",
+        ),
+    ] {
+        let err = Config::load(None, &env(&pairs)).unwrap_err();
+        assert_eq!(err.setting, name, "{pairs:?}");
+        let line = err.to_string();
+        assert!(!line.contains('\n') && !line.contains(key), "{line}");
+    }
+}
+
+#[test]
+fn the_access_log_is_on_unless_turned_off() {
+    assert!(Config::from_raw(RawSettings::default()).unwrap().access_log);
+    let c = Config::load(None, &env(&[("PORTCULLIS_ACCESS_LOG", "false")])).unwrap();
+    assert!(!c.access_log);
+    let err = Config::load(None, &env(&[("PORTCULLIS_ACCESS_LOG", "sometimes")])).unwrap_err();
+    assert_eq!(err.setting, "PORTCULLIS_ACCESS_LOG");
+}

@@ -76,11 +76,15 @@ pub enum EventKind {
     Logout,
     /// A client failed to authenticate at an endpoint (RFC 6749 §2.3, §5.2).
     ClientAuthenticationFailed,
+    /// An operator changed something through the admin API or dynamic
+    /// registration: `client_id` is the acting client, `detail.action` what
+    /// it did (`client_created`, `key_revoked`, ...), `detail.target` to what.
+    AdminChange,
 }
 
 impl EventKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::ConsentGranted,
@@ -94,6 +98,7 @@ impl EventKind {
         Self::TokenRevoked,
         Self::Logout,
         Self::ClientAuthenticationFailed,
+        Self::AdminChange,
     ];
 
     /// The wire name.
@@ -112,6 +117,7 @@ impl EventKind {
             Self::TokenRevoked => "token_revoked",
             Self::Logout => "logout",
             Self::ClientAuthenticationFailed => "client_authentication_failed",
+            Self::AdminChange => "admin_change",
         }
     }
 
@@ -264,11 +270,15 @@ pub enum DetailKey {
     Amr,
     /// Which endpoint (for `client_authentication_failed`).
     Endpoint,
+    /// What an operator did (`admin_change`): `client_created`, ...
+    Action,
+    /// What an `admin_change` acted on (a client id, user id, key id, ...).
+    Target,
 }
 
 impl DetailKey {
     /// Every key.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::Reason,
         Self::TokenKinds,
         Self::TokenType,
@@ -279,6 +289,8 @@ impl DetailKey {
         Self::Initiator,
         Self::Amr,
         Self::Endpoint,
+        Self::Action,
+        Self::Target,
     ];
 
     /// The wire name.
@@ -294,6 +306,8 @@ impl DetailKey {
             Self::Initiator => "initiator",
             Self::Amr => "amr",
             Self::Endpoint => "endpoint",
+            Self::Action => "action",
+            Self::Target => "target",
         }
     }
 }
@@ -521,6 +535,20 @@ impl Event {
             Some(id) => event.client_raw(id),
             None => event,
         }
+    }
+
+    /// `admin_change`: the client `actor` did `action` (a fixed name such
+    /// as `client_created`) to `target` (an identifier, never a secret).
+    pub fn admin_change(
+        stamp: EventStamp,
+        actor: &ClientId,
+        action: &'static str,
+        target: &str,
+    ) -> Self {
+        Self::new(EventKind::AdminChange, stamp)
+            .client(actor)
+            .detail(DetailKey::Action, action)
+            .detail(DetailKey::Target, target)
     }
 
     // ---------------------------------------------------------------- setters
@@ -871,6 +899,12 @@ mod tests {
             Event::token_revoked(stamp(), &c, TokenKind::RefreshToken),
             Event::logout(stamp(), &u).detail(DetailKey::Initiator, "rp"),
             Event::client_authentication_failed(stamp(), Some(c.as_str()), "client_secret_basic"),
+            Event::admin_change(
+                stamp(),
+                &c,
+                "client_deleted",
+                "4b1f0c6c1e2b1f4c559d550c7d1c1f9a",
+            ),
         ];
         events
             .into_iter()

@@ -229,6 +229,22 @@ pub fn logout(
     emit(state, meta, e);
 }
 
+/// `admin_change`: the client `actor` did `action` to `target` through the
+/// admin API or dynamic registration (docs/EVENTS.md lists the actions).
+pub fn admin_change(
+    state: &AppState,
+    meta: &RequestMeta,
+    actor: &ClientId,
+    action: &'static str,
+    target: &str,
+) {
+    emit(
+        state,
+        meta,
+        Event::admin_change(stamp_now(state), actor, action, target),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -10,7 +10,8 @@
 //! headers, and the request id (echoed, or made). It skips the per-request
 //! work that buys nothing for a static document: the tracing span, the
 //! timeout timer, the body limit, the route lookup and the middleware
-//! chain's clones. `tests/api/documents.rs` holds the two paths to the same
+//! chain's clones. It writes the same access-log line as the router
+//! (`middleware::access_log`) when that log is on. `tests/api/documents.rs` holds the two paths to the same
 //! response, header for header. Everything else, including `HEAD` and
 //! `OPTIONS` of these paths, goes to the router unchanged.
 //!
@@ -29,7 +30,7 @@ use tower::Service;
 use tower_http::request_id::{MakeRequestId as _, MakeRequestUuid};
 
 use super::cors;
-use super::middleware::{REQUEST_ID, security_headers};
+use super::middleware::{REQUEST_ID, access_log, security_headers};
 use super::routes::{discovery, jwks};
 use crate::metrics::RouteMetrics;
 use crate::protocol::endpoints::Endpoint;
@@ -44,6 +45,8 @@ pub struct Documents {
     discovery: Arc<discovery::Published>,
     headers: HeaderMap,
     metrics: [RouteMetrics; 3],
+    /// `PORTCULLIS_ACCESS_LOG`.
+    access_log: bool,
 }
 
 impl Documents {
@@ -62,6 +65,7 @@ impl Documents {
             discovery: discovery::publish(state),
             headers,
             metrics: DOCUMENTS.map(|e| RouteMetrics::get(e.path())),
+            access_log: state.config.access_log,
         })
     }
 
@@ -96,11 +100,16 @@ impl Documents {
                 .make_request_id(req)
                 .map(tower_http::request_id::RequestId::into_header_value)
         });
-        if let Some(id) = id {
-            h.insert(REQUEST_ID, id);
-        }
         let not_modified = resp.status() == StatusCode::NOT_MODIFIED;
-        self.metrics[which].record(not_modified, started.elapsed());
+        let elapsed = started.elapsed();
+        self.metrics[which].record(not_modified, elapsed);
+        if self.access_log {
+            let status = resp.status().as_u16();
+            access_log(req.method(), path, status, elapsed, id.as_ref());
+        }
+        if let Some(id) = id {
+            resp.headers_mut().insert(REQUEST_ID, id);
+        }
         Some(resp)
     }
 }

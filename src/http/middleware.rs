@@ -1,9 +1,10 @@
-//! Middleware common to every route: request ids, tracing, metrics, CORS
-//! on the API paths, per-address rate limits, body-size limit, timeout and
-//! default security headers (docs/SECURITY.md invariant 9).
+//! Middleware common to every route: request ids, the access log, tracing,
+//! metrics, CORS on the API paths, per-address rate limits, body-size
+//! limit, timeout and default security headers (docs/SECURITY.md invariant
+//! 9).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
@@ -21,6 +22,59 @@ use crate::http::{cors, rate_limit};
 
 /// The request id header, set when absent and echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `tracing` target of the access log (`PORTCULLIS_ACCESS_LOG`).
+pub const ACCESS_LOG_TARGET: &str = "portcullis::access";
+
+/// Writes the access-log line of one request, at `info` under
+/// [`ACCESS_LOG_TARGET`]: method, path, status, duration in milliseconds
+/// and request id. `path` must be the path alone: the query string carries
+/// codes, `state` and tokens, and never reaches a log. The one format of
+/// the line: the router's middleware and the fast path (`http::fast`) both
+/// call it.
+pub fn access_log(
+    method: &Method,
+    path: &str,
+    status: u16,
+    elapsed: Duration,
+    request_id: Option<&HeaderValue>,
+) {
+    let request_id = request_id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info!(
+        target: ACCESS_LOG_TARGET,
+        method = %method,
+        path,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        request_id,
+        "request"
+    );
+}
+
+/// Logs each request once it is answered (outside the tracing span, so the
+/// line carries its fields once); off when `PORTCULLIS_ACCESS_LOG=false`.
+async fn log_access(
+    axum::extract::State(on): axum::extract::State<bool>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    if !on || !tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO) {
+        return next.run(req).await;
+    }
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let id = req.headers().get(&REQUEST_ID).cloned();
+    let resp = next.run(req).await;
+    access_log(
+        &method,
+        &path,
+        resp.status().as_u16(),
+        start.elapsed(),
+        id.as_ref(),
+    );
+    resp
+}
 
 /// The default Content-Security-Policy: no framing, nothing from elsewhere.
 const DEFAULT_CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
@@ -83,6 +137,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
     });
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(from_fn_with_state(config.access_log, log_access))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(from_fn(track_metrics))

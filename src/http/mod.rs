@@ -14,7 +14,7 @@ pub mod session;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use crate::protocol::endpoints::{Endpoint, Listener, Method};
 use crate::state::AppState;
@@ -41,9 +41,11 @@ fn handler(
     method: Method,
     published: &Arc<routes::discovery::Published>,
 ) -> Option<MethodRouter<AppState>> {
-    use Method::{Get, Post};
+    use Method::{Delete, Get, Patch, Post, Put};
+    use routes::admin::{clients, events, grants, initial_access_tokens, keys, sessions, users};
     use routes::{
-        assets, authorize, health, introspect, jwks, logout, metrics, revoke, token, userinfo,
+        assets, authorize, health, introspect, jwks, logout, metrics, register, revoke, token,
+        userinfo,
     };
     Some(match (endpoint, method) {
         (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
@@ -65,6 +67,43 @@ fn handler(
         (Endpoint::Metrics, Get) => get(metrics::get_metrics),
         (Endpoint::Stylesheet, Get) => get(assets::get_css),
         (Endpoint::FormPostScript, Get) => get(assets::get_form_post_js),
+        (Endpoint::Register, Post) => post(register::post_register),
+        (Endpoint::RegisterClient, Get) => get(register::get_registered_client),
+        (Endpoint::RegisterClient, Put) => put(register::put_registered_client),
+        (Endpoint::RegisterClient, Delete) => delete(register::delete_registered_client),
+        (Endpoint::AdminClients, Get) => get(clients::get_clients),
+        (Endpoint::AdminClients, Post) => post(clients::post_clients),
+        (Endpoint::AdminClient, Get) => get(clients::get_client),
+        (Endpoint::AdminClient, Patch) => patch(clients::patch_client),
+        (Endpoint::AdminClient, Delete) => delete(clients::delete_client),
+        (Endpoint::AdminClientSecret, Post) => post(clients::post_client_secret),
+        (Endpoint::AdminInitialAccessTokens, Get) => {
+            get(initial_access_tokens::get_initial_access_tokens)
+        }
+        (Endpoint::AdminInitialAccessTokens, Post) => {
+            post(initial_access_tokens::post_initial_access_tokens)
+        }
+        (Endpoint::AdminUsers, Get) => get(users::get_users),
+        (Endpoint::AdminUsers, Post) => post(users::post_users),
+        (Endpoint::AdminUser, Get) => get(users::get_user),
+        (Endpoint::AdminUser, Patch) => patch(users::patch_user),
+        (Endpoint::AdminUser, Delete) => delete(users::delete_user),
+        (Endpoint::AdminUserPassword, Post) => post(users::post_user_password),
+        (Endpoint::AdminUserUnlock, Post) => post(users::post_user_unlock),
+        (Endpoint::AdminUserSessions, Get) => get(sessions::get_user_sessions),
+        (Endpoint::AdminUserSessions, Delete) => delete(sessions::delete_user_sessions),
+        (Endpoint::AdminSession, Get) => get(sessions::get_session),
+        (Endpoint::AdminSession, Delete) => delete(sessions::delete_session),
+        (Endpoint::AdminGrants, Get) => get(grants::get_grants),
+        (Endpoint::AdminGrant, Get) => get(grants::get_grant),
+        (Endpoint::AdminGrant, Delete) => delete(grants::delete_grant),
+        (Endpoint::AdminConsents, Get) => get(grants::get_consents),
+        (Endpoint::AdminConsent, Delete) => delete(grants::delete_consent),
+        (Endpoint::AdminKeys, Get) => get(keys::get_keys),
+        (Endpoint::AdminKeysRotate, Post) => post(keys::post_keys_rotate),
+        (Endpoint::AdminKeyRevoke, Post) => post(keys::post_key_revoke),
+        (Endpoint::AdminEvents, Get) => get(events::get_events),
+        (Endpoint::AdminEventStats, Get) => get(events::get_event_stats),
         _ => return None,
     })
 }
@@ -97,6 +136,16 @@ fn routes_for(
             .iter()
             .filter_map(|m| handler(endpoint, *m, published))
             .fold(MethodRouter::new(), MethodRouter::merge);
+        // Every admin route behind the admin layer: authorization is not
+        // left to each handler to remember.
+        let methods = if endpoint.is_admin() {
+            methods.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                routes::admin::require,
+            ))
+        } else {
+            methods
+        };
         routes = routes.route(endpoint.path(), methods);
     }
     let routes = routes.fallback(routes::health::not_found).with_state(state);

@@ -52,7 +52,12 @@ impl DiscoveryCapabilities {
         grants.sort_unstable();
         grants.dedup();
         Self {
-            endpoints: Endpoint::ALL.to_vec(),
+            // `registration_endpoint` only while registration is on
+            // (RFC 8414 §2: advertise what is served).
+            endpoints: Endpoint::ALL
+                .into_iter()
+                .filter(|e| *e != Endpoint::Register)
+                .collect(),
             grant_types: grants,
             scopes: vec!["openid", "profile", "email", "offline_access"],
             claims: vec![
@@ -208,7 +213,12 @@ mod tests {
     #[test]
     fn every_inventory_endpoint_with_a_metadata_name_is_listed_and_no_other() {
         let d = doc(&caps());
-        for e in Endpoint::ALL {
+        let advertised = || {
+            Endpoint::ALL
+                .into_iter()
+                .filter(|e| *e != Endpoint::Register)
+        };
+        for e in advertised() {
             if let Some(name) = e.metadata_name() {
                 assert_eq!(d[name], format!("https://id.example{}", e.path()), "{name}");
             }
@@ -219,10 +229,7 @@ mod tests {
             .keys()
             .filter(|k| k.ends_with("_endpoint") || k.ends_with("_uri"))
             .count();
-        let named = Endpoint::ALL
-            .iter()
-            .filter(|e| e.metadata_name().is_some())
-            .count();
+        let named = advertised().filter(|e| e.metadata_name().is_some()).count();
         assert_eq!(listed, named);
         assert!(d.get("registration_endpoint").is_none());
     }

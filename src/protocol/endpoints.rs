@@ -16,6 +16,12 @@ pub enum Method {
     Get,
     /// `POST`.
     Post,
+    /// `PUT` (RFC 7592 §2.2).
+    Put,
+    /// `PATCH` (the admin API's partial updates).
+    Patch,
+    /// `DELETE`.
+    Delete,
 }
 
 impl Method {
@@ -24,6 +30,9 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
         }
     }
 }
@@ -126,11 +135,53 @@ pub enum Endpoint {
     Stylesheet,
     /// The script of the `form_post` response page.
     FormPostScript,
+    /// Dynamic client registration (RFC 7591 §3).
+    Register,
+    /// A registered client's configuration endpoint (RFC 7592 §2).
+    RegisterClient,
+    /// Admin API: list and create clients.
+    AdminClients,
+    /// Admin API: one client.
+    AdminClient,
+    /// Admin API: rotate a client's secret (with an overlap window).
+    AdminClientSecret,
+    /// Admin API: initial access tokens for dynamic registration.
+    AdminInitialAccessTokens,
+    /// Admin API: list, search and create users.
+    AdminUsers,
+    /// Admin API: one user.
+    AdminUser,
+    /// Admin API: set a user's password.
+    AdminUserPassword,
+    /// Admin API: clear a user's sign-in throttle.
+    AdminUserUnlock,
+    /// Admin API: a user's sessions (list, end all).
+    AdminUserSessions,
+    /// Admin API: one session (end it).
+    AdminSession,
+    /// Admin API: grants by user or client.
+    AdminGrants,
+    /// Admin API: one grant (show, revoke).
+    AdminGrant,
+    /// Admin API: consents by user or client.
+    AdminConsents,
+    /// Admin API: one consent (revoke it and its grants).
+    AdminConsent,
+    /// Admin API: signing keys.
+    AdminKeys,
+    /// Admin API: rotate the signing key now.
+    AdminKeysRotate,
+    /// Admin API: revoke a compromised signing key.
+    AdminKeyRevoke,
+    /// Admin API: recent events, filtered.
+    AdminEvents,
+    /// Admin API: event counts.
+    AdminEventStats,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 38] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -148,9 +199,31 @@ impl Endpoint {
         Self::Metrics,
         Self::Stylesheet,
         Self::FormPostScript,
+        Self::Register,
+        Self::RegisterClient,
+        Self::AdminClients,
+        Self::AdminClient,
+        Self::AdminClientSecret,
+        Self::AdminInitialAccessTokens,
+        Self::AdminUsers,
+        Self::AdminUser,
+        Self::AdminUserPassword,
+        Self::AdminUserUnlock,
+        Self::AdminUserSessions,
+        Self::AdminSession,
+        Self::AdminGrants,
+        Self::AdminGrant,
+        Self::AdminConsents,
+        Self::AdminConsent,
+        Self::AdminKeys,
+        Self::AdminKeysRotate,
+        Self::AdminKeyRevoke,
+        Self::AdminEvents,
+        Self::AdminEventStats,
     ];
 
-    /// The path, under the issuer.
+    /// The path, under the issuer. Segments in braces (`{client_id}`) are
+    /// path parameters, in the router's syntax.
     pub const fn path(self) -> &'static str {
         match self {
             Self::Discovery => "/.well-known/openid-configuration",
@@ -170,12 +243,50 @@ impl Endpoint {
             Self::Metrics => "/metrics",
             Self::Stylesheet => "/static/portcullis.css",
             Self::FormPostScript => "/static/form_post.js",
+            Self::Register => "/register",
+            Self::RegisterClient => "/register/{client_id}",
+            Self::AdminClients => "/admin/v1/clients",
+            Self::AdminClient => "/admin/v1/clients/{client_id}",
+            Self::AdminClientSecret => "/admin/v1/clients/{client_id}/secret",
+            Self::AdminInitialAccessTokens => "/admin/v1/initial-access-tokens",
+            Self::AdminUsers => "/admin/v1/users",
+            Self::AdminUser => "/admin/v1/users/{user_id}",
+            Self::AdminUserPassword => "/admin/v1/users/{user_id}/password",
+            Self::AdminUserUnlock => "/admin/v1/users/{user_id}/unlock",
+            Self::AdminUserSessions => "/admin/v1/users/{user_id}/sessions",
+            Self::AdminSession => "/admin/v1/sessions/{session_id}",
+            Self::AdminGrants => "/admin/v1/grants",
+            Self::AdminGrant => "/admin/v1/grants/{grant_id}",
+            Self::AdminConsents => "/admin/v1/consents",
+            Self::AdminConsent => "/admin/v1/consents/{user_id}/{client_id}",
+            Self::AdminKeys => "/admin/v1/keys",
+            Self::AdminKeysRotate => "/admin/v1/keys/rotate",
+            Self::AdminKeyRevoke => "/admin/v1/keys/{kid}/revoke",
+            Self::AdminEvents => "/admin/v1/events",
+            Self::AdminEventStats => "/admin/v1/events/stats",
         }
     }
 
     /// The methods it answers.
     pub const fn methods(self) -> &'static [Method] {
+        use Method::{Delete, Get, Patch, Post, Put};
         match self {
+            Self::RegisterClient => &[Get, Put, Delete],
+            Self::AdminClients | Self::AdminUsers | Self::AdminInitialAccessTokens => &[Get, Post],
+            Self::AdminClient | Self::AdminUser => &[Get, Patch, Delete],
+            Self::AdminUserSessions | Self::AdminSession | Self::AdminGrant => &[Get, Delete],
+            Self::AdminConsent => &[Delete],
+            Self::Register
+            | Self::AdminClientSecret
+            | Self::AdminUserPassword
+            | Self::AdminUserUnlock
+            | Self::AdminKeysRotate
+            | Self::AdminKeyRevoke => &[Post],
+            Self::AdminGrants
+            | Self::AdminConsents
+            | Self::AdminKeys
+            | Self::AdminEvents
+            | Self::AdminEventStats => &[Get],
             Self::Authorize | Self::UserInfo | Self::Logout => &[Method::Get, Method::Post],
             Self::Login
             | Self::Consent
@@ -215,6 +326,8 @@ impl Endpoint {
             Self::Revoke => Some("revocation_endpoint"),
             Self::Introspect => Some("introspection_endpoint"),
             Self::Logout => Some("end_session_endpoint"),
+            // Advertised only while registration is on (`protocol::discovery`).
+            Self::Register => Some("registration_endpoint"),
             _ => None,
         }
     }
@@ -231,7 +344,9 @@ impl Endpoint {
     /// The rate limit its requests count against, if any.
     pub const fn rate_limit(self) -> Option<RateLimit> {
         match self {
-            Self::Token => Some(RateLimit::Token),
+            // Registration is reachable without a client: it counts as a
+            // token-endpoint call.
+            Self::Token | Self::Register => Some(RateLimit::Token),
             Self::Authorize => Some(RateLimit::Authorize),
             Self::Login => Some(RateLimit::Login),
             _ => None,
@@ -248,9 +363,38 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint at `path`, if any.
+    /// The endpoint at `path`, if any (endpoints with path parameters
+    /// match only their literal template; they have no CORS policy, and
+    /// their rate limit is `None`).
     pub fn at(path: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.path() == path)
+    }
+
+    /// Whether it belongs to the admin API (`/admin/v1`): bearer tokens
+    /// with `admin:read` / `admin:write` (`protocol::admin`).
+    pub const fn is_admin(self) -> bool {
+        matches!(
+            self,
+            Self::AdminClients
+                | Self::AdminClient
+                | Self::AdminClientSecret
+                | Self::AdminInitialAccessTokens
+                | Self::AdminUsers
+                | Self::AdminUser
+                | Self::AdminUserPassword
+                | Self::AdminUserUnlock
+                | Self::AdminUserSessions
+                | Self::AdminSession
+                | Self::AdminGrants
+                | Self::AdminGrant
+                | Self::AdminConsents
+                | Self::AdminConsent
+                | Self::AdminKeys
+                | Self::AdminKeysRotate
+                | Self::AdminKeyRevoke
+                | Self::AdminEvents
+                | Self::AdminEventStats
+        )
     }
 }
 
@@ -275,6 +419,13 @@ mod tests {
             assert_eq!(Endpoint::at(e.path()), Some(e));
         }
         assert_eq!(Endpoint::at("/token/x"), None);
+        for e in Endpoint::ALL {
+            assert_eq!(
+                e.is_admin(),
+                e.path().starts_with("/admin/v1/"),
+                "{e:?} is_admin and its path disagree"
+            );
+        }
     }
 
     #[test]

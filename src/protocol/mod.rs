@@ -1,6 +1,7 @@
 //! Protocol rules of the specs. Pure: no HTTP framework, no database, no
 //! cloud SDK. Unit-tested without a server.
 
+pub mod admin;
 pub mod authorize;
 pub mod client_address;
 pub mod client_auth;

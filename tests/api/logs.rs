@@ -13,7 +13,7 @@ use crate::flow::{PASSWORD, WRONG_PASSWORD, WRONG_SECRET, misuse_and_revoke, sig
 use crate::helpers::Backend;
 
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -33,7 +33,7 @@ thread_local! {
 
 /// The server's logs at debug level, JSON, into `captured` (the test's own
 /// HTTP client is left out).
-fn capturing(captured: &Captured) -> Dispatch {
+pub fn capturing(captured: &Captured) -> Dispatch {
     let sink = captured.clone();
     Dispatch::new(
         tracing_subscriber::fmt()
@@ -47,7 +47,7 @@ fn capturing(captured: &Captured) -> Dispatch {
 /// Runs `test` on a runtime of its own whose every thread (workers and the
 /// blocking pool) logs to `logger`. Scoped, never global: other tests in
 /// the same process (`cargo test`) keep their own logger.
-fn with_logger<F: Future<Output = ()>>(logger: &Dispatch, test: impl FnOnce() -> F) {
+pub fn with_logger<F: Future<Output = ()>>(logger: &Dispatch, test: impl FnOnce() -> F) {
     let on_start = logger.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

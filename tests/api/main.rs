@@ -8,6 +8,7 @@ mod helpers;
 mod logout;
 mod logs;
 
+mod admin;
 mod authorize;
 mod cli;
 mod config;
@@ -19,6 +20,7 @@ mod events_clickhouse;
 mod events_query;
 mod hardening;
 mod health;
+mod instances;
 mod key_revocation;
 mod keys;
 mod kms;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crate::helpers::{Backend, TestDb};
 
-struct Server {
-    child: Child,
-    addr: String,
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
 }
 
 impl Drop for Server {
@@ -19,8 +19,9 @@ impl Drop for Server {
 }
 
 /// Starts `serve` on an ephemeral port and reads the bound address from the
-/// JSON `listening` log line.
-fn start(dir: &std::path::Path, envs: &[(&str, String)]) -> Server {
+/// JSON `listening` log line (a server that exits first fails the test with
+/// its log).
+pub fn start(dir: &std::path::Path, envs: &[(&str, String)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.arg("serve")
         .current_dir(dir)
@@ -36,17 +37,23 @@ fn start(dir: &std::path::Path, envs: &[(&str, String)]) -> Server {
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let lines = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let parsed = serde_json::from_str::<serde_json::Value>(&line).ok();
             if let Some(v) = parsed.filter(|v| v["message"] == "listening") {
                 let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
             }
+            let mut log = lines.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_mins(1))
-        .expect("server did not log `listening`");
+    let Ok(addr) = rx.recv_timeout(Duration::from_mins(1)) else {
+        let _ = child.kill();
+        panic!("server did not log `listening`:\n{}", log.lock().unwrap());
+    };
     Server { child, addr }
 }
 

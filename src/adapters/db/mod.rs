@@ -5,6 +5,6 @@ pub mod entity;
 mod repositories;
 mod unit_of_work;
 
-pub use connect::{ConnectError, connect, migrate};
+pub use connect::{ConnectError, MIGRATION_LOCK_KEY, check_schema, connect, migrate};
 pub use repositories::SeaRepos;
 pub use unit_of_work::{SeaStore, SeaUnitOfWork};

@@ -38,11 +38,21 @@ pub enum MasterKeyError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The file does not hold a key.
-    #[error("master key {path}: expected 32 bytes in base64 on one line")]
-    Malformed {
+    /// The configured file (`PORTCULLIS_MASTER_KEY_FILE`) does not exist:
+    /// portcullis never creates it.
+    #[error(
+        "master key {path} (PORTCULLIS_MASTER_KEY_FILE) does not exist; portcullis reads this \
+         file but never creates it: write 32 random bytes in base64 to it (mode 0600)"
+    )]
+    NotFound {
         /// The file.
         path: PathBuf,
+    },
+    /// The file or setting does not hold a key.
+    #[error("master key {origin}: expected 32 bytes in base64 on one line")]
+    Malformed {
+        /// Where the key came from: a file, or `PORTCULLIS_MASTER_KEY`.
+        origin: String,
     },
 }
 
@@ -58,13 +68,15 @@ impl From<MasterKeyError> for KeyError {
 /// `Zeroizing` buffers while it is read or created.
 pub struct LocalSigner {
     cipher: Aes256Gcm,
-    path: PathBuf,
+    /// Where the master key came from (a path, or the setting's name), for
+    /// messages; never the key.
+    origin: String,
 }
 
 impl std::fmt::Debug for LocalSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalSigner")
-            .field("master_key", &self.path)
+            .field("master_key", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -81,15 +93,49 @@ impl LocalSigner {
     /// random key (mode 0600) when it does not exist yet.
     pub fn open(data_dir: &Path) -> Result<Self, MasterKeyError> {
         let path = data_dir.join(MASTER_KEY_FILE);
-        let key = open_secret(&path)?;
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice())
-            .map_err(|_| MasterKeyError::Malformed { path: path.clone() })?;
-        Ok(Self { cipher, path })
+        let key = open_secret(&path, SecretKind::MasterKey)?;
+        Self::from_key(&key, path.display().to_string())
     }
 
-    /// Where the master key is.
-    pub fn master_key_path(&self) -> &Path {
-        &self.path
+    /// Opens the master key kept in `path` (`PORTCULLIS_MASTER_KEY_FILE`):
+    /// read only; a missing file is an error, never created.
+    pub fn open_file(path: &Path) -> Result<Self, MasterKeyError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => Zeroizing::new(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(MasterKeyError::NotFound {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) => return Err(io(path)(e)),
+        };
+        let origin = path.display().to_string();
+        let key = decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
+            origin: origin.clone(),
+        })?;
+        warn_if_exposed(path);
+        Self::from_key(&key, origin)
+    }
+
+    /// Uses the master key given as base64 text by the setting `setting`
+    /// (`PORTCULLIS_MASTER_KEY`).
+    pub fn from_base64(text: &str, setting: &str) -> Result<Self, MasterKeyError> {
+        let key = decode_key(text).ok_or_else(|| MasterKeyError::Malformed {
+            origin: setting.to_owned(),
+        })?;
+        Self::from_key(&key, setting.to_owned())
+    }
+
+    fn from_key(key: &[u8], origin: String) -> Result<Self, MasterKeyError> {
+        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| MasterKeyError::Malformed {
+            origin: origin.clone(),
+        })?;
+        Ok(Self { cipher, origin })
+    }
+
+    /// Where the master key came from: its file, or the setting's name.
+    pub fn master_key_origin(&self) -> &str {
+        &self.origin
     }
 
     fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
@@ -132,17 +178,42 @@ impl LocalSigner {
                 KeyError::Internal(format!(
                     "key {kid} does not open with {}: it was sealed with another master key \
                      (instances sharing a database must share the master key)",
-                    self.path.display()
+                    self.origin
                 ))
             })
     }
 }
 
+/// Which secret a file under the data directory holds (for the log line
+/// that announces a new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// The master key of local signing keys ([`MASTER_KEY_FILE`]).
+    MasterKey,
+    /// The key of session cookies and CSRF tokens ([`SESSION_KEY_FILE`]).
+    SessionKey,
+}
+
+impl SecretKind {
+    /// What to tell the operator when a new key of this kind was created.
+    fn created_message(self) -> &'static str {
+        match self {
+            Self::MasterKey => {
+                "created a new master key; back it up: without it the signing keys cannot be opened"
+            }
+            Self::SessionKey => {
+                "created a new session key (it signs session cookies and CSRF tokens); \
+                 instances behind one load balancer must share it"
+            }
+        }
+    }
+}
+
 /// Reads the 32-byte secret kept in `path` (base64 on one line), creating
 /// its directory and a new random secret (mode 0600, race-free: see
-/// [`create_key`]) when it does not exist yet. The master key and the
-/// session key (`SESSION_KEY_FILE`) are kept this way.
-pub fn open_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
+/// [`create_key`]) when it does not exist yet. The master key (by default)
+/// and the session key (`SESSION_KEY_FILE`) are kept this way.
+pub fn open_secret(path: &Path, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
     if let Some(dir) = path.parent() {
         crate::adapters::files::create_private_dir_all(dir).map_err(io(dir))?;
     }
@@ -150,10 +221,10 @@ pub fn open_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
         Ok(text) => {
             let text = Zeroizing::new(text);
             decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
-                path: path.to_owned(),
+                origin: path.display().to_string(),
             })?
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(path, kind)?,
         Err(e) => return Err(io(path)(e)),
     };
     warn_if_exposed(path);
@@ -172,7 +243,7 @@ fn decode_key(text: &str) -> Option<Zeroizing<Vec<u8>>> {
 
 /// Writes a new key to a temporary file (0600) and links it into place, so
 /// that two processes starting at once end up with the same key.
-fn create_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
+fn create_key(path: &Path, kind: SecretKind) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
     let mut key = Zeroizing::new(vec![0_u8; 32]);
     rand::fill(key.as_mut_slice());
     let text = Zeroizing::new(format!("{}\n", STANDARD.encode(key.as_slice())));
@@ -189,14 +260,14 @@ fn create_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, MasterKeyError> {
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {
-            tracing::info!(path = %path.display(), "created a new secret key; back it up (master.key: without it the signing keys cannot be opened)");
+            tracing::info!(path = %path.display(), "{}", kind.created_message());
             Ok(key)
         }
         // Another process won the race: use its key.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io(path))?);
             decode_key(&text).ok_or_else(|| MasterKeyError::Malformed {
-                path: path.to_owned(),
+                origin: path.display().to_string(),
             })
         }
         Err(e) => Err(io(path)(e)),
@@ -294,7 +365,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let signer = LocalSigner::open(&data).unwrap();
-        let mode = std::fs::metadata(signer.master_key_path())
+        let mode = std::fs::metadata(signer.master_key_origin())
             .unwrap()
             .permissions()
             .mode();
@@ -331,5 +402,113 @@ mod tests {
             err.contains("master.key") && err.contains("32 bytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_master_key_from_a_file_or_the_setting_opens_what_the_other_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = LocalSigner::open(dir.path()).unwrap();
+        let sealed = default.seal("kid-1", b"secret").unwrap();
+        let path = dir.path().join(MASTER_KEY_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let from_file = LocalSigner::open_file(&path).unwrap();
+        let from_env = LocalSigner::from_base64(text.trim(), "PORTCULLIS_MASTER_KEY").unwrap();
+        assert_eq!(
+            from_file.unseal("kid-1", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        assert_eq!(
+            from_env.unseal("kid-1", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        let by_env = from_env.seal("kid-2", b"other").unwrap();
+        assert_eq!(
+            from_file.unseal("kid-2", &by_env).unwrap().as_slice(),
+            b"other"
+        );
+        assert!(!format!("{from_env:?}").contains(text.trim()));
+    }
+
+    #[test]
+    fn a_given_master_key_file_is_never_created_or_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets").join("master.key");
+        let err = LocalSigner::open_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("PORTCULLIS_MASTER_KEY_FILE") && err.contains("never creates"),
+            "{err}"
+        );
+        assert!(!path.exists() && !path.parent().unwrap().exists());
+        // 16 bytes: the wrong length, refused and left as it is.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "AAECAwQFBgcICQoLDA0ODw==\n").unwrap();
+        let err = LocalSigner::open_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("32 bytes") && err.contains("master.key"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "AAECAwQFBgcICQoLDA0ODw==\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_master_key_setting_of_the_wrong_length_is_refused_without_echoing_it() {
+        for text in ["AAECAwQFBgcICQoLDA0ODw==", "not base64 at all", ""] {
+            let err = LocalSigner::from_base64(text, "PORTCULLIS_MASTER_KEY")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("PORTCULLIS_MASTER_KEY") && err.contains("32 bytes"),
+                "{err}"
+            );
+            assert!(text.is_empty() || !err.contains(text), "{err}");
+        }
+    }
+
+    /// The line announcing a new session key speaks of the session key, not
+    /// of master.key (it used to say the same for both).
+    #[test]
+    fn each_new_secret_is_announced_for_what_it_is() {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let dir = tempfile::tempdir().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            open_secret(&dir.path().join(SESSION_KEY_FILE), SecretKind::SessionKey).unwrap();
+        });
+        let session = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(session.contains("new session key"), "{session}");
+        assert!(!session.contains("master"), "{session}");
+        lines.0.lock().unwrap().clear();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            LocalSigner::open(dir.path()).unwrap();
+        });
+        let master = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(master.contains("new master key"), "{master}");
     }
 }

@@ -1,5 +1,6 @@
 //! One module per endpoint.
 
+pub mod admin;
 pub mod assets;
 pub mod authorize;
 pub mod discovery;
@@ -8,6 +9,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod metrics;
+pub mod register;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

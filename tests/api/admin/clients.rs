@@ -1,0 +1,1 @@
+//! Admin API tests: clients (issue 15).

@@ -1,0 +1,1 @@
+//! Admin API tests: grants (issue 15).

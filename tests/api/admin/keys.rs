@@ -1,0 +1,1 @@
+//! Admin API tests: keys (issue 15).

@@ -1,0 +1,1 @@
+//! Admin API tests: sessions (issue 15).

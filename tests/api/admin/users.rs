@@ -1,0 +1,1 @@
+//! Admin API tests: users (issue 15).
