@@ -12,6 +12,7 @@ use crate::adapters::system::{OsRng, SystemClock};
 use crate::app::keys::{self as app_keys, KeyServices, Rotation};
 use crate::config::Config;
 use crate::domain::SigningKeyRecord;
+use crate::domain::event::{DetailKey, Event, EventKind};
 use crate::factory;
 use crate::ports::{Clock, EventError, EventSink, JwsAlg, SinkStats, Store};
 
@@ -223,7 +224,13 @@ impl Audit<'_> {
     /// The `admin_change` event of a change made from the command line:
     /// no acting client, `detail.initiator = cli`.
     fn changed(&self, action: &'static str, target: &str) {
-        let _ = (self.events, self.clock.now(), action, target, &OsRng);
+        let stamp = crate::http::audit::event_stamp(&OsRng, self.clock.now());
+        self.events.emit(
+            Event::new(EventKind::AdminChange, stamp)
+                .detail(DetailKey::Action, action)
+                .detail(DetailKey::Target, target)
+                .detail(DetailKey::Initiator, "cli"),
+        );
     }
 }
 
@@ -247,7 +254,7 @@ struct Unrecorded;
 
 #[async_trait::async_trait]
 impl EventSink for Unrecorded {
-    fn emit(&self, _event: crate::domain::event::Event) {}
+    fn emit(&self, _event: Event) {}
 
     async fn flush(&self) -> Result<(), EventError> {
         Err(EventError::Closed)
