@@ -97,8 +97,8 @@ pub async fn get_event_stats(
         Some(v) => app_events::parse_when(v, now)
             .map_err(|e| ApiError::invalid_request(format!("since: {e}")))?,
     };
-    let stats = app_events::stats(state.event_reader.as_ref(), since, now)
+    let counts = app_events::stats(state.event_reader.as_ref(), since, now)
         .await
         .map_err(refused)?;
-    Ok(respond(StatusCode::OK, &stats))
+    Ok(respond(StatusCode::OK, &counts))
 }
