@@ -305,7 +305,9 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         None => build_event_sink(&config, clock.clone())?,
     };
     let session_key = build_session_key(&config)?;
+    let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
+        event_reader,
         session_key,
         interaction,
         tokens,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::ports::{Clock, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store};
+use crate::ports::{
+    Clock, EventReader, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store,
+};
 use crate::protocol::client_auth::ClientJwksFetcher;
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenCtx, TokenSettings};
@@ -56,6 +58,8 @@ pub struct Services {
     pub keys: Arc<dyn KeyProvider>,
     /// Grant and consent events (`emit` never waits).
     pub events: Arc<dyn EventSink>,
+    /// Reads stored events back (the admin API's events routes).
+    pub event_reader: Arc<dyn EventReader>,
     /// The key of session cookies and CSRF tokens (`http::session`).
     pub session_key: Arc<crate::http::session::SessionKey>,
 }

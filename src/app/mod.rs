@@ -4,5 +4,7 @@
 //! rules live here so that tests run them without a process.
 
 pub mod client_metadata;
+pub mod events;
 pub mod housekeeping;
+pub mod keys;
 pub mod operator;

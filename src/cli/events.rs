@@ -10,10 +10,11 @@ use chrono::Utc;
 use clap::Subcommand;
 use uuid::Uuid;
 
+use crate::app::events as app_events;
 use crate::config::Config;
-use crate::domain::event::Event;
+use crate::domain::event::{Event, EventKind};
 use crate::factory::build_event_reader;
-use crate::ports::{EventReader, EventStats};
+use crate::ports::{EventQuery, EventReader, EventStats};
 
 /// `events …`
 #[derive(Debug, Subcommand)]
@@ -30,6 +31,22 @@ pub enum EventsCmd {
         /// One JSON object per line (the stored schema).
         #[arg(long)]
         json: bool,
+        /// Only events of this kind (e.g. token_issued, admin_change).
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<EventKind>,
+        /// Only events of this client (client_id).
+        #[arg(long = "client", value_name = "CLIENT_ID")]
+        client_id: Option<String>,
+        /// Only events about this subject (a user id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only events at or after: an RFC 3339 time, or a duration ago
+        /// (24h, 7d, ...).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only events before: an RFC 3339 time, or a duration ago.
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
     },
     /// Counts by kind and by client, and failed logins by reason.
     Stats {
@@ -59,10 +76,38 @@ fn print_event(out: &mut impl Write, e: &Event, json: bool) -> anyhow::Result<()
 pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
     let reader = build_event_reader(config);
     match cmd {
-        EventsCmd::Tail { n, follow, json } => tail(reader.as_ref(), n, follow, json).await,
+        EventsCmd::Tail {
+            n,
+            follow,
+            json,
+            kind,
+            client_id,
+            subject,
+            since,
+            until,
+        } => {
+            let now = Utc::now();
+            let when = |name: &str, v: Option<String>| {
+                v.map(|v| {
+                    app_events::parse_when(&v, now).map_err(|e| anyhow::anyhow!("--{name} {e}"))
+                })
+                .transpose()
+            };
+            let q = EventQuery {
+                kind,
+                client_id,
+                subject,
+                from: when("since", since)?,
+                to: when("until", until)?,
+                limit: n,
+            };
+            tail(reader.as_ref(), q, follow, json).await
+        }
         EventsCmd::Stats { since, json } => {
-            let window = parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
-            let stats = reader.stats(Utc::now() - window).await?;
+            let window =
+                app_events::parse_since(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?;
+            let now = Utc::now();
+            let stats = app_events::stats(reader.as_ref(), now - window, now).await?;
             if json {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
@@ -73,7 +118,17 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> anyhow::Result<()> {
+async fn tail(
+    reader: &dyn EventReader,
+    q: EventQuery,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let filtered = q
+        != EventQuery {
+            limit: q.limit,
+            ..EventQuery::default()
+        };
     let mut out = std::io::stdout().lock();
     // Position the follower first so that nothing falls between.
     let mut follower = if follow {
@@ -81,7 +136,14 @@ async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> a
     } else {
         None
     };
-    let recent = reader.recent(n).await?;
+    let recent = if filtered {
+        // Newest first from the query; printed oldest first, like `tail`.
+        let mut found = app_events::query(reader, q.clone()).await?;
+        found.reverse();
+        found
+    } else {
+        reader.recent(q.limit).await?
+    };
     for e in &recent {
         print_event(&mut out, e, json)?;
     }
@@ -95,6 +157,9 @@ async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> a
     loop {
         tokio::time::sleep(POLL).await;
         for e in follower.poll().await? {
+            if !q.matches(&e) {
+                continue;
+            }
             if shown.is_empty() || !shown.remove(&e.event_id()) {
                 print_event(&mut out, &e, json)?;
             }
@@ -103,28 +168,8 @@ async fn tail(reader: &dyn EventReader, n: usize, follow: bool, json: bool) -> a
     }
 }
 
-/// Parses a `--since` value such as `24h`, `7d`, `30m`, `90s` or `2w`.
-pub fn parse_since(raw: &str) -> Result<chrono::Duration, String> {
-    let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{raw:?}: add a unit: s, m, h, d or w (e.g. 24h)"))?;
-    let (num, unit) = raw.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?}: expected a number then a unit, e.g. 24h"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("{raw:?}: unknown unit {unit:?} (s, m, h, d or w)")),
-    };
-    n.checked_mul(secs)
-        .filter(|s| *s > 0 && *s <= 100 * 365 * 86_400)
-        .map(chrono::Duration::seconds)
-        .ok_or_else(|| format!("{raw:?}: out of range"))
+fn parse_kind(s: &str) -> Result<EventKind, String> {
+    s.parse()
 }
 
 fn print_stats(s: &EventStats) {
@@ -149,21 +194,5 @@ fn print_stats(s: &EventStats) {
     for (r, n) in &s.failed_logins_by_reason {
         let r = if r.is_empty() { "(none)" } else { r.as_str() };
         println!("  {r:<30} {n:>10}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_values() {
-        assert_eq!(parse_since("24h").unwrap(), chrono::Duration::hours(24));
-        assert_eq!(parse_since("7d").unwrap(), chrono::Duration::days(7));
-        assert_eq!(parse_since("30m").unwrap(), chrono::Duration::minutes(30));
-        assert_eq!(parse_since("2w").unwrap(), chrono::Duration::weeks(2));
-        for bad in ["", "24", "h", "24x", "-1h", "0h", "99999999999999d"] {
-            assert!(parse_since(bad).is_err(), "{bad}");
-        }
     }
 }

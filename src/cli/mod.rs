@@ -46,7 +46,7 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(users::UserCmd),
-    /// Manage signing keys (list, rotate).
+    /// Manage signing keys (list, rotate, revoke).
     #[command(subcommand)]
     Keys(keys::KeysCmd),
     /// Read grant and consent events (tail, stats).

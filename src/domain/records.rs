@@ -143,6 +143,10 @@ pub enum KeyState {
     Active,
     /// No longer signs; published until `expires_at`.
     Retired,
+    /// Revoked by an operator (a compromised key): unpublished at once,
+    /// every token it signed refused, never signs again, never purged
+    /// (docs/KEYS.md, "Revoking a compromised key").
+    Revoked,
 }
 
 impl KeyState {
@@ -152,6 +156,7 @@ impl KeyState {
             Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -163,6 +168,7 @@ impl FromStr for KeyState {
             "next" => Ok(Self::Next),
             "active" => Ok(Self::Active),
             "retired" => Ok(Self::Retired),
+            "revoked" => Ok(Self::Revoked),
             other => Err(format!("unknown key state {other:?}")),
         }
     }
@@ -198,8 +204,10 @@ pub struct SigningKeyRecord {
     pub activates_at: DateTime<Utc>,
     /// When it stopped signing.
     pub retired_at: Option<DateTime<Utc>>,
-    /// When it leaves JWKS.
+    /// When it leaves JWKS (none for a revoked key: it left at once).
     pub expires_at: Option<DateTime<Utc>>,
+    /// When an operator revoked it.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for SigningKeyRecord {

@@ -120,6 +120,45 @@ impl EventStats {
 #[error("{0}")]
 pub struct EventReadError(pub String);
 
+/// A filtered read of stored events (the admin API's `GET
+/// /admin/v1/events`, `portcullis events tail --kind …`): every filter that
+/// is set must match; the newest `limit` matching events come back, newest
+/// first. Values are compared exactly and are data, never query text.
+/// Checked by `app::events::query` before it reaches an adapter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events of this kind.
+    pub kind: Option<EventKind>,
+    /// Only events of this client (`client_id`).
+    pub client_id: Option<String>,
+    /// Only events about this subject (the user id, `subject`).
+    pub subject: Option<String>,
+    /// Only events that occurred at or after this moment.
+    pub from: Option<DateTime<Utc>>,
+    /// Only events that occurred before this moment.
+    pub to: Option<DateTime<Utc>>,
+    /// At most this many events.
+    pub limit: usize,
+}
+
+impl EventQuery {
+    /// Whether `e` passes every filter (readers that look at each event
+    /// call it, so the rule is written once).
+    pub fn matches(&self, e: &Event) -> bool {
+        self.kind.is_none_or(|k| e.kind() == k)
+            && self
+                .client_id
+                .as_deref()
+                .is_none_or(|c| e.client_id() == Some(c))
+            && self
+                .subject
+                .as_deref()
+                .is_none_or(|s| e.subject_id() == Some(s))
+            && self.from.is_none_or(|f| e.occurred_at() >= f)
+            && self.to.is_none_or(|t| e.occurred_at() < t)
+    }
+}
+
 /// Reads stored events back (`portcullis events tail|stats`). A store
 /// that may hold an event twice (ClickHouse, after a batch was resent)
 /// returns and counts it once.
@@ -127,6 +166,10 @@ pub struct EventReadError(pub String);
 pub trait EventReader: Send + Sync {
     /// The last `n` events, oldest first.
     async fn recent(&self, n: usize) -> Result<Vec<Event>, EventReadError>;
+
+    /// The newest `q.limit` events that match `q`, newest first (each
+    /// once).
+    async fn query(&self, q: &EventQuery) -> Result<Vec<Event>, EventReadError>;
 
     /// Counts of the events that occurred at or after `since`.
     async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError>;

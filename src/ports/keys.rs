@@ -12,6 +12,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::domain::SigningKeyRecord;
+
 /// The JWS algorithms we sign with (RFC 7518 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JwsAlg {
@@ -88,6 +90,13 @@ pub enum KeyError {
     /// wrong type.
     #[error("{0}")]
     BadRequest(String),
+    /// An operator named a key that does not exist (`keys revoke KID`).
+    #[error("{0}")]
+    NotFound(String),
+    /// An operator request that conflicts with the key's state (revoking a
+    /// key revoked already).
+    #[error("{0}")]
+    Conflict(String),
     /// No key signs with this algorithm now.
     #[error("no active signing key for {0}")]
     NoActiveKey(JwsAlg),
@@ -126,6 +135,16 @@ pub struct PublishedJwks {
     pub etag: String,
 }
 
+/// What revoking a key did (docs/KEYS.md, "Revoking a compromised key").
+#[derive(Debug, Clone)]
+pub struct KeyRevocation {
+    /// The revoked key, as stored now (`revoked`, `revoked_at` set).
+    pub revoked: SigningKeyRecord,
+    /// The key that became active for its algorithm first, when the revoked
+    /// key was the one signing (a published `next` key, or a new one).
+    pub replacement: Option<SigningKeyRecord>,
+}
+
 /// Signs JWTs with the active key of an algorithm.
 #[async_trait]
 pub trait Signer: Send + Sync {
@@ -161,6 +180,29 @@ pub trait KeyProvider: Signer {
     /// periodically, so that instances sharing a database converge on the
     /// same active key without a restart.
     async fn refresh(&self) -> Result<(), KeyError>;
+
+    /// Schedules a new key for `alg`: published as `next` now, signing
+    /// after the pre-publication period, or at once with `immediately`.
+    /// `kms_key_id` names the new KMS key (KMS direct mode only). Refused
+    /// (`BadRequest`, nothing changed) for an algorithm this mode does not
+    /// sign or when a rotation of `alg` is pending.
+    async fn rotate(
+        &self,
+        alg: JwsAlg,
+        kms_key_id: Option<&str>,
+        immediately: bool,
+    ) -> Result<SigningKeyRecord, KeyError>;
+
+    /// Revokes the key `kid` (a compromised key): when it is the key that
+    /// signs its algorithm, a replacement becomes active first (the
+    /// published `next` key, else a new key; `kms_key_id` names it in KMS
+    /// direct mode), so that signing never stops; then the key is marked
+    /// `revoked` with a conditional update and this instance's snapshot is
+    /// rebuilt, so the JWK Set and [`KeyProvider::verify_jwt`] drop it at
+    /// once. Other instances drop it at their next [`KeyProvider::refresh`].
+    /// `NotFound` for an unknown `kid`, `Conflict` for a key revoked
+    /// already; nothing is changed then.
+    async fn revoke(&self, kid: &str, kms_key_id: Option<&str>) -> Result<KeyRevocation, KeyError>;
 }
 
 #[cfg(test)]

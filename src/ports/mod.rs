@@ -12,9 +12,10 @@ pub mod unit_of_work;
 
 pub use clock::Clock;
 pub use events::{
-    EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
+    EventError, EventFollower, EventQuery, EventReadError, EventReader, EventSink, EventStats,
+    SinkStats,
 };
-pub use keys::{JwsAlg, KeyError, KeyProvider, PublishedJwks, Signer};
+pub use keys::{JwsAlg, KeyError, KeyProvider, KeyRevocation, PublishedJwks, Signer};
 pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{

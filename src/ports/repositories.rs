@@ -206,6 +206,19 @@ pub trait SigningKeyRepository: Send + Sync {
         retired_at: Option<DateTime<Utc>>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
+    /// Makes a `next` key the active one now (`activates_at = now`), only
+    /// if it is still `next` (a conditional update). `true` if this caller
+    /// won.
+    async fn activate_next_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Revokes a key in any other state: `revoked`, `revoked_at = now`,
+    /// `expires_at` cleared (a revoked key is never purged), in one
+    /// conditional update (`… WHERE state <> 'revoked'`). `false` if no such
+    /// key or it was revoked already.
+    async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Deletes keys whose `expires_at` is before `before`; returns how many.
     async fn purge_expired_signing_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

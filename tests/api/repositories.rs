@@ -479,6 +479,7 @@ both_backends!(
             activates_at: t0(),
             retired_at: None,
             expires_at: None,
+            revoked_at: None,
         };
         store.signing_keys().insert_signing_key(&key).await.unwrap();
         assert!(

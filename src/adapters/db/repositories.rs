@@ -768,6 +768,7 @@ fn key_from(m: signing_keys::Model) -> Result<SigningKeyRecord, StoreError> {
         activates_at: m.activates_at,
         retired_at: m.retired_at,
         expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
     })
 }
 
@@ -786,6 +787,7 @@ impl<C: ConnectionTrait + Send + Sync> SigningKeyRepository for SeaRepos<C> {
             activates_at: k.activates_at,
             retired_at: k.retired_at,
             expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
         };
         signing_keys::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -825,6 +827,44 @@ impl<C: ConnectionTrait + Send + Sync> SigningKeyRepository for SeaRepos<C> {
         let res = q
             .filter(signing_keys::Column::Kid.eq(kid))
             .filter(signing_keys::Column::State.eq(from.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn activate_next_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::State,
+                Expr::value(KeyState::Active.as_str()),
+            )
+            .col_expr(signing_keys::Column::ActivatesAt, Expr::value(now))
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .filter(signing_keys::Column::State.eq(KeyState::Next.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::State,
+                Expr::value(KeyState::Revoked.as_str()),
+            )
+            .col_expr(signing_keys::Column::RevokedAt, Expr::value(now))
+            .col_expr(
+                signing_keys::Column::ExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .filter(signing_keys::Column::State.ne(KeyState::Revoked.as_str()))
             .exec(&self.conn)
             .await
             .map_err(map_err)?;

@@ -49,7 +49,8 @@ use crate::config::{ClickHouseConfig, EventPipeline};
 use crate::domain::event::{Event, EventKind, EventParts, Outcome};
 use crate::ports::events::ClientCounts;
 use crate::ports::{
-    Clock, EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
+    Clock, EventError, EventFollower, EventQuery, EventReadError, EventReader, EventSink,
+    EventStats, SinkStats,
 };
 
 /// The table, in the configured database.
@@ -379,6 +380,62 @@ pub async fn recent(
     Ok(events)
 }
 
+/// The newest `q.limit` events matching `q`, newest first, deduplicated
+/// (`FINAL`). The filters are SQL: the statement is made of fixed
+/// fragments, one per filter that is set, and every value is a bound
+/// parameter (`?`, escaped by the client), never text from the caller.
+pub async fn query(
+    client: &Client,
+    database: &str,
+    q: &EventQuery,
+) -> clickhouse::error::Result<Vec<Event>> {
+    let mut conditions: Vec<&'static str> = Vec::new();
+    if q.kind.is_some() {
+        conditions.push("kind = ?");
+    }
+    if q.client_id.is_some() {
+        conditions.push("client_id = ?");
+    }
+    if q.subject.is_some() {
+        conditions.push("subject = ?");
+    }
+    // `occurred_at` (seconds) prunes partitions and the primary key;
+    // `occurred_at_ms` is the exact bound.
+    if q.from.is_some() {
+        conditions.push("occurred_at >= toDateTime(?) AND occurred_at_ms >= ?");
+    }
+    if q.to.is_some() {
+        conditions.push("occurred_at <= toDateTime(?) AND occurred_at_ms < ?");
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let mut sql = client.query(&format!(
+        "SELECT ?fields FROM {} FINAL {filter} \
+         ORDER BY occurred_at_ms DESC, event_id DESC LIMIT ?",
+        qualified_table(database)
+    ));
+    if let Some(kind) = q.kind {
+        sql = sql.bind(kind.as_str());
+    }
+    if let Some(c) = &q.client_id {
+        sql = sql.bind(c.as_str());
+    }
+    if let Some(s) = &q.subject {
+        sql = sql.bind(s.as_str());
+    }
+    if let Some(f) = q.from {
+        sql = sql.bind(f.timestamp()).bind(f.timestamp_millis());
+    }
+    if let Some(t) = q.to {
+        sql = sql.bind(t.timestamp()).bind(t.timestamp_millis());
+    }
+    let rows: Vec<EventRow> = sql.bind(q.limit as u64).fetch_all().await?;
+    Ok(rows.into_iter().filter_map(EventRow::into_event).collect())
+}
+
 /// The server's clock, as Unix seconds (`now()`).
 pub async fn server_now(client: &Client) -> clickhouse::error::Result<u32> {
     client.query("SELECT toUInt32(now())").fetch_one().await
@@ -499,6 +556,12 @@ impl ClickHouseEventReader {
 impl EventReader for ClickHouseEventReader {
     async fn recent(&self, n: usize) -> Result<Vec<Event>, EventReadError> {
         recent(&self.client, &self.database, n as u64)
+            .await
+            .map_err(|e| self.failed(&e))
+    }
+
+    async fn query(&self, q: &EventQuery) -> Result<Vec<Event>, EventReadError> {
+        query(&self.client, &self.database, q)
             .await
             .map_err(|e| self.failed(&e))
     }

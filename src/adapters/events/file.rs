@@ -20,7 +20,8 @@ use super::{Counters, Destination, Queue};
 use crate::config::EventPipeline;
 use crate::domain::event::Event;
 use crate::ports::{
-    EventError, EventFollower, EventReadError, EventReader, EventSink, EventStats, SinkStats,
+    EventError, EventFollower, EventQuery, EventReadError, EventReader, EventSink, EventStats,
+    SinkStats,
 };
 
 /// The file of one day.
@@ -306,6 +307,38 @@ pub fn recent(dir: &Path, n: usize) -> io::Result<Vec<Event>> {
     Ok(out.split_off(skip))
 }
 
+/// The newest `q.limit` events matching `q`, newest first, each once. Reads
+/// the day files newest first, skipping days outside `q.from`..`q.to` (a
+/// file holds the events that occurred on its day), and stops after the
+/// day that brought the count to `q.limit` (older days hold older events).
+pub fn query(dir: &Path, q: &EventQuery) -> io::Result<Vec<Event>> {
+    let first_day = q.from.map(|f| f.date_naive());
+    let last_day = q.to.map(|t| t.date_naive());
+    let mut found: Vec<Event> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (day, path) in list_files(dir)?.iter().rev() {
+        if last_day.is_some_and(|l| *day > l) {
+            continue;
+        }
+        if first_day.is_some_and(|f| *day < f) {
+            break;
+        }
+        read_file(path, |e| {
+            if q.matches(&e) && seen.insert(e.event_id()) {
+                found.push(e);
+            }
+        })?;
+        if found.len() >= q.limit {
+            break;
+        }
+    }
+    // Newest first; events of the same millisecond: the later written first.
+    found.reverse();
+    found.sort_by_key(|e| std::cmp::Reverse(e.occurred_at()));
+    found.truncate(q.limit);
+    Ok(found)
+}
+
 /// Counts the events that occurred at or after `since`.
 pub fn stats(dir: &Path, since: DateTime<Utc>) -> io::Result<EventStats> {
     let mut stats = EventStats::starting(since);
@@ -413,6 +446,10 @@ fn read_error(dir: &Path, e: &io::Error) -> EventReadError {
 impl EventReader for FileEventReader {
     async fn recent(&self, n: usize) -> Result<Vec<Event>, EventReadError> {
         recent(&self.dir, n).map_err(|e| read_error(&self.dir, &e))
+    }
+
+    async fn query(&self, q: &EventQuery) -> Result<Vec<Event>, EventReadError> {
+        query(&self.dir, q).map_err(|e| read_error(&self.dir, &e))
     }
 
     async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError> {

@@ -39,7 +39,7 @@ pub use local::LocalSigner;
 use crate::config::KeyRotation;
 use crate::domain::{KeyState, SigningKeyRecord};
 use crate::ports::{
-    Clock, JwsAlg, KeyError, KeyProvider, PublishedJwks, Signer, Store, StoreError,
+    Clock, JwsAlg, KeyError, KeyProvider, KeyRevocation, PublishedJwks, Signer, Store, StoreError,
 };
 
 /// The longest token [`KeyRing::verify_jwt`] looks at.
@@ -249,6 +249,7 @@ impl KeyRing {
             activates_at,
             retired_at: None,
             expires_at: None,
+            revoked_at: None,
         };
         match self.store.signing_keys().insert_signing_key(&record).await {
             Ok(()) => Ok(true),
@@ -377,6 +378,127 @@ impl KeyRing {
             .ok_or_else(|| KeyError::Internal(format!("key {} vanished", key.kid)))
     }
 
+    /// Revokes `kid` (see [`KeyProvider::revoke`]): the emergency path
+    /// for a compromised key. Steps, each a conditional update so that
+    /// instances and operators racing agree:
+    ///
+    /// 1. when the key is the active signer of an algorithm this back end
+    ///    signs and no other active key of it remains, a replacement becomes
+    ///    active first: the published `next` key (relying parties have it
+    ///    cached already) or, with none, a new key (`kms_key_id` in KMS
+    ///    direct mode);
+    /// 2. the key becomes `revoked` (`revoked_at = now`, never purged);
+    /// 3. this instance's snapshot is rebuilt: the JWK Set and verification
+    ///    drop the key at once. Other instances drop it at their next
+    ///    refresh (`PORTCULLIS_KEY_REFRESH_SECS`).
+    pub async fn revoke(
+        &self,
+        kid: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<KeyRevocation, KeyError> {
+        let repo = self.store.signing_keys();
+        let rows = repo.list_signing_keys().await?;
+        let Some(target) = rows.iter().find(|r| r.kid == kid) else {
+            return Err(KeyError::NotFound(format!(
+                "no signing key with kid {kid:?}"
+            )));
+        };
+        if target.state == KeyState::Revoked {
+            return Err(KeyError::Conflict(format!(
+                "key {kid} was already revoked at {}",
+                target
+                    .revoked_at
+                    .map_or_else(|| "an unknown time".to_owned(), |t| t.to_rfc3339())
+            )));
+        }
+        let alg = parse_alg(target);
+        let needs_replacement = target.state == KeyState::Active
+            && alg.is_some_and(|a| self.backend.algs().contains(&a))
+            && !rows
+                .iter()
+                .any(|r| r.kid != target.kid && r.alg == target.alg && r.state == KeyState::Active);
+        let now = self.clock.now();
+        let mut replacement_kid = None;
+        if let (true, Some(alg)) = (needs_replacement, alg) {
+            replacement_kid = Some(self.replace_signer(&rows, alg, kms_key_id, now).await?);
+        } else if kms_key_id.is_some() {
+            return Err(KeyError::BadRequest(format!(
+                "key {kid} does not sign now: it needs no replacement key (drop --kms-key-id)"
+            )));
+        }
+        if !repo.revoke_signing_key(kid, now).await? {
+            return Err(KeyError::Conflict(format!(
+                "key {kid} was already revoked (by another operator just now)"
+            )));
+        }
+        tracing::warn!(%kid, alg = %target.alg, replacement = ?replacement_kid, "signing key revoked");
+        self.refresh_now().await?;
+        let rows = repo.list_signing_keys().await?;
+        let find = |k: &str| rows.iter().find(|r| r.kid == k).cloned();
+        let revoked = find(kid).ok_or_else(|| KeyError::Internal(format!("key {kid} vanished")))?;
+        Ok(KeyRevocation {
+            revoked,
+            replacement: replacement_kid.as_deref().and_then(find),
+        })
+    }
+
+    /// Makes a key other than the current signer active for `alg` now: the
+    /// pending `next` key when there is one, else a new key. Returns its
+    /// `kid`.
+    async fn replace_signer(
+        &self,
+        rows: &[SigningKeyRecord],
+        alg: JwsAlg,
+        kms_key_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, KeyError> {
+        let repo = self.store.signing_keys();
+        let mut nexts: Vec<&SigningKeyRecord> = rows
+            .iter()
+            .filter(|r| {
+                r.alg == alg.as_str()
+                    && r.state == KeyState::Next
+                    && r.backend == self.backend.name()
+            })
+            .collect();
+        nexts.sort_by(|a, b| precedence(a).cmp(&precedence(b)));
+        if kms_key_id.is_none()
+            && let Some(next) = nexts.pop()
+        {
+            if repo.activate_next_signing_key(&next.kid, now).await? {
+                tracing::info!(kid = %next.kid, %alg, "next signing key activated early to replace a revoked key");
+                return Ok(next.kid.clone());
+            }
+            // Another instance promoted it in the meantime: it signs now.
+            let current = repo.list_signing_keys().await?;
+            if current
+                .iter()
+                .any(|r| r.kid == next.kid && r.state == KeyState::Active)
+            {
+                return Ok(next.kid.clone());
+            }
+        }
+        let key = self
+            .backend
+            .create(alg, kms_key_id)
+            .await
+            .map_err(|e| match e {
+                KeyError::BadRequest(m) => KeyError::BadRequest(format!(
+                    "the {alg} key signs now and needs a replacement before it is revoked: {m}"
+                )),
+                other => other,
+            })?;
+        if rows.iter().any(|r| r.kid == key.kid) {
+            return Err(KeyError::BadRequest(format!(
+                "key {} is already registered; a replacement needs a new key",
+                key.kid
+            )));
+        }
+        self.insert(&key, KeyState::Active, now).await?;
+        tracing::info!(kid = %key.kid, %alg, "created a signing key to replace a revoked key");
+        Ok(key.kid)
+    }
+
     /// Applies due transitions; returns whether it attempted any.
     async fn apply_transitions(
         &self,
@@ -477,7 +599,8 @@ impl KeyRing {
                 KeyState::Active => 0,
                 KeyState::Next => 1,
                 KeyState::Retired if r.expires_at.is_some_and(|e| e > now) => 2,
-                KeyState::Retired => continue,
+                // Revoked: unpublished, its tokens refused (unknown kid).
+                KeyState::Retired | KeyState::Revoked => continue,
             };
             let verifier = match prev.published.get(&r.kid) {
                 Some(p) => p.verifier.clone(),
@@ -678,5 +801,18 @@ impl KeyProvider for KeyRing {
 
     async fn refresh(&self) -> Result<(), KeyError> {
         self.refresh_now().await
+    }
+
+    async fn rotate(
+        &self,
+        alg: JwsAlg,
+        kms_key_id: Option<&str>,
+        immediately: bool,
+    ) -> Result<SigningKeyRecord, KeyError> {
+        KeyRing::rotate(self, alg, kms_key_id, immediately).await
+    }
+
+    async fn revoke(&self, kid: &str, kms_key_id: Option<&str>) -> Result<KeyRevocation, KeyError> {
+        KeyRing::revoke(self, kid, kms_key_id).await
     }
 }

@@ -31,6 +31,8 @@ pub struct Model {
     pub retired_at: Option<DateTimeUtc>,
     /// `expires_at`.
     pub expires_at: Option<DateTimeUtc>,
+    /// `revoked_at`.
+    pub revoked_at: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.
