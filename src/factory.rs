@@ -253,14 +253,13 @@ pub fn build_outbound(config: &Config) -> Result<Arc<dyn OutboundHttp>, FactoryE
 /// and CSRF tokens, kept like the master key (0600).
 pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryError> {
     use crate::adapters::keys::local;
-    let (path, bytes) = match &config.session_key_file {
-        // PORTCULLIS_SESSION_KEY_FILE: the operator's file, never created.
-        Some(path) => (path.clone(), local::read_secret_file(path)),
-        None => {
-            let path = config.data_dir.join(local::SESSION_KEY_FILE);
-            let bytes = local::open_secret(&path, local::SecretKind::SessionKey);
-            (path, bytes)
-        }
+    // PORTCULLIS_SESSION_KEY_FILE: the operator's file, never created.
+    let (path, bytes) = if let Some(path) = &config.session_key_file {
+        (path.clone(), local::read_secret_file(path))
+    } else {
+        let path = config.data_dir.join(local::SESSION_KEY_FILE);
+        let bytes = local::open_secret(&path, local::SecretKind::SessionKey);
+        (path, bytes)
     };
     let bytes = bytes.map_err(|e| FactoryError::SessionKey(e.to_string()))?;
     SessionKey::new(bytes)

@@ -12,7 +12,7 @@ use crate::adapters::system::{OsRng, SystemClock};
 use crate::app::keys::{self as app_keys, KeyServices, Rotation};
 use crate::config::Config;
 use crate::domain::SigningKeyRecord;
-use crate::domain::event::{DetailKey, Event, EventKind};
+use crate::domain::event::Event;
 use crate::factory;
 use crate::ports::{Clock, EventError, EventSink, JwsAlg, SinkStats, Store};
 
@@ -225,12 +225,8 @@ impl Audit<'_> {
     /// no acting client, `detail.initiator = cli`.
     fn changed(&self, action: &'static str, target: &str) {
         let stamp = crate::http::audit::event_stamp(&OsRng, self.clock.now());
-        self.events.emit(
-            Event::new(EventKind::AdminChange, stamp)
-                .detail(DetailKey::Action, action)
-                .detail(DetailKey::Target, target)
-                .detail(DetailKey::Initiator, "cli"),
-        );
+        self.events
+            .emit(Event::admin_change_by_cli(stamp, action, target));
     }
 }
 
