@@ -158,3 +158,39 @@ both_backends!(a_reader_cannot_rotate_or_revoke, |backend| async move {
     );
     assert!(sink.of_kind(EventKind::AdminChange).is_empty());
 });
+
+both_backends!(rotate_and_revoke_need_no_body, |backend| async move {
+    let (app, _sink) = spawn_app_recording(backend).await;
+    let admin = admin_client(&app, "admin:read admin:write").await;
+    let token = token_of(&app, &admin).await;
+    // `curl -X POST` without `-d`: no body, no Content-Type.
+    let resp = app
+        .http
+        .post(app.url("/admin/v1/keys/rotate"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let next = body["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let resp = app
+        .http
+        .post(app.url(&format!("/admin/v1/keys/{next}/revoke")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A body that is there must be JSON.
+    let resp = app
+        .http
+        .post(app.url("/admin/v1/keys/rotate"))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("alg=ES256")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+});

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AdminRead, AdminWrite, ApiJson, changed, json as respond};
+use super::{AdminRead, AdminWrite, OptionalApiJson, changed, json as respond};
 use crate::app::keys::{self as app_keys, KeyServices, KeyView, Rotation};
 use crate::error::{ApiError, AppError};
 use crate::ports::{JwsAlg, KeyError};
@@ -60,7 +60,7 @@ pub struct RotateBody {
 pub async fn post_keys_rotate(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<RotateBody>,
+    OptionalApiJson(body): OptionalApiJson<RotateBody>,
 ) -> Result<Response, AppError> {
     let alg = body
         .alg
@@ -99,7 +99,7 @@ pub async fn post_key_revoke(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
     Path(kid): Path<String>,
-    ApiJson(body): ApiJson<RevokeBody>,
+    OptionalApiJson(body): OptionalApiJson<RevokeBody>,
 ) -> Result<Response, AppError> {
     let done = app_keys::revoke(&KeyServices::of(&state), &kid, body.kms_key_id.as_deref())
         .await

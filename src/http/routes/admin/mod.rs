@@ -141,6 +141,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: no body at all means `T::default()` (so that
+/// `curl -X POST` without `-d` works for routes whose body only carries
+/// options); a body is read as [`ApiJson`] reads it.
+#[derive(Debug, Clone)]
+pub struct OptionalApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
+            || (req.headers().get(header::CONTENT_TYPE).is_none()
+                && req.headers().get(header::CONTENT_LENGTH).is_none()
+                && req.headers().get(header::TRANSFER_ENCODING).is_none());
+        if empty {
+            return Ok(Self(T::default()));
+        }
+        ApiJson::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| Self(v))
+    }
+}
+
 /// The paging parameters (`limit`, `cursor`) of a list route.
 pub fn page_request(query: &RawParams) -> Result<PageRequest, AppError> {
     for name in ["limit", "cursor"] {
