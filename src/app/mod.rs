@@ -4,5 +4,8 @@
 //! rules live here so that tests run them without a process.
 
 pub mod client_metadata;
+pub mod grants;
 pub mod housekeeping;
 pub mod operator;
+pub mod sessions;
+pub mod users;
