@@ -80,7 +80,9 @@ pub async fn get_consents(
 }
 
 /// `DELETE /admin/v1/consents/{user_id}/{client_id}` (204): revokes the
-/// consent and every grant of the user to the client.
+/// consent and every grant of the user to the client. The `admin_change`
+/// target is `user_id:client_id` (a `/` would make it look like a
+/// credential to the event redaction).
 pub async fn delete_consent(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
@@ -100,7 +102,7 @@ pub async fn delete_consent(
         &meta,
         &caller,
         "consent_revoked",
-        &format!("{user}/{client}"),
+        &format!("{user}:{client}"),
     );
     Ok(StatusCode::NO_CONTENT.into_response())
 }
