@@ -202,7 +202,8 @@ pub async fn revoke_consent(
     user: &UserId,
     client: &str,
 ) -> Result<ConsentRevoked, OperatorError> {
-    let nothing = || OperatorError::NotFound(format!("no consent of user {user} for client {client}"));
+    let nothing =
+        || OperatorError::NotFound(format!("no consent of user {user} for client {client}"));
     let client = ClientId::parse(client).ok_or_else(nothing)?;
     let now = clock.now();
     let consent = store.consents().revoke_consent(user, &client, now).await?;

@@ -84,7 +84,9 @@ pub async fn list(
         )
         .await?;
     let views = rows.iter().map(|s| SessionView::of(s, &user.id)).collect();
-    Ok(Page::of(views, page, |s: &SessionView| s.session_id.clone()))
+    Ok(Page::of(views, page, |s: &SessionView| {
+        s.session_id.clone()
+    }))
 }
 
 /// A signed-in session by id, ended or not. `NotFound` for an unknown id

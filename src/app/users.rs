@@ -109,11 +109,11 @@ pub async fn find(store: &dyn Store, r: UserRef<'_>) -> Result<User, OperatorErr
 pub fn search_text(q: Option<&str>) -> Result<Option<String>, OperatorError> {
     match q {
         None | Some("") => Ok(None),
-        Some(q) if q.chars().count() > MAX_QUERY_CHARS || q.chars().any(char::is_control) => Err(
-            OperatorError::Invalid(format!(
+        Some(q) if q.chars().count() > MAX_QUERY_CHARS || q.chars().any(char::is_control) => {
+            Err(OperatorError::Invalid(format!(
                 "the search text has 1 to {MAX_QUERY_CHARS} printable characters"
-            )),
-        ),
+            )))
+        }
         Some(q) => Ok(Some(q.to_lowercase())),
     }
 }
@@ -145,14 +145,22 @@ pub async fn create(
     Ok(UserView::from(&user))
 }
 
-/// What an update may change. `None` leaves a field as it is; `name:
-/// Some(None)` clears the name.
+/// A change of a user's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameChange {
+    /// A new name.
+    Set(String),
+    /// No name.
+    Clear,
+}
+
+/// What an update may change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserUpdate {
     /// A new e-mail address (no longer verified).
     pub email: Option<String>,
-    /// A new name, or `Some(None)` to clear it.
-    pub name: Option<Option<String>>,
+    /// A new name, or none.
+    pub name: Option<NameChange>,
     /// Disable (ending the sessions and revoking every grant) or enable.
     pub disabled: Option<bool>,
 }
@@ -185,13 +193,17 @@ pub async fn update(
     if let Some(email) = &change.email {
         operator::check_email(email)?;
     }
-    if let Some(Some(name)) = &change.name {
+    if let Some(NameChange::Set(name)) = &change.name {
         operator::check_name(name)?;
     }
     let user = find(store, r).await?;
     let mut actions = Vec::new();
     let email = change.email.unwrap_or_else(|| user.email.clone());
-    let name = change.name.unwrap_or_else(|| user.name.clone());
+    let name = match change.name {
+        None => user.name.clone(),
+        Some(NameChange::Set(n)) => Some(n),
+        Some(NameChange::Clear) => None,
+    };
     if email != user.email || name != user.name {
         let profile = UserProfile {
             email_verified: user.email_verified && email == user.email,

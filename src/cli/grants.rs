@@ -59,7 +59,10 @@ pub async fn run(cmd: GrantCmd, config: &Config) -> anyhow::Result<()> {
                 Some(u) => Some(users::find(store.as_ref(), UserRef::Username(u)).await?.id),
                 None => None,
             };
-            let owner = Owner::parse(user_id.as_ref().map(|u| u.as_str()), client.as_deref())?;
+            let owner = Owner::parse(
+                user_id.as_ref().map(crate::domain::UserId::as_str),
+                client.as_deref(),
+            )?;
             let mut all = Vec::new();
             let mut page = PageRequest::parse(Some("500"), None)?;
             loop {

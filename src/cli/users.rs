@@ -12,7 +12,7 @@ use serde_json::json;
 use super::open_store;
 use crate::adapters::system::SystemClock;
 use crate::app::operator::{self, NewUser};
-use crate::app::users::{self, UserRef, UserUpdate, UserView};
+use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
 use crate::config::Config;
 use crate::factory;
 use crate::protocol::admin::PageRequest;
@@ -116,6 +116,7 @@ fn read_password() -> anyhow::Result<zeroize::Zeroizing<String>> {
 }
 
 /// Runs a `user` command.
+#[allow(clippy::too_many_lines)] // one arm per subcommand, read top to bottom
 pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let clock = SystemClock;
@@ -196,7 +197,11 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
                 UserRef::Username(&username),
                 UserUpdate {
                     email,
-                    name: if clear_name { Some(None) } else { name.map(Some) },
+                    name: if clear_name {
+                        Some(NameChange::Clear)
+                    } else {
+                        name.map(NameChange::Set)
+                    },
                     disabled: None,
                 },
             )
@@ -259,9 +264,22 @@ fn print_user(u: &UserView) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "user_id\t{}", u.user_id)?;
     writeln!(out, "username\t{}", u.username)?;
-    writeln!(out, "email\t{} ({})", u.email, if u.email_verified { "verified" } else { "not verified" })?;
+    writeln!(
+        out,
+        "email\t{} ({})",
+        u.email,
+        if u.email_verified {
+            "verified"
+        } else {
+            "not verified"
+        }
+    )?;
     writeln!(out, "name\t{}", u.name.as_deref().unwrap_or("-"))?;
-    writeln!(out, "state\t{}", if u.disabled { "disabled" } else { "active" })?;
+    writeln!(
+        out,
+        "state\t{}",
+        if u.disabled { "disabled" } else { "active" }
+    )?;
     writeln!(out, "created_at\t{}", u.created_at.to_rfc3339())?;
     writeln!(out, "updated_at\t{}", u.updated_at.to_rfc3339())?;
     Ok(())

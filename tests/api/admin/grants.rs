@@ -128,7 +128,10 @@ both_backends!(
         // Revoking again changes nothing and says so; unknown ids are 404.
         let (status, _) = call(&app, Method::DELETE, &path, &token, None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        for unknown in ["/admin/v1/grants/nope", "/admin/v1/grants/0190e000-0000-4000-8000-000000000000"] {
+        for unknown in [
+            "/admin/v1/grants/nope",
+            "/admin/v1/grants/0190e000-0000-4000-8000-000000000000",
+        ] {
             let (status, _) = call(&app, Method::DELETE, unknown, &token, None).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
             let (status, _) = call(&app, Method::GET, unknown, &token, None).await;
@@ -207,7 +210,10 @@ both_backends!(
             userinfo_status(&app, &s.access_token).await,
             StatusCode::UNAUTHORIZED
         );
-        assert_eq!(userinfo_status(&app, &online).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            userinfo_status(&app, &online).await,
+            StatusCode::UNAUTHORIZED
+        );
         assert!(
             list(
                 &app,
@@ -218,9 +224,13 @@ both_backends!(
             .is_empty()
         );
         assert_eq!(
-            list(&app, &reader, &format!("/admin/v1/grants?client_id={}", other.id))
-                .await
-                .len(),
+            list(
+                &app,
+                &reader,
+                &format!("/admin/v1/grants?client_id={}", other.id)
+            )
+            .await
+            .len(),
             1,
             "the other client's grant lives"
         );
@@ -251,7 +261,10 @@ both_backends!(
                 .into_iter()
                 .filter(|(a, _)| a == "consent_revoked")
                 .collect::<Vec<_>>(),
-            [("consent_revoked".to_owned(), format!("{id}:{}", s.client.id))]
+            [(
+                "consent_revoked".to_owned(),
+                format!("{id}:{}", s.client.id)
+            )]
         );
         let revoked = sink.of_kind(EventKind::ConsentRevoked);
         assert_eq!(revoked.len(), 1);

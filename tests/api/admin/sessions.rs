@@ -121,7 +121,11 @@ both_backends!(
         );
         assert_eq!(refresh(&app, &s).await.0, StatusCode::OK);
         // The browser is signed out.
-        let page = flow::get_authorize(&app, &s.query).await.text().await.unwrap();
+        let page = flow::get_authorize(&app, &s.query)
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(page.contains("Sign in"), "{page}");
 
         let (_, body) = call(
@@ -168,74 +172,75 @@ both_backends!(
     }
 );
 
-both_backends!(
-    ending_all_sessions_answers_how_many,
-    |backend| async move {
-        let (app, sink) = spawn_app_recording(backend).await;
-        let s = flow::sign_in(&app).await;
-        second_session(&app, &s).await;
-        let online = online_access_token(&app, &s).await;
-        let id = alice_id(&app).await;
-        let token = admin_token(&app).await;
-        let path = format!("/admin/v1/users/{id}/sessions");
+both_backends!(ending_all_sessions_answers_how_many, |backend| async move {
+    let (app, sink) = spawn_app_recording(backend).await;
+    let s = flow::sign_in(&app).await;
+    second_session(&app, &s).await;
+    let online = online_access_token(&app, &s).await;
+    let id = alice_id(&app).await;
+    let token = admin_token(&app).await;
+    let path = format!("/admin/v1/users/{id}/sessions");
 
-        let (_, body) = call(&app, Method::GET, &format!("{path}?limit=1"), &token, None).await;
-        assert_eq!(body["items"].as_array().unwrap().len(), 1);
-        let cursor = body["next_cursor"].as_str().unwrap().to_owned();
-        let (_, next) = call(
-            &app,
-            Method::GET,
-            &format!("{path}?limit=1&cursor={cursor}"),
-            &token,
-            None,
-        )
-        .await;
-        assert_eq!(next["items"].as_array().unwrap().len(), 1);
-        assert_ne!(next["items"][0], body["items"][0]);
-        assert!(next.get("next_cursor").is_none(), "{next}");
+    let (_, body) = call(&app, Method::GET, &format!("{path}?limit=1"), &token, None).await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let cursor = body["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = call(
+        &app,
+        Method::GET,
+        &format!("{path}?limit=1&cursor={cursor}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert_ne!(next["items"][0], body["items"][0]);
+    assert!(next.get("next_cursor").is_none(), "{next}");
 
-        let (status, body) = call(&app, Method::DELETE, &path, &token, None).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body, json!({"ended": 2}));
-        assert_eq!(
-            userinfo_status(&app, &online).await,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(refresh(&app, &s).await.0, StatusCode::OK, "offline lives");
-        let (_, body) = call(&app, Method::GET, &path, &token, None).await;
-        assert_eq!(body["items"], json!([]));
-        let (status, body) = call(&app, Method::DELETE, &path, &token, None).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, json!({"ended": 0}));
-        let (status, _) = call(
-            &app,
-            Method::DELETE,
-            "/admin/v1/users/0190e000-0000-7000-8000-000000000000/sessions",
-            &token,
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = call(
-            &app,
-            Method::GET,
-            "/admin/v1/users/0190e000-0000-7000-8000-000000000000/sessions",
-            &token,
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(&app, Method::DELETE, &path, &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"ended": 2}));
+    assert_eq!(
+        userinfo_status(&app, &online).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(refresh(&app, &s).await.0, StatusCode::OK, "offline lives");
+    let (_, body) = call(&app, Method::GET, &path, &token, None).await;
+    assert_eq!(body["items"], json!([]));
+    let (status, body) = call(&app, Method::DELETE, &path, &token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"ended": 0}));
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        "/admin/v1/users/0190e000-0000-7000-8000-000000000000/sessions",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/admin/v1/users/0190e000-0000-7000-8000-000000000000/sessions",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
-        assert_eq!(sink.of_kind(EventKind::Logout).len(), 2);
-        assert!(
-            sink.of_kind(EventKind::Logout)
-                .iter()
-                .all(|e| e.detail_value(DetailKey::Initiator) == Some("operator"))
-        );
-        let ended: Vec<(String, String)> = actions(&sink)
-            .into_iter()
-            .filter(|(a, _)| a == "sessions_ended")
-            .collect();
-        assert_eq!(ended, [("sessions_ended".to_owned(), id.clone())], "once, when something ended");
-    }
-);
+    assert_eq!(sink.of_kind(EventKind::Logout).len(), 2);
+    assert!(
+        sink.of_kind(EventKind::Logout)
+            .iter()
+            .all(|e| e.detail_value(DetailKey::Initiator) == Some("operator"))
+    );
+    let ended: Vec<(String, String)> = actions(&sink)
+        .into_iter()
+        .filter(|(a, _)| a == "sessions_ended")
+        .collect();
+    assert_eq!(
+        ended,
+        [("sessions_ended".to_owned(), id.clone())],
+        "once, when something ended"
+    );
+});

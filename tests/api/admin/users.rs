@@ -82,10 +82,10 @@ async fn all_pages(app: &TestApp, token: &str, query: &str, limit: u64) -> Vec<V
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..20 {
-        let mut path = format!("/admin/v1/users?limit={limit}{query}");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
+        let path = match &cursor {
+            Some(c) => format!("/admin/v1/users?limit={limit}{query}&cursor={c}"),
+            None => format!("/admin/v1/users?limit={limit}{query}"),
+        };
         let (status, body) = call(app, Method::GET, &path, token, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let page = body["items"].as_array().unwrap();
@@ -118,8 +118,14 @@ both_backends!(
             ("dave", "dave@example.net"),
             ("erin", "erin@example.com"),
         ] {
-            let (status, body) =
-                call(&app, Method::POST, "/admin/v1/users", &token, Some(new_user(u, e))).await;
+            let (status, body) = call(
+                &app,
+                Method::POST,
+                "/admin/v1/users",
+                &token,
+                Some(new_user(u, e)),
+            )
+            .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
             assert_eq!(body["username"], u);
             assert_eq!(body["email"], e);
@@ -197,7 +203,10 @@ both_backends!(
         for (body, want) in [
             (new_user("alice", "other@example.com"), StatusCode::CONFLICT),
             (new_user("frank", "not-an-address"), StatusCode::BAD_REQUEST),
-            (new_user(" frank", "frank@example.com"), StatusCode::BAD_REQUEST),
+            (
+                new_user(" frank", "frank@example.com"),
+                StatusCode::BAD_REQUEST,
+            ),
             (
                 json!({"username": "frank", "email": "frank@example.com", "password": "short"}),
                 StatusCode::BAD_REQUEST,
@@ -212,8 +221,14 @@ both_backends!(
                 StatusCode::BAD_REQUEST,
             ),
         ] {
-            let (status, answer) =
-                call(&app, Method::POST, "/admin/v1/users", &token, Some(body.clone())).await;
+            let (status, answer) = call(
+                &app,
+                Method::POST,
+                "/admin/v1/users",
+                &token,
+                Some(body.clone()),
+            )
+            .await;
             assert_eq!(status, want, "{body} -> {answer}");
             assert!(answer["error_description"].is_string());
         }
@@ -322,14 +337,8 @@ both_backends!(
         let (status, err) = refresh(&app, &s).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(err["error"], "invalid_grant");
-        let (_, sessions) = call(
-            &app,
-            Method::GET,
-            &format!("{path}/sessions"),
-            &token,
-            None,
-        )
-        .await;
+        let (_, sessions) =
+            call(&app, Method::GET, &format!("{path}/sessions"), &token, None).await;
         assert_eq!(sessions["items"], json!([]));
 
         let (status, body) = call(
@@ -515,7 +524,11 @@ both_backends!(
             "the consent is gone"
         );
         // The browser's session no longer signs anyone in.
-        let page = flow::get_authorize(&app, &s.query).await.text().await.unwrap();
+        let page = flow::get_authorize(&app, &s.query)
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(page.contains("Sign in"), "{page}");
         // Events keep the subject id.
         assert!(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::{AdminRead, AdminWrite, ApiJson, changed, json, page, page_request};
 use crate::app::operator::NewUser;
-use crate::app::users::{self, UserRef, UserUpdate, UserView};
+use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
 use crate::error::{ApiError, AppError};
 use crate::http::extractors::Query;
 use crate::state::AppState;
@@ -41,14 +41,17 @@ pub struct PatchUserBody {
     email: Option<String>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
-    name: Option<Option<String>>,
+    name: Option<NameChange>,
     #[serde(default)]
     disabled: Option<bool>,
 }
 
-/// A field that is present (even as `null`) is `Some`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+/// A `name` that is present is a change: a string sets it, `null` clears it.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NameChange>, D::Error> {
+    Ok(Some(match Option::<String>::deserialize(d)? {
+        Some(n) => NameChange::Set(n),
+        None => NameChange::Clear,
+    }))
 }
 
 /// `POST /admin/v1/users/{user_id}/password` body.
