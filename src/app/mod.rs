@@ -5,6 +5,9 @@
 
 pub mod client_metadata;
 pub mod events;
+pub mod grants;
 pub mod housekeeping;
 pub mod keys;
 pub mod operator;
+pub mod sessions;
+pub mod users;

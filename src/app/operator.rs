@@ -421,7 +421,9 @@ pub fn check_password(password: &str) -> Result<(), OperatorError> {
     Ok(())
 }
 
-fn check_email(email: &str) -> Result<(), OperatorError> {
+/// Checks an e-mail address: at most 320 bytes, no spaces or control
+/// characters, `local@domain.tld`.
+pub fn check_email(email: &str) -> Result<(), OperatorError> {
     let ok = email.len() <= 320
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -437,6 +439,14 @@ fn check_email(email: &str) -> Result<(), OperatorError> {
     }
 }
 
+/// Checks a user's full name: at most 256 printable characters.
+pub fn check_name(name: &str) -> Result<(), OperatorError> {
+    if name.chars().count() > 256 || name.chars().any(char::is_control) {
+        return Err(invalid("the name must be at most 256 printable characters"));
+    }
+    Ok(())
+}
+
 /// Creates a user with an argon2id password hash.
 pub async fn create_user(
     store: &dyn Store,
@@ -447,12 +457,8 @@ pub async fn create_user(
     let username = Username::parse(&req.username).map_err(invalid)?;
     check_email(&req.email)?;
     check_password(&req.password)?;
-    if req
-        .name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 256 || n.chars().any(char::is_control))
-    {
-        return Err(invalid("--name must be at most 256 printable characters"));
+    if let Some(name) = &req.name {
+        check_name(name)?;
     }
     if store.users().user_by_username(&username).await?.is_some() {
         return Err(OperatorError::Conflict(format!(

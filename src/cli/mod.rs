@@ -1,14 +1,16 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
-//! [`users`], [`keys`], [`events`], [`purge`]. The operator rules they share with the
+//! [`users`], [`sessions`], [`grants`], [`keys`], [`events`], [`purge`]. The operator rules they share with the
 //! admin API are in [`crate::app`].
 
 pub mod clients;
 pub mod events;
+pub mod grants;
 pub mod keys;
 pub mod migrate;
 pub mod purge;
 pub mod serve;
+pub mod sessions;
 pub mod users;
 
 use std::collections::HashMap;
@@ -46,6 +48,15 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(users::UserCmd),
+    /// A user's login sessions (list, end one, end all).
+    #[command(subcommand)]
+    Session(sessions::SessionCmd),
+    /// Grants users gave clients (list, revoke).
+    #[command(subcommand)]
+    Grant(grants::GrantCmd),
+    /// Consents users gave clients (revoke).
+    #[command(subcommand)]
+    Consent(grants::ConsentCmd),
     /// Manage signing keys (list, rotate, revoke).
     #[command(subcommand)]
     Keys(keys::KeysCmd),
@@ -104,6 +115,9 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(&config).await,
         Command::Client(cmd) => clients::run(cmd, &config).await,
         Command::User(cmd) => users::run(cmd, &config).await,
+        Command::Session(cmd) => sessions::run(cmd, &config).await,
+        Command::Grant(cmd) => grants::run(cmd, &config).await,
+        Command::Consent(cmd) => grants::run_consent(cmd, &config).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,

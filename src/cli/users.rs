@@ -1,5 +1,7 @@
-//! `portcullis user create|list|disable|enable|set-password|unlock`: the users.
-//! The rules are in [`crate::app::operator`]; this module parses and prints.
+//! `portcullis user create|list|show|update|delete|disable|enable|set-password|unlock`:
+//! the users, named by username. The rules are in [`crate::app::users`] and
+//! [`crate::app::operator`] (shared with the admin API); this module parses
+//! and prints.
 
 use std::io::{BufRead, Write};
 
@@ -10,8 +12,10 @@ use serde_json::json;
 use super::open_store;
 use crate::adapters::system::SystemClock;
 use crate::app::operator::{self, NewUser};
+use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
 use crate::config::Config;
 use crate::factory;
+use crate::protocol::admin::PageRequest;
 
 /// `user …`
 #[derive(Debug, Subcommand)]
@@ -34,11 +38,44 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
-    /// List users.
+    /// List users (all of them, page by page), optionally searched.
     List {
+        /// Only users whose username or e-mail contains this text (any
+        /// case; at most 128 characters).
+        #[arg(long)]
+        query: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Show a user (never the password hash).
+    Show {
+        /// Login name.
+        username: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's e-mail address (it is then no longer verified) or
+    /// name.
+    Update {
+        /// Login name.
+        username: String,
+        /// New e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// New full name.
+        #[arg(long, conflicts_with = "clear_name")]
+        name: Option<String>,
+        /// Remove the full name.
+        #[arg(long)]
+        clear_name: bool,
+    },
+    /// Delete a user: their sessions end, every grant is revoked, their
+    /// consents are deleted; events keep their id.
+    Delete {
+        /// Login name.
+        username: String,
     },
     /// Disable a user: they can no longer sign in; their sessions end and
     /// every token issued to them is revoked.
@@ -79,6 +116,7 @@ fn read_password() -> anyhow::Result<zeroize::Zeroizing<String>> {
 }
 
 /// Runs a `user` command.
+#[allow(clippy::too_many_lines)] // one arm per subcommand, read top to bottom
 pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let clock = SystemClock;
@@ -115,21 +153,71 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UserCmd::List { json } => {
-            let users = store.users().list_users().await?;
-            if json {
-                let v: Vec<_> = users
-                    .iter()
-                    .map(|u| json!({"id": u.id.as_str(), "username": u.username.as_str(), "email": u.email, "name": u.name, "disabled": u.disabled}))
-                    .collect();
-                println!("{}", serde_json::Value::from(v));
-            } else {
-                let mut out = std::io::stdout().lock();
-                for u in &users {
-                    let state = if u.disabled { "disabled" } else { "active" };
-                    writeln!(out, "{}\t{}\t{}\t{}", u.username, u.email, state, u.id)?;
+        UserCmd::List { query, json } => {
+            let mut all = Vec::new();
+            let mut page = PageRequest::parse(Some("500"), None)?;
+            loop {
+                let p = users::list(store.as_ref(), query.as_deref(), &page).await?;
+                all.extend(p.items);
+                match p.next_cursor {
+                    Some(c) => page = PageRequest::parse(Some("500"), Some(&c))?,
+                    None => break,
                 }
             }
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                let mut out = std::io::stdout().lock();
+                for u in &all {
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    writeln!(out, "{}\t{}\t{}\t{}", u.username, u.email, state, u.user_id)?;
+                }
+            }
+            Ok(())
+        }
+        UserCmd::Show { username, json } => {
+            let user = users::find(store.as_ref(), UserRef::Username(&username)).await?;
+            let view = UserView::from(&user);
+            if json {
+                println!("{}", serde_json::to_string(&view)?);
+            } else {
+                print_user(&view)?;
+            }
+            Ok(())
+        }
+        UserCmd::Update {
+            username,
+            email,
+            name,
+            clear_name,
+        } => {
+            let updated = users::update(
+                store.as_ref(),
+                &clock,
+                UserRef::Username(&username),
+                UserUpdate {
+                    email,
+                    name: if clear_name {
+                        Some(NameChange::Clear)
+                    } else {
+                        name.map(NameChange::Set)
+                    },
+                    disabled: None,
+                },
+            )
+            .await?;
+            if updated.actions.is_empty() {
+                eprintln!("user {username}: nothing changed");
+            } else {
+                eprintln!("updated user {username}");
+            }
+            Ok(())
+        }
+        UserCmd::Delete { username } => {
+            let id = users::delete(store.as_ref(), &clock, UserRef::Username(&username)).await?;
+            eprintln!(
+                "deleted user {username} (sub {id}); their sessions ended, their tokens were revoked and their consents deleted"
+            );
             Ok(())
         }
         UserCmd::Disable { username } => {
@@ -170,4 +258,29 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn print_user(u: &UserView) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "user_id\t{}", u.user_id)?;
+    writeln!(out, "username\t{}", u.username)?;
+    writeln!(
+        out,
+        "email\t{} ({})",
+        u.email,
+        if u.email_verified {
+            "verified"
+        } else {
+            "not verified"
+        }
+    )?;
+    writeln!(out, "name\t{}", u.name.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "state\t{}",
+        if u.disabled { "disabled" } else { "active" }
+    )?;
+    writeln!(out, "created_at\t{}", u.created_at.to_rfc3339())?;
+    writeln!(out, "updated_at\t{}", u.updated_at.to_rfc3339())?;
+    Ok(())
 }

@@ -116,6 +116,16 @@ pub struct Session {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+impl Session {
+    /// Whether the session still signs its user in at `now`: not ended,
+    /// before its absolute expiry, and seen within `idle` (docs/SECURITY.md
+    /// invariant 7). Lists of live sessions apply the same rule in SQL
+    /// (`SessionRepository::list_live_sessions`, `idle_since = now - idle`).
+    pub fn is_live(&self, now: DateTime<Utc>, idle: chrono::Duration) -> bool {
+        self.ended_at.is_none() && self.expires_at > now && self.last_seen_at + idle > now
+    }
+}
+
 /// A remembered consent decision for one user and client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {

@@ -229,6 +229,20 @@ pub fn logout(
     emit(state, meta, e);
 }
 
+/// `consent_revoked` of `user` for `client`, started by `initiator`
+/// (`operator` for the admin API).
+pub fn consent_revoked(
+    state: &AppState,
+    meta: &RequestMeta,
+    client: &ClientId,
+    user: &UserId,
+    initiator: &str,
+) {
+    let e = Event::consent_revoked(stamp_now(state), client, user)
+        .detail(DetailKey::Initiator, initiator);
+    emit(state, meta, e);
+}
+
 /// `admin_change`: the client `actor` did `action` to `target` through the
 /// admin API or dynamic registration (docs/EVENTS.md lists the actions).
 pub fn admin_change(

@@ -78,6 +78,48 @@ pub trait UserRepository: Send + Sync {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// One page of users ordered by id: those whose id comes after `after`,
+    /// at most `limit`; with `search`, only those whose username or e-mail
+    /// contains it, ignoring case (the caller lowercases it; `%`, `_` and
+    /// `\` in it are plain characters).
+    async fn list_users_page(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<User>, StoreError>;
+    /// Replaces the e-mail address (and whether it was verified) and the
+    /// name; `false` if no such user.
+    async fn update_user_profile(
+        &self,
+        id: &UserId,
+        profile: &UserProfile,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a user row; `false` if no such user.
+    async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError>;
+}
+
+/// What an operator may change of a user's profile
+/// ([`UserRepository::update_user_profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    /// E-mail address.
+    pub email: String,
+    /// Whether it was verified.
+    pub email_verified: bool,
+    /// Full name.
+    pub name: Option<String>,
+}
+
+/// Which grants or consents a list covers: those of a user, of a client,
+/// or of both (at least one is set by the callers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OwnerFilter<'a> {
+    /// Only this user's.
+    pub user: Option<&'a UserId>,
+    /// Only this client's.
+    pub client: Option<&'a ClientId>,
 }
 
 /// Which grants a revocation reaches.
@@ -90,6 +132,8 @@ pub enum GrantSelector<'a> {
     /// The grants made in a login session, except those with
     /// `offline_access` (OpenID Connect Core §11: they outlive the session).
     SessionOnline(&'a str),
+    /// Every grant of a user to one client (its consent was revoked).
+    UserClient(&'a UserId, &'a ClientId),
 }
 
 /// Grants.
@@ -111,6 +155,14 @@ pub trait GrantRepository: Send + Sync {
         which: GrantSelector<'_>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+    /// One page of the live (unrevoked) grants `owner` selects, ordered by
+    /// id: those whose id comes after `after`, at most `limit`.
+    async fn list_live_grants(
+        &self,
+        owner: OwnerFilter<'_>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Grant>, StoreError>;
 }
 
 /// Authorization codes, keyed by hash.
@@ -166,6 +218,18 @@ pub trait SessionRepository: Send + Sync {
     /// given a new password); returns how many.
     async fn end_user_sessions(&self, user: &UserId, now: DateTime<Utc>)
     -> Result<u64, StoreError>;
+    /// One page of a user's live sessions, ordered by id: not ended, not
+    /// expired at `now`, seen after `idle_since` (the rule of
+    /// [`Session::is_live`]); those whose id comes after `after`, at most
+    /// `limit`.
+    async fn list_live_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Session>, StoreError>;
 }
 
 /// Consents, one row per user and client.
@@ -186,6 +250,18 @@ pub trait ConsentRepository: Send + Sync {
         client: &ClientId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// One page of live consents `owner` selects, ordered by the column
+    /// the filter leaves open (the client id for a user's consents, else
+    /// the user id): those whose key comes after `after`, at most `limit`.
+    async fn list_live_consents(
+        &self,
+        owner: OwnerFilter<'_>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Consent>, StoreError>;
+    /// Deletes every consent row of a user (the user is being deleted);
+    /// returns how many.
+    async fn delete_user_consents(&self, user: &UserId) -> Result<u64, StoreError>;
 }
 
 /// Signing keys.

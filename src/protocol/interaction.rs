@@ -444,9 +444,7 @@ pub async fn load_session(
     else {
         return Ok(None);
     };
-    let live = session.ended_at.is_none()
-        && session.expires_at > now
-        && session.last_seen_at + ctx.settings.session_idle > now;
+    let live = session.is_live(now, ctx.settings.session_idle);
     let Some(user_id) = session.user_id.clone().filter(|_| live) else {
         return Ok(None);
     };

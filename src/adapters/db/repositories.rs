@@ -6,10 +6,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use super::entity::{
@@ -27,6 +27,7 @@ use crate::ports::repositories::{
     SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
 };
 use crate::ports::repositories::{HousekeepingRepository, PurgeTarget};
+use crate::ports::repositories::{OwnerFilter, UserProfile};
 
 /// Repositories over one sea-orm connection or transaction.
 pub struct SeaRepos<C> {
@@ -334,6 +335,79 @@ impl<C: ConnectionTrait + Send + Sync> UserRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
     }
+
+    async fn list_users_page(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut q = users::Entity::find()
+            .order_by_asc(users::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            q = q.filter(users::Column::Id.gt(after));
+        }
+        if let Some(text) = search {
+            let pattern = format!("%{}%", escape_like(text));
+            let contains = |col: users::Column| {
+                Expr::expr(Func::lower(Expr::col(col)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            q = q.filter(
+                Condition::any()
+                    .add(contains(users::Column::Username))
+                    .add(contains(users::Column::Email)),
+            );
+        }
+        Ok(q.all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(user_from)
+            .collect())
+    }
+
+    async fn update_user_profile(
+        &self,
+        id: &UserId,
+        profile: &UserProfile,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::Email, Expr::value(profile.email.clone()))
+            .col_expr(
+                users::Column::EmailVerified,
+                Expr::value(profile.email_verified),
+            )
+            .col_expr(users::Column::Name, Expr::value(profile.name.clone()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
+        let res = users::Entity::delete_by_id(id.as_str())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+/// `text` as a LIKE pattern that matches it literally (escape `\`).
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 // ---- grants --------------------------------------------------------------
@@ -414,9 +488,39 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
             GrantSelector::SessionOnline(sid) => update
                 .filter(grants::Column::SessionId.eq(sid))
                 .filter(Expr::cust("(' ' || scope || ' ')").not_like("% offline_access %")),
+            GrantSelector::UserClient(user, client) => update
+                .filter(grants::Column::UserId.eq(user.as_str()))
+                .filter(grants::Column::ClientId.eq(client.as_str())),
         };
         let res = update.exec(&self.conn).await.map_err(map_err)?;
         Ok(res.rows_affected)
+    }
+
+    async fn list_live_grants(
+        &self,
+        owner: OwnerFilter<'_>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let mut q = grants::Entity::find()
+            .filter(grants::Column::RevokedAt.is_null())
+            .order_by_asc(grants::Column::Id)
+            .limit(limit);
+        if let Some(user) = owner.user {
+            q = q.filter(grants::Column::UserId.eq(user.as_str()));
+        }
+        if let Some(client) = owner.client {
+            q = q.filter(grants::Column::ClientId.eq(client.as_str()));
+        }
+        if let Some(after) = after {
+            q = q.filter(grants::Column::Id.gt(after));
+        }
+        q.all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(grant_from)
+            .collect()
     }
 }
 
@@ -676,6 +780,32 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(res.rows_affected)
     }
+
+    async fn list_live_sessions(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut q = sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.as_str()))
+            .filter(sessions::Column::EndedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .filter(sessions::Column::LastSeenAt.gt(idle_since))
+            .order_by_asc(sessions::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            q = q.filter(sessions::Column::Id.gt(after));
+        }
+        Ok(q.all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(session_from)
+            .collect())
+    }
 }
 
 // ---- consents ------------------------------------------------------------
@@ -718,17 +848,7 @@ impl<C: ConnectionTrait + Send + Sync> ConsentRepository for SeaRepos<C> {
                 .one(&self.conn)
                 .await
                 .map_err(map_err)?;
-        row.map(|m| {
-            Ok(Consent {
-                user_id: UserId::new(m.user_id),
-                client_id: client_id("consent", &m.client_id)?,
-                scopes: scopes("consent scopes", &m.scopes)?,
-                created_at: m.created_at,
-                updated_at: m.updated_at,
-                revoked_at: m.revoked_at,
-            })
-        })
-        .transpose()
+        row.map(consent_from).transpose()
     }
 
     async fn revoke_consent(
@@ -748,6 +868,59 @@ impl<C: ConnectionTrait + Send + Sync> ConsentRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
     }
+
+    async fn list_live_consents(
+        &self,
+        owner: OwnerFilter<'_>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Consent>, StoreError> {
+        // The key is the column the filter leaves open.
+        let key = if owner.user.is_some() {
+            consents::Column::ClientId
+        } else {
+            consents::Column::UserId
+        };
+        let mut q = consents::Entity::find()
+            .filter(consents::Column::RevokedAt.is_null())
+            .order_by_asc(key)
+            .limit(limit);
+        if let Some(user) = owner.user {
+            q = q.filter(consents::Column::UserId.eq(user.as_str()));
+        }
+        if let Some(client) = owner.client {
+            q = q.filter(consents::Column::ClientId.eq(client.as_str()));
+        }
+        if let Some(after) = after {
+            q = q.filter(key.gt(after));
+        }
+        q.all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(consent_from)
+            .collect()
+    }
+
+    async fn delete_user_consents(&self, user: &UserId) -> Result<u64, StoreError> {
+        let res = consents::Entity::delete_many()
+            .filter(consents::Column::UserId.eq(user.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+}
+
+fn consent_from(m: consents::Model) -> Result<Consent, StoreError> {
+    Ok(Consent {
+        user_id: UserId::new(m.user_id),
+        client_id: client_id("consent", &m.client_id)?,
+        scopes: scopes("consent scopes", &m.scopes)?,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        revoked_at: m.revoked_at,
+    })
 }
 
 // ---- signing keys --------------------------------------------------------

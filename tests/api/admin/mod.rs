@@ -13,6 +13,7 @@ mod keys;
 mod register;
 mod sessions;
 mod users;
+mod users_cli;
 
 use portcullis::app::operator::NewClient;
 use reqwest::StatusCode;
