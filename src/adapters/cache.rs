@@ -178,6 +178,9 @@ impl Repositories for CachedStore {
     fn throttles(&self) -> &dyn ThrottleRepository {
         self.inner.throttles()
     }
+    fn registrations(&self) -> &dyn crate::ports::RegistrationRepository {
+        self.inner.registrations()
+    }
     fn housekeeping(&self) -> &dyn crate::ports::repositories::HousekeepingRepository {
         self.inner.housekeeping()
     }

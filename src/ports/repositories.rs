@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, Consent, Grant, KeyState, RefreshToken,
-    RevokedAccessToken, Session, SigningKeyRecord, TokenHash, User, UserId, Username,
+    AuthorizationCode, Client, ClientId, ClientRegistration, Consent, Grant, InitialAccessToken,
+    KeyState, RefreshToken, RevokedAccessToken, Session, SigningKeyRecord, TokenHash, User, UserId,
+    Username,
 };
 
 /// Errors from any repository.
@@ -87,6 +88,8 @@ pub enum GrantSelector<'a> {
     Id(&'a str),
     /// Every grant of a user (disabled, or given a new password).
     User(&'a UserId),
+    /// Every grant made to a client (the client deleted, RFC 7592 §2.3).
+    Client(&'a ClientId),
     /// The grants made in a login session, except those with
     /// `offline_access` (OpenID Connect Core §11: they outlive the session).
     SessionOnline(&'a str),
@@ -286,6 +289,44 @@ pub trait ThrottleRepository: Send + Sync {
     async fn unlock_account(&self, username: &str) -> Result<u64, StoreError>;
 }
 
+// ---- dynamic registration (RFC 7591, RFC 7592) ---------------------------
+
+/// Initial access tokens (RFC 7591 §3) and the registration access tokens
+/// of registered clients (RFC 7592 §3), by their hashes.
+#[async_trait]
+pub trait RegistrationRepository: Send + Sync {
+    /// Stores a new initial access token.
+    async fn insert_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+    ) -> Result<(), StoreError>;
+    /// Every initial access token, newest first.
+    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError>;
+    /// Spends one use of the token `hash` if it is live at `now` (not
+    /// expired, uses left or unlimited), in one conditional `UPDATE`;
+    /// `true` means the caller won the use.
+    async fn consume_initial_access_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives back a use spent by a registration that was then refused.
+    async fn refund_initial_access_token(&self, hash: &TokenHash) -> Result<(), StoreError>;
+    /// Stores the registration access token of a newly registered client.
+    async fn insert_client_registration(
+        &self,
+        registration: &ClientRegistration,
+    ) -> Result<(), StoreError>;
+    /// The registration whose token hashes to `hash`.
+    async fn client_registration(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<ClientRegistration>, StoreError>;
+    /// Forgets the registration of `client` (the client was deleted);
+    /// `false` if it had none.
+    async fn delete_client_registration(&self, client: &ClientId) -> Result<bool, StoreError>;
+}
+
 // ---- housekeeping (purge) -------------------------------------------------
 
 /// A kind of row that housekeeping deletes once it is dead.
@@ -351,4 +392,6 @@ pub trait Repositories: Send + Sync {
     fn throttles(&self) -> &dyn ThrottleRepository;
     /// Housekeeping (purging dead rows).
     fn housekeeping(&self) -> &dyn HousekeepingRepository;
+    /// Dynamic registration: initial and registration access tokens.
+    fn registrations(&self) -> &dyn RegistrationRepository;
 }
