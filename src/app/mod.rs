@@ -6,3 +6,4 @@
 pub mod client_metadata;
 pub mod housekeeping;
 pub mod operator;
+pub mod registration;

@@ -1,6 +1,6 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
-//! [`users`], [`keys`], [`events`], [`purge`]. The operator rules they share with the
+//! [`users`], [`keys`], [`events`], [`registration`], [`purge`]. The operator rules they share with the
 //! admin API are in [`crate::app`].
 
 pub mod clients;
@@ -8,6 +8,7 @@ pub mod events;
 pub mod keys;
 pub mod migrate;
 pub mod purge;
+pub mod registration;
 pub mod serve;
 pub mod users;
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// Read grant and consent events (tail, stats).
     #[command(subcommand)]
     Events(events::EventsCmd),
+    /// Dynamic client registration: initial access tokens (RFC 7591 §3).
+    #[command(subcommand)]
+    Registration(registration::RegistrationCmd),
     /// Delete expired codes, revocations and assertion ids, ended sessions
     /// and stale sign-in throttle rows once, in bounded batches (`serve`
     /// does it every `PORTCULLIS_PURGE_INTERVAL_SECS`).
@@ -106,6 +110,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(cmd, &config).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
+        Command::Registration(cmd) => registration::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,
     }
