@@ -1,7 +1,7 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
-//! [`users`], [`keys`], [`events`], [`registration`], [`purge`]. The operator rules they share with the
-//! admin API are in [`crate::app`].
+//! [`users`], [`keys`], [`events`], [`registration`], [`purge`]. The
+//! operator rules they share with the admin API are in [`crate::app`].
 
 pub mod clients;
 pub mod events;

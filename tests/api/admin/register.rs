@@ -14,7 +14,7 @@ use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{admin_token, call};
+use super::{admin_token, call, read_token};
 use crate::both_backends;
 use crate::cli::{ok, portcullis};
 use crate::flow;
@@ -154,7 +154,8 @@ both_backends!(
         let (s, h, b) = register(&app, Some(&expired), &code_client()).await;
         assert_invalid_token(s, &h, &b, "expired");
 
-        // A Basic header is not an initial access token.
+        // A Basic header is not an initial access token: a malformed
+        // request (RFC 6750 §3.1 invalid_request), as at the admin API.
         let resp = app
             .http
             .post(app.url("/register"))
@@ -163,7 +164,8 @@ both_backends!(
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert!(resp.headers().get(WWW_AUTHENTICATE).is_some());
 
         let once = initial_token(&app, Some(1)).await;
         let (s, _, b) = register(&app, Some(&once), &code_client()).await;
@@ -531,7 +533,7 @@ both_backends!(
                 call(&app, Method::POST, "/admin/v1/initial-access-tokens", &admin, Some(bad.clone())).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         }
-        let read = super::read_token(&app).await;
+        let read = read_token(&app).await;
         let (status, _) = call(&app, Method::POST, "/admin/v1/initial-access-tokens", &read, Some(json!({}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
