@@ -4,6 +4,7 @@
 //! rules live here so that tests run them without a process.
 
 pub mod client_metadata;
+pub mod clients;
 pub mod housekeeping;
 pub mod operator;
 pub mod registration;

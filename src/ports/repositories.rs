@@ -35,6 +35,18 @@ pub trait ClientRepository: Send + Sync {
     async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// All clients, ordered by id.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// One page of clients ordered by id: those whose id comes after
+    /// `after` (all from the first when `None`), at most `limit`.
+    async fn list_clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Client>, StoreError>;
+    /// Replaces a client's settings with those of `client` (found by its
+    /// id): everything but the id, the creation time and the secrets, which
+    /// change only through [`Self::set_client_secret`]. `false` if no such
+    /// client.
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
     /// Replaces the secret hash; `false` if no such client.
     async fn set_client_secret(
         &self,
@@ -93,6 +105,8 @@ pub enum GrantSelector<'a> {
     /// The grants made in a login session, except those with
     /// `offline_access` (OpenID Connect Core §11: they outlive the session).
     SessionOnline(&'a str),
+    /// Every grant made to a client (the client is deleted).
+    Client(&'a ClientId),
 }
 
 /// Grants.

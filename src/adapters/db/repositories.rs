@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, SqlErr,
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect as _, SqlErr,
 };
 
 use super::entity::{
@@ -188,6 +188,45 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
             .into_iter()
             .map(client_from)
             .collect()
+    }
+
+    async fn list_clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Client>, StoreError> {
+        let mut query = clients::Entity::find().order_by_asc(clients::Column::Id);
+        if let Some(after) = after {
+            query = query.filter(clients::Column::Id.gt(after));
+        }
+        query
+            .limit(limit)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(client_from)
+            .collect()
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let mut model = client_to(client).reset_all();
+        // The secrets and the creation time are not settings.
+        for col in [
+            clients::Column::Id,
+            clients::Column::SecretHash,
+            clients::Column::SecretRotatedAt,
+            clients::Column::CreatedAt,
+        ] {
+            model.not_set(col);
+        }
+        let res = clients::Entity::update_many()
+            .set(model)
+            .filter(clients::Column::Id.eq(client.id.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
     }
 
     async fn set_client_secret(
@@ -417,6 +456,9 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
             GrantSelector::SessionOnline(sid) => update
                 .filter(grants::Column::SessionId.eq(sid))
                 .filter(Expr::cust("(' ' || scope || ' ')").not_like("% offline_access %")),
+            GrantSelector::Client(client) => {
+                update.filter(grants::Column::ClientId.eq(client.as_str()))
+            }
         };
         let res = update.exec(&self.conn).await.map_err(map_err)?;
         Ok(res.rows_affected)
