@@ -100,8 +100,6 @@ pub enum GrantSelector<'a> {
     Id(&'a str),
     /// Every grant of a user (disabled, or given a new password).
     User(&'a UserId),
-    /// Every grant made to a client (the client deleted, RFC 7592 §2.3).
-    Client(&'a ClientId),
     /// The grants made in a login session, except those with
     /// `offline_access` (OpenID Connect Core §11: they outlive the session).
     SessionOnline(&'a str),

@@ -448,9 +448,6 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
         let update = match which {
             GrantSelector::Id(id) => update.filter(grants::Column::Id.eq(id)),
             GrantSelector::User(user) => update.filter(grants::Column::UserId.eq(user.as_str())),
-            GrantSelector::Client(client) => {
-                update.filter(grants::Column::ClientId.eq(client.as_str()))
-            }
             // Scopes are stored space-separated: pad them so that a whole
             // scope matches, not a part of a longer one.
             GrantSelector::SessionOnline(sid) => update
