@@ -570,3 +570,109 @@ both_backends!(
         assert!(err.contains("uses"), "{err}");
     }
 );
+
+both_backends!(
+    rfc_7592_update_replaces_the_whole_record_with_the_client_s_own_token,
+    |backend| async move {
+        let app = app_in(backend, RegistrationMode::Open).await;
+        let mut first = code_client();
+        first["scope"] = json!("openid");
+        first["require_pkce"] = json!(true);
+        let (_, _, a) = register(&app, None, &first).await;
+        let (_, _, b) = register(&app, None, &code_client()).await;
+        let id = a["client_id"].as_str().unwrap();
+        let rat = a["registration_access_token"].as_str().unwrap();
+        let secret = a["client_secret"].as_str().unwrap();
+        let b_rat = b["registration_access_token"].as_str().unwrap();
+        // What a refusal must leave as it is.
+        let (_, _, before) = manage(&app, Method::GET, id, Some(rat), None).await;
+
+        let full = json!({
+            "client_id": id,
+            "client_secret": secret,
+            "client_name": "Renamed App",
+            "redirect_uris": ["https://app.example/new-cb"],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            // Fields of a read's answer sent back are ignored (RFC 7592 §2.2).
+            "registration_access_token": rat,
+            "registration_client_uri": a["registration_client_uri"],
+            "client_id_issued_at": a["client_id_issued_at"],
+            "client_secret_expires_at": 0,
+        });
+        let with = |patch: Value| {
+            let mut body = full.clone();
+            for (k, v) in patch.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            body
+        };
+        for (body, error, why) in [
+            (with(json!({"client_id": null})), "invalid_client_metadata", "no client_id"),
+            (
+                with(json!({"client_id": b["client_id"]})),
+                "invalid_client_metadata",
+                "another client_id",
+            ),
+            (
+                with(json!({"client_secret": "a-secret-of-my-choosing"})),
+                "invalid_client_metadata",
+                "a client_secret that does not match",
+            ),
+            (with(json!({"scope": "openid admin:write"})), "invalid_client_metadata", "admin scope"),
+            (with(json!({"first_party": true})), "invalid_client_metadata", "first_party"),
+            (
+                with(json!({"redirect_uris": ["http://app.example/cb"]})),
+                "invalid_redirect_uri",
+                "http to a non-loopback host",
+            ),
+            (
+                with(json!({"token_endpoint_auth_method": "none"})),
+                "invalid_client_metadata",
+                "confidential to public",
+            ),
+        ] {
+            let (status, _, answer) = manage(&app, Method::PUT, id, Some(rat), Some(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {answer}");
+            assert_eq!(answer["error"], error, "{why}: {answer}");
+        }
+        let (s, h, body) = manage(&app, Method::PUT, id, Some(b_rat), Some(full.clone())).await;
+        assert_invalid_token(s, &h, &body, "another client's token");
+        let (s, h, body) = manage(&app, Method::PUT, id, None, Some(full.clone())).await;
+        assert_invalid_token(s, &h, &body, "no token");
+        let (_, _, unchanged) = manage(&app, Method::GET, id, Some(rat), None).await;
+        assert_eq!(unchanged, before, "refusals change nothing");
+
+        // A full replacement: what is sent is set, what is omitted takes
+        // its default (RFC 7592 §2.2), the secret stays.
+        let (status, headers, updated) = manage(&app, Method::PUT, id, Some(rat), Some(full.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+        assert_eq!(updated["client_id"], id);
+        assert_eq!(updated["client_name"], "Renamed App");
+        assert_eq!(updated["redirect_uris"], json!(["https://app.example/new-cb"]));
+        assert_eq!(updated["grant_types"], json!(["authorization_code"]));
+        assert_eq!(updated["scope"], "email offline_access openid profile", "reset to the default");
+        assert_eq!(updated["require_pkce"], false, "reset to the default");
+        assert_eq!(updated["registration_access_token"], rat, "not rotated");
+        assert!(updated.get("client_secret").is_none(), "not rotated, not shown");
+        let (_, _, read) = manage(&app, Method::GET, id, Some(rat), None).await;
+        assert_eq!(read, updated);
+        // The secret still authenticates the client.
+        let resp = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", "nope")])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "authenticated: {body}");
+        // client_secret may be left out.
+        let mut no_secret = full.clone();
+        no_secret.as_object_mut().unwrap().remove("client_secret");
+        let (status, _, answer) = manage(&app, Method::PUT, id, Some(rat), Some(no_secret)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+);
