@@ -16,15 +16,15 @@
 //!   that client's record, and nothing else.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::client_metadata::{ClientMetadata, ClientView};
+use super::clients;
 use super::operator::{self, OperatorError};
 use crate::config::{Config, RegistrationMode};
 use crate::domain::{Client, ClientId, ClientRegistration, InitialAccessToken, ScopeSet, TokenHash};
 use crate::ports::{Clock, Rng, Store, StoreError};
 use crate::protocol::admin::has_admin_scope;
-use crate::protocol::grant::{self, GrantSelector};
 
 /// The scopes a registration without `scope` asks for (those of them that
 /// `PORTCULLIS_REGISTRATION_SCOPES` offers): `client create`'s default.
@@ -426,6 +426,9 @@ async fn create(
 
 // ---- management (RFC 7592 §2) -----------------------------------------------
 
+/// The one answer to every refused registration access token.
+const REFUSED: &str = "the registration access token is invalid for this client";
+
 /// The client that the registration access token `bearer` manages, if it
 /// is `client_id` (RFC 7592 §2). Every refusal is the same
 /// `invalid_token`: a missing or unknown token, another client's token, a
@@ -436,7 +439,6 @@ pub async fn authenticate(
     client_id: &str,
     bearer: Option<&str>,
 ) -> Result<Client, RegistrationError> {
-    const REFUSED: &str = "the registration access token is invalid for this client";
     let token = bearer.ok_or(RegistrationError::MissingToken(
         "a registration access token is required (RFC 7592 section 2)",
     ))?;
@@ -484,10 +486,83 @@ pub fn registration_client_uri(issuer: &str, id: &ClientId) -> String {
     format!("{issuer}/register/{id}")
 }
 
+/// The body of a Client Update Request (RFC 7592 §2.2): the whole
+/// metadata, the `client_id` (required, the one in the path) and, if the
+/// client sends it, its current `client_secret`. The fields a read
+/// answers but an update must not carry (`registration_access_token`,
+/// `registration_client_uri`, `client_id_issued_at`,
+/// `client_secret_expires_at`) are ignored, like any unknown metadata
+/// (RFC 7591 §2), so that a client may send back what it read.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct UpdateRequest {
+    /// `client_id`: REQUIRED, equal to the client's.
+    pub client_id: Option<String>,
+    /// `client_secret`: if sent, it MUST match the current secret (the
+    /// client never chooses its secret).
+    pub client_secret: Option<String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
+impl std::fmt::Debug for UpdateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateRequest")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+/// Replaces the registration of `client` (RFC 7592 §2.2): the request's
+/// metadata, checked as at registration ([`check_registrant`], then the
+/// rules of a new client through [`clients::update_client`]), replace all
+/// of it; a field left out takes its default. The `client_id`, the secret
+/// and the registration access token stay (nothing is rotated). On any
+/// refusal nothing changes.
+pub async fn update(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    policy: &RegistrationPolicy,
+    client: &Client,
+    req: UpdateRequest,
+) -> Result<Client, RegistrationError> {
+    if req.client_id.as_deref() != Some(client.id.as_str()) {
+        return Err(RegistrationError::InvalidClientMetadata(
+            "client_id is required and must be this client's (RFC 7592 section 2.2)".into(),
+        ));
+    }
+    if let Some(sent) = &req.client_secret
+        && !client.secret_hash.as_ref().is_some_and(|h| h.matches(sent))
+    {
+        return Err(RegistrationError::InvalidClientMetadata(
+            "client_secret does not match the current secret; a client cannot choose its \
+             secret (RFC 7592 section 2.2)"
+                .into(),
+        ));
+    }
+    let mut metadata = check_registrant(req.metadata, policy)?;
+    // The server's development switch, never the registrant's.
+    metadata.allow_http_redirect_uris = policy.allow_http_redirect_uris.then_some(true);
+    clients::update_client(
+        store,
+        clock,
+        client.id.as_str(),
+        metadata,
+        policy.outbound_allow_insecure,
+    )
+    .await
+    .map_err(|e| match e {
+        OperatorError::NotFound(_) => RegistrationError::InvalidToken(REFUSED),
+        other => other.into(),
+    })
+}
+
 /// Deletes a registered client (RFC 7592 §2.3): its registration access
-/// token stops working, every grant made to it is revoked (and so every
-/// code, refresh token and grant-bound access token,
-/// [`grant::revoke`]), then the client itself is deleted.
+/// token stops working, then [`clients::delete_client`] revokes every
+/// grant made to it (and so every token issued from them) and deletes it.
 pub async fn delete(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -497,9 +572,10 @@ pub async fn delete(
         .registrations()
         .delete_client_registration(client)
         .await?;
-    grant::revoke(store, GrantSelector::Client(client), clock.now()).await?;
-    store.clients().delete_client(client).await?;
-    Ok(())
+    match clients::delete_client(store, clock, client.as_str()).await {
+        Ok(_) | Err(OperatorError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// When an initial access token stops working, for printing.

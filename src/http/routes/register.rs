@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::admin::{ApiJson, json};
 use crate::app::client_metadata::ClientMetadata;
-use crate::app::registration::{self, RegistrationError, RegistrationPolicy};
+use crate::app::registration::{self, RegistrationError, RegistrationPolicy, UpdateRequest};
 use crate::error::{ApiError, AppError, no_store};
 use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::authorization;
@@ -102,18 +102,38 @@ pub async fn get_registered_client(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `PUT /register/{client_id}` (RFC 7592 §2.2; built with the admin
-/// clients' update).
+/// `PUT /register/{client_id}` (RFC 7592 §2.2): replaces the client's
+/// metadata with the body's (omitted fields take their defaults); 200 with
+/// the new Client Information Response. Nothing is rotated.
 pub async fn put_registered_client(
     State(state): State<AppState>,
+    meta: RequestMeta,
     Path(client_id): Path<String>,
     headers: HeaderMap,
+    ApiJson(req): ApiJson<UpdateRequest>,
 ) -> Result<Response, AppError> {
     let token = bearer(&headers)?;
-    registration::authenticate(state.store.as_ref(), &client_id, token.as_deref())
+    let client = registration::authenticate(state.store.as_ref(), &client_id, token.as_deref())
         .await
         .map_err(refused)?;
-    super::admin::not_built()
+    let policy = RegistrationPolicy::of(&state.config);
+    let updated = registration::update(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &policy,
+        &client,
+        req,
+    )
+    .await
+    .map_err(refused)?;
+    audit::admin_change(&state, &meta, &updated.id, "client_updated", updated.id.as_str());
+    let body = registration::information(
+        &state.config.issuer,
+        &updated,
+        None,
+        token.as_deref().unwrap_or_default(),
+    );
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): 204; the client, its
