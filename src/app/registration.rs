@@ -22,7 +22,9 @@ use super::client_metadata::{ClientMetadata, ClientView};
 use super::clients;
 use super::operator::{self, OperatorError};
 use crate::config::{Config, RegistrationMode};
-use crate::domain::{Client, ClientId, ClientRegistration, InitialAccessToken, ScopeSet, TokenHash};
+use crate::domain::{
+    Client, ClientId, ClientRegistration, InitialAccessToken, ScopeSet, TokenHash,
+};
 use crate::ports::{Clock, Rng, Store, StoreError};
 use crate::protocol::admin::has_admin_scope;
 
@@ -276,7 +278,11 @@ pub fn check_registrant(
         }
     }
     for (field, asked, max) in [
-        ("access_token_ttl", m.access_token_ttl, policy.max_access_token_ttl),
+        (
+            "access_token_ttl",
+            m.access_token_ttl,
+            policy.max_access_token_ttl,
+        ),
         ("id_token_ttl", m.id_token_ttl, policy.max_id_token_ttl),
         (
             "refresh_token_ttl",
@@ -364,7 +370,10 @@ async fn admit(
 /// never the answer (the refusal is).
 async fn give_back(store: &dyn Store, spent: Option<&TokenHash>) {
     if let Some(hash) = spent
-        && let Err(e) = store.registrations().refund_initial_access_token(hash).await
+        && let Err(e) = store
+            .registrations()
+            .refund_initial_access_token(hash)
+            .await
     {
         tracing::warn!(error = %e, "could not give back an initial access token's use");
     }
@@ -510,7 +519,10 @@ impl std::fmt::Debug for UpdateRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpdateRequest")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("metadata", &self.metadata)
             .finish()
     }
@@ -631,13 +643,19 @@ mod tests {
     fn scopes_are_those_offered_and_never_admin() {
         assert!(refused(serde_json::json!({"scope": "openid admin:read"})).contains("operator"));
         assert!(refused(serde_json::json!({"scope": "openid payroll"})).contains("only"));
-        let ok = check_registrant(meta(serde_json::json!({"scope": "api:read openid"})), &policy())
-            .unwrap();
+        let ok = check_registrant(
+            meta(serde_json::json!({"scope": "api:read openid"})),
+            &policy(),
+        )
+        .unwrap();
         assert_eq!(ok.scope.as_deref(), Some("api:read openid"));
         // Absent or empty: the default scopes the server offers.
         for absent in [serde_json::json!({}), serde_json::json!({"scope": ""})] {
             let m = check_registrant(meta(absent), &policy()).unwrap();
-            assert_eq!(m.scope.as_deref(), Some("email offline_access openid profile"));
+            assert_eq!(
+                m.scope.as_deref(),
+                Some("email offline_access openid profile")
+            );
         }
         let narrow = RegistrationPolicy {
             scopes: ScopeSet::parse("openid").unwrap(),

@@ -59,8 +59,7 @@ pub async fn run(cmd: RegistrationCmd, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
         RegistrationCmd::Token(TokenCmd::Create { ttl, uses: n, json }) => {
-            let ttl = super::events::parse_since(&ttl)
-                .map_err(|e| anyhow::anyhow!("--ttl {e}"))?;
+            let ttl = super::events::parse_since(&ttl).map_err(|e| anyhow::anyhow!("--ttl {e}"))?;
             let issued = registration::create_initial_access_token(
                 store.as_ref(),
                 &OsRng,

@@ -78,8 +78,14 @@ mod tests {
         let c = parse(None, None).unwrap();
         assert_eq!(c.mode, RegistrationMode::Off);
         assert_eq!(c.scopes.to_string(), "email offline_access openid profile");
-        assert_eq!(parse(Some("token"), None).unwrap().mode, RegistrationMode::Token);
-        assert_eq!(parse(Some("open"), None).unwrap().mode, RegistrationMode::Open);
+        assert_eq!(
+            parse(Some("token"), None).unwrap().mode,
+            RegistrationMode::Token
+        );
+        assert_eq!(
+            parse(Some("open"), None).unwrap().mode,
+            RegistrationMode::Open
+        );
     }
 
     #[test]

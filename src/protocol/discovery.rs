@@ -244,7 +244,10 @@ mod tests {
         let d = doc(&on);
         assert_eq!(d["registration_endpoint"], "https://id.example/register");
         // RFC 7591 §3: the endpoint takes no client authentication.
-        assert!(d.get("registration_endpoint_auth_methods_supported").is_none());
+        assert!(
+            d.get("registration_endpoint_auth_methods_supported")
+                .is_none()
+        );
         let off = DiscoveryCapabilities::new(["authorization_code"], false);
         assert!(doc(&off).get("registration_endpoint").is_none());
         assert!(!off.endpoints.contains(&Endpoint::RegisterClient));

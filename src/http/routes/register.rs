@@ -126,7 +126,13 @@ pub async fn put_registered_client(
     )
     .await
     .map_err(refused)?;
-    audit::admin_change(&state, &meta, &updated.id, "client_updated", updated.id.as_str());
+    audit::admin_change(
+        &state,
+        &meta,
+        &updated.id,
+        "client_updated",
+        updated.id.as_str(),
+    );
     let body = registration::information(
         &state.config.issuer,
         &updated,
@@ -151,7 +157,13 @@ pub async fn delete_registered_client(
     registration::delete(state.store.as_ref(), state.clock.as_ref(), &client.id)
         .await
         .map_err(refused)?;
-    audit::admin_change(&state, &meta, &client.id, "client_deleted", client.id.as_str());
+    audit::admin_change(
+        &state,
+        &meta,
+        &client.id,
+        "client_deleted",
+        client.id.as_str(),
+    );
     let mut resp = StatusCode::NO_CONTENT.into_response();
     no_store(&mut resp);
     Ok(resp)

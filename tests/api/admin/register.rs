@@ -18,7 +18,9 @@ use super::{admin_token, call, read_token};
 use crate::both_backends;
 use crate::cli::{ok, portcullis};
 use crate::flow;
-use crate::helpers::{Backend, TestApp, TestDb, spawn_app, spawn_app_full, spawn_app_with, test_overrides};
+use crate::helpers::{
+    Backend, TestApp, TestDb, spawn_app, spawn_app_full, spawn_app_with, test_overrides,
+};
 
 async fn app_in(backend: Backend, mode: RegistrationMode) -> TestApp {
     spawn_app_with(backend, |c| c.registration.mode = mode).await
@@ -52,7 +54,11 @@ fn code_client() -> Value {
 }
 
 /// POST /register with an optional bearer token; status, headers, JSON.
-async fn register(app: &TestApp, token: Option<&str>, body: &Value) -> (StatusCode, HeaderMap, Value) {
+async fn register(
+    app: &TestApp,
+    token: Option<&str>,
+    body: &Value,
+) -> (StatusCode, HeaderMap, Value) {
     let mut req = app.http.post(app.url("/register")).json(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -66,7 +72,13 @@ async fn register(app: &TestApp, token: Option<&str>, body: &Value) -> (StatusCo
 }
 
 async fn client_count(app: &TestApp) -> usize {
-    app.state.store.clients().list_clients().await.unwrap().len()
+    app.state
+        .store
+        .clients()
+        .list_clients()
+        .await
+        .unwrap()
+        .len()
 }
 
 async fn discovery(app: &TestApp) -> Value {
@@ -188,7 +200,10 @@ both_backends!(
             .into_iter()
             .map(|(s, _, _)| s)
             .collect();
-        let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        let created = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
         let refused = statuses
             .iter()
             .filter(|s| **s == StatusCode::UNAUTHORIZED)
@@ -211,36 +226,78 @@ both_backends!(
             body
         };
         let cases = [
-            (with(json!({"redirect_uris": ["not a uri"]})), "invalid_redirect_uri", "malformed"),
+            (
+                with(json!({"redirect_uris": ["not a uri"]})),
+                "invalid_redirect_uri",
+                "malformed",
+            ),
             (
                 with(json!({"redirect_uris": ["http://app.example/cb"]})),
                 "invalid_redirect_uri",
                 "http to a non-loopback host",
             ),
-            (with(json!({"redirect_uris": []})), "invalid_redirect_uri", "code without one"),
+            (
+                with(json!({"redirect_uris": []})),
+                "invalid_redirect_uri",
+                "code without one",
+            ),
             (
                 with(json!({"jwks": {"keys": []}, "jwks_uri": "https://app.example/jwks"})),
                 "invalid_client_metadata",
                 "jwks and jwks_uri",
             ),
             (
-                with(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://127.0.0.1/jwks"})),
+                with(
+                    json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://127.0.0.1/jwks"}),
+                ),
                 "invalid_client_metadata",
                 "jwks_uri to a loopback address",
             ),
-            (with(json!({"grant_types": ["password"]})), "invalid_client_metadata", "unknown grant type"),
-            (with(json!({"response_types": ["token"]})), "invalid_client_metadata", "implicit"),
+            (
+                with(json!({"grant_types": ["password"]})),
+                "invalid_client_metadata",
+                "unknown grant type",
+            ),
+            (
+                with(json!({"response_types": ["token"]})),
+                "invalid_client_metadata",
+                "implicit",
+            ),
             (
                 with(json!({"grant_types": ["client_credentials"], "response_types": ["code"]})),
                 "invalid_client_metadata",
                 "response_types mismatch",
             ),
-            (with(json!({"scope": "openid admin:write"})), "invalid_client_metadata", "admin scope"),
-            (with(json!({"scope": "openid admin:read"})), "invalid_client_metadata", "admin scope"),
-            (with(json!({"scope": "openid payroll:write"})), "invalid_client_metadata", "a scope not offered"),
-            (with(json!({"first_party": true})), "invalid_client_metadata", "first_party"),
-            (with(json!({"resource_server": true})), "invalid_client_metadata", "resource_server"),
-            (with(json!({"audience": "https://api.example"})), "invalid_client_metadata", "audience"),
+            (
+                with(json!({"scope": "openid admin:write"})),
+                "invalid_client_metadata",
+                "admin scope",
+            ),
+            (
+                with(json!({"scope": "openid admin:read"})),
+                "invalid_client_metadata",
+                "admin scope",
+            ),
+            (
+                with(json!({"scope": "openid payroll:write"})),
+                "invalid_client_metadata",
+                "a scope not offered",
+            ),
+            (
+                with(json!({"first_party": true})),
+                "invalid_client_metadata",
+                "first_party",
+            ),
+            (
+                with(json!({"resource_server": true})),
+                "invalid_client_metadata",
+                "resource_server",
+            ),
+            (
+                with(json!({"audience": "https://api.example"})),
+                "invalid_client_metadata",
+                "audience",
+            ),
             (
                 with(json!({"allow_http_redirect_uris": true})),
                 "invalid_client_metadata",
@@ -256,14 +313,20 @@ both_backends!(
                 "invalid_client_metadata",
                 "a lifetime beyond the server's",
             ),
-            (with(json!({"client_name": ""})), "invalid_client_metadata", "no name"),
+            (
+                with(json!({"client_name": ""})),
+                "invalid_client_metadata",
+                "no name",
+            ),
         ];
         for (body, error, why) in cases {
             let (status, headers, answer) = register(&app, Some(&token), &body).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {answer}");
             assert_eq!(answer["error"], error, "{why}: {answer}");
             assert!(
-                answer["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+                answer["error_description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
                 "{why}: {answer}"
             );
             assert_eq!(headers.get("cache-control").unwrap(), "no-store", "{why}");
@@ -316,7 +379,10 @@ both_backends!(
         assert_eq!(body["client_name"], "Backend service");
         assert_eq!(body["grant_types"], json!(["client_credentials"]));
         assert_eq!(body["first_party"], false);
-        assert!(body.get("software_id").is_none(), "unknown metadata is ignored");
+        assert!(
+            body.get("software_id").is_none(),
+            "unknown metadata is ignored"
+        );
         assert_eq!(
             body["registration_client_uri"],
             app.url(&format!("/register/{id}"))
@@ -349,7 +415,10 @@ both_backends!(
         let e = serde_json::to_value(events.last().expect("an admin_change event")).unwrap();
         let text = e.to_string();
         assert!(text.contains("client_registered"), "{text}");
-        assert!(text.contains(id), "the actor is the registered client: {text}");
+        assert!(
+            text.contains(id),
+            "the actor is the registered client: {text}"
+        );
         assert!(!text.contains(secret) && !text.contains(rat) && !text.contains(&token));
     }
 );
@@ -414,11 +483,23 @@ both_backends!(
         let (status, headers, read) = manage(&app, Method::GET, a_id, Some(a_rat), None).await;
         assert_eq!(status, StatusCode::OK, "{read}");
         assert_eq!(headers.get("cache-control").unwrap(), "no-store");
-        for field in ["client_id", "client_name", "redirect_uris", "grant_types", "scope"] {
+        for field in [
+            "client_id",
+            "client_name",
+            "redirect_uris",
+            "grant_types",
+            "scope",
+        ] {
             assert_eq!(read[field], a[field], "{field}");
         }
-        assert!(read.get("client_secret").is_none(), "the secret is shown once");
-        assert_eq!(read["registration_client_uri"], a["registration_client_uri"]);
+        assert!(
+            read.get("client_secret").is_none(),
+            "the secret is shown once"
+        );
+        assert_eq!(
+            read["registration_client_uri"],
+            a["registration_client_uri"]
+        );
         assert_eq!(read["registration_access_token"], a_rat);
 
         // Refused: no token, another client's token, an unknown token, an
@@ -427,7 +508,11 @@ both_backends!(
             (None, a_id, "no token"),
             (Some(b_rat), a_id, "another client's token"),
             (Some("nope"), a_id, "an unknown token"),
-            (Some(a_rat), "00000000000000000000000000000000", "another id"),
+            (
+                Some(a_rat),
+                "00000000000000000000000000000000",
+                "another id",
+            ),
         ] {
             for method in [Method::GET, Method::DELETE] {
                 let (s, h, body) = manage(&app, method.clone(), id, token, None).await;
@@ -470,7 +555,15 @@ both_backends!(
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         assert_eq!(body, Value::Null);
         let id = portcullis::domain::ClientId::parse(a_id).unwrap();
-        assert!(app.state.store.clients().get_client(&id).await.unwrap().is_none());
+        assert!(
+            app.state
+                .store
+                .clients()
+                .get_client(&id)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             userinfo(access).await,
             StatusCode::UNAUTHORIZED,
@@ -505,7 +598,14 @@ both_backends!(
         assert_eq!(created["uses_left"], 2);
         let id = created["id"].as_str().unwrap().to_owned();
 
-        let (status, list) = call(&app, Method::GET, "/admin/v1/initial-access-tokens", &admin, None).await;
+        let (status, list) = call(
+            &app,
+            Method::GET,
+            "/admin/v1/initial-access-tokens",
+            &admin,
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{list}");
         let items = list["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "{list}");
@@ -521,7 +621,14 @@ both_backends!(
         }
         let (s, h, b) = register(&app, Some(&token), &code_client()).await;
         assert_invalid_token(s, &h, &b, "both uses spent");
-        let (_, list) = call(&app, Method::GET, "/admin/v1/initial-access-tokens", &admin, None).await;
+        let (_, list) = call(
+            &app,
+            Method::GET,
+            "/admin/v1/initial-access-tokens",
+            &admin,
+            None,
+        )
+        .await;
         assert_eq!(list["items"][0]["uses_left"], 0);
 
         for bad in [
@@ -529,12 +636,25 @@ both_backends!(
             json!({"ttl_secs": 400 * 86_400}),
             json!({"uses": 0}),
         ] {
-            let (status, body) =
-                call(&app, Method::POST, "/admin/v1/initial-access-tokens", &admin, Some(bad.clone())).await;
+            let (status, body) = call(
+                &app,
+                Method::POST,
+                "/admin/v1/initial-access-tokens",
+                &admin,
+                Some(bad.clone()),
+            )
+            .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         }
         let read = read_token(&app).await;
-        let (status, _) = call(&app, Method::POST, "/admin/v1/initial-access-tokens", &read, Some(json!({}))).await;
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            "/admin/v1/initial-access-tokens",
+            &read,
+            Some(json!({})),
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 );
@@ -545,7 +665,16 @@ both_backends!(
         let db = TestDb::new(backend).await;
         let out = ok(&portcullis(
             &db,
-            &["registration", "token", "create", "--ttl", "1d", "--uses", "3", "--json"],
+            &[
+                "registration",
+                "token",
+                "create",
+                "--ttl",
+                "1d",
+                "--uses",
+                "3",
+                "--json",
+            ],
             None,
         ));
         let created: Value = serde_json::from_str(&out).unwrap();
@@ -553,14 +682,26 @@ both_backends!(
         assert_eq!(created["uses_left"], 3);
         let expires = created["expires_at"].as_i64().unwrap();
         let in_a_day = Utc::now().timestamp() + 86_400;
-        assert!((in_a_day - 60..=in_a_day + 60).contains(&expires), "{created}");
+        assert!(
+            (in_a_day - 60..=in_a_day + 60).contains(&expires),
+            "{created}"
+        );
 
         let store = db.store().await;
-        let listed = registration::list_initial_access_tokens(&store).await.unwrap();
+        let listed = registration::list_initial_access_tokens(&store)
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, created["id"].as_str().unwrap());
-        let listing = ok(&portcullis(&db, &["registration", "token", "list", "--json"], None));
-        assert!(listing.contains(created["id"].as_str().unwrap()), "{listing}");
+        let listing = ok(&portcullis(
+            &db,
+            &["registration", "token", "list", "--json"],
+            None,
+        ));
+        assert!(
+            listing.contains(created["id"].as_str().unwrap()),
+            "{listing}"
+        );
         assert!(!listing.contains(token), "never the secret: {listing}");
         let err = crate::cli::failed(&portcullis(
             &db,
@@ -608,7 +749,11 @@ both_backends!(
             body
         };
         for (body, error, why) in [
-            (with(json!({"client_id": null})), "invalid_client_metadata", "no client_id"),
+            (
+                with(json!({"client_id": null})),
+                "invalid_client_metadata",
+                "no client_id",
+            ),
             (
                 with(json!({"client_id": b["client_id"]})),
                 "invalid_client_metadata",
@@ -619,8 +764,16 @@ both_backends!(
                 "invalid_client_metadata",
                 "a client_secret that does not match",
             ),
-            (with(json!({"scope": "openid admin:write"})), "invalid_client_metadata", "admin scope"),
-            (with(json!({"first_party": true})), "invalid_client_metadata", "first_party"),
+            (
+                with(json!({"scope": "openid admin:write"})),
+                "invalid_client_metadata",
+                "admin scope",
+            ),
+            (
+                with(json!({"first_party": true})),
+                "invalid_client_metadata",
+                "first_party",
+            ),
             (
                 with(json!({"redirect_uris": ["http://app.example/cb"]})),
                 "invalid_redirect_uri",
@@ -645,17 +798,27 @@ both_backends!(
 
         // A full replacement: what is sent is set, what is omitted takes
         // its default (RFC 7592 §2.2), the secret stays.
-        let (status, headers, updated) = manage(&app, Method::PUT, id, Some(rat), Some(full.clone())).await;
+        let (status, headers, updated) =
+            manage(&app, Method::PUT, id, Some(rat), Some(full.clone())).await;
         assert_eq!(status, StatusCode::OK, "{updated}");
         assert_eq!(headers.get("cache-control").unwrap(), "no-store");
         assert_eq!(updated["client_id"], id);
         assert_eq!(updated["client_name"], "Renamed App");
-        assert_eq!(updated["redirect_uris"], json!(["https://app.example/new-cb"]));
+        assert_eq!(
+            updated["redirect_uris"],
+            json!(["https://app.example/new-cb"])
+        );
         assert_eq!(updated["grant_types"], json!(["authorization_code"]));
-        assert_eq!(updated["scope"], "email offline_access openid profile", "reset to the default");
+        assert_eq!(
+            updated["scope"], "email offline_access openid profile",
+            "reset to the default"
+        );
         assert_eq!(updated["require_pkce"], false, "reset to the default");
         assert_eq!(updated["registration_access_token"], rat, "not rotated");
-        assert!(updated.get("client_secret").is_none(), "not rotated, not shown");
+        assert!(
+            updated.get("client_secret").is_none(),
+            "not rotated, not shown"
+        );
         let (_, _, read) = manage(&app, Method::GET, id, Some(rat), None).await;
         assert_eq!(read, updated);
         // The secret still authenticates the client.
