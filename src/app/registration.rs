@@ -461,16 +461,14 @@ pub async fn authenticate(
     if registration.client_id.as_str() != client_id {
         return Err(RegistrationError::InvalidToken(REFUSED));
     }
-    match store.clients().get_client(&registration.client_id).await? {
-        Some(client) => Ok(client),
-        None => {
-            store
-                .registrations()
-                .delete_client_registration(&registration.client_id)
-                .await?;
-            Err(RegistrationError::InvalidToken(REFUSED))
-        }
+    if let Some(client) = store.clients().get_client(&registration.client_id).await? {
+        return Ok(client);
     }
+    store
+        .registrations()
+        .delete_client_registration(&registration.client_id)
+        .await?;
+    Err(RegistrationError::InvalidToken(REFUSED))
 }
 
 /// The Client Information Response for `client` (RFC 7592 §3), with the
@@ -615,7 +613,7 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    fn refused(v: serde_json::Value) -> String {
+    fn refused(v: &serde_json::Value) -> String {
         match check_registrant(meta(v.clone()), &policy()) {
             Err(RegistrationError::InvalidClientMetadata(m)) => m,
             other => panic!("{v}: {other:?}"),
@@ -625,11 +623,11 @@ mod tests {
     #[test]
     fn operator_only_fields_are_refused_when_set() {
         // RFC 7591 §2: the server may refuse metadata it will not grant.
-        assert!(refused(serde_json::json!({"first_party": true})).contains("first_party"));
-        assert!(refused(serde_json::json!({"resource_server": true})).contains("resource_server"));
-        assert!(refused(serde_json::json!({"audience": "x"})).contains("audience"));
+        assert!(refused(&serde_json::json!({"first_party": true})).contains("first_party"));
+        assert!(refused(&serde_json::json!({"resource_server": true})).contains("resource_server"));
+        assert!(refused(&serde_json::json!({"audience": "x"})).contains("audience"));
         assert!(
-            refused(serde_json::json!({"allow_http_redirect_uris": true}))
+            refused(&serde_json::json!({"allow_http_redirect_uris": true}))
                 .contains("allow_http_redirect_uris")
         );
         // The same fields at their defaults (a read's answer sent back)
@@ -641,8 +639,8 @@ mod tests {
 
     #[test]
     fn scopes_are_those_offered_and_never_admin() {
-        assert!(refused(serde_json::json!({"scope": "openid admin:read"})).contains("operator"));
-        assert!(refused(serde_json::json!({"scope": "openid payroll"})).contains("only"));
+        assert!(refused(&serde_json::json!({"scope": "openid admin:read"})).contains("operator"));
+        assert!(refused(&serde_json::json!({"scope": "openid payroll"})).contains("only"));
         let ok = check_registrant(
             meta(serde_json::json!({"scope": "api:read openid"})),
             &policy(),
@@ -672,9 +670,9 @@ mod tests {
 
     #[test]
     fn lifetimes_may_be_shorter_never_longer() {
-        assert!(refused(serde_json::json!({"access_token_ttl": 601})).contains("600"));
-        assert!(refused(serde_json::json!({"id_token_ttl": 601})).contains("id_token_ttl"));
-        assert!(refused(serde_json::json!({"refresh_token_ttl": 86_401})).contains("refresh"));
+        assert!(refused(&serde_json::json!({"access_token_ttl": 601})).contains("600"));
+        assert!(refused(&serde_json::json!({"id_token_ttl": 601})).contains("id_token_ttl"));
+        assert!(refused(&serde_json::json!({"refresh_token_ttl": 86_401})).contains("refresh"));
         let ok = serde_json::json!({"access_token_ttl": 600, "refresh_token_ttl": 60});
         assert!(check_registrant(meta(ok), &policy()).is_ok());
     }

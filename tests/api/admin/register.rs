@@ -471,13 +471,13 @@ both_backends!(
     rfc_7592_read_and_delete_take_the_client_s_own_token,
     |backend| async move {
         let app = app_in(backend, RegistrationMode::Open).await;
-        let (_, _, a) = register(&app, None, &code_client()).await;
-        let (_, _, b) = register(&app, None, &code_client()).await;
+        let (_, _, first) = register(&app, None, &code_client()).await;
+        let (_, _, second) = register(&app, None, &code_client()).await;
         let (a_id, a_rat) = (
-            a["client_id"].as_str().unwrap(),
-            a["registration_access_token"].as_str().unwrap(),
+            first["client_id"].as_str().unwrap(),
+            first["registration_access_token"].as_str().unwrap(),
         );
-        let b_rat = b["registration_access_token"].as_str().unwrap();
+        let b_rat = second["registration_access_token"].as_str().unwrap();
 
         // Read (RFC 7592 §2.1).
         let (status, headers, read) = manage(&app, Method::GET, a_id, Some(a_rat), None).await;
@@ -490,7 +490,7 @@ both_backends!(
             "grant_types",
             "scope",
         ] {
-            assert_eq!(read[field], a[field], "{field}");
+            assert_eq!(read[field], first[field], "{field}");
         }
         assert!(
             read.get("client_secret").is_none(),
@@ -498,7 +498,7 @@ both_backends!(
         );
         assert_eq!(
             read["registration_client_uri"],
-            a["registration_client_uri"]
+            first["registration_client_uri"]
         );
         assert_eq!(read["registration_access_token"], a_rat);
 
@@ -515,19 +515,19 @@ both_backends!(
             ),
         ] {
             for method in [Method::GET, Method::DELETE] {
-                let (s, h, body) = manage(&app, method.clone(), id, token, None).await;
-                assert_invalid_token(s, &h, &body, &format!("{method} {why}"));
+                let (st, hd, body) = manage(&app, method.clone(), id, token, None).await;
+                assert_invalid_token(st, &hd, &body, &format!("{method} {why}"));
             }
         }
 
         // A grant of client A, made through the code flow.
         flow::user(&app, "alice").await;
-        let p = flow::full_login(&app, a_id, "alice", &[]).await;
-        let code = flow::param(&p, "code").expect("a code").to_owned();
+        let params = flow::full_login(&app, a_id, "alice", &[]).await;
+        let code = flow::param(&params, "code").expect("a code").to_owned();
         let tokens: Value = app
             .http
             .post(app.url("/token"))
-            .basic_auth(a_id, a["client_secret"].as_str())
+            .basic_auth(a_id, first["client_secret"].as_str())
             .form(&flow::code_exchange(&code))
             .send()
             .await
@@ -569,12 +569,12 @@ both_backends!(
             StatusCode::UNAUTHORIZED,
             "the grant's access token is revoked"
         );
-        let (s, h, body) = manage(&app, Method::GET, a_id, Some(a_rat), None).await;
-        assert_invalid_token(s, &h, &body, "after delete");
-        let (s, h, body) = manage(&app, Method::DELETE, a_id, Some(a_rat), None).await;
-        assert_invalid_token(s, &h, &body, "deleted twice");
+        let (st, hd, body) = manage(&app, Method::GET, a_id, Some(a_rat), None).await;
+        assert_invalid_token(st, &hd, &body, "after delete");
+        let (st, hd, body) = manage(&app, Method::DELETE, a_id, Some(a_rat), None).await;
+        assert_invalid_token(st, &hd, &body, "deleted twice");
         // B is untouched.
-        let b_id = b["client_id"].as_str().unwrap();
+        let b_id = second["client_id"].as_str().unwrap();
         let (status, _, _) = manage(&app, Method::GET, b_id, Some(b_rat), None).await;
         assert_eq!(status, StatusCode::OK);
     }
