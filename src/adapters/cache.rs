@@ -115,6 +115,20 @@ impl ClientRepository for ClientCache {
         self.repo().list_clients().await
     }
 
+    async fn list_clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Client>, StoreError> {
+        self.repo().list_clients_page(after, limit).await
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let r = self.repo().update_client(client).await;
+        self.forget(&client.id);
+        r
+    }
+
     async fn set_client_secret(
         &self,
         id: &ClientId,
@@ -177,6 +191,9 @@ impl Repositories for CachedStore {
     }
     fn throttles(&self) -> &dyn ThrottleRepository {
         self.inner.throttles()
+    }
+    fn registrations(&self) -> &dyn crate::ports::RegistrationRepository {
+        self.inner.registrations()
     }
     fn housekeeping(&self) -> &dyn crate::ports::repositories::HousekeepingRepository {
         self.inner.housekeeping()

@@ -4,10 +4,12 @@
 //! rules live here so that tests run them without a process.
 
 pub mod client_metadata;
+pub mod clients;
 pub mod events;
 pub mod grants;
 pub mod housekeeping;
 pub mod keys;
 pub mod operator;
+pub mod registration;
 pub mod sessions;
 pub mod users;

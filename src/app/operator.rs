@@ -1,9 +1,11 @@
 //! Operator actions behind the CLI: registering clients and users. The
 //! rules live here so that tests run them without a process.
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{
-    Client, ClientId, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod, TokenHash, User,
-    UserId, Username,
+    Client, ClientId, ClientKind, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod,
+    TokenHash, User, UserId, Username,
 };
 use crate::ports::{Clock, PasswordHasher, Rng, Store, StoreError};
 
@@ -110,6 +112,36 @@ pub async fn create_client(
     req: NewClient,
     outbound_allow_insecure: bool,
 ) -> Result<CreatedClient, OperatorError> {
+    let id_raw = {
+        let mut b = [0_u8; 16];
+        rng.fill(&mut b);
+        hex::encode(b)
+    };
+    let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
+    let now = clock.now();
+    let mut client = validated_client(req, id, now, outbound_allow_insecure)?;
+    let secret = (client.kind() == ClientKind::Confidential).then(|| rng.token());
+    client.secret_hash = secret.as_deref().map(TokenHash::of);
+    client.secret_rotated_at = secret.as_ref().map(|_| now);
+    match store.clients().insert_client(&client).await {
+        Ok(()) => Ok(CreatedClient { client, secret }),
+        Err(StoreError::Conflict(_)) => Err(OperatorError::Conflict(
+            "client id collision; run again".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every rule a client's settings must meet, the one check of a new client
+/// ([`create_client`]) and of a changed one
+/// ([`super::clients::update_client`]): returns the client `req` describes
+/// under `id`, without a secret, created and updated `now`.
+pub fn validated_client(
+    req: NewClient,
+    id: ClientId,
+    now: DateTime<Utc>,
+    outbound_allow_insecure: bool,
+) -> Result<Client, OperatorError> {
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
         return Err(invalid("--name must be 1 to 256 printable characters"));
@@ -170,21 +202,15 @@ pub async fn create_client(
         ));
     }
     check_key_material(&req, auth_method, outbound_allow_insecure)?;
-
-    let id_raw = {
-        let mut b = [0_u8; 16];
-        rng.fill(&mut b);
-        hex::encode(b)
-    };
-    let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
-    let secret = (!req.public).then(|| rng.token());
+    if let Some(a) = &req.audience {
+        check_audience(a)?;
+    }
     let resource_audience = resource_audience(&req, &id);
-    let now = clock.now();
-    let client = Client {
+    Ok(Client {
         id,
         name,
-        secret_hash: secret.as_deref().map(TokenHash::of),
-        secret_rotated_at: secret.as_ref().map(|_| now),
+        secret_hash: None,
+        secret_rotated_at: None,
         auth_method,
         redirect_uris,
         post_logout_redirect_uris,
@@ -201,14 +227,7 @@ pub async fn create_client(
         refresh_token_ttl_secs: req.refresh_token_ttl_secs,
         created_at: now,
         updated_at: now,
-    };
-    match store.clients().insert_client(&client).await {
-        Ok(()) => Ok(CreatedClient { client, secret }),
-        Err(StoreError::Conflict(_)) => Err(OperatorError::Conflict(
-            "client id collision; run again".into(),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    })
 }
 
 /// A resource server serves its own audience: its client id unless

@@ -1,7 +1,8 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
-//! [`users`], [`sessions`], [`grants`], [`keys`], [`events`], [`purge`]. The operator rules they share with the
-//! admin API are in [`crate::app`].
+//! [`users`], [`sessions`], [`grants`], [`keys`], [`events`], [`registration`],
+//! [`purge`]. The operator rules they share with the admin API are in
+//! [`crate::app`].
 
 pub mod clients;
 pub mod events;
@@ -9,6 +10,7 @@ pub mod grants;
 pub mod keys;
 pub mod migrate;
 pub mod purge;
+pub mod registration;
 pub mod serve;
 pub mod sessions;
 pub mod users;
@@ -63,6 +65,9 @@ pub enum Command {
     /// Read grant and consent events (tail, stats).
     #[command(subcommand)]
     Events(events::EventsCmd),
+    /// Dynamic client registration: initial access tokens (RFC 7591 §3).
+    #[command(subcommand)]
+    Registration(registration::RegistrationCmd),
     /// Delete expired codes, revocations and assertion ids, ended sessions
     /// and stale sign-in throttle rows once, in bounded batches (`serve`
     /// does it every `PORTCULLIS_PURGE_INTERVAL_SECS`).
@@ -120,6 +125,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Consent(cmd) => grants::run_consent(cmd, &config).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
+        Command::Registration(cmd) => registration::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,
     }

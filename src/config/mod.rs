@@ -8,7 +8,8 @@
 //! and README's configuration table. The sections that turn settings into
 //! types live beside it: [`auth`] (sessions, sign-in, tokens), [`keys`]
 //! (signing keys and rotation), [`events`] (event store and queue) and
-//! [`http`] (rate limits, proxies, CORS).
+//! [`http`] (rate limits, proxies, CORS) and [`registration`] (dynamic
+//! client registration).
 //!
 //! The environment is passed in as a map (`env::set_var` is `unsafe` in
 //! edition 2024, and tests need their own environments).
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod events;
 pub mod http;
 pub mod keys;
+pub mod registration;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ pub use auth::{AuthSettings, TokenConfig};
 pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
+pub use registration::{RegistrationConfig, RegistrationMode};
 pub use settings::{
     DefaultValue, NOT_SETTINGS, Parser, RawSettings, SETTINGS, Setting, markdown_table, setting,
 };
@@ -137,6 +140,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Address of the management listener (`/metrics`); `None`: off.
     pub management_listen: Option<SocketAddr>,
+    /// Dynamic client registration (RFC 7591): off, token or open.
+    pub registration: RegistrationConfig,
 }
 
 impl Config {
@@ -248,6 +253,7 @@ impl Config {
             connections,
             outbound,
             management_listen,
+            registration: registration::parse_registration(&raw)?,
         })
     }
 

@@ -204,6 +204,10 @@ settings! {
         "shortest time between two fetches of one `jwks_uri` (an unknown `kid` or a failed fetch waits for it)";
     CLIENT_CACHE_SECS client_cache_secs: num(0, 3600), Value("5"),
         "how long an instance keeps a client in memory; changes made on another instance or with the CLI take effect within this time; `0` turns the cache off (docs/SCALING.md)";
+    REGISTRATION registration: Text, Value("off"),
+        "dynamic client registration at `/register` (RFC 7591, RFC 7592): `off` (404, not in discovery), `token` (an initial access token from `portcullis registration token create` or the admin API is required) or `open` (anyone may register; an explicit opt-in)";
+    REGISTRATION_SCOPES registration_scopes: Text, Value("openid profile email offline_access"),
+        "space-separated scopes a dynamically registered client may ask for (never `admin:read`/`admin:write`); a registration without `scope` gets those of `openid profile email offline_access` listed here";
     KMS_MODE kms_mode: Text, Derived("local keys"),
         "where the signing keys live: unset (or `local`) for keys sealed under the master key, `direct` or `envelope` for AWS KMS (docs/KEYS.md)";
     KMS_KEY_ID_ES256 kms_key_id_es256: Text, Unset,

@@ -14,9 +14,11 @@ pub use user::{User, Username};
 
 mod records;
 mod redirect;
+mod registration;
 
 pub use records::{
     AuthorizationCode, Consent, Grant, KeyState, RefreshToken, RevokedAccessToken, Session,
     SigningKeyRecord,
 };
 pub use redirect::{RedirectUri, RedirectUriError};
+pub use registration::{ClientRegistration, InitialAccessToken};

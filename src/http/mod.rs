@@ -127,9 +127,13 @@ fn routes_for(
 ) -> Router {
     let config = state.config.clone();
     let mut routes = Router::new();
+    // Dynamic registration off: its paths are not routed at all, so that
+    // they answer like any unknown path (the fallback's 404).
+    let registration = config.registration.mode.is_on();
     for endpoint in Endpoint::ALL
         .into_iter()
         .filter(|e| e.listener() == listener)
+        .filter(|e| registration || !e.is_registration())
     {
         let methods = endpoint
             .methods()

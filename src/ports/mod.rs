@@ -20,8 +20,9 @@ pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
-    RefreshTokenRepository, Repositories, Reservation, RevokedTokenRepository, SessionRepository,
-    SigningKeyRepository, StoreError, ThrottlePolicy, ThrottleRepository, UserRepository,
+    RefreshTokenRepository, RegistrationRepository, Repositories, Reservation,
+    RevokedTokenRepository, SessionRepository, SigningKeyRepository, StoreError, ThrottlePolicy,
+    ThrottleRepository, UserRepository,
 };
 pub use rng::Rng;
 pub use unit_of_work::{Store, UnitOfWork};
@@ -30,8 +31,8 @@ pub use unit_of_work::{Store, UnitOfWork};
 pub mod prelude {
     pub use super::repositories::{
         AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
-        RefreshTokenRepository, Repositories, RevokedTokenRepository, SessionRepository,
-        SigningKeyRepository, ThrottleRepository, UserRepository,
+        RefreshTokenRepository, RegistrationRepository, Repositories, RevokedTokenRepository,
+        SessionRepository, SigningKeyRepository, ThrottleRepository, UserRepository,
     };
     pub use super::unit_of_work::{Store, UnitOfWork};
     pub use super::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Signer};

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, Consent, Grant, KeyState, RefreshToken,
-    RevokedAccessToken, Session, SigningKeyRecord, TokenHash, User, UserId, Username,
+    AuthorizationCode, Client, ClientId, ClientRegistration, Consent, Grant, InitialAccessToken,
+    KeyState, RefreshToken, RevokedAccessToken, Session, SigningKeyRecord, TokenHash, User, UserId,
+    Username,
 };
 
 /// Errors from any repository.
@@ -34,6 +35,18 @@ pub trait ClientRepository: Send + Sync {
     async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// All clients, ordered by id.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// One page of clients ordered by id: those whose id comes after
+    /// `after` (all from the first when `None`), at most `limit`.
+    async fn list_clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Client>, StoreError>;
+    /// Replaces a client's settings with those of `client` (found by its
+    /// id): everything but the id, the creation time and the secrets, which
+    /// change only through [`Self::set_client_secret`]. `false` if no such
+    /// client.
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
     /// Replaces the secret hash; `false` if no such client.
     async fn set_client_secret(
         &self,
@@ -134,6 +147,8 @@ pub enum GrantSelector<'a> {
     SessionOnline(&'a str),
     /// Every grant of a user to one client (its consent was revoked).
     UserClient(&'a UserId, &'a ClientId),
+    /// Every grant made to a client (the client is deleted).
+    Client(&'a ClientId),
 }
 
 /// Grants.
@@ -375,6 +390,44 @@ pub trait ThrottleRepository: Send + Sync {
     async fn unlock_account(&self, username: &str) -> Result<u64, StoreError>;
 }
 
+// ---- dynamic registration (RFC 7591, RFC 7592) ---------------------------
+
+/// Initial access tokens (RFC 7591 §3) and the registration access tokens
+/// of registered clients (RFC 7592 §3), by their hashes.
+#[async_trait]
+pub trait RegistrationRepository: Send + Sync {
+    /// Stores a new initial access token.
+    async fn insert_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+    ) -> Result<(), StoreError>;
+    /// Every initial access token, newest first.
+    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError>;
+    /// Spends one use of the token `hash` if it is live at `now` (not
+    /// expired, uses left or unlimited), in one conditional `UPDATE`;
+    /// `true` means the caller won the use.
+    async fn consume_initial_access_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives back a use spent by a registration that was then refused.
+    async fn refund_initial_access_token(&self, hash: &TokenHash) -> Result<(), StoreError>;
+    /// Stores the registration access token of a newly registered client.
+    async fn insert_client_registration(
+        &self,
+        registration: &ClientRegistration,
+    ) -> Result<(), StoreError>;
+    /// The registration whose token hashes to `hash`.
+    async fn client_registration(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<ClientRegistration>, StoreError>;
+    /// Forgets the registration of `client` (the client was deleted);
+    /// `false` if it had none.
+    async fn delete_client_registration(&self, client: &ClientId) -> Result<bool, StoreError>;
+}
+
 // ---- housekeeping (purge) -------------------------------------------------
 
 /// A kind of row that housekeeping deletes once it is dead.
@@ -440,4 +493,6 @@ pub trait Repositories: Send + Sync {
     fn throttles(&self) -> &dyn ThrottleRepository;
     /// Housekeeping (purging dead rows).
     fn housekeeping(&self) -> &dyn HousekeepingRepository;
+    /// Dynamic registration: initial and registration access tokens.
+    fn registrations(&self) -> &dyn RegistrationRepository;
 }

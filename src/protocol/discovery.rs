@@ -46,17 +46,18 @@ impl DiscoveryCapabilities {
     /// The capabilities of this server whose token endpoint runs
     /// `grant_types` (the grant registry's, in any order: they are sorted,
     /// so that the document and its entity tag are the same on every
-    /// instance).
-    pub fn new(grant_types: impl IntoIterator<Item = &'static str>) -> Self {
+    /// instance); `registration` says whether `/register` is served
+    /// (`PORTCULLIS_REGISTRATION` is not `off`).
+    pub fn new(grant_types: impl IntoIterator<Item = &'static str>, registration: bool) -> Self {
         let mut grants: Vec<&'static str> = grant_types.into_iter().collect();
         grants.sort_unstable();
         grants.dedup();
         Self {
-            // `registration_endpoint` only while registration is on
-            // (RFC 8414 §2: advertise what is served).
+            // `registration_endpoint` (RFC 8414 §2, RFC 7591 §3) only while
+            // registration is on: advertise what is served.
             endpoints: Endpoint::ALL
                 .into_iter()
-                .filter(|e| *e != Endpoint::Register)
+                .filter(|e| registration || !e.is_registration())
                 .collect(),
             grant_types: grants,
             scopes: vec!["openid", "profile", "email", "offline_access"],
@@ -173,7 +174,10 @@ mod tests {
     use super::*;
 
     fn caps() -> DiscoveryCapabilities {
-        DiscoveryCapabilities::new(["refresh_token", "authorization_code", "client_credentials"])
+        DiscoveryCapabilities::new(
+            ["refresh_token", "authorization_code", "client_credentials"],
+            false,
+        )
     }
 
     fn doc(caps: &DiscoveryCapabilities) -> Value {
@@ -232,6 +236,21 @@ mod tests {
         let named = advertised().filter(|e| e.metadata_name().is_some()).count();
         assert_eq!(listed, named);
         assert!(d.get("registration_endpoint").is_none());
+    }
+
+    #[test]
+    fn registration_endpoint_is_listed_exactly_when_registration_is_on() {
+        let on = DiscoveryCapabilities::new(["authorization_code"], true);
+        let d = doc(&on);
+        assert_eq!(d["registration_endpoint"], "https://id.example/register");
+        // RFC 7591 §3: the endpoint takes no client authentication.
+        assert!(
+            d.get("registration_endpoint_auth_methods_supported")
+                .is_none()
+        );
+        let off = DiscoveryCapabilities::new(["authorization_code"], false);
+        assert!(doc(&off).get("registration_endpoint").is_none());
+        assert!(!off.endpoints.contains(&Endpoint::RegisterClient));
     }
 
     #[test]

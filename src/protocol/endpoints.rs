@@ -370,6 +370,14 @@ impl Endpoint {
         Self::ALL.into_iter().find(|e| e.path() == path)
     }
 
+    /// Whether it is dynamic registration (RFC 7591 `/register`, RFC 7592
+    /// `/register/{client_id}`): served only while `PORTCULLIS_REGISTRATION`
+    /// is not `off` (the router leaves it out, so that it answers 404 like
+    /// an unknown path, and discovery does not list it).
+    pub const fn is_registration(self) -> bool {
+        matches!(self, Self::Register | Self::RegisterClient)
+    }
+
     /// Whether it belongs to the admin API (`/admin/v1`): bearer tokens
     /// with `admin:read` / `admin:write` (`protocol::admin`).
     pub const fn is_admin(self) -> bool {

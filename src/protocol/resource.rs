@@ -47,8 +47,9 @@ pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, O
 }
 
 /// Validates an access token: our signature (algorithm from our key record,
-/// never from the token), `typ` `at+jwt`, `iss`, `aud`, `exp`, and not
-/// revoked.
+/// never from the token), `typ` `at+jwt`, `iss`, `aud`, `exp`, not
+/// revoked (itself, or its grant), and, for a token without a grant (the
+/// client-credentials grant), its client still registered.
 pub async fn validate_access_token(
     keys: &dyn KeyProvider,
     store: &dyn Store,
@@ -112,6 +113,17 @@ pub async fn validate_access_token(
         };
         if !live {
             return Err(invalid("the access token was revoked"));
+        }
+    } else {
+        // A client-credentials token has no grant to revoke: it stops when
+        // its client is deleted (`app::clients::delete_client`).
+        let client = crate::domain::ClientId::parse(&client_id);
+        let exists = match client {
+            Some(id) => store.clients().get_client(&id).await?.is_some(),
+            None => false,
+        };
+        if !exists {
+            return Err(invalid("the client of this access token no longer exists"));
         }
     }
     let scope =

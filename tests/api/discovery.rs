@@ -369,17 +369,36 @@ fn request(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
 }
 
 /// The router serves each endpoint of the inventory with exactly the
-/// methods the inventory lists (GET comes with HEAD).
+/// methods the inventory lists (GET comes with HEAD); dynamic registration
+/// only while it is on (off, its paths are unknown: 404).
 #[tokio::test]
 async fn the_router_serves_the_inventory() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.rate_limits = RateLimits::OFF).await;
+    let off = spawn_app_with(Backend::Sqlite, |c| c.rate_limits = RateLimits::OFF).await;
+    for e in Endpoint::ALL.into_iter().filter(|e| e.is_registration()) {
+        for method in e.methods() {
+            let m = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+            let status = off.http.request(m, off.url(e.path())).send().await.unwrap();
+            assert_eq!(
+                status.status(),
+                StatusCode::NOT_FOUND,
+                "{method:?} {}",
+                e.path()
+            );
+        }
+    }
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.rate_limits = RateLimits::OFF;
+        c.registration.mode = portcullis::config::RegistrationMode::Token;
+    })
+    .await;
     for e in Endpoint::ALL {
         for (method, listed) in [
             ("GET", e.methods().contains(&Method::Get)),
             ("HEAD", e.methods().contains(&Method::Get)),
             ("POST", e.methods().contains(&Method::Post)),
-            ("PUT", false),
-            ("DELETE", false),
+            ("PUT", e.methods().contains(&Method::Put)),
+            ("PATCH", e.methods().contains(&Method::Patch)),
+            ("DELETE", e.methods().contains(&Method::Delete)),
         ] {
             let url = match e.listener() {
                 Listener::Public => app.url(e.path()),

@@ -2,6 +2,7 @@
 
 mod connect;
 pub mod entity;
+mod registrations;
 mod repositories;
 mod unit_of_work;
 

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use super::entity::{
@@ -189,6 +189,45 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
             .into_iter()
             .map(client_from)
             .collect()
+    }
+
+    async fn list_clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Client>, StoreError> {
+        let mut query = clients::Entity::find().order_by_asc(clients::Column::Id);
+        if let Some(after) = after {
+            query = query.filter(clients::Column::Id.gt(after));
+        }
+        query
+            .limit(limit)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(client_from)
+            .collect()
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let mut model = client_to(client).reset_all();
+        // The secrets and the creation time are not settings.
+        for col in [
+            clients::Column::Id,
+            clients::Column::SecretHash,
+            clients::Column::SecretRotatedAt,
+            clients::Column::CreatedAt,
+        ] {
+            model.not_set(col);
+        }
+        let res = clients::Entity::update_many()
+            .set(model)
+            .filter(clients::Column::Id.eq(client.id.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
     }
 
     async fn set_client_secret(
@@ -491,6 +530,9 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
             GrantSelector::UserClient(user, client) => update
                 .filter(grants::Column::UserId.eq(user.as_str()))
                 .filter(grants::Column::ClientId.eq(client.as_str())),
+            GrantSelector::Client(client) => {
+                update.filter(grants::Column::ClientId.eq(client.as_str()))
+            }
         };
         let res = update.exec(&self.conn).await.map_err(map_err)?;
         Ok(res.rows_affected)
@@ -1392,6 +1434,9 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
         self
     }
     fn housekeeping(&self) -> &dyn HousekeepingRepository {
+        self
+    }
+    fn registrations(&self) -> &dyn crate::ports::RegistrationRepository {
         self
     }
 }

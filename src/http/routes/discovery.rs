@@ -31,7 +31,10 @@ pub struct Published {
 pub fn publish(state: &AppState) -> Arc<Published> {
     let doc = document(
         &state.config.issuer,
-        &DiscoveryCapabilities::new(state.grants.grant_types()),
+        &DiscoveryCapabilities::new(
+            state.grants.grant_types(),
+            state.config.registration.mode.is_on(),
+        ),
         &state.keys.signing_algs(),
     );
     let body = bytes::Bytes::from(doc.to_string());

@@ -1,9 +1,11 @@
 //! sea-orm entities, one module per table. Only `adapters::db` sees them.
 
 pub mod authorization_codes;
+pub mod client_registrations;
 pub mod clients;
 pub mod consents;
 pub mod grants;
+pub mod initial_access_tokens;
 pub mod login_throttles;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;

@@ -1,15 +1,82 @@
-//! Admin API: initial access tokens for dynamic registration (RFC 7591 §3).
+//! Admin API: initial access tokens for dynamic registration (RFC 7591 §3),
+//! `GET`/`POST /admin/v1/initial-access-tokens`. The rules are
+//! [`crate::app::registration`]'s, shared with `portcullis registration
+//! token create`.
 
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
+use serde::{Deserialize, Serialize};
 
+use super::{AdminRead, AdminWrite, ApiJson, changed, json};
+use crate::app::registration::{self, InitialAccessTokenView};
 use crate::error::AppError;
+use crate::protocol::admin::Page;
+use crate::state::AppState;
 
-/// `get_initial_access_tokens` (declared; built by its issue-15 slice).
-pub async fn get_initial_access_tokens(_caller: super::AdminRead) -> Result<Response, AppError> {
-    super::not_built()
+/// The lifetime of an initial access token when the request names none.
+const DEFAULT_TTL_SECS: i64 = 86_400;
+
+/// `POST` body: both fields optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewInitialAccessToken {
+    /// Lifetime in seconds (default one day, at most 366 days).
+    pub ttl_secs: Option<i64>,
+    /// Registrations it allows (default: any number until it expires).
+    pub uses: Option<u32>,
 }
 
-/// `post_initial_access_tokens` (declared; built by its issue-15 slice).
-pub async fn post_initial_access_tokens(_caller: super::AdminWrite) -> Result<Response, AppError> {
-    super::not_built()
+/// The answer to `POST`: the token, shown this once, and what is listed.
+#[derive(Serialize)]
+struct Created {
+    token: String,
+    #[serde(flatten)]
+    view: InitialAccessTokenView,
+}
+
+/// `GET /admin/v1/initial-access-tokens`: every token, newest first,
+/// without secrets (`id`, `created_at`, `expires_at`, `uses_left`); one
+/// page (there are few).
+pub async fn get_initial_access_tokens(
+    State(state): State<AppState>,
+    _caller: AdminRead,
+) -> Result<Response, AppError> {
+    let items = registration::list_initial_access_tokens(state.store.as_ref()).await?;
+    Ok(super::page(&Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// `POST /admin/v1/initial-access-tokens`: makes one; 201 with the token.
+pub async fn post_initial_access_tokens(
+    State(state): State<AppState>,
+    AdminWrite(caller, meta): AdminWrite,
+    ApiJson(req): ApiJson<NewInitialAccessToken>,
+) -> Result<Response, AppError> {
+    let ttl = chrono::Duration::try_seconds(req.ttl_secs.unwrap_or(DEFAULT_TTL_SECS))
+        .unwrap_or(chrono::Duration::MAX);
+    let issued = registration::create_initial_access_token(
+        state.store.as_ref(),
+        state.rng.as_ref(),
+        state.clock.as_ref(),
+        ttl,
+        req.uses,
+    )
+    .await?;
+    changed(
+        &state,
+        &meta,
+        &caller,
+        "initial_access_token_created",
+        &issued.view.id,
+    );
+    Ok(json(
+        StatusCode::CREATED,
+        &Created {
+            token: issued.token,
+            view: issued.view,
+        },
+    ))
 }

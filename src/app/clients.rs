@@ -1,0 +1,320 @@
+//! The client lifecycle after registration, shared by the admin API
+//! (`/admin/v1/clients`), dynamic client registration management
+//! (RFC 7592) and the CLI (`client update|show|delete|rotate-secret`):
+//! change a client's settings without a new `client_id`, delete it with its
+//! grants. Every change goes through the one check of
+//! [`operator::validated_client`], the same as a new client.
+
+use crate::app::client_metadata::ClientMetadata;
+use crate::app::operator::{self, OperatorError};
+use crate::domain::{Client, ClientId, RedirectUri};
+use crate::ports::{Clock, Store};
+use crate::protocol::grant::{self, GrantSelector};
+
+/// The client `id` names; `NotFound` for an unknown or malformed id (a
+/// malformed id names no client either).
+pub async fn find_client(store: &dyn Store, id: &str) -> Result<Client, OperatorError> {
+    let not_found = || OperatorError::NotFound(format!("no client {id}"));
+    let id = ClientId::parse(id).ok_or_else(not_found)?;
+    store.clients().get_client(&id).await?.ok_or_else(not_found)
+}
+
+/// The metadata of a partial update (`PATCH`, `client update`): `existing`'s
+/// metadata with every field `patch` carries laid over it
+/// ([`ClientMetadata::merged`]), and what follows from the fields changed:
+///
+/// - new http redirect URIs to non-loopback hosts need
+///   `allow_http_redirect_uris` in the patch itself (those already
+///   registered stay valid: [`update_client`]);
+/// - new `grant_types` without `response_types` derive them again;
+/// - `resource_server: false` without an `audience` drops the audience.
+pub fn patched(existing: &Client, patch: ClientMetadata) -> ClientMetadata {
+    let mut base = ClientMetadata::of(existing);
+    base.allow_http_redirect_uris = None;
+    if patch.grant_types.is_some() && patch.response_types.is_none() {
+        base.response_types = None;
+    }
+    if patch.resource_server == Some(false) && patch.audience.is_none() {
+        base.audience = None;
+    }
+    base.merged(patch)
+}
+
+/// Replaces the settings of client `id` with `metadata` (a full
+/// replacement: absent fields take their defaults, as on create; a partial
+/// update merges first with [`patched`]). The same rules as a new client
+/// apply ([`operator::validated_client`]); on any refusal nothing changes.
+/// The `client_id`, the secret (and a previous one still in its overlap
+/// window) and the creation time stay.
+///
+/// - Redirect URIs (and post-logout ones) already registered stay valid
+///   even if they are http to a non-loopback host (they were allowed with
+///   `allow_http_redirect_uris` when added); a new one needs the flag.
+/// - A client cannot change between public (`token_endpoint_auth_method`
+///   `none`) and confidential: a public client has no secret to keep, and
+///   a confidential one would lose its credentials. Register a new client.
+///
+/// Grants and tokens already issued stay valid until they expire or are
+/// revoked; what they may do next is judged against the new settings
+/// (scopes, grant types, redirect URIs).
+pub async fn update_client(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id: &str,
+    metadata: ClientMetadata,
+    outbound_allow_insecure: bool,
+) -> Result<Client, OperatorError> {
+    let existing = find_client(store, id).await?;
+    let mut req = metadata.into_new_client()?;
+    if !req.allow_http {
+        let registered = |u: &str| {
+            existing
+                .redirect_uris
+                .iter()
+                .chain(&existing.post_logout_redirect_uris)
+                .any(|r| r.as_str() == u)
+        };
+        req.allow_http = req
+            .redirect_uris
+            .iter()
+            .chain(&req.post_logout_redirect_uris)
+            .all(|u| registered(u) || RedirectUri::parse(u, false).is_ok());
+    }
+    let now = clock.now();
+    let checked =
+        operator::validated_client(req, existing.id.clone(), now, outbound_allow_insecure)?;
+    if checked.kind() != existing.kind() {
+        return Err(OperatorError::Invalid(format!(
+            "token_endpoint_auth_method cannot change from {} to {}: a client stays public or \
+             confidential; register a new client instead",
+            existing.auth_method, checked.auth_method
+        )));
+    }
+    let client = Client {
+        secret_hash: existing.secret_hash,
+        secret_rotated_at: existing.secret_rotated_at,
+        created_at: existing.created_at,
+        ..checked
+    };
+    if !store.clients().update_client(&client).await? {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(client)
+}
+
+/// Deletes client `id` and revokes every grant made to it first, so that
+/// every token issued from them stops working at once (codes, refresh
+/// tokens, and access tokens at userinfo and introspection:
+/// [`crate::protocol::grant`]). Its `client_credentials` access tokens
+/// carry no grant; they stop because their client no longer exists
+/// (`protocol::resource::validate`). Returns how many grants were revoked.
+pub async fn delete_client(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id: &str,
+) -> Result<u64, OperatorError> {
+    let client = find_client(store, id).await?;
+    let revoked = grant::revoke(store, GrantSelector::Client(&client.id), clock.now()).await?;
+    if !store.clients().delete_client(&client.id).await? {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::adapters::cache::CachedStore;
+    use crate::adapters::db::{self, SeaStore};
+    use crate::adapters::system::{OsRng, SystemClock};
+    use crate::app::operator::NewClient;
+    use crate::domain::ClientKind;
+    use crate::ports::repositories::Repositories as _;
+
+    async fn sqlite() -> (tempfile::TempDir, Arc<SeaStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/c.sqlite?mode=rwc", dir.path().display());
+        let conn = db::connect(&url).await.unwrap();
+        db::migrate(&conn).await.unwrap();
+        (dir, Arc::new(SeaStore::new(conn)))
+    }
+
+    async fn create(store: &dyn Store, public: bool) -> operator::CreatedClient {
+        operator::create_client(
+            store,
+            &OsRng,
+            &SystemClock,
+            NewClient {
+                name: "App".into(),
+                public,
+                redirect_uris: vec!["https://app.example/cb".into()],
+                ..NewClient::default()
+            },
+            false,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn patch(v: serde_json::Value) -> ClientMetadata {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_patch_changes_the_settings_and_keeps_id_secret_and_creation() {
+        let (_dir, db) = sqlite().await;
+        // Through the cache: an update must not leave a stale entry.
+        let store = CachedStore::new(db.clone(), std::time::Duration::from_mins(1));
+        let created = create(&store, false).await;
+        let before = store
+            .clients()
+            .get_client(&created.client.id)
+            .await
+            .unwrap();
+        let meta = patched(
+            before.as_ref().unwrap(),
+            patch(serde_json::json!({
+                "redirect_uris": ["https://app.example/new"],
+                "client_name": "Renamed",
+                "access_token_ttl": 120,
+            })),
+        );
+        let id = created.client.id.as_str();
+        let updated = update_client(&store, &SystemClock, id, meta, false)
+            .await
+            .unwrap();
+        let stored = store
+            .clients()
+            .get_client(&created.client.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, updated);
+        assert_eq!(stored.name, "Renamed");
+        assert!(stored.has_redirect_uri("https://app.example/new"));
+        assert!(!stored.has_redirect_uri("https://app.example/cb"));
+        assert_eq!(stored.access_token_ttl_secs, Some(120));
+        assert_eq!(stored.secret_hash, created.client.secret_hash);
+        assert!(
+            stored
+                .secret_hash
+                .as_ref()
+                .unwrap()
+                .matches(created.secret.as_deref().unwrap())
+        );
+        assert_eq!(stored.created_at, created.client.created_at);
+        assert_eq!(stored.scopes, created.client.scopes);
+    }
+
+    #[tokio::test]
+    async fn a_refused_update_changes_nothing() {
+        let (_dir, db) = sqlite().await;
+        let created = create(db.as_ref(), false).await;
+        let id = created.client.id.as_str();
+        for bad in [
+            serde_json::json!({"redirect_uris": ["not a uri"]}),
+            serde_json::json!({"redirect_uris": ["http://app.example/cb"]}),
+            serde_json::json!({"redirect_uris": []}),
+            serde_json::json!({"client_name": ""}),
+            serde_json::json!({"grant_types": ["implicit"]}),
+            serde_json::json!({"access_token_ttl": 0}),
+            serde_json::json!({"token_endpoint_auth_method": "none"}),
+            serde_json::json!({"audience": "bad audience"}),
+        ] {
+            let meta = patched(&created.client, patch(bad.clone()));
+            assert!(
+                update_client(db.as_ref(), &SystemClock, id, meta, false)
+                    .await
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        let stored = db
+            .clients()
+            .get_client(&created.client.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, created.client);
+    }
+
+    #[tokio::test]
+    async fn registered_http_uris_stay_but_new_ones_need_the_flag() {
+        let (_dir, db) = sqlite().await;
+        let created = operator::create_client(
+            db.as_ref(),
+            &OsRng,
+            &SystemClock,
+            NewClient {
+                name: "Dev".into(),
+                redirect_uris: vec!["http://dev.example/cb".into()],
+                allow_http: true,
+                ..NewClient::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        let id = created.client.id.as_str();
+        let rename = patched(
+            &created.client,
+            patch(serde_json::json!({"client_name": "D"})),
+        );
+        update_client(db.as_ref(), &SystemClock, id, rename, false)
+            .await
+            .unwrap();
+        let add =
+            serde_json::json!({"redirect_uris": ["http://dev.example/cb", "http://dev.example/2"]});
+        let meta = patched(&created.client, patch(add.clone()));
+        assert!(matches!(
+            update_client(db.as_ref(), &SystemClock, id, meta, false).await,
+            Err(OperatorError::InvalidRedirectUri(_))
+        ));
+        let mut with_flag = add;
+        with_flag["allow_http_redirect_uris"] = true.into();
+        let meta = patched(&created.client, patch(with_flag));
+        let c = update_client(db.as_ref(), &SystemClock, id, meta, false)
+            .await
+            .unwrap();
+        assert!(c.has_redirect_uri("http://dev.example/2"));
+    }
+
+    #[tokio::test]
+    async fn a_public_client_stays_public() {
+        let (_dir, db) = sqlite().await;
+        let created = create(db.as_ref(), true).await;
+        let meta = patched(
+            &created.client,
+            patch(serde_json::json!({"token_endpoint_auth_method": "client_secret_basic"})),
+        );
+        let id = created.client.id.as_str();
+        let err = update_client(db.as_ref(), &SystemClock, id, meta, false).await;
+        assert!(matches!(err, Err(OperatorError::Invalid(_))), "{err:?}");
+        let stored = db
+            .clients()
+            .get_client(&created.client.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.kind(), ClientKind::Public);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_malformed_ids_are_not_found() {
+        let (_dir, db) = sqlite().await;
+        for id in ["0123456789abcdef0123456789abcdef", "not a client id!"] {
+            let r = update_client(
+                db.as_ref(),
+                &SystemClock,
+                id,
+                ClientMetadata::default(),
+                false,
+            );
+            assert!(matches!(r.await, Err(OperatorError::NotFound(_))), "{id}");
+            let r = delete_client(db.as_ref(), &SystemClock, id).await;
+            assert!(matches!(r, Err(OperatorError::NotFound(_))), "{id}");
+        }
+    }
+}
