@@ -11,6 +11,7 @@ mod m20261125_000001_initial;
 mod m20261125_000002_login_throttles;
 mod m20261201_000003_grants_session_index;
 mod m20261201_000005_clients_resource_server;
+mod m20261201_000011_clients_secret_overlap;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_login_throttles::Migration),
             Box::new(m20261201_000003_grants_session_index::Migration),
             Box::new(m20261201_000005_clients_resource_server::Migration),
+            Box::new(m20261201_000011_clients_secret_overlap::Migration),
         ]
     }
 }

@@ -7,8 +7,10 @@
 
 use crate::app::client_metadata::ClientMetadata;
 use crate::app::operator::{self, OperatorError};
-use crate::domain::{Client, ClientId, RedirectUri};
-use crate::ports::{Clock, Store};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{Client, ClientId, ClientKind, RedirectUri, TokenHash};
+use crate::ports::{Clock, Rng, Store};
 use crate::protocol::grant::{self, GrantSelector};
 
 /// The client `id` names; `NotFound` for an unknown or malformed id (a
@@ -93,6 +95,8 @@ pub async fn update_client(
     let client = Client {
         secret_hash: existing.secret_hash,
         secret_rotated_at: existing.secret_rotated_at,
+        previous_secret_hash: existing.previous_secret_hash,
+        previous_secret_expires_at: existing.previous_secret_expires_at,
         created_at: existing.created_at,
         ..checked
     };
@@ -121,6 +125,85 @@ pub async fn delete_client(
     Ok(revoked)
 }
 
+/// The longest overlap window of a secret rotation: 30 days.
+pub const MAX_SECRET_OVERLAP_SECS: i64 = 30 * 86_400;
+
+/// A secret just issued by [`rotate_client_secret`].
+#[derive(Clone)]
+pub struct RotatedSecret {
+    /// The client.
+    pub client: Client,
+    /// The new secret, in plain text: shown once, never stored.
+    pub secret: String,
+    /// Until when the previous secret works: the rotation time itself when
+    /// there was no overlap (it stopped at once).
+    pub previous_secret_expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSecret")
+            .field("client", &self.client.id)
+            .field("secret", &"<redacted>")
+            .field(
+                "previous_secret_expires_at",
+                &self.previous_secret_expires_at,
+            )
+            .finish()
+    }
+}
+
+/// Issues a new 256-bit secret for confidential client `id` (only its
+/// SHA-256 is stored). The secret it replaces keeps working for
+/// `overlap_secs` (0 to [`MAX_SECRET_OVERLAP_SECS`]; 0: it stops at once),
+/// so that the client's deployments can switch without an outage; then it
+/// stops (`protocol::client_auth` compares it only before that time, per
+/// the [`Clock`]). A secret older than the one replaced stops at once:
+/// there is at most one previous secret.
+pub async fn rotate_client_secret(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+    id: &str,
+    overlap_secs: i64,
+) -> Result<RotatedSecret, OperatorError> {
+    if !(0..=MAX_SECRET_OVERLAP_SECS).contains(&overlap_secs) {
+        return Err(OperatorError::Invalid(format!(
+            "the overlap must be 0 to {MAX_SECRET_OVERLAP_SECS} seconds (30 days)"
+        )));
+    }
+    let client = find_client(store, id).await?;
+    if client.kind() == ClientKind::Public {
+        return Err(OperatorError::Invalid(
+            "a public client has no secret".into(),
+        ));
+    }
+    let now = clock.now();
+    let until = now + Duration::seconds(overlap_secs);
+    let secret = rng.token();
+    let hash = TokenHash::of(&secret);
+    let previous_until = (overlap_secs > 0).then_some(until);
+    if !store
+        .clients()
+        .set_client_secret(&client.id, &hash, previous_until, now)
+        .await?
+    {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(RotatedSecret {
+        client: Client {
+            previous_secret_hash: previous_until.and(client.secret_hash.clone()),
+            previous_secret_expires_at: previous_until,
+            secret_hash: Some(hash),
+            secret_rotated_at: Some(now),
+            updated_at: now,
+            ..client
+        },
+        secret,
+        previous_secret_expires_at: until,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -130,7 +213,6 @@ mod tests {
     use crate::adapters::db::{self, SeaStore};
     use crate::adapters::system::{OsRng, SystemClock};
     use crate::app::operator::NewClient;
-    use crate::domain::ClientKind;
     use crate::ports::repositories::Repositories as _;
 
     async fn sqlite() -> (tempfile::TempDir, Arc<SeaStore>) {
