@@ -9,8 +9,9 @@ use crate::app::client_metadata::ClientMetadata;
 use crate::app::operator::{self, OperatorError};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Client, ClientId, ClientKind, RedirectUri, TokenHash};
+use crate::domain::{Client, ClientId, ClientKind, GrantType, RedirectUri, TokenHash};
 use crate::ports::{Clock, Rng, Store};
+use crate::protocol::admin;
 use crate::protocol::grant::{self, GrantSelector};
 
 /// The client `id` names; `NotFound` for an unknown or malformed id (a
@@ -204,6 +205,52 @@ pub async fn rotate_client_secret(
     })
 }
 
+/// The name `admin bootstrap` gives the first admin client.
+pub const BOOTSTRAP_CLIENT_NAME: &str = "Admin (bootstrap)";
+
+/// Creates the first admin client (`portcullis admin bootstrap`): a
+/// confidential client-credentials client holding `admin:read` and
+/// `admin:write`, the credentials of the admin API (issue 15). Refused with
+/// `Conflict` when a client holding an admin scope exists already, unless
+/// `force`, so that running it twice does not mint a second set of admin
+/// credentials by accident.
+pub async fn bootstrap_admin(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+    force: bool,
+) -> Result<operator::CreatedClient, OperatorError> {
+    if !force {
+        let admins: Vec<_> = store
+            .clients()
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| admin::has_admin_scope(&c.scopes))
+            .map(|c| c.id.to_string())
+            .collect();
+        if !admins.is_empty() {
+            return Err(OperatorError::Conflict(format!(
+                "an admin client exists already ({}): use it, or give --force to create another",
+                admins.join(", ")
+            )));
+        }
+    }
+    operator::create_client(
+        store,
+        rng,
+        clock,
+        operator::NewClient {
+            name: BOOTSTRAP_CLIENT_NAME.into(),
+            grant_types: vec![GrantType::ClientCredentials.as_str().into()],
+            scopes: vec![admin::ADMIN_READ.into(), admin::ADMIN_WRITE.into()],
+            ..operator::NewClient::default()
+        },
+        false,
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -381,6 +428,31 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stored.kind(), ClientKind::Public);
+    }
+
+    #[tokio::test]
+    async fn bootstrap_refuses_a_second_admin_client_unless_forced() {
+        let (_dir, db) = sqlite().await;
+        create(db.as_ref(), false).await;
+        let first = bootstrap_admin(db.as_ref(), &OsRng, &SystemClock, false)
+            .await
+            .unwrap();
+        assert!(first.secret.is_some());
+        assert!(admin::has_admin_scope(&first.client.scopes));
+        assert!(first.client.allows_grant(GrantType::ClientCredentials));
+        let again = bootstrap_admin(db.as_ref(), &OsRng, &SystemClock, false).await;
+        assert!(
+            matches!(&again, Err(OperatorError::Conflict(m)) if m.contains(first.client.id.as_str()))
+        );
+        assert_eq!(
+            db.clients().list_clients().await.unwrap().len(),
+            2,
+            "nothing created"
+        );
+        let forced = bootstrap_admin(db.as_ref(), &OsRng, &SystemClock, true)
+            .await
+            .unwrap();
+        assert_ne!(forced.client.id, first.client.id);
     }
 
     #[tokio::test]

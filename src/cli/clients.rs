@@ -222,7 +222,7 @@ pub struct ClientCreateArgs {
     pub json: bool,
 }
 
-fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
+pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
     let mut v = json!({
         "client_id": c.id.as_str(),
         "client_name": c.name,
@@ -246,7 +246,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
     v
 }
 
-fn print_client(c: &Client) {
+pub(super) fn print_client(c: &Client) {
     println!("client_id:      {}", c.id);
     println!("name:           {}", c.name);
     println!(

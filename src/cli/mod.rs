@@ -3,6 +3,7 @@
 //! [`users`], [`keys`], [`events`], [`purge`]. The operator rules they share with the
 //! admin API are in [`crate::app`].
 
+pub mod admin;
 pub mod clients;
 pub mod events;
 pub mod keys;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(clients::ClientCmd),
+    /// The admin API's credentials (`admin bootstrap`).
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
     /// Manage users.
     #[command(subcommand)]
     User(users::UserCmd),
@@ -103,6 +107,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => migrate::run(&config).await,
         Command::Client(cmd) => clients::run(cmd, &config).await,
+        Command::Admin(cmd) => admin::run(cmd, &config).await,
         Command::User(cmd) => users::run(cmd, &config).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
