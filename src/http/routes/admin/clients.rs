@@ -3,6 +3,7 @@
 //! services the CLI calls too: `operator::create_client`,
 //! `app::clients::{update_client, delete_client, rotate_client_secret}`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{AdminRead, AdminWrite, ApiJson, changed, json, page, page_request};
 use crate::app::client_metadata::{ClientMetadata, ClientView};
 use crate::app::{clients, operator};
-use crate::error::AppError;
+use crate::error::{ApiError, AppError};
 use crate::http::extractors::Query;
 use crate::protocol::admin::Page;
 use crate::state::AppState;
@@ -24,6 +25,13 @@ fn with_settings(state: &AppState, mut meta: ClientMetadata) -> ClientMetadata {
         meta.allow_http_redirect_uris = Some(true);
     }
     meta
+}
+
+/// The `{client_id}` of the path; a segment that cannot be read (not
+/// UTF-8 once decoded) names no client: 404, as an unknown id.
+fn client_id(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError::not_found("no such client").into())
 }
 
 /// `GET /admin/v1/clients?limit=&cursor=`: one page of clients ordered by
@@ -75,8 +83,9 @@ pub async fn post_clients(
 pub async fn get_client(
     _caller: AdminRead,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, AppError> {
+    let id = client_id(path)?;
     let client = clients::find_client(state.store.as_ref(), &id).await?;
     Ok(json(StatusCode::OK, &ClientView::of(&client)))
 }
@@ -88,9 +97,10 @@ pub async fn get_client(
 pub async fn patch_client(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     ApiJson(patch): ApiJson<ClientMetadata>,
 ) -> Result<Response, AppError> {
+    let id = client_id(path)?;
     let store = state.store.as_ref();
     let existing = clients::find_client(store, &id).await?;
     let metadata = with_settings(&state, clients::patched(&existing, patch));
@@ -112,8 +122,9 @@ pub async fn patch_client(
 pub async fn delete_client(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, AppError> {
+    let id = client_id(path)?;
     clients::delete_client(state.store.as_ref(), state.clock.as_ref(), &id).await?;
     changed(&state, &meta, &caller, "client_deleted", &id);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -145,9 +156,10 @@ struct Rotated {
 pub async fn post_client_secret(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     ApiJson(body): ApiJson<RotateSecret>,
 ) -> Result<Response, AppError> {
+    let id = client_id(path)?;
     let r = clients::rotate_client_secret(
         state.store.as_ref(),
         state.rng.as_ref(),
