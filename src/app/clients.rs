@@ -295,7 +295,7 @@ mod tests {
     async fn a_patch_changes_the_settings_and_keeps_id_secret_and_creation() {
         let (_dir, db) = sqlite().await;
         // Through the cache: an update must not leave a stale entry.
-        let store = CachedStore::new(db.clone(), std::time::Duration::from_secs(60));
+        let store = CachedStore::new(db.clone(), std::time::Duration::from_mins(1));
         let created = create(&store, false).await;
         let before = store
             .clients()

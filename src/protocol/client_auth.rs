@@ -378,10 +378,10 @@ pub fn secret_matches(client: &Client, secret: &str, now: DateTime<Utc>) -> bool
         &client.previous_secret_hash,
         client.previous_secret_expires_at,
     ) {
-        (Some(hash), Some(until)) => hash.matches(secret) & (now < until),
+        (Some(hash), Some(until)) => hash.matches(secret) && now < until,
         _ => false,
     };
-    current | previous
+    current || previous
 }
 
 /// RFC 7523 §3 and OIDC Core §9: `iss` = `sub` = client id, `aud` names us,

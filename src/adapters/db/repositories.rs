@@ -248,7 +248,7 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
         // SET reads the row as it was: the previous hash is the one being
         // replaced, in the same statement (no window between two writes).
         let previous = match previous_until {
-            Some(_) => Expr::col(clients::Column::SecretHash).into(),
+            Some(_) => Expr::col(clients::Column::SecretHash),
             None => Expr::value(Option::<String>::None),
         };
         let res = clients::Entity::update_many()

@@ -98,12 +98,12 @@ pub async fn patch_client(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    ApiJson(patch): ApiJson<ClientMetadata>,
+    ApiJson(changes): ApiJson<ClientMetadata>,
 ) -> Result<Response, AppError> {
     let id = client_id(path)?;
     let store = state.store.as_ref();
     let existing = clients::find_client(store, &id).await?;
-    let metadata = with_settings(&state, clients::patched(&existing, patch));
+    let metadata = with_settings(&state, clients::patched(&existing, changes));
     let client = clients::update_client(
         store,
         state.clock.as_ref(),
