@@ -12,6 +12,7 @@ mod m20261125_000002_login_throttles;
 mod m20261201_000003_grants_session_index;
 mod m20261201_000005_clients_resource_server;
 mod m20261201_000010_signing_keys_revoked;
+mod m20261201_000011_clients_secret_overlap;
 mod m20261201_000012_registration;
 mod m20261201_000013_admin_users;
 
@@ -27,8 +28,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_grants_session_index::Migration),
             Box::new(m20261201_000005_clients_resource_server::Migration),
             Box::new(m20261201_000010_signing_keys_revoked::Migration),
-            Box::new(m20261201_000013_admin_users::Migration),
+            Box::new(m20261201_000011_clients_secret_overlap::Migration),
             Box::new(m20261201_000012_registration::Migration),
+            Box::new(m20261201_000013_admin_users::Migration),
         ]
     }
 }

@@ -133,9 +133,13 @@ impl ClientRepository for ClientCache {
         &self,
         id: &ClientId,
         secret_hash: &TokenHash,
+        previous_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let r = self.repo().set_client_secret(id, secret_hash, now).await;
+        let r = self
+            .repo()
+            .set_client_secret(id, secret_hash, previous_until, now)
+            .await;
         self.forget(id);
         r
     }
@@ -270,7 +274,7 @@ mod tests {
         assert!(
             cached
                 .clients()
-                .set_client_secret(&c.id, &new_hash, Utc::now())
+                .set_client_secret(&c.id, &new_hash, None, Utc::now())
                 .await
                 .unwrap()
         );

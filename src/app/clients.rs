@@ -7,8 +7,11 @@
 
 use crate::app::client_metadata::ClientMetadata;
 use crate::app::operator::{self, OperatorError};
-use crate::domain::{Client, ClientId, RedirectUri};
-use crate::ports::{Clock, Store};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{Client, ClientId, ClientKind, GrantType, RedirectUri, TokenHash};
+use crate::ports::{Clock, Rng, Store};
+use crate::protocol::admin;
 use crate::protocol::grant::{self, GrantSelector};
 
 /// The client `id` names; `NotFound` for an unknown or malformed id (a
@@ -93,6 +96,8 @@ pub async fn update_client(
     let client = Client {
         secret_hash: existing.secret_hash,
         secret_rotated_at: existing.secret_rotated_at,
+        previous_secret_hash: existing.previous_secret_hash,
+        previous_secret_expires_at: existing.previous_secret_expires_at,
         created_at: existing.created_at,
         ..checked
     };
@@ -121,6 +126,131 @@ pub async fn delete_client(
     Ok(revoked)
 }
 
+/// The longest overlap window of a secret rotation: 30 days.
+pub const MAX_SECRET_OVERLAP_SECS: i64 = 30 * 86_400;
+
+/// A secret just issued by [`rotate_client_secret`].
+#[derive(Clone)]
+pub struct RotatedSecret {
+    /// The client.
+    pub client: Client,
+    /// The new secret, in plain text: shown once, never stored.
+    pub secret: String,
+    /// Until when the previous secret works: the rotation time itself when
+    /// there was no overlap (it stopped at once).
+    pub previous_secret_expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSecret")
+            .field("client", &self.client.id)
+            .field("secret", &"<redacted>")
+            .field(
+                "previous_secret_expires_at",
+                &self.previous_secret_expires_at,
+            )
+            .finish()
+    }
+}
+
+/// Issues a new 256-bit secret for confidential client `id` (only its
+/// SHA-256 is stored). The secret it replaces keeps working for
+/// `overlap_secs` (0 to [`MAX_SECRET_OVERLAP_SECS`]; 0: it stops at once),
+/// so that the client's deployments can switch without an outage; then it
+/// stops (`protocol::client_auth` compares it only before that time, per
+/// the [`Clock`]). A secret older than the one replaced stops at once:
+/// there is at most one previous secret.
+pub async fn rotate_client_secret(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+    id: &str,
+    overlap_secs: i64,
+) -> Result<RotatedSecret, OperatorError> {
+    if !(0..=MAX_SECRET_OVERLAP_SECS).contains(&overlap_secs) {
+        return Err(OperatorError::Invalid(format!(
+            "the overlap must be 0 to {MAX_SECRET_OVERLAP_SECS} seconds (30 days)"
+        )));
+    }
+    let client = find_client(store, id).await?;
+    if client.kind() == ClientKind::Public {
+        return Err(OperatorError::Invalid(
+            "a public client has no secret".into(),
+        ));
+    }
+    let now = clock.now();
+    let until = now + Duration::seconds(overlap_secs);
+    let secret = rng.token();
+    let hash = TokenHash::of(&secret);
+    let previous_until = (overlap_secs > 0).then_some(until);
+    if !store
+        .clients()
+        .set_client_secret(&client.id, &hash, previous_until, now)
+        .await?
+    {
+        return Err(OperatorError::NotFound(format!("no client {id}")));
+    }
+    Ok(RotatedSecret {
+        client: Client {
+            previous_secret_hash: previous_until.and(client.secret_hash.clone()),
+            previous_secret_expires_at: previous_until,
+            secret_hash: Some(hash),
+            secret_rotated_at: Some(now),
+            updated_at: now,
+            ..client
+        },
+        secret,
+        previous_secret_expires_at: until,
+    })
+}
+
+/// The name `admin bootstrap` gives the first admin client.
+pub const BOOTSTRAP_CLIENT_NAME: &str = "Admin (bootstrap)";
+
+/// Creates the first admin client (`portcullis admin bootstrap`): a
+/// confidential client-credentials client holding `admin:read` and
+/// `admin:write`, the credentials of the admin API (issue 15). Refused with
+/// `Conflict` when a client holding an admin scope exists already, unless
+/// `force`, so that running it twice does not mint a second set of admin
+/// credentials by accident.
+pub async fn bootstrap_admin(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    clock: &dyn Clock,
+    force: bool,
+) -> Result<operator::CreatedClient, OperatorError> {
+    if !force {
+        let admins: Vec<_> = store
+            .clients()
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| admin::has_admin_scope(&c.scopes))
+            .map(|c| c.id.to_string())
+            .collect();
+        if !admins.is_empty() {
+            return Err(OperatorError::Conflict(format!(
+                "an admin client exists already ({}): use it, or give --force to create another",
+                admins.join(", ")
+            )));
+        }
+    }
+    operator::create_client(
+        store,
+        rng,
+        clock,
+        operator::NewClient {
+            name: BOOTSTRAP_CLIENT_NAME.into(),
+            grant_types: vec![GrantType::ClientCredentials.as_str().into()],
+            scopes: vec![admin::ADMIN_READ.into(), admin::ADMIN_WRITE.into()],
+            ..operator::NewClient::default()
+        },
+        false,
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -130,7 +260,6 @@ mod tests {
     use crate::adapters::db::{self, SeaStore};
     use crate::adapters::system::{OsRng, SystemClock};
     use crate::app::operator::NewClient;
-    use crate::domain::ClientKind;
     use crate::ports::repositories::Repositories as _;
 
     async fn sqlite() -> (tempfile::TempDir, Arc<SeaStore>) {
@@ -299,6 +428,31 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stored.kind(), ClientKind::Public);
+    }
+
+    #[tokio::test]
+    async fn bootstrap_refuses_a_second_admin_client_unless_forced() {
+        let (_dir, db) = sqlite().await;
+        create(db.as_ref(), false).await;
+        let first = bootstrap_admin(db.as_ref(), &OsRng, &SystemClock, false)
+            .await
+            .unwrap();
+        assert!(first.secret.is_some());
+        assert!(admin::has_admin_scope(&first.client.scopes));
+        assert!(first.client.allows_grant(GrantType::ClientCredentials));
+        let again = bootstrap_admin(db.as_ref(), &OsRng, &SystemClock, false).await;
+        assert!(
+            matches!(&again, Err(OperatorError::Conflict(m)) if m.contains(first.client.id.as_str()))
+        );
+        assert_eq!(
+            db.clients().list_clients().await.unwrap().len(),
+            2,
+            "nothing created"
+        );
+        let forced = bootstrap_admin(db.as_ref(), &OsRng, &SystemClock, true)
+            .await
+            .unwrap();
+        assert_ne!(forced.client.id, first.client.id);
     }
 
     #[tokio::test]

@@ -211,6 +211,8 @@ pub fn validated_client(
         name,
         secret_hash: None,
         secret_rotated_at: None,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
         auth_method,
         redirect_uris,
         post_logout_redirect_uris,
@@ -314,33 +316,6 @@ fn check_key_material(
         }
     }
     Ok(())
-}
-
-/// Issues a new secret for a confidential client; the old one stops working.
-pub async fn rotate_client_secret(
-    store: &dyn Store,
-    rng: &dyn Rng,
-    clock: &dyn Clock,
-    id: &str,
-) -> Result<String, OperatorError> {
-    let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
-    let client = store
-        .clients()
-        .get_client(&id)
-        .await?
-        .ok_or_else(|| OperatorError::NotFound(format!("no client {id}")))?;
-    if client.auth_method == TokenEndpointAuthMethod::None {
-        return Err(invalid("a public client has no secret"));
-    }
-    let secret = rng.token();
-    if !store
-        .clients()
-        .set_client_secret(&id, &TokenHash::of(&secret), clock.now())
-        .await?
-    {
-        return Err(OperatorError::NotFound(format!("no client {id}")));
-    }
-    Ok(secret)
 }
 
 /// The longest resource-server audience accepted.

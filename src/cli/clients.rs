@@ -10,6 +10,8 @@ use serde_json::json;
 
 use super::open_store;
 use crate::adapters::system::{OsRng, SystemClock};
+use crate::app::client_metadata::ClientMetadata;
+use crate::app::clients;
 use crate::app::operator::{self, NewClient};
 use crate::config::Config;
 use crate::domain::{Client, ClientId, ClientKind, RedirectUri};
@@ -34,37 +36,121 @@ pub enum ClientCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new secret (the old one stops working at once).
+    /// Issue a new secret; the old one keeps working for `--overlap`, then stops.
     RotateSecret {
         /// The client id.
         id: String,
+        /// How long the old secret keeps working: seconds, or a number with
+        /// s, m, h or d (`90s`, `15m`, `1h`, `7d`); at most 30 days. Default
+        /// 0: it stops at once.
+        #[arg(long, value_name = "DURATION", value_parser = parse_overlap, default_value = "0")]
+        overlap: i64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Change a client: `--resource-server true|false` (may it call
-    /// /introspect), `--audience VALUE` (the tokens it is told about).
-    Update {
-        /// The client id.
-        id: String,
-        /// Register the client as a resource server (RFC 7662 §2.1): it may
-        /// introspect tokens meant for it (its audience) or issued to it.
-        /// `true` keeps the audience it has, else takes its client id.
-        #[arg(long, value_name = "BOOL")]
-        resource_server: Option<bool>,
-        /// The resource server's audience: it is told about access tokens
-        /// whose `aud` contains it (implies --resource-server true).
-        #[arg(long, value_name = "VALUE")]
-        audience: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Change a client's settings; its client id and secret stay. Only the
+    /// options given change; the result must meet the rules of `client
+    /// create` (nothing changes otherwise).
+    Update(Box<ClientUpdateArgs>),
     /// Delete a client.
     Delete {
         /// The client id.
         id: String,
     },
+}
+
+/// Arguments of `client update` (the same names as `client create`; each
+/// list option replaces the whole list).
+#[derive(Debug, Args)]
+pub struct ClientUpdateArgs {
+    /// The client id.
+    pub id: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A redirect URI (repeatable): the new list, replacing the old one.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeatable): the new list.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A grant type (repeatable): the new list.
+    #[arg(long = "grant-type", value_name = "T")]
+    pub grant_types: Vec<String>,
+    /// A scope (repeatable): the new list.
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// Token endpoint auth method: client_secret_basic, client_secret_post,
+    /// private_key_jwt (a client stays public or confidential).
+    #[arg(long)]
+    pub auth_method: Option<String>,
+    /// Skip the consent page (first-party application).
+    #[arg(long, value_name = "BOOL")]
+    pub first_party: Option<bool>,
+    /// Require PKCE of this confidential client.
+    #[arg(long, value_name = "BOOL")]
+    pub require_pkce: Option<bool>,
+    /// Register the client as a resource server (RFC 7662 §2.1): it may
+    /// introspect tokens meant for it (its audience) or issued to it.
+    /// `true` keeps the audience it has, else takes its client id.
+    #[arg(long, value_name = "BOOL")]
+    pub resource_server: Option<bool>,
+    /// The resource server's audience: it is told about access tokens
+    /// whose `aud` contains it (implies --resource-server true).
+    #[arg(long, value_name = "VALUE")]
+    pub audience: Option<String>,
+    /// Allow new http redirect URIs for non-loopback hosts (development
+    /// only; those already registered stay).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// JWK Set file with the client's public keys (replaces --jwks-uri).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub jwks: Option<PathBuf>,
+    /// URL of the client's JWK Set (replaces --jwks).
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// ID token signing algorithm: RS256, ES256, PS256.
+    #[arg(long)]
+    pub id_token_alg: Option<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<i64>,
+    /// ID-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<i64>,
+    /// Refresh-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub refresh_token_ttl: Option<i64>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--overlap`: whole seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_overlap(raw: &str) -> Result<i64, String> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c),
+        _ => (raw, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err(format!("{raw:?}: the unit must be s, m, h or d")),
+    };
+    let n: i64 = digits
+        .parse()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| format!("{raw:?} is not a duration (e.g. 3600, 90s, 15m, 1h, 7d)"))?;
+    let secs = n.saturating_mul(scale);
+    if secs > clients::MAX_SECRET_OVERLAP_SECS {
+        return Err(format!("{raw:?} is longer than 30 days"));
+    }
+    Ok(secs)
 }
 
 /// Arguments of `client create`.
@@ -136,7 +222,7 @@ pub struct ClientCreateArgs {
     pub json: bool,
 }
 
-fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
+pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
     let mut v = json!({
         "client_id": c.id.as_str(),
         "client_name": c.name,
@@ -160,7 +246,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value {
     v
 }
 
-fn print_client(c: &Client) {
+pub(super) fn print_client(c: &Client) {
     println!("client_id:      {}", c.id);
     println!("name:           {}", c.name);
     println!(
@@ -284,48 +370,97 @@ pub async fn run(cmd: ClientCmd, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClientCmd::RotateSecret { id, json } => {
-            let secret = operator::rotate_client_secret(store.as_ref(), &rng, &clock, &id).await?;
+        ClientCmd::RotateSecret { id, overlap, json } => {
+            let r =
+                clients::rotate_client_secret(store.as_ref(), &rng, &clock, &id, overlap).await?;
+            let until = r.previous_secret_expires_at;
             if json {
-                println!("{}", json!({ "client_id": id, "client_secret": secret }));
+                println!(
+                    "{}",
+                    json!({
+                        "client_id": id,
+                        "client_secret": r.secret,
+                        "previous_secret_expires_at": until.timestamp(),
+                    })
+                );
             } else {
-                println!("client_secret:  {secret}");
-                eprintln!("\nThe old secret no longer works. The new one is shown only once.");
+                println!("client_secret:  {}", r.secret);
+                if overlap > 0 {
+                    eprintln!(
+                        "\nThe old secret keeps working until {} ({}), then stops.",
+                        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        until.timestamp()
+                    );
+                } else {
+                    eprintln!("\nThe old secret no longer works.");
+                }
+                eprintln!("The new secret is shown only once.");
             }
             Ok(())
         }
-        ClientCmd::Update {
-            id,
-            resource_server,
-            audience,
-            json,
-        } => {
-            let Some(resource_server) = resource_server.or(audience.as_ref().map(|_| true)) else {
-                bail!("nothing to change: give --resource-server true|false or --audience VALUE")
-            };
-            let c = operator::set_resource_server(
-                store.as_ref(),
-                &clock,
-                &id,
-                resource_server,
-                audience.as_deref(),
-            )
-            .await?;
-            if json {
-                println!("{}", client_json(&c, None));
-            } else {
-                print_client(&c);
-            }
-            Ok(())
-        }
+        ClientCmd::Update(a) => client_update(*a, store.as_ref(), config).await,
         ClientCmd::Delete { id } => {
-            let cid = ClientId::parse(&id).context("not a valid client id")?;
-            if store.clients().delete_client(&cid).await? {
-                eprintln!("deleted client {id}");
-                Ok(())
-            } else {
-                bail!("no client {id}")
-            }
+            let revoked = clients::delete_client(store.as_ref(), &clock, &id).await?;
+            eprintln!("deleted client {id}; {revoked} grant(s) revoked");
+            Ok(())
         }
     }
+}
+
+async fn client_update(
+    a: ClientUpdateArgs,
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let jwks = match &a.jwks {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --jwks {}", p.display()))?;
+            Some(serde_json::from_str(&text).context("--jwks is not JSON")?)
+        }
+        None => None,
+    };
+    let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    let patch = ClientMetadata {
+        client_name: a.name,
+        redirect_uris: list(a.redirect_uris),
+        post_logout_redirect_uris: list(a.post_logout_redirect_uris),
+        grant_types: list(a.grant_types),
+        scope: list(a.scopes).map(|s| s.join(" ")),
+        token_endpoint_auth_method: a.auth_method,
+        jwks,
+        jwks_uri: a.jwks_uri,
+        id_token_signed_response_alg: a.id_token_alg,
+        first_party: a.first_party,
+        require_pkce: a.require_pkce,
+        resource_server: a.resource_server.or(a.audience.as_ref().map(|_| true)),
+        audience: a.audience,
+        access_token_ttl: a.access_token_ttl,
+        id_token_ttl: a.id_token_ttl,
+        refresh_token_ttl: a.refresh_token_ttl,
+        allow_http_redirect_uris: (a.allow_http || config.allow_http_redirect_uris).then_some(true),
+        response_types: None,
+    };
+    let asked = ClientMetadata {
+        allow_http_redirect_uris: None,
+        ..patch.clone()
+    };
+    if asked == ClientMetadata::default() {
+        bail!("nothing to change: give at least one option (see client update --help)");
+    }
+    let existing = clients::find_client(store, &a.id).await?;
+    let c = clients::update_client(
+        store,
+        &SystemClock,
+        &a.id,
+        clients::patched(&existing, patch),
+        config.outbound.allow_insecure,
+    )
+    .await?;
+    if a.json {
+        println!("{}", client_json(&c, None));
+    } else {
+        print_client(&c);
+    }
+    Ok(())
 }

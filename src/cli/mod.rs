@@ -4,6 +4,7 @@
 //! [`purge`]. The operator rules they share with the admin API are in
 //! [`crate::app`].
 
+pub mod admin;
 pub mod clients;
 pub mod events;
 pub mod grants;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(clients::ClientCmd),
+    /// The admin API's credentials (`admin bootstrap`).
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
     /// Manage users.
     #[command(subcommand)]
     User(users::UserCmd),
@@ -119,6 +123,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => migrate::run(&config).await,
         Command::Client(cmd) => clients::run(cmd, &config).await,
+        Command::Admin(cmd) => admin::run(cmd, &config).await,
         Command::User(cmd) => users::run(cmd, &config).await,
         Command::Session(cmd) => sessions::run(cmd, &config).await,
         Command::Grant(cmd) => grants::run(cmd, &config).await,

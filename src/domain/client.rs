@@ -116,6 +116,12 @@ pub struct Client {
     pub secret_hash: Option<TokenHash>,
     /// When the secret was last set.
     pub secret_rotated_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the secret before the last rotation, still accepted until
+    /// [`Self::previous_secret_expires_at`] (a rotation with an overlap
+    /// window); `None` when there is none.
+    pub previous_secret_hash: Option<TokenHash>,
+    /// When the previous secret stops working.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// How the client authenticates at the token endpoint.
     pub auth_method: TokenEndpointAuthMethod,
     /// Registered redirect URIs, compared by exact string match.

@@ -47,11 +47,16 @@ pub trait ClientRepository: Send + Sync {
     /// change only through [`Self::set_client_secret`]. `false` if no such
     /// client.
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
-    /// Replaces the secret hash; `false` if no such client.
+    /// Replaces the secret hash in one statement; `false` if no such
+    /// client. With `previous_until`, the secret replaced becomes the
+    /// previous one, accepted until then (an overlap window); without, no
+    /// previous secret remains. An older previous secret is dropped either
+    /// way.
     async fn set_client_secret(
         &self,
         id: &ClientId,
         secret_hash: &TokenHash,
+        previous_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     /// Deletes a client; `false` if no such client.

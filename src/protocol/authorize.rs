@@ -531,6 +531,8 @@ mod tests {
             name: "App".into(),
             secret_hash: (!public).then(|| TokenHash::of("s")),
             secret_rotated_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
             auth_method: if public {
                 TokenEndpointAuthMethod::None
             } else {

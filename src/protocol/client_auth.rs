@@ -351,12 +351,9 @@ pub async fn authenticate(
     }
     match presented {
         Presented::Basic { secret, .. } | Presented::Post { secret, .. } => {
-            // oxide-auth's Registrar decides the secret, as it decides the
-            // redirect URI and the scope at /authorize (constant-time
-            // comparison against the stored hash).
-            ClientRegistrar::new(&client)
-                .check(client.id.as_str(), Some(secret.as_bytes()))
-                .map_err(|_| invalid_client("client authentication failed"))?;
+            if !secret_matches(&client, secret, now) {
+                return Err(invalid_client("client authentication failed"));
+            }
         }
         Presented::Public { .. } => {}
         Presented::Jwt { assertion, .. } => {
@@ -364,6 +361,27 @@ pub async fn authenticate(
         }
     }
     Ok(client)
+}
+
+/// The client-secret check (RFC 6749 §2.3.1), in constant time against
+/// stored SHA-256 hashes: the current secret through oxide-auth's
+/// Registrar (which decides the redirect URI and the scope at /authorize
+/// too), and the previous secret of a rotation with an overlap window
+/// while `now` is before its end (`app::clients::rotate_client_secret`).
+/// Both are compared whichever matches, so the time taken does not say
+/// which one did.
+pub fn secret_matches(client: &Client, secret: &str, now: DateTime<Utc>) -> bool {
+    let current = ClientRegistrar::new(client)
+        .check(client.id.as_str(), Some(secret.as_bytes()))
+        .is_ok();
+    let previous = match (
+        &client.previous_secret_hash,
+        client.previous_secret_expires_at,
+    ) {
+        (Some(hash), Some(until)) => hash.matches(secret) && now < until,
+        _ => false,
+    };
+    current || previous
 }
 
 /// RFC 7523 §3 and OIDC Core §9: `iss` = `sub` = client id, `aud` names us,

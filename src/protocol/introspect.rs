@@ -163,6 +163,8 @@ mod tests {
             name: "API".into(),
             secret_hash: None,
             secret_rotated_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
             auth_method: auth,
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],

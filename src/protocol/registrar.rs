@@ -111,6 +111,8 @@ mod tests {
             name: "App".into(),
             secret_hash: Some(TokenHash::of("secret")),
             secret_rotated_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             redirect_uris: vec![RedirectUri::parse("https://app.example/cb", false).unwrap()],
             post_logout_redirect_uris: vec![],

@@ -360,3 +360,155 @@ fn a_bad_setting_stops_with_one_line_naming_it() {
     assert!(err.contains("PORTCULLIS_LISTEN"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+both_backends!(
+    admin_bootstrap_prints_credentials_once_and_refuses_a_second_time,
+    |backend| async move {
+        let db = TestDb::new(backend).await;
+        let out = ok(&portcullis(&db, &["admin", "bootstrap", "--json"], None));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let id = v["client_id"].as_str().unwrap().to_owned();
+        let secret = v["client_secret"].as_str().unwrap().to_owned();
+        assert_eq!(v["grant_types"], serde_json::json!(["client_credentials"]));
+        assert_eq!(v["scope"], "admin:read admin:write");
+        let store = db.store().await;
+        let stored = store
+            .clients()
+            .get_client(&ClientId::parse(&id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.secret_hash.unwrap().matches(&secret));
+
+        let err = failed(&portcullis(&db, &["admin", "bootstrap"], None));
+        assert!(
+            err.contains("admin client exists") && err.contains(&id),
+            "{err}"
+        );
+        assert_eq!(store.clients().list_clients().await.unwrap().len(), 1);
+
+        let out = ok(&portcullis(&db, &["admin", "bootstrap", "--force"], None));
+        assert!(out.contains("client_secret:"), "{out}");
+        assert!(!out.contains(&secret));
+        assert_eq!(store.clients().list_clients().await.unwrap().len(), 2);
+    }
+);
+
+both_backends!(
+    client_update_and_overlapping_rotation_from_the_cli,
+    |backend| async move {
+        let db = TestDb::new(backend).await;
+        let out = ok(&portcullis(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "Web",
+                "--redirect-uri",
+                "https://app.example/cb",
+                "--json",
+            ],
+            None,
+        ));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let id = v["client_id"].as_str().unwrap().to_owned();
+        let secret = v["client_secret"].as_str().unwrap().to_owned();
+        let out = ok(&portcullis(
+            &db,
+            &[
+                "client",
+                "update",
+                &id,
+                "--name",
+                "Web 2",
+                "--redirect-uri",
+                "https://app.example/a",
+                "--redirect-uri",
+                "https://app.example/b",
+                "--first-party",
+                "true",
+                "--access-token-ttl",
+                "120",
+                "--json",
+            ],
+            None,
+        ));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["client_id"], id.as_str());
+        assert_eq!(v["client_name"], "Web 2");
+        assert_eq!(
+            v["redirect_uris"],
+            serde_json::json!(["https://app.example/a", "https://app.example/b"])
+        );
+        assert_eq!(v["first_party"], true);
+        let store = db.store().await;
+        let cid = ClientId::parse(&id).unwrap();
+        let before = store.clients().get_client(&cid).await.unwrap().unwrap();
+        assert_eq!(before.access_token_ttl_secs, Some(120));
+        assert!(before.secret_hash.as_ref().unwrap().matches(&secret));
+        // A bad update says why and changes nothing.
+        let err = failed(&portcullis(
+            &db,
+            &[
+                "client",
+                "update",
+                &id,
+                "--redirect-uri",
+                "http://plain.example/cb",
+            ],
+            None,
+        ));
+        assert!(err.contains("http"), "{err}");
+        let err = failed(&portcullis(
+            &db,
+            &["client", "update", &id, "--access-token-ttl", "0"],
+            None,
+        ));
+        assert!(err.contains("--access-token-ttl"), "{err}");
+        assert_eq!(
+            store.clients().get_client(&cid).await.unwrap().unwrap(),
+            before
+        );
+
+        // Rotation with an overlap: both secrets work until the time printed.
+        let err = failed(&portcullis(
+            &db,
+            &["client", "rotate-secret", &id, "--overlap", "31d"],
+            None,
+        ));
+        assert!(err.contains("30 days"), "{err}");
+        let out = portcullis(
+            &db,
+            &["client", "rotate-secret", &id, "--overlap", "1h"],
+            None,
+        );
+        let printed = ok(&out);
+        let new = printed
+            .trim()
+            .strip_prefix("client_secret:")
+            .unwrap()
+            .trim()
+            .to_owned();
+        let said = String::from_utf8(out.stderr).unwrap();
+        assert!(said.contains("keeps working until"), "{said}");
+        let stored = store.clients().get_client(&cid).await.unwrap().unwrap();
+        assert!(stored.secret_hash.as_ref().unwrap().matches(&new));
+        assert!(
+            stored
+                .previous_secret_hash
+                .as_ref()
+                .unwrap()
+                .matches(&secret)
+        );
+        let until = stored.previous_secret_expires_at.unwrap();
+        assert!(said.contains(&until.timestamp().to_string()), "{said}");
+        let ahead = until - chrono::Utc::now();
+        assert!(ahead > chrono::Duration::minutes(59) && ahead <= chrono::Duration::hours(1));
+
+        let shown = ok(&portcullis(&db, &["client", "show", &id], None));
+        assert!(shown.contains("Web 2") && !shown.contains(&new));
+        ok(&portcullis(&db, &["client", "delete", &id], None));
+        assert!(store.clients().get_client(&cid).await.unwrap().is_none());
+    }
+);

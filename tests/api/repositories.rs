@@ -24,6 +24,8 @@ fn client(id: &str) -> Client {
         name: "Test app".into(),
         secret_hash: Some(TokenHash::of("s3cret")),
         secret_rotated_at: Some(t0()),
+        previous_secret_hash: Some(TokenHash::of("previous")),
+        previous_secret_expires_at: Some(t0() + chrono::Duration::hours(1)),
         auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         redirect_uris: vec![RedirectUri::parse("https://app.example/cb", false).unwrap()],
         post_logout_redirect_uris: vec![],
@@ -109,16 +111,76 @@ both_backends!(
             store.clients().insert_client(&c).await,
             Err(StoreError::Conflict(_))
         ));
+        // A rotation with an overlap: the replaced secret becomes the
+        // previous one; the older previous one is gone.
+        let until = t0() + chrono::Duration::minutes(5);
         assert!(
             store
                 .clients()
-                .set_client_secret(&c.id, &TokenHash::of("new"), t0())
+                .set_client_secret(&c.id, &TokenHash::of("new"), Some(until), t0())
                 .await
                 .unwrap()
         );
         let got = store.clients().get_client(&c.id).await.unwrap().unwrap();
         assert!(got.secret_hash.unwrap().matches("new"));
+        assert!(got.previous_secret_hash.unwrap().matches("s3cret"));
+        assert_eq!(got.previous_secret_expires_at, Some(until));
+        // Without: no previous secret remains.
+        assert!(
+            store
+                .clients()
+                .set_client_secret(&c.id, &TokenHash::of("newer"), None, t0())
+                .await
+                .unwrap()
+        );
+        let got = store.clients().get_client(&c.id).await.unwrap().unwrap();
+        assert!(got.secret_hash.as_ref().unwrap().matches("newer"));
+        assert_eq!(got.previous_secret_hash, None);
+        assert_eq!(got.previous_secret_expires_at, None);
+        // An update changes settings, never the secrets or the creation.
+        let changed = Client {
+            name: "Renamed".into(),
+            secret_hash: Some(TokenHash::of("ignored")),
+            created_at: t0() + chrono::Duration::days(1),
+            updated_at: t0() + chrono::Duration::days(2),
+            ..c.clone()
+        };
+        assert!(store.clients().update_client(&changed).await.unwrap());
+        let got = store.clients().get_client(&c.id).await.unwrap().unwrap();
+        assert_eq!(got.name, "Renamed");
+        assert!(got.secret_hash.as_ref().unwrap().matches("newer"));
+        assert_eq!(got.created_at, c.created_at);
+        assert_eq!(got.updated_at, changed.updated_at);
+        let unknown = Client {
+            id: ClientId::parse("nobody").unwrap(),
+            ..c.clone()
+        };
+        assert!(!store.clients().update_client(&unknown).await.unwrap());
         store.clients().insert_client(&client("c0")).await.unwrap();
+        store.clients().insert_client(&client("c2")).await.unwrap();
+        let page = |after: Option<&'static str>, limit| {
+            let store = &store;
+            async move {
+                store
+                    .clients()
+                    .list_clients_page(after, limit)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| c.id.to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(None, 2).await, ["c0", "c1"]);
+        assert_eq!(page(Some("c0"), 2).await, ["c1", "c2"]);
+        assert_eq!(page(Some("c2"), 2).await, Vec::<String>::new());
+        assert!(
+            store
+                .clients()
+                .delete_client(&ClientId::parse("c2").unwrap())
+                .await
+                .unwrap()
+        );
         let ids: Vec<_> = store
             .clients()
             .list_clients()

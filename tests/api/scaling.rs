@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use portcullis::adapters::system::{OsRng, SystemClock};
-use portcullis::app::operator;
 use portcullis::startup::App;
 use portcullis::state::AppState;
 use reqwest::StatusCode;
@@ -105,10 +104,16 @@ async fn a_client_registered_or_rotated_through_one_instance_is_used_by_the_othe
 
     // Rotated through A (B has the client cached now): B takes the new
     // secret and refuses the old one within the TTL, without a restart.
-    let new =
-        operator::rotate_client_secret(a.state.store.as_ref(), &OsRng, &SystemClock, &client.id)
-            .await
-            .unwrap();
+    let new = portcullis::app::clients::rotate_client_secret(
+        a.state.store.as_ref(),
+        &OsRng,
+        &SystemClock,
+        &client.id,
+        0,
+    )
+    .await
+    .unwrap()
+    .secret;
     let r = client_credentials(http, &a.url(""), &client.id, &new).await;
     assert_eq!(
         r.status(),

@@ -96,6 +96,8 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
         name: m.name,
         secret_hash: m.secret_hash.map(TokenHash::from_stored),
         secret_rotated_at: m.secret_rotated_at,
+        previous_secret_hash: m.previous_secret_hash.map(TokenHash::from_stored),
+        previous_secret_expires_at: m.previous_secret_expires_at,
         auth_method: m
             .token_endpoint_auth_method
             .parse()
@@ -131,6 +133,11 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         name: c.name.clone(),
         secret_hash: c.secret_hash.as_ref().map(|h| h.as_str().to_owned()),
         secret_rotated_at: c.secret_rotated_at,
+        previous_secret_hash: c
+            .previous_secret_hash
+            .as_ref()
+            .map(|h| h.as_str().to_owned()),
+        previous_secret_expires_at: c.previous_secret_expires_at,
         token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
         redirect_uris: to_json_list(
             &c.redirect_uris
@@ -217,6 +224,8 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
             clients::Column::Id,
             clients::Column::SecretHash,
             clients::Column::SecretRotatedAt,
+            clients::Column::PreviousSecretHash,
+            clients::Column::PreviousSecretExpiresAt,
             clients::Column::CreatedAt,
         ] {
             model.not_set(col);
@@ -234,9 +243,21 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
         &self,
         id: &ClientId,
         secret_hash: &TokenHash,
+        previous_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        // SET reads the row as it was: the previous hash is the one being
+        // replaced, in the same statement (no window between two writes).
+        let previous = match previous_until {
+            Some(_) => Expr::col(clients::Column::SecretHash),
+            None => Expr::value(Option::<String>::None),
+        };
         let res = clients::Entity::update_many()
+            .col_expr(clients::Column::PreviousSecretHash, previous)
+            .col_expr(
+                clients::Column::PreviousSecretExpiresAt,
+                Expr::value(previous_until),
+            )
             .col_expr(
                 clients::Column::SecretHash,
                 Expr::value(secret_hash.as_str()),

@@ -15,6 +15,11 @@ pub struct Model {
     pub secret_hash: Option<String>,
     /// `secret_rotated_at`.
     pub secret_rotated_at: Option<DateTimeUtc>,
+    /// `previous_secret_hash` (migration m20261201_000011): the secret
+    /// before the last rotation, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    /// `previous_secret_expires_at`.
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
     /// `token_endpoint_auth_method`.
     pub token_endpoint_auth_method: String,
     /// `redirect_uris`.

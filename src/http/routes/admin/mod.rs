@@ -203,13 +203,3 @@ pub fn changed(
 ) {
     crate::http::audit::admin_change(state, meta, &caller.client_id, action, target);
 }
-
-/// The answer of a route that is declared but not built yet.
-pub(crate) fn not_built() -> Result<Response, AppError> {
-    Err(ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "this admin route is not available yet",
-    )
-    .into())
-}
