@@ -556,3 +556,46 @@ both_backends!(
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 );
+
+both_backends!(
+    an_admin_client_cannot_lock_itself_out,
+    |backend| async move {
+        let app = crate::helpers::spawn_app(backend).await;
+        let me = super::admin_client(&app, "admin:read admin:write").await;
+        let token = super::token_of(&app, &me).await;
+        let path = format!("/admin/v1/clients/{}", me.id);
+        let (status, body) = super::call(&app, reqwest::Method::DELETE, &path, &token, None).await;
+        assert_eq!(status, reqwest::StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["error"], "conflict");
+        let (status, body) = super::call(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &token,
+            Some(serde_json::json!({"scope": "admin:read"})),
+        )
+        .await;
+        assert_eq!(status, reqwest::StatusCode::CONFLICT, "{body}");
+        // Nothing changed: the client still holds admin:write and its token works.
+        let (status, body) = super::call(&app, reqwest::Method::GET, &path, &token, None).await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert!(
+            body["scope"].as_str().unwrap().contains("admin:write"),
+            "{body}"
+        );
+        // Renaming itself is fine.
+        let (status, _) = super::call(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &token,
+            Some(serde_json::json!({"client_name": "Renamed"})),
+        )
+        .await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        // Another admin client may delete it.
+        let other = super::admin_token(&app).await;
+        let (status, _) = super::call(&app, reqwest::Method::DELETE, &path, &other, None).await;
+        assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    }
+);

@@ -104,6 +104,14 @@ pub async fn patch_client(
     let store = state.store.as_ref();
     let existing = clients::find_client(store, &id).await?;
     let metadata = with_settings(&state, clients::patched(&existing, changes));
+    if caller.client_id.as_str() == id
+        && !metadata.scope.as_deref().is_some_and(|s| {
+            s.split(' ')
+                .any(|t| t == crate::protocol::admin::ADMIN_WRITE)
+        })
+    {
+        return Err(self_lockout("take admin:write away from itself"));
+    }
     let client = clients::update_client(
         store,
         state.clock.as_ref(),
@@ -125,6 +133,9 @@ pub async fn delete_client(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, AppError> {
     let id = client_id(path)?;
+    if caller.client_id.as_str() == id {
+        return Err(self_lockout("delete itself"));
+    }
     clients::delete_client(state.store.as_ref(), state.clock.as_ref(), &id).await?;
     changed(&state, &meta, &caller, "client_deleted", &id);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -180,4 +191,14 @@ pub async fn post_client_secret(
         previous_secret_expires_at: r.previous_secret_expires_at.timestamp(),
     };
     Ok(json(StatusCode::OK, &answer))
+}
+
+/// The admin API never lets the calling client lock itself out (Keycloak
+/// refuses the same of its admin user): 409, nothing changed. Another
+/// admin client, or the command line, can still do it.
+fn self_lockout(what: &str) -> AppError {
+    crate::error::ApiError::conflict(format!(
+        "an admin client cannot {what} through the admin API: use another admin client or the command line"
+    ))
+    .into()
 }
