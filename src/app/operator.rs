@@ -144,7 +144,9 @@ pub fn validated_client(
 ) -> Result<Client, OperatorError> {
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
-        return Err(invalid("--name must be 1 to 256 printable characters"));
+        return Err(invalid(
+            "client_name (--name) must be 1 to 256 printable characters",
+        ));
     }
     let bad_uri =
         |e: crate::domain::RedirectUriError| OperatorError::InvalidRedirectUri(e.to_string());
@@ -177,7 +179,7 @@ pub fn validated_client(
     let auth_method = if req.public {
         if req.auth_method.as_deref().is_some_and(|m| m != "none") {
             return Err(invalid(
-                "a public client authenticates with \"none\"; drop --auth-method",
+                "a public client authenticates with \"none\": drop token_endpoint_auth_method (--auth-method)",
             ));
         }
         TokenEndpointAuthMethod::None
@@ -190,7 +192,7 @@ pub fn validated_client(
             .map_err(invalid)?;
         if m == TokenEndpointAuthMethod::None {
             return Err(invalid(
-                "auth method \"none\" is for public clients: use --public",
+                "token_endpoint_auth_method \"none\" is for public clients (--public)",
             ));
         }
         m
@@ -198,7 +200,8 @@ pub fn validated_client(
     check_confidential_only(&req, &grant_types)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(OperatorError::InvalidRedirectUri(
-            "authorization_code needs at least one redirect URI (--redirect-uri)".into(),
+            "authorization_code needs at least one redirect URI (redirect_uris, --redirect-uri)"
+                .into(),
         ));
     }
     check_key_material(&req, auth_method, outbound_allow_insecure)?;
@@ -251,7 +254,7 @@ fn check_confidential_only(
 ) -> Result<(), OperatorError> {
     if req.audience.is_some() && !req.resource_server {
         return Err(invalid(
-            "--audience is for a resource server: add --resource-server",
+            "audience (--audience) is for a resource server: add resource_server (--resource-server)",
         ));
     }
     if req.public && req.resource_server {
@@ -279,15 +282,18 @@ fn check_key_material(
         && req.jwks_uri.is_none()
     {
         return Err(invalid(
-            "private_key_jwt needs --jwks FILE or --jwks-uri URL",
+            "private_key_jwt needs jwks or jwks_uri (--jwks FILE or --jwks-uri URL)",
         ));
     }
     if let Some(jwks) = &req.jwks {
-        let v: serde_json::Value =
-            serde_json::from_str(jwks).map_err(|e| invalid(format!("--jwks is not JSON: {e}")))?;
-        if !v.get("keys").is_some_and(serde_json::Value::is_array) {
-            return Err(invalid("--jwks must be a JWK Set ({\"keys\": [...]})"));
-        }
+        let v: serde_json::Value = serde_json::from_str(jwks)
+            .map_err(|e| invalid(format!("jwks (--jwks) is not JSON: {e}")))?;
+        let Some(keys) = v.get("keys").and_then(serde_json::Value::as_array) else {
+            return Err(invalid(
+                "jwks (--jwks) must be a JWK Set ({\"keys\": [...]})",
+            ));
+        };
+        check_public_keys(keys)?;
     }
     if let Some(uri) = &req.jwks_uri {
         // The server will call it: https, and no literal internal address
@@ -295,23 +301,60 @@ fn check_key_material(
         // time). The development exception is the outbound client's own
         // setting, never `--allow-http` (redirect URIs only).
         crate::domain::destination::check_outbound_url(uri, outbound_allow_insecure)
-            .map_err(|e| invalid(format!("--jwks-uri {e}")))?;
+            .map_err(|e| invalid(format!("jwks_uri (--jwks-uri) {e}")))?;
     }
     if req
         .id_token_alg
         .as_deref()
         .is_some_and(|a| !matches!(a, "RS256" | "ES256" | "PS256"))
     {
-        return Err(invalid("--id-token-alg must be RS256, ES256 or PS256"));
+        return Err(invalid(
+            "id_token_signed_response_alg (--id-token-alg) must be RS256, ES256 or PS256",
+        ));
     }
     for (flag, ttl) in [
-        ("--access-token-ttl", req.access_token_ttl_secs),
-        ("--id-token-ttl", req.id_token_ttl_secs),
-        ("--refresh-token-ttl", req.refresh_token_ttl_secs),
+        (
+            "access_token_ttl (--access-token-ttl)",
+            req.access_token_ttl_secs,
+        ),
+        ("id_token_ttl (--id-token-ttl)", req.id_token_ttl_secs),
+        (
+            "refresh_token_ttl (--refresh-token-ttl)",
+            req.refresh_token_ttl_secs,
+        ),
     ] {
         if ttl.is_some_and(|t| !(1..=366 * 86_400).contains(&t)) {
             return Err(invalid(format!(
                 "{flag} must be between 1 and 31622400 seconds"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The members of a JWK that hold private or symmetric key material
+/// (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// A client registers its *public* keys (RFC 7591 §2 `jwks`): a key with
+/// private or symmetric material is refused (it would be stored and shown
+/// back), and so is a key type we would never verify with.
+fn check_public_keys(keys: &[serde_json::Value]) -> Result<(), OperatorError> {
+    for (i, key) in keys.iter().enumerate() {
+        let Some(key) = key.as_object() else {
+            return Err(invalid(format!("jwks: key {i} is not a JSON object")));
+        };
+        if let Some(m) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
+            return Err(invalid(format!(
+                "jwks must hold public keys only: key {i} has the private member \"{m}\""
+            )));
+        }
+        if !matches!(
+            key.get("kty").and_then(serde_json::Value::as_str),
+            Some("RSA" | "EC" | "OKP")
+        ) {
+            return Err(invalid(format!(
+                "jwks: key {i} must have kty RSA, EC or OKP"
             )));
         }
     }
@@ -330,7 +373,7 @@ fn check_audience(a: &str) -> Result<String, OperatorError> {
         || a.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(invalid(
-            "--audience must be 1 to 1024 characters without spaces or control characters",
+            "audience (--audience) must be 1 to 1024 characters without spaces or control characters",
         ));
     }
     Ok(a.to_owned())

@@ -215,6 +215,28 @@ pub async fn list_initial_access_tokens(
         .collect())
 }
 
+/// Revokes the initial access token `id` (from `list`): it stops working
+/// at once. A leaked token is pulled this way rather than waiting for its
+/// expiry.
+pub async fn revoke_initial_access_token(store: &dyn Store, id: &str) -> Result<(), OperatorError> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(OperatorError::NotFound(format!(
+            "no initial access token {id:?}"
+        )));
+    }
+    if store
+        .registrations()
+        .delete_initial_access_token(id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(OperatorError::NotFound(format!(
+            "no initial access token {id:?}"
+        )))
+    }
+}
+
 // ---- registration (RFC 7591 §3) --------------------------------------------
 
 /// The Client Information Response (RFC 7591 §3.2.1, RFC 7592 §3): the
@@ -262,6 +284,17 @@ pub fn check_registrant(
     policy: &RegistrationPolicy,
 ) -> Result<ClientMetadata, RegistrationError> {
     let refuse = |msg: String| Err(RegistrationError::InvalidClientMetadata(msg));
+    // RFC 7591 §2: client_name is optional. The sign-in and consent pages
+    // need a name: the host of the first redirect URI, else a generic one.
+    if m.client_name.is_none() {
+        let host = m
+            .redirect_uris
+            .as_ref()
+            .and_then(|u| u.first())
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned));
+        m.client_name = Some(host.unwrap_or_else(|| "Registered client".to_owned()));
+    }
     for (field, set) in [
         ("first_party", m.first_party == Some(true)),
         ("resource_server", m.resource_server == Some(true)),

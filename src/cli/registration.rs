@@ -40,6 +40,12 @@ pub enum TokenCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke an initial access token (by the id `list` shows): it stops
+    /// working at once.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
 }
 
 fn time(secs: i64) -> String {
@@ -83,6 +89,10 @@ pub async fn run(cmd: RegistrationCmd, config: &Config) -> anyhow::Result<()> {
                      `Authorization: Bearer <token>` to POST /register."
                 );
             }
+        }
+        RegistrationCmd::Token(TokenCmd::Revoke { id }) => {
+            registration::revoke_initial_access_token(store.as_ref(), &id).await?;
+            println!("initial access token {id} revoked");
         }
         RegistrationCmd::Token(TokenCmd::List { json }) => {
             let list = registration::list_initial_access_tokens(store.as_ref()).await?;

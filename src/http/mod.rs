@@ -83,6 +83,9 @@ fn handler(
         (Endpoint::AdminInitialAccessTokens, Post) => {
             post(initial_access_tokens::post_initial_access_tokens)
         }
+        (Endpoint::AdminInitialAccessToken, Delete) => {
+            delete(initial_access_tokens::delete_initial_access_token)
+        }
         (Endpoint::AdminUsers, Get) => get(users::get_users),
         (Endpoint::AdminUsers, Post) => post(users::post_users),
         (Endpoint::AdminUser, Get) => get(users::get_user),

@@ -416,6 +416,9 @@ pub trait RegistrationRepository: Send + Sync {
         hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Deletes the initial access token `id` (revoked by an operator):
+    /// `false` if there was none.
+    async fn delete_initial_access_token(&self, id: &str) -> Result<bool, StoreError>;
     /// Gives back a use spent by a registration that was then refused.
     async fn refund_initial_access_token(&self, hash: &TokenHash) -> Result<(), StoreError>;
     /// Stores the registration access token of a newly registered client.

@@ -147,6 +147,8 @@ pub enum Endpoint {
     AdminClientSecret,
     /// Admin API: initial access tokens for dynamic registration.
     AdminInitialAccessTokens,
+    /// Admin API: one initial access token (revoke it).
+    AdminInitialAccessToken,
     /// Admin API: list, search and create users.
     AdminUsers,
     /// Admin API: one user.
@@ -181,7 +183,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 39] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -205,6 +207,7 @@ impl Endpoint {
         Self::AdminClient,
         Self::AdminClientSecret,
         Self::AdminInitialAccessTokens,
+        Self::AdminInitialAccessToken,
         Self::AdminUsers,
         Self::AdminUser,
         Self::AdminUserPassword,
@@ -249,6 +252,7 @@ impl Endpoint {
             Self::AdminClient => "/admin/v1/clients/{client_id}",
             Self::AdminClientSecret => "/admin/v1/clients/{client_id}/secret",
             Self::AdminInitialAccessTokens => "/admin/v1/initial-access-tokens",
+            Self::AdminInitialAccessToken => "/admin/v1/initial-access-tokens/{id}",
             Self::AdminUsers => "/admin/v1/users",
             Self::AdminUser => "/admin/v1/users/{user_id}",
             Self::AdminUserPassword => "/admin/v1/users/{user_id}/password",
@@ -275,7 +279,7 @@ impl Endpoint {
             Self::AdminClients | Self::AdminUsers | Self::AdminInitialAccessTokens => &[Get, Post],
             Self::AdminClient | Self::AdminUser => &[Get, Patch, Delete],
             Self::AdminUserSessions | Self::AdminSession | Self::AdminGrant => &[Get, Delete],
-            Self::AdminConsent => &[Delete],
+            Self::AdminConsent | Self::AdminInitialAccessToken => &[Delete],
             Self::Register
             | Self::AdminClientSecret
             | Self::AdminUserPassword
@@ -387,6 +391,7 @@ impl Endpoint {
                 | Self::AdminClient
                 | Self::AdminClientSecret
                 | Self::AdminInitialAccessTokens
+                | Self::AdminInitialAccessToken
                 | Self::AdminUsers
                 | Self::AdminUser
                 | Self::AdminUserPassword

@@ -193,7 +193,7 @@ both_backends!(
             ),
             (
                 vec!["--grant-type", "authorization_code"],
-                "at least one redirect URI (--redirect-uri)",
+                "--redirect-uri",
             ),
             (
                 vec![

@@ -139,6 +139,14 @@ impl<C: ConnectionTrait + Send + Sync> RegistrationRepository for SeaRepos<C> {
         }))
     }
 
+    async fn delete_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        let res = initial_access_tokens::Entity::delete_by_id(id)
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
     async fn delete_client_registration(&self, client: &ClientId) -> Result<bool, StoreError> {
         let res = client_registrations::Entity::delete_by_id(client.as_str())
             .exec(&self.conn)

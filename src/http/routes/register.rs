@@ -52,8 +52,9 @@ pub async fn post_register(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    ApiJson(metadata): ApiJson<ClientMetadata>,
+    body: Result<ApiJson<ClientMetadata>, AppError>,
 ) -> Result<Response, AppError> {
+    let ApiJson(metadata) = body.map_err(as_client_metadata_error)?;
     let policy = RegistrationPolicy::of(&state.config);
     let token = match policy.mode {
         crate::config::RegistrationMode::Open => None,
@@ -167,4 +168,17 @@ pub async fn delete_registered_client(
     let mut resp = StatusCode::NO_CONTENT.into_response();
     no_store(&mut resp);
     Ok(resp)
+}
+
+/// A body that is not a JSON object of client metadata is
+/// `invalid_client_metadata` at `/register` (RFC 7591 §3.2.2), not the
+/// admin API's `invalid_request`.
+fn as_client_metadata_error(e: AppError) -> AppError {
+    match e {
+        AppError::Api(mut api) if api.error == "invalid_request" => {
+            api.error = "invalid_client_metadata";
+            AppError::Api(api)
+        }
+        other => other,
+    }
 }

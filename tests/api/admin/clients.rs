@@ -599,3 +599,51 @@ both_backends!(
         assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
     }
 );
+
+both_backends!(
+    admin_bodies_are_objects_of_known_fields,
+    |backend| async move {
+        let app = crate::helpers::spawn_app(backend).await;
+        let token = admin_token(&app).await;
+        for (body, why) in [
+            (
+                json!(["ArrayClient", [], [], ["client_credentials"]]),
+                "an array",
+            ),
+            (
+                json!({"client_name": "X", "grant_types": ["client_credentials"], "client_id": "mine"}),
+                "client_id",
+            ),
+            (
+                json!({"client_name": "X", "grant_types": ["client_credentials"], "client_secret": "s"}),
+                "client_secret",
+            ),
+            (
+                json!({"client_name": "X", "grant_types": ["client_credentials"], "redirect_uri": "typo"}),
+                "a typo",
+            ),
+        ] {
+            let (status, resp) =
+                call(&app, Method::POST, "/admin/v1/clients", &token, Some(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {resp}");
+            assert_eq!(resp["error"], "invalid_request", "{why}");
+        }
+        let (_, list) = call(&app, Method::GET, "/admin/v1/clients", &token, None).await;
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            1,
+            "only the admin client: {list}"
+        );
+        // An empty body with a JSON content type is an empty body.
+        let me = list["items"][0]["client_id"].as_str().unwrap().to_owned();
+        let resp = app
+            .http
+            .post(app.url(&format!("/admin/v1/clients/{me}/secret")))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+);

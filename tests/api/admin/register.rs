@@ -846,3 +846,86 @@ both_backends!(
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
 );
+
+both_backends!(
+    a_revoked_initial_access_token_stops_at_once,
+    |backend| async move {
+        let app = app_in(backend, RegistrationMode::Token).await;
+        let admin = admin_token(&app).await;
+        let (_, created) = call(
+            &app,
+            Method::POST,
+            "/admin/v1/initial-access-tokens",
+            &admin,
+            Some(json!({"ttl_secs": 3600})),
+        )
+        .await;
+        let token = created["token"].as_str().unwrap().to_owned();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let (status, _, body) = register(&app, Some(&token), &code_client()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        let path = format!("/admin/v1/initial-access-tokens/{id}");
+        let read = read_token(&app).await;
+        let (status, _) = call(&app, Method::DELETE, &path, &read, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "admin:read cannot revoke");
+        let (status, body) = call(&app, Method::DELETE, &path, &admin, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (s, h, b) = register(&app, Some(&token), &code_client()).await;
+        assert_invalid_token(s, &h, &b, "revoked");
+        let (status, body) = call(&app, Method::DELETE, &path, &admin, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"], "not_found");
+        let (_, list) = call(
+            &app,
+            Method::GET,
+            "/admin/v1/initial-access-tokens",
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+    }
+);
+
+both_backends!(
+    registration_fixes_what_a_strict_client_sends,
+    |backend| async move {
+        let app = app_in(backend, RegistrationMode::Open).await;
+        // RFC 7591 §2: client_name is optional.
+        let (status, _, body) = register(
+            &app,
+            None,
+            &json!({"redirect_uris": ["https://rp.example.com/cb"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["client_name"], "rp.example.com");
+        // A JWK Set with private or symmetric material is refused.
+        for key in [
+            json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}),
+            json!({"kty": "oct", "k": "c2VjcmV0"}),
+        ] {
+            let (status, _, body) = register(
+                &app,
+                None,
+                &json!({"redirect_uris": ["https://rp.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key]}}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+        }
+        // A body that is not a JSON object is invalid_client_metadata (§3.2.2).
+        let resp = app
+            .http
+            .post(app.url("/register"))
+            .header("content-type", "application/json")
+            .body("[\"App\", [\"https://rp.example.com/cb\"]]")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+    }
+);

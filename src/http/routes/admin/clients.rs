@@ -57,8 +57,9 @@ pub async fn get_clients(
 pub async fn post_clients(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
-    ApiJson(metadata): ApiJson<ClientMetadata>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, AppError> {
+    let metadata = admin_metadata(body)?;
     let new = with_settings(&state, metadata).into_new_client()?;
     let created = operator::create_client(
         state.store.as_ref(),
@@ -98,8 +99,9 @@ pub async fn patch_client(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    ApiJson(changes): ApiJson<ClientMetadata>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, AppError> {
+    let changes = admin_metadata(body)?;
     let id = client_id(path)?;
     let store = state.store.as_ref();
     let existing = clients::find_client(store, &id).await?;
@@ -168,7 +170,7 @@ pub async fn post_client_secret(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    ApiJson(body): ApiJson<RotateSecret>,
+    super::OptionalApiJson(body): super::OptionalApiJson<RotateSecret>,
 ) -> Result<Response, AppError> {
     let id = client_id(path)?;
     let r = clients::rotate_client_secret(
@@ -201,4 +203,71 @@ fn self_lockout(what: &str) -> AppError {
         "an admin client cannot {what} through the admin API: use another admin client or the command line"
     ))
     .into()
+}
+
+/// The names the admin API accepts in a client body: RFC 7591 metadata
+/// and portcullis's extensions ([`ClientMetadata`]). Unlike `/register`
+/// (RFC 7591 §2 says to ignore unknown metadata), an operator's typo or a
+/// `client_id` / `client_secret` (which the server chooses) is refused, so
+/// that nothing is silently dropped.
+const ADMIN_CLIENT_FIELDS: [&str; 18] = [
+    "client_name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "response_types",
+    "scope",
+    "token_endpoint_auth_method",
+    "jwks",
+    "jwks_uri",
+    "id_token_signed_response_alg",
+    "first_party",
+    "require_pkce",
+    "resource_server",
+    "audience",
+    "access_token_ttl",
+    "id_token_ttl",
+    "refresh_token_ttl",
+    "allow_http_redirect_uris",
+];
+
+fn admin_metadata(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<ClientMetadata, AppError> {
+    if let Some(unknown) = body
+        .keys()
+        .find(|k| !ADMIN_CLIENT_FIELDS.contains(&k.as_str()))
+    {
+        return Err(crate::error::ApiError::invalid_request(format!(
+            "unknown field {unknown:?} (the server chooses client_id and client_secret)"
+        ))
+        .into());
+    }
+    serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| {
+        crate::error::ApiError::invalid_request(format!("the body is not valid: {e}")).into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_field_list_is_the_metadata_s() {
+        let names: Vec<String> = serde_json::to_value(ClientMetadata::default())
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let mut listed: Vec<String> = ADMIN_CLIENT_FIELDS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        listed.sort();
+        let mut names = names;
+        names.sort();
+        assert_eq!(listed, names);
+    }
 }

@@ -80,3 +80,19 @@ pub async fn post_initial_access_tokens(
         },
     ))
 }
+
+/// `DELETE /admin/v1/initial-access-tokens/{id}`: revokes the token (it
+/// stops working at once); 204, or 404 `not_found`.
+pub async fn delete_initial_access_token(
+    State(state): State<AppState>,
+    AdminWrite(caller, meta): AdminWrite,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, AppError> {
+    let axum::extract::Path(id) =
+        path.map_err(|_| crate::error::ApiError::not_found("no such initial access token"))?;
+    registration::revoke_initial_access_token(state.store.as_ref(), &id).await?;
+    changed(&state, &meta, &caller, "initial_access_token_revoked", &id);
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}

@@ -135,10 +135,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(AppError::Body)?;
-        serde_json::from_slice(&body)
-            .map(Self)
-            .map_err(|e| ApiError::invalid_request(format!("the body is not valid: {e}")).into())
+        parse_object(&body).map(Self)
     }
+}
+
+/// A JSON object parsed into `T`: an array or a scalar is refused even
+/// where serde would read a struct from it (a struct from an array is
+/// positional, which no caller of a JSON API means).
+fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_request(format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_request("the body must be a JSON object").into());
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid_request(format!("the body is not valid: {e}")).into())
 }
 
 /// An optional JSON body: no body at all means `T::default()` (so that
@@ -151,19 +162,22 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalA
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let empty = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0")
-            || (req.headers().get(header::CONTENT_TYPE).is_none()
-                && req.headers().get(header::CONTENT_LENGTH).is_none()
-                && req.headers().get(header::TRANSFER_ENCODING).is_none());
-        if empty {
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(AppError::Body)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        ApiJson::from_request(req, state)
-            .await
-            .map(|ApiJson(v)| Self(v))
+        let json = content_type
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::invalid_request("the body must be application/json").into());
+        }
+        parse_object(&body).map(Self)
     }
 }
 
