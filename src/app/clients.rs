@@ -9,7 +9,7 @@ use crate::app::client_metadata::ClientMetadata;
 use crate::app::operator::{self, OperatorError};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Client, ClientId, ClientKind, GrantType, RedirectUri, TokenHash};
+use crate::domain::{Client, ClientId, GrantType, RedirectUri, TokenHash};
 use crate::ports::{Clock, Rng, Store};
 use crate::protocol::admin;
 use crate::protocol::grant::{self, GrantSelector};
@@ -93,11 +93,15 @@ pub async fn update_client(
             existing.auth_method, checked.auth_method
         )));
     }
+    // A client that stops authenticating with a secret loses it (a secret
+    // left stored would come back to life with a later switch); one that
+    // starts needs `rotate-secret` to get one.
+    let keeps_secret = checked.auth_method.uses_secret();
     let client = Client {
-        secret_hash: existing.secret_hash,
-        secret_rotated_at: existing.secret_rotated_at,
-        previous_secret_hash: existing.previous_secret_hash,
-        previous_secret_expires_at: existing.previous_secret_expires_at,
+        secret_hash: existing.secret_hash.filter(|_| keeps_secret),
+        secret_rotated_at: existing.secret_rotated_at.filter(|_| keeps_secret),
+        previous_secret_hash: existing.previous_secret_hash.filter(|_| keeps_secret),
+        previous_secret_expires_at: existing.previous_secret_expires_at.filter(|_| keeps_secret),
         created_at: existing.created_at,
         ..checked
     };
@@ -174,10 +178,12 @@ pub async fn rotate_client_secret(
         )));
     }
     let client = find_client(store, id).await?;
-    if client.kind() == ClientKind::Public {
-        return Err(OperatorError::Invalid(
-            "a public client has no secret".into(),
-        ));
+    if !client.auth_method.uses_secret() {
+        return Err(OperatorError::Invalid(format!(
+            "a client that authenticates with {} has no secret (client_secret_basic and \
+             client_secret_post do)",
+            client.auth_method
+        )));
     }
     let now = clock.now();
     let until = now + Duration::seconds(overlap_secs);
@@ -427,7 +433,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(stored.kind(), ClientKind::Public);
+        assert_eq!(stored.kind(), crate::domain::ClientKind::Public);
     }
 
     #[tokio::test]

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Client, ClientId, ClientKind, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod,
-    TokenHash, User, UserId, Username,
+    Client, ClientId, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod, TokenHash, User,
+    UserId, Username,
 };
 use crate::ports::{Clock, PasswordHasher, Rng, Store, StoreError};
 
@@ -120,7 +120,7 @@ pub async fn create_client(
     let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
     let now = clock.now();
     let mut client = validated_client(req, id, now, outbound_allow_insecure)?;
-    let secret = (client.kind() == ClientKind::Confidential).then(|| rng.token());
+    let secret = client.auth_method.uses_secret().then(|| rng.token());
     client.secret_hash = secret.as_deref().map(TokenHash::of);
     client.secret_rotated_at = secret.as_ref().map(|_| now);
     match store.clients().insert_client(&client).await {

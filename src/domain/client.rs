@@ -34,6 +34,13 @@ pub enum TokenEndpointAuthMethod {
 }
 
 impl TokenEndpointAuthMethod {
+    /// Whether the client authenticates with a secret the server issued
+    /// (`client_secret_basic`, `client_secret_post`): only such clients get
+    /// one (a `private_key_jwt` client has keys instead).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
     /// The registered metadata value.
     pub fn as_str(self) -> &'static str {
         match self {

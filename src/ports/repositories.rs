@@ -44,8 +44,9 @@ pub trait ClientRepository: Send + Sync {
     ) -> Result<Vec<Client>, StoreError>;
     /// Replaces a client's settings with those of `client` (found by its
     /// id): everything but the id, the creation time and the secrets, which
-    /// change only through [`Self::set_client_secret`]. `false` if no such
-    /// client.
+    /// change only through [`Self::set_client_secret`], except that a
+    /// client whose method uses no secret (`private_key_jwt`, `none`) has
+    /// them cleared. `false` if no such client.
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
     /// Replaces the secret hash in one statement; `false` if no such
     /// client. With `previous_until`, the secret replaced becomes the

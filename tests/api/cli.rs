@@ -191,10 +191,7 @@ both_backends!(
                 ],
                 "confidential",
             ),
-            (
-                vec!["--grant-type", "authorization_code"],
-                "--redirect-uri",
-            ),
+            (vec!["--grant-type", "authorization_code"], "--redirect-uri"),
             (
                 vec![
                     "--redirect-uri",

@@ -89,8 +89,8 @@ both_backends!(
         let kp = keys("k1");
         let c = register(&app, service(Some(kp.jwks.clone()), None)).await;
         assert!(
-            c.secret.is_some(),
-            "the CLI still issues a secret, unused for this method"
+            c.secret.is_none(),
+            "a private_key_jwt client has keys, not a secret"
         );
         let aud = app.url("/token");
         let (s, b) = token_with(&app, &c.id, &assertion(&kp, &c.id, &aud, "j1", 60)).await;

@@ -219,16 +219,21 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
 
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
         let mut model = client_to(client).reset_all();
-        // The secrets and the creation time are not settings.
-        for col in [
-            clients::Column::Id,
-            clients::Column::SecretHash,
-            clients::Column::SecretRotatedAt,
-            clients::Column::PreviousSecretHash,
-            clients::Column::PreviousSecretExpiresAt,
-            clients::Column::CreatedAt,
-        ] {
-            model.not_set(col);
+        // The creation time is not a setting; nor are the secrets of a
+        // client that authenticates with one (rotation writes them, and an
+        // update must not undo a rotation made meanwhile). A client that no
+        // longer uses a secret has them cleared.
+        model.not_set(clients::Column::Id);
+        model.not_set(clients::Column::CreatedAt);
+        if client.auth_method.uses_secret() {
+            for col in [
+                clients::Column::SecretHash,
+                clients::Column::SecretRotatedAt,
+                clients::Column::PreviousSecretHash,
+                clients::Column::PreviousSecretExpiresAt,
+            ] {
+                model.not_set(col);
+            }
         }
         let res = clients::Entity::update_many()
             .set(model)

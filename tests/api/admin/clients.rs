@@ -647,3 +647,85 @@ both_backends!(
         assert_eq!(resp.status(), StatusCode::OK);
     }
 );
+
+both_backends!(only_secret_clients_hold_a_secret, |backend| async move {
+    let app = crate::helpers::spawn_app(backend).await;
+    let token = admin_token(&app).await;
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients",
+        &token,
+        Some(
+            json!({"client_name": "Keys", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.get("client_secret").is_none(), "{body}");
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/admin/v1/clients/{id}/secret"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // A secret client switched to private_key_jwt loses its secret.
+    let (_, body) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients",
+        &token,
+        Some(json!({"client_name": "Secret", "grant_types": ["client_credentials"]})),
+    )
+    .await;
+    let (id, secret) = (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let cc = |id: String, secret: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(cc(id.clone(), secret.clone()).await, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        &token,
+        Some(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        &token,
+        Some(json!({"token_endpoint_auth_method": "client_secret_basic"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        cc(id, secret).await,
+        StatusCode::UNAUTHORIZED,
+        "the old secret does not come back"
+    );
+});
