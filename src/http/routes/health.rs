@@ -31,7 +31,13 @@ pub async fn get_readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Anything else: 404 page.
-pub async fn not_found() -> Response {
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    // The JSON APIs answer JSON even for a path they do not serve.
+    if uri.path().starts_with("/admin/") || uri.path().starts_with("/register/") {
+        return axum::response::IntoResponse::into_response(crate::error::AppError::Api(
+            crate::error::ApiError::not_found("no such resource"),
+        ));
+    }
     render_page(
         StatusCode::NOT_FOUND,
         "Page not found",

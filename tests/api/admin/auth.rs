@@ -206,3 +206,21 @@ both_backends!(
         assert_eq!(status, StatusCode::OK);
     }
 );
+
+both_backends!(unknown_admin_paths_answer_json_404, |backend| async move {
+    let app = spawn_app(backend).await;
+    let token = admin_token(&app).await;
+    for path in [
+        "/admin/v1/nothing",
+        "/admin/v1/clients/",
+        "/admin/v2/clients",
+    ] {
+        let (status, body) = call(&app, Method::GET, path, &token, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"], "not_found", "{path}: {body}");
+    }
+    // Pages keep their HTML 404.
+    let resp = app.http.get(app.url("/nothing")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(resp.text().await.unwrap().contains("<html"));
+});
