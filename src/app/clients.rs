@@ -127,6 +127,12 @@ pub async fn delete_client(
     if !store.clients().delete_client(&client.id).await? {
         return Err(OperatorError::NotFound(format!("no client {id}")));
     }
+    // Its RFC 7592 registration access token goes with it (a client
+    // registered through /register; `false` for the others).
+    store
+        .registrations()
+        .delete_client_registration(&client.id)
+        .await?;
     Ok(revoked)
 }
 

@@ -603,18 +603,15 @@ pub async fn update(
     })
 }
 
-/// Deletes a registered client (RFC 7592 §2.3): its registration access
-/// token stops working, then [`clients::delete_client`] revokes every
-/// grant made to it (and so every token issued from them) and deletes it.
+/// Deletes a registered client (RFC 7592 §2.3) through
+/// [`clients::delete_client`], the one deletion of the admin API and the
+/// CLI too: every grant made to it is revoked (and so every token issued
+/// from them), the client and its registration access token are deleted.
 pub async fn delete(
     store: &dyn Store,
     clock: &dyn Clock,
     client: &ClientId,
 ) -> Result<(), RegistrationError> {
-    store
-        .registrations()
-        .delete_client_registration(client)
-        .await?;
     match clients::delete_client(store, clock, client.as_str()).await {
         Ok(_) | Err(OperatorError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),

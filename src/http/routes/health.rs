@@ -32,8 +32,9 @@ pub async fn get_readyz(State(state): State<AppState>) -> Response {
 
 /// Anything else: 404 page.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
-    // The JSON APIs answer JSON even for a path they do not serve.
-    if uri.path().starts_with("/admin/") || uri.path().starts_with("/register/") {
+    // The admin API answers JSON even for a path it does not serve
+    // (`/register` stays an unknown path while registration is off).
+    if uri.path().starts_with("/admin/") {
         return axum::response::IntoResponse::into_response(crate::error::AppError::Api(
             crate::error::ApiError::not_found("no such resource"),
         ));

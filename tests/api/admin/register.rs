@@ -929,3 +929,38 @@ both_backends!(
         assert_eq!(body["error"], "invalid_client_metadata", "{body}");
     }
 );
+
+both_backends!(
+    an_admin_deletion_takes_the_registration_with_it,
+    |backend| async move {
+        let app = app_in(backend, RegistrationMode::Open).await;
+        let (status, _, body) = register(&app, None, &code_client()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["client_id"].as_str().unwrap().to_owned();
+        let rat = body["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let admin = admin_token(&app).await;
+        let (status, _) = call(
+            &app,
+            Method::DELETE,
+            &format!("/admin/v1/clients/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let hash = portcullis::domain::TokenHash::of(&rat);
+        assert!(
+            app.state
+                .store
+                .registrations()
+                .client_registration(&hash)
+                .await
+                .unwrap()
+                .is_none(),
+            "the registration row is gone with the client"
+        );
+    }
+);
