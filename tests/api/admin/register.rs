@@ -964,3 +964,64 @@ both_backends!(
         );
     }
 );
+
+both_backends!(initial_access_tokens_are_paged, |backend| async move {
+    let app = app_in(backend, RegistrationMode::Token).await;
+    let admin = admin_token(&app).await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let (status, created) = call(
+            &app,
+            Method::POST,
+            "/admin/v1/initial-access-tokens",
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        made.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (status, first) = call(
+        &app,
+        Method::GET,
+        "/admin/v1/initial-access-tokens?limit=2",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, second) = call(
+        &app,
+        Method::GET,
+        &format!("/admin/v1/initial-access-tokens?limit=2&cursor={cursor}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1, "{second}");
+    assert!(second.get("next_cursor").is_none(), "{second}");
+    let mut seen: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    made.sort();
+    assert_eq!(seen, made, "every token once");
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/admin/v1/initial-access-tokens?limit=0",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+});

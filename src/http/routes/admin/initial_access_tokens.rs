@@ -36,17 +36,34 @@ struct Created {
 }
 
 /// `GET /admin/v1/initial-access-tokens`: every token, newest first,
-/// without secrets (`id`, `created_at`, `expires_at`, `uses_left`); one
-/// page (there are few).
+/// without secrets (`id`, `created_at`, `expires_at`, `uses_left`), paged
+/// with `limit` and `cursor` like every admin list.
 pub async fn get_initial_access_tokens(
     State(state): State<AppState>,
     _caller: AdminRead,
+    crate::http::extractors::Query(query): crate::http::extractors::Query,
 ) -> Result<Response, AppError> {
+    let req = super::page_request(&query)?;
     let items = registration::list_initial_access_tokens(state.store.as_ref()).await?;
-    Ok(super::page(&Page {
-        items,
-        next_cursor: None,
-    }))
+    // Few rows: paged in memory, in the list's order (newest first), the
+    // cursor being the last id shown.
+    let rows: Vec<InitialAccessTokenView> = match &req.after {
+        None => items,
+        Some(after) => items
+            .into_iter()
+            .skip_while(|t| &t.id != after)
+            .skip(1)
+            .collect(),
+    };
+    let rows = rows
+        .into_iter()
+        .take(usize::try_from(req.fetch()).unwrap_or(usize::MAX))
+        .collect();
+    Ok(super::page(&Page::of(
+        rows,
+        &req,
+        |t: &InitialAccessTokenView| t.id.clone(),
+    )))
 }
 
 /// `POST /admin/v1/initial-access-tokens`: makes one; 201 with the token.
