@@ -54,12 +54,14 @@ pub struct PurgeReport {
     pub sessions: u64,
     /// Stale sign-in throttle rows.
     pub throttles: u64,
+    /// Expired initial access tokens (dynamic registration).
+    pub initial_access_tokens: u64,
 }
 
 impl PurgeReport {
     /// Every row removed.
     pub fn total(&self) -> u64 {
-        self.codes + self.revocations + self.sessions + self.throttles
+        self.codes + self.revocations + self.sessions + self.throttles + self.initial_access_tokens
     }
 }
 
@@ -92,6 +94,11 @@ pub async fn purge(
             PurgeTarget::StaleThrottles,
             dead_before - settings.throttle_window,
             &mut report.throttles,
+        ),
+        (
+            PurgeTarget::ExpiredInitialAccessTokens,
+            dead_before,
+            &mut report.initial_access_tokens,
         ),
     ] {
         loop {

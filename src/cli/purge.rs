@@ -25,8 +25,12 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("{}", json!(report));
     } else {
         println!(
-            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows",
-            report.codes, report.revocations, report.sessions, report.throttles
+            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens",
+            report.codes,
+            report.revocations,
+            report.sessions,
+            report.throttles,
+            report.initial_access_tokens
         );
     }
     Ok(())

@@ -456,6 +456,8 @@ pub enum PurgeTarget {
     },
     /// Sign-in throttle rows whose counting window and lock are over.
     StaleThrottles,
+    /// Initial access tokens (RFC 7591 §3) that expired.
+    ExpiredInitialAccessTokens,
 }
 
 /// Housekeeping: deletes dead rows in bounded batches, so that one purge

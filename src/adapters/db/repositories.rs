@@ -1424,6 +1424,15 @@ impl<C: ConnectionTrait + Send + Sync> HousekeepingRepository for SeaRepos<C> {
                 )
                 .await
             }
+            PurgeTarget::ExpiredInitialAccessTokens => {
+                self.purge_keys::<super::entity::initial_access_tokens::Entity>(
+                    super::entity::initial_access_tokens::Column::Id,
+                    Condition::all()
+                        .add(super::entity::initial_access_tokens::Column::ExpiresAt.lt(before)),
+                    limit,
+                )
+                .await
+            }
         }
     }
 }

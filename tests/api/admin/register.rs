@@ -1025,3 +1025,46 @@ both_backends!(initial_access_tokens_are_paged, |backend| async move {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 });
+
+both_backends!(
+    purge_forgets_expired_initial_access_tokens,
+    |backend| async move {
+        use portcullis::app::housekeeping::{self, PurgeSettings};
+        use portcullis::domain::InitialAccessToken;
+        let app = app_in(backend, RegistrationMode::Token).await;
+        let store = app.state.store.as_ref();
+        let now = chrono::Utc::now();
+        for (id, expires_at) in [
+            ("old", now - chrono::Duration::hours(2)),
+            ("live", now + chrono::Duration::hours(2)),
+        ] {
+            store
+                .registrations()
+                .insert_initial_access_token(&InitialAccessToken {
+                    id: id.into(),
+                    token_hash: portcullis::domain::TokenHash::of(id),
+                    created_at: now - chrono::Duration::hours(3),
+                    expires_at,
+                    uses_left: None,
+                })
+                .await
+                .unwrap();
+        }
+        let settings = PurgeSettings {
+            batch_size: 10,
+            throttle_window: chrono::Duration::minutes(15),
+            session_idle: chrono::Duration::hours(1),
+        };
+        let report = housekeeping::purge(store, now, &settings).await.unwrap();
+        assert_eq!(report.initial_access_tokens, 1, "{report:?}");
+        let left: Vec<String> = store
+            .registrations()
+            .list_initial_access_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(left, ["live"]);
+    }
+);

@@ -256,6 +256,7 @@ both_backends!(
                 revocations: 5,
                 sessions: 15,
                 throttles: 5,
+                initial_access_tokens: 0,
             }
         );
         for i in 0..5 {
