@@ -77,6 +77,18 @@ both_backends!(scopes_decide_read_and_write, |backend| async move {
     let (status, body) = call(&app, Method::GET, READ, &none, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "insufficient_scope");
+    let resp = app
+        .http
+        .get(app.url(READ))
+        .bearer_auth(&none)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        challenge(&resp).ends_with("scope=\"admin:read\""),
+        "{}",
+        challenge(&resp)
+    );
 
     let (status, _) = call(&app, Method::GET, READ, &read, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -93,6 +105,11 @@ both_backends!(scopes_decide_read_and_write, |backend| async move {
         .await
         .unwrap();
     assert!(challenge(&resp).contains("error=\"insufficient_scope\""));
+    assert!(
+        challenge(&resp).ends_with("scope=\"admin:write\""),
+        "RFC 6750 §3: the challenge names the scope: {}",
+        challenge(&resp)
+    );
 
     let (status, body) = call(&app, Method::DELETE, WRITE, &write, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

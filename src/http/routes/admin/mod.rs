@@ -28,6 +28,7 @@ use crate::error::{ApiError, AppError, no_store};
 use crate::http::audit::RequestMeta;
 use crate::http::extractors::authorization;
 use crate::protocol::admin::{self, AdminCaller, Need, Page, PageRequest};
+use crate::protocol::error::ErrorCode;
 use crate::protocol::params::RawParams;
 use crate::protocol::userinfo;
 use crate::state::AppState;
@@ -68,9 +69,29 @@ pub async fn require(
         Need::Write
     };
     let (mut parts, body) = req.into_parts();
-    let who = caller(&mut parts, &state, need).await?;
+    let who = match caller(&mut parts, &state, need).await {
+        Ok(who) => who,
+        Err(AppError::Bearer(e)) if e.code == ErrorCode::InsufficientScope => {
+            return Ok(with_scope(AppError::Bearer(e).into_response(), need));
+        }
+        Err(e) => return Err(e),
+    };
     parts.extensions.insert(who);
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// RFC 6750 §3: an `insufficient_scope` challenge may name the scope the
+/// resource needs (`scope="admin:write"`).
+fn with_scope(mut resp: Response, need: Need) -> Response {
+    let challenge = resp
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(|c| format!("{c}, scope=\"{}\"", need.scope()));
+    if let Some(v) = challenge.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 /// The caller [`require`] admitted, with `need` checked again (a handler
