@@ -379,54 +379,6 @@ fn check_audience(a: &str) -> Result<String, OperatorError> {
     Ok(a.to_owned())
 }
 
-/// Registers a confidential client as a resource server, or withdraws it
-/// (`client update --resource-server true|false [--audience VALUE]`): only
-/// resource servers may call `/introspect` (RFC 7662 §2.1), and each is told
-/// only about tokens of its audience or issued to it (§4,
-/// `protocol::introspect`). Registering keeps the audience the client has,
-/// else takes `audience`, else its client id; `audience` replaces it.
-pub async fn set_resource_server(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    id: &str,
-    resource_server: bool,
-    audience: Option<&str>,
-) -> Result<Client, OperatorError> {
-    let id = ClientId::parse(id).ok_or_else(|| invalid("not a valid client id"))?;
-    let audience = audience.map(check_audience).transpose()?;
-    if !resource_server && audience.is_some() {
-        return Err(invalid(
-            "--audience is for a resource server: it cannot go with --resource-server false",
-        ));
-    }
-    let client = store
-        .clients()
-        .get_client(&id)
-        .await?
-        .ok_or_else(|| OperatorError::NotFound(format!("no client {id}")))?;
-    if resource_server && client.auth_method == TokenEndpointAuthMethod::None {
-        return Err(invalid(
-            "a public client cannot be a resource server (RFC 7662 §2.1)",
-        ));
-    }
-    let resource_audience = resource_server.then(|| {
-        audience
-            .or_else(|| client.resource_audience.clone())
-            .unwrap_or_else(|| id.as_str().to_owned())
-    });
-    if !store
-        .clients()
-        .set_client_resource_audience(&id, resource_audience.as_deref(), clock.now())
-        .await?
-    {
-        return Err(OperatorError::NotFound(format!("no client {id}")));
-    }
-    Ok(Client {
-        resource_audience,
-        ..client
-    })
-}
-
 /// What `user create` asks for.
 #[derive(Clone, Default)]
 pub struct NewUser {

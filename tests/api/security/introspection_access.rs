@@ -10,8 +10,7 @@
 //! carries, is read only by a resource server registered with exactly that
 //! audience. The rule: `protocol::introspect`.
 
-use portcullis::adapters::system::SystemClock;
-use portcullis::app::operator::{self, NewClient};
+use portcullis::app::operator::NewClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -147,11 +146,9 @@ both_backends!(
         );
 
         // `client update ID --audience <server-wide>`: A reads them now.
-        let store = app.state.store.as_ref();
-        let c =
-            operator::set_resource_server(store, &SystemClock, &api.id, true, Some(&app.issuer))
-                .await
-                .unwrap();
+        let c = crate::security::set_resource_server(&app, &api.id, true, Some(&app.issuer))
+            .await
+            .unwrap();
         assert_eq!(c.resource_audience.as_deref(), Some(app.issuer.as_str()));
         assert_eq!(
             introspect(&app, &api, &s.access_token).await.1["active"],
@@ -159,7 +156,7 @@ both_backends!(
         );
         // Bad audiences change nothing.
         for (bad, flag) in [("", true), ("a b", true), ("x\u{7}", true), ("api", false)] {
-            let err = operator::set_resource_server(store, &SystemClock, &api.id, flag, Some(bad))
+            let err = crate::security::set_resource_server(&app, &api.id, flag, Some(bad))
                 .await
                 .unwrap_err();
             assert!(err.to_string().contains("--audience"), "{bad:?}: {err}");
@@ -170,8 +167,7 @@ both_backends!(
         );
 
         // Withdrawn (`client update --resource-server false`): refused again.
-        let store = app.state.store.as_ref();
-        operator::set_resource_server(store, &SystemClock, &api.id, false, None)
+        crate::security::set_resource_server(&app, &api.id, false, None)
             .await
             .unwrap();
         let (st, body) = introspect(&app, &api, &s.access_token).await;
@@ -181,7 +177,7 @@ both_backends!(
             "{body}"
         );
         // A public client cannot be made one.
-        let err = operator::set_resource_server(store, &SystemClock, &spa.id, true, None)
+        let err = crate::security::set_resource_server(&app, &spa.id, true, None)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("public"), "{err}");

@@ -72,15 +72,9 @@ async fn resource_server(app: &TestApp) -> TestClient {
 /// The signed-in client, registered as a resource server (its own
 /// audience): told about its own refresh token (RFC 7662 §4).
 async fn own_client(app: &TestApp, s: &SignedIn) -> TestClient {
-    operator::set_resource_server(
-        app.state.store.as_ref(),
-        &SystemClock,
-        &s.client.id,
-        true,
-        None,
-    )
-    .await
-    .unwrap();
+    crate::security::set_resource_server(app, &s.client.id, true, None)
+        .await
+        .unwrap();
     TestClient {
         id: s.client.id.clone(),
         secret: Some(s.secret.clone()),
