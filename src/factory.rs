@@ -104,6 +104,7 @@ pub fn build_password_hasher(config: &Config) -> Result<Arc<dyn PasswordHasher>,
 pub fn interaction_settings(config: &Config) -> InteractionSettings {
     let a = &config.auth;
     InteractionSettings {
+        require_verified_email: config.self_service.require_verified_email,
         issuer: config.issuer.clone(),
         code_ttl: a.code_ttl,
         session_idle: a.session_idle,
@@ -306,6 +307,7 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
     let session_key = build_session_key(&config)?;
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
+        mail_wake: Arc::new(tokio::sync::Notify::new()),
         event_reader,
         session_key,
         interaction,

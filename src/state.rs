@@ -62,6 +62,9 @@ pub struct Services {
     pub event_reader: Arc<dyn EventReader>,
     /// The key of session cookies and CSRF tokens (`http::session`).
     pub session_key: Arc<crate::http::session::SessionKey>,
+    /// Wakes the outbox worker (`app::outbox`) after a request queued mail,
+    /// so that it goes out at once rather than at the next poll.
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Services {

@@ -15,6 +15,7 @@ mod m20261201_000010_signing_keys_revoked;
 mod m20261201_000011_clients_secret_overlap;
 mod m20261201_000012_registration;
 mod m20261201_000013_admin_users;
+mod m20261201_000014_self_service;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_clients_secret_overlap::Migration),
             Box::new(m20261201_000012_registration::Migration),
             Box::new(m20261201_000013_admin_users::Migration),
+            Box::new(m20261201_000014_self_service::Migration),
         ]
     }
 }

@@ -202,6 +202,12 @@ impl Repositories for CachedStore {
     fn housekeeping(&self) -> &dyn crate::ports::repositories::HousekeepingRepository {
         self.inner.housekeeping()
     }
+    fn outbox(&self) -> &dyn crate::ports::MailOutboxRepository {
+        self.inner.outbox()
+    }
+    fn links(&self) -> &dyn crate::ports::UserLinkRepository {
+        self.inner.links()
+    }
 }
 
 #[async_trait]

@@ -9,6 +9,8 @@ pub mod events;
 pub mod grants;
 pub mod housekeeping;
 pub mod keys;
+pub mod links;
+pub mod mail;
 pub mod operator;
 pub mod registration;
 pub mod sessions;

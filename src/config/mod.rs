@@ -26,6 +26,7 @@ pub mod events;
 pub mod http;
 pub mod keys;
 pub mod registration;
+pub mod self_service;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
 pub use registration::{RegistrationConfig, RegistrationMode};
+pub use self_service::{MailTransport, SelfServiceConfig, SignupMode};
 pub use settings::{
     DefaultValue, NOT_SETTINGS, Parser, RawSettings, SETTINGS, Setting, markdown_table, setting,
 };
@@ -142,6 +144,8 @@ pub struct Config {
     pub management_listen: Option<SocketAddr>,
     /// Dynamic client registration (RFC 7591): off, token or open.
     pub registration: RegistrationConfig,
+    /// Mail and the end users' self-service pages (issue 16).
+    pub self_service: SelfServiceConfig,
 }
 
 impl Config {
@@ -211,6 +215,7 @@ impl Config {
                 ));
             }
         };
+        let self_service = self_service::parse_self_service(&raw, &issuer, &data_dir)?;
         Ok(Self {
             issuer,
             listen,
@@ -254,6 +259,7 @@ impl Config {
             outbound,
             management_listen,
             registration: registration::parse_registration(&raw)?,
+            self_service,
         })
     }
 

@@ -208,6 +208,26 @@ settings! {
         "dynamic client registration at `/register` (RFC 7591, RFC 7592): `off` (404, not in discovery), `token` (an initial access token from `portcullis registration token create` or the admin API is required) or `open` (anyone may register; an explicit opt-in)";
     REGISTRATION_SCOPES registration_scopes: Text, Value("openid profile email offline_access"),
         "space-separated scopes a dynamically registered client may ask for (never `admin:read`/`admin:write`); a registration without `scope` gets those of `openid profile email offline_access` listed here";
+    SMTP_URL smtp_url: Secret, Unset,
+        "send mail through this SMTP server: `smtp://host:587` (STARTTLS required), `smtps://host:465` (TLS), `smtp://host:25?tls=none` (plain, for a local relay only); `user:password@` may precede the host (never logged); unset: each mail is written as a `.eml` file under `PORTCULLIS_OUTBOX_DIR`";
+    OUTBOX_DIR outbox_dir: Text, Derived("`<data dir>/outbox`"),
+        "where mail goes as `.eml` files when `PORTCULLIS_SMTP_URL` is unset";
+    MAIL_FROM mail_from: Text, Derived("`portcullis <no-reply@HOST>`, HOST the issuer's host"),
+        "the `From` of every mail (`Name <address>` or an address)";
+    MAIL_PER_ADDRESS_PER_HOUR mail_per_address_per_hour: num(1, 1000), Value("5"),
+        "most mails a user can trigger to one address (or from one client address) per hour (verification, reset, sign-up); more are dropped silently, the page answers the same";
+    MAIL_RETRY_MAX_SECS mail_retry_max_secs: num(1, DAY), Value("3600"),
+        "longest wait between two attempts to send one mail (the wait doubles from 5 s after each failure); a mail is retried until it is sent";
+    EMAIL_VERIFY_TTL_SECS email_verify_ttl_secs: num(300, 30 * DAY), Value("86400"),
+        "how long an e-mail verification link works";
+    PASSWORD_RESET_TTL_SECS password_reset_ttl_secs: num(300, DAY), Value("1800"),
+        "how long a password-reset link works (a newer link or a use ends it sooner)";
+    SIGNUP signup: Text, Value("off"),
+        "self-registration at `/signup`: `off` (404), `invite` (only with an invitation link from `portcullis user invite` or the admin API) or `open` (anyone)";
+    REQUIRE_VERIFIED_EMAIL require_verified_email: Bool, Value("false"),
+        "refuse sign-in (with a message after a correct password) until the user has verified their e-mail address";
+    ACCOUNT_REAUTH_SECS account_reauth_secs: num(60, DAY), Value("300"),
+        "on the account page, a password change, an e-mail change and \"sign out everywhere else\" ask for the password again when the sign-in is older than this";
     KMS_MODE kms_mode: Text, Derived("local keys"),
         "where the signing keys live: unset (or `local`) for keys sealed under the master key, `direct` or `envelope` for AWS KMS (docs/KEYS.md)";
     KMS_KEY_ID_ES256 kms_key_id_es256: Text, Unset,

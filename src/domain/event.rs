@@ -80,11 +80,27 @@ pub enum EventKind {
     /// registration: `client_id` is the acting client, `detail.action` what
     /// it did (`client_created`, `key_revoked`, ...), `detail.target` to what.
     AdminChange,
+    /// Someone asked for a password-reset link on the sign-in page;
+    /// `subject` is set only when the name or address matched an account
+    /// (the page answers the same either way).
+    PasswordResetRequested,
+    /// A user's password changed: `detail.via` is `reset` (a reset link),
+    /// `account` (the account page) or `operator`.
+    PasswordChanged,
+    /// A user verified their e-mail address with a link (or an operator
+    /// marked it verified: `detail.via` = `operator`).
+    EmailVerified,
+    /// A user ended sessions on the account page: `session_id` is the one
+    /// ended, or with `detail.via` = `others` every other session ended
+    /// (`detail.revoked_count` of them).
+    SessionEnded,
+    /// A user signed up at `/signup` (`detail.via` = `open` or `invite`).
+    UserRegistered,
 }
 
 impl EventKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 19] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::ConsentGranted,
@@ -99,6 +115,11 @@ impl EventKind {
         Self::Logout,
         Self::ClientAuthenticationFailed,
         Self::AdminChange,
+        Self::PasswordResetRequested,
+        Self::PasswordChanged,
+        Self::EmailVerified,
+        Self::SessionEnded,
+        Self::UserRegistered,
     ];
 
     /// The wire name.
@@ -118,6 +139,11 @@ impl EventKind {
             Self::Logout => "logout",
             Self::ClientAuthenticationFailed => "client_authentication_failed",
             Self::AdminChange => "admin_change",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailVerified => "email_verified",
+            Self::SessionEnded => "session_ended",
+            Self::UserRegistered => "user_registered",
         }
     }
 
@@ -165,15 +191,19 @@ pub enum LoginFailureReason {
     Locked,
     /// The account is disabled by an operator.
     Disabled,
+    /// The password was right, but the address is not verified and the
+    /// operator requires it (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
+    EmailNotVerified,
 }
 
 impl LoginFailureReason {
     /// Every reason.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::UnknownUser,
         Self::BadPassword,
         Self::Locked,
         Self::Disabled,
+        Self::EmailNotVerified,
     ];
 
     /// The wire name.
@@ -183,6 +213,7 @@ impl LoginFailureReason {
             Self::BadPassword => "bad_password",
             Self::Locked => "locked",
             Self::Disabled => "disabled",
+            Self::EmailNotVerified => "email_not_verified",
         }
     }
 }
@@ -274,11 +305,14 @@ pub enum DetailKey {
     Action,
     /// What an `admin_change` acted on (a client id, user id, key id, ...).
     Target,
+    /// How a self-service change came about (`reset`, `account`, `operator`,
+    /// `open`, `invite`, ...).
+    Via,
 }
 
 impl DetailKey {
     /// Every key.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Reason,
         Self::TokenKinds,
         Self::TokenType,
@@ -291,6 +325,7 @@ impl DetailKey {
         Self::Endpoint,
         Self::Action,
         Self::Target,
+        Self::Via,
     ];
 
     /// The wire name.
@@ -308,6 +343,7 @@ impl DetailKey {
             Self::Endpoint => "endpoint",
             Self::Action => "action",
             Self::Target => "target",
+            Self::Via => "via",
         }
     }
 }
@@ -549,6 +585,51 @@ impl Event {
             .client(actor)
             .detail(DetailKey::Action, action)
             .target(target)
+    }
+
+    /// `password_reset_requested`: someone asked for a reset link; `user`
+    /// when the name or address matched an account (never the name or
+    /// address typed).
+    pub fn password_reset_requested(stamp: EventStamp, user: Option<&UserId>) -> Self {
+        let event = Self::new(EventKind::PasswordResetRequested, stamp);
+        match user {
+            Some(u) => event.subject(u),
+            None => event,
+        }
+    }
+
+    /// `password_changed` for `user`, `via` `reset`, `account` or
+    /// `operator`.
+    pub fn password_changed(stamp: EventStamp, user: &UserId, via: &'static str) -> Self {
+        Self::new(EventKind::PasswordChanged, stamp)
+            .subject(user)
+            .detail(DetailKey::Via, via)
+    }
+
+    /// `email_verified` for `user`, `via` `link` or `operator`.
+    pub fn email_verified(stamp: EventStamp, user: &UserId, via: &'static str) -> Self {
+        Self::new(EventKind::EmailVerified, stamp)
+            .subject(user)
+            .detail(DetailKey::Via, via)
+    }
+
+    /// `session_ended` by `user` on the account page: set `.session(..)` to
+    /// the one ended, or `others` with how many ended.
+    pub fn session_ended(stamp: EventStamp, user: &UserId, others: Option<u64>) -> Self {
+        let event = Self::new(EventKind::SessionEnded, stamp).subject(user);
+        match others {
+            Some(n) => event
+                .detail(DetailKey::Via, "others")
+                .detail(DetailKey::RevokedCount, n.to_string()),
+            None => event,
+        }
+    }
+
+    /// `user_registered`: `user` signed up, `via` `open` or `invite`.
+    pub fn user_registered(stamp: EventStamp, user: &UserId, via: &'static str) -> Self {
+        Self::new(EventKind::UserRegistered, stamp)
+            .subject(user)
+            .detail(DetailKey::Via, via)
     }
 
     /// `admin_change` made from the command line: no acting client,
@@ -927,6 +1008,11 @@ mod tests {
                 "client_deleted",
                 "4b1f0c6c1e2b1f4c559d550c7d1c1f9a",
             ),
+            Event::password_reset_requested(stamp(), Some(&u)),
+            Event::password_changed(stamp(), &u, "reset"),
+            Event::email_verified(stamp(), &u, "link"),
+            Event::session_ended(stamp(), &u, Some(2)),
+            Event::user_registered(stamp(), &u, "open"),
         ];
         events
             .into_iter()

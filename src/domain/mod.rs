@@ -15,6 +15,7 @@ pub use user::{User, Username};
 mod records;
 mod redirect;
 mod registration;
+mod self_service;
 
 pub use records::{
     AuthorizationCode, Consent, Grant, KeyState, RefreshToken, RevokedAccessToken, Session,
@@ -22,3 +23,4 @@ pub use records::{
 };
 pub use redirect::{RedirectUri, RedirectUriError};
 pub use registration::{ClientRegistration, InitialAccessToken};
+pub use self_service::{LinkPurpose, MailKind, OutboxMail, UserLink};

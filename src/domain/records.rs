@@ -114,6 +114,11 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// Set at logout.
     pub ended_at: Option<DateTime<Utc>>,
+    /// The client address that started the session (for the account page).
+    pub ip: Option<String>,
+    /// The browser's `User-Agent` when the session started, cut to 256
+    /// characters (for the account page).
+    pub user_agent: Option<String>,
 }
 
 impl Session {

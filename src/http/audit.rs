@@ -101,6 +101,7 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
             LoginFailure::BadPassword => LoginFailureReason::BadPassword,
             LoginFailure::Locked => LoginFailureReason::Locked,
             LoginFailure::Disabled => LoginFailureReason::Disabled,
+            LoginFailure::EmailNotVerified => LoginFailureReason::EmailNotVerified,
         };
         let mut e = Event::login_failed(stamp(), reason);
         if let Some(c) = &r.client_id {

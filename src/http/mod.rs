@@ -44,8 +44,8 @@ fn handler(
     use Method::{Delete, Get, Patch, Post, Put};
     use routes::admin::{clients, events, grants, initial_access_tokens, keys, sessions, users};
     use routes::{
-        assets, authorize, health, introspect, jwks, logout, metrics, register, revoke, token,
-        userinfo,
+        account, assets, authorize, email, health, introspect, jwks, logout, metrics, password,
+        register, revoke, signup, token, userinfo,
     };
     Some(match (endpoint, method) {
         (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
@@ -107,6 +107,22 @@ fn handler(
         (Endpoint::AdminKeyRevoke, Post) => post(keys::post_key_revoke),
         (Endpoint::AdminEvents, Get) => get(events::get_events),
         (Endpoint::AdminEventStats, Get) => get(events::get_event_stats),
+        (Endpoint::Account, Get) => get(account::get_account),
+        (Endpoint::AccountLogin, Post) => post(account::post_account_login),
+        (Endpoint::AccountLogout, Post) => post(account::post_account_logout),
+        (Endpoint::AccountProfile, Post) => post(account::post_account_profile),
+        (Endpoint::AccountEmail, Post) => post(account::post_account_email),
+        (Endpoint::AccountPassword, Post) => post(account::post_account_password),
+        (Endpoint::AccountSessionEnd, Post) => post(account::post_account_session_end),
+        (Endpoint::AccountAppRevoke, Post) => post(account::post_account_app_revoke),
+        (Endpoint::PasswordForgot, Get) => get(password::get_forgot),
+        (Endpoint::PasswordForgot, Post) => post(password::post_forgot),
+        (Endpoint::PasswordReset, Get) => get(password::get_reset),
+        (Endpoint::PasswordReset, Post) => post(password::post_reset),
+        (Endpoint::EmailVerify, Get) => get(email::get_verify),
+        (Endpoint::EmailVerify, Post) => post(email::post_verify),
+        (Endpoint::Signup, Get) => get(signup::get_signup),
+        (Endpoint::Signup, Post) => post(signup::post_signup),
         _ => return None,
     })
 }
@@ -133,10 +149,12 @@ fn routes_for(
     // Dynamic registration off: its paths are not routed at all, so that
     // they answer like any unknown path (the fallback's 404).
     let registration = config.registration.mode.is_on();
+    let signup = config.self_service.signup != crate::config::SignupMode::Off;
     for endpoint in Endpoint::ALL
         .into_iter()
         .filter(|e| e.listener() == listener)
         .filter(|e| registration || !e.is_registration())
+        .filter(|e| signup || !e.is_signup())
     {
         let methods = endpoint
             .methods()

@@ -15,6 +15,16 @@ pub const LOGIN_PATH: &str = Endpoint::Login.path();
 pub const CONSENT_PATH: &str = Endpoint::Consent.path();
 /// `action` of the logout confirmation form.
 pub const LOGOUT_CONFIRM_PATH: &str = Endpoint::LogoutConfirm.path();
+/// The account page.
+pub const ACCOUNT_PATH: &str = Endpoint::Account.path();
+/// "Forgot your password?" (linked from the sign-in page).
+pub const PASSWORD_FORGOT_PATH: &str = Endpoint::PasswordForgot.path();
+/// The reset link's form.
+pub const PASSWORD_RESET_PATH: &str = Endpoint::PasswordReset.path();
+/// The verification link's form.
+pub const EMAIL_VERIFY_PATH: &str = Endpoint::EmailVerify.path();
+/// The sign-up page (linked from the sign-in page when `PORTCULLIS_SIGNUP=open`).
+pub const SIGNUP_PATH: &str = Endpoint::Signup.path();
 /// The stylesheet every page links.
 pub const STYLESHEET_PATH: &str = Endpoint::Stylesheet.path();
 /// The script that submits a `form_post` response.
@@ -34,6 +44,8 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// Error message.
     pub message: Option<&'a str>,
+    /// Link to the sign-up page (`PORTCULLIS_SIGNUP=open`).
+    pub signup: bool,
 }
 
 /// One line of the consent page.
@@ -157,6 +169,7 @@ mod tests {
             csrf: "c",
             username: "",
             message: None,
+            signup: false,
         }
         .render()
         .unwrap();

@@ -4,10 +4,12 @@
 pub mod clock;
 pub mod events;
 pub mod keys;
+pub mod mail;
 pub mod outbound;
 pub mod password;
 pub mod repositories;
 pub mod rng;
+pub mod self_service;
 pub mod unit_of_work;
 
 pub use clock::Clock;
@@ -16,6 +18,7 @@ pub use events::{
     SinkStats,
 };
 pub use keys::{JwsAlg, KeyError, KeyProvider, KeyRevocation, PublishedJwks, Signer};
+pub use mail::{MailError, Mailer};
 pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
@@ -25,6 +28,7 @@ pub use repositories::{
     ThrottleRepository, UserRepository,
 };
 pub use rng::Rng;
+pub use self_service::{MailOutboxRepository, UserLinkRepository};
 pub use unit_of_work::{Store, UnitOfWork};
 
 /// Every port trait, for `use portcullis::ports::prelude::*`.
@@ -34,6 +38,7 @@ pub mod prelude {
         RefreshTokenRepository, RegistrationRepository, Repositories, RevokedTokenRepository,
         SessionRepository, SigningKeyRepository, ThrottleRepository, UserRepository,
     };
+    pub use super::self_service::{MailOutboxRepository, UserLinkRepository};
     pub use super::unit_of_work::{Store, UnitOfWork};
     pub use super::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Signer};
 }

@@ -117,6 +117,19 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes a user row; `false` if no such user.
     async fn delete_user(&self, id: &UserId) -> Result<bool, StoreError>;
+    /// The users whose e-mail address is `email`, compared ignoring ASCII
+    /// case (addresses are not unique: a reset link goes to each), ordered
+    /// by id, at most 10.
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, StoreError>;
+    /// Marks the user's address verified, only while it is still `email`
+    /// (one conditional update: a link sent to an address the user has
+    /// since changed verifies nothing); `false` otherwise.
+    async fn set_email_verified(
+        &self,
+        id: &UserId,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What an operator may change of a user's profile
@@ -184,6 +197,13 @@ pub trait GrantRepository: Send + Sync {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Grant>, StoreError>;
+    /// When each client last used a live grant of `user`: the latest of
+    /// the grant's creation and of its refresh tokens' issue, per client
+    /// (the account page's "last used").
+    async fn last_use_by_client(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<(ClientId, DateTime<Utc>)>, StoreError>;
 }
 
 /// Authorization codes, keyed by hash.
@@ -239,6 +259,14 @@ pub trait SessionRepository: Send + Sync {
     /// given a new password); returns how many.
     async fn end_user_sessions(&self, user: &UserId, now: DateTime<Utc>)
     -> Result<u64, StoreError>;
+    /// Ends every live session of a user but `keep` (the account page's
+    /// "sign out everywhere else"); returns how many.
+    async fn end_other_sessions(
+        &self,
+        user: &UserId,
+        keep: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
     /// One page of a user's live sessions, ordered by id: not ended, not
     /// expired at `now`, seen after `idle_since` (the rule of
     /// [`Session::is_live`]); those whose id comes after `after`, at most
@@ -506,4 +534,8 @@ pub trait Repositories: Send + Sync {
     fn housekeeping(&self) -> &dyn HousekeepingRepository;
     /// Dynamic registration: initial and registration access tokens.
     fn registrations(&self) -> &dyn RegistrationRepository;
+    /// The durable mail outbox.
+    fn outbox(&self) -> &dyn crate::ports::self_service::MailOutboxRepository;
+    /// Single-use links sent by mail.
+    fn links(&self) -> &dyn crate::ports::self_service::UserLinkRepository;
 }

@@ -179,11 +179,35 @@ pub enum Endpoint {
     AdminEvents,
     /// Admin API: event counts.
     AdminEventStats,
+    /// The account page (issue 16): profile, password, sessions, applications, activity; a sign-in form without a session.
+    Account,
+    /// The account page's sign-in (and re-authentication) form.
+    AccountLogin,
+    /// Signs out of the account page (ends the session).
+    AccountLogout,
+    /// The account page's name form.
+    AccountProfile,
+    /// The account page's e-mail change (re-verified by a link).
+    AccountEmail,
+    /// The account page's password change (the current password is required).
+    AccountPassword,
+    /// Ends one session, or every other one, from the account page.
+    AccountSessionEnd,
+    /// Revokes an application's consent and grants from the account page.
+    AccountAppRevoke,
+    /// "Forgot your password?": asks for a reset link.
+    PasswordForgot,
+    /// A reset link's page: the new password.
+    PasswordReset,
+    /// An e-mail verification link's page.
+    EmailVerify,
+    /// Self-registration (`PORTCULLIS_SIGNUP`; 404 when `off`).
+    Signup,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 51] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -223,6 +247,18 @@ impl Endpoint {
         Self::AdminKeyRevoke,
         Self::AdminEvents,
         Self::AdminEventStats,
+        Self::Account,
+        Self::AccountLogin,
+        Self::AccountLogout,
+        Self::AccountProfile,
+        Self::AccountEmail,
+        Self::AccountPassword,
+        Self::AccountSessionEnd,
+        Self::AccountAppRevoke,
+        Self::PasswordForgot,
+        Self::PasswordReset,
+        Self::EmailVerify,
+        Self::Signup,
     ];
 
     /// The path, under the issuer. Segments in braces (`{client_id}`) are
@@ -268,6 +304,18 @@ impl Endpoint {
             Self::AdminKeyRevoke => "/admin/v1/keys/{kid}/revoke",
             Self::AdminEvents => "/admin/v1/events",
             Self::AdminEventStats => "/admin/v1/events/stats",
+            Self::Account => "/account",
+            Self::AccountLogin => "/account/login",
+            Self::AccountLogout => "/account/logout",
+            Self::AccountProfile => "/account/profile",
+            Self::AccountEmail => "/account/email",
+            Self::AccountPassword => "/account/password",
+            Self::AccountSessionEnd => "/account/sessions/end",
+            Self::AccountAppRevoke => "/account/apps/revoke",
+            Self::PasswordForgot => "/password/forgot",
+            Self::PasswordReset => "/password/reset",
+            Self::EmailVerify => "/email/verify",
+            Self::Signup => "/signup",
         }
     }
 
@@ -285,13 +333,27 @@ impl Endpoint {
             | Self::AdminUserPassword
             | Self::AdminUserUnlock
             | Self::AdminKeysRotate
-            | Self::AdminKeyRevoke => &[Post],
+            | Self::AdminKeyRevoke
+            | Self::AccountLogin
+            | Self::AccountLogout
+            | Self::AccountProfile
+            | Self::AccountEmail
+            | Self::AccountPassword
+            | Self::AccountSessionEnd
+            | Self::AccountAppRevoke => &[Post],
             Self::AdminGrants
             | Self::AdminConsents
             | Self::AdminKeys
             | Self::AdminEvents
-            | Self::AdminEventStats => &[Get],
-            Self::Authorize | Self::UserInfo | Self::Logout => &[Method::Get, Method::Post],
+            | Self::AdminEventStats
+            | Self::Account => &[Get],
+            Self::Authorize
+            | Self::UserInfo
+            | Self::Logout
+            | Self::PasswordForgot
+            | Self::PasswordReset
+            | Self::EmailVerify
+            | Self::Signup => &[Method::Get, Method::Post],
             Self::Login
             | Self::Consent
             | Self::Token
@@ -352,7 +414,16 @@ impl Endpoint {
             // token-endpoint call.
             Self::Token | Self::Register => Some(RateLimit::Token),
             Self::Authorize => Some(RateLimit::Authorize),
-            Self::Login => Some(RateLimit::Login),
+            // Every form that checks a password or sends a mail counts as a
+            // sign-in attempt of its address.
+            Self::Login
+            | Self::AccountLogin
+            | Self::AccountEmail
+            | Self::AccountPassword
+            | Self::PasswordForgot
+            | Self::PasswordReset
+            | Self::EmailVerify
+            | Self::Signup => Some(RateLimit::Login),
             _ => None,
         }
     }
@@ -380,6 +451,34 @@ impl Endpoint {
     /// an unknown path, and discovery does not list it).
     pub const fn is_registration(self) -> bool {
         matches!(self, Self::Register | Self::RegisterClient)
+    }
+
+    /// Whether it is self-registration (`/signup`): served only while
+    /// `PORTCULLIS_SIGNUP` is not `off` (404 otherwise, like an unknown
+    /// path).
+    pub const fn is_signup(self) -> bool {
+        matches!(self, Self::Signup)
+    }
+
+    /// Whether it is a hosted page of the end user's self-service (the
+    /// account page, password reset, e-mail verification, sign-up): HTML
+    /// forms with CSRF tokens, no CORS.
+    pub const fn is_self_service(self) -> bool {
+        matches!(
+            self,
+            Self::Account
+                | Self::AccountLogin
+                | Self::AccountLogout
+                | Self::AccountProfile
+                | Self::AccountEmail
+                | Self::AccountPassword
+                | Self::AccountSessionEnd
+                | Self::AccountAppRevoke
+                | Self::PasswordForgot
+                | Self::PasswordReset
+                | Self::EmailVerify
+                | Self::Signup
+        )
     }
 
     /// Whether it belongs to the admin API (`/admin/v1`): bearer tokens

@@ -48,6 +48,9 @@ pub struct InteractionSettings {
     /// First-party clients get `offline_access` without consent (the
     /// operator's explicit opt-out of OpenID Connect Core §11).
     pub first_party_offline_without_consent: bool,
+    /// Refuse sign-in until the user's address is verified
+    /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
+    pub require_verified_email: bool,
 }
 
 /// The ports the interaction uses.
@@ -88,6 +91,10 @@ pub enum LoginMessage {
     Disabled,
     /// The application asked for another account (`id_token_hint`).
     WrongAccount,
+    /// The address is not verified and the operator requires it
+    /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`; shown only after a correct
+    /// password).
+    EmailNotVerified,
 }
 
 impl LoginMessage {
@@ -102,6 +109,9 @@ impl LoginMessage {
             Self::Disabled => "This account is disabled. Contact your administrator.",
             Self::WrongAccount => {
                 "The application asked for another account. Sign in with that account."
+            }
+            Self::EmailNotVerified => {
+                "Verify your e-mail address first: follow the link in the mail we sent you."
             }
         }
     }
@@ -118,6 +128,8 @@ pub enum LoginFailure {
     Locked,
     /// Disabled account.
     Disabled,
+    /// The address is not verified and the operator requires it.
+    EmailNotVerified,
 }
 
 /// What the HTTP layer shows or sends.
@@ -465,12 +477,30 @@ pub async fn load_session(
 pub struct LoginForm<'a> {
     /// The carried request.
     pub request: &'a str,
+    /// The credentials and where they come from.
+    pub credentials: Credentials<'a>,
+}
+
+/// A sign-in attempt: what the user typed and where it comes from.
+pub struct Credentials<'a> {
     /// Username.
     pub username: &'a str,
     /// Password.
     pub password: &'a str,
     /// Client address.
     pub ip: &'a str,
+    /// The browser's `User-Agent` (kept with the session, cut to 256
+    /// characters).
+    pub user_agent: Option<&'a str>,
+}
+
+/// The answer to [`sign_in`].
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in: the new session, and its cookie value.
+    Started(Box<LiveSession>, NewSession),
+    /// Refused, with the message the sign-in page shows.
+    Refused(LoginMessage),
 }
 
 /// A throttle key, its policy and the message its lock shows.
@@ -529,25 +559,19 @@ async fn reserve_attempt(
     Ok(Ok(last))
 }
 
-/// Checks credentials with throttling; on success starts a new session
-/// (a new id: docs/SECURITY.md invariant 7) and continues the authorization.
-pub async fn login(
+/// Checks credentials with throttling (docs/SECURITY.md invariant 6) and,
+/// when they hold, starts a new session (a new id: invariant 7), ending
+/// `previous`. The one sign-in of every hosted page: `/login` of an
+/// authorization request and the account page's own sign-in. `hinted`:
+/// the user an `id_token_hint` names (OpenID Connect Core §3.1.2.1); another
+/// user is refused with [`LoginMessage::WrongAccount`] and no session.
+pub async fn sign_in(
     ctx: &Ctx<'_>,
-    form: LoginForm<'_>,
+    form: &Credentials<'_>,
     previous: Option<&LiveSession>,
+    hinted: Option<&UserId>,
     report: &mut Report,
-) -> Result<(Outcome, Option<NewSession>), OAuthError> {
-    let c = match check(ctx, form.request.as_bytes(), report).await? {
-        Ok(c) => c,
-        Err(outcome) => return Ok((outcome, None)),
-    };
-    let login_page = |message| Outcome::Login {
-        client_name: c.client.name.clone(),
-        redirect_uri: c.validated.redirect.uri().to_owned(),
-        request: c.params.encode_only(CARRIED_PARAMS),
-        login_hint: Some(form.username.to_owned()),
-        message: Some(message),
-    };
+) -> Result<SignIn, OAuthError> {
     let now = ctx.clock.now();
     let s = ctx.settings;
     let keys = throttle_keys(s, form.username, form.ip);
@@ -555,7 +579,7 @@ pub async fn login(
         Ok(last) => last,
         Err(message) => {
             report.login_failed = Some(LoginFailure::Locked);
-            return Ok((login_page(message), None));
+            return Ok(SignIn::Refused(message));
         }
     };
     let user = match Username::parse(form.username) {
@@ -583,19 +607,24 @@ pub async fn login(
         } else {
             LoginMessage::BadCredentials
         };
-        return Ok((login_page(message), None));
+        return Ok(SignIn::Refused(message));
     };
     report.subject = Some(user.id.clone());
     if user.disabled {
         report.login_failed = Some(LoginFailure::Disabled);
-        return Ok((login_page(LoginMessage::Disabled), None));
+        return Ok(SignIn::Refused(LoginMessage::Disabled));
     }
     // A success gives back only its own reservations; a lock stays.
     let reserved: Vec<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
     ctx.store.throttles().release_attempts(&reserved).await?;
-    if c.hinted.as_ref().is_some_and(|h| *h != user.id) {
+    if s.require_verified_email && !user.email_verified {
+        // Shown only after a correct password, like `Disabled`.
+        report.login_failed = Some(LoginFailure::EmailNotVerified);
+        return Ok(SignIn::Refused(LoginMessage::EmailNotVerified));
+    }
+    if hinted.is_some_and(|h| *h != user.id) {
         // OpenID Connect Core §3.1.2.1: the request is for the hinted user.
-        return Ok((login_page(LoginMessage::WrongAccount), None));
+        return Ok(SignIn::Refused(LoginMessage::WrongAccount));
     }
     let cookie_value = ctx.rng.token();
     let session = Session {
@@ -608,6 +637,10 @@ pub async fn login(
         last_seen_at: now,
         expires_at: now + s.session_max,
         ended_at: None,
+        ip: Some(form.ip.chars().take(64).collect()),
+        user_agent: form
+            .user_agent
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect()),
     };
     let uow = ctx.store.begin().await?;
     if let Some(prev) = previous {
@@ -617,13 +650,44 @@ pub async fn login(
     uow.commit().await?;
     report.login_succeeded = true;
     report.session_id = Some(session.id.clone());
-    let live = LiveSession { session, user };
+    Ok(SignIn::Started(
+        Box::new(LiveSession { session, user }),
+        NewSession { cookie_value },
+    ))
+}
+
+/// The login form of an authorization request was posted: [`sign_in`],
+/// then the authorization goes on.
+pub async fn login(
+    ctx: &Ctx<'_>,
+    form: LoginForm<'_>,
+    previous: Option<&LiveSession>,
+    report: &mut Report,
+) -> Result<(Outcome, Option<NewSession>), OAuthError> {
+    let c = match check(ctx, form.request.as_bytes(), report).await? {
+        Ok(c) => c,
+        Err(outcome) => return Ok((outcome, None)),
+    };
+    let (live, new) =
+        match sign_in(ctx, &form.credentials, previous, c.hinted.as_ref(), report).await? {
+            SignIn::Started(live, new) => (live, new),
+            SignIn::Refused(message) => {
+                let page = Outcome::Login {
+                    client_name: c.client.name.clone(),
+                    redirect_uri: c.validated.redirect.uri().to_owned(),
+                    request: c.params.encode_only(CARRIED_PARAMS),
+                    login_hint: Some(form.credentials.username.to_owned()),
+                    message: Some(message),
+                };
+                return Ok((page, None));
+            }
+        };
     let progress = Progress {
         just_authenticated: true,
         just_consented: false,
     };
-    let outcome = authorize(ctx, form.request.as_bytes(), Some(&live), progress, report).await?;
-    Ok((outcome, Some(NewSession { cookie_value })))
+    let outcome = authorize(ctx, form.request.as_bytes(), Some(&*live), progress, report).await?;
+    Ok((outcome, Some(new)))
 }
 
 /// The consent form was posted with `allow`.

@@ -453,6 +453,8 @@ both_backends!(
             last_seen_at: t0(),
             expires_at: t0() + Duration::hours(8),
             ended_at: None,
+            ip: None,
+            user_agent: None,
         };
         store.sessions().insert_session(&s).await.unwrap();
         assert_eq!(

@@ -4,6 +4,7 @@ mod connect;
 pub mod entity;
 mod registrations;
 mod repositories;
+mod self_service;
 mod unit_of_work;
 
 pub use connect::{ConnectError, MIGRATION_LOCK_KEY, check_schema, connect, migrate};

@@ -461,6 +461,39 @@ impl<C: ConnectionTrait + Send + Sync> UserRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(res.rows_affected == 1)
     }
+
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, StoreError> {
+        Ok(users::Entity::find()
+            .filter(
+                Expr::expr(Func::lower(Expr::col(users::Column::Email)))
+                    .eq(email.to_ascii_lowercase()),
+            )
+            .order_by_asc(users::Column::Id)
+            .limit(10)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(user_from)
+            .collect())
+    }
+
+    async fn set_email_verified(
+        &self,
+        id: &UserId,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::EmailVerified, Expr::value(true))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .filter(users::Column::Email.eq(email))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
 }
 
 /// `text` as a LIKE pattern that matches it literally (escape `\`).
@@ -588,6 +621,49 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
             .map_err(map_err)?
             .into_iter()
             .map(grant_from)
+            .collect()
+    }
+
+    async fn last_use_by_client(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<(ClientId, DateTime<Utc>)>, StoreError> {
+        let live: Vec<(String, String, DateTime<Utc>)> = grants::Entity::find()
+            .select_only()
+            .column(grants::Column::Id)
+            .column(grants::Column::ClientId)
+            .column(grants::Column::CreatedAt)
+            .filter(grants::Column::UserId.eq(user.as_str()))
+            .filter(grants::Column::RevokedAt.is_null())
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?;
+        let refreshed: Vec<(String, DateTime<Utc>)> = refresh_tokens::Entity::find()
+            .select_only()
+            .column(refresh_tokens::Column::ClientId)
+            .column_as(refresh_tokens::Column::CreatedAt.max(), "last")
+            .filter(refresh_tokens::Column::UserId.eq(user.as_str()))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .group_by(refresh_tokens::Column::ClientId)
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?;
+        let mut last: std::collections::BTreeMap<String, DateTime<Utc>> =
+            std::collections::BTreeMap::new();
+        for (_, client, at) in live {
+            let e = last.entry(client).or_insert(at);
+            *e = std::cmp::max(*e, at);
+        }
+        for (client, at) in refreshed {
+            // Only clients that still hold a live grant are in use.
+            if let Some(e) = last.get_mut(&client) {
+                *e = std::cmp::max(*e, at);
+            }
+        }
+        last.into_iter()
+            .map(|(c, at)| Ok((client_id("grant", &c)?, at)))
             .collect()
     }
 }
@@ -771,6 +847,8 @@ fn session_from(m: sessions::Model) -> Session {
         last_seen_at: m.last_seen_at,
         expires_at: m.expires_at,
         ended_at: m.ended_at,
+        ip: m.ip,
+        user_agent: m.user_agent,
     }
 }
 
@@ -787,6 +865,8 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
             ended_at: s.ended_at,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
         };
         sessions::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -842,6 +922,23 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
         let res = sessions::Entity::update_many()
             .col_expr(sessions::Column::EndedAt, Expr::value(now))
             .filter(sessions::Column::UserId.eq(user.as_str()))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+
+    async fn end_other_sessions(
+        &self,
+        user: &UserId,
+        keep: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::EndedAt, Expr::value(now))
+            .filter(sessions::Column::UserId.eq(user.as_str()))
+            .filter(sessions::Column::Id.ne(keep))
             .filter(sessions::Column::EndedAt.is_null())
             .exec(&self.conn)
             .await
@@ -1472,6 +1569,12 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
         self
     }
     fn registrations(&self) -> &dyn crate::ports::RegistrationRepository {
+        self
+    }
+    fn outbox(&self) -> &dyn crate::ports::MailOutboxRepository {
+        self
+    }
+    fn links(&self) -> &dyn crate::ports::UserLinkRepository {
         self
     }
 }

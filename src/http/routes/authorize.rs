@@ -16,7 +16,7 @@ use crate::http::session;
 use crate::protocol::authorize::{Progress, ResponseMode};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::interaction::{
-    self, Ctx, LiveSession, LoginForm, LoginMessage, Outcome, Report,
+    self, Credentials, Ctx, LiveSession, LoginForm, LoginMessage, Outcome, Report,
 };
 use crate::state::AppState;
 
@@ -89,6 +89,7 @@ fn render(
                 csrf: &csrf,
                 username: login_hint.as_deref().unwrap_or_default(),
                 message: message.map(LoginMessage::text),
+                signup: config.self_service.signup == crate::config::SignupMode::Open,
             };
             let status = if message == Some(LoginMessage::AddressThrottled) {
                 StatusCode::TOO_MANY_REQUESTS
@@ -175,6 +176,7 @@ fn log_report(report: &Report) {
             }
             interaction::LoginFailure::Locked => "locked",
             interaction::LoginFailure::Disabled => "disabled",
+            interaction::LoginFailure::EmailNotVerified => "email_not_verified",
         });
     }
     tracing::info!(
@@ -290,9 +292,12 @@ pub async fn post_login(
     let mut report = Report::default();
     let login = LoginForm {
         request,
-        username,
-        password: form.get("password").unwrap_or_default(),
-        ip: &ip,
+        credentials: Credentials {
+            username,
+            password: form.get("password").unwrap_or_default(),
+            ip: &ip,
+            user_agent: meta.user_agent.as_deref(),
+        },
     };
     let result = interaction::login(&ctx(&state), login, previous.as_ref(), &mut report).await;
     log_report(&report);

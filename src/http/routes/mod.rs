@@ -1,15 +1,19 @@
 //! One module per endpoint.
 
+pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod authorize;
 pub mod discovery;
+pub mod email;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod metrics;
+pub mod password;
 pub mod register;
 pub mod revoke;
+pub mod signup;
 pub mod token;
 pub mod userinfo;

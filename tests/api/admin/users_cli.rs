@@ -39,6 +39,8 @@ async fn seed_session_and_grant(
             last_seen_at: now,
             expires_at: now + Duration::hours(8),
             ended_at: None,
+            ip: None,
+            user_agent: None,
         })
         .await
         .unwrap();

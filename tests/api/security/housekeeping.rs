@@ -60,6 +60,8 @@ fn session(
         last_seen_at,
         expires_at,
         ended_at,
+        ip: None,
+        user_agent: None,
     }
 }
 

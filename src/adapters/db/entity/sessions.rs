@@ -26,6 +26,10 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// `ended_at`.
     pub ended_at: Option<DateTimeUtc>,
+    /// `ip`.
+    pub ip: Option<String>,
+    /// `user_agent`.
+    pub user_agent: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

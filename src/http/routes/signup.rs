@@ -1,0 +1,16 @@
+//! `/signup`: self-registration (docs/ACCOUNT.md).
+//!
+//! Placeholder until this issue-16 slice lands: every handler answers 501.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Not built yet (issue 16).
+pub async fn get_signup() -> Response {
+    StatusCode::NOT_IMPLEMENTED.into_response()
+}
+
+/// Not built yet (issue 16).
+pub async fn post_signup() -> Response {
+    StatusCode::NOT_IMPLEMENTED.into_response()
+}
