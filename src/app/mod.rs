@@ -15,3 +15,4 @@ pub mod operator;
 pub mod registration;
 pub mod sessions;
 pub mod users;
+pub mod verification;
