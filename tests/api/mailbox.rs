@@ -160,3 +160,22 @@ fn parse(file: &Path) -> Option<Received> {
         raw,
     })
 }
+
+/// The mail queued for `address` in the outbox table, oldest first, sent or
+/// not: what a test reads when it checks what a page asked to send without
+/// waiting for the outbox worker.
+pub async fn queued(store: &dyn portcullis::ports::Store, address: &str) -> Vec<Received> {
+    let mut all = store.outbox().list_mail(false, 1000).await.unwrap();
+    all.reverse();
+    all.into_iter()
+        .filter(|m| m.recipient.eq_ignore_ascii_case(address))
+        .map(|m| Received {
+            file: PathBuf::new(),
+            to: vec![m.recipient.clone()],
+            from: String::new(),
+            subject: m.subject.clone(),
+            raw: m.body.clone().into_bytes(),
+            body: m.body,
+        })
+        .collect()
+}
