@@ -3,6 +3,7 @@
 //! them ([`crate::cli`]) and the ports they call ([`crate::ports`]); the
 //! rules live here so that tests run them without a process.
 
+pub mod account;
 pub mod client_metadata;
 pub mod clients;
 pub mod events;
