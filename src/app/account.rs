@@ -227,7 +227,10 @@ pub async fn app_lines(store: &dyn Store, user: &UserId) -> Result<Vec<AppLine>,
 /// events of the [`ACTIVITY_KINDS`] about `user`, newest first. `Err`
 /// when the event store cannot be read (the page says so and shows the
 /// rest).
-pub async fn activity(reader: &dyn EventReader, user: &UserId) -> Result<Vec<Event>, EventReadError> {
+pub async fn activity(
+    reader: &dyn EventReader,
+    user: &UserId,
+) -> Result<Vec<Event>, EventReadError> {
     let q = EventQuery {
         subject: Some(user.as_str().to_owned()),
         limit: ACTIVITY_READ,

@@ -595,6 +595,11 @@ pub async fn sign_in(
         .await
         .map_err(OAuthError::server_error)?;
     let known = user.is_some();
+    if let Some(u) = user.as_ref().filter(|_| !ok) {
+        // docs/EVENTS.md: `login_failed` names the account when it exists
+        // (the account page's activity lists it).
+        report.subject = Some(u.id.clone());
+    }
     let Some(user) = user.filter(|_| ok) else {
         // A failed attempt keeps its reservations.
         report.login_failed = Some(if known {

@@ -9,6 +9,7 @@ mod logout;
 mod logs;
 mod mailbox;
 
+mod account;
 mod admin;
 mod authorize;
 mod cli;

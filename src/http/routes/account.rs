@@ -307,15 +307,14 @@ async fn account_page(
     let apps = account::app_lines(store, &user.id)
         .await
         .map_err(|e| unavailable(&e))?;
-    let (activity, activity_down) = match account::activity(state.event_reader.as_ref(), &user.id)
-        .await
-    {
-        Ok(events) => (events, false),
-        Err(e) => {
-            tracing::warn!(error = %e, "account page: the event store cannot be read");
-            (Vec::new(), true)
-        }
-    };
+    let (activity, activity_down) =
+        match account::activity(state.event_reader.as_ref(), &user.id).await {
+            Ok(events) => (events, false),
+            Err(e) => {
+                tracing::warn!(error = %e, "account page: the event store cannot be read");
+                (Vec::new(), true)
+            }
+        };
     let csrf = session::csrf_token(&state.session_key, cookie);
     let page = AccountPage {
         csrf: &csrf,
@@ -502,8 +501,7 @@ pub async fn post_account_profile(
     let Some(name) = form.get("name") else {
         return Err(bad_form());
     };
-    match account::change_name(state.store.as_ref(), state.clock.as_ref(), &live.user, name).await
-    {
+    match account::change_name(state.store.as_ref(), state.clock.as_ref(), &live.user, name).await {
         Ok(()) => Ok(done("profile")),
         Err(OperatorError::Invalid(msg)) => {
             account_page(
@@ -624,8 +622,7 @@ pub async fn post_account_password(
         let cookie = cookie.clone();
         let live = live.clone();
         async move {
-            let mut resp =
-                account_page(&state, &cookie, &live, status, None, Some(&text)).await?;
+            let mut resp = account_page(&state, &cookie, &live, status, None, Some(&text)).await?;
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let secs = state.config.auth.login_lockout.num_seconds().to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
