@@ -267,32 +267,32 @@ both_backends!(ending_sessions, |backend| async move {
     let app = spawn_app(backend).await;
     flow::user(&app, "alice").await;
     flow::user(&app, "bob").await;
-    let a = signed_in(&app, "alice", FIREFOX).await;
-    let b = signed_in(&app, "alice", CHROME).await;
+    let firefox = signed_in(&app, "alice", FIREFOX).await;
+    let chrome = signed_in(&app, "alice", CHROME).await;
     // One session ended: that browser is signed out, this one is not.
-    let (_, html) = get_page(&app, &b).await;
+    let (_, html) = get_page(&app, &chrome).await;
     let ids = session_ids(&html);
     assert_eq!(ids.len(), 1, "{html}");
     let r = post(
         &app,
-        &b,
+        &chrome,
         "/account/sessions/end",
         &[("session_id", &ids[0])],
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(!is_signed_in(&get_page(&app, &a).await.1));
-    assert!(is_signed_in(&get_page(&app, &b).await.1));
+    assert!(!is_signed_in(&get_page(&app, &firefox).await.1));
+    assert!(is_signed_in(&get_page(&app, &chrome).await.1));
     // Another user's session id changes nothing.
     let bob1 = signed_in(&app, "bob", FIREFOX).await;
     let bob2 = signed_in(&app, "bob", CHROME).await;
-    let bobs = session_ids(&get_page(&app, &bob1).await.1);
-    assert_eq!(bobs.len(), 1);
+    let bob_ids = session_ids(&get_page(&app, &bob1).await.1);
+    assert_eq!(bob_ids.len(), 1);
     let r = post(
         &app,
-        &b,
+        &chrome,
         "/account/sessions/end",
-        &[("session_id", &bobs[0])],
+        &[("session_id", &bob_ids[0])],
     )
     .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -300,17 +300,23 @@ both_backends!(ending_sessions, |backend| async move {
         is_signed_in(&get_page(&app, &bob2).await.1),
         "bob's session lives"
     );
-    let r = post(&app, &b, "/account/sessions/end", &[("session_id", "nope")]).await;
+    let r = post(
+        &app,
+        &chrome,
+        "/account/sessions/end",
+        &[("session_id", "nope")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Every other session: this one stays.
-    let c = signed_in(&app, "alice", FIREFOX).await;
-    let d = signed_in(&app, "alice", FIREFOX).await;
-    let r = post(&app, &b, "/account/sessions/end", &[("others", "1")]).await;
+    let third = signed_in(&app, "alice", FIREFOX).await;
+    let fourth = signed_in(&app, "alice", FIREFOX).await;
+    let r = post(&app, &chrome, "/account/sessions/end", &[("others", "1")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/account?done=others");
-    assert!(!is_signed_in(&get_page(&app, &c).await.1));
-    assert!(!is_signed_in(&get_page(&app, &d).await.1));
-    let (_, html) = get_page(&app, &b).await;
+    assert!(!is_signed_in(&get_page(&app, &third).await.1));
+    assert!(!is_signed_in(&get_page(&app, &fourth).await.1));
+    let (_, html) = get_page(&app, &chrome).await;
     assert!(is_signed_in(&html));
     assert!(session_ids(&html).is_empty(), "{html}");
     assert!(
@@ -318,10 +324,10 @@ both_backends!(ending_sessions, |backend| async move {
         "bob is untouched"
     );
     // Sign out.
-    let r = post(&app, &b, "/account/logout", &[]).await;
+    let r = post(&app, &chrome, "/account/logout", &[]).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("You are signed out"));
-    assert!(!is_signed_in(&get_page(&app, &b).await.1));
+    assert!(!is_signed_in(&get_page(&app, &chrome).await.1));
 });
 
 both_backends!(name_and_email_changes, |backend| async move {
