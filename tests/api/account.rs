@@ -624,3 +624,50 @@ both_backends!(
         assert!(!html.contains("Activity is unavailable"), "{html}");
     }
 );
+
+both_backends!(
+    guessing_the_current_password_is_throttled_like_a_sign_in,
+    |backend| async move {
+        let app = crate::helpers::spawn_app_with(backend, |c| c.auth.login_max_failures = 2).await;
+        flow::user(&app, "alice").await;
+        let http = signed_in(&app, "alice", FIREFOX).await;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let r = post(
+                &app,
+                &http,
+                "/account/password",
+                &[
+                    ("current_password", "a wrong guess"),
+                    ("new_password", NEW_PASSWORD),
+                    ("new_password_again", NEW_PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            last = r.text().await.unwrap();
+        }
+        assert!(last.contains("Too many failed attempts"), "{last}");
+        // The same lock holds for the sign-in form from this address.
+        let r = account_login(&app, &browser(FIREFOX), "alice", PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("Too many failed attempts"));
+        // Even the right current password is refused while locked.
+        let r = post(
+            &app,
+            &http,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_again", NEW_PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            is_signed_in(&get_page(&app, &http).await.1),
+            "nothing changed"
+        );
+    }
+);
