@@ -35,7 +35,8 @@ impl App {
             Some(m) => m,
             None => factory::build_mailer(&config).context("start-up failed")?,
         };
-        let state = factory::build(config, overrides)
+        // Boxed: the factory's future is large (clippy::large_futures).
+        let state = Box::pin(factory::build(config, overrides))
             .await
             .context("start-up failed")?;
         let management = match management_listen {
