@@ -14,7 +14,7 @@ set -euo pipefail
 
 SMTP_PORT="${PORTCULLIS_TEST_SMTP_PORT:-2525}"
 VENV="${PORTCULLIS_MOTO_VENV:-$PORTCULLIS_CACHE_DIR/venv}"
-AIOSMTPD_SPEC="${PORTCULLIS_AIOSMTPD_SPEC:-aiosmtpd>=1.4,<2}"
+AIOSMTPD_SPEC="${PORTCULLIS_TEST_AIOSMTPD_SPEC:-aiosmtpd>=1.4,<2}"
 SMTP_DIR="$PORTCULLIS_TEST_STATE_DIR/smtp"
 MAIL_DIR="${PORTCULLIS_TEST_SMTP_DIR:-$SMTP_DIR/mail}"
 PID_FILE="$SMTP_DIR/smtp.pid"
@@ -103,8 +103,8 @@ started() {
   start_alive "$PID_FILE" || { show_log; die "the SMTP sink exited during start-up"; }
   return 1
 }
-if ! wait_until "${PORTCULLIS_SMTP_START_TIMEOUT:-30}" started; then
+if ! wait_until "${PORTCULLIS_TEST_SMTP_START_TIMEOUT:-30}" started; then
   show_log
-  die "the SMTP server did not answer on 127.0.0.1:$SMTP_PORT within ${PORTCULLIS_SMTP_START_TIMEOUT:-30} s"
+  die "the SMTP server did not answer on 127.0.0.1:$SMTP_PORT within ${PORTCULLIS_TEST_SMTP_START_TIMEOUT:-30} s"
 fi
 log "SMTP server (aiosmtpd $("$VENV/bin/python" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null || echo '?')) is up on 127.0.0.1:$SMTP_PORT (pid $(cat "$PID_FILE")), mail in $MAIL_DIR"
