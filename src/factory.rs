@@ -19,7 +19,7 @@ use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
-    Clock, EventReader, EventSink, KeyProvider, OutboundHttp, PasswordHasher, Rng, Store,
+    Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng, Store,
     ThrottlePolicy,
 };
 use crate::protocol::interaction::InteractionSettings;
@@ -53,6 +53,10 @@ pub enum FactoryError {
     /// The session key (`<data_dir>/session.key`) could not be opened.
     #[error("session key: {0}")]
     SessionKey(String),
+    /// The mail transport could not be built (`PORTCULLIS_SMTP_URL`,
+    /// `PORTCULLIS_MAIL_FROM`).
+    #[error("mail: {0}")]
+    Mail(String),
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -77,6 +81,9 @@ pub struct Overrides {
     /// The KMS client for the KMS modes (tests point it at the emulator
     /// with retries off); by default one from the standard AWS settings.
     pub kms: Option<aws_sdk_kms::Client>,
+    /// A mail transport instead of the configured one (tests inject one
+    /// that fails or counts).
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 /// Opens the store configured by `config`, migrating it (under the
@@ -248,6 +255,22 @@ pub fn build_outbound(config: &Config) -> Result<Arc<dyn OutboundHttp>, FactoryE
     })
     .map_err(|e| FactoryError::Http(e.to_string()))?;
     Ok(Arc::new(client))
+}
+
+/// Builds the configured mail transport: SMTP when `PORTCULLIS_SMTP_URL`
+/// is set, `.eml` files in the outbox directory otherwise (the only place
+/// that picks one). Connects to nothing yet.
+pub fn build_mailer(config: &Config) -> Result<Arc<dyn Mailer>, FactoryError> {
+    use crate::adapters::mail::{Sender, file::FileMailer, smtp::SmtpMailer};
+    use crate::config::MailTransport;
+    let settings = &config.self_service;
+    let sender = Sender::parse(&settings.mail_from).map_err(FactoryError::Mail)?;
+    Ok(match &settings.transport {
+        MailTransport::Files(dir) => Arc::new(FileMailer::new(dir, sender)),
+        MailTransport::Smtp(url) => Arc::new(SmtpMailer::new(url, sender).map_err(|e| {
+            FactoryError::Mail(format!("{}: {e}", crate::config::setting::SMTP_URL.env))
+        })?),
+    })
 }
 
 /// Opens (or creates) `<data_dir>/session.key`, the key of session cookies

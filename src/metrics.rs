@@ -3,7 +3,7 @@
 //! lists them), with the standard `process_*` metrics on Linux
 //! ([`process`]). Code anywhere records through the typed functions here:
 //! [`token_issued`], [`login_failed`], [`kms_call`], [`events_queued`],
-//! [`events_spooled`], [`events_dropped`]; the HTTP middleware records
+//! [`events_spooled`], [`events_dropped`], [`mail_attempt`]; the HTTP middleware records
 //! [`http_request`].
 //!
 //! We use the `prometheus` crate (without its protobuf feature) rather than
@@ -52,6 +52,7 @@ struct Metrics {
     events_queued: IntGauge,
     events_spooled: IntCounter,
     events_dropped: IntCounter,
+    mail: IntCounterVec,
 }
 
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
@@ -131,6 +132,11 @@ impl Metrics {
                 )
                 .namespace(NAMESPACE),
             )?,
+            mail: counter_vec(
+                "mail_total",
+                "Outbox sending attempts, by outcome (sent, failed: retried later, refused: kept unsent).",
+                &["outcome"],
+            )?,
         };
         let r = &m.registry;
         r.register(Box::new(m.http_requests.clone()))?;
@@ -143,6 +149,7 @@ impl Metrics {
         r.register(Box::new(m.events_queued.clone()))?;
         r.register(Box::new(m.events_spooled.clone()))?;
         r.register(Box::new(m.events_dropped.clone()))?;
+        r.register(Box::new(m.mail.clone()))?;
         // The standard `process_*` metrics (no namespace), Linux only.
         #[cfg(target_os = "linux")]
         r.register(Box::new(process::ProcessCollector::new()?))?;
@@ -247,6 +254,12 @@ pub fn events_dropped(n: u64) {
     METRICS.events_dropped.inc_by(n);
 }
 
+/// One outbox sending attempt: `outcome` is `sent`, `failed` (retried
+/// later) or `refused` (kept unsent for the operator).
+pub fn mail_attempt(outcome: &'static str) {
+    METRICS.mail.with_label_values(&[outcome]).inc();
+}
+
 /// Every metric in the Prometheus text exposition format.
 pub fn render() -> Result<String, prometheus::Error> {
     let mut buf = Vec::new();
@@ -268,6 +281,7 @@ mod tests {
         events_queued(7);
         events_spooled(2);
         events_dropped(1);
+        mail_attempt("failed");
         http_request("GET", "/jwks", 200, Duration::from_millis(1));
         let text = render().unwrap();
         for line in [
@@ -279,6 +293,7 @@ mod tests {
             "portcullis_events_queued 7",
             "portcullis_events_spooled_total",
             "portcullis_events_dropped_total",
+            "portcullis_mail_total{outcome=\"failed\"}",
             "portcullis_http_requests_total{method=\"GET\",route=\"/jwks\",status=\"200\"}",
             "portcullis_http_request_duration_seconds_count{method=\"GET\",route=\"/jwks\"}",
         ] {

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -9,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ConnectionLimits};
 use crate::factory::{self, Overrides};
 use crate::http;
+use crate::ports::Mailer;
 use crate::state::AppState;
 
 /// A built server, bound and ready to run.
@@ -16,6 +18,7 @@ pub struct App {
     listener: TcpListener,
     management: Option<TcpListener>,
     state: AppState,
+    mailer: Arc<dyn Mailer>,
 }
 
 impl App {
@@ -28,7 +31,12 @@ impl App {
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
         let management_listen = config.management_listen;
-        let state = factory::build(config, overrides)
+        let mailer = match overrides.mailer.clone() {
+            Some(m) => m,
+            None => factory::build_mailer(&config).context("start-up failed")?,
+        };
+        // Boxed: the factory's future is large (clippy::large_futures).
+        let state = Box::pin(factory::build(config, overrides))
             .await
             .context("start-up failed")?;
         let management = match management_listen {
@@ -41,6 +49,7 @@ impl App {
             listener,
             management,
             state,
+            mailer,
         })
     }
 
@@ -67,6 +76,9 @@ impl App {
         let grace = self.state.config.shutdown_grace;
         let limits = self.state.config.connections;
         let _refresher = spawn_key_refresh(&self.state);
+        // The outbox worker: sends queued mail, retrying while the mail
+        // server is away (stopped with the server; unsent mail stays queued).
+        let _outbox = crate::app::outbox::spawn(&self.state, self.mailer.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {

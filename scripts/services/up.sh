@@ -6,7 +6,7 @@ set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 failed=()
-for svc in postgres clickhouse kms; do
+for svc in postgres clickhouse kms smtp; do
   if ! "$dir/$svc.sh"; then
     failed+=("$svc")
   fi
@@ -16,4 +16,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
   echo "[services] ERROR: not up: ${failed[*]}" >&2
   exit 1
 fi
-echo "[services] all up: postgres 127.0.0.1:5432, clickhouse http://127.0.0.1:8123, kms http://127.0.0.1:5599" >&2
+echo "[services] all up: postgres 127.0.0.1:5432, clickhouse http://127.0.0.1:8123, kms http://127.0.0.1:5599, smtp 127.0.0.1:${PORTCULLIS_TEST_SMTP_PORT:-2525}" >&2

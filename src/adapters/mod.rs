@@ -7,5 +7,6 @@ pub mod events;
 pub mod files;
 pub mod jwks_fetch;
 pub mod keys;
+pub mod mail;
 pub mod outbound;
 pub mod system;

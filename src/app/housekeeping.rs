@@ -1,8 +1,8 @@
 //! Housekeeping: deleting the rows that can no longer matter (expired
 //! authorization codes, expired revocations and used client-assertion
 //! `jti`s, ended, expired or idle sessions, sign-in throttle rows whose window
-//! and lock are over), in bounded batches so that one purge never holds a
-//! long lock. `portcullis purge` runs it once; `serve` runs it every
+//! and lock are over, mail sent more than a week ago, expired single-use
+//! links), in bounded batches so that one purge never holds a long lock. `portcullis purge` runs it once; `serve` runs it every
 //! `PORTCULLIS_PURGE_INTERVAL_SECS` ([`spawn_periodic`]).
 
 use std::sync::Arc;
@@ -56,12 +56,23 @@ pub struct PurgeReport {
     pub throttles: u64,
     /// Expired initial access tokens (dynamic registration).
     pub initial_access_tokens: u64,
+    /// Mail sent more than [`crate::app::outbox::KEEP_SENT`] ago (unsent
+    /// mail is never purged).
+    pub mail: u64,
+    /// Expired single-use links (verification, reset, invitation).
+    pub links: u64,
 }
 
 impl PurgeReport {
     /// Every row removed.
     pub fn total(&self) -> u64 {
-        self.codes + self.revocations + self.sessions + self.throttles + self.initial_access_tokens
+        self.codes
+            + self.revocations
+            + self.sessions
+            + self.throttles
+            + self.initial_access_tokens
+            + self.mail
+            + self.links
     }
 }
 
@@ -114,6 +125,13 @@ pub async fn purge(
             tokio::task::yield_now().await;
         }
     }
+    // The outbox and the links: one statement each (a week of sent mail
+    // and of expired links is small).
+    report.mail = store
+        .outbox()
+        .purge_sent_mail(now - crate::app::outbox::KEEP_SENT)
+        .await?;
+    report.links = store.links().purge_expired_links(dead_before).await?;
     Ok(report)
 }
 
@@ -150,6 +168,9 @@ pub fn spawn_periodic(
                     revocations = r.revocations,
                     sessions = r.sessions,
                     throttles = r.throttles,
+                    initial_access_tokens = r.initial_access_tokens,
+                    mail = r.mail,
+                    links = r.links,
                     "purged expired rows"
                 ),
                 Ok(_) => {}

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod links;
 pub mod mail;
 pub mod operator;
+pub mod outbox;
 pub mod registration;
 pub mod sessions;
 pub mod users;

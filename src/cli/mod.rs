@@ -1,7 +1,7 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
 //! [`users`], [`sessions`], [`grants`], [`keys`], [`events`], [`registration`],
-//! [`purge`]. The operator rules they share with the admin API are in
+//! [`purge`], [`mail`]. The operator rules they share with the admin API are in
 //! [`crate::app`].
 
 pub mod admin;
@@ -9,6 +9,7 @@ pub mod clients;
 pub mod events;
 pub mod grants;
 pub mod keys;
+pub mod mail;
 pub mod migrate;
 pub mod purge;
 pub mod registration;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Dynamic client registration: initial access tokens (RFC 7591 §3).
     #[command(subcommand)]
     Registration(registration::RegistrationCmd),
+    /// The mail outbox (list).
+    #[command(subcommand)]
+    Mail(mail::MailCmd),
     /// Delete expired codes, revocations and assertion ids, ended sessions
     /// and stale sign-in throttle rows once, in bounded batches (`serve`
     /// does it every `PORTCULLIS_PURGE_INTERVAL_SECS`).
@@ -131,6 +135,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Events(cmd) => events::run(cmd, &config).await,
         Command::Registration(cmd) => registration::run(cmd, &config).await,
+        Command::Mail(cmd) => mail::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,
     }

@@ -7,6 +7,7 @@ mod grant_revocation;
 mod helpers;
 mod logout;
 mod logs;
+mod mail;
 mod mailbox;
 
 mod account;

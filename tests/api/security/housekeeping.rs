@@ -259,6 +259,8 @@ both_backends!(
                 sessions: 15,
                 throttles: 5,
                 initial_access_tokens: 0,
+                mail: 0,
+                links: 0,
             }
         );
         for i in 0..5 {
