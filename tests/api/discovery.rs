@@ -374,7 +374,11 @@ fn request(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
 #[tokio::test]
 async fn the_router_serves_the_inventory() {
     let off = spawn_app_with(Backend::Sqlite, |c| c.rate_limits = RateLimits::OFF).await;
-    for e in Endpoint::ALL.into_iter().filter(|e| e.is_registration()) {
+    // Dynamic registration and sign-up are off by default: not routed.
+    for e in Endpoint::ALL
+        .into_iter()
+        .filter(|e| e.is_registration() || e.is_signup())
+    {
         for method in e.methods() {
             let m = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
             let status = off.http.request(m, off.url(e.path())).send().await.unwrap();
@@ -389,6 +393,7 @@ async fn the_router_serves_the_inventory() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.rate_limits = RateLimits::OFF;
         c.registration.mode = portcullis::config::RegistrationMode::Token;
+        c.self_service.signup = portcullis::config::SignupMode::Open;
     })
     .await;
     for e in Endpoint::ALL {
