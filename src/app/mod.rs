@@ -14,5 +14,6 @@ pub mod mail;
 pub mod operator;
 pub mod registration;
 pub mod sessions;
+pub mod signup;
 pub mod users;
 pub mod verification;
