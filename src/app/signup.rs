@@ -171,12 +171,21 @@ pub enum SignupOutcome {
         /// How.
         via: Via,
     },
-    /// "Check your mail": the page a new open sign-up gets, also given when
-    /// the address has an account already (nothing was created; that
-    /// address got a [`MailKind::AccountExists`] mail, within the limits).
-    CheckMail,
-    /// The form again, with this message (nothing was created).
-    Invalid(String),
+    /// "Check your mail" to `email`: the page a new open sign-up gets, also
+    /// given when the address has an account already (nothing was created;
+    /// that address got a [`MailKind::AccountExists`] mail, within the
+    /// limits).
+    CheckMail {
+        /// The address.
+        email: String,
+    },
+    /// The form again, with `message` (nothing was created).
+    Invalid {
+        /// What to fix.
+        message: String,
+        /// The invited address, with an invitation.
+        invited: Option<String>,
+    },
     /// Sign-up is by invitation and there is none.
     InvitationNeeded,
     /// The invitation is unknown, used, superseded or expired.
@@ -216,10 +225,18 @@ pub async fn invited_address(
 pub async fn sign_up(ctx: &SignupCtx<'_>, req: SignupRequest) -> Result<SignupOutcome, OperatorError> {
     let now = ctx.clock.now();
     let token = invitation_token(&req).map(str::to_owned);
-    let email = match invited_address(ctx.store, ctx.settings, token.as_deref(), now).await? {
-        Ok(Some(invited)) => invited,
-        Ok(None) => req.email.trim().to_owned(),
+    let invited = match invited_address(ctx.store, ctx.settings, token.as_deref(), now).await? {
+        Ok(invited) => invited,
         Err(answer) => return Ok(answer),
+    };
+    let email = invited
+        .clone()
+        .unwrap_or_else(|| req.email.trim().to_owned());
+    let invalid = |message: String| {
+        Ok(SignupOutcome::Invalid {
+            message,
+            invited: invited.clone(),
+        })
     };
     let new = NewUser {
         username: req.username.trim().to_owned(),
@@ -237,29 +254,30 @@ pub async fn sign_up(ctx: &SignupCtx<'_>, req: SignupRequest) -> Result<SignupOu
     // address has an account.
     let username = match operator::check_new_user(&new) {
         Ok(u) => u,
-        Err(OperatorError::Invalid(m)) => return Ok(SignupOutcome::Invalid(capitalized(&m))),
+        Err(OperatorError::Invalid(m)) => return invalid(capitalized(&m)),
         Err(e) => return Err(e),
     };
     if req.password != req.password_again {
-        return Ok(SignupOutcome::Invalid(
-            "The two passwords differ: type the same password twice.".into(),
-        ));
+        return invalid("The two passwords differ: type the same password twice.".into());
     }
     if ctx.store.users().user_by_username(&username).await?.is_some() {
-        return Ok(SignupOutcome::Invalid(taken(&username)));
+        return invalid(TAKEN.into());
     }
     if !ctx.store.users().users_by_email(&new.email).await?.is_empty() {
         return account_exists(ctx, &new, token.as_deref(), now).await;
     }
-    match token {
-        Some(token) => by_invitation(ctx, new, &token, now).await,
-        None => open(ctx, new, now).await,
+    let outcome = match token {
+        Some(token) => by_invitation(ctx, new, &token, now).await?,
+        None => open(ctx, new, now).await?,
+    };
+    match outcome {
+        Some(outcome) => Ok(outcome),
+        None => invalid(TAKEN.into()),
     }
 }
 
-fn taken(username: &crate::domain::Username) -> String {
-    format!("The username {username} is taken: choose another one.")
-}
+/// What the form says of a taken username.
+const TAKEN: &str = "This username is taken: choose another one.";
 
 /// `"the password is too short"` → `"The password is too short."`.
 fn capitalized(message: &str) -> String {
@@ -318,19 +336,23 @@ async fn account_exists(
         )
         .await?;
     }
-    Ok(SignupOutcome::CheckMail)
+    Ok(SignupOutcome::CheckMail {
+        email: new.email.clone(),
+    })
 }
 
 /// An open sign-up: the user, unverified, and a verification link (within
 /// the mail limits; over them, the user asks for another link later).
+/// `None`: the username was taken in the meantime (a parallel sign-up).
 async fn open(
     ctx: &SignupCtx<'_>,
     new: NewUser,
     now: DateTime<Utc>,
-) -> Result<SignupOutcome, OperatorError> {
+) -> Result<Option<SignupOutcome>, OperatorError> {
     let user = match operator::create_user(ctx.store, ctx.hasher, ctx.clock, new).await {
         Ok(user) => user,
-        Err(e) => return refused(e),
+        Err(OperatorError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
     };
     if mail::allow(ctx.store, ctx.settings, &user.email, ctx.ip, now).await? {
         let uow = ctx.store.begin().await?;
@@ -346,34 +368,35 @@ async fn open(
         .await?;
         uow.commit().await?;
     }
-    Ok(SignupOutcome::Registered {
+    Ok(Some(SignupOutcome::Registered {
         user,
         via: Via::Open,
-    })
+    }))
 }
 
 /// A sign-up with an invitation: one unit of work uses the invitation
 /// (first, so that a parallel use of the same link waits for this one and
 /// then finds it used), creates the user and marks the invited address
 /// verified (the link proved it). Any refusal rolls all of it back: the
-/// invitation still works.
+/// invitation still works. `None`: the username was taken in the meantime.
 async fn by_invitation(
     ctx: &SignupCtx<'_>,
     new: NewUser,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<SignupOutcome, OperatorError> {
+) -> Result<Option<SignupOutcome>, OperatorError> {
     let uow = ctx.store.begin().await?;
     let Some(link) = uow
         .links()
         .use_link(&TokenHash::of(token), LinkPurpose::Invite, now)
         .await?
     else {
-        return Ok(SignupOutcome::InvitationInvalid);
+        return Ok(Some(SignupOutcome::InvitationInvalid));
     };
     let mut user = match operator::create_user(&*uow, ctx.hasher, ctx.clock, new).await {
         Ok(user) => user,
-        Err(e) => return refused(e),
+        Err(OperatorError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
     };
     if !uow
         .users()
@@ -386,22 +409,10 @@ async fn by_invitation(
     }
     uow.commit().await?;
     user.email_verified = true;
-    Ok(SignupOutcome::Registered {
+    Ok(Some(SignupOutcome::Registered {
         user,
         via: Via::Invite,
-    })
-}
-
-/// A refusal of [`operator::create_user`] after the checks passed: a
-/// username taken in the meantime (a parallel sign-up) is said on the form.
-fn refused(e: OperatorError) -> Result<SignupOutcome, OperatorError> {
-    match e {
-        OperatorError::Conflict(_) => Ok(SignupOutcome::Invalid(
-            "This username is taken: choose another one.".into(),
-        )),
-        OperatorError::Invalid(m) => Ok(SignupOutcome::Invalid(capitalized(&m))),
-        other => Err(other),
-    }
+    }))
 }
 
 #[cfg(test)]
