@@ -32,4 +32,5 @@ mod repositories;
 mod scaling;
 mod security;
 mod serve;
+mod signup;
 mod token;
