@@ -222,7 +222,10 @@ pub async fn invited_address(
 /// Signs a user up (docs/ACCOUNT.md "Sign-up"). The caller checked the
 /// CSRF token; it emits `user_registered` for
 /// [`SignupOutcome::Registered`] and wakes the outbox worker.
-pub async fn sign_up(ctx: &SignupCtx<'_>, req: SignupRequest) -> Result<SignupOutcome, OperatorError> {
+pub async fn sign_up(
+    ctx: &SignupCtx<'_>,
+    req: SignupRequest,
+) -> Result<SignupOutcome, OperatorError> {
     let now = ctx.clock.now();
     let token = invitation_token(&req).map(str::to_owned);
     let invited = match invited_address(ctx.store, ctx.settings, token.as_deref(), now).await? {
@@ -260,10 +263,22 @@ pub async fn sign_up(ctx: &SignupCtx<'_>, req: SignupRequest) -> Result<SignupOu
     if req.password != req.password_again {
         return invalid("The two passwords differ: type the same password twice.".into());
     }
-    if ctx.store.users().user_by_username(&username).await?.is_some() {
+    if ctx
+        .store
+        .users()
+        .user_by_username(&username)
+        .await?
+        .is_some()
+    {
         return invalid(TAKEN.into());
     }
-    if !ctx.store.users().users_by_email(&new.email).await?.is_empty() {
+    if !ctx
+        .store
+        .users()
+        .users_by_email(&new.email)
+        .await?
+        .is_empty()
+    {
         return account_exists(ctx, &new, token.as_deref(), now).await;
     }
     let outcome = match token {

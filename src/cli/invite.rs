@@ -44,8 +44,8 @@ pub async fn run(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             json,
         } => {
             let store = open_store(config).await?;
-            let ttl = ttl_secs
-                .map(|s| chrono::Duration::try_seconds(s).unwrap_or(chrono::Duration::MAX));
+            let ttl =
+                ttl_secs.map(|s| chrono::Duration::try_seconds(s).unwrap_or(chrono::Duration::MAX));
             let sent = signup::invite(
                 store.as_ref(),
                 &OsRng,

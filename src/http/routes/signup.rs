@@ -169,7 +169,11 @@ pub async fn post_signup(
     };
     match outcome {
         SignupOutcome::Registered { user, via } => {
-            tracing::info!(user_id = user.id.as_str(), via = via.as_str(), "user signed up");
+            tracing::info!(
+                user_id = user.id.as_str(),
+                via = via.as_str(),
+                "user signed up"
+            );
             audit::user_registered(&state, &meta, &user.id, via.as_str());
             Ok(done(&user.email, via == Via::Open))
         }
