@@ -16,5 +16,6 @@ pub mod operator;
 pub mod outbox;
 pub mod registration;
 pub mod sessions;
+pub mod signup;
 pub mod users;
 pub mod verification;

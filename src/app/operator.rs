@@ -7,7 +7,7 @@ use crate::domain::{
     Client, ClientId, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod, TokenHash, User,
     UserId, Username,
 };
-use crate::ports::{Clock, PasswordHasher, Rng, Store, StoreError};
+use crate::ports::{Clock, PasswordHasher, Repositories, Rng, Store, StoreError};
 
 /// Shortest accepted password (NIST SP 800-63B §5.1.1.2 asks for at least 8).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -436,19 +436,30 @@ pub fn check_name(name: &str) -> Result<(), OperatorError> {
     Ok(())
 }
 
-/// Creates a user with an argon2id password hash.
-pub async fn create_user(
-    store: &dyn Store,
-    hasher: &dyn PasswordHasher,
-    clock: &dyn Clock,
-    req: NewUser,
-) -> Result<User, OperatorError> {
+/// Every rule a new user's username, e-mail address, name and password
+/// must meet: the checks of [`create_user`], for a form that must answer
+/// before it looks anything up (sign-up, `app::signup`). Returns the
+/// username.
+pub fn check_new_user(req: &NewUser) -> Result<Username, OperatorError> {
     let username = Username::parse(&req.username).map_err(invalid)?;
     check_email(&req.email)?;
     check_password(&req.password)?;
     if let Some(name) = &req.name {
         check_name(name)?;
     }
+    Ok(username)
+}
+
+/// Creates a user with an argon2id password hash, through `store` (the
+/// store, or a unit of work: sign-up by invitation creates the user in the
+/// unit that uses the invitation).
+pub async fn create_user(
+    store: &dyn Repositories,
+    hasher: &dyn PasswordHasher,
+    clock: &dyn Clock,
+    req: NewUser,
+) -> Result<User, OperatorError> {
+    let username = check_new_user(&req)?;
     if store.users().user_by_username(&username).await?.is_some() {
         return Err(OperatorError::Conflict(format!(
             "user {username} already exists"

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod clients;
 pub mod events;
 pub mod grants;
+pub mod invite;
 pub mod keys;
 pub mod mail;
 pub mod migrate;
@@ -54,7 +55,7 @@ pub enum Command {
     Admin(admin::AdminCmd),
     /// Manage users.
     #[command(subcommand)]
-    User(users::UserCmd),
+    User(invite::UserCommand),
     /// A user's login sessions (list, end one, end all).
     #[command(subcommand)]
     Session(sessions::SessionCmd),
@@ -128,7 +129,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(&config).await,
         Command::Client(cmd) => clients::run(cmd, &config).await,
         Command::Admin(cmd) => admin::run(cmd, &config).await,
-        Command::User(cmd) => users::run(cmd, &config).await,
+        Command::User(cmd) => invite::run(cmd, &config).await,
         Command::Session(cmd) => sessions::run(cmd, &config).await,
         Command::Grant(cmd) => grants::run(cmd, &config).await,
         Command::Consent(cmd) => grants::run_consent(cmd, &config).await,

@@ -244,6 +244,16 @@ pub fn consent_revoked(
     emit(state, meta, e);
 }
 
+/// `user_registered`: `user` signed up at `/signup`, `via` `open` or
+/// `invite`.
+pub fn user_registered(state: &AppState, meta: &RequestMeta, user: &UserId, via: &'static str) {
+    emit(
+        state,
+        meta,
+        Event::user_registered(stamp_now(state), user, via),
+    );
+}
+
 /// `admin_change`: the client `actor` did `action` to `target` through the
 /// admin API or dynamic registration (docs/EVENTS.md lists the actions).
 pub fn admin_change(

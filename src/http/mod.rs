@@ -42,7 +42,9 @@ fn handler(
     published: &Arc<routes::discovery::Published>,
 ) -> Option<MethodRouter<AppState>> {
     use Method::{Delete, Get, Patch, Post, Put};
-    use routes::admin::{clients, events, grants, initial_access_tokens, keys, sessions, users};
+    use routes::admin::{
+        clients, events, grants, initial_access_tokens, invitations, keys, sessions, users,
+    };
     use routes::{
         account, assets, authorize, email, health, introspect, jwks, logout, metrics, password,
         register, revoke, signup, token, userinfo,
@@ -123,6 +125,7 @@ fn handler(
         (Endpoint::EmailVerify, Post) => post(email::post_verify),
         (Endpoint::Signup, Get) => get(signup::get_signup),
         (Endpoint::Signup, Post) => post(signup::post_signup),
+        (Endpoint::AdminInvitations, Post) => post(invitations::post_invitations),
         _ => return None,
     })
 }

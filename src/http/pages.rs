@@ -200,3 +200,41 @@ mod tests {
         );
     }
 }
+
+/// The sign-up form (`GET /signup`, and `POST /signup` again with a
+/// message): the typed values come back, never the passwords.
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage<'a> {
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The invitation token, carried by a hidden field (empty: none).
+    pub invitation: &'a str,
+    /// The invited address, fixed (with an invitation).
+    pub invited: Option<&'a str>,
+    /// Typed username.
+    pub username: &'a str,
+    /// Typed e-mail address.
+    pub email: &'a str,
+    /// Typed name.
+    pub name: &'a str,
+    /// Why the form came back.
+    pub message: Option<&'a str>,
+    /// The shortest password accepted.
+    pub min_password_chars: usize,
+}
+
+/// After a sign-up: "check your mail" (an open sign-up, the same whether
+/// or not the address had an account) or "your account is ready" (with an
+/// invitation).
+#[derive(Template)]
+#[template(path = "signup_done.html")]
+pub struct SignupDonePage<'a> {
+    /// The address the mail went to, or the invited one.
+    pub email: &'a str,
+    /// An open sign-up: a verification mail is on its way.
+    pub check_mail: bool,
+    /// Sign-in waits for the verified address
+    /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
+    pub must_verify: bool,
+}

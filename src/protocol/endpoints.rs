@@ -203,11 +203,13 @@ pub enum Endpoint {
     EmailVerify,
     /// Self-registration (`PORTCULLIS_SIGNUP`; 404 when `off`).
     Signup,
+    /// Admin API: invitations to sign up (`PORTCULLIS_SIGNUP`).
+    AdminInvitations,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 51] = [
+    pub const ALL: [Self; 52] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -259,6 +261,7 @@ impl Endpoint {
         Self::PasswordReset,
         Self::EmailVerify,
         Self::Signup,
+        Self::AdminInvitations,
     ];
 
     /// The path, under the issuer. Segments in braces (`{client_id}`) are
@@ -316,6 +319,7 @@ impl Endpoint {
             Self::PasswordReset => "/password/reset",
             Self::EmailVerify => "/email/verify",
             Self::Signup => "/signup",
+            Self::AdminInvitations => "/admin/v1/invitations",
         }
     }
 
@@ -334,6 +338,7 @@ impl Endpoint {
             | Self::AdminUserUnlock
             | Self::AdminKeysRotate
             | Self::AdminKeyRevoke
+            | Self::AdminInvitations
             | Self::AccountLogin
             | Self::AccountLogout
             | Self::AccountProfile
@@ -506,6 +511,7 @@ impl Endpoint {
                 | Self::AdminKeyRevoke
                 | Self::AdminEvents
                 | Self::AdminEventStats
+                | Self::AdminInvitations
         )
     }
 }

@@ -34,4 +34,5 @@ mod repositories;
 mod scaling;
 mod security;
 mod serve;
+mod signup;
 mod token;

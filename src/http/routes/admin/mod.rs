@@ -12,6 +12,7 @@ pub mod clients;
 pub mod events;
 pub mod grants;
 pub mod initial_access_tokens;
+pub mod invitations;
 pub mod keys;
 pub mod sessions;
 pub mod users;
