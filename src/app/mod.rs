@@ -13,6 +13,7 @@ pub mod links;
 pub mod mail;
 pub mod operator;
 pub mod registration;
+pub mod reset;
 pub mod sessions;
 pub mod users;
 pub mod verification;

@@ -200,3 +200,62 @@ mod tests {
         );
     }
 }
+
+/// A page that says one thing: a result, or why a link cannot be used;
+/// `alert` when it reports a problem (`role="alert"`), with an optional
+/// further line and link.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage<'a> {
+    /// Heading (and title).
+    pub title: &'a str,
+    /// What happened.
+    pub message: &'a str,
+    /// A further line.
+    pub detail: Option<&'a str>,
+    /// A link: (href, text).
+    pub link: Option<(&'a str, &'a str)>,
+    /// A problem rather than a result.
+    pub alert: bool,
+}
+
+/// The verification link's page: a "Verify" button (opening the link uses
+/// nothing; posting this form does).
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage<'a> {
+    /// The address the link verifies.
+    pub email: &'a str,
+    /// The link's token, posted back.
+    pub token: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+}
+
+/// "Forgot your password?": asks for a username or an e-mail address.
+#[derive(Template)]
+#[template(path = "password_forgot.html")]
+pub struct PasswordForgotPage<'a> {
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// What was typed (shown again with an error).
+    pub login: &'a str,
+    /// Error message.
+    pub message: Option<&'a str>,
+}
+
+/// The reset link's page: the new password, twice.
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+pub struct PasswordResetPage<'a> {
+    /// Whose password (for the password manager and the user).
+    pub username: &'a str,
+    /// The link's token, posted back.
+    pub token: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// Why the last try was refused.
+    pub message: Option<&'a str>,
+    /// The shortest accepted password.
+    pub min_chars: usize,
+}
