@@ -47,7 +47,16 @@ impl<'a> Sender<'a> {
         email: &str,
     ) -> Result<(), StoreError> {
         let uow = store.begin().await?;
-        send_link(uow.as_ref(), self.rng, now, self.issuer, self.ttl, user, email).await?;
+        send_link(
+            uow.as_ref(),
+            self.rng,
+            now,
+            self.issuer,
+            self.ttl,
+            user,
+            email,
+        )
+        .await?;
         uow.commit().await
     }
 }

@@ -114,13 +114,24 @@ mod tests {
         // Characters, not bytes: seven characters of two bytes each.
         assert_eq!(check("ééééééé", &[]), Err(PasswordProblem::TooShort));
         assert_eq!(check("éééééééé", &[]), Ok(()));
-        assert_eq!(check(&"x".repeat(MAX_BYTES + 1), &[]), Err(PasswordProblem::TooLong));
+        assert_eq!(
+            check(&"x".repeat(MAX_BYTES + 1), &[]),
+            Err(PasswordProblem::TooLong)
+        );
         assert_eq!(check(&"xy".repeat(MAX_BYTES / 2), &[]), Ok(()));
     }
 
     #[test]
     fn common_passwords_are_refused_in_any_case() {
-        for p in ["password", "PASSWORD", "Password", "12345678", "iloveyou", "qwertyuiop", "baseball"] {
+        for p in [
+            "password",
+            "PASSWORD",
+            "Password",
+            "12345678",
+            "iloveyou",
+            "qwertyuiop",
+            "baseball",
+        ] {
             assert_eq!(check(p, &[]), Err(PasswordProblem::Common), "{p}");
         }
         assert_eq!(check("correct horse battery staple", &[]), Ok(()));
@@ -142,9 +153,15 @@ mod tests {
     fn the_username_and_the_address_are_refused() {
         let me = ["Alice.Example", "alice.smith@example.com"];
         assert_eq!(check("alice.example", &me), Err(PasswordProblem::Personal));
-        assert_eq!(check("ALICE.SMITH@EXAMPLE.COM", &me), Err(PasswordProblem::Personal));
+        assert_eq!(
+            check("ALICE.SMITH@EXAMPLE.COM", &me),
+            Err(PasswordProblem::Personal)
+        );
         assert_eq!(check("alice.smith", &me), Err(PasswordProblem::Personal));
-        assert_eq!(check(" Alice.Example ", &me), Err(PasswordProblem::Personal));
+        assert_eq!(
+            check(" Alice.Example ", &me),
+            Err(PasswordProblem::Personal)
+        );
         assert_eq!(check("alice.example!", &me), Ok(()));
         assert_eq!(check("tangerine-otter-42", &["", "@x"]), Ok(()));
     }

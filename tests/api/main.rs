@@ -31,5 +31,6 @@ mod queries;
 mod repositories;
 mod scaling;
 mod security;
+mod self_service_links;
 mod serve;
 mod token;

@@ -26,7 +26,10 @@ use crate::state::AppState;
 /// The browser's cookie value for the CSRF token of an anonymous form:
 /// the one it holds, or a new random one (then the `Set-Cookie` to send),
 /// as the sign-in page does (`http::session`).
-pub(super) fn browser_cookie(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+pub(super) fn browser_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (String, Option<HeaderValue>) {
     match session::read_cookie(headers, &state.config, &state.session_key) {
         Some(c) => (c, None),
         None => {
@@ -80,7 +83,11 @@ pub(super) fn check_csrf(
     form: &crate::protocol::params::RawParams,
 ) -> Result<(), AppError> {
     let cookie = session::read_cookie(headers, &state.config, &state.session_key);
-    if session::csrf_ok(&state.session_key, cookie.as_deref(), form.get("csrf_token")) {
+    if session::csrf_ok(
+        &state.session_key,
+        cookie.as_deref(),
+        form.get("csrf_token"),
+    ) {
         Ok(())
     } else {
         Err(AppError::page(
@@ -103,9 +110,11 @@ pub(super) fn unavailable(what: &'static str, e: &dyn std::fmt::Display) -> AppE
 
 /// Emits `e` with the request's metadata.
 pub(super) fn emit(state: &AppState, meta: &RequestMeta, e: Event) {
-    state
-        .events
-        .emit(e.request(meta.ip, meta.user_agent.as_deref(), meta.request_id.as_deref()));
+    state.events.emit(e.request(
+        meta.ip,
+        meta.user_agent.as_deref(),
+        meta.request_id.as_deref(),
+    ));
 }
 
 fn forgot_form(
@@ -187,7 +196,11 @@ async fn request_links(state: &AppState, meta: &RequestMeta, login: &str, ip: &s
                 if !r.sent {
                     tracing::info!(subject = %r.user, "password reset: hourly mail limit reached, no link sent");
                 }
-                emit(state, meta, Event::password_reset_requested(stamp(), Some(&r.user)));
+                emit(
+                    state,
+                    meta,
+                    Event::password_reset_requested(stamp(), Some(&r.user)),
+                );
             }
         }
         Err(e) => tracing::warn!(error = %e, "password reset request failed"),
@@ -252,7 +265,14 @@ pub async fn get_reset(
         .await
         .map_err(|e: StoreError| unavailable("password reset", &e))?;
     Ok(match user {
-        Some(u) => reset_form(&state, &headers, StatusCode::OK, u.username.as_str(), token, None),
+        Some(u) => reset_form(
+            &state,
+            &headers,
+            StatusCode::OK,
+            u.username.as_str(),
+            token,
+            None,
+        ),
         None => bad_link(),
     })
 }

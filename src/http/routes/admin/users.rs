@@ -14,8 +14,8 @@ use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
 use crate::app::verification;
 use crate::domain::UserId;
 use crate::domain::event::Event;
-use crate::http::audit::{RequestMeta, event_stamp};
 use crate::error::{ApiError, AppError};
+use crate::http::audit::{RequestMeta, event_stamp};
 use crate::http::extractors::Query;
 use crate::state::AppState;
 
@@ -164,7 +164,11 @@ fn emit_verified(state: &AppState, meta: &RequestMeta, user: &UserId) {
         user,
         "operator",
     )
-    .request(meta.ip, meta.user_agent.as_deref(), meta.request_id.as_deref());
+    .request(
+        meta.ip,
+        meta.user_agent.as_deref(),
+        meta.request_id.as_deref(),
+    );
     state.events.emit(e);
 }
 
