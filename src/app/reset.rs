@@ -204,7 +204,7 @@ pub async fn complete(
         }
         return Ok(Completed::Refused(user, format!("{msg}.")));
     }
-    let used = store
+    let link = store
         .links()
         .use_link(
             &TokenHash::of(token),
@@ -212,7 +212,7 @@ pub async fn complete(
             ctx.clock.now(),
         )
         .await?;
-    if used.is_none_or(|l| l.user_id.as_ref() != Some(&user.id)) {
+    if link.is_none_or(|l| l.user_id.as_ref() != Some(&user.id)) {
         return Ok(Completed::BadLink);
     }
     operator::set_password(

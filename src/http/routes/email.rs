@@ -81,19 +81,19 @@ pub async fn post_verify(
         return Ok(bad_link());
     }
     let now = state.clock.now();
-    let used = state
+    let link = state
         .store
         .links()
         .use_link(&TokenHash::of(token), LinkPurpose::VerifyEmail, now)
         .await
         .map_err(|e| unavailable("e-mail verification", &e))?;
-    let Some((link, user)) = used.and_then(|l| l.user_id.clone().map(|u| (l, u))) else {
+    let Some((link, subject)) = link.and_then(|l| l.user_id.clone().map(|u| (l, u))) else {
         return Ok(bad_link());
     };
     let verified = state
         .store
         .users()
-        .set_email_verified(&user, &link.email, now)
+        .set_email_verified(&subject, &link.email, now)
         .await
         .map_err(|e| unavailable("e-mail verification", &e))?;
     if !verified {
@@ -104,11 +104,11 @@ pub async fn post_verify(
             None,
         ));
     }
-    tracing::info!(subject = %user, "e-mail address verified");
+    tracing::info!(subject = %subject, "e-mail address verified");
     emit(
         &state,
         &meta,
-        Event::email_verified(event_stamp(state.rng.as_ref(), now), &user, "link"),
+        Event::email_verified(event_stamp(state.rng.as_ref(), now), &subject, "link"),
     );
     Ok(notice(
         StatusCode::OK,

@@ -30,13 +30,12 @@ pub(super) fn browser_cookie(
     state: &AppState,
     headers: &HeaderMap,
 ) -> (String, Option<HeaderValue>) {
-    match session::read_cookie(headers, &state.config, &state.session_key) {
-        Some(c) => (c, None),
-        None => {
-            let c = state.rng.token();
-            let set = session::set_cookie(&state.config, &state.session_key, &c);
-            (c, set)
-        }
+    if let Some(c) = session::read_cookie(headers, &state.config, &state.session_key) {
+        (c, None)
+    } else {
+        let c = state.rng.token();
+        let set = session::set_cookie(&state.config, &state.session_key, &c);
+        (c, set)
     }
 }
 
