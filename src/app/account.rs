@@ -251,6 +251,7 @@ pub async fn activity(
 pub async fn change_name(
     store: &dyn Store,
     clock: &dyn Clock,
+    verify: &verification::Sender<'_>,
     user: &User,
     name: &str,
 ) -> Result<(), OperatorError> {
@@ -267,6 +268,7 @@ pub async fn change_name(
     users::update(
         store,
         clock,
+        verify,
         UserRef::Id(user.id.as_str()),
         UserUpdate {
             name: Some(change),
@@ -322,10 +324,20 @@ pub async fn change_email(
     if !mail::allow(store, settings.self_service, email, ip, now).await? {
         return Ok(EmailChange::TooMany);
     }
-    if email != user.email {
+    let verify = verification::Sender {
+        rng,
+        issuer: settings.issuer,
+        ttl: settings.self_service.email_verify_ttl,
+    };
+    if email == user.email {
+        // The same, still unverified address: a new link.
+        verify.send(store, now, &user.id, email).await?;
+    } else {
+        // The one update: the new address is unverified and gets its link.
         users::update(
             store,
             clock,
+            &verify,
             UserRef::Id(user.id.as_str()),
             UserUpdate {
                 email: Some(email.to_owned()),
@@ -334,16 +346,6 @@ pub async fn change_email(
         )
         .await?;
     }
-    verification::send_link(
-        store,
-        rng,
-        now,
-        settings.issuer,
-        settings.self_service.email_verify_ttl,
-        &user.id,
-        email,
-    )
-    .await?;
     Ok(EmailChange::LinkSent)
 }
 
@@ -393,7 +395,8 @@ pub async fn change_password(
     if new != confirm {
         return Ok(PasswordChange::Mismatch);
     }
-    if let Err(e) = operator::check_password(new) {
+    let personal = [live.user.username.as_str(), live.user.email.as_str()];
+    if let Err(e) = operator::check_password(new, &personal) {
         return Ok(PasswordChange::Invalid(e.to_string()));
     }
     let (ip, user_agent) = credentials_from;

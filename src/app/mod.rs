@@ -15,6 +15,7 @@ pub mod mail;
 pub mod operator;
 pub mod outbox;
 pub mod registration;
+pub mod reset;
 pub mod sessions;
 pub mod signup;
 pub mod users;

@@ -10,9 +10,9 @@ use crate::domain::{
 use crate::ports::{Clock, PasswordHasher, Repositories, Rng, Store, StoreError};
 
 /// Shortest accepted password (NIST SP 800-63B §5.1.1.2 asks for at least 8).
-pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MIN_PASSWORD_CHARS: usize = crate::domain::password::MIN_CHARS;
 /// Longest accepted password (bounds hashing work).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_PASSWORD_BYTES: usize = crate::domain::password::MAX_BYTES;
 
 /// Why an operator action was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -392,22 +392,13 @@ pub struct NewUser {
     pub password: String,
 }
 
-/// Checks a new password against the length rules.
-pub fn check_password(password: &str) -> Result<(), OperatorError> {
-    if password.is_empty() {
-        return Err(invalid("the password is empty"));
-    }
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(invalid(format!(
-            "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(invalid(format!(
-            "the password is longer than {MAX_PASSWORD_BYTES} bytes"
-        )));
-    }
-    Ok(())
+/// Checks a new password against the rules of
+/// [`crate::domain::password`] (NIST SP 800-63B §5.1.1.2: length, the list
+/// of common passwords, and not the user's own username or e-mail address,
+/// given in `personal`). The one check of every new password: user
+/// creation, `set-password`, the admin API, the reset and account pages.
+pub fn check_password(password: &str, personal: &[&str]) -> Result<(), OperatorError> {
+    crate::domain::password::check(password, personal).map_err(|e| invalid(e.to_string()))
 }
 
 /// Checks an e-mail address: at most 320 bytes, no spaces or control
@@ -443,7 +434,7 @@ pub fn check_name(name: &str) -> Result<(), OperatorError> {
 pub fn check_new_user(req: &NewUser) -> Result<Username, OperatorError> {
     let username = Username::parse(&req.username).map_err(invalid)?;
     check_email(&req.email)?;
-    check_password(&req.password)?;
+    check_password(&req.password, &[username.as_str(), &req.email])?;
     if let Some(name) = &req.name {
         check_name(name)?;
     }
@@ -499,10 +490,10 @@ pub async fn set_password(
     password: &str,
 ) -> Result<(), OperatorError> {
     let username = Username::parse(username).map_err(invalid)?;
-    check_password(password)?;
-    if store.users().user_by_username(&username).await?.is_none() {
+    let Some(user) = store.users().user_by_username(&username).await? else {
         return Err(OperatorError::NotFound(format!("no user {username}")));
-    }
+    };
+    check_password(password, &[username.as_str(), &user.email])?;
     let hash = hasher
         .hash(password)
         .await

@@ -23,7 +23,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::operator::{self, NewUser, OperatorError};
-use crate::domain::{User, UserId, Username};
+use super::verification;
+use crate::domain::{LinkPurpose, User, UserId, Username};
 use crate::ports::repositories::UserProfile;
 use crate::ports::{Clock, PasswordHasher, Store};
 use crate::protocol::admin::{Page, PageRequest};
@@ -134,14 +135,20 @@ pub async fn list(
 }
 
 /// Creates a user ([`operator::create_user`]: its username, e-mail, name
-/// and password rules, an argon2id hash).
+/// and password rules, an argon2id hash) and queues a verification link to
+/// their address ([`verification::Sender::send`]). The one creation of a
+/// user by an operator: the CLI and the admin API both call it.
 pub async fn create(
     store: &dyn Store,
     hasher: &dyn PasswordHasher,
     clock: &dyn Clock,
+    verify: &verification::Sender<'_>,
     req: NewUser,
 ) -> Result<UserView, OperatorError> {
     let user = operator::create_user(store, hasher, clock, req).await?;
+    verify
+        .send(store, clock.now(), &user.id, &user.email)
+        .await?;
     Ok(UserView::from(&user))
 }
 
@@ -163,6 +170,9 @@ pub struct UserUpdate {
     pub name: Option<NameChange>,
     /// Disable (ending the sessions and revoking every grant) or enable.
     pub disabled: Option<bool>,
+    /// `true`: the operator vouches for the address (the current one, or
+    /// the new `email`), so no link is sent; `false`: no longer verified.
+    pub email_verified: Option<bool>,
 }
 
 /// The user after an update, and what changed (each change is one
@@ -173,21 +183,31 @@ pub struct Updated {
     pub user: UserView,
     /// The actions taken, in order.
     pub actions: Vec<&'static str>,
+    /// The operator marked the address verified (an `email_verified`
+    /// event, `via` `operator`).
+    pub marked_verified: bool,
+    /// A verification link was sent to a new address.
+    pub link_sent: bool,
 }
 
-/// Updates a user's e-mail address, name and enabled state. Everything is
-/// checked before anything is written; disabling and enabling go through
-/// [`operator::set_disabled`] (sessions end, every grant is revoked). A
-/// value equal to the current one changes nothing.
+/// Updates a user's e-mail address, name, verified flag and enabled state.
+/// Everything is checked before anything is written; disabling and
+/// enabling go through [`operator::set_disabled`] (sessions end, every grant
+/// is revoked). A value equal to the current one changes nothing. A new
+/// address is no longer verified (unless `email_verified` is `true` in the
+/// same change) and gets a verification link ([`verification::Sender`]);
+/// the links sent to the old one verify nothing any more (the store
+/// verifies only the address a link was sent to, while it is current).
 pub async fn update(
     store: &dyn Store,
     clock: &dyn Clock,
+    verify: &verification::Sender<'_>,
     r: UserRef<'_>,
     change: UserUpdate,
 ) -> Result<Updated, OperatorError> {
     if change == UserUpdate::default() {
         return Err(OperatorError::Invalid(
-            "nothing to change: give email, name or disabled".into(),
+            "nothing to change: give email, email_verified, name or disabled".into(),
         ));
     }
     if let Some(email) = &change.email {
@@ -204,10 +224,15 @@ pub async fn update(
         Some(NameChange::Set(n)) => Some(n),
         Some(NameChange::Clear) => None,
     };
-    if email != user.email || name != user.name {
+    let new_address = email != user.email;
+    let email_verified = change
+        .email_verified
+        .unwrap_or(user.email_verified && !new_address);
+    let marked_verified = email_verified && (new_address || !user.email_verified);
+    if new_address || name != user.name || email_verified != user.email_verified {
         let profile = UserProfile {
-            email_verified: user.email_verified && email == user.email,
-            email,
+            email_verified,
+            email: email.clone(),
             name,
         };
         if !store
@@ -227,14 +252,27 @@ pub async fn update(
             "user_enabled"
         });
     }
+    if marked_verified {
+        // Vouched for: the links still out there have nothing left to do.
+        store
+            .links()
+            .expire_user_links(&user.id, LinkPurpose::VerifyEmail, clock.now())
+            .await?;
+    }
+    let link_sent = new_address && !email_verified;
+    if link_sent {
+        verify.send(store, clock.now(), &user.id, &email).await?;
+    }
     let now = find(store, UserRef::Id(user.id.as_str())).await?;
     Ok(Updated {
         user: UserView::from(&now),
         actions,
+        marked_verified,
+        link_sent,
     })
 }
 
-/// Sets a new password ([`operator::set_password`]: the same length rules;
+/// Sets a new password ([`operator::set_password`]: the same password rules;
 /// the sessions end and every grant is revoked). Returns the user's id.
 pub async fn set_password(
     store: &dyn Store,
@@ -243,7 +281,6 @@ pub async fn set_password(
     r: UserRef<'_>,
     password: &str,
 ) -> Result<UserId, OperatorError> {
-    operator::check_password(password)?;
     let user = find(store, r).await?;
     operator::set_password(store, hasher, clock, user.username.as_str(), password).await?;
     Ok(user.id)

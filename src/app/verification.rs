@@ -7,8 +7,59 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{links, mail};
+use crate::config::Config;
 use crate::domain::{LinkPurpose, MailKind, UserId};
-use crate::ports::{Repositories, Rng, StoreError};
+use crate::ports::{Repositories, Rng, Store, StoreError};
+
+/// What sending a verification mail needs besides the store: the `Rng` of
+/// the link's token, the issuer the link points at and the link's lifetime
+/// (`PORTCULLIS_EMAIL_VERIFY_TTL_SECS`). The CLI and the server build it
+/// from their configuration ([`Self::from_config`]).
+#[derive(Clone, Copy)]
+pub struct Sender<'a> {
+    /// Source of the link's token and the mail's id.
+    pub rng: &'a dyn Rng,
+    /// The issuer (the link's origin).
+    pub issuer: &'a str,
+    /// How long the link works.
+    pub ttl: Duration,
+}
+
+impl<'a> Sender<'a> {
+    /// The sender of `config`'s issuer and link lifetime.
+    pub fn from_config(config: &'a Config, rng: &'a dyn Rng) -> Self {
+        Self {
+            rng,
+            issuer: &config.issuer,
+            ttl: config.self_service.email_verify_ttl,
+        }
+    }
+
+    /// Queues a verification mail for `email` of `user` ([`send_link`]) in
+    /// its own unit of work: the link and the mail are written together or
+    /// not at all. The outbox worker sends it (a server wakes it; another
+    /// process's mail is found at the worker's next poll).
+    pub async fn send(
+        &self,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        user: &UserId,
+        email: &str,
+    ) -> Result<(), StoreError> {
+        let uow = store.begin().await?;
+        send_link(
+            uow.as_ref(),
+            self.rng,
+            now,
+            self.issuer,
+            self.ttl,
+            user,
+            email,
+        )
+        .await?;
+        uow.commit().await
+    }
+}
 
 /// Queues a verification mail for `email` of `user` through `repos` (the
 /// caller's unit of work, or the store): a new link (ending the user's

@@ -10,17 +10,22 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::open_store;
-use crate::adapters::system::SystemClock;
+use crate::adapters::system::{OsRng, SystemClock};
 use crate::app::operator::{self, NewUser};
 use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
+use crate::app::verification;
 use crate::config::Config;
+use crate::domain::UserId;
+use crate::domain::event::Event;
 use crate::factory;
+use crate::ports::Clock;
 use crate::protocol::admin::PageRequest;
 
 /// `user …`
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
-    /// Create a user; the password is read from standard input.
+    /// Create a user; the password is read from standard input. A
+    /// verification link is mailed to their address.
     Create {
         /// Login name.
         #[arg(long)]
@@ -56,14 +61,19 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a user's e-mail address (it is then no longer verified) or
-    /// name.
+    /// Change a user's e-mail address (it is then no longer verified, and
+    /// a verification link is mailed to it) or name, or mark the address
+    /// verified.
     Update {
         /// Login name.
         username: String,
         /// New e-mail address.
         #[arg(long)]
         email: Option<String>,
+        /// Mark the address (the current one, or the new `--email`)
+        /// verified: you vouch for it; no link is sent.
+        #[arg(long)]
+        email_verified: bool,
         /// New full name.
         #[arg(long, conflicts_with = "clear_name")]
         name: Option<String>,
@@ -129,12 +139,13 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             json,
         } => {
             let password = read_password()?;
-            operator::check_password(&password)?;
+            operator::check_password(&password, &[&username, &email])?;
             let hasher = factory::build_password_hasher(config)?;
-            let user = operator::create_user(
+            let user = users::create(
                 store.as_ref(),
                 hasher.as_ref(),
                 &clock,
+                &verification::Sender::from_config(config, &OsRng),
                 NewUser {
                     username,
                     email,
@@ -146,10 +157,11 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             if json {
                 println!(
                     "{}",
-                    json!({ "id": user.id.as_str(), "username": user.username.as_str(), "email": user.email })
+                    json!({ "id": user.user_id, "username": user.username, "email": user.email })
                 );
             } else {
-                println!("created user {} (sub {})", user.username, user.id);
+                println!("created user {} (sub {})", user.username, user.user_id);
+                eprintln!("a verification link was queued for {}", user.email);
             }
             Ok(())
         }
@@ -188,12 +200,14 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         UserCmd::Update {
             username,
             email,
+            email_verified,
             name,
             clear_name,
         } => {
             let updated = users::update(
                 store.as_ref(),
                 &clock,
+                &verification::Sender::from_config(config, &OsRng),
                 UserRef::Username(&username),
                 UserUpdate {
                     email,
@@ -203,13 +217,20 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
                         name.map(NameChange::Set)
                     },
                     disabled: None,
+                    email_verified: email_verified.then_some(true),
                 },
             )
             .await?;
+            if updated.marked_verified {
+                record_verified(config, &UserId::new(updated.user.user_id.clone())).await;
+            }
             if updated.actions.is_empty() {
                 eprintln!("user {username}: nothing changed");
             } else {
                 eprintln!("updated user {username}");
+            }
+            if updated.link_sent {
+                eprintln!("a verification link was queued for {}", updated.user.email);
             }
             Ok(())
         }
@@ -242,7 +263,7 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             password_stdin: _,
         } => {
             let password = read_password()?;
-            operator::check_password(&password)?;
+            operator::check_password(&password, &[&username])?;
             let hasher = factory::build_password_hasher(config)?;
             operator::set_password(
                 store.as_ref(),
@@ -257,6 +278,23 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// Records `email_verified` (`via` `operator`) in the configured event
+/// sink. The change is made already: a sink that cannot be opened is
+/// reported on stderr, never an error.
+async fn record_verified(config: &Config, user: &UserId) {
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
+    match factory::build_event_sink(config, clock.clone()) {
+        Ok(sink) => {
+            let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+            sink.emit(Event::email_verified(stamp, user, "operator"));
+            if let Err(e) = sink.flush().await {
+                eprintln!("warning: the email_verified event was not recorded ({e})");
+            }
+        }
+        Err(e) => eprintln!("warning: events cannot be recorded ({e}); the change is not audited"),
     }
 }
 

@@ -141,6 +141,103 @@ pub fn form_action_source(uri: &str) -> String {
     }
 }
 
+/// The sign-up form (`GET /signup`, and `POST /signup` again with a
+/// message): the typed values come back, never the passwords.
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage<'a> {
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The invitation token, carried by a hidden field (empty: none).
+    pub invitation: &'a str,
+    /// The invited address, fixed (with an invitation).
+    pub invited: Option<&'a str>,
+    /// Typed username.
+    pub username: &'a str,
+    /// Typed e-mail address.
+    pub email: &'a str,
+    /// Typed name.
+    pub name: &'a str,
+    /// Why the form came back.
+    pub message: Option<&'a str>,
+    /// The shortest password accepted.
+    pub min_password_chars: usize,
+}
+
+/// After a sign-up: "check your mail" (an open sign-up, the same whether
+/// or not the address had an account) or "your account is ready" (with an
+/// invitation).
+#[derive(Template)]
+#[template(path = "signup_done.html")]
+pub struct SignupDonePage<'a> {
+    /// The address the mail went to, or the invited one.
+    pub email: &'a str,
+    /// An open sign-up: a verification mail is on its way.
+    pub check_mail: bool,
+    /// Sign-in waits for the verified address
+    /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
+    pub must_verify: bool,
+}
+
+/// A page that says one thing: a result, or why a link cannot be used;
+/// `alert` when it reports a problem (`role="alert"`), with an optional
+/// further line and link.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage<'a> {
+    /// Heading (and title).
+    pub title: &'a str,
+    /// What happened.
+    pub message: &'a str,
+    /// A further line.
+    pub detail: Option<&'a str>,
+    /// A link: (href, text).
+    pub link: Option<(&'a str, &'a str)>,
+    /// A problem rather than a result.
+    pub alert: bool,
+}
+
+/// The verification link's page: a "Verify" button (opening the link uses
+/// nothing; posting this form does).
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage<'a> {
+    /// The address the link verifies.
+    pub email: &'a str,
+    /// The link's token, posted back.
+    pub token: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+}
+
+/// "Forgot your password?": asks for a username or an e-mail address.
+#[derive(Template)]
+#[template(path = "password_forgot.html")]
+pub struct PasswordForgotPage<'a> {
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// What was typed (shown again with an error).
+    pub login: &'a str,
+    /// Error message.
+    pub message: Option<&'a str>,
+}
+
+/// The reset link's page: the new password, twice.
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+pub struct PasswordResetPage<'a> {
+    /// Whose password (for the password manager and the user).
+    pub username: &'a str,
+    /// The link's token, posted back.
+    pub token: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// Why the last try was refused.
+    pub message: Option<&'a str>,
+    /// The shortest accepted password.
+    pub min_chars: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,42 +296,4 @@ mod tests {
             "{form_post}"
         );
     }
-}
-
-/// The sign-up form (`GET /signup`, and `POST /signup` again with a
-/// message): the typed values come back, never the passwords.
-#[derive(Template)]
-#[template(path = "signup.html")]
-pub struct SignupPage<'a> {
-    /// CSRF token.
-    pub csrf: &'a str,
-    /// The invitation token, carried by a hidden field (empty: none).
-    pub invitation: &'a str,
-    /// The invited address, fixed (with an invitation).
-    pub invited: Option<&'a str>,
-    /// Typed username.
-    pub username: &'a str,
-    /// Typed e-mail address.
-    pub email: &'a str,
-    /// Typed name.
-    pub name: &'a str,
-    /// Why the form came back.
-    pub message: Option<&'a str>,
-    /// The shortest password accepted.
-    pub min_password_chars: usize,
-}
-
-/// After a sign-up: "check your mail" (an open sign-up, the same whether
-/// or not the address had an account) or "your account is ready" (with an
-/// invitation).
-#[derive(Template)]
-#[template(path = "signup_done.html")]
-pub struct SignupDonePage<'a> {
-    /// The address the mail went to, or the invited one.
-    pub email: &'a str,
-    /// An open sign-up: a verification mail is on its way.
-    pub check_mail: bool,
-    /// Sign-in waits for the verified address
-    /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
-    pub must_verify: bool,
 }

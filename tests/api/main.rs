@@ -33,6 +33,7 @@ mod queries;
 mod repositories;
 mod scaling;
 mod security;
+mod self_service_links;
 mod serve;
 mod signup;
 mod token;

@@ -501,7 +501,16 @@ pub async fn post_account_profile(
     let Some(name) = form.get("name") else {
         return Err(bad_form());
     };
-    match account::change_name(state.store.as_ref(), state.clock.as_ref(), &live.user, name).await {
+    let verify = crate::app::verification::Sender::from_config(&state.config, state.rng.as_ref());
+    match account::change_name(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &verify,
+        &live.user,
+        name,
+    )
+    .await
+    {
         Ok(()) => Ok(done("profile")),
         Err(OperatorError::Invalid(msg)) => {
             account_page(

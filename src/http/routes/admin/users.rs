@@ -11,7 +11,11 @@ use serde::{Deserialize, Deserializer};
 use super::{AdminRead, AdminWrite, ApiJson, changed, json, page, page_request};
 use crate::app::operator::NewUser;
 use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
+use crate::app::verification;
+use crate::domain::UserId;
+use crate::domain::event::Event;
 use crate::error::{ApiError, AppError};
+use crate::http::audit::{RequestMeta, event_stamp};
 use crate::http::extractors::Query;
 use crate::state::AppState;
 
@@ -44,6 +48,9 @@ pub struct PatchUserBody {
     name: Option<NameChange>,
     #[serde(default)]
     disabled: Option<bool>,
+    /// `true`: the operator vouches for the address; `false`: unverified.
+    #[serde(default)]
+    email_verified: Option<bool>,
 }
 
 /// A `name` that is present is a change: a string sets it, `null` clears it.
@@ -87,6 +94,7 @@ pub async fn post_users(
         state.store.as_ref(),
         state.passwords.as_ref(),
         state.clock.as_ref(),
+        &verification::Sender::from_config(&state.config, state.rng.as_ref()),
         NewUser {
             username: body.username,
             email: body.email,
@@ -95,6 +103,7 @@ pub async fn post_users(
         },
     )
     .await?;
+    state.mail_wake.notify_one();
     changed(&state, &meta, &caller, "user_created", &created.user_id);
     let mut resp = json(StatusCode::CREATED, &created);
     if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/users/{}", created.user_id)) {
@@ -114,7 +123,8 @@ pub async fn get_user(
     Ok(json(StatusCode::OK, &UserView::from(&user)))
 }
 
-/// `PATCH /admin/v1/users/{user_id}`: e-mail, name, `disabled`.
+/// `PATCH /admin/v1/users/{user_id}`: e-mail (a new one gets a
+/// verification link), `email_verified`, name, `disabled`.
 pub async fn patch_user(
     AdminWrite(caller, meta): AdminWrite,
     State(state): State<AppState>,
@@ -125,18 +135,41 @@ pub async fn patch_user(
     let updated = users::update(
         state.store.as_ref(),
         state.clock.as_ref(),
+        &verification::Sender::from_config(&state.config, state.rng.as_ref()),
         UserRef::Id(&id),
         UserUpdate {
             email: body.email,
             name: body.name,
             disabled: body.disabled,
+            email_verified: body.email_verified,
         },
     )
     .await?;
+    if updated.link_sent {
+        state.mail_wake.notify_one();
+    }
     for action in &updated.actions {
         changed(&state, &meta, &caller, action, &updated.user.user_id);
     }
+    if updated.marked_verified {
+        emit_verified(&state, &meta, &UserId::new(updated.user.user_id.clone()));
+    }
     Ok(json(StatusCode::OK, &updated.user))
+}
+
+/// `email_verified`, `via` `operator`: an operator vouched for the address.
+fn emit_verified(state: &AppState, meta: &RequestMeta, user: &UserId) {
+    let e = Event::email_verified(
+        event_stamp(state.rng.as_ref(), state.clock.now()),
+        user,
+        "operator",
+    )
+    .request(
+        meta.ip,
+        meta.user_agent.as_deref(),
+        meta.request_id.as_deref(),
+    );
+    state.events.emit(e);
 }
 
 /// `DELETE /admin/v1/users/{user_id}` (204).
