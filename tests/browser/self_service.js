@@ -30,6 +30,8 @@
 //   BROWSER_TEST_APPS_USERNAME / _PASSWORD
 //                               a user who revokes an application (required)
 //   BROWSER_TEST_RUN            a word unique to this run (sign-up names)
+//   BROWSER_TEST_SERVER_LOG     the server's log file (no link token or
+//                               password in it)
 //   BROWSER_TEST_SMTP_DIR       where the test SMTP server writes each message
 //                               as a .eml file (default
 //                               /var/tmp/portcullis-test/smtp/mail)
@@ -72,6 +74,7 @@ const APPS_USER = {
   password: required('BROWSER_TEST_APPS_PASSWORD'),
 };
 const RUN = process.env.BROWSER_TEST_RUN || crypto.randomBytes(6).toString('hex');
+const SERVER_LOG = process.env.BROWSER_TEST_SERVER_LOG || '';
 const SMTP_DIR = process.env.BROWSER_TEST_SMTP_DIR || '/var/tmp/portcullis-test/smtp/mail';
 const MAIL_TIMEOUT_MS = Number(process.env.BROWSER_TEST_MAIL_TIMEOUT_MS || 20_000);
 const ARTIFACTS = path.resolve(
@@ -129,6 +132,9 @@ const PAGES = [
   ['email-verified', '"Your e-mail address is verified"'],
 ];
 const shots = [];
+// The secrets this run typed or received (link tokens, passwords): none may
+// appear in the server's log.
+const secrets = [];
 
 // ------------------------------------------------------------ tiny harness
 
@@ -573,6 +579,15 @@ async function main() {
     await forgotPassword(browser);
     await revokeApp(browser);
     await signUpAndVerify(browser);
+    await check('no link token or password in the server log', async () => {
+      assert(SERVER_LOG, 'BROWSER_TEST_SERVER_LOG is not set');
+      const log = fs.readFileSync(SERVER_LOG);
+      assert(secrets.length >= 4, `only ${secrets.length} secrets were collected`);
+      for (const [what, value] of secrets) {
+        assert(value.length >= 8, `${what} is missing`);
+        assert(!log.includes(Buffer.from(value)), `${what} appears in the server log`);
+      }
+    });
   } finally {
     await browser.close().catch(() => {});
   }
@@ -583,6 +598,7 @@ async function forgotPassword(browser) {
   const page = await newPage(browser);
   const user = RESET_USER;
   const newPassword = `quiet lantern ${RUN} orchard`;
+  secrets.push(['the new password', newPassword]);
   let sentText;
   let since;
 
@@ -633,6 +649,7 @@ async function forgotPassword(browser) {
   const mailed = sent && (await check('forgot password: the mail arrives with a reset link to this server', async () => {
     const got = await waitForMail(user.email, '/password/reset', since);
     link = got.link;
+    secrets.push(['the reset link token', link.searchParams.get('token') || '']);
     assert(link.origin === ISSUER_ORIGIN, `the link points to ${link.origin}, not ${ISSUER_ORIGIN}`);
     assert((link.searchParams.get('token') || '').length >= 32, `no token in ${link.href}`);
     console.log(`     mail ${got.mail.file} ("${got.mail.subject}")`);
@@ -798,6 +815,7 @@ async function signUpAndVerify(browser) {
   const username = `new-${RUN}`;
   const email = `signup-${RUN}@example.test`;
   const password = `velvet harbour ${RUN} tangerine`;
+  secrets.push(['the sign-up password', password]);
   let since;
 
   const shown = await check('/signup shows a labelled sign-up form', async () => {
@@ -837,6 +855,7 @@ async function signUpAndVerify(browser) {
   const mailed = done && (await check('the verification mail arrives with a link to this server', async () => {
     const got = await waitForMail(email, '/email/verify', since);
     link = got.link;
+    secrets.push(['the verification link token', link.searchParams.get('token') || '']);
     assert(link.origin === ISSUER_ORIGIN, `the link points to ${link.origin}`);
     console.log(`     mail ${got.mail.file} ("${got.mail.subject}")`);
   }));
