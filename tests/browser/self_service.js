@@ -30,8 +30,8 @@
 //   BROWSER_TEST_APPS_USERNAME / _PASSWORD
 //                               a user who revokes an application (required)
 //   BROWSER_TEST_RUN            a word unique to this run (sign-up names)
-//   BROWSER_TEST_SERVER_LOG     the server's log file (no link token or
-//                               password in it)
+//   BROWSER_TEST_SERVER_LOG     the server's log file (no link token,
+//                               password or refresh token in it)
 //   BROWSER_TEST_SMTP_DIR       where the test SMTP server writes each message
 //                               as a .eml file (default
 //                               /var/tmp/portcullis-test/smtp/mail)
@@ -132,7 +132,8 @@ const PAGES = [
   ['email-verified', '"Your e-mail address is verified"'],
 ];
 const shots = [];
-// The secrets this run typed or received (link tokens, passwords): none may
+// The secrets this run typed or received (link tokens, passwords, refresh
+// tokens): none may
 // appear in the server's log.
 const secrets = [];
 
@@ -575,11 +576,13 @@ async function main() {
       '--disable-sync',
     ],
   });
+  secrets.push(["the reset user's first password", RESET_USER.password]);
+  secrets.push(["the apps user's password", APPS_USER.password]);
   try {
     await forgotPassword(browser);
     await revokeApp(browser);
     await signUpAndVerify(browser);
-    await check('no link token or password in the server log', async () => {
+    await check('no link token, password or refresh token in the server log', async () => {
       assert(SERVER_LOG, 'BROWSER_TEST_SERVER_LOG is not set');
       const log = fs.readFileSync(SERVER_LOG);
       assert(secrets.length >= 4, `only ${secrets.length} secrets were collected`);
@@ -735,6 +738,7 @@ async function revokeApp(browser) {
     assert(status === 200, `the code redemption answered ${status}: ${JSON.stringify(body)}`);
     assert(body.refresh_token, `no refresh token: ${Object.keys(body)}`);
     refresh = body.refresh_token;
+    secrets.push(['the refresh token', refresh]);
   });
 
   const refreshed = granted && (await check('the refresh token works before the revocation', async () => {
@@ -742,6 +746,7 @@ async function revokeApp(browser) {
     assert(status === 200, `the refresh answered ${status}: ${JSON.stringify(body)}`);
     assert(body.access_token, 'no access token');
     if (body.refresh_token) refresh = body.refresh_token; // rotated
+    secrets.push(['the rotated refresh token', refresh]);
   }));
   if (!granted) blocked('refresh before revocation', 'authorization');
 
