@@ -115,6 +115,8 @@ const TEXT = {
   revoked: "The application's access was revoked.",
   noApps: 'No application has access to your account.',
   thisSession: 'this session',
+  activityRegion: 'Recent security activity',
+  activityRevoked: 'Application access revoked',
 };
 
 // The pages this test photographs, in order: name → what it is.
@@ -795,6 +797,21 @@ async function revokeApp(browser) {
     await inspect(page, 'account-revoked');
   }));
   if (!listed) blocked('revoke', 'account page lists');
+
+  if (revoked) {
+    await check('the revocation shows in the recent security activity (events flush within seconds)', async () => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const text = await page.getByRole('region', { name: TEXT.activityRegion }).innerText();
+        if (text.includes(TEXT.activityRevoked)) break;
+        assert(Date.now() < deadline, `no "${TEXT.activityRevoked}" after 10 s:\n${text}`);
+        await page.waitForTimeout(500);
+        await page.goto(`${ISSUER}/account`);
+      }
+    });
+  } else {
+    blocked('activity shows the revocation', 'revoke');
+  }
 
   if (revoked && refreshed) {
     await check('after the revocation the refresh token gets 400 invalid_grant', async () => {
