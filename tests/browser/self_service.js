@@ -617,7 +617,7 @@ async function forgotPassword(browser) {
     await tabReachesForm(page);
   });
 
-  await check('forgot password: an empty form gets an error tied to the field (400), nothing sent', async () => {
+  await check('forgot password: an empty form gets an error tied to the field (400)', async () => {
     if (!formShown) await page.goto(`${ISSUER}/password/forgot`);
     await page.getByLabel(TEXT.forgotField).fill('');
     await submit(page, page.getByRole('button', { name: TEXT.forgotButton }));
