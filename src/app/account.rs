@@ -406,7 +406,9 @@ pub async fn change_password(
         ip,
         user_agent,
     };
-    match interaction::sign_in(ctx, &form, Some(live), None, report).await? {
+    // No `previous`: a failed change must not sign the user out;
+    // `set_password` below ends every session, this one included.
+    match interaction::sign_in(ctx, &form, None, None, report).await? {
         interaction::SignIn::Refused(message) => return Ok(PasswordChange::Refused(message)),
         interaction::SignIn::Started(..) => {}
     }

@@ -401,13 +401,19 @@ pub fn check_password(password: &str, personal: &[&str]) -> Result<(), OperatorE
     crate::domain::password::check(password, personal).map_err(|e| invalid(e.to_string()))
 }
 
-/// Checks an e-mail address: at most 320 bytes, no spaces or control
-/// characters, `local@domain.tld`.
+/// Checks an e-mail address: at most 320 bytes, a bare `local@domain.tld`
+/// with exactly one `@`: no spaces, control characters or the characters
+/// of RFC 5322's display-name and group syntax (`<>()[],;:"\`), so that the
+/// address checked, rate-limited and stored is the one a mail goes to (a
+/// mail library reads `x<victim@example.com>` as `victim@example.com`).
 pub fn check_email(email: &str) -> Result<(), OperatorError> {
     let ok = email.len() <= 320
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c)
+        })
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
+                && !domain.contains('@')
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
@@ -416,6 +422,33 @@ pub fn check_email(email: &str) -> Result<(), OperatorError> {
         Ok(())
     } else {
         Err(invalid(format!("{email:?} is not an e-mail address")))
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::check_email;
+
+    #[test]
+    fn only_a_bare_address_is_an_address() {
+        for ok in ["a@example.com", "first.last+tag@sub.example.org"] {
+            assert!(check_email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a@example",
+            "@example.com",
+            "a b@example.com",
+            "x<victim@example.com>",
+            "victim.bank.com<attacker@evil.com>",
+            "\"a\"@example.com",
+            "a@b@example.com",
+            "a@example.com,b@example.com",
+            "a@example.com;",
+            "(c)a@example.com",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
     }
 }
 

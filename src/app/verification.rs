@@ -85,10 +85,19 @@ pub async fn send_link(
     .await?;
     let url = links::url(issuer, LinkPurpose::VerifyEmail, &token);
     let hours = ttl.num_hours().max(1);
+    // The account is named, so that nobody verifies their address for an
+    // account that is not theirs (someone may sign up with another's
+    // address).
+    let username = repos
+        .users()
+        .user_by_id(user)
+        .await?
+        .map(|u| u.username.to_string())
+        .unwrap_or_default();
     let body = format!(
         "Hello,\n\n\
-         someone (we hope you) gave this address to an account at {issuer}.\n\
-         To confirm that it is yours, open this link and press \"Verify\":\n\n\
+         someone (we hope you) gave this address to the account \"{username}\" at {issuer}.\n\
+         If that account is yours, open this link and press \"Verify\":\n\n\
          {url}\n\n\
          The link works once and for {hours} hour(s). If you did not ask for this, \
          ignore this mail: nothing changes.\n"

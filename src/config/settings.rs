@@ -215,7 +215,7 @@ settings! {
     MAIL_FROM mail_from: Text, Derived("`portcullis <no-reply@HOST>`, HOST the issuer's host"),
         "the `From` of every mail (`Name <address>` or an address)";
     MAIL_PER_ADDRESS_PER_HOUR mail_per_address_per_hour: num(1, 1000), Value("5"),
-        "most mails a user can trigger to one address (or from one client address) per hour (verification, reset, sign-up); more are dropped silently, the page answers the same";
+        "most mails a user can trigger to one address per hour (verification, reset, sign-up, address change), and four times that from one client address; more are dropped silently, the page answers the same";
     MAIL_RETRY_MAX_SECS mail_retry_max_secs: num(1, DAY), Value("3600"),
         "longest wait between two attempts to send one mail (the wait doubles from 5 s after each failure); a mail is retried until it is sent";
     EMAIL_VERIFY_TTL_SECS email_verify_ttl_secs: num(300, 30 * DAY), Value("86400"),
@@ -227,7 +227,7 @@ settings! {
     REQUIRE_VERIFIED_EMAIL require_verified_email: Bool, Value("false"),
         "refuse sign-in (with a message after a correct password) until the user has verified their e-mail address";
     ACCOUNT_REAUTH_SECS account_reauth_secs: num(60, DAY), Value("300"),
-        "on the account page, a password change, an e-mail change and \"sign out everywhere else\" ask for the password again when the sign-in is older than this";
+        "on the account page, an e-mail change and \"sign out every other session\" ask for the password again when the sign-in is older than this (a password change always asks for the current password)";
     KMS_MODE kms_mode: Text, Derived("local keys"),
         "where the signing keys live: unset (or `local`) for keys sealed under the master key, `direct` or `envelope` for AWS KMS (docs/KEYS.md)";
     KMS_KEY_ID_ES256 kms_key_id_es256: Text, Unset,

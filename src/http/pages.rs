@@ -202,6 +202,8 @@ pub struct NoticePage<'a> {
 #[derive(Template)]
 #[template(path = "verify_email.html")]
 pub struct VerifyEmailPage<'a> {
+    /// The account the address belongs to.
+    pub username: &'a str,
     /// The address the link verifies.
     pub email: &'a str,
     /// The link's token, posted back.

@@ -54,11 +54,26 @@ pub async fn get_verify(
     let Some(link) = link else {
         return Ok(bad_link());
     };
+    // The page names the account, as the mail does.
+    let username = match &link.user_id {
+        Some(id) => state
+            .store
+            .users()
+            .user_by_id(id)
+            .await
+            .map_err(|e| unavailable("e-mail verification", &e))?
+            .map(|u| u.username.to_string()),
+        None => None,
+    };
+    let Some(username) = username else {
+        return Ok(bad_link());
+    };
     let (cookie, set) = browser_cookie(&state, &headers);
     let csrf = session::csrf_token(&state.session_key, &cookie);
     Ok(page(
         StatusCode::OK,
         VerifyEmailPage {
+            username: &username,
             email: &link.email,
             token,
             csrf: &csrf,
