@@ -39,6 +39,15 @@ pub async fn issue(
     Ok(token)
 }
 
+/// Longest token read from a link (the server's are 43 characters).
+const MAX_TOKEN_CHARS: usize = 128;
+
+/// Whether `token` has the shape of a link token (non-empty, at most
+/// 128 characters): anything else is refused before the store is asked.
+pub fn token_shape_ok(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_CHARS
+}
+
 /// The page a link of `purpose` opens.
 pub fn endpoint(purpose: LinkPurpose) -> Endpoint {
     match purpose {

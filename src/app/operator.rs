@@ -408,9 +408,9 @@ pub fn check_password(password: &str, personal: &[&str]) -> Result<(), OperatorE
 /// mail library reads `x<victim@example.com>` as `victim@example.com`).
 pub fn check_email(email: &str) -> Result<(), OperatorError> {
     let ok = email.len() <= 320
-        && !email.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c)
-        })
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
@@ -422,33 +422,6 @@ pub fn check_email(email: &str) -> Result<(), OperatorError> {
         Ok(())
     } else {
         Err(invalid(format!("{email:?} is not an e-mail address")))
-    }
-}
-
-#[cfg(test)]
-mod email_tests {
-    use super::check_email;
-
-    #[test]
-    fn only_a_bare_address_is_an_address() {
-        for ok in ["a@example.com", "first.last+tag@sub.example.org"] {
-            assert!(check_email(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "a@example",
-            "@example.com",
-            "a b@example.com",
-            "x<victim@example.com>",
-            "victim.bank.com<attacker@evil.com>",
-            "\"a\"@example.com",
-            "a@b@example.com",
-            "a@example.com,b@example.com",
-            "a@example.com;",
-            "(c)a@example.com",
-        ] {
-            assert!(check_email(bad).is_err(), "{bad}");
-        }
     }
 }
 
@@ -595,5 +568,32 @@ pub async fn set_disabled(
         Ok(())
     } else {
         Err(OperatorError::NotFound(format!("no user {username}")))
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::check_email;
+
+    #[test]
+    fn only_a_bare_address_is_an_address() {
+        for ok in ["a@example.com", "first.last+tag@sub.example.org"] {
+            assert!(check_email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a@example",
+            "@example.com",
+            "a b@example.com",
+            "x<victim@example.com>",
+            "victim.bank.com<attacker@evil.com>",
+            "\"a\"@example.com",
+            "a@b@example.com",
+            "a@example.com,b@example.com",
+            "a@example.com;",
+            "(c)a@example.com",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
     }
 }

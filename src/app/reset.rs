@@ -19,9 +19,6 @@ use crate::ports::{Clock, PasswordHasher, Rng, Store, StoreError};
 /// is at most 320 bytes).
 pub const MAX_LOGIN_CHARS: usize = 320;
 
-/// Longest token read from a link (tokens are 43 characters).
-const MAX_TOKEN_CHARS: usize = 128;
-
 /// What the reset needs.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
@@ -146,7 +143,7 @@ pub async fn open(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, StoreError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+    if !super::links::token_shape_ok(token) {
         return Ok(None);
     }
     let Some(link) = links::peek(store, token, LinkPurpose::ResetPassword, now).await? else {

@@ -133,6 +133,38 @@ pub fn csrf_ok(key: &SessionKey, cookie_value: Option<&str>, token: Option<&str>
     }
 }
 
+/// The cookie value a page's CSRF token is bound to: the browser's own (a
+/// cookie this server issued, from [`read_cookie`]) or, for a browser
+/// without one, a fresh random value; `true` when fresh (the response must
+/// set it with [`set_cookie`]). Every hosted form gets its cookie here.
+pub fn cookie_or_fresh(cookie: Option<String>, rng: &dyn crate::ports::Rng) -> (String, bool) {
+    match cookie {
+        Some(c) => (c, false),
+        None => (rng.token(), true),
+    }
+}
+
+/// The CSRF gate of every hosted form (docs/SECURITY.md invariant 8):
+/// `Ok` when the form's token is the one of the browser's cookie
+/// ([`csrf_ok`]); otherwise the one 403 page, whose last sentence
+/// (`start_over`) says where to begin again. A handler calls it before it
+/// changes anything.
+pub fn require_csrf(
+    key: &SessionKey,
+    cookie_value: Option<&str>,
+    token: Option<&str>,
+    start_over: &str,
+) -> Result<(), crate::error::AppError> {
+    if csrf_ok(key, cookie_value, token) {
+        return Ok(());
+    }
+    Err(crate::error::AppError::page(
+        axum::http::StatusCode::FORBIDDEN,
+        "Your session has expired",
+        format!("For your security, this form can no longer be used. {start_over}"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,9 @@ use crate::protocol::interaction::{
 use crate::protocol::params::RawParams;
 use crate::state::AppState;
 
+/// The last sentence of this page's CSRF refusal (`session::require_csrf`).
+const START_OVER: &str = "Open your account page again.";
+
 /// `action` of the account sign-in (and re-authentication) form.
 pub const LOGIN_PATH: &str = Endpoint::AccountLogin.path();
 /// `action` of the sign-out button.
@@ -156,14 +159,6 @@ fn unavailable(what: &dyn std::fmt::Display) -> AppError {
     )
 }
 
-fn csrf_failed() -> AppError {
-    AppError::page(
-        StatusCode::FORBIDDEN,
-        "Your session has expired",
-        "For your security, this form can no longer be used. Open your account page again.",
-    )
-}
-
 fn bad_form() -> AppError {
     AppError::page(
         StatusCode::BAD_REQUEST,
@@ -203,13 +198,12 @@ async fn checked(
     form: &RawParams,
 ) -> Result<Result<(String, LiveSession), Response>, AppError> {
     let cookie = session::read_cookie(headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        return Err(csrf_failed());
-    }
+        START_OVER,
+    )?;
     let (cookie, live) = current(state, headers).await?;
     match (cookie, live) {
         (Some(c), Some(l)) => Ok(Ok((c, l))),
@@ -234,10 +228,7 @@ fn login_page(
     message: Option<LoginMessage>,
     username: &str,
 ) -> Response {
-    let (cookie, set) = match cookie {
-        Some(c) => (c, false),
-        None => (state.rng.token(), true),
-    };
+    let (cookie, set) = session::cookie_or_fresh(cookie, state.rng.as_ref());
     let csrf = session::csrf_token(&state.session_key, &cookie);
     let page = LoginPage {
         csrf: &csrf,
@@ -386,13 +377,12 @@ pub async fn post_account_login(
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        return Err(csrf_failed());
-    }
+        START_OVER,
+    )?;
     let Some(username) = form.get("username") else {
         return Err(bad_form());
     };
@@ -451,13 +441,12 @@ pub async fn post_account_logout(
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        return Err(csrf_failed());
-    }
+        START_OVER,
+    )?;
     let (_, live) = current(&state, &headers).await?;
     if let Some(live) = live {
         let now = state.clock.now();

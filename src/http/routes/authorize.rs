@@ -20,6 +20,9 @@ use crate::protocol::interaction::{
 };
 use crate::state::AppState;
 
+/// The last sentence of this page's CSRF refusal (`session::require_csrf`).
+const START_OVER: &str = "Go back to the application and start again.";
+
 fn ctx(state: &AppState) -> Ctx<'_> {
     Ctx {
         store: state.store.as_ref(),
@@ -69,10 +72,8 @@ fn render(
     set_cookie: bool,
 ) -> Response {
     let config = &state.config;
-    let (cookie, set_cookie) = match cookie {
-        Some(c) => (c, set_cookie),
-        None => (state.rng.token(), true),
-    };
+    let (cookie, fresh) = session::cookie_or_fresh(cookie, state.rng.as_ref());
+    let set_cookie = set_cookie || fresh;
     let mut resp = match outcome {
         Outcome::Page(e) => render_page(StatusCode::BAD_REQUEST, "Cannot continue", &e.to_string()),
         Outcome::Login {
@@ -259,14 +260,6 @@ fn bad_form() -> AppError {
     )
 }
 
-fn csrf_failed() -> AppError {
-    AppError::page(
-        StatusCode::FORBIDDEN,
-        "Your session has expired",
-        "For your security, this form can no longer be used. Go back to the application and start again.",
-    )
-}
-
 /// `POST /login`: username and password, CSRF-checked and throttled.
 pub async fn post_login(
     State(state): State<AppState>,
@@ -279,13 +272,12 @@ pub async fn post_login(
         return Err(bad_form());
     };
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        return Err(csrf_failed());
-    }
+        START_OVER,
+    )?;
     let previous = current_session(&state, cookie.as_deref())
         .await
         .map_err(|e| failure_page(&e))?;
@@ -325,13 +317,12 @@ pub async fn post_consent(
         _ => return Err(bad_form()),
     };
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        return Err(csrf_failed());
-    }
+        START_OVER,
+    )?;
     let session = current_session(&state, cookie.as_deref())
         .await
         .map_err(|e| failure_page(&e))?;

@@ -20,9 +20,6 @@ use crate::http::pages::VerifyEmailPage;
 use crate::http::session;
 use crate::state::AppState;
 
-/// Longest token read from a link (tokens are 43 characters).
-const MAX_TOKEN_CHARS: usize = 128;
-
 fn bad_link() -> Response {
     notice(
         StatusCode::BAD_REQUEST,
@@ -40,7 +37,7 @@ pub async fn get_verify(
     Query(query): Query,
 ) -> Result<Response, AppError> {
     let token = query.get("token").unwrap_or_default();
-    if query.first_repeated().is_some() || token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+    if query.first_repeated().is_some() || !links::token_shape_ok(token) {
         return Ok(bad_link());
     }
     let link = links::peek(
@@ -92,7 +89,7 @@ pub async fn post_verify(
 ) -> Result<Response, AppError> {
     check_csrf(&state, &headers, &form)?;
     let token = form.get("token").unwrap_or_default();
-    if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+    if !links::token_shape_ok(token) {
         return Ok(bad_link());
     }
     let now = state.clock.now();

@@ -17,6 +17,9 @@ use crate::protocol::logout::{self, Hint, LogoutError};
 use crate::protocol::params::RawParams;
 use crate::state::AppState;
 
+/// The last sentence of this page's CSRF refusal (`session::require_csrf`).
+const START_OVER: &str = "Go back to the application and sign out again.";
+
 /// The parameters carried through the confirmation page.
 const CARRIED: &[&str] = &[
     "id_token_hint",
@@ -219,17 +222,12 @@ pub async fn post_logout_confirm(
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        return Err(AppError::page(
-            StatusCode::FORBIDDEN,
-            "Your session has expired",
-            "This form can no longer be used.",
-        ));
-    }
+        START_OVER,
+    )?;
     let params = RawParams::parse(form.get("request").unwrap_or_default().as_bytes());
     let checked = check(&state, &params).await?;
     match form.get("decision") {

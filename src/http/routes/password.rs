@@ -30,13 +30,14 @@ pub(super) fn browser_cookie(
     state: &AppState,
     headers: &HeaderMap,
 ) -> (String, Option<HeaderValue>) {
-    if let Some(c) = session::read_cookie(headers, &state.config, &state.session_key) {
-        (c, None)
+    let cookie = session::read_cookie(headers, &state.config, &state.session_key);
+    let (c, fresh) = session::cookie_or_fresh(cookie, state.rng.as_ref());
+    let set = if fresh {
+        session::set_cookie(&state.config, &state.session_key, &c)
     } else {
-        let c = state.rng.token();
-        let set = session::set_cookie(&state.config, &state.session_key, &c);
-        (c, set)
-    }
+        None
+    };
+    (c, set)
 }
 
 /// Renders a page (no-store, the default CSP: `form-action 'self'`), with
@@ -75,26 +76,19 @@ pub(super) fn notice(
     )
 }
 
-/// The CSRF check of an anonymous form: 403 with a page that says what to do.
+/// The CSRF check of an anonymous form ([`session::require_csrf`]).
 pub(super) fn check_csrf(
     state: &AppState,
     headers: &HeaderMap,
     form: &crate::protocol::params::RawParams,
 ) -> Result<(), AppError> {
     let cookie = session::read_cookie(headers, &state.config, &state.session_key);
-    if session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form.get("csrf_token"),
-    ) {
-        Ok(())
-    } else {
-        Err(AppError::page(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "For your security, this form can no longer be used. Open the page again and send it once more.",
-        ))
-    }
+        "Open the page again and send it once more.",
+    )
 }
 
 /// The store failed: a page, the detail in the log.

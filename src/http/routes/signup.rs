@@ -17,6 +17,9 @@ use crate::http::session;
 use crate::ports::StoreError;
 use crate::state::AppState;
 
+/// The last sentence of this page's CSRF refusal (`session::require_csrf`).
+const START_OVER: &str = "Open the sign-up page again.";
+
 /// A failed dependency: a generic page, the detail in the log.
 fn failure(e: &OperatorError) -> AppError {
     if matches!(e, OperatorError::Store(StoreError::Unavailable(_))) {
@@ -63,10 +66,7 @@ fn form(
     cookie: Option<String>,
     values: &SignupPage<'_>,
 ) -> Response {
-    let (cookie, fresh) = match cookie {
-        Some(c) => (c, false),
-        None => (state.rng.token(), true),
-    };
+    let (cookie, fresh) = session::cookie_or_fresh(cookie, state.rng.as_ref());
     let csrf = session::csrf_token(&state.session_key, &cookie);
     let page = SignupPage {
         csrf: &csrf,
@@ -125,17 +125,12 @@ pub async fn post_signup(
     PageForm(form_values): PageForm,
 ) -> Result<Response, AppError> {
     let cookie = session::read_cookie(&headers, &state.config, &state.session_key);
-    if !session::csrf_ok(
+    session::require_csrf(
         &state.session_key,
         cookie.as_deref(),
         form_values.get("csrf_token"),
-    ) {
-        return Err(AppError::page(
-            StatusCode::FORBIDDEN,
-            "Your session has expired",
-            "For your security, this form can no longer be used. Open the sign-up page again.",
-        ));
-    }
+        START_OVER,
+    )?;
     let field = |name: &str| form_values.get(name).unwrap_or_default().to_owned();
     let req = SignupRequest {
         username: field("username"),
