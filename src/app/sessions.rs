@@ -142,9 +142,16 @@ pub async fn end(
     })
 }
 
-/// Ends the session and revokes its online grants; `false` if it had
-/// ended already (nothing is revoked then: whoever ended it did).
-async fn end_one(store: &dyn Store, now: DateTime<Utc>, id: &str) -> Result<bool, OperatorError> {
+/// Ends the session and revokes its online grants (not the
+/// `offline_access` ones: OpenID Connect Core §11); `false` if it had
+/// ended already (nothing is revoked then: whoever ended it did). The one
+/// way a session ends as a logout: RP-initiated logout, the account page,
+/// the CLI and the admin API.
+pub async fn end_one(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    id: &str,
+) -> Result<bool, crate::ports::StoreError> {
     if !store.sessions().end_session(id, now).await? {
         return Ok(false);
     }

@@ -19,7 +19,6 @@ use crate::http::extractors::{ClientIp, PageForm, Query};
 use crate::http::pages;
 use crate::http::session;
 use crate::protocol::endpoints::Endpoint;
-use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::interaction::{
     self, Credentials, Ctx, LiveSession, LoginMessage, Report, SignIn,
 };
@@ -450,20 +449,8 @@ pub async fn post_account_logout(
     let (_, live) = current(&state, &headers).await?;
     if let Some(live) = live {
         let now = state.clock.now();
-        let ended = async {
-            state
-                .store
-                .sessions()
-                .end_session(&live.session.id, now)
-                .await?;
-            grant::revoke(
-                state.store.as_ref(),
-                GrantSelector::SessionOnline(&live.session.id),
-                now,
-            )
-            .await
-        }
-        .await;
+        let ended =
+            crate::app::sessions::end_one(state.store.as_ref(), now, &live.session.id).await;
         if let Err(e) = ended {
             return Err(unavailable(&e));
         }

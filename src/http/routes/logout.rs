@@ -11,7 +11,6 @@ use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::{OptionalForm, PageForm, Query};
 use crate::http::pages;
 use crate::http::session;
-use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::interaction::{self, LiveSession};
 use crate::protocol::logout::{self, Hint, LogoutError};
 use crate::protocol::params::RawParams;
@@ -116,20 +115,7 @@ async fn finish(
         let now = state.clock.now();
         // The session ends, and the grants made in it with it (not the
         // offline_access ones: OIDC Core §11).
-        let ended = async {
-            state
-                .store
-                .sessions()
-                .end_session(&s.session.id, now)
-                .await?;
-            grant::revoke(
-                state.store.as_ref(),
-                GrantSelector::SessionOnline(&s.session.id),
-                now,
-            )
-            .await
-        }
-        .await;
+        let ended = crate::app::sessions::end_one(state.store.as_ref(), now, &s.session.id).await;
         if let Err(e) = ended {
             tracing::warn!(error = %e, "logout: ending the session failed");
             return Err(AppError::page(
