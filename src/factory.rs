@@ -19,8 +19,8 @@ use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
-    Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng, Store,
-    ThrottlePolicy,
+    Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng,
+    SecretBox, Store, ThrottlePolicy, WebAuthn,
 };
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
@@ -57,6 +57,9 @@ pub enum FactoryError {
     /// `PORTCULLIS_MAIL_FROM`).
     #[error("mail: {0}")]
     Mail(String),
+    /// The secret box or the WebAuthn relying party could not be built.
+    #[error("multi-factor sign-in: {0}")]
+    Mfa(String),
 }
 
 /// Parts a caller (a test, a benchmark) supplies instead of the configured
@@ -273,6 +276,23 @@ pub fn build_mailer(config: &Config) -> Result<Arc<dyn Mailer>, FactoryError> {
     })
 }
 
+/// Builds what seals TOTP secrets at rest: the same protection as the
+/// signing keys (docs/MFA.md).
+pub async fn build_secret_box(
+    _config: &Config,
+    _kms: Option<aws_sdk_kms::Client>,
+) -> Result<Arc<dyn SecretBox>, FactoryError> {
+    Ok(Arc::new(crate::adapters::secrets::Unavailable))
+}
+
+/// Builds the WebAuthn relying party from `PORTCULLIS_WEBAUTHN_RP_ID` and
+/// the issuer's origin.
+pub fn build_webauthn(config: &Config) -> Result<Arc<dyn WebAuthn>, FactoryError> {
+    crate::adapters::webauthn::WebauthnRs::new(&config.mfa)
+        .map(|w| Arc::new(w) as Arc<dyn WebAuthn>)
+        .map_err(FactoryError::Mfa)
+}
+
 /// Opens (or creates) `<data_dir>/session.key`, the key of session cookies
 /// and CSRF tokens, kept like the master key (0600).
 pub fn build_session_key(config: &Config) -> Result<Arc<SessionKey>, FactoryError> {
@@ -317,6 +337,8 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         },
     ));
     let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let secrets = build_secret_box(&config, overrides.kms.clone()).await?;
+    let webauthn = build_webauthn(&config)?;
     let keys: Arc<dyn KeyProvider> = match overrides.keys {
         Some(k) => k,
         None => {
@@ -330,6 +352,8 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
     let session_key = build_session_key(&config)?;
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
+        secrets,
+        webauthn,
         mail_wake: Arc::new(tokio::sync::Notify::new()),
         event_reader,
         session_key,

@@ -65,6 +65,10 @@ pub struct Services {
     /// Wakes the outbox worker (`app::outbox`) after a request queued mail,
     /// so that it goes out at once rather than at the next poll.
     pub mail_wake: Arc<tokio::sync::Notify>,
+    /// Seals TOTP secrets at rest (master key or KMS).
+    pub secrets: Arc<dyn crate::ports::SecretBox>,
+    /// The WebAuthn relying party (passkeys).
+    pub webauthn: Arc<dyn crate::ports::WebAuthn>,
 }
 
 impl Services {

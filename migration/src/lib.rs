@@ -16,6 +16,7 @@ mod m20261201_000011_clients_secret_overlap;
 mod m20261201_000012_registration;
 mod m20261201_000013_admin_users;
 mod m20261201_000014_self_service;
+mod m20261201_000015_mfa;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_registration::Migration),
             Box::new(m20261201_000013_admin_users::Migration),
             Box::new(m20261201_000014_self_service::Migration),
+            Box::new(m20261201_000015_mfa::Migration),
         ]
     }
 }

@@ -208,6 +208,9 @@ impl Repositories for CachedStore {
     fn links(&self) -> &dyn crate::ports::UserLinkRepository {
         self.inner.links()
     }
+    fn factors(&self) -> &dyn crate::ports::FactorRepository {
+        self.inner.factors()
+    }
 }
 
 #[async_trait]

@@ -9,4 +9,6 @@ pub mod jwks_fetch;
 pub mod keys;
 pub mod mail;
 pub mod outbound;
+pub mod secrets;
 pub mod system;
+pub mod webauthn;

@@ -547,6 +547,8 @@ mod tests {
             ended_at: None,
             ip: None,
             user_agent: None,
+            acr: None,
+            second_factor_due: false,
         }
     }
 

@@ -116,6 +116,7 @@ impl ClientMetadata {
             auth_method: if public { None } else { method },
             first_party: self.first_party.unwrap_or(false),
             require_pkce: self.require_pkce.unwrap_or(false),
+            require_mfa: false,
             resource_server: self.resource_server.unwrap_or(false),
             audience: self.audience,
             allow_http: self.allow_http_redirect_uris.unwrap_or(false),

@@ -12,6 +12,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod links;
 pub mod mail;
+pub mod mfa;
 pub mod operator;
 pub mod outbox;
 pub mod registration;

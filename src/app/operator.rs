@@ -61,6 +61,8 @@ pub struct NewClient {
     pub first_party: bool,
     /// Require PKCE of a confidential client (always required of public ones).
     pub require_pkce: bool,
+    /// Accept only two-factor sign-ins (docs/MFA.md).
+    pub require_mfa: bool,
     /// A resource server: may call `/introspect` (RFC 7662 §2.1).
     pub resource_server: bool,
     /// The resource server's audience (`--audience`); `None` means its
@@ -223,6 +225,7 @@ pub fn validated_client(
         scopes,
         first_party: req.first_party,
         require_pkce: req.public || req.require_pkce,
+        require_mfa: req.require_mfa,
         resource_audience,
         id_token_signed_response_alg: req.id_token_alg,
         jwks: req.jwks,

@@ -307,6 +307,7 @@ async fn client_create(
             auth_method: a.auth_method,
             first_party: a.first_party,
             require_pkce: a.require_pkce,
+            require_mfa: false,
             resource_server: a.resource_server,
             audience: a.audience,
             allow_http: a.allow_http || config.allow_http_redirect_uris,

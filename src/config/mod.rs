@@ -25,6 +25,7 @@ pub mod auth;
 pub mod events;
 pub mod http;
 pub mod keys;
+pub mod mfa;
 pub mod registration;
 pub mod self_service;
 pub mod settings;
@@ -35,6 +36,7 @@ pub use auth::{AuthSettings, TokenConfig};
 pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
+pub use mfa::MfaConfig;
 pub use registration::{RegistrationConfig, RegistrationMode};
 pub use self_service::{MailTransport, SelfServiceConfig, SignupMode};
 pub use settings::{
@@ -146,6 +148,8 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// Mail and the end users' self-service pages (issue 16).
     pub self_service: SelfServiceConfig,
+    /// TOTP and WebAuthn (issue 17).
+    pub mfa: MfaConfig,
 }
 
 impl Config {
@@ -216,7 +220,9 @@ impl Config {
             }
         };
         let self_service = self_service::parse_self_service(&raw, &issuer, &data_dir)?;
+        let mfa = mfa::parse_mfa(&raw, &issuer)?;
         Ok(Self {
+            mfa,
             issuer,
             listen,
             database_url,

@@ -228,6 +228,12 @@ settings! {
         "refuse sign-in (with a message after a correct password) until the user has verified their e-mail address";
     ACCOUNT_REAUTH_SECS account_reauth_secs: num(60, DAY), Value("300"),
         "on the account page, an e-mail change and \"sign out every other session\" ask for the password again when the sign-in is older than this (a password change always asks for the current password)";
+    WEBAUTHN_RP_ID webauthn_rp_id: Text, Derived("the issuer's host"),
+        "the WebAuthn relying-party id passkeys are bound to: the issuer's host or a domain it ends with (changing it orphans every registered passkey)";
+    WEBAUTHN_RP_NAME webauthn_rp_name: Text, Value("portcullis"),
+        "the name authenticators show when a passkey is registered";
+    TOTP_ISSUER totp_issuer: Text, Derived("the issuer's host"),
+        "the issuer label authenticator apps show next to a TOTP code";
     KMS_MODE kms_mode: Text, Derived("local keys"),
         "where the signing keys live: unset (or `local`) for keys sealed under the master key, `direct` or `envelope` for AWS KMS (docs/KEYS.md)";
     KMS_KEY_ID_ES256 kms_key_id_es256: Text, Unset,

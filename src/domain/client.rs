@@ -143,6 +143,8 @@ pub struct Client {
     pub first_party: bool,
     /// PKCE is required (always true for public clients).
     pub require_pkce: bool,
+    /// Accept only two-factor sign-ins for this client (docs/MFA.md).
+    pub require_mfa: bool,
     /// The audience of a protected resource (RFC 7662 §2.1, §4), set iff
     /// the client is a resource server: only such clients may call
     /// `/introspect`, and only for access tokens whose `aud` contains this

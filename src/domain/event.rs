@@ -96,11 +96,18 @@ pub enum EventKind {
     SessionEnded,
     /// A user signed up at `/signup` (`detail.via` = `open` or `invite`).
     UserRegistered,
+    /// A second factor was enrolled: `detail.factor` is `totp`, `passkey`
+    /// or `recovery_codes` (a new set).
+    MfaEnrolled,
+    /// Second factors were removed: `detail.factor` names the kind, or
+    /// `all` when an operator reset them (`detail.via` = `operator`,
+    /// `detail.revoked_count` factors).
+    MfaRemoved,
 }
 
 impl EventKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::ConsentGranted,
@@ -120,6 +127,8 @@ impl EventKind {
         Self::EmailVerified,
         Self::SessionEnded,
         Self::UserRegistered,
+        Self::MfaEnrolled,
+        Self::MfaRemoved,
     ];
 
     /// The wire name.
@@ -144,6 +153,8 @@ impl EventKind {
             Self::EmailVerified => "email_verified",
             Self::SessionEnded => "session_ended",
             Self::UserRegistered => "user_registered",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaRemoved => "mfa_removed",
         }
     }
 
@@ -194,16 +205,24 @@ pub enum LoginFailureReason {
     /// The password was right, but the address is not verified and the
     /// operator requires it (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
     EmailNotVerified,
+    /// The password was right; the second factor (TOTP code, recovery
+    /// code or passkey) was not.
+    BadSecondFactor,
+    /// The request's `acr_values` (or the client's `require_mfa`) cannot
+    /// be met: the user has no second factor.
+    UnmetRequirements,
 }
 
 impl LoginFailureReason {
     /// Every reason.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::UnknownUser,
         Self::BadPassword,
         Self::Locked,
         Self::Disabled,
         Self::EmailNotVerified,
+        Self::BadSecondFactor,
+        Self::UnmetRequirements,
     ];
 
     /// The wire name.
@@ -214,6 +233,8 @@ impl LoginFailureReason {
             Self::Locked => "locked",
             Self::Disabled => "disabled",
             Self::EmailNotVerified => "email_not_verified",
+            Self::BadSecondFactor => "bad_second_factor",
+            Self::UnmetRequirements => "unmet_requirements",
         }
     }
 }
@@ -308,11 +329,15 @@ pub enum DetailKey {
     /// How a self-service change came about (`reset`, `account`, `operator`,
     /// `open`, `invite`, ...).
     Via,
+    /// Which second factor (`totp`, `passkey`, `recovery_codes`, `all`).
+    Factor,
+    /// The authentication context class (`acr`) of a sign-in.
+    Acr,
 }
 
 impl DetailKey {
     /// Every key.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Reason,
         Self::TokenKinds,
         Self::TokenType,
@@ -326,6 +351,8 @@ impl DetailKey {
         Self::Action,
         Self::Target,
         Self::Via,
+        Self::Factor,
+        Self::Acr,
     ];
 
     /// The wire name.
@@ -344,6 +371,8 @@ impl DetailKey {
             Self::Action => "action",
             Self::Target => "target",
             Self::Via => "via",
+            Self::Factor => "factor",
+            Self::Acr => "acr",
         }
     }
 }
@@ -630,6 +659,30 @@ impl Event {
         Self::new(EventKind::UserRegistered, stamp)
             .subject(user)
             .detail(DetailKey::Via, via)
+    }
+
+    /// `mfa_enrolled` for `user`: `factor` is `totp`, `passkey` or
+    /// `recovery_codes`.
+    pub fn mfa_enrolled(stamp: EventStamp, user: &UserId, factor: &'static str) -> Self {
+        Self::new(EventKind::MfaEnrolled, stamp)
+            .subject(user)
+            .detail(DetailKey::Factor, factor)
+    }
+
+    /// `mfa_removed` for `user`: `factor` as for `mfa_enrolled`, or `all`;
+    /// `via` `account` or `operator`; `count` factors removed.
+    pub fn mfa_removed(
+        stamp: EventStamp,
+        user: &UserId,
+        factor: &'static str,
+        via: &'static str,
+        count: u64,
+    ) -> Self {
+        Self::new(EventKind::MfaRemoved, stamp)
+            .subject(user)
+            .detail(DetailKey::Factor, factor)
+            .detail(DetailKey::Via, via)
+            .detail(DetailKey::RevokedCount, count.to_string())
     }
 
     /// `admin_change` made from the command line: no acting client,

@@ -4,6 +4,7 @@ mod client;
 pub mod destination;
 pub mod event;
 mod ids;
+pub mod mfa;
 pub mod password;
 mod scope;
 mod user;

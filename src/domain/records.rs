@@ -56,6 +56,8 @@ pub struct AuthorizationCode {
     pub auth_time: DateTime<Utc>,
     /// Authentication methods (JSON array).
     pub amr: Option<String>,
+    /// Authentication context class (`acr`, docs/MFA.md).
+    pub acr: Option<String>,
     /// Requested claims (JSON), if any.
     pub claims: Option<String>,
     /// Issue time.
@@ -83,6 +85,8 @@ pub struct RefreshToken {
     pub session_id: Option<String>,
     /// When the user authenticated.
     pub auth_time: DateTime<Utc>,
+    /// Authentication context class of that authentication (`acr`).
+    pub acr: Option<String>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry.
@@ -106,6 +110,11 @@ pub struct Session {
     pub auth_time: Option<DateTime<Utc>>,
     /// Authentication methods (JSON array).
     pub amr: Option<String>,
+    /// Authentication context class (`acr`, docs/MFA.md).
+    pub acr: Option<String>,
+    /// The user passed the first factor and still owes the second: the
+    /// session signs nobody in until then ([`Session::is_live`] is false).
+    pub second_factor_due: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last request seen (idle timeout).
@@ -127,7 +136,10 @@ impl Session {
     /// invariant 7). Lists of live sessions apply the same rule in SQL
     /// (`SessionRepository::list_live_sessions`, `idle_since = now - idle`).
     pub fn is_live(&self, now: DateTime<Utc>, idle: chrono::Duration) -> bool {
-        self.ended_at.is_none() && self.expires_at > now && self.last_seen_at + idle > now
+        !self.second_factor_due
+            && self.ended_at.is_none()
+            && self.expires_at > now
+            && self.last_seen_at + idle > now
     }
 }
 

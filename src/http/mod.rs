@@ -43,11 +43,11 @@ fn handler(
 ) -> Option<MethodRouter<AppState>> {
     use Method::{Delete, Get, Patch, Post, Put};
     use routes::admin::{
-        clients, events, grants, initial_access_tokens, invitations, keys, sessions, users,
+        clients, events, factors, grants, initial_access_tokens, invitations, keys, sessions, users,
     };
     use routes::{
-        account, assets, authorize, email, health, introspect, jwks, logout, metrics, password,
-        register, revoke, signup, token, userinfo,
+        account, account_security, assets, authorize, email, health, introspect, jwks, logout,
+        metrics, mfa_login, passkeys, password, register, revoke, signup, token, userinfo,
     };
     Some(match (endpoint, method) {
         (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
@@ -126,6 +126,22 @@ fn handler(
         (Endpoint::Signup, Get) => get(signup::get_signup),
         (Endpoint::Signup, Post) => post(signup::post_signup),
         (Endpoint::AdminInvitations, Post) => post(invitations::post_invitations),
+        (Endpoint::LoginFactor, Post) => post(mfa_login::post_login_factor),
+        (Endpoint::LoginPasskeyOptions, Post) => post(passkeys::post_login_passkey_options),
+        (Endpoint::LoginPasskey, Post) => post(mfa_login::post_login_passkey),
+        (Endpoint::PasskeyScript, Get) => get(passkeys::get_passkey_script),
+        (Endpoint::AccountSecurity, Get) => get(account_security::get_account_security),
+        (Endpoint::AccountTotp, Post) => post(account_security::post_account_totp),
+        (Endpoint::AccountTotpConfirm, Post) => post(account_security::post_account_totp_confirm),
+        (Endpoint::AccountTotpRemove, Post) => post(account_security::post_account_totp_remove),
+        (Endpoint::AccountRecoveryCodes, Post) => {
+            post(account_security::post_account_recovery_codes)
+        }
+        (Endpoint::AccountPasskeyOptions, Post) => post(passkeys::post_account_passkey_options),
+        (Endpoint::AccountPasskeys, Post) => post(passkeys::post_account_passkeys),
+        (Endpoint::AccountPasskeyRemove, Post) => post(passkeys::post_account_passkey_remove),
+        (Endpoint::AdminUserFactors, Get) => get(factors::get_user_factors),
+        (Endpoint::AdminUserFactors, Delete) => delete(factors::delete_user_factors),
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod events;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod outbound;
 pub mod password;
 pub mod repositories;
@@ -19,6 +20,10 @@ pub use events::{
 };
 pub use keys::{JwsAlg, KeyError, KeyProvider, KeyRevocation, PublishedJwks, Signer};
 pub use mail::{MailError, Mailer};
+pub use mfa::{
+    FactorRepository, NewPasskey, PasskeyAssertion, PasskeyChallenge, SecretBox, SecretError,
+    WebAuthn, WebAuthnError,
+};
 pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
@@ -33,6 +38,7 @@ pub use unit_of_work::{Store, UnitOfWork};
 
 /// Every port trait, for `use portcullis::ports::prelude::*`.
 pub mod prelude {
+    pub use super::mfa::FactorRepository;
     pub use super::repositories::{
         AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
         RefreshTokenRepository, RegistrationRepository, Repositories, RevokedTokenRepository,

@@ -538,4 +538,6 @@ pub trait Repositories: Send + Sync {
     fn outbox(&self) -> &dyn crate::ports::self_service::MailOutboxRepository;
     /// Single-use links sent by mail.
     fn links(&self) -> &dyn crate::ports::self_service::UserLinkRepository;
+    /// Second factors, recovery codes and WebAuthn ceremonies.
+    fn factors(&self) -> &dyn crate::ports::mfa::FactorRepository;
 }

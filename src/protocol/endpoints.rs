@@ -205,11 +205,37 @@ pub enum Endpoint {
     Signup,
     /// Admin API: invitations to sign up (`PORTCULLIS_SIGNUP`).
     AdminInvitations,
+    /// The second-factor step of a sign-in: a TOTP or recovery code (issue 17).
+    LoginFactor,
+    /// WebAuthn options (JSON) for a passkey sign-in: passwordless, or the second factor.
+    LoginPasskeyOptions,
+    /// A passkey answer of a sign-in (passwordless, or the second factor).
+    LoginPasskey,
+    /// The script of the passkey buttons (WebAuthn needs JavaScript).
+    PasskeyScript,
+    /// The account page's sign-in methods: TOTP, passkeys, recovery codes.
+    AccountSecurity,
+    /// Starts a TOTP enrolment (QR code and key).
+    AccountTotp,
+    /// Confirms a TOTP enrolment with its first code.
+    AccountTotpConfirm,
+    /// Removes the TOTP authenticator.
+    AccountTotpRemove,
+    /// Replaces the recovery codes with a new set (shown once).
+    AccountRecoveryCodes,
+    /// WebAuthn registration options (JSON) for a new passkey.
+    AccountPasskeyOptions,
+    /// Registers a passkey (the browser's answer).
+    AccountPasskeys,
+    /// Removes a passkey.
+    AccountPasskeyRemove,
+    /// Admin API: a user's second factors (list, reset all).
+    AdminUserFactors,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 52] = [
+    pub const ALL: [Self; 65] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -262,6 +288,19 @@ impl Endpoint {
         Self::EmailVerify,
         Self::Signup,
         Self::AdminInvitations,
+        Self::LoginFactor,
+        Self::LoginPasskeyOptions,
+        Self::LoginPasskey,
+        Self::PasskeyScript,
+        Self::AccountSecurity,
+        Self::AccountTotp,
+        Self::AccountTotpConfirm,
+        Self::AccountTotpRemove,
+        Self::AccountRecoveryCodes,
+        Self::AccountPasskeyOptions,
+        Self::AccountPasskeys,
+        Self::AccountPasskeyRemove,
+        Self::AdminUserFactors,
     ];
 
     /// The path, under the issuer. Segments in braces (`{client_id}`) are
@@ -320,6 +359,19 @@ impl Endpoint {
             Self::EmailVerify => "/email/verify",
             Self::Signup => "/signup",
             Self::AdminInvitations => "/admin/v1/invitations",
+            Self::LoginFactor => "/login/factor",
+            Self::LoginPasskeyOptions => "/login/passkey/options",
+            Self::LoginPasskey => "/login/passkey",
+            Self::PasskeyScript => "/static/passkey.js",
+            Self::AccountSecurity => "/account/security",
+            Self::AccountTotp => "/account/totp",
+            Self::AccountTotpConfirm => "/account/totp/confirm",
+            Self::AccountTotpRemove => "/account/totp/remove",
+            Self::AccountRecoveryCodes => "/account/recovery-codes",
+            Self::AccountPasskeyOptions => "/account/passkeys/options",
+            Self::AccountPasskeys => "/account/passkeys",
+            Self::AccountPasskeyRemove => "/account/passkeys/remove",
+            Self::AdminUserFactors => "/admin/v1/users/{user_id}/factors",
         }
     }
 
@@ -330,7 +382,10 @@ impl Endpoint {
             Self::RegisterClient => &[Get, Put, Delete],
             Self::AdminClients | Self::AdminUsers | Self::AdminInitialAccessTokens => &[Get, Post],
             Self::AdminClient | Self::AdminUser => &[Get, Patch, Delete],
-            Self::AdminUserSessions | Self::AdminSession | Self::AdminGrant => &[Get, Delete],
+            Self::AdminUserSessions
+            | Self::AdminSession
+            | Self::AdminGrant
+            | Self::AdminUserFactors => &[Get, Delete],
             Self::AdminConsent | Self::AdminInitialAccessToken => &[Delete],
             Self::Register
             | Self::AdminClientSecret
@@ -345,13 +400,24 @@ impl Endpoint {
             | Self::AccountEmail
             | Self::AccountPassword
             | Self::AccountSessionEnd
-            | Self::AccountAppRevoke => &[Post],
+            | Self::AccountAppRevoke
+            | Self::LoginFactor
+            | Self::LoginPasskeyOptions
+            | Self::LoginPasskey
+            | Self::AccountTotp
+            | Self::AccountTotpConfirm
+            | Self::AccountTotpRemove
+            | Self::AccountRecoveryCodes
+            | Self::AccountPasskeyOptions
+            | Self::AccountPasskeys
+            | Self::AccountPasskeyRemove => &[Post],
             Self::AdminGrants
             | Self::AdminConsents
             | Self::AdminKeys
             | Self::AdminEvents
             | Self::AdminEventStats
-            | Self::Account => &[Get],
+            | Self::Account
+            | Self::AccountSecurity => &[Get],
             Self::Authorize
             | Self::UserInfo
             | Self::Logout
@@ -372,7 +438,8 @@ impl Endpoint {
             | Self::Readyz
             | Self::Metrics
             | Self::Stylesheet
-            | Self::FormPostScript => &[Method::Get],
+            | Self::FormPostScript
+            | Self::PasskeyScript => &[Method::Get],
         }
     }
 
@@ -428,7 +495,13 @@ impl Endpoint {
             | Self::PasswordForgot
             | Self::PasswordReset
             | Self::EmailVerify
-            | Self::Signup => Some(RateLimit::Login),
+            | Self::Signup
+            | Self::LoginFactor
+            | Self::LoginPasskeyOptions
+            | Self::LoginPasskey
+            | Self::AccountTotpConfirm
+            | Self::AccountPasskeyOptions
+            | Self::AccountPasskeys => Some(RateLimit::Login),
             _ => None,
         }
     }
@@ -483,6 +556,14 @@ impl Endpoint {
                 | Self::PasswordReset
                 | Self::EmailVerify
                 | Self::Signup
+                | Self::AccountSecurity
+                | Self::AccountTotp
+                | Self::AccountTotpConfirm
+                | Self::AccountTotpRemove
+                | Self::AccountRecoveryCodes
+                | Self::AccountPasskeyOptions
+                | Self::AccountPasskeys
+                | Self::AccountPasskeyRemove
         )
     }
 
@@ -512,6 +593,7 @@ impl Endpoint {
                 | Self::AdminEvents
                 | Self::AdminEventStats
                 | Self::AdminInvitations
+                | Self::AdminUserFactors
         )
     }
 }

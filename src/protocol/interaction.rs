@@ -16,7 +16,10 @@ use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, ScopeSet, Session, TokenHash, User,
     UserId, Username,
 };
-use crate::ports::{Clock, KeyProvider, PasswordHasher, Reservation, Rng, Store, ThrottlePolicy};
+use crate::ports::{
+    Clock, KeyProvider, PasswordHasher, Reservation, Rng, SecretBox, Store, ThrottlePolicy,
+    WebAuthn,
+};
 
 /// How long a sign-in counts as "just now" for the consent step that
 /// follows it (`prompt=login`, `max_age`): the consent page must be
@@ -65,6 +68,10 @@ pub struct Ctx<'a> {
     pub passwords: &'a dyn PasswordHasher,
     /// Our signing keys (to verify `id_token_hint`).
     pub keys: &'a dyn KeyProvider,
+    /// Opens sealed TOTP secrets.
+    pub secrets: &'a dyn SecretBox,
+    /// The WebAuthn relying party (passkeys).
+    pub webauthn: &'a dyn WebAuthn,
     /// Settings.
     pub settings: &'a InteractionSettings,
 }
@@ -421,6 +428,7 @@ async fn issue_code(
         session_id: Some(s.session.id.clone()),
         auth_time: s.session.auth_time.unwrap_or(now),
         amr: s.session.amr.clone(),
+        acr: s.session.acr.clone(),
         claims: v.claims.clone(),
         created_at: now,
         expires_at: now + ctx.settings.code_ttl,
@@ -638,6 +646,8 @@ pub async fn sign_in(
         user_id: Some(user.id.clone()),
         auth_time: Some(now),
         amr: Some("[\"pwd\"]".to_owned()),
+        acr: None,
+        second_factor_due: false,
         created_at: now,
         last_seen_at: now,
         expires_at: now + s.session_max,

@@ -172,6 +172,7 @@ mod tests {
             scopes: ScopeSet::parse("openid").unwrap(),
             first_party: false,
             require_pkce: false,
+            require_mfa: false,
             resource_audience: audience.map(str::to_owned),
             id_token_signed_response_alg: None,
             jwks: None,

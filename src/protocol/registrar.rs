@@ -120,6 +120,7 @@ mod tests {
             scopes: ScopeSet::parse("openid profile").unwrap(),
             first_party: false,
             require_pkce: false,
+            require_mfa: false,
             resource_audience: None,
             id_token_signed_response_alg: None,
             jwks: None,

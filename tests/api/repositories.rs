@@ -33,6 +33,7 @@ fn client(id: &str) -> Client {
         scopes: ScopeSet::parse("openid profile").unwrap(),
         first_party: false,
         require_pkce: true,
+        require_mfa: false,
         resource_audience: None,
         id_token_signed_response_alg: None,
         jwks: None,
@@ -77,6 +78,7 @@ fn code(hash: &TokenHash, u: &User) -> AuthorizationCode {
         created_at: t0(),
         expires_at: t0() + Duration::seconds(60),
         consumed_at: None,
+        acr: None,
     }
 }
 
@@ -89,6 +91,7 @@ fn refresh(hash: &TokenHash, family: &str, u: &User) -> RefreshToken {
         scope: ScopeSet::parse("openid offline_access").unwrap(),
         session_id: None,
         auth_time: t0(),
+        acr: None,
         created_at: t0(),
         expires_at: t0() + Duration::days(30),
         rotated_at: None,
@@ -455,6 +458,8 @@ both_backends!(
             ended_at: None,
             ip: None,
             user_agent: None,
+            acr: None,
+            second_factor_due: false,
         };
         store.sessions().insert_session(&s).await.unwrap();
         assert_eq!(

@@ -2,6 +2,7 @@
 
 mod connect;
 pub mod entity;
+mod mfa;
 mod registrations;
 mod repositories;
 mod self_service;

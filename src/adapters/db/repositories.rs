@@ -114,6 +114,7 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
         scopes: scopes("client scopes", &m.scopes)?,
         first_party: m.first_party,
         require_pkce: m.require_pkce,
+        require_mfa: m.require_mfa,
         resource_audience: m.resource_audience,
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         jwks: m.jwks,
@@ -155,6 +156,7 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         scopes: c.scopes.to_string(),
         first_party: c.first_party,
         require_pkce: c.require_pkce,
+        require_mfa: c.require_mfa,
         resource_audience: c.resource_audience.clone(),
         id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
         jwks: c.jwks.clone(),
@@ -684,6 +686,7 @@ fn code_from(m: authorization_codes::Model) -> Result<AuthorizationCode, StoreEr
         session_id: m.session_id,
         auth_time: m.auth_time,
         amr: m.amr,
+        acr: m.acr,
         claims: m.claims,
         created_at: m.created_at,
         expires_at: m.expires_at,
@@ -711,6 +714,7 @@ impl<C: ConnectionTrait + Send + Sync> AuthorizationCodeRepository for SeaRepos<
             created_at: code.created_at,
             expires_at: code.expires_at,
             consumed_at: code.consumed_at,
+            acr: code.acr.clone(),
         };
         authorization_codes::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -760,6 +764,7 @@ fn refresh_from(m: refresh_tokens::Model) -> Result<RefreshToken, StoreError> {
         scope: scopes("refresh token scope", &m.scope)?,
         session_id: m.session_id,
         auth_time: m.auth_time,
+        acr: m.acr,
         created_at: m.created_at,
         expires_at: m.expires_at,
         rotated_at: m.rotated_at,
@@ -782,6 +787,7 @@ impl<C: ConnectionTrait + Send + Sync> RefreshTokenRepository for SeaRepos<C> {
             expires_at: t.expires_at,
             rotated_at: t.rotated_at,
             revoked_at: t.revoked_at,
+            acr: t.acr.clone(),
         };
         refresh_tokens::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -843,6 +849,8 @@ fn session_from(m: sessions::Model) -> Session {
         user_id: m.user_id.map(UserId::new),
         auth_time: m.auth_time,
         amr: m.amr,
+        acr: m.acr,
+        second_factor_due: m.second_factor_due,
         created_at: m.created_at,
         last_seen_at: m.last_seen_at,
         expires_at: m.expires_at,
@@ -861,6 +869,8 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
             user_id: s.user_id.as_ref().map(|u| u.as_str().to_owned()),
             auth_time: s.auth_time,
             amr: s.amr.clone(),
+            acr: s.acr.clone(),
+            second_factor_due: s.second_factor_due,
             created_at: s.created_at,
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
@@ -922,6 +932,7 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
         let res = sessions::Entity::update_many()
             .col_expr(sessions::Column::EndedAt, Expr::value(now))
             .filter(sessions::Column::UserId.eq(user.as_str()))
+            .filter(sessions::Column::SecondFactorDue.eq(false))
             .filter(sessions::Column::EndedAt.is_null())
             .exec(&self.conn)
             .await
@@ -1575,6 +1586,9 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
         self
     }
     fn links(&self) -> &dyn crate::ports::UserLinkRepository {
+        self
+    }
+    fn factors(&self) -> &dyn crate::ports::FactorRepository {
         self
     }
 }

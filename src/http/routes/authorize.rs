@@ -30,6 +30,8 @@ fn ctx(state: &AppState) -> Ctx<'_> {
         rng: state.rng.as_ref(),
         passwords: state.passwords.as_ref(),
         keys: state.keys.as_ref(),
+        secrets: state.secrets.as_ref(),
+        webauthn: state.webauthn.as_ref(),
         settings: &state.interaction,
     }
 }

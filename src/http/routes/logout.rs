@@ -98,6 +98,8 @@ async fn current(state: &AppState, cookie: Option<&str>) -> Option<LiveSession> 
         rng: state.rng.as_ref(),
         passwords: state.passwords.as_ref(),
         keys: state.keys.as_ref(),
+        secrets: state.secrets.as_ref(),
+        webauthn: state.webauthn.as_ref(),
         settings: &state.interaction,
     };
     interaction::load_session(&ctx, value).await.ok().flatten()

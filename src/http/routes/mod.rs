@@ -1,6 +1,7 @@
 //! One module per endpoint.
 
 pub mod account;
+pub mod account_security;
 pub mod admin;
 pub mod assets;
 pub mod authorize;
@@ -11,6 +12,8 @@ pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod metrics;
+pub mod mfa_login;
+pub mod passkeys;
 pub mod password;
 pub mod register;
 pub mod revoke;

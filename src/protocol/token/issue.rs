@@ -70,6 +70,8 @@ pub struct Lineage<'a> {
     pub session_id: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: DateTime<Utc>,
+    /// The authentication context class of that authentication.
+    pub acr: Option<&'a str>,
     /// When the grant started (the user's authorization): the family's
     /// absolute lifetime counts from here.
     pub started_at: DateTime<Utc>,
@@ -84,6 +86,7 @@ impl<'a> Lineage<'a> {
             scope: &code.scope,
             session_id: code.session_id.as_deref(),
             auth_time: code.auth_time,
+            acr: code.acr.as_deref(),
             started_at: code.created_at,
         }
     }
@@ -107,6 +110,7 @@ pub fn refresh_token(
         scope: lineage.scope.clone(),
         session_id: lineage.session_id.map(str::to_owned),
         auth_time: lineage.auth_time,
+        acr: lineage.acr.map(str::to_owned),
         created_at: now,
         expires_at: refresh_expiry(ctx.settings, client, lineage.started_at, now),
         rotated_at: None,

@@ -125,6 +125,7 @@ impl GrantHandler for RefreshTokenGrant {
                 scope: &rec.scope,
                 session_id: rec.session_id.as_deref(),
                 auth_time: rec.auth_time,
+                acr: rec.acr.as_deref(),
                 started_at: grant.created_at,
             },
             now,

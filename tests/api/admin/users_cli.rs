@@ -41,6 +41,8 @@ async fn seed_session_and_grant(
             ended_at: None,
             ip: None,
             user_agent: None,
+            acr: None,
+            second_factor_due: false,
         })
         .await
         .unwrap();

@@ -40,6 +40,7 @@ fn code(name: &str, expires_at: DateTime<Utc>) -> AuthorizationCode {
         created_at: expires_at - Duration::seconds(60),
         expires_at,
         consumed_at: None,
+        acr: None,
     }
 }
 
@@ -62,6 +63,8 @@ fn session(
         ended_at,
         ip: None,
         user_agent: None,
+        acr: None,
+        second_factor_due: false,
     }
 }
 

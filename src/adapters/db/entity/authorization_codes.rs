@@ -44,6 +44,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// `consumed_at`.
     pub consumed_at: Option<DateTimeUtc>,
+    /// `acr`.
+    pub acr: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

@@ -38,6 +38,8 @@ pub struct Model {
     pub first_party: bool,
     /// `require_pkce`.
     pub require_pkce: bool,
+    /// `require_mfa`.
+    pub require_mfa: bool,
     /// `resource_audience` (migration m20261201_000005): set iff the client
     /// is a resource server.
     #[sea_orm(column_type = "Text", nullable)]

@@ -30,6 +30,8 @@ pub struct Model {
     pub rotated_at: Option<DateTimeUtc>,
     /// `revoked_at`.
     pub revoked_at: Option<DateTimeUtc>,
+    /// `acr`.
+    pub acr: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

@@ -30,6 +30,10 @@ pub struct Model {
     pub ip: Option<String>,
     /// `user_agent`.
     pub user_agent: Option<String>,
+    /// `acr`.
+    pub acr: Option<String>,
+    /// `second_factor_due`.
+    pub second_factor_due: bool,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

@@ -10,6 +10,7 @@
 
 pub mod clients;
 pub mod events;
+pub mod factors;
 pub mod grants;
 pub mod initial_access_tokens;
 pub mod invitations;
