@@ -1066,6 +1066,8 @@ mod tests {
             Event::email_verified(stamp(), &u, "link"),
             Event::session_ended(stamp(), &u, Some(2)),
             Event::user_registered(stamp(), &u, "open"),
+            Event::mfa_enrolled(stamp(), &u, "totp"),
+            Event::mfa_removed(stamp(), &u, "all", "operator", 2),
         ];
         events
             .into_iter()
