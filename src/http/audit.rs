@@ -254,6 +254,33 @@ pub fn user_registered(state: &AppState, meta: &RequestMeta, user: &UserId, via:
     );
 }
 
+/// `mfa_enrolled`: `user` enrolled `factor` (`totp`, `passkey`,
+/// `recovery_codes`).
+pub fn mfa_enrolled(state: &AppState, meta: &RequestMeta, user: &UserId, factor: &'static str) {
+    emit(
+        state,
+        meta,
+        Event::mfa_enrolled(stamp_now(state), user, factor),
+    );
+}
+
+/// `mfa_removed`: `count` factors of kind `factor` (or `all`) of `user`
+/// were removed, `via` `account` or `operator`.
+pub fn mfa_removed(
+    state: &AppState,
+    meta: &RequestMeta,
+    user: &UserId,
+    factor: &'static str,
+    via: &'static str,
+    count: u64,
+) {
+    emit(
+        state,
+        meta,
+        Event::mfa_removed(stamp_now(state), user, factor, via, count),
+    );
+}
+
 /// `admin_change`: the client `actor` did `action` to `target` through the
 /// admin API or dynamic registration (docs/EVENTS.md lists the actions).
 pub fn admin_change(
