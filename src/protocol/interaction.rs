@@ -481,6 +481,45 @@ pub async fn load_session(
     Ok(Some(LiveSession { session, user }))
 }
 
+/// How long a user who passed the first factor has to give the second
+/// (the pending session's life, docs/MFA.md).
+pub const SECOND_FACTOR_WINDOW_SECS: i64 = 600;
+
+/// Loads the pending sign-in for a cookie value: a session whose user passed
+/// the first factor and owes the second (`second_factor_due`), started at
+/// most [`SECOND_FACTOR_WINDOW_SECS`] ago, not ended, of an enabled user.
+/// It signs nobody in ([`load_session`] ignores it).
+pub async fn load_pending(
+    ctx: &Ctx<'_>,
+    cookie_value: &str,
+) -> Result<Option<LiveSession>, OAuthError> {
+    let now = ctx.clock.now();
+    let Some(session) = ctx
+        .store
+        .sessions()
+        .session_by_hash(&TokenHash::of(cookie_value))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let pending = session.second_factor_due
+        && session.ended_at.is_none()
+        && now - session.created_at <= Duration::seconds(SECOND_FACTOR_WINDOW_SECS);
+    let Some(user_id) = session.user_id.clone().filter(|_| pending) else {
+        return Ok(None);
+    };
+    let Some(user) = ctx
+        .store
+        .users()
+        .user_by_id(&user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(LiveSession { session, user }))
+}
+
 /// The login form was posted.
 pub struct LoginForm<'a> {
     /// The carried request.

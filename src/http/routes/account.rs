@@ -138,7 +138,7 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn ctx(state: &AppState) -> Ctx<'_> {
+pub(crate) fn ctx(state: &AppState) -> Ctx<'_> {
     Ctx {
         store: state.store.as_ref(),
         clock: state.clock.as_ref(),
@@ -151,7 +151,7 @@ fn ctx(state: &AppState) -> Ctx<'_> {
     }
 }
 
-fn unavailable(what: &dyn std::fmt::Display) -> AppError {
+pub(crate) fn unavailable(what: &dyn std::fmt::Display) -> AppError {
     tracing::warn!(error = %what, "account page: dependency unavailable");
     AppError::page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -160,7 +160,7 @@ fn unavailable(what: &dyn std::fmt::Display) -> AppError {
     )
 }
 
-fn bad_form() -> AppError {
+pub(crate) fn bad_form() -> AppError {
     AppError::page(
         StatusCode::BAD_REQUEST,
         "Cannot continue",
@@ -168,7 +168,7 @@ fn bad_form() -> AppError {
     )
 }
 
-fn emit(state: &AppState, meta: &RequestMeta, e: Event) {
+pub(crate) fn emit(state: &AppState, meta: &RequestMeta, e: Event) {
     state.events.emit(e.request(
         meta.ip,
         meta.user_agent.as_deref(),
@@ -177,7 +177,7 @@ fn emit(state: &AppState, meta: &RequestMeta, e: Event) {
 }
 
 /// The browser's cookie value and its live session, if any.
-async fn current(
+pub(crate) async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(Option<String>, Option<LiveSession>), AppError> {
@@ -193,7 +193,7 @@ async fn current(
 
 /// A POST's checks, in order: the form's CSRF token, then the session.
 /// `Err(response)`: what to answer instead (403, or the sign-in form).
-async fn checked(
+pub(crate) async fn checked(
     state: &AppState,
     headers: &HeaderMap,
     form: &RawParams,
@@ -221,7 +221,7 @@ async fn checked(
 
 /// The sign-in form; a browser without a cookie gets one (the CSRF token
 /// is bound to it).
-fn login_page(
+pub(crate) fn login_page(
     state: &AppState,
     cookie: Option<String>,
     status: StatusCode,
@@ -252,7 +252,7 @@ fn login_page(
 
 /// The re-authentication form: a sensitive action was asked with a
 /// sign-in older than `PORTCULLIS_ACCOUNT_REAUTH_SECS`; nothing was done.
-fn reauth_page(state: &AppState, cookie: String, live: &LiveSession) -> Response {
+pub(crate) fn reauth_page(state: &AppState, cookie: String, live: &LiveSession) -> Response {
     login_page(
         state,
         Some(cookie),
@@ -263,7 +263,7 @@ fn reauth_page(state: &AppState, cookie: String, live: &LiveSession) -> Response
     )
 }
 
-fn needs_reauth(state: &AppState, live: &LiveSession) -> bool {
+pub(crate) fn needs_reauth(state: &AppState, live: &LiveSession) -> bool {
     account::needs_reauth(
         &live.session,
         state.clock.now(),
