@@ -177,6 +177,44 @@ pub fn render_page(status: StatusCode, title: &str, detail: &str) -> Response {
     resp
 }
 
+/// RFC 6750 §3 (and RFC 9470 §3): a bearer-protected resource's error,
+/// with its `WWW-Authenticate` challenge.
+fn bearer_response(err: &OAuthError) -> Response {
+    log_source(err);
+    let status = match err.code {
+        // RFC 9470 §3: insufficient_user_authentication is a 401.
+        ErrorCode::InvalidToken | ErrorCode::InsufficientUserAuthentication => {
+            StatusCode::UNAUTHORIZED
+        }
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut challenge = format!(
+        "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
+        err.code.as_str(),
+        err.safe_description()
+    );
+    // RFC 9470 §3: the challenge says which class to ask for
+    // (the one a client's `require_mfa` requires).
+    if err.code == ErrorCode::InsufficientUserAuthentication {
+        challenge.push_str(", acr_values=\"");
+        challenge.push_str(crate::domain::mfa::Acr::TwoFactor.as_str());
+        challenge.push('"');
+    }
+    let body = ErrorBody {
+        error: err.code.as_str(),
+        error_description: Some(err.safe_description()),
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    no_store(&mut resp);
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
@@ -206,42 +244,7 @@ impl IntoResponse for AppError {
                 }
                 resp
             }
-            Self::Bearer(err) => {
-                log_source(&err);
-                let status = match err.code {
-                    // RFC 9470 §3: insufficient_user_authentication is a 401.
-                    ErrorCode::InvalidToken | ErrorCode::InsufficientUserAuthentication => {
-                        StatusCode::UNAUTHORIZED
-                    }
-                    ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
-                    ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                let mut challenge = format!(
-                    "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
-                    err.code.as_str(),
-                    err.safe_description()
-                );
-                // RFC 9470 §3: the challenge says which class to ask for
-                // (the one a client's `require_mfa` requires).
-                if err.code == ErrorCode::InsufficientUserAuthentication {
-                    challenge.push_str(&format!(
-                        ", acr_values=\"{}\"",
-                        crate::domain::mfa::Acr::TwoFactor.as_str()
-                    ));
-                }
-                let body = ErrorBody {
-                    error: err.code.as_str(),
-                    error_description: Some(err.safe_description()),
-                };
-                let mut resp = (status, axum::Json(body)).into_response();
-                no_store(&mut resp);
-                if let Ok(v) = HeaderValue::from_str(&challenge) {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                resp
-            }
+            Self::Bearer(err) => bearer_response(&err),
             Self::NoBearer => {
                 let body = ErrorBody {
                     error: ErrorCode::InvalidToken.as_str(),

@@ -345,6 +345,25 @@ mod tests {
     }
 
     #[test]
+    fn require_mfa_is_read_patched_and_shown() {
+        let m = meta(serde_json::json!({
+            "client_name": "App",
+            "redirect_uris": ["https://app.example/cb"],
+            "require_mfa": true,
+        }));
+        assert_eq!(m.require_mfa, Some(true));
+        let patched = m
+            .clone()
+            .merged(meta(serde_json::json!({"require_mfa": false})));
+        assert_eq!(patched.require_mfa, Some(false));
+        let kept = m.merged(meta(serde_json::json!({"client_name": "B"})));
+        assert_eq!(kept.require_mfa, Some(true));
+        assert!(kept.into_new_client().unwrap().require_mfa);
+        let plain = meta(serde_json::json!({"client_name": "App"}));
+        assert!(!plain.into_new_client().unwrap().require_mfa);
+    }
+
+    #[test]
     fn response_types_must_agree_with_grant_types() {
         for (bad, why) in [
             (serde_json::json!({"response_types": ["token"]}), "implicit"),

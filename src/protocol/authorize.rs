@@ -1024,6 +1024,9 @@ mod tests {
         );
     }
 
+    /// What [`parse_acr`] gives: (wanted, required) or the error code.
+    type Want = Result<(Option<Vec<Acr>>, Acr), ErrorCode>;
+
     #[test]
     fn acr_values_and_essential_acr_claims_are_parsed_into_a_requirement() {
         use Acr::*;
@@ -1036,7 +1039,8 @@ mod tests {
             ser.append_pair("claims", &claims);
             format!("&{}", ser.finish())
         };
-        let cases: Vec<(String, Result<(Option<Vec<Acr>>, Acr), ErrorCode>)> = vec![
+        // (extra parameters, (wanted, required) or the error)
+        let cases: Vec<(String, Want)> = vec![
             (String::new(), Ok((None, OneFactor))),
             (format!("&acr_values={two}"), Ok((Some(vec![TwoFactor]), TwoFactor))),
             // A preference list: any one value satisfies, so the weakest.

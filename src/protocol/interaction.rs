@@ -336,6 +336,32 @@ async fn check(
     }
 }
 
+/// The session's authentication as [`authorize::decide`] needs it.
+async fn authentication(
+    ctx: &Ctx<'_>,
+    c: &Checked,
+    session: Option<&LiveSession>,
+) -> Result<Option<Authentication>, OAuthError> {
+    let Some((s, auth_time)) = session.and_then(|s| s.session.auth_time.map(|t| (s, t))) else {
+        return Ok(None);
+    };
+    let acr = session_acr(&s.session);
+    // The user's factors matter only for a step-up.
+    let reachable = if acr < c.validated.acr.required() {
+        reachable(ctx, &s.user.id).await?
+    } else {
+        acr
+    };
+    Ok(Some(Authentication {
+        auth_time,
+        // OpenID Connect Core §3.1.2.1: the signed-in user must be the one
+        // the hint names; otherwise sign in (or login_required).
+        matches_hint: c.hinted.as_ref().is_none_or(|h| *h == s.user.id),
+        acr,
+        reachable,
+    }))
+}
+
 /// Runs the authorization request `request` (query or form body) for the
 /// session (if any). `Err` means a dependency failed (a page with 500/503).
 pub async fn authorize(
@@ -360,31 +386,7 @@ pub async fn authorize(
         }
         None => None,
     };
-    let required = c.validated.acr.required();
-    let auth = match session {
-        Some(s) => match s.session.auth_time {
-            Some(auth_time) => {
-                let acr = session_acr(&s.session);
-                // The user's factors matter only for a step-up.
-                let reachable = if acr < required {
-                    reachable(ctx, &s.user.id).await?
-                } else {
-                    acr
-                };
-                Some(Authentication {
-                    auth_time,
-                    // OpenID Connect Core §3.1.2.1: the signed-in user must be
-                    // the one the hint names; otherwise sign in (or
-                    // login_required).
-                    matches_hint: c.hinted.as_ref().is_none_or(|h| *h == s.user.id),
-                    acr,
-                    reachable,
-                })
-            }
-            None => None,
-        },
-        None => None,
-    };
+    let auth = authentication(ctx, &c, session).await?;
     if let Some(s) = session {
         report.subject = Some(s.user.id.clone());
         report.session_id = Some(s.session.id.clone());
@@ -955,7 +957,7 @@ pub async fn second_factor(
             return Ok(Err(message));
         }
     };
-    let used = match proof {
+    let given = match proof {
         Proof::Totp(code) => verify_totp(ctx.store, ctx.secrets, &user.id, code.trim(), now)
             .await?
             .then_some(FactorUsed::Totp),
@@ -973,9 +975,9 @@ pub async fn second_factor(
         )
         .await?
         .filter(|(id, _)| *id == user.id)
-        .map(|(_, used)| used),
+        .map(|(_, method)| method),
     };
-    let Some(used) = used else {
+    let Some(given) = given else {
         // A failed attempt keeps its reservations.
         report.login_failed = Some(LoginFailure::BadSecondFactor);
         return Ok(Err(if last_attempt {
@@ -990,7 +992,7 @@ pub async fn second_factor(
     ctx.store.throttles().release_attempts(&reserved).await?;
     let start = SessionStart {
         user: user.clone(),
-        amr: amr_after(&session_amr(&session.session), &[used]),
+        amr: amr_after(&session_amr(&session.session), &[given]),
         due: false,
         ip: origin.ip,
         user_agent: origin.user_agent,
@@ -1034,10 +1036,15 @@ pub async fn passkey_sign_in(
     )
     .await?;
     let found = match verified {
-        Some((id, used)) => ctx.store.users().user_by_id(&id).await?.map(|u| (u, used)),
+        Some((id, method)) => ctx
+            .store
+            .users()
+            .user_by_id(&id)
+            .await?
+            .map(|u| (u, method)),
         None => None,
     };
-    let Some((user, used)) = found else {
+    let Some((user, method)) = found else {
         report.login_failed = Some(LoginFailure::BadSecondFactor);
         return Ok(Err(LoginMessage::PasskeyRefused));
     };
@@ -1059,7 +1066,7 @@ pub async fn passkey_sign_in(
     }
     let start = SessionStart {
         user,
-        amr: amr_after(&[], &[used]),
+        amr: amr_after(&[], &[method]),
         due: false,
         ip: origin.ip,
         user_agent: origin.user_agent,

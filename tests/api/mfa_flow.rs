@@ -16,8 +16,8 @@ use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, PkceCodeVerifier, RedirectUrl,
-    TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse as _,
+    PkceCodeVerifier, RedirectUrl, TokenResponse,
 };
 use portcullis::app::operator::NewClient;
 use portcullis::domain::event::{DetailKey, EventKind};
@@ -217,7 +217,6 @@ async fn exchange(app: &TestApp, client: &TestClient, code: &str) -> RpView {
     let claims = id_token
         .claims(&rp.id_token_verifier(), &Nonce::new(NONCE.into()))
         .expect("the ID token verifies");
-    use openidconnect::OAuth2TokenResponse as _;
     RpView {
         acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
         amr: claims

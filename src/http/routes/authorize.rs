@@ -14,7 +14,7 @@ use crate::http::extractors::{ClientIp, PageForm, is_form};
 use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage, ScopeLine};
 use crate::http::routes::mfa_login;
 use crate::http::session;
-use crate::protocol::authorize::{Progress, ResponseMode};
+use crate::protocol::authorize::{Progress, ResponseMode, VerifiedRedirect};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::interaction::{
     self, Credentials, Ctx, LiveSession, LoginForm, LoginMessage, Outcome, Report,
@@ -63,6 +63,40 @@ pub(crate) async fn current_session(
     match cookie {
         Some(value) => interaction::load_session(&ctx(state), value).await,
         None => Ok(None),
+    }
+}
+
+/// The response to the client: a 303 with the parameters in the query, or
+/// the auto-submitted form (form_post).
+fn respond(redirect: &VerifiedRedirect, params: &[(&'static str, String)]) -> Response {
+    match redirect.mode() {
+        ResponseMode::Query => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            match HeaderValue::from_str(&redirect.query_url(params)) {
+                Ok(v) => {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                Err(_) => {
+                    return failure_page(&OAuthError::server_error(
+                        "redirect URI is not a valid header",
+                    ))
+                    .into_response();
+                }
+            }
+            crate::error::no_store(&mut r);
+            r
+        }
+        ResponseMode::FormPost => {
+            let page = FormPostPage {
+                action: redirect.uri(),
+                fields: params,
+            };
+            let csp = format!(
+                "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action {}",
+                pages::form_action_source(redirect.uri())
+            );
+            pages::html(StatusCode::OK, page.render(), Some(csp))
+        }
     }
 }
 
@@ -157,35 +191,7 @@ pub(crate) fn render(
             let csp = pages::interaction_csp(&redirect_uri);
             pages::html(StatusCode::OK, page.render(), Some(csp))
         }
-        Outcome::Respond { redirect, params } => match redirect.mode() {
-            ResponseMode::Query => {
-                let mut r = StatusCode::SEE_OTHER.into_response();
-                match HeaderValue::from_str(&redirect.query_url(&params)) {
-                    Ok(v) => {
-                        r.headers_mut().insert(header::LOCATION, v);
-                    }
-                    Err(_) => {
-                        return failure_page(&OAuthError::server_error(
-                            "redirect URI is not a valid header",
-                        ))
-                        .into_response();
-                    }
-                }
-                crate::error::no_store(&mut r);
-                r
-            }
-            ResponseMode::FormPost => {
-                let page = FormPostPage {
-                    action: redirect.uri(),
-                    fields: &params,
-                };
-                let csp = format!(
-                    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action {}",
-                    pages::form_action_source(redirect.uri())
-                );
-                pages::html(StatusCode::OK, page.render(), Some(csp))
-            }
-        },
+        Outcome::Respond { redirect, params } => respond(&redirect, &params),
     };
     if set_cookie && let Some(v) = session::set_cookie(config, &state.session_key, &cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);

@@ -48,6 +48,19 @@ fn narrowed_scope(params: &RawParams, granted: &ScopeSet) -> Result<ScopeSet, OA
     Ok(asked)
 }
 
+/// Who a refreshed access token is about: the grant's user and
+/// authentication (`auth_time`, `acr`: RFC 9068 §2.2.1), kept from the
+/// code.
+fn principal(rec: &crate::domain::RefreshToken) -> Principal<'_> {
+    Principal {
+        subject: rec.user_id.as_str(),
+        auth_time: Some(rec.auth_time),
+        session_id: rec.session_id.as_deref(),
+        grant_id: Some(&rec.family_id),
+        acr: rec.acr.as_deref(),
+    }
+}
+
 #[async_trait]
 impl GrantHandler for RefreshTokenGrant {
     fn grant_type(&self) -> GrantType {
@@ -131,14 +144,8 @@ impl GrantHandler for RefreshTokenGrant {
             now,
         );
         uow.refresh_tokens().insert_refresh_token(&record).await?;
-        let who = Principal {
-            subject: user.id.as_str(),
-            auth_time: Some(rec.auth_time),
-            session_id: rec.session_id.as_deref(),
-            grant_id: Some(&rec.family_id),
-            acr: rec.acr.as_deref(),
-        };
-        let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
+        let (access_token, lifetime) =
+            issue::access_token(ctx, client, &principal(&rec), &scope, now).await?;
         let mut issued = vec!["access_token", "refresh_token"];
         // OIDC Core §12.2: an ID token may come with a refreshed access token.
         let id_token = if scope.contains("openid") {
