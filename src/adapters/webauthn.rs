@@ -89,7 +89,9 @@ impl WebauthnRs {
     pub fn new(config: &MfaConfig) -> Result<Self, String> {
         let origin = Url::parse(&config.rp_origin)
             .map_err(|e| format!("WebAuthn origin {:?}: {e}", config.rp_origin))?;
-        if origin.domain().is_none() || !matches!(url::Host::parse(&config.rp_id), Ok(url::Host::Domain(_))) {
+        if origin.domain().is_none()
+            || !matches!(url::Host::parse(&config.rp_id), Ok(url::Host::Domain(_)))
+        {
             tracing::warn!(
                 rp_id = %config.rp_id,
                 "passkeys are off: the WebAuthn RP ID must be a domain name, not an IP address"
@@ -228,7 +230,8 @@ impl WebAuthn for WebauthnRs {
             None => {}
         }
         let result = if passwordless {
-            let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
+            let state: DiscoverableAuthentication =
+                serde_json::from_str(state).map_err(internal)?;
             rp.finish_discoverable_authentication(
                 &answer,
                 state,
