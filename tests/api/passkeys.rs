@@ -44,10 +44,10 @@ mod cbor {
         if len < 24 {
             out.push(m | u8::try_from(len).unwrap());
         } else if len < 256 {
-            out.push(m | 24);
+            out.push(m | 0x18);
             out.push(u8::try_from(len).unwrap());
         } else {
-            out.push(m | 25);
+            out.push(m | 0x19);
             out.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
         }
     }
@@ -857,10 +857,11 @@ both_backends!(
 
         let started = start(&app, CeremonyKind::Passwordless, None).await;
         let answer = auth.get(&public_key(&started));
-        let (user, used) = verify(&app, &started, &answer, CeremonyKind::Passwordless, None)
-            .await
-            .expect("accepted");
-        assert_eq!(user, alice);
+        let (signed_in_as, used) =
+            verify(&app, &started, &answer, CeremonyKind::Passwordless, None)
+                .await
+                .expect("accepted");
+        assert_eq!(signed_in_as, alice);
         assert_eq!(
             used,
             FactorUsed::Passkey {
@@ -999,7 +1000,7 @@ both_backends!(
         // Alice's own answer is accepted.
         let started = start(&app, CeremonyKind::SecondFactor, Some(&alice)).await;
         let answer = alice_key.get(&public_key(&started));
-        let (user, used) = verify(
+        let (signed_in_as, used) = verify(
             &app,
             &started,
             &answer,
@@ -1008,7 +1009,7 @@ both_backends!(
         )
         .await
         .expect("accepted");
-        assert_eq!(user, alice);
+        assert_eq!(signed_in_as, alice);
         assert!(matches!(
             used,
             FactorUsed::Passkey {
