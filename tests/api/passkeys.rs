@@ -516,7 +516,7 @@ both_backends!(
         let html = r.text().await.unwrap();
         let codes = recovery_codes(&html);
         assert_eq!(codes.len(), 10, "{html}");
-        assert!(html.contains("/account/security?done=passkey"));
+        assert!(html.contains("Your passkey was added"), "{html}");
         let factors = app.state.store.factors();
         assert_eq!(factors.recovery_codes_left(&alice).await.unwrap(), 10);
 
@@ -525,6 +525,9 @@ both_backends!(
         assert_eq!(keys[0].name, "My key");
         assert!(keys[0].confirmed_at.is_some(), "a passkey counts at once");
         assert_eq!(keys[0].credential_id.as_deref(), cred["id"].as_str());
+        // Listed on the account security page.
+        let page = http.get(app.url("/account/security")).send().await.unwrap();
+        assert!(page.text().await.unwrap().contains("My key"));
         let enrolled: Vec<_> = sink
             .of_kind(EventKind::MfaEnrolled)
             .iter()

@@ -178,12 +178,13 @@ pub async fn post_account_passkey_options(
     }
 }
 
-/// The recovery codes shown once after the first passkey.
+/// The recovery codes shown once after the first passkey (the security
+/// page's template).
 #[derive(Template)]
-#[template(path = "account_passkey_codes.html")]
+#[template(path = "account_recovery_codes.html")]
 struct CodesPage<'a> {
+    notice: Option<&'a str>,
     codes: Vec<&'a str>,
-    next: String,
 }
 
 /// A 303 to the security page with a one-time message.
@@ -241,8 +242,8 @@ pub async fn post_account_passkeys(
             };
             audit::mfa_enrolled(&state, &meta, &live.user.id, "recovery_codes");
             let page = CodesPage {
+                notice: Some("Your passkey was added. Save your recovery codes now."),
                 codes: codes.iter().map(|c| c.as_str()).collect(),
-                next: format!("{SECURITY_PATH}?done=passkey"),
             };
             Ok(pages::html(StatusCode::OK, page.render(), None))
         }
