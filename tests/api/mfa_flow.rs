@@ -643,3 +643,66 @@ both_backends!(
         assert!(text(resp).await.contains("name=\"password\""));
     }
 );
+
+/// Asks `/login/passkey/options` for a `mode` ceremony from the page
+/// `html`, lets `auth` answer, and posts the answer with the page's
+/// `request` to `/login/passkey` (what static/passkey.js does).
+async fn passkey_answer(
+    app: &TestApp,
+    html: &str,
+    mode: &str,
+    auth: &mut crate::passkeys::SoftAuthenticator,
+) -> reqwest::Response {
+    let csrf = hidden(html, "csrf_token");
+    let opts: serde_json::Value = app
+        .http
+        .post(app.url("/login/passkey/options"))
+        .form(&[("csrf_token", csrf.as_str()), ("mode", mode)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let answer = auth.get(&opts["publicKey"]).to_string();
+    let handle = opts["handle"].as_str().unwrap();
+    let fields = [("mode", mode), ("handle", handle), ("credential", &answer)];
+    submit(&app.http, app, "/login/passkey", html, &fields).await
+}
+
+both_backends!(
+    a_passkey_signs_in_alone_and_as_the_second_factor,
+    |backend| async move {
+        use crate::passkeys::{SoftAuthenticator, origin, register, registered, signed_in};
+        let (app, sink, _clock) = crate::passkeys::spawn(backend).await;
+        let account = signed_in(&app, "alice").await;
+        let mut auth = SoftAuthenticator::new(&origin(&app));
+        assert!(registered(register(&app, &account, &mut auth, "Key").await).await);
+        let client = rp_client(&app, false).await;
+        sink.clear();
+
+        // Passwordless from the login page meets even phr.
+        let html =
+            text(get_authorize(&app, &query(&client.id, &[("acr_values", "phr")])).await).await;
+        let resp = passkey_answer(&app, &html, "passwordless", &mut auth).await;
+        let rp = exchange(&app, &client, &code_of(&resp)).await;
+        assert_eq!(rp.amr, s(&["hwk", "user", "mfa"]));
+        assert_eq!(rp.acr.as_deref(), Some("phr"));
+        let succeeded = sink.of_kind(EventKind::LoginSucceeded);
+        assert_eq!(succeeded.len(), 1);
+        assert_eq!(succeeded[0].detail_value(DetailKey::Acr), Some("phr"));
+
+        // After the password, the passkey is offered as the second factor.
+        let html = text(password_step(&app, &client, &[("prompt", "login")]).await).await;
+        assert!(is_factor_page(&html), "{html}");
+        assert!(
+            html.contains("name=\"mode\" value=\"second_factor\"")
+                && html.contains("data-passkey-form=\"passkey-form\""),
+            "{html}"
+        );
+        let resp = passkey_answer(&app, &html, "second_factor", &mut auth).await;
+        let rp = exchange(&app, &client, &code_of(&resp)).await;
+        assert_eq!(rp.amr, s(&["pwd", "hwk", "user", "mfa"]));
+        assert_eq!(rp.acr.as_deref(), Some("phr"));
+    }
+);

@@ -80,7 +80,7 @@ struct Credential {
 }
 
 /// What the authenticator and its browser do.
-struct SoftAuthenticator {
+pub(crate) struct SoftAuthenticator {
     /// The origin the "browser" reports in the client data.
     origin: String,
     /// Sets the UV flag (a PIN or biometric was checked).
@@ -96,7 +96,7 @@ fn b64(v: &Value) -> Vec<u8> {
 }
 
 impl SoftAuthenticator {
-    fn new(origin: &str) -> Self {
+    pub(crate) fn new(origin: &str) -> Self {
         Self {
             origin: origin.to_owned(),
             user_verification: true,
@@ -240,7 +240,7 @@ impl SoftAuthenticator {
 
     /// `navigator.credentials.get`: the first allowed credential, or (empty
     /// `allowCredentials`: discoverable) the first for the RP.
-    fn get(&mut self, public_key: &Value) -> Value {
+    pub(crate) fn get(&mut self, public_key: &Value) -> Value {
         let allowed: Vec<Vec<u8>> = public_key["allowCredentials"]
             .as_array()
             .map(|a| a.iter().map(|c| b64(&c["id"])).collect())
@@ -261,7 +261,7 @@ impl SoftAuthenticator {
 /// A server whose WebAuthn RP is `localhost` at the server's port (browsers
 /// refuse an IP address as the RP ID), with recorded events and a clock the
 /// test moves.
-async fn spawn(backend: Backend) -> (TestApp, Arc<MemoryEventSink>, Arc<FixedClock>) {
+pub(crate) async fn spawn(backend: Backend) -> (TestApp, Arc<MemoryEventSink>, Arc<FixedClock>) {
     let sink = Arc::new(MemoryEventSink::new());
     let clock = Arc::new(FixedClock::at(chrono::Utc::now()));
     let mut overrides = test_overrides();
@@ -283,7 +283,7 @@ async fn spawn(backend: Backend) -> (TestApp, Arc<MemoryEventSink>, Arc<FixedClo
     (app, sink, clock)
 }
 
-fn origin(app: &TestApp) -> String {
+pub(crate) fn origin(app: &TestApp) -> String {
     app.state.config.mfa.rp_origin.clone()
 }
 
@@ -305,7 +305,7 @@ async fn csrf(app: &TestApp, http: &reqwest::Client) -> String {
 }
 
 /// A browser signed in (just now) as a new user `username`.
-async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
     flow::user(app, username).await;
     let http = browser();
     let token = csrf(app, &http).await;
@@ -400,7 +400,7 @@ async fn post_register(
 }
 
 /// Registers a passkey named `name` with `auth`; the response.
-async fn register(
+pub(crate) async fn register(
     app: &TestApp,
     http: &reqwest::Client,
     auth: &mut SoftAuthenticator,
@@ -413,7 +413,7 @@ async fn register(
 
 /// Whether a registration succeeded: 303 to the security page, or (the
 /// user's first factor) the page that shows the new recovery codes once.
-async fn registered(r: reqwest::Response) -> bool {
+pub(crate) async fn registered(r: reqwest::Response) -> bool {
     match r.status() {
         StatusCode::SEE_OTHER => location(&r) == "/account/security?done=passkey",
         StatusCode::OK => recovery_codes(&r.text().await.unwrap()).len() == 10,
