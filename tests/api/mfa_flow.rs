@@ -706,3 +706,48 @@ both_backends!(
         assert_eq!(rp.acr.as_deref(), Some("phr"));
     }
 );
+
+both_backends!(the_cli_sets_and_clears_require_mfa, |backend| async move {
+    use ::portcullis::ports::prelude::*;
+
+    use crate::cli::{ok, portcullis as run};
+    let db = crate::helpers::TestDb::new(backend).await;
+    let out = run(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Payroll",
+            "--redirect-uri",
+            "https://payroll.example/cb",
+            "--require-mfa",
+            "--json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(ok(&out).trim()).unwrap();
+    assert_eq!(v["require_mfa"], true, "{v}");
+    let id = v["client_id"].as_str().unwrap().to_owned();
+    let cid = ::portcullis::domain::ClientId::parse(&id).unwrap();
+    let store = db.store().await;
+    let stored = async || {
+        store
+            .clients()
+            .get_client(&cid)
+            .await
+            .unwrap()
+            .unwrap()
+            .require_mfa
+    };
+    assert!(stored().await);
+    ok(&run(
+        &db,
+        &["client", "update", &id, "--require-mfa", "false"],
+        None,
+    ));
+    assert!(!stored().await);
+    let shown = ok(&run(&db, &["client", "show", &id, "--json"], None));
+    let v: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(v["require_mfa"], false, "{v}");
+});
