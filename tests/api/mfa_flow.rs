@@ -5,15 +5,14 @@
 //! tokens as an independent relying party (the `openidconnect` crate)
 //! reads them, RFC 9470 at `/userinfo`, and the factor throttling.
 //!
-//! TOTP codes are computed here with an independent RFC 6238
-//! implementation (HMAC-SHA-1 from the `hmac` and `sha1` crates), not with
-//! the server's.
+//! TOTP codes are computed with the TOTP tests' independent RFC 6238
+//! implementation (`mfa_totp::rfc6238`: HMAC-SHA-1 from the `hmac` and
+//! `sha1` crates), not with the server's.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::Utc;
-use hmac::{Hmac, KeyInit, Mac};
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse as _,
@@ -21,7 +20,6 @@ use openidconnect::{
 };
 use portcullis::app::operator::NewClient;
 use portcullis::domain::event::{DetailKey, EventKind};
-use portcullis::domain::mfa::{Factor, FactorKind};
 use portcullis::domain::{TokenHash, User, Username};
 use portcullis::testing::MemoryEventSink;
 use reqwest::StatusCode;
@@ -39,23 +37,11 @@ const ONE_FA: &str = "urn:portcullis:acr:1fa";
 const SECRET: &[u8] = b"12345678901234567890";
 const NONCE: &str = "n-456";
 
-/// RFC 6238 (SHA-1, 6 digits, 30 s) at Unix time `t`.
+/// RFC 6238 (SHA-1, 6 digits, 30 s) at Unix time `t`: the TOTP tests'
+/// independent implementation (HMAC-SHA-1), checked there against RFC 6238
+/// Appendix B.
 fn totp_at(secret: &[u8], t: i64) -> String {
-    let step = u64::try_from(t / 30).unwrap();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&step.to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let off = usize::from(h[19] & 0x0f);
-    let bin = u32::from_be_bytes([h[off] & 0x7f, h[off + 1], h[off + 2], h[off + 3]]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-#[test]
-fn the_independent_totp_matches_rfc_6238_appendix_b() {
-    // RFC 6238 Appendix B, SHA-1, last six digits.
-    assert_eq!(totp_at(SECRET, 59), "287082");
-    assert_eq!(totp_at(SECRET, 1_111_111_109), "081804");
-    assert_eq!(totp_at(SECRET, 2_000_000_000), "279037");
+    crate::mfa_totp::rfc6238(secret, t)
 }
 
 /// The current code, and one for the next step (each step is accepted
@@ -84,33 +70,7 @@ async fn user_of(app: &TestApp, name: &str) -> User {
 /// repository and the server's `SecretBox` (as the account page does).
 async fn enrol_totp(app: &TestApp, name: &str) {
     let u = user_of(app, name).await;
-    let id = uuid::Uuid::new_v4().to_string();
-    let sealed = app
-        .state
-        .secrets
-        .seal(&format!("totp:{id}"), SECRET)
-        .await
-        .unwrap();
-    let now = Utc::now();
-    let factors = app.state.store.factors();
-    factors
-        .insert_factor(&Factor {
-            id: id.clone(),
-            user_id: u.id.clone(),
-            kind: FactorKind::Totp,
-            name: "Phone".into(),
-            secret_sealed: Some(sealed),
-            credential_id: None,
-            credential: None,
-            last_step: None,
-            confirmed_at: None,
-            created_at: now,
-            last_used_at: None,
-        })
-        .await
-        .unwrap();
-    // Step 0: every real step is later.
-    assert!(factors.confirm_factor(&u.id, &id, 0, now).await.unwrap());
+    crate::mfa_totp::confirmed_totp(app, &u.id, SECRET).await;
 }
 
 /// Gives `name` the recovery codes `codes` (stored as the account page

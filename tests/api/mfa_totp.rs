@@ -28,7 +28,7 @@ const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 
 
 /// RFC 6238 with HMAC-SHA-1, 6 digits, 30-second steps, T0 = 0: written
 /// here from the RFC (RFC 4226 §5.3 dynamic truncation).
-fn rfc6238(secret: &[u8], unix: i64) -> String {
+pub(crate) fn rfc6238(secret: &[u8], unix: i64) -> String {
     use hmac::{KeyInit as _, Mac as _};
     let counter = u64::try_from(unix / 30).unwrap();
     let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
@@ -85,7 +85,7 @@ async fn app_with_clock(backend: Backend) -> (TestApp, Arc<FixedClock>) {
 
 /// Stores a confirmed TOTP factor for `user` with `secret`, sealed as the
 /// application seals it.
-async fn confirmed_totp(app: &TestApp, user: &UserId, secret: &[u8]) -> Factor {
+pub(crate) async fn confirmed_totp(app: &TestApp, user: &UserId, secret: &[u8]) -> Factor {
     let now = app.state.clock.now();
     let id = uuid::Uuid::new_v4().to_string();
     let sealed = app

@@ -17,7 +17,7 @@ use crate::http::session;
 use crate::protocol::authorize::{Progress, ResponseMode, VerifiedRedirect};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::interaction::{
-    self, Credentials, Ctx, LiveSession, LoginForm, LoginMessage, Outcome, Report,
+    self, Credentials, Ctx, LiveSession, LoginForm, LoginMessage, NewSession, Outcome, Report,
 };
 use crate::state::AppState;
 
@@ -102,7 +102,7 @@ fn respond(redirect: &VerifiedRedirect, params: &[(&'static str, String)]) -> Re
 
 /// Renders an outcome. `cookie` is the session cookie value the browser
 /// will hold after this response (set here when `set_cookie`).
-pub(crate) fn render(
+fn render(
     state: &AppState,
     outcome: Outcome,
     cookie: Option<String>,
@@ -328,9 +328,20 @@ pub async fn post_login(
     let result = interaction::login(&ctx(&state), login, previous.as_ref(), &mut report).await;
     log_report(&report);
     audit::interaction(&state, &meta, &report);
+    signed_in_answer(&state, result, cookie)
+}
+
+/// The answer to a sign-in step of the interaction: the outcome, with the
+/// new session's cookie when the step started one (else the browser's
+/// `cookie`).
+pub(crate) fn signed_in_answer(
+    state: &AppState,
+    result: Result<(Outcome, Option<NewSession>), OAuthError>,
+    cookie: Option<String>,
+) -> Result<Response, AppError> {
     match result {
-        Ok((outcome, Some(new))) => Ok(render(&state, outcome, Some(new.cookie_value), true)),
-        Ok((outcome, None)) => Ok(render(&state, outcome, cookie, false)),
+        Ok((outcome, Some(new))) => Ok(render(state, outcome, Some(new.cookie_value), true)),
+        Ok((outcome, None)) => Ok(render(state, outcome, cookie, false)),
         Err(e) => Err(failure_page(&e)),
     }
 }

@@ -13,7 +13,9 @@ use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::{ClientIp, PageForm};
 use crate::http::pages;
 use crate::http::routes::account;
-use crate::http::routes::authorize::{ctx, current_session, failure_page, log_report, render};
+use crate::http::routes::authorize::{
+    ctx, current_session, failure_page, log_report, signed_in_answer,
+};
 use crate::http::session;
 use crate::protocol::endpoints::Endpoint;
 use crate::protocol::interaction::{
@@ -242,11 +244,7 @@ async fn run_step(
     let result = interaction::factor_login(&ctx(state), request, step, origin, &mut report).await;
     log_report(&report);
     audit::interaction(state, meta, &report);
-    match result {
-        Ok((outcome, Some(new))) => Ok(render(state, outcome, Some(new.cookie_value), true)),
-        Ok((outcome, None)) => Ok(render(state, outcome, cookie, false)),
-        Err(e) => Err(failure_page(&e)),
-    }
+    signed_in_answer(state, result, cookie)
 }
 
 /// `POST /login/factor`: a TOTP code (`code`) or a recovery code
