@@ -1330,9 +1330,76 @@ async fn fresh_sign_in(
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
+    use chrono::{Duration, Utc};
 
-    use super::sign_in_window;
+    use super::*;
+
+    fn policy(max_failures: u32) -> ThrottlePolicy {
+        ThrottlePolicy {
+            max_failures,
+            window: Duration::minutes(15),
+            lockout: Duration::minutes(15),
+        }
+    }
+
+    #[test]
+    fn second_factor_attempts_count_per_account_and_per_address() {
+        let s = InteractionSettings {
+            issuer: "https://id.example".into(),
+            code_ttl: Duration::minutes(1),
+            session_idle: Duration::hours(1),
+            session_max: Duration::hours(8),
+            pkce_allow_plain: false,
+            user_throttle: policy(5),
+            account_throttle: policy(20),
+            ip_throttle: policy(100),
+            first_party_offline_without_consent: false,
+            require_verified_email: false,
+        };
+        let user = UserId::new("u-1".to_owned());
+        let keys = factor_throttle_keys(&s, &user, "192.0.2.7");
+        assert_eq!(keys[0].0, "ip:192.0.2.7");
+        assert_eq!(keys[0].1, s.ip_throttle);
+        assert_eq!(keys[1].0, "mfa:user:u-1");
+        assert_eq!(keys[1].1, s.user_throttle);
+        assert_eq!(keys[1].2, LoginMessage::AccountLocked);
+        // Never a password key: a username cannot start with "mfa:".
+        let password = throttle_keys(&s, "u-1", "192.0.2.7");
+        assert!(password.iter().all(|(k, _, _)| !k.starts_with("mfa:")));
+    }
+
+    #[test]
+    fn a_session_without_acr_meets_what_its_methods_give() {
+        let now = Utc::now();
+        let session = |amr: Option<&str>, acr: Option<&str>| Session {
+            id: "s".into(),
+            id_hash: TokenHash::of("c"),
+            user_id: None,
+            auth_time: Some(now),
+            amr: amr.map(str::to_owned),
+            acr: acr.map(str::to_owned),
+            second_factor_due: false,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now,
+            ended_at: None,
+            ip: None,
+            user_agent: None,
+        };
+        for (amr, acr, want) in [
+            (Some(r#"["pwd"]"#), None, Acr::OneFactor),
+            (Some(r#"["pwd","otp","mfa"]"#), None, Acr::TwoFactor),
+            (None, None, Acr::OneFactor),
+            (Some(r#"["pwd"]"#), Some("phr"), Acr::PhishingResistant),
+            (
+                Some(r#"["pwd","otp","mfa"]"#),
+                Some("bogus"),
+                Acr::TwoFactor,
+            ),
+        ] {
+            assert_eq!(session_acr(&session(amr, acr)), want, "{amr:?} {acr:?}");
+        }
+    }
 
     #[test]
     fn a_sign_in_carries_through_consent_no_longer_than_max_age() {
