@@ -10,6 +10,7 @@ use portcullis::domain::event::{DetailKey, EventKind};
 use portcullis::domain::mfa::{Factor, FactorKind};
 use portcullis::domain::{TokenHash, UserId};
 use portcullis::ports::Store;
+use portcullis::ports::prelude::*;
 use reqwest::{Method, StatusCode};
 
 use super::users::{actions, alice_id};
@@ -42,7 +43,8 @@ pub async fn enrol(store: &dyn Store, user: &UserId) -> Vec<String> {
         created_at: now - Duration::minutes(10 - i),
         last_used_at: None,
     };
-    let suffix = &user.as_str()[..8];
+    // The random end of the user id (UUID v7 ids share their time prefix).
+    let suffix = &user.as_str()[user.as_str().len() - 8..];
     let ids = [
         format!("{suffix}-0000-4000-8000-000000000001"),
         format!("{suffix}-0000-4000-8000-000000000002"),
@@ -141,7 +143,14 @@ both_backends!(
         // A writer resets: every factor and recovery code of alice goes.
         let (status, body) = call(&app, Method::DELETE, &path, &token, None).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-        assert!(store.factors().list_factors(&alice).await.unwrap().is_empty());
+        assert!(
+            store
+                .factors()
+                .list_factors(&alice)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             store.factors().recovery_codes_left(&alice).await.unwrap(),
             0
@@ -192,9 +201,7 @@ both_backends!(
         // Without a token: the admin layer's 401.
         let resp = app
             .http
-            .get(app.url(
-                "/admin/v1/users/0190e000-0000-7000-8000-000000000000/factors",
-            ))
+            .get(app.url("/admin/v1/users/0190e000-0000-7000-8000-000000000000/factors"))
             .send()
             .await
             .unwrap();
@@ -217,102 +224,117 @@ fn file_events(data_dir: &std::path::Path) -> Vec<serde_json::Value> {
     out
 }
 
-both_backends!(
-    cli_lists_and_resets_a_users_factors,
-    |backend| async move {
-        use crate::cli::{failed, ok, portcullis};
-        let db = crate::helpers::TestDb::new(backend).await;
-        for (u, e) in [("alice", "alice@example.com"), ("bob", "bob@example.org")] {
-            ok(&portcullis(
-                &db,
-                &[
-                    "user",
-                    "create",
-                    "--username",
-                    u,
-                    "--email",
-                    e,
-                    "--password-stdin",
-                ],
-                Some("correct horse battery staple\n"),
-            ));
-        }
-        let store = db.store().await;
-        let id_of = async |name: &str| {
-            store
-                .users()
-                .user_by_username(&portcullis::domain::Username::parse(name).unwrap())
-                .await
-                .unwrap()
-                .unwrap()
-                .id
-        };
-        let alice = id_of("alice").await;
-        let bob = id_of("bob").await;
-        let ids = enrol(&store, &alice).await;
-        enrol(&store, &bob).await;
-
-        // Listed by username or by id: kind, name, times, never a secret.
-        let listed: serde_json::Value = serde_json::from_str(
-            ok(&portcullis(&db, &["user", "factors", "alice", "--json"], None)).trim(),
-        )
-        .unwrap();
-        assert_eq!(listed["user_id"], alice.as_str());
-        assert_eq!(listed["recovery_codes_left"], 3);
-        let got: Vec<&str> = listed["factors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(got, ids, "{listed}");
-        let by_id: serde_json::Value = serde_json::from_str(
-            ok(&portcullis(
-                &db,
-                &["user", "factors", alice.as_str(), "--json"],
-                None,
-            ))
-            .trim(),
-        )
-        .unwrap();
-        assert_eq!(by_id, listed);
-        let table = ok(&portcullis(&db, &["user", "factors", "alice"], None));
-        for needle in ["totp", "Authenticator app", "passkey", "Laptop", "Phone"] {
-            assert!(table.contains(needle), "{needle}: {table}");
-        }
-        assert!(table.contains("recovery codes left: 3"), "{table}");
-        assert!(!table.contains("Pending app"), "{table}");
-        assert!(!table.contains("never-shown"), "{table}");
-
-        // Unknown users fail, and nothing is recorded.
-        failed(&portcullis(&db, &["user", "factors", "nobody"], None));
-        failed(&portcullis(&db, &["user", "reset-mfa", "nobody"], None));
-        assert!(file_events(&db.dir.path().join("data")).is_empty());
-
-        // The reset: every factor and recovery code of alice goes.
-        let out = portcullis(&db, &["user", "reset-mfa", "alice"], None);
-        ok(&out);
-        let said = String::from_utf8_lossy(&out.stderr);
-        assert!(said.contains("4 factors"), "{said}");
-        assert!(store.factors().list_factors(&alice).await.unwrap().is_empty());
-        assert_eq!(
-            store.factors().recovery_codes_left(&alice).await.unwrap(),
-            0
-        );
-        assert_eq!(store.factors().list_factors(&bob).await.unwrap().len(), 4);
-
-        // Recorded: mfa_removed (all, by the operator) and admin_change by the CLI.
-        let events = file_events(&db.dir.path().join("data"));
-        let removed: Vec<_> = events.iter().filter(|e| e["kind"] == "mfa_removed").collect();
-        assert_eq!(removed.len(), 1, "{events:?}");
-        assert_eq!(removed[0]["subject"], alice.as_str());
-        assert_eq!(removed[0]["detail"]["factor"], "all");
-        assert_eq!(removed[0]["detail"]["via"], "operator");
-        assert_eq!(removed[0]["detail"]["revoked_count"], "4");
-        let changes: Vec<_> = events.iter().filter(|e| e["kind"] == "admin_change").collect();
-        assert_eq!(changes.len(), 1, "{events:?}");
-        assert_eq!(changes[0]["detail"]["action"], "user_factors_reset");
-        assert_eq!(changes[0]["detail"]["target"], alice.as_str());
-        assert_eq!(changes[0]["detail"]["initiator"], "cli");
+both_backends!(cli_lists_and_resets_a_users_factors, |backend| async move {
+    use crate::cli::{failed, ok, portcullis};
+    let db = crate::helpers::TestDb::new(backend).await;
+    for (u, e) in [("alice", "alice@example.com"), ("bob", "bob@example.org")] {
+        ok(&portcullis(
+            &db,
+            &[
+                "user",
+                "create",
+                "--username",
+                u,
+                "--email",
+                e,
+                "--password-stdin",
+            ],
+            Some("correct horse battery staple\n"),
+        ));
     }
-);
+    let store = db.store().await;
+    let id_of = async |name: &str| {
+        store
+            .users()
+            .user_by_username(&portcullis::domain::Username::parse(name).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let alice = id_of("alice").await;
+    let bob = id_of("bob").await;
+    let ids = enrol(&store, &alice).await;
+    enrol(&store, &bob).await;
+
+    // Listed by username or by id: kind, name, times, never a secret.
+    let listed: serde_json::Value = serde_json::from_str(
+        ok(&portcullis(
+            &db,
+            &["user", "factors", "alice", "--json"],
+            None,
+        ))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(listed["user_id"], alice.as_str());
+    assert_eq!(listed["recovery_codes_left"], 3);
+    let got: Vec<&str> = listed["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ids, "{listed}");
+    let by_id: serde_json::Value = serde_json::from_str(
+        ok(&portcullis(
+            &db,
+            &["user", "factors", alice.as_str(), "--json"],
+            None,
+        ))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(by_id, listed);
+    let table = ok(&portcullis(&db, &["user", "factors", "alice"], None));
+    for needle in ["totp", "Authenticator app", "passkey", "Laptop", "Phone"] {
+        assert!(table.contains(needle), "{needle}: {table}");
+    }
+    assert!(table.contains("recovery codes left: 3"), "{table}");
+    assert!(!table.contains("Pending app"), "{table}");
+    assert!(!table.contains("never-shown"), "{table}");
+
+    // Unknown users fail, and nothing is recorded.
+    failed(&portcullis(&db, &["user", "factors", "nobody"], None));
+    failed(&portcullis(&db, &["user", "reset-mfa", "nobody"], None));
+    assert!(file_events(&db.dir.path().join("data")).is_empty());
+
+    // The reset: every factor and recovery code of alice goes.
+    let out = portcullis(&db, &["user", "reset-mfa", "alice"], None);
+    ok(&out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("4 factors"), "{said}");
+    assert!(
+        store
+            .factors()
+            .list_factors(&alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.factors().recovery_codes_left(&alice).await.unwrap(),
+        0
+    );
+    assert_eq!(store.factors().list_factors(&bob).await.unwrap().len(), 4);
+
+    // Recorded: mfa_removed (all, by the operator) and admin_change by the CLI.
+    let events = file_events(&db.dir.path().join("data"));
+    let removed: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "mfa_removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{events:?}");
+    assert_eq!(removed[0]["subject"], alice.as_str());
+    assert_eq!(removed[0]["detail"]["factor"], "all");
+    assert_eq!(removed[0]["detail"]["via"], "operator");
+    assert_eq!(removed[0]["detail"]["revoked_count"], "4");
+    let changes: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "admin_change")
+        .collect();
+    assert_eq!(changes.len(), 1, "{events:?}");
+    assert_eq!(changes[0]["detail"]["action"], "user_factors_reset");
+    assert_eq!(changes[0]["detail"]["target"], alice.as_str());
+    assert_eq!(changes[0]["detail"]["initiator"], "cli");
+});
