@@ -2,8 +2,10 @@
 //! authorization codes, expired revocations and used client-assertion
 //! `jti`s, ended, expired or idle sessions, sign-in throttle rows whose window
 //! and lock are over, mail sent more than a week ago, expired single-use
-//! links, WebAuthn ceremonies nobody answered in time), in bounded batches so that one purge never holds a long lock. `portcullis purge` runs it once; `serve` runs it every
-//! `PORTCULLIS_PURGE_INTERVAL_SECS` ([`spawn_periodic`]).
+//! links, WebAuthn ceremonies nobody answered in time), in bounded batches
+//! so that one purge never holds a long lock. `portcullis purge` runs it
+//! once; `serve` runs it every `PORTCULLIS_PURGE_INTERVAL_SECS`
+//! ([`spawn_periodic`]).
 
 use std::sync::Arc;
 use std::time::Duration;

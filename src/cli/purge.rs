@@ -1,7 +1,9 @@
 //! `portcullis purge`: delete expired authorization codes, expired
-//! revocations and used client-assertion `jti`s, ended sessions and stale
-//! sign-in throttle rows, expired single-use links and WebAuthn ceremonies once, in batches of `PORTCULLIS_PURGE_BATCH_SIZE`
-//! (`serve` does the same every `PORTCULLIS_PURGE_INTERVAL_SECS`). The rules
+//! revocations and used client-assertion `jti`s, ended sessions, stale
+//! sign-in throttle rows, expired initial access tokens, sent mail, expired
+//! single-use links and WebAuthn ceremonies once, in batches of
+//! `PORTCULLIS_PURGE_BATCH_SIZE` (`serve` does the same every
+//! `PORTCULLIS_PURGE_INTERVAL_SECS`). The rules
 //! are in [`crate::app::housekeeping`]; this module runs and prints.
 
 use serde_json::json;
