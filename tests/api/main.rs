@@ -29,6 +29,7 @@ mod keys;
 mod kms;
 mod mfa_totp;
 mod migrations;
+mod passkeys;
 mod private_key_jwt;
 mod queries;
 mod repositories;
