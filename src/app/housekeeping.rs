@@ -2,8 +2,10 @@
 //! authorization codes, expired revocations and used client-assertion
 //! `jti`s, ended, expired or idle sessions, sign-in throttle rows whose window
 //! and lock are over, mail sent more than a week ago, expired single-use
-//! links), in bounded batches so that one purge never holds a long lock. `portcullis purge` runs it once; `serve` runs it every
-//! `PORTCULLIS_PURGE_INTERVAL_SECS` ([`spawn_periodic`]).
+//! links, WebAuthn ceremonies nobody answered in time), in bounded batches
+//! so that one purge never holds a long lock. `portcullis purge` runs it
+//! once; `serve` runs it every `PORTCULLIS_PURGE_INTERVAL_SECS`
+//! ([`spawn_periodic`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,8 @@ pub struct PurgeReport {
     pub mail: u64,
     /// Expired single-use links (verification, reset, invitation).
     pub links: u64,
+    /// Expired WebAuthn ceremonies (passkey options nobody answered).
+    pub ceremonies: u64,
 }
 
 impl PurgeReport {
@@ -73,6 +77,7 @@ impl PurgeReport {
             + self.initial_access_tokens
             + self.mail
             + self.links
+            + self.ceremonies
     }
 }
 
@@ -125,13 +130,14 @@ pub async fn purge(
             tokio::task::yield_now().await;
         }
     }
-    // The outbox and the links: one statement each (a week of sent mail
-    // and of expired links is small).
+    // The outbox, the links and the ceremonies: one statement each (a week
+    // of sent mail, expired links and unanswered ceremonies is small).
     report.mail = store
         .outbox()
         .purge_sent_mail(now - crate::app::outbox::KEEP_SENT)
         .await?;
     report.links = store.links().purge_expired_links(dead_before).await?;
+    report.ceremonies = store.factors().purge_ceremonies(dead_before).await?;
     Ok(report)
 }
 
@@ -171,6 +177,7 @@ pub fn spawn_periodic(
                     initial_access_tokens = r.initial_access_tokens,
                     mail = r.mail,
                     links = r.links,
+                    ceremonies = r.ceremonies,
                     "purged expired rows"
                 ),
                 Ok(_) => {}

@@ -1,10 +1,17 @@
 //! Second factors for operators and the account page (docs/MFA.md): the
 //! overview of a user's factors. The account page's enrolment rules live in
-//! `app::totp` and `app::passkeys`; the operator's reset here.
+//! `app::totp` and `app::passkeys`; the operator's listing ([`list`]) and
+//! reset ([`reset`]) here, shared by the CLI (`portcullis user factors`,
+//! `user reset-mfa`) and the admin API (`/admin/v1/users/{user_id}/factors`).
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::operator::OperatorError;
+use super::users::{self, UserRef};
 use crate::domain::UserId;
 use crate::domain::mfa::{Factor, FactorKind};
-use crate::ports::{Repositories, StoreError};
+use crate::ports::{Repositories, Store, StoreError};
 
 /// A user's factors as the account page and the admin API show them.
 #[derive(Debug, Clone, Default)]
@@ -33,3 +40,77 @@ pub async fn overview(store: &dyn Repositories, user: &UserId) -> Result<Overvie
     }
     Ok(out)
 }
+
+/// A factor as operators see it: what it is and when it was used, never
+/// its secret or credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FactorView {
+    /// Factor id.
+    pub id: String,
+    /// `totp` or `passkey`.
+    pub kind: &'static str,
+    /// The name the user gave it.
+    pub name: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last successful use.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Factor> for FactorView {
+    fn from(f: &Factor) -> Self {
+        Self {
+            id: f.id.clone(),
+            kind: f.kind.as_str(),
+            name: f.name.clone(),
+            created_at: f.created_at,
+            last_used_at: f.last_used_at,
+        }
+    }
+}
+
+/// A user's factors as operators see them: the ones that count (a
+/// confirmed TOTP authenticator, then the passkeys, oldest first; an
+/// enrolment that was never confirmed is left out) and the unused recovery
+/// codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FactorsView {
+    /// The user (`sub`).
+    pub user_id: String,
+    /// The factors.
+    pub factors: Vec<FactorView>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u64,
+}
+
+/// The factors of the user `r` names; `NotFound` if there is none.
+pub async fn list(store: &dyn Store, r: UserRef<'_>) -> Result<FactorsView, OperatorError> {
+    let user = users::find(store, r).await?;
+    let o = overview(store, &user.id).await?;
+    Ok(FactorsView {
+        user_id: user.id.as_str().to_owned(),
+        factors: o
+            .totp
+            .iter()
+            .chain(&o.passkeys)
+            .map(FactorView::from)
+            .collect(),
+        recovery_codes_left: o.recovery_codes_left,
+    })
+}
+
+/// The operator's reset (a user lost their phone and their recovery
+/// codes): deletes every factor of the user `r` names, confirmed or not,
+/// and every recovery code, so that they sign in with their password alone
+/// until they enrol again. Sessions are left as they are. Returns the user
+/// and how many factors went; `NotFound` if there is no such user. The
+/// caller records `mfa_removed` (`factor` `all`, `via` `operator`) when
+/// something went, and `admin_change` (`user_factors_reset`).
+pub async fn reset(store: &dyn Store, r: UserRef<'_>) -> Result<(UserId, u64), OperatorError> {
+    let user = users::find(store, r).await?;
+    let removed = store.factors().delete_all_factors(&user.id).await?;
+    Ok((user.id, removed))
+}
+
+/// The `admin_change` action of [`reset`].
+pub const ACTION_RESET: &str = "user_factors_reset";

@@ -1,7 +1,9 @@
 //! `portcullis purge`: delete expired authorization codes, expired
-//! revocations and used client-assertion `jti`s, ended sessions and stale
-//! sign-in throttle rows once, in batches of `PORTCULLIS_PURGE_BATCH_SIZE`
-//! (`serve` does the same every `PORTCULLIS_PURGE_INTERVAL_SECS`). The rules
+//! revocations and used client-assertion `jti`s, ended sessions, stale
+//! sign-in throttle rows, expired initial access tokens, sent mail, expired
+//! single-use links and WebAuthn ceremonies once, in batches of
+//! `PORTCULLIS_PURGE_BATCH_SIZE` (`serve` does the same every
+//! `PORTCULLIS_PURGE_INTERVAL_SECS`). The rules
 //! are in [`crate::app::housekeeping`]; this module runs and prints.
 
 use serde_json::json;
@@ -25,12 +27,15 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("{}", json!(report));
     } else {
         println!(
-            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens",
+            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens, {} sent mails, {} links, {} WebAuthn ceremonies",
             report.codes,
             report.revocations,
             report.sessions,
             report.throttles,
-            report.initial_access_tokens
+            report.initial_access_tokens,
+            report.mail,
+            report.links,
+            report.ceremonies
         );
     }
     Ok(())

@@ -1,7 +1,8 @@
-//! `portcullis user create|list|show|update|delete|disable|enable|set-password|unlock`:
-//! the users, named by username. The rules are in [`crate::app::users`] and
-//! [`crate::app::operator`] (shared with the admin API); this module parses
-//! and prints.
+//! `portcullis user create|list|show|update|delete|disable|enable|set-password|unlock|factors|reset-mfa`:
+//! the users, named by username (`factors` and `reset-mfa` take a username
+//! or a user id). The rules are in [`crate::app::users`],
+//! [`crate::app::operator`] and [`crate::app::mfa`] (shared with the admin
+//! API); this module parses and prints.
 
 use std::io::{BufRead, Write};
 
@@ -11,14 +12,15 @@ use serde_json::json;
 
 use super::open_store;
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::app::operator::{self, NewUser};
+use crate::app::mfa;
+use crate::app::operator::{self, NewUser, OperatorError};
 use crate::app::users::{self, NameChange, UserRef, UserUpdate, UserView};
 use crate::app::verification;
 use crate::config::Config;
-use crate::domain::UserId;
 use crate::domain::event::Event;
+use crate::domain::{User, UserId};
 use crate::factory;
-use crate::ports::Clock;
+use crate::ports::{Clock, Store};
 use crate::protocol::admin::PageRequest;
 
 /// `user …`
@@ -112,6 +114,22 @@ pub enum UserCmd {
         /// Read the password from standard input (one line).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// List a user's second factors (kind, name, created, last used; never
+    /// a secret) and how many recovery codes are left.
+    Factors {
+        /// Login name or user id.
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every second factor and recovery code of a user (they lost
+    /// their authenticator and their codes): they sign in with their
+    /// password alone until they enrol again on the account page.
+    ResetMfa {
+        /// Login name or user id.
+        user: String,
     },
 }
 
@@ -278,7 +296,86 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        UserCmd::Factors { user, json } => {
+            let user = named(store.as_ref(), &user).await?;
+            let view = mfa::list(store.as_ref(), UserRef::Id(user.id.as_str())).await?;
+            if json {
+                println!("{}", serde_json::to_string(&view)?);
+            } else {
+                print_factors(&view)?;
+            }
+            Ok(())
+        }
+        UserCmd::ResetMfa { user } => {
+            let user = named(store.as_ref(), &user).await?;
+            let (id, removed) = mfa::reset(store.as_ref(), UserRef::Id(user.id.as_str())).await?;
+            record_reset(config, &id, removed).await;
+            eprintln!(
+                "removed {removed} factors and every recovery code of {}; they sign in with \
+                 their password alone until they enrol again",
+                user.username.as_str()
+            );
+            Ok(())
+        }
     }
+}
+
+/// The user `who` names: a username, or else a user id.
+async fn named(store: &dyn Store, who: &str) -> anyhow::Result<User> {
+    match users::find(store, UserRef::Username(who)).await {
+        Ok(user) => Ok(user),
+        Err(OperatorError::NotFound(_) | OperatorError::Invalid(_)) => {
+            Ok(users::find(store, UserRef::Id(who)).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records an operator's reset: `mfa_removed` (`factor` `all`, `via`
+/// `operator`) when something went, and `admin_change`
+/// (`user_factors_reset`, `initiator` `cli`). The change is made already:
+/// a sink that cannot be opened is reported on stderr, never an error.
+async fn record_reset(config: &Config, user: &UserId, removed: u64) {
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
+    match factory::build_event_sink(config, clock.clone()) {
+        Ok(sink) => {
+            if removed > 0 {
+                let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+                sink.emit(Event::mfa_removed(stamp, user, "all", "operator", removed));
+            }
+            let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+            sink.emit(Event::admin_change_by_cli(
+                stamp,
+                mfa::ACTION_RESET,
+                user.as_str(),
+            ));
+            if let Err(e) = sink.flush().await {
+                eprintln!("warning: the reset was not recorded in the events ({e})");
+            }
+        }
+        Err(e) => eprintln!("warning: events cannot be recorded ({e}); the change is not audited"),
+    }
+}
+
+fn print_factors(v: &mfa::FactorsView) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for f in &v.factors {
+        writeln!(
+            out,
+            "{}\t{}\tcreated {}\tlast used {}\t{}",
+            f.kind,
+            f.name,
+            f.created_at.to_rfc3339(),
+            f.last_used_at
+                .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
+            f.id
+        )?;
+    }
+    if v.factors.is_empty() {
+        writeln!(out, "no second factor")?;
+    }
+    writeln!(out, "recovery codes left: {}", v.recovery_codes_left)?;
+    Ok(())
 }
 
 /// Records `email_verified` (`via` `operator`) in the configured event

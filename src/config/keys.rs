@@ -163,11 +163,20 @@ fn parse_key_config(raw: &RawSettings) -> Result<KeyConfig, ConfigError> {
             KeyConfig::Local
         }
         Some("direct") => {
-            unused(&[s::MASTER_KEY_FILE, s::MASTER_KEY], "direct")?;
+            let wrapping_key_id = present(&s::KMS_WRAPPING_KEY_ID);
+            // Direct mode has no private key to seal; the master key then
+            // seals only TOTP secrets (docs/MFA.md), and only without a
+            // wrapping key, which seals them otherwise.
+            if wrapping_key_id.is_some() {
+                unused(
+                    &[s::MASTER_KEY_FILE, s::MASTER_KEY],
+                    "direct with PORTCULLIS_KMS_WRAPPING_KEY_ID",
+                )?;
+            }
             KeyConfig::KmsDirect {
                 es256_key_id: required(&s::KMS_KEY_ID_ES256, "direct")?,
                 rs256_key_id: required(&s::KMS_KEY_ID_RS256, "direct")?,
-                wrapping_key_id: present(&s::KMS_WRAPPING_KEY_ID),
+                wrapping_key_id,
             }
         }
         Some("envelope") => {

@@ -241,11 +241,11 @@ settings! {
     KMS_KEY_ID_RS256 kms_key_id_rs256: Text, Unset,
         "KMS key for RS256 (`RSA_2048` or larger, `SIGN_VERIFY`); required by, and only used with, `direct`";
     KMS_WRAPPING_KEY_ID kms_wrapping_key_id: Text, Unset,
-        "symmetric KMS key (`ENCRYPT_DECRYPT`): with `envelope` (required) it wraps the private keys and seals the TOTP secrets; with `direct` (optional) it seals the TOTP secrets, which otherwise are sealed with `<data dir>/master.key` (instances sharing a database then need it); not used by local keys";
+        "symmetric KMS key (`ENCRYPT_DECRYPT`): with `envelope` (required) it wraps the private keys and seals the TOTP secrets; with `direct` (optional) it seals the TOTP secrets, which otherwise are sealed with the master key (`PORTCULLIS_MASTER_KEY_FILE`, `PORTCULLIS_MASTER_KEY` or `<data dir>/master.key`: instances sharing a database need the same one); not used by local keys";
     MASTER_KEY_FILE master_key_file: Text, Derived("`<data dir>/master.key`, created on first start"),
-        "local keys: the file holding the master key (32 bytes in base64 on one line, mode 0600); read, never created or changed; not with `PORTCULLIS_MASTER_KEY`";
+        "local keys (and TOTP secrets in KMS direct mode without `PORTCULLIS_KMS_WRAPPING_KEY_ID`): the file holding the master key (32 bytes in base64 on one line, mode 0600); read, never created or changed; not with `PORTCULLIS_MASTER_KEY`";
     MASTER_KEY master_key: Secret, Unset,
-        "local keys: the master key itself (32 bytes in base64; never logged); weaker than a file (the environment is seen by child processes and diagnostics); not with `PORTCULLIS_MASTER_KEY_FILE`";
+        "local keys (and TOTP secrets in KMS direct mode without a wrapping key): the master key itself (32 bytes in base64; never logged); weaker than a file (the environment is seen by child processes and diagnostics); not with `PORTCULLIS_MASTER_KEY_FILE`";
     SESSION_KEY_FILE session_key_file: Text, Derived("`<data dir>/session.key`, created on first start"),
         "the file holding the key that signs session cookies and CSRF tokens (32 bytes in base64 on one line, mode 0600); read, never created or changed; instances behind one load balancer must share this key";
     KEY_ROTATION_PREPUBLISH_SECS key_rotation_prepublish_secs: num(0, 90 * DAY), Value("86400"),

@@ -673,6 +673,24 @@ fn the_master_key_is_under_the_data_dir_unless_given() {
 }
 
 #[test]
+fn kms_direct_without_a_wrapping_key_takes_a_master_key_for_totp_secrets() {
+    let c = Config::load(
+        None,
+        &env(&[
+            ("PORTCULLIS_KMS_MODE", "direct"),
+            ("PORTCULLIS_KMS_KEY_ID_ES256", "k"),
+            ("PORTCULLIS_KMS_KEY_ID_RS256", "k"),
+            ("PORTCULLIS_MASTER_KEY_FILE", "/run/secrets/master.key"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.master_key,
+        MasterKeySource::File("/run/secrets/master.key".into())
+    );
+}
+
+#[test]
 fn bad_master_key_settings_name_the_setting() {
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     for (pairs, name) in [
@@ -707,6 +725,7 @@ fn bad_master_key_settings_name_the_setting() {
                 ("PORTCULLIS_KMS_MODE", "direct"),
                 ("PORTCULLIS_KMS_KEY_ID_ES256", "k"),
                 ("PORTCULLIS_KMS_KEY_ID_RS256", "k"),
+                ("PORTCULLIS_KMS_WRAPPING_KEY_ID", "w"),
                 ("PORTCULLIS_MASTER_KEY_FILE", "/k"),
             ],
             "PORTCULLIS_MASTER_KEY_FILE",

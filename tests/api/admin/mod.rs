@@ -8,6 +8,7 @@
 mod auth;
 mod clients;
 mod events;
+mod factors;
 mod grants;
 mod keys;
 mod register;

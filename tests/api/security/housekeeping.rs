@@ -10,6 +10,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use portcullis::app::housekeeping::{self, PurgeReport, PurgeSettings};
+use portcullis::domain::mfa::{Ceremony, CeremonyKind};
 use portcullis::domain::{
     AuthorizationCode, ClientId, RevokedAccessToken, ScopeSet, Session, TokenHash, UserId,
 };
@@ -65,6 +66,17 @@ fn session(
         user_agent: None,
         acr: None,
         second_factor_due: false,
+    }
+}
+
+fn ceremony(handle: &str, expires_at: DateTime<Utc>) -> Ceremony {
+    Ceremony {
+        id_hash: TokenHash::of(handle),
+        kind: CeremonyKind::Passwordless,
+        user_id: None,
+        state: "{}".to_owned(),
+        created_at: expires_at - Duration::minutes(5),
+        expires_at,
     }
 }
 
@@ -142,7 +154,18 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
             .reserve_attempts(&[(&format!("user:old-{i}"), POLICY)], old)
             .await
             .unwrap();
+        // A WebAuthn ceremony nobody answered.
+        store
+            .factors()
+            .insert_ceremony(&ceremony(&format!("ceremony-{i}"), old))
+            .await
+            .unwrap();
     }
+    store
+        .factors()
+        .insert_ceremony(&ceremony("ceremony-live", now + Duration::minutes(5)))
+        .await
+        .unwrap();
     store
         .codes()
         .insert_code(&code("live", now + Duration::seconds(30)))
@@ -186,8 +209,18 @@ async fn seed(store: &dyn Store, now: DateTime<Utc>, dead: usize) {
     }
 }
 
-/// The live rows [`seed`] wrote are all still there.
+/// The live rows [`seed`] wrote are all still there (the live ceremony is
+/// taken, so call this once per seed).
 async fn live_rows_remain(store: &dyn Store, now: DateTime<Utc>) {
+    assert!(
+        store
+            .factors()
+            .take_ceremony(&TokenHash::of("ceremony-live"), now)
+            .await
+            .unwrap()
+            .is_some(),
+        "a live ceremony was purged"
+    );
     assert!(
         store
             .codes()
@@ -264,6 +297,7 @@ both_backends!(
                 initial_access_tokens: 0,
                 mail: 0,
                 links: 0,
+                ceremonies: 5,
             }
         );
         for i in 0..5 {
@@ -333,6 +367,15 @@ both_backends!(
                 .await
                 .unwrap()
                 .is_none()
+        );
+        assert!(
+            store
+                .factors()
+                .take_ceremony(&TokenHash::of("ceremony-2"), now - Duration::days(2))
+                .await
+                .unwrap()
+                .is_none(),
+            "an expired ceremony was left"
         );
         live_rows_remain(store, now).await;
     }
