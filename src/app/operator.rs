@@ -546,10 +546,13 @@ async fn revoke_user_grants(
 /// Returns how many throttle entries were cleared.
 pub async fn unlock_user(store: &dyn Store, username: &str) -> Result<u64, OperatorError> {
     let username = Username::parse(username).map_err(invalid)?;
-    if store.users().user_by_username(&username).await?.is_none() {
+    let Some(user) = store.users().user_by_username(&username).await? else {
         return Err(OperatorError::NotFound(format!("no user {username}")));
-    }
-    Ok(store.throttles().unlock_account(username.as_str()).await?)
+    };
+    Ok(store
+        .throttles()
+        .unlock_account(&user.id, username.as_str())
+        .await?)
 }
 
 /// Disables or re-enables a user.

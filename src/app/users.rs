@@ -307,7 +307,7 @@ pub async fn delete(
     store.consents().delete_user_consents(&user.id).await?;
     store
         .throttles()
-        .unlock_account(user.username.as_str())
+        .unlock_account(&user.id, user.username.as_str())
         .await?;
     if !store.users().delete_user(&user.id).await? {
         return Err(not_found(r));

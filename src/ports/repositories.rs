@@ -398,7 +398,7 @@ pub enum Reservation {
 
 /// Sign-in throttling, shared by every instance through the database. Keys
 /// are built by `protocol::interaction` (`ip:<address>`, `user:<name>`,
-/// `ip:<address>|user:<name>`).
+/// `ip:<address>|user:<name>`, and `mfa:user:<id>` for second factors).
 ///
 /// Every attempt is reserved with one atomic statement before the password
 /// is checked, so parallel attempts count as attempts: at most
@@ -418,10 +418,11 @@ pub trait ThrottleRepository: Send + Sync {
     /// Gives back one reservation on each key after a successful sign-in,
     /// in one statement. A lock is never cleared this way.
     async fn release_attempts(&self, keys: &[&str]) -> Result<(), StoreError>;
-    /// Forgets the counts and locks of the account `username`: its own key
-    /// and every `(account, address)` key (the operator's `user unlock`).
-    /// Returns how many keys were cleared.
-    async fn unlock_account(&self, username: &str) -> Result<u64, StoreError>;
+    /// Forgets the counts and locks of the account `username` (id `user`):
+    /// its own key, every `(account, address)` key and its second-factor
+    /// key `mfa:user:<id>` (the operator's `user unlock`). Returns how many
+    /// keys were cleared.
+    async fn unlock_account(&self, user: &UserId, username: &str) -> Result<u64, StoreError>;
 }
 
 // ---- dynamic registration (RFC 7591, RFC 7592) ---------------------------

@@ -518,6 +518,12 @@ both_backends!(
         // Locked: even the right code is refused now.
         let locked = factor(&app, &html, "code", &code_now()).await;
         assert_ne!(locked.status(), StatusCode::SEE_OTHER);
+        // `portcullis user unlock` lifts the second factor's lock too.
+        portcullis::app::operator::unlock_user(app.state.store.as_ref(), "alice")
+            .await
+            .unwrap();
+        let ok = factor(&app, &html, "code", &code_now()).await;
+        code_of(&ok);
     }
 );
 

@@ -1374,7 +1374,7 @@ impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
         Ok(())
     }
 
-    async fn unlock_account(&self, username: &str) -> Result<u64, StoreError> {
+    async fn unlock_account(&self, user: &UserId, username: &str) -> Result<u64, StoreError> {
         use login_throttles::Column as T;
         use sea_orm::sea_query::Func;
         // The account's own key, and every `ip:<address>|user:<name>` key:
@@ -1396,7 +1396,12 @@ impl<C: ConnectionTrait + Send + Sync> ThrottleRepository for SeaRepos<C> {
             .add(Expr::expr(head).eq("ip:"))
             .add(Expr::expr(tail).eq(suffix));
         let res = login_throttles::Entity::delete_many()
-            .filter(sea_orm::Condition::any().add(T::Key.eq(own)).add(pair))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(T::Key.eq(own))
+                    .add(T::Key.eq(format!("mfa:user:{}", user.as_str())))
+                    .add(pair),
+            )
             .exec(&self.conn)
             .await
             .map_err(map_err)?;
