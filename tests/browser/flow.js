@@ -159,7 +159,7 @@ async function run(context) {
       await page.getByLabel('Username').fill(USERNAME);
       await page.getByLabel('Password').fill(`${PASSWORD}-wrong`);
       await submit(page, page.getByRole('button', { name: 'Sign in' }));
-      const alert = page.getByRole('alert');
+      const alert = h.alerts(page);
       await alert.waitFor();
       const text = (await alert.innerText()).trim();
       assert(text === WRONG_PASSWORD, `error reads "${text}"`);
@@ -178,7 +178,7 @@ async function run(context) {
       await page.getByLabel('Username').fill(nobody);
       await page.getByLabel('Password').fill(PASSWORD);
       await submit(page, page.getByRole('button', { name: 'Sign in' }));
-      const text = (await page.getByRole('alert').innerText()).trim();
+      const text = (await h.alerts(page).innerText()).trim();
       assert(text === WRONG_PASSWORD, `error reads "${text}"`);
       // Apart from the echoed username, the page is byte-for-byte the one a
       // wrong password gets: nothing tells whether the account exists.
@@ -360,7 +360,7 @@ async function run(context) {
       if (expected.test(problems[i]) && problems[i].includes('client_id=no-such-client')) problems.splice(i, 1);
     }
     assert(redirects.length === before, 'the browser was sent to the redirect URI');
-    assert(await page.getByRole('alert').isVisible(), 'the error is not announced (role=alert)');
+    assert(await h.alerts(page).isVisible(), 'the error is not announced (role=alert)');
     await shot(page, 'error.png');
   });
 

@@ -273,6 +273,13 @@ function expectLoggedStatus(status, also = null) {
   }
 }
 
+// The page's alerts that say something (role=alert). Pages keep an empty
+// alert region for messages a script may show (the passkey button's
+// [data-passkey-error]); that one is not an error until it has text.
+function alerts(page) {
+  return page.getByRole('alert').filter({ hasText: /\S/ });
+}
+
 function takeProblems() {
   return problems.splice(0, problems.length);
 }
@@ -315,6 +322,7 @@ module.exports = {
   waitForRedirect,
   submit,
   expectLoggedStatus,
+  alerts,
   takeProblems,
   noProblems,
 };

@@ -646,11 +646,13 @@ async function totp(browser) {
     h.expectLoggedStatus(400);
     h.expectLoggedStatus(401);
     h.expectLoggedStatus(403);
-    const alert = page.getByRole('alert');
+    const alert = h.alerts(page);
     await alert.first().waitFor();
-    assert((await alert.first().innerText()).trim(), 'the alert is empty');
     assert(await onFactorPage(page), `left the second-factor page: ${page.url()}`);
     assert(h.redirects.length === req.before, 'a wrong code reached the redirect URI');
+    const id = await alert.first().getAttribute('id');
+    const described = await (await factorField(page, 'totp')).getAttribute('aria-describedby');
+    assert(id && (described || '').split(' ').includes(id), `the code field is not described by the error #${id}`);
     await shot(page, 'mfa-second-factor-error.png');
   }));
   if (!factorShown) blocked('wrong code', 'second-factor page (TOTP)');
@@ -717,7 +719,7 @@ async function totp(browser) {
       h.expectLoggedStatus(400);
       h.expectLoggedStatus(401);
       h.expectLoggedStatus(403);
-      await page.getByRole('alert').first().waitFor();
+      await h.alerts(page).first().waitFor();
       assert(await onFactorPage(page), `left the second-factor page: ${page.url()}`);
       assert(h.redirects.length === r.before, 'a used recovery code reached the redirect URI');
     });
