@@ -7,7 +7,8 @@
 //      registers a named passkey on /account/security (listed there); signs
 //      in at /authorize with the passkey alone ("Sign in with a passkey":
 //      amr hwk|swk, user, mfa; acr phr); then with the password and the
-//      passkey as the second factor (amr pwd, hwk|swk, mfa);
+//      passkey as the second factor (amr pwd, hwk|swk, mfa); and on the
+//      account page with the passkey alone;
 //   2. TOTP: another user enrols an authenticator app on /account/security
 //      (a QR code as inline SVG and the key in text), confirms it with a code
 //      computed from that key, gets ten recovery codes; signs in at
@@ -538,6 +539,21 @@ async function passkeys(browser) {
     });
   } else {
     blocked('second-factor tokens', 'passkey as second factor');
+  }
+
+  // The account page's own sign-in offers the passkey too.
+  if (second) {
+    await check('the account page signs in with the passkey alone', async () => {
+      await signOut(page);
+      const button = page.getByRole('button', { name: TEXT.passkeyButton, exact: true });
+      assert(await button.isVisible(), `no "${TEXT.passkeyButton}" button on ${PATH.account}`);
+      await clickPasskey(page, button);
+      await page.getByRole('heading', { name: 'Profile', level: 2 }).waitFor();
+      const main = await page.locator('main').innerText();
+      assert(main.includes(user.username), 'the account page does not say who is signed in');
+    });
+  } else {
+    blocked('account page passkey sign-in', 'passkey as second factor');
   }
 
   await h.noProblems('passkey sign-in');
