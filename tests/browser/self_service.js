@@ -305,10 +305,10 @@ async function inspect(page, name, { status = 200 } = {}) {
   assert(/no-store/.test(headers['cache-control'] || ''), `${page.url()}: Cache-Control is "${headers['cache-control']}"`);
   // No inline script; at most the passkey button's own script file
   // (issue 17: the sign-in forms offer "Sign in with a passkey").
-  const scripts = await page
+  const scriptSrcs = await page
     .locator('script')
     .evaluateAll((els) => els.map((e) => (e.getAttribute('src') === null ? 'inline' : e.getAttribute('src'))));
-  const allowed = scripts.filter((src) => src !== PASSKEY_SCRIPT);
+  const allowed = scriptSrcs.filter((src) => src !== PASSKEY_SCRIPT);
   assert(allowed.length === 0, `${page.url()} has <script> element(s) ${JSON.stringify(allowed)}`);
   const unlabelled = await page.evaluate(() => {
     const bad = [];
