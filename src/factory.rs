@@ -12,7 +12,7 @@ use crate::adapters::events::{
 };
 use crate::adapters::jwks_fetch::{HttpJwksFetcher, JwksCachePolicy};
 use crate::adapters::keys::{
-    KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, kms,
+    KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, MasterKey, kms,
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
@@ -159,6 +159,45 @@ pub fn token_settings(config: &Config) -> TokenSettings {
     }
 }
 
+/// Whether `config` seals anything with the master key: the local signing
+/// keys, or the TOTP secrets when no KMS wrapping key is configured.
+pub fn needs_master_key(config: &Config) -> bool {
+    matches!(
+        config.keys,
+        KeyConfig::Local
+            | KeyConfig::KmsDirect {
+                wrapping_key_id: None,
+                ..
+            }
+    )
+}
+
+/// Opens the master key (`PORTCULLIS_MASTER_KEY_FILE`,
+/// `PORTCULLIS_MASTER_KEY`, or `<data_dir>/master.key`, created on first
+/// start). [`build`] opens it once and gives it to the signing keys and the
+/// secret box.
+pub fn open_master_key(config: &Config) -> Result<Arc<MasterKey>, FactoryError> {
+    let key = match &config.master_key {
+        MasterKeySource::DataDir => MasterKey::open(&config.data_dir),
+        MasterKeySource::File(path) => MasterKey::open_file(path),
+        MasterKeySource::Inline(text) => {
+            MasterKey::from_base64(text, crate::config::setting::MASTER_KEY.env)
+        }
+    };
+    key.map(Arc::new).map_err(|e| FactoryError::Keys {
+        mode: key_mode(&config.keys),
+        source: e.into(),
+    })
+}
+
+fn key_mode(keys: &KeyConfig) -> &'static str {
+    match keys {
+        KeyConfig::Local => crate::adapters::keys::local::BACKEND,
+        KeyConfig::KmsDirect { .. } => crate::adapters::keys::kms_direct::BACKEND,
+        KeyConfig::KmsEnvelope { .. } => crate::adapters::keys::kms_envelope::BACKEND,
+    }
+}
+
 /// Opens the signing keys configured by `config` (docs/KEYS.md). In the KMS
 /// modes this calls KMS, and fails when it cannot be reached.
 pub async fn build_key_ring(
@@ -167,23 +206,30 @@ pub async fn build_key_ring(
     clock: Arc<dyn Clock>,
     kms: Option<aws_sdk_kms::Client>,
 ) -> Result<KeyRing, FactoryError> {
+    build_key_ring_with(config, store, clock, kms, None).await
+}
+
+/// [`build_key_ring`] with the master key opened already (`master`; opened
+/// here when `None` and the local keys need it).
+async fn build_key_ring_with(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    kms: Option<aws_sdk_kms::Client>,
+    master: Option<Arc<MasterKey>>,
+) -> Result<KeyRing, FactoryError> {
     let backend: Arc<dyn KeyBackend> = match &config.keys {
         KeyConfig::Local => {
-            let signer = match &config.master_key {
-                MasterKeySource::DataDir => LocalSigner::open(&config.data_dir),
-                MasterKeySource::File(path) => LocalSigner::open_file(path),
-                MasterKeySource::Inline(text) => {
-                    LocalSigner::from_base64(text, crate::config::setting::MASTER_KEY.env)
-                }
+            let master = match master {
+                Some(m) => m,
+                None => open_master_key(config)?,
             };
-            Arc::new(signer.map_err(|e| FactoryError::Keys {
-                mode: crate::adapters::keys::local::BACKEND,
-                source: e.into(),
-            })?)
+            Arc::new(LocalSigner::new(master))
         }
         KeyConfig::KmsDirect {
             es256_key_id,
             rs256_key_id,
+            ..
         } => {
             let client = match kms {
                 Some(c) => c,
@@ -277,12 +323,40 @@ pub fn build_mailer(config: &Config) -> Result<Arc<dyn Mailer>, FactoryError> {
 }
 
 /// Builds what seals TOTP secrets at rest: the same protection as the
-/// signing keys (docs/MFA.md).
+/// signing keys (docs/MFA.md). Local keys: the master key; KMS envelope:
+/// KMS under `PORTCULLIS_KMS_WRAPPING_KEY_ID`; KMS direct: that wrapping
+/// key when it is set, else the master key under the data directory.
+/// `master`: the master key [`build`] opened (opened here when `None` and
+/// needed).
 pub async fn build_secret_box(
-    _config: &Config,
-    _kms: Option<aws_sdk_kms::Client>,
+    config: &Config,
+    kms: Option<aws_sdk_kms::Client>,
+    master: Option<Arc<MasterKey>>,
 ) -> Result<Arc<dyn SecretBox>, FactoryError> {
-    Ok(Arc::new(crate::adapters::secrets::Unavailable))
+    use crate::adapters::secrets::{KmsBox, MasterKeyBox};
+    let wrapping_key = match &config.keys {
+        KeyConfig::KmsEnvelope { wrapping_key_id }
+        | KeyConfig::KmsDirect {
+            wrapping_key_id: Some(wrapping_key_id),
+            ..
+        } => Some(wrapping_key_id),
+        KeyConfig::Local | KeyConfig::KmsDirect { .. } => None,
+    };
+    let secrets: Arc<dyn SecretBox> = if let Some(id) = wrapping_key {
+        let client = match kms {
+            Some(c) => c,
+            None => kms::client_from_environment().await,
+        };
+        Arc::new(KmsBox::new(client, id))
+    } else {
+        let master = match master {
+            Some(m) => m,
+            None => open_master_key(config)?,
+        };
+        Arc::new(MasterKeyBox::new(master))
+    };
+    tracing::debug!(protection = secrets.protection(), "TOTP secrets are sealed");
+    Ok(secrets)
 }
 
 /// Builds the WebAuthn relying party from `PORTCULLIS_WEBAUTHN_RP_ID` and
@@ -337,13 +411,20 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         },
     ));
     let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-    let secrets = build_secret_box(&config, overrides.kms.clone()).await?;
+    // The master key is opened once, for the signing keys and the secrets.
+    let master = if needs_master_key(&config) {
+        Some(open_master_key(&config)?)
+    } else {
+        None
+    };
+    let secrets = build_secret_box(&config, overrides.kms.clone(), master.clone()).await?;
     let webauthn = build_webauthn(&config)?;
     let keys: Arc<dyn KeyProvider> = match overrides.keys {
         Some(k) => k,
-        None => {
-            Arc::new(build_key_ring(&config, store.clone(), clock.clone(), overrides.kms).await?)
-        }
+        None => Arc::new(
+            build_key_ring_with(&config, store.clone(), clock.clone(), overrides.kms, master)
+                .await?,
+        ),
     };
     let events = match overrides.events {
         Some(e) => e,

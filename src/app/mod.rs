@@ -15,6 +15,7 @@ pub mod mail;
 pub mod mfa;
 pub mod operator;
 pub mod outbox;
+pub mod passkeys;
 pub mod registration;
 pub mod reset;
 pub mod sessions;

@@ -22,6 +22,10 @@ pub enum KeyConfig {
         /// `PORTCULLIS_KMS_KEY_ID_RS256`: an `RSA_2048` (or larger)
         /// `SIGN_VERIFY` key.
         rs256_key_id: String,
+        /// `PORTCULLIS_KMS_WRAPPING_KEY_ID` (optional here): the
+        /// `SYMMETRIC_DEFAULT` key that seals TOTP secrets; without it they
+        /// are sealed with `<data_dir>/master.key`.
+        wrapping_key_id: Option<String>,
     },
     /// Key pairs generated locally, the private parts wrapped by KMS
     /// `Encrypt` and unwrapped into memory at start and at rotation.
@@ -159,13 +163,11 @@ fn parse_key_config(raw: &RawSettings) -> Result<KeyConfig, ConfigError> {
             KeyConfig::Local
         }
         Some("direct") => {
-            unused(
-                &[s::KMS_WRAPPING_KEY_ID, s::MASTER_KEY_FILE, s::MASTER_KEY],
-                "direct",
-            )?;
+            unused(&[s::MASTER_KEY_FILE, s::MASTER_KEY], "direct")?;
             KeyConfig::KmsDirect {
                 es256_key_id: required(&s::KMS_KEY_ID_ES256, "direct")?,
                 rs256_key_id: required(&s::KMS_KEY_ID_RS256, "direct")?,
+                wrapping_key_id: present(&s::KMS_WRAPPING_KEY_ID),
             }
         }
         Some("envelope") => {

@@ -241,7 +241,7 @@ settings! {
     KMS_KEY_ID_RS256 kms_key_id_rs256: Text, Unset,
         "KMS key for RS256 (`RSA_2048` or larger, `SIGN_VERIFY`); required by, and only used with, `direct`";
     KMS_WRAPPING_KEY_ID kms_wrapping_key_id: Text, Unset,
-        "symmetric KMS key that wraps the private keys; required by, and only used with, `envelope`";
+        "symmetric KMS key (`ENCRYPT_DECRYPT`): with `envelope` (required) it wraps the private keys and seals the TOTP secrets; with `direct` (optional) it seals the TOTP secrets, which otherwise are sealed with `<data dir>/master.key` (instances sharing a database then need it); not used by local keys";
     MASTER_KEY_FILE master_key_file: Text, Derived("`<data dir>/master.key`, created on first start"),
         "local keys: the file holding the master key (32 bytes in base64 on one line, mode 0600); read, never created or changed; not with `PORTCULLIS_MASTER_KEY`";
     MASTER_KEY master_key: Secret, Unset,

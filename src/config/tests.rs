@@ -378,7 +378,27 @@ fn kms_modes_take_their_key_ids() {
         c.keys,
         KeyConfig::KmsDirect {
             es256_key_id: "alias/es".into(),
-            rs256_key_id: "alias/rs".into()
+            rs256_key_id: "alias/rs".into(),
+            wrapping_key_id: None,
+        }
+    );
+    // Direct mode takes a wrapping key too: it seals the TOTP secrets.
+    let c = Config::load(
+        None,
+        &env(&[
+            ("PORTCULLIS_KMS_MODE", "direct"),
+            ("PORTCULLIS_KMS_KEY_ID_ES256", "alias/es"),
+            ("PORTCULLIS_KMS_KEY_ID_RS256", "alias/rs"),
+            ("PORTCULLIS_KMS_WRAPPING_KEY_ID", "alias/wrap"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.keys,
+        KeyConfig::KmsDirect {
+            es256_key_id: "alias/es".into(),
+            rs256_key_id: "alias/rs".into(),
+            wrapping_key_id: Some("alias/wrap".into()),
         }
     );
     let c = Config::load(

@@ -60,6 +60,7 @@ async fn direct_keys() -> KeyConfig {
     KeyConfig::KmsDirect {
         es256_key_id: create_key(KeySpec::EccNistP256, KeyUsageType::SignVerify).await,
         rs256_key_id: create_key(KeySpec::Rsa2048, KeyUsageType::SignVerify).await,
+        wrapping_key_id: None,
     }
 }
 
@@ -188,6 +189,7 @@ both_backends!(
         let KeyConfig::KmsDirect {
             es256_key_id,
             rs256_key_id,
+            ..
         } = keys.clone()
         else {
             unreachable!()
@@ -334,6 +336,7 @@ both_backends!(
             KeyConfig::KmsDirect {
                 es256_key_id: "alias/es".into(),
                 rs256_key_id: "alias/rs".into(),
+                wrapping_key_id: None,
             },
             KeyConfig::KmsEnvelope {
                 wrapping_key_id: "alias/wrap".into(),
@@ -371,6 +374,7 @@ both_backends!(
         let keys = KeyConfig::KmsDirect {
             es256_key_id: rsa.clone(),
             rs256_key_id: rsa,
+            wrapping_key_id: None,
         };
         let err = start_instance(&db, with_kms(kms()), set_keys(keys))
             .await
@@ -421,6 +425,7 @@ both_backends!(
             set_keys(KeyConfig::KmsDirect {
                 es256_key_id: new_es.clone(),
                 rs256_key_id,
+                wrapping_key_id: None,
             }),
         )
         .await

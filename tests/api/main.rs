@@ -28,6 +28,7 @@ mod key_revocation;
 mod keys;
 mod kms;
 mod migrations;
+mod passkeys;
 mod private_key_jwt;
 mod queries;
 mod repositories;

@@ -62,23 +62,40 @@ impl From<MasterKeyError> for KeyError {
     }
 }
 
-/// The local back end: signs in memory with keys sealed by the master key.
-/// The master key lives only in `cipher` (its AES key schedule and GHASH
-/// key, wiped when dropped: aes-gcm's `zeroize` feature) and, briefly, in
-/// `Zeroizing` buffers while it is read or created.
-pub struct LocalSigner {
+/// The master key, opened once (Singleton per process, built by the
+/// factory) and shared by the local signing keys and the secret box of
+/// TOTP secrets (`adapters::secrets`). It lives only in `cipher` (its AES
+/// key schedule and GHASH key, wiped when dropped: aes-gcm's `zeroize`
+/// feature) and, briefly, in `Zeroizing` buffers while it is read or
+/// created.
+pub struct MasterKey {
     cipher: Aes256Gcm,
     /// Where the master key came from (a path, or the setting's name), for
     /// messages; never the key.
     origin: String,
 }
 
-impl std::fmt::Debug for LocalSigner {
+impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalSigner")
-            .field("master_key", &self.origin)
+        f.debug_struct("MasterKey")
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
+}
+
+/// Why a value sealed with the master key does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// Not in the sealed format (prefix, base64, length).
+    #[error("not a value sealed with the master key")]
+    Malformed,
+    /// The authentication tag does not verify: another master key, another
+    /// additional data (context), or a changed ciphertext.
+    #[error("does not open with the master key {0}")]
+    DoesNotOpen(String),
+    /// The cipher refused to seal (does not happen with small inputs).
+    #[error("sealing failed")]
+    Seal,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MasterKeyError + '_ {
@@ -88,7 +105,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MasterKeyError + '_ {
     }
 }
 
-impl LocalSigner {
+impl MasterKey {
     /// Opens `<data_dir>/master.key`, creating the directory and a new
     /// random key (mode 0600) when it does not exist yet.
     pub fn open(data_dir: &Path) -> Result<Self, MasterKeyError> {
@@ -121,11 +138,15 @@ impl LocalSigner {
     }
 
     /// Where the master key came from: its file, or the setting's name.
-    pub fn master_key_origin(&self) -> &str {
+    pub fn origin(&self) -> &str {
         &self.origin
     }
 
-    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+    /// Seals `plaintext` with AES-256-GCM (a random 96-bit nonce), `aad`
+    /// as the additional authenticated data: `aes256gcm.v1:` then the
+    /// base64 of nonce ‖ ciphertext ‖ tag. The one seal of the master key
+    /// (private signing keys, TOTP secrets).
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0_u8; NONCE_LEN];
         rand::fill(&mut nonce);
         let ciphertext = self
@@ -134,39 +155,93 @@ impl LocalSigner {
                 &Nonce::from(nonce),
                 Payload {
                     msg: plaintext,
-                    aad: kid.as_bytes(),
+                    aad,
                 },
             )
-            .map_err(|_| KeyError::Internal("sealing a private key failed".into()))?;
+            .map_err(|_| SealError::Seal)?;
         let mut blob = nonce.to_vec();
         blob.extend(ciphertext);
         Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(blob)))
     }
 
-    fn unseal(&self, kid: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    /// Opens what [`MasterKey::seal`] sealed with the same `aad`.
+    pub fn open_sealed(&self, aad: &[u8], sealed: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let blob = sealed
             .strip_prefix(SEALED_PREFIX)
             .and_then(|b| STANDARD.decode(b).ok())
             .filter(|b| b.len() > NONCE_LEN)
-            .ok_or_else(|| KeyError::Internal(format!("key {kid}: not a sealed local key")))?;
+            .ok_or(SealError::Malformed)?;
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
-        let nonce = Nonce::try_from(nonce)
-            .map_err(|_| KeyError::Internal(format!("key {kid}: not a sealed local key")))?;
+        let nonce = Nonce::try_from(nonce).map_err(|_| SealError::Malformed)?;
         self.cipher
             .decrypt(
                 &nonce,
                 Payload {
                     msg: ciphertext,
-                    aad: kid.as_bytes(),
+                    aad,
                 },
             )
             .map(Zeroizing::new)
-            .map_err(|_| {
-                KeyError::Internal(format!(
-                    "key {kid} does not open with {}: it was sealed with another master key \
-                     (instances sharing a database must share the master key)",
-                    self.origin
-                ))
+            .map_err(|_| SealError::DoesNotOpen(self.origin.clone()))
+    }
+}
+
+/// The local back end: signs in memory with keys sealed by the
+/// [`MasterKey`] (the `kid` is the additional data).
+pub struct LocalSigner {
+    master: Arc<MasterKey>,
+}
+
+impl std::fmt::Debug for LocalSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSigner")
+            .field("master_key", &self.master.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalSigner {
+    /// Signs with keys sealed by `master` (opened once, shared with the
+    /// secret box).
+    pub fn new(master: Arc<MasterKey>) -> Self {
+        Self { master }
+    }
+
+    /// Opens `<data_dir>/master.key` ([`MasterKey::open`]).
+    pub fn open(data_dir: &Path) -> Result<Self, MasterKeyError> {
+        MasterKey::open(data_dir).map(|m| Self::new(Arc::new(m)))
+    }
+
+    /// Opens the master key kept in `path` ([`MasterKey::open_file`]).
+    pub fn open_file(path: &Path) -> Result<Self, MasterKeyError> {
+        MasterKey::open_file(path).map(|m| Self::new(Arc::new(m)))
+    }
+
+    /// Uses the master key given as base64 text ([`MasterKey::from_base64`]).
+    pub fn from_base64(text: &str, setting: &str) -> Result<Self, MasterKeyError> {
+        MasterKey::from_base64(text, setting).map(|m| Self::new(Arc::new(m)))
+    }
+
+    /// Where the master key came from: its file, or the setting's name.
+    pub fn master_key_origin(&self) -> &str {
+        &self.master.origin
+    }
+
+    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+        self.master
+            .seal(kid.as_bytes(), plaintext)
+            .map_err(|_| KeyError::Internal("sealing a private key failed".into()))
+    }
+
+    fn unseal(&self, kid: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.master
+            .open_sealed(kid.as_bytes(), sealed)
+            .map_err(|e| match e {
+                SealError::DoesNotOpen(origin) => KeyError::Internal(format!(
+                    "key {kid} does not open with {origin}: it was sealed with another master key \
+                     (instances sharing a database must share the master key)"
+                )),
+                _ => KeyError::Internal(format!("key {kid}: not a sealed local key")),
             })
     }
 }
@@ -186,7 +261,7 @@ impl SecretKind {
     fn created_message(self) -> &'static str {
         match self {
             Self::MasterKey => {
-                "created a new master key; back it up: without it the signing keys cannot be opened"
+                "created a new master key; back it up: without it the signing keys and the TOTP secrets sealed with it cannot be opened"
             }
             Self::SessionKey => {
                 "created a new session key (it signs session cookies and CSRF tokens); \

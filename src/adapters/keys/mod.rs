@@ -34,7 +34,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use kms_direct::KmsDirectSigner;
 pub use kms_envelope::KmsEnvelopeSigner;
-pub use local::LocalSigner;
+pub use local::{LocalSigner, MasterKey};
 
 use crate::config::KeyRotation;
 use crate::domain::{KeyState, SigningKeyRecord};
