@@ -27,6 +27,7 @@ mod instances;
 mod key_revocation;
 mod keys;
 mod kms;
+mod mfa_flow;
 mod migrations;
 mod passkeys;
 mod private_key_jwt;
