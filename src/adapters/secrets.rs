@@ -247,6 +247,9 @@ mod tests {
         let key = Arc::new(MasterKey::open(dir.path()).unwrap());
         let b = MasterKeyBox::new(key.clone());
         let sealed = key.seal(b"totp:x", b"secret").unwrap();
-        assert_eq!(b.open("totp:x", &sealed).await.unwrap().as_slice(), b"secret");
+        assert_eq!(
+            b.open("totp:x", &sealed).await.unwrap().as_slice(),
+            b"secret"
+        );
     }
 }

@@ -20,5 +20,6 @@ pub mod registration;
 pub mod reset;
 pub mod sessions;
 pub mod signup;
+pub mod totp;
 pub mod users;
 pub mod verification;

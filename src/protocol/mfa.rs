@@ -159,8 +159,7 @@ pub async fn use_recovery_code(
     now: DateTime<Utc>,
 ) -> Result<bool, OAuthError> {
     let code = normalize_recovery_code(code);
-    if code.len() != RECOVERY_CODE_CHARS || !code.bytes().all(|b| RECOVERY_ALPHABET.contains(&b))
-    {
+    if code.len() != RECOVERY_CODE_CHARS || !code.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)) {
         return Ok(false);
     }
     Ok(store
@@ -231,7 +230,11 @@ mod tests {
             (2_000_000_000, "69279037"),
             (20_000_000_000, "65353130"),
         ] {
-            assert_eq!(totp_code(seed, time / 30, 8).as_str(), expected, "T = {time}");
+            assert_eq!(
+                totp_code(seed, time / 30, 8).as_str(),
+                expected,
+                "T = {time}"
+            );
         }
     }
 
@@ -259,7 +262,14 @@ mod tests {
         let spaced = format!(" {} {} ", &code[..3], &code[3..]);
         assert_eq!(matching_step(&secret, &spaced, 42), Some(42));
         let longer = format!("{}0", code.as_str());
-        for bad in ["", "12345", "abcdef", "1234567", longer.as_str(), &code[..5]] {
+        for bad in [
+            "",
+            "12345",
+            "abcdef",
+            "1234567",
+            longer.as_str(),
+            &code[..5],
+        ] {
             assert_eq!(matching_step(&secret, bad, 42), None, "{bad:?}");
         }
         // Another secret's code does not match.
@@ -289,7 +299,8 @@ mod tests {
             for part in parts {
                 assert_eq!(part.len(), 4);
                 assert!(
-                    part.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)),
+                    part.bytes()
+                        .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)),
                     "{}",
                     code.as_str()
                 );
@@ -309,7 +320,11 @@ mod tests {
             ("ab-cd--ef gh-ij kl", "abcdefghijkl"),
             ("AbCdEfGhIjKl", "abcdefghijkl"),
         ] {
-            assert_eq!(normalize_recovery_code(typed).as_str(), normalized, "{typed:?}");
+            assert_eq!(
+                normalize_recovery_code(typed).as_str(),
+                normalized,
+                "{typed:?}"
+            );
         }
     }
 

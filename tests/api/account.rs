@@ -20,7 +20,7 @@ const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// A browser: keeps cookies, never follows redirects, sends `ua`.
-fn browser(ua: &str) -> reqwest::Client {
+pub(crate) fn browser(ua: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -55,7 +55,7 @@ async fn account_login(
 }
 
 /// A browser signed in as `username` on the account page.
-async fn signed_in(app: &TestApp, username: &str, ua: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, username: &str, ua: &str) -> reqwest::Client {
     let http = browser(ua);
     let r = account_login(app, &http, username, PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -89,7 +89,7 @@ fn session_ids(html: &str) -> Vec<String> {
         .collect()
 }
 
-async fn user(app: &TestApp, username: &str) -> portcullis::domain::User {
+pub(crate) async fn user(app: &TestApp, username: &str) -> portcullis::domain::User {
     app.state
         .store
         .users()

@@ -28,6 +28,7 @@ mod key_revocation;
 mod keys;
 mod kms;
 mod mfa_flow;
+mod mfa_totp;
 mod migrations;
 mod passkeys;
 mod private_key_jwt;

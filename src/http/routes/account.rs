@@ -134,7 +134,7 @@ fn activity_text(kind: EventKind) -> &'static str {
     }
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(crate) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
