@@ -209,17 +209,28 @@ impl IntoResponse for AppError {
             Self::Bearer(err) => {
                 log_source(&err);
                 let status = match err.code {
-                    ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+                    // RFC 9470 §3: insufficient_user_authentication is a 401.
+                    ErrorCode::InvalidToken | ErrorCode::InsufficientUserAuthentication => {
+                        StatusCode::UNAUTHORIZED
+                    }
                     ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
                     ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::BAD_REQUEST,
                 };
-                let challenge = format!(
+                let mut challenge = format!(
                     "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
                     err.code.as_str(),
                     err.safe_description()
                 );
+                // RFC 9470 §3: the challenge says which class to ask for
+                // (the one a client's `require_mfa` requires).
+                if err.code == ErrorCode::InsufficientUserAuthentication {
+                    challenge.push_str(&format!(
+                        ", acr_values=\"{}\"",
+                        crate::domain::mfa::Acr::TwoFactor.as_str()
+                    ));
+                }
                 let body = ErrorBody {
                     error: err.code.as_str(),
                     error_description: Some(err.safe_description()),

@@ -18,6 +18,7 @@ use super::users::{self, NameChange, UserRef, UserUpdate};
 use super::{grants, mail, sessions, verification};
 use crate::config::SelfServiceConfig;
 use crate::domain::event::{Event, EventKind};
+use crate::domain::mfa::Acr;
 use crate::domain::{ClientId, Session, User, UserId};
 use crate::ports::repositories::OwnerFilter;
 use crate::ports::{Clock, EventQuery, EventReadError, EventReader, Rng, Store, StoreError};
@@ -408,9 +409,9 @@ pub async fn change_password(
     };
     // No `previous`: a failed change must not sign the user out;
     // `set_password` below ends every session, this one included.
-    match interaction::sign_in(ctx, &form, None, None, report).await? {
-        interaction::SignIn::Refused(message) => return Ok(PasswordChange::Refused(message)),
-        interaction::SignIn::Started(..) => {}
+    let checked = interaction::sign_in(ctx, &form, None, None, Acr::OneFactor, report).await?;
+    if let interaction::SignIn::Refused(message) = checked {
+        return Ok(PasswordChange::Refused(message));
     }
     // Not a sign-in of the user's: the check's session ends below.
     report.login_succeeded = false;

@@ -46,6 +46,9 @@ pub struct ClientMetadata {
     /// *Extension*: require PKCE of a confidential client (always required
     /// of public ones).
     pub require_pkce: Option<bool>,
+    /// *Extension*: require a second factor of every sign-in for this
+    /// client (at least `urn:portcullis:acr:2fa`; docs/MFA.md).
+    pub require_mfa: Option<bool>,
     /// *Extension*: a resource server, which may call `/introspect`
     /// (RFC 7662 §2.1; operators only).
     pub resource_server: Option<bool>,
@@ -116,7 +119,7 @@ impl ClientMetadata {
             auth_method: if public { None } else { method },
             first_party: self.first_party.unwrap_or(false),
             require_pkce: self.require_pkce.unwrap_or(false),
-            require_mfa: false,
+            require_mfa: self.require_mfa.unwrap_or(false),
             resource_server: self.resource_server.unwrap_or(false),
             audience: self.audience,
             allow_http: self.allow_http_redirect_uris.unwrap_or(false),
@@ -147,6 +150,7 @@ impl ClientMetadata {
             id_token_signed_response_alg: view.id_token_signed_response_alg,
             first_party: Some(view.first_party),
             require_pkce: Some(view.require_pkce),
+            require_mfa: Some(view.require_mfa),
             resource_server: Some(view.resource_server),
             audience: view.audience,
             access_token_ttl: view.access_token_ttl,
@@ -186,6 +190,7 @@ impl ClientMetadata {
                 .or(self.id_token_signed_response_alg),
             first_party: patch.first_party.or(self.first_party),
             require_pkce: patch.require_pkce.or(self.require_pkce),
+            require_mfa: patch.require_mfa.or(self.require_mfa),
             resource_server: patch.resource_server.or(self.resource_server),
             audience: patch.audience.or(self.audience),
             access_token_ttl: patch.access_token_ttl.or(self.access_token_ttl),
@@ -242,6 +247,8 @@ pub struct ClientView {
     pub first_party: bool,
     /// *Extension*: PKCE required.
     pub require_pkce: bool,
+    /// *Extension*: a second factor required (docs/MFA.md).
+    pub require_mfa: bool,
     /// *Extension*: a resource server.
     pub resource_server: bool,
     /// *Extension*: the resource server's audience.
@@ -295,6 +302,7 @@ impl ClientView {
             id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
             first_party: c.first_party,
             require_pkce: c.require_pkce,
+            require_mfa: c.require_mfa,
             resource_server: c.resource_audience.is_some(),
             audience: c.resource_audience.clone(),
             access_token_ttl: c.access_token_ttl_secs,

@@ -91,6 +91,10 @@ pub struct ClientUpdateArgs {
     /// Require PKCE of this confidential client.
     #[arg(long, value_name = "BOOL")]
     pub require_pkce: Option<bool>,
+    /// Require a second factor of every sign-in for this client (acr at
+    /// least urn:portcullis:acr:2fa; docs/MFA.md).
+    #[arg(long, value_name = "BOOL")]
+    pub require_mfa: Option<bool>,
     /// Register the client as a resource server (RFC 7662 §2.1): it may
     /// introspect tokens meant for it (its audience) or issued to it.
     /// `true` keeps the audience it has, else takes its client id.
@@ -183,6 +187,10 @@ pub struct ClientCreateArgs {
     /// Require PKCE of this confidential client too (public clients always need it).
     #[arg(long)]
     pub require_pkce: bool,
+    /// Require a second factor of every sign-in for this client (acr at
+    /// least urn:portcullis:acr:2fa; docs/MFA.md).
+    #[arg(long)]
+    pub require_mfa: bool,
     /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
     #[arg(long)]
     pub resource_server: bool,
@@ -234,6 +242,7 @@ pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value
         "scope": c.scopes.to_string(),
         "first_party": c.first_party,
         "require_pkce": c.require_pkce,
+        "require_mfa": c.require_mfa,
         "resource_server": c.resource_audience.is_some(),
         "resource_audience": c.resource_audience,
         "created_at": c.created_at.to_rfc3339(),
@@ -307,7 +316,7 @@ async fn client_create(
             auth_method: a.auth_method,
             first_party: a.first_party,
             require_pkce: a.require_pkce,
-            require_mfa: false,
+            require_mfa: a.require_mfa,
             resource_server: a.resource_server,
             audience: a.audience,
             allow_http: a.allow_http || config.allow_http_redirect_uris,
@@ -434,6 +443,7 @@ async fn client_update(
         id_token_signed_response_alg: a.id_token_alg,
         first_party: a.first_party,
         require_pkce: a.require_pkce,
+        require_mfa: a.require_mfa,
         resource_server: a.resource_server.or(a.audience.as_ref().map(|_| true)),
         audience: a.audience,
         access_token_ttl: a.access_token_ttl,

@@ -89,7 +89,12 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
     if r.login_succeeded
         && let Some(user) = &r.subject
     {
-        let mut e = Event::login_succeeded(stamp(), user).detail(DetailKey::Amr, "pwd");
+        // The completed sign-in's methods and class (a pending first step
+        // is not a sign-in: `login_succeeded` is false for it).
+        let mut e = Event::login_succeeded(stamp(), user).detail(DetailKey::Amr, r.amr.join(" "));
+        if let Some(acr) = r.acr {
+            e = e.detail(DetailKey::Acr, acr.as_str());
+        }
         if let Some(c) = &r.client_id {
             e = e.client(c);
         }
@@ -102,6 +107,8 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
             LoginFailure::Locked => LoginFailureReason::Locked,
             LoginFailure::Disabled => LoginFailureReason::Disabled,
             LoginFailure::EmailNotVerified => LoginFailureReason::EmailNotVerified,
+            LoginFailure::BadSecondFactor => LoginFailureReason::BadSecondFactor,
+            LoginFailure::UnmetRequirements => LoginFailureReason::UnmetRequirements,
         };
         let mut e = Event::login_failed(stamp(), reason);
         if let Some(c) = &r.client_id {

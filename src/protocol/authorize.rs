@@ -13,6 +13,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
 use super::pkce;
 use super::registrar::ClientRegistrar;
+use crate::domain::mfa::Acr;
 use crate::domain::{Client, ClientId, ClientKind, GrantType, ScopeSet};
 
 /// The authorization request parameters we carry through login and consent.
@@ -207,6 +208,104 @@ pub struct ValidatedAuthorize {
     pub login_hint: Option<String>,
     /// `claims` (JSON), stored with the code.
     pub claims: Option<String>,
+    /// The authentication the request and the client require.
+    pub acr: AcrRequest,
+}
+
+/// The authentication context a request asks for (OpenID Connect Core
+/// §3.1.2.1 `acr_values`, §5.5.1.1 an essential `acr` claim) and the one its
+/// client requires (`require_mfa`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcrRequest {
+    /// The known classes asked for, in the request's order of preference
+    /// (never empty); `None` when the request asks for none.
+    pub wanted: Option<Vec<Acr>>,
+    /// The client's floor: [`Acr::TwoFactor`] with `require_mfa`.
+    pub floor: Acr,
+}
+
+impl Default for AcrRequest {
+    fn default() -> Self {
+        Self {
+            wanted: None,
+            floor: Acr::OneFactor,
+        }
+    }
+}
+
+impl AcrRequest {
+    /// The weakest class that satisfies the request: any one asked value
+    /// satisfies it (a preference list), never below the client's floor.
+    pub fn required(&self) -> Acr {
+        self.wanted
+            .as_ref()
+            .and_then(|w| w.iter().copied().min())
+            .map_or(self.floor, |m| m.max(self.floor))
+    }
+
+    /// The `acr` claim of a session whose class is `session`: the first
+    /// value asked for that the session meets (and that meets the client's
+    /// floor), else the session's own class.
+    pub fn claim(&self, session: Acr) -> Acr {
+        self.wanted
+            .iter()
+            .flatten()
+            .copied()
+            .find(|a| *a <= session && *a >= self.floor)
+            .unwrap_or(session)
+    }
+}
+
+/// The `acr` values of an essential `acr` claim of the ID token (OpenID
+/// Connect Core §5.5.1.1: `values` or `value`); `None` when the claim is
+/// not requested as essential with values.
+fn essential_acr(claims: &serde_json::Value) -> Option<Vec<String>> {
+    let acr = claims.get("id_token")?.get("acr")?;
+    if acr.get("essential").and_then(serde_json::Value::as_bool) != Some(true) {
+        return None;
+    }
+    let values: Vec<String> = match (acr.get("values"), acr.get("value")) {
+        (Some(serde_json::Value::Array(v)), _) => v
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        (_, Some(serde_json::Value::String(v))) => vec![v.clone()],
+        _ => return None,
+    };
+    Some(values)
+}
+
+/// Reads what a request requires of the authentication: an essential `acr`
+/// claim with values, else `acr_values` (space-separated); unknown values
+/// are ignored, but a request that names none we know cannot be met
+/// (Unmet Authentication Requirements 1.0 §2). `Err`: that error's text.
+fn parse_acr(
+    acr_values: Option<&str>,
+    claims: Option<&serde_json::Value>,
+    client: &Client,
+) -> Result<AcrRequest, &'static str> {
+    let floor = if client.require_mfa {
+        Acr::TwoFactor
+    } else {
+        Acr::OneFactor
+    };
+    let asked: Option<Vec<String>> = match claims.and_then(essential_acr) {
+        Some(v) => Some(v),
+        None => acr_values.map(|raw| raw.split(' ').filter(|v| !v.is_empty()).map(str::to_owned).collect()),
+    };
+    let wanted = match asked {
+        None => None,
+        Some(v) if v.is_empty() => None,
+        Some(v) => {
+            let known: Vec<Acr> = v.iter().filter_map(|a| Acr::parse(a)).collect();
+            if known.is_empty() {
+                return Err("none of the requested authentication context classes (acr) is supported");
+            }
+            Some(known)
+        }
+    };
+    Ok(AcrRequest { wanted, floor })
 }
 
 fn refuse(
@@ -324,10 +423,10 @@ pub fn validate(
         (Some(c), Some(m)) => Some((c.to_owned(), m)),
         _ => None,
     };
-    let claims = match params.get("claims") {
-        None => None,
+    let (claims, claims_value) = match params.get("claims") {
+        None => (None, None),
         Some(raw) => match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(v) if v.is_object() => Some(raw.to_owned()),
+            Ok(v) if v.is_object() => (Some(raw.to_owned()), Some(v)),
             _ => {
                 return Err(bad(
                     ErrorCode::InvalidRequest,
@@ -336,6 +435,8 @@ pub fn validate(
             }
         },
     };
+    let acr = parse_acr(params.get("acr_values"), claims_value.as_ref(), client)
+        .map_err(|d| bad(ErrorCode::UnmetAuthenticationRequirements, d))?;
     Ok(ValidatedAuthorize {
         client_id: client.id.clone(),
         redirect: redirect.clone(),
@@ -347,6 +448,7 @@ pub fn validate(
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
         claims,
+        acr,
     })
 }
 
@@ -420,6 +522,11 @@ pub struct Authentication {
     /// The signed-in user is the one `id_token_hint` names (true without a
     /// hint).
     pub matches_hint: bool,
+    /// The class the session meets.
+    pub acr: Acr,
+    /// The strongest class the user can reach with the factors they have
+    /// (a step-up beyond it is impossible).
+    pub reachable: Acr,
 }
 
 /// When the consent page may be skipped for a client.
@@ -439,6 +546,9 @@ pub struct ConsentPolicy {
 pub enum Next {
     /// Show the login page.
     Login,
+    /// Show the second-factor page for the live session (a step-up: its
+    /// class is below what the request requires).
+    SecondFactor,
     /// Show the consent page.
     Consent,
     /// Issue the code.
@@ -493,6 +603,28 @@ pub fn decide(
             ))
         } else {
             Ok(Next::Login)
+        };
+    }
+    let required = v.acr.required();
+    if let Some(a) = auth.filter(|a| a.acr < required) {
+        if a.reachable < required {
+            // Unmet Authentication Requirements 1.0 §2: not a downgrade.
+            return Err(OAuthError::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "the user cannot meet the requested authentication context class",
+            ));
+        }
+        // OpenID Connect Core §3.1.2.6: login_required "MAY be returned if
+        // [...] the Authentication Request cannot be completed without
+        // displaying a user interface for End-User authentication"; a
+        // step-up is an authentication.
+        return if v.prompt.none {
+            Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the request requires a stronger authentication than the session's",
+            ))
+        } else {
+            Ok(Next::SecondFactor)
         };
     }
     let covered = consented.is_some_and(|c| v.scope.is_subset(c));
@@ -734,10 +866,14 @@ mod tests {
         let fresh = Some(Authentication {
             auth_time: now - Duration::seconds(10),
             matches_hint: true,
+            acr: Acr::OneFactor,
+            reachable: Acr::OneFactor,
         });
         let old = Some(Authentication {
             auth_time: now - Duration::seconds(3600),
             matches_hint: true,
+            acr: Acr::OneFactor,
+            reachable: Acr::OneFactor,
         });
         let all = ScopeSet::parse("openid profile").unwrap();
         let none = Progress::default();
@@ -806,6 +942,8 @@ mod tests {
         let fresh = Some(Authentication {
             auth_time: now - Duration::seconds(10),
             matches_hint: true,
+            acr: Acr::OneFactor,
+            reachable: Acr::OneFactor,
         });
         let none = Progress::default();
         let first = ConsentPolicy {
@@ -862,6 +1000,8 @@ mod tests {
         let other = Some(Authentication {
             auth_time: now - Duration::seconds(10),
             matches_hint: false,
+            acr: Acr::OneFactor,
+            reachable: Acr::OneFactor,
         });
         let all = ScopeSet::parse("openid profile").unwrap();
         let just = Progress {
@@ -873,6 +1013,85 @@ mod tests {
         let v = validated("&prompt=none");
         assert_eq!(
             d(&v, other, Some(&all), true, Progress::default(), now),
+            Err(ErrorCode::LoginRequired)
+        );
+    }
+
+    #[test]
+    fn acr_values_and_essential_acr_claims_are_parsed_into_a_requirement() {
+        use Acr::*;
+        let two = "urn:portcullis:acr:2fa";
+        let one = "urn:portcullis:acr:1fa";
+        let essential = |values: &str| {
+            let claims = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":{values}}}}}}}"#);
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            ser.append_pair("claims", &claims);
+            format!("&{}", ser.finish())
+        };
+        let cases: Vec<(String, Result<(Option<Vec<Acr>>, Acr), ErrorCode>)> = vec![
+            (String::new(), Ok((None, OneFactor))),
+            (format!("&acr_values={two}"), Ok((Some(vec![TwoFactor]), TwoFactor))),
+            // A preference list: any one value satisfies, so the weakest.
+            (format!("&acr_values=phr%20{two}"), Ok((Some(vec![PhishingResistant, TwoFactor]), TwoFactor))),
+            // Unknown values are skipped ...
+            (format!("&acr_values=urn%3Ax%3Agold%20{one}"), Ok((Some(vec![OneFactor]), OneFactor))),
+            // ... but none known cannot be met.
+            ("&acr_values=urn%3Ax%3Agold".to_owned(), Err(ErrorCode::UnmetAuthenticationRequirements)),
+            (essential(&format!(r#"["{two}"]"#)), Ok((Some(vec![TwoFactor]), TwoFactor))),
+            (essential(r#"["silver"]"#), Err(ErrorCode::UnmetAuthenticationRequirements)),
+            // Not essential: no requirement.
+            (
+                "&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22values%22%3A%5B%22phr%22%5D%7D%7D%7D".to_owned(),
+                Ok((None, OneFactor)),
+            ),
+        ];
+        for (extra, want) in cases {
+            let got = run(&extra, false).map(|v| (v.acr.wanted.clone(), v.acr.required()));
+            assert_eq!(got, want, "{extra}");
+        }
+        // The client's require_mfa is a floor.
+        let mut c = client(false);
+        c.require_mfa = true;
+        let p = RawParams::parse(format!("{BASE}&acr_values={one}").as_bytes());
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        let v = validate(&p, &c, &r, POLICY).unwrap();
+        assert_eq!(v.acr.required(), TwoFactor);
+        // The claim: the first asked value the session meets, at least the floor.
+        assert_eq!(v.acr.claim(TwoFactor), TwoFactor);
+        let req = AcrRequest { wanted: Some(vec![PhishingResistant, OneFactor]), floor: OneFactor };
+        assert_eq!(req.claim(TwoFactor), OneFactor);
+        assert_eq!(req.claim(PhishingResistant), PhishingResistant);
+        assert_eq!(AcrRequest::default().claim(TwoFactor), TwoFactor);
+    }
+
+    #[test]
+    fn a_session_below_the_requirement_steps_up_or_is_refused() {
+        let now = Utc::now();
+        let all = ScopeSet::parse("openid profile").unwrap();
+        let session = |acr, reachable| {
+            Some(Authentication {
+                auth_time: now - Duration::seconds(10),
+                matches_hint: true,
+                acr,
+                reachable,
+            })
+        };
+        let none = Progress::default();
+        let v = validated("&acr_values=urn%3Aportcullis%3Aacr%3A2fa");
+        let one = session(Acr::OneFactor, Acr::TwoFactor);
+        assert_eq!(d(&v, one, Some(&all), false, none, now), Ok(Next::SecondFactor));
+        assert_eq!(
+            d(&v, session(Acr::OneFactor, Acr::OneFactor), Some(&all), false, none, now),
+            Err(ErrorCode::UnmetAuthenticationRequirements)
+        );
+        assert_eq!(
+            d(&v, session(Acr::TwoFactor, Acr::TwoFactor), Some(&all), false, none, now),
+            Ok(Next::Issue)
+        );
+        assert_eq!(d(&v, None, Some(&all), false, none, now), Ok(Next::Login));
+        let v = validated("&acr_values=urn%3Aportcullis%3Aacr%3A2fa&prompt=none");
+        assert_eq!(
+            d(&v, one, Some(&all), false, none, now),
             Err(ErrorCode::LoginRequired)
         );
     }

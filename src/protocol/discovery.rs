@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoints::Endpoint;
+use crate::domain::mfa::Acr;
 use crate::ports::JwsAlg;
 
 /// The client-authentication methods that sign a JWT and so need their
@@ -73,6 +74,7 @@ impl DiscoveryCapabilities {
                 "sid",
                 "azp",
                 "amr",
+                "acr",
                 "name",
                 "preferred_username",
                 "email",
@@ -101,6 +103,7 @@ struct Document<'a> {
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: Vec<&'static str>,
     claims_supported: &'a [&'static str],
+    acr_values_supported: Vec<&'static str>,
     code_challenge_methods_supported: &'a [&'static str],
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
@@ -158,6 +161,9 @@ pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsA
         // Discovery §3: RS256 MUST be included.
         id_token_signing_alg_values_supported: signing_algs.iter().map(|a| a.as_str()).collect(),
         claims_supported: &caps.claims,
+        // OpenID Connect Discovery §3: the classes `acr` can take
+        // (docs/MFA.md), weakest first.
+        acr_values_supported: Acr::ALL.iter().map(|a| a.as_str()).collect(),
         code_challenge_methods_supported: &caps.code_challenge_methods,
         claims_parameter_supported: false,
         request_parameter_supported: false,

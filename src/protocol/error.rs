@@ -55,6 +55,13 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// OIDC Core §3.1.2.6.
     RegistrationNotSupported,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0 §2: the
+    /// authentication the request (`acr_values`, an essential `acr` claim)
+    /// or the client (`require_mfa`) requires cannot be given.
+    UnmetAuthenticationRequirements,
+    /// RFC 9470 §3: the token's authentication is weaker than the
+    /// resource requires (step-up).
+    InsufficientUserAuthentication,
 }
 
 impl ErrorCode {
@@ -83,6 +90,8 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
         }
     }
 }

@@ -9,6 +9,9 @@ use super::authorize::{
     self, Authentication, AuthorizePolicy, CARRIED_PARAMS, ConsentPolicy, Next, PageError,
     Progress, ValidatedAuthorize, VerifiedRedirect,
 };
+use super::mfa::{has_second_factor, use_recovery_code, verify_totp};
+use super::passkey;
+use crate::domain::mfa::{Acr, CeremonyKind, FactorKind, FactorUsed, acr_of, amr_after};
 use super::client_address::throttle_address;
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
@@ -102,6 +105,12 @@ pub enum LoginMessage {
     /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`; shown only after a correct
     /// password).
     EmailNotVerified,
+    /// A wrong TOTP or recovery code (second-factor page).
+    BadSecondFactor,
+    /// The passkey answer did not verify (or the ceremony expired).
+    PasskeyRefused,
+    /// The sign-in in progress ended or expired: start again.
+    SignInExpired,
 }
 
 impl LoginMessage {
@@ -120,6 +129,11 @@ impl LoginMessage {
             Self::EmailNotVerified => {
                 "Verify your e-mail address first: follow the link in the mail we sent you."
             }
+            Self::BadSecondFactor => {
+                "That code is not right. Enter the current code from your authenticator app, or an unused recovery code."
+            }
+            Self::PasskeyRefused => "The passkey could not be verified. Try again.",
+            Self::SignInExpired => "Your sign-in took too long. Sign in again.",
         }
     }
 }
@@ -137,6 +151,12 @@ pub enum LoginFailure {
     Disabled,
     /// The address is not verified and the operator requires it.
     EmailNotVerified,
+    /// A wrong second factor (TOTP or recovery code, or a passkey that did
+    /// not verify).
+    BadSecondFactor,
+    /// The user cannot meet the authentication the request or the client
+    /// requires (no second factor).
+    UnmetRequirements,
 }
 
 /// What the HTTP layer shows or sends.
@@ -154,6 +174,21 @@ pub enum Outcome {
         request: String,
         /// Pre-filled username.
         login_hint: Option<String>,
+        /// A message, if this is a retry.
+        message: Option<LoginMessage>,
+    },
+    /// The second-factor page: the user passed the password (or holds a
+    /// session below what the request requires) and gives a TOTP code, a
+    /// recovery code or a passkey.
+    SecondFactor {
+        /// Application name.
+        client_name: String,
+        /// The verified redirect URI (the page's CSP `form-action` allows it).
+        redirect_uri: String,
+        /// The carried request.
+        request: String,
+        /// The user has a passkey (the page offers it).
+        passkeys: bool,
         /// A message, if this is a retry.
         message: Option<LoginMessage>,
     },
@@ -188,8 +223,12 @@ pub struct Report {
     pub subject: Option<UserId>,
     /// The session id (`sid`).
     pub session_id: Option<String>,
-    /// A sign-in succeeded.
+    /// A sign-in succeeded (completed: a pending first step is not one).
     pub login_succeeded: bool,
+    /// The completed sign-in's methods (RFC 8176).
+    pub amr: Vec<String>,
+    /// The completed sign-in's class.
+    pub acr: Option<Acr>,
     /// A sign-in failed, and why.
     pub login_failed: Option<LoginFailure>,
     /// Consent was given (`Ok`) or refused (`Err`), with the scopes asked.
@@ -321,14 +360,31 @@ pub async fn authorize(
         }
         None => None,
     };
-    let auth = session.and_then(|s| {
-        s.session.auth_time.map(|auth_time| Authentication {
-            auth_time,
-            // OpenID Connect Core §3.1.2.1: the signed-in user must be the
-            // one the hint names; otherwise sign in (or login_required).
-            matches_hint: c.hinted.as_ref().is_none_or(|h| *h == s.user.id),
-        })
-    });
+    let required = c.validated.acr.required();
+    let auth = match session {
+        Some(s) => match s.session.auth_time {
+            Some(auth_time) => {
+                let acr = session_acr(&s.session);
+                // The user's factors matter only for a step-up.
+                let reachable = if acr < required {
+                    reachable(ctx, &s.user.id).await?
+                } else {
+                    acr
+                };
+                Some(Authentication {
+                    auth_time,
+                    // OpenID Connect Core §3.1.2.1: the signed-in user must be
+                    // the one the hint names; otherwise sign in (or
+                    // login_required).
+                    matches_hint: c.hinted.as_ref().is_none_or(|h| *h == s.user.id),
+                    acr,
+                    reachable,
+                })
+            }
+            None => None,
+        },
+        None => None,
+    };
     if let Some(s) = session {
         report.subject = Some(s.user.id.clone());
         report.session_id = Some(s.session.id.clone());
@@ -372,6 +428,18 @@ pub async fn authorize(
                 request: carried,
                 login_hint,
                 message: wrong_account.then_some(LoginMessage::WrongAccount),
+            })
+        }
+        Ok(Next::SecondFactor) => {
+            let Some(s) = session else {
+                return Err(OAuthError::server_error("a step-up without a session"));
+            };
+            Ok(Outcome::SecondFactor {
+                redirect_uri: c.validated.redirect.uri().to_owned(),
+                client_name: c.client.name,
+                request: carried,
+                passkeys: has_passkey(ctx, &s.user.id).await?,
+                message: None,
             })
         }
         Ok(Next::Consent) => {
@@ -428,7 +496,13 @@ async fn issue_code(
         session_id: Some(s.session.id.clone()),
         auth_time: s.session.auth_time.unwrap_or(now),
         amr: s.session.amr.clone(),
-        acr: s.session.acr.clone(),
+        // The acr claim: the first class asked for that the session meets.
+        acr: Some(
+            v.acr
+                .claim(session_acr(&s.session))
+                .as_str()
+                .to_owned(),
+        ),
         claims: v.claims.clone(),
         created_at: now,
         expires_at: now + ctx.settings.code_ttl,
@@ -546,8 +620,121 @@ pub struct Credentials<'a> {
 pub enum SignIn {
     /// Signed in: the new session, and its cookie value.
     Started(Box<LiveSession>, NewSession),
+    /// The password was right and the user owes the second factor: a
+    /// pending session (it signs nobody in, [`load_pending`]) and its
+    /// cookie value.
+    SecondFactorDue(Box<LiveSession>, NewSession),
+    /// The password was right but the user cannot meet what is required
+    /// (no second factor): no session.
+    Unmet,
     /// Refused, with the message the sign-in page shows.
     Refused(LoginMessage),
+}
+
+/// The methods (`amr`, RFC 8176) a session proved.
+pub fn session_amr(s: &Session) -> Vec<String> {
+    s.amr
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or_default()
+}
+
+/// The class a session meets: its stored `acr`, else the one its methods
+/// give (sessions from before multi-factor sign-in).
+pub fn session_acr(s: &Session) -> Acr {
+    s.acr
+        .as_deref()
+        .and_then(Acr::parse)
+        .unwrap_or_else(|| acr_of(&session_amr(s)))
+}
+
+/// The strongest class `user` can reach with the factors they have: a
+/// passkey gives [`Acr::PhishingResistant`], a confirmed TOTP
+/// [`Acr::TwoFactor`], nothing the password alone. Counts the factors
+/// [`has_second_factor`] counts (confirmed ones).
+async fn reachable(ctx: &Ctx<'_>, user: &UserId) -> Result<Acr, OAuthError> {
+    let factors = ctx.store.factors().list_factors(user).await?;
+    let confirmed = |k: FactorKind| {
+        factors
+            .iter()
+            .any(|f| f.kind == k && f.confirmed_at.is_some())
+    };
+    Ok(if confirmed(FactorKind::Passkey) {
+        Acr::PhishingResistant
+    } else if confirmed(FactorKind::Totp) {
+        Acr::TwoFactor
+    } else {
+        Acr::OneFactor
+    })
+}
+
+/// Whether `user` has a passkey (the second-factor page offers it).
+pub async fn has_passkey(ctx: &Ctx<'_>, user: &UserId) -> Result<bool, OAuthError> {
+    let factors = ctx.store.factors().list_factors(user).await?;
+    Ok(factors
+        .iter()
+        .any(|f| f.kind == FactorKind::Passkey && f.confirmed_at.is_some()))
+}
+
+/// What a new session records of its sign-in.
+struct SessionStart<'a> {
+    user: User,
+    amr: Vec<String>,
+    /// The user passed the first factor and owes the second.
+    due: bool,
+    ip: &'a str,
+    user_agent: Option<&'a str>,
+}
+
+/// Starts a new session (a new id and cookie: docs/SECURITY.md invariant
+/// 7), ending `previous` (the live or pending session it replaces).
+async fn start_session(
+    ctx: &Ctx<'_>,
+    start: SessionStart<'_>,
+    previous: Option<&Session>,
+    now: DateTime<Utc>,
+) -> Result<(Box<LiveSession>, NewSession), OAuthError> {
+    let cookie_value = ctx.rng.token();
+    let amr = serde_json::to_string(&start.amr).map_err(OAuthError::server_error)?;
+    let session = Session {
+        id: ctx.rng.uuid_v4(),
+        id_hash: TokenHash::of(&cookie_value),
+        user_id: Some(start.user.id.clone()),
+        auth_time: Some(now),
+        amr: Some(amr),
+        acr: (!start.due).then(|| acr_of(&start.amr).as_str().to_owned()),
+        second_factor_due: start.due,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + ctx.settings.session_max,
+        ended_at: None,
+        ip: Some(start.ip.chars().take(64).collect()),
+        user_agent: start
+            .user_agent
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect()),
+    };
+    let uow = ctx.store.begin().await?;
+    if let Some(prev) = previous {
+        uow.sessions().end_session(&prev.id, now).await?;
+    }
+    uow.sessions().insert_session(&session).await?;
+    uow.commit().await?;
+    Ok((
+        Box::new(LiveSession {
+            session,
+            user: start.user,
+        }),
+        NewSession { cookie_value },
+    ))
+}
+
+/// Records a completed sign-in in the report.
+fn completed(report: &mut Report, live: &LiveSession) {
+    report.login_succeeded = true;
+    report.subject = Some(live.user.id.clone());
+    report.session_id = Some(live.session.id.clone());
+    report.amr = session_amr(&live.session);
+    report.acr = Some(session_acr(&live.session));
 }
 
 /// A throttle key, its policy and the message its lock shows.
@@ -612,11 +799,18 @@ async fn reserve_attempt(
 /// authorization request and the account page's own sign-in. `hinted`:
 /// the user an `id_token_hint` names (OpenID Connect Core §3.1.2.1); another
 /// user is refused with [`LoginMessage::WrongAccount`] and no session.
+///
+/// A user with a second factor, or one the request requires it of
+/// (`required` above [`Acr::OneFactor`]), gets a pending session
+/// ([`SignIn::SecondFactorDue`]); one who cannot meet `required` gets
+/// [`SignIn::Unmet`], after the password only (a factor's enrolment is
+/// never told before it).
 pub async fn sign_in(
     ctx: &Ctx<'_>,
     form: &Credentials<'_>,
     previous: Option<&LiveSession>,
     hinted: Option<&UserId>,
+    required: Acr,
     report: &mut Report,
 ) -> Result<SignIn, OAuthError> {
     let now = ctx.clock.now();
@@ -678,36 +872,203 @@ pub async fn sign_in(
         // OpenID Connect Core §3.1.2.1: the request is for the hinted user.
         return Ok(SignIn::Refused(LoginMessage::WrongAccount));
     }
-    let cookie_value = ctx.rng.token();
-    let session = Session {
-        id: ctx.rng.uuid_v4(),
-        id_hash: TokenHash::of(&cookie_value),
-        user_id: Some(user.id.clone()),
-        auth_time: Some(now),
-        amr: Some("[\"pwd\"]".to_owned()),
-        acr: None,
-        second_factor_due: false,
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + s.session_max,
-        ended_at: None,
-        ip: Some(form.ip.chars().take(64).collect()),
-        user_agent: form
-            .user_agent
-            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect()),
-    };
-    let uow = ctx.store.begin().await?;
-    if let Some(prev) = previous {
-        uow.sessions().end_session(&prev.session.id, now).await?;
+    if required > Acr::OneFactor && reachable(ctx, &user.id).await? < required {
+        report.login_failed = Some(LoginFailure::UnmetRequirements);
+        return Ok(SignIn::Unmet);
     }
-    uow.sessions().insert_session(&session).await?;
-    uow.commit().await?;
-    report.login_succeeded = true;
-    report.session_id = Some(session.id.clone());
-    Ok(SignIn::Started(
-        Box::new(LiveSession { session, user }),
-        NewSession { cookie_value },
-    ))
+    let due = has_second_factor(ctx.store, &user.id).await?;
+    let start = SessionStart {
+        user,
+        amr: amr_after(&[], &[FactorUsed::Password]),
+        due,
+        ip: form.ip,
+        user_agent: form.user_agent,
+    };
+    let (live, new) = start_session(ctx, start, previous.map(|p| &p.session), now).await?;
+    if due {
+        report.session_id = Some(live.session.id.clone());
+        return Ok(SignIn::SecondFactorDue(live, new));
+    }
+    completed(report, &live);
+    Ok(SignIn::Started(live, new))
+}
+
+/// A second factor as posted.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A TOTP code.
+    Totp(&'a str),
+    /// A recovery code.
+    RecoveryCode(&'a str),
+    /// A passkey: the ceremony's handle and the browser's answer (JSON).
+    Passkey {
+        /// The ceremony handle.
+        handle: &'a str,
+        /// The credential JSON.
+        credential: &'a str,
+    },
+}
+
+/// Where a factor attempt comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Client address.
+    pub ip: &'a str,
+    /// The browser's `User-Agent`.
+    pub user_agent: Option<&'a str>,
+}
+
+/// The throttle keys of a second-factor attempt (docs/MFA.md): the address,
+/// and the account (`mfa:user:<id>`, at `PORTCULLIS_LOGIN_MAX_FAILURES`:
+/// whoever gets here knows the password).
+fn factor_throttle_keys(s: &InteractionSettings, user: &UserId, ip: &str) -> [ThrottleKey; 2] {
+    let ip = throttle_address(ip);
+    [
+        (
+            format!("ip:{ip}"),
+            s.ip_throttle,
+            LoginMessage::AddressThrottled,
+        ),
+        (
+            format!("mfa:user:{}", user.as_str()),
+            s.user_throttle,
+            LoginMessage::AccountLocked,
+        ),
+    ]
+}
+
+/// Checks a second factor for `session` (pending after the password, or
+/// live for a step-up) with throttling reserved before the check (atomic,
+/// like passwords) and, when it holds, starts a NEW session whose methods
+/// add the factor to the session's (`amr_after`), ending `session`.
+/// `Ok(Err(message))`: refused (the second-factor page shows `message`).
+pub async fn second_factor(
+    ctx: &Ctx<'_>,
+    session: &LiveSession,
+    proof: Proof<'_>,
+    origin: Origin<'_>,
+    report: &mut Report,
+) -> Result<Result<(Box<LiveSession>, NewSession), LoginMessage>, OAuthError> {
+    let now = ctx.clock.now();
+    let user = &session.user;
+    report.subject = Some(user.id.clone());
+    let keys = factor_throttle_keys(ctx.settings, &user.id, origin.ip);
+    let last_attempt = match reserve_attempt(ctx, &keys, now).await? {
+        Ok(last) => last,
+        Err(message) => {
+            report.login_failed = Some(LoginFailure::Locked);
+            return Ok(Err(message));
+        }
+    };
+    let used = match proof {
+        Proof::Totp(code) => verify_totp(ctx.store, ctx.secrets, &user.id, code.trim(), now)
+            .await?
+            .then_some(FactorUsed::Totp),
+        Proof::RecoveryCode(code) => use_recovery_code(ctx.store, &user.id, code, now)
+            .await?
+            .then_some(FactorUsed::RecoveryCode),
+        Proof::Passkey { handle, credential } => passkey::verify_authentication(
+            ctx.store,
+            ctx.webauthn,
+            handle,
+            credential,
+            CeremonyKind::SecondFactor,
+            Some(&user.id),
+            now,
+        )
+        .await?
+        .filter(|(id, _)| *id == user.id)
+        .map(|(_, used)| used),
+    };
+    let Some(used) = used else {
+        // A failed attempt keeps its reservations.
+        report.login_failed = Some(LoginFailure::BadSecondFactor);
+        return Ok(Err(if last_attempt {
+            LoginMessage::AccountLocked
+        } else if matches!(proof, Proof::Passkey { .. }) {
+            LoginMessage::PasskeyRefused
+        } else {
+            LoginMessage::BadSecondFactor
+        }));
+    };
+    let reserved: Vec<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
+    ctx.store.throttles().release_attempts(&reserved).await?;
+    let start = SessionStart {
+        user: user.clone(),
+        amr: amr_after(&session_amr(&session.session), &[used]),
+        due: false,
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+    };
+    let (live, new) = start_session(ctx, start, Some(&session.session), now).await?;
+    completed(report, &live);
+    Ok(Ok((live, new)))
+}
+
+/// A passwordless sign-in with a passkey (discoverable credential, user
+/// verification required: docs/MFA.md), throttled per address; ends
+/// `previous`. `hinted`: as for [`sign_in`].
+pub async fn passkey_sign_in(
+    ctx: &Ctx<'_>,
+    handle: &str,
+    credential: &str,
+    origin: Origin<'_>,
+    previous: Option<&LiveSession>,
+    hinted: Option<&UserId>,
+    report: &mut Report,
+) -> Result<Result<(Box<LiveSession>, NewSession), LoginMessage>, OAuthError> {
+    let now = ctx.clock.now();
+    let s = ctx.settings;
+    let keys = [(
+        format!("ip:{}", throttle_address(origin.ip)),
+        s.ip_throttle,
+        LoginMessage::AddressThrottled,
+    )];
+    if let Err(message) = reserve_attempt(ctx, &keys, now).await? {
+        report.login_failed = Some(LoginFailure::Locked);
+        return Ok(Err(message));
+    }
+    let verified = passkey::verify_authentication(
+        ctx.store,
+        ctx.webauthn,
+        handle,
+        credential,
+        CeremonyKind::Passwordless,
+        None,
+        now,
+    )
+    .await?;
+    let found = match verified {
+        Some((id, used)) => ctx.store.users().user_by_id(&id).await?.map(|u| (u, used)),
+        None => None,
+    };
+    let Some((user, used)) = found else {
+        report.login_failed = Some(LoginFailure::BadSecondFactor);
+        return Ok(Err(LoginMessage::PasskeyRefused));
+    };
+    report.subject = Some(user.id.clone());
+    if user.disabled {
+        report.login_failed = Some(LoginFailure::Disabled);
+        return Ok(Err(LoginMessage::Disabled));
+    }
+    ctx.store.throttles().release_attempts(&[keys[0].0.as_str()]).await?;
+    if s.require_verified_email && !user.email_verified {
+        report.login_failed = Some(LoginFailure::EmailNotVerified);
+        return Ok(Err(LoginMessage::EmailNotVerified));
+    }
+    if hinted.is_some_and(|h| *h != user.id) {
+        return Ok(Err(LoginMessage::WrongAccount));
+    }
+    let start = SessionStart {
+        user,
+        amr: amr_after(&[], &[used]),
+        due: false,
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+    };
+    let (live, new) = start_session(ctx, start, previous.map(|p| &p.session), now).await?;
+    completed(report, &live);
+    Ok(Ok((live, new)))
 }
 
 /// The login form of an authorization request was posted: [`sign_in`],
@@ -722,9 +1083,38 @@ pub async fn login(
         Ok(c) => c,
         Err(outcome) => return Ok((outcome, None)),
     };
+    let required = c.validated.acr.required();
+    let signed = sign_in(
+        ctx,
+        &form.credentials,
+        previous,
+        c.hinted.as_ref(),
+        required,
+        report,
+    )
+    .await?;
     let (live, new) =
-        match sign_in(ctx, &form.credentials, previous, c.hinted.as_ref(), report).await? {
+        match signed {
             SignIn::Started(live, new) => (live, new),
+            SignIn::SecondFactorDue(live, new) => {
+                let page = Outcome::SecondFactor {
+                    client_name: c.client.name.clone(),
+                    redirect_uri: c.validated.redirect.uri().to_owned(),
+                    request: c.params.encode_only(CARRIED_PARAMS),
+                    passkeys: has_passkey(ctx, &live.user.id).await?,
+                    message: None,
+                };
+                return Ok((page, Some(new)));
+            }
+            SignIn::Unmet => {
+                let err = OAuthError::new(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "the user cannot meet the required authentication context class",
+                );
+                report.error_sent = Some(err.code);
+                let outcome = error_response(&c.validated.redirect, &ctx.settings.issuer, &err);
+                return Ok((outcome, None));
+            }
             SignIn::Refused(message) => {
                 let page = Outcome::Login {
                     client_name: c.client.name.clone(),
@@ -742,6 +1132,101 @@ pub async fn login(
     };
     let outcome = authorize(ctx, form.request.as_bytes(), Some(&*live), progress, report).await?;
     Ok((outcome, Some(new)))
+}
+
+/// How a sign-in step of an authorization request was completed: a second
+/// factor for `session`, or a passwordless passkey.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// A second factor for the pending (or live, for a step-up) session.
+    SecondFactor(Option<&'a LiveSession>, Proof<'a>),
+    /// A passwordless passkey; `previous` is the live session it replaces.
+    Passwordless {
+        /// The live session, if any.
+        previous: Option<&'a LiveSession>,
+        /// The ceremony handle.
+        handle: &'a str,
+        /// The credential JSON.
+        credential: &'a str,
+    },
+}
+
+/// The second-factor page or a passkey of an authorization request was
+/// posted: [`second_factor`] or [`passkey_sign_in`], then the
+/// authorization goes on as after a sign-in. A second factor without a
+/// session (it ended, or expired) starts over at the login page.
+pub async fn factor_login(
+    ctx: &Ctx<'_>,
+    request: &str,
+    step: Step<'_>,
+    origin: Origin<'_>,
+    report: &mut Report,
+) -> Result<(Outcome, Option<NewSession>), OAuthError> {
+    let c = match check(ctx, request.as_bytes(), report).await? {
+        Ok(c) => c,
+        Err(outcome) => return Ok((outcome, None)),
+    };
+    let result = match step {
+        Step::SecondFactor(None, _) => {
+            let mut outcome =
+                authorize(ctx, request.as_bytes(), None, Progress::default(), report).await?;
+            if let Outcome::Login { message, .. } = &mut outcome {
+                *message = Some(LoginMessage::SignInExpired);
+            }
+            return Ok((outcome, None));
+        }
+        Step::SecondFactor(Some(session), proof) => {
+            match second_factor(ctx, session, proof, origin, report).await? {
+                Ok(done) => Ok(done),
+                Err(message) => Err((Some(session), message)),
+            }
+        }
+        Step::Passwordless {
+            previous,
+            handle,
+            credential,
+        } => passkey_sign_in(
+            ctx,
+            handle,
+            credential,
+            origin,
+            previous,
+            c.hinted.as_ref(),
+            report,
+        )
+        .await?
+        .map_err(|m| (None, m)),
+    };
+    match result {
+        Ok((live, new)) => {
+            let progress = Progress {
+                just_authenticated: true,
+                just_consented: false,
+            };
+            let outcome = authorize(ctx, request.as_bytes(), Some(&*live), progress, report).await?;
+            Ok((outcome, Some(new)))
+        }
+        Err((Some(session), message)) => {
+            let page = Outcome::SecondFactor {
+                client_name: c.client.name,
+                redirect_uri: c.validated.redirect.uri().to_owned(),
+                request: c.params.encode_only(CARRIED_PARAMS),
+                passkeys: has_passkey(ctx, &session.user.id).await?,
+                message: Some(message),
+            };
+            Ok((page, None))
+        }
+        Err((None, message)) => {
+            let page = Outcome::Login {
+                client_name: c.client.name,
+                redirect_uri: c.validated.redirect.uri().to_owned(),
+                request: c.params.encode_only(CARRIED_PARAMS),
+                login_hint: c.validated.login_hint,
+                message: Some(message),
+            };
+            Ok((page, None))
+        }
+    }
 }
 
 /// The consent form was posted with `allow`.

@@ -8,7 +8,8 @@ use super::params::RawParams;
 use super::resource;
 use super::token::TokenCtx;
 use super::token::issue::user_claims;
-use crate::domain::UserId;
+use crate::domain::mfa::Acr;
+use crate::domain::{ClientId, UserId};
 
 /// The pure step: the bearer token, from `Authorization: Bearer` or the
 /// `access_token` form field of a POST (RFC 6750 §2.1–2.2); never both,
@@ -50,14 +51,40 @@ pub fn bearer_token(
     }
 }
 
+/// RFC 9470 §3: the class a token's client requires ([`Acr::TwoFactor`]
+/// with `require_mfa`) that the token's `acr` does not meet; `None` when
+/// the token is strong enough.
+pub fn step_up_needed(require_mfa: bool, token_acr: Option<&str>) -> Option<Acr> {
+    let have = token_acr.and_then(Acr::parse).unwrap_or(Acr::OneFactor);
+    (require_mfa && have < Acr::TwoFactor).then_some(Acr::TwoFactor)
+}
+
 /// The claims about the token's user (OIDC Core §5.3.2): the token must be
-/// valid, carry `openid`, and its user must exist and be enabled.
+/// valid, carry `openid`, meet its client's authentication requirement
+/// (RFC 9470 `insufficient_user_authentication`), and its user must exist
+/// and be enabled.
 pub async fn handle(ctx: &TokenCtx<'_>, token: &str) -> Result<Map<String, Value>, OAuthError> {
     let claims = resource::validate(ctx, token).await?;
     if !claims.scope.contains("openid") {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
             "the access token lacks the openid scope",
+        ));
+    }
+    let require_mfa = match ClientId::parse(&claims.client_id) {
+        Some(id) => ctx
+            .store
+            .clients()
+            .get_client(&id)
+            .await?
+            .is_some_and(|c| c.require_mfa),
+        None => false,
+    };
+    let token_acr = claims.all.get("acr").and_then(Value::as_str);
+    if step_up_needed(require_mfa, token_acr).is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientUserAuthentication,
+            "the client requires a two-factor authentication; authenticate again with acr_values",
         ));
     }
     let user = ctx
@@ -73,6 +100,21 @@ pub async fn handle(ctx: &TokenCtx<'_>, token: &str) -> Result<Map<String, Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn require_mfa_asks_for_two_factors() {
+        for (require, acr, want) in [
+            (false, None, None),
+            (false, Some("urn:portcullis:acr:1fa"), None),
+            (true, None, Some(Acr::TwoFactor)),
+            (true, Some("urn:portcullis:acr:1fa"), Some(Acr::TwoFactor)),
+            (true, Some("unknown"), Some(Acr::TwoFactor)),
+            (true, Some("urn:portcullis:acr:2fa"), None),
+            (true, Some("phr"), None),
+        ] {
+            assert_eq!(step_up_needed(require, acr), want, "{require} {acr:?}");
+        }
+    }
 
     #[test]
     fn one_way_to_send_the_token() {

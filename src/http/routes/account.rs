@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::app::account::{self, EmailChange, EmailSettings, PasswordChange};
 use crate::app::operator::OperatorError;
 use crate::domain::event::{DetailKey, Event, EventKind};
+use crate::domain::mfa::Acr;
 use crate::error::AppError;
 use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::{ClientIp, PageForm, Query};
@@ -395,11 +396,14 @@ pub async fn post_account_login(
         ip: &ip,
         user_agent: meta.user_agent.as_deref(),
     };
+    // Every sign-in of a user with a second factor asks for it
+    // (docs/MFA.md); the account page itself requires no more.
     let result = interaction::sign_in(
         &ctx(&state),
         &credentials,
         previous.as_ref(),
         None,
+        Acr::OneFactor,
         &mut report,
     )
     .await;
@@ -415,6 +419,25 @@ pub async fn post_account_login(
             }
             Ok(resp)
         }
+        SignIn::SecondFactorDue(live, new) => {
+            let passkeys = interaction::has_passkey(&ctx(&state), &live.user.id)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let mut resp = crate::http::routes::mfa_login::account_factor_page(
+                &state,
+                &new.cookie_value,
+                passkeys,
+                None,
+            );
+            if let Some(v) =
+                session::set_cookie(&state.config, &state.session_key, &new.cookie_value)
+            {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        // Nothing is required here beyond one factor.
+        SignIn::Unmet => Ok(login_page(&state, cookie, StatusCode::OK, None, None, username)),
         SignIn::Refused(message) => {
             let status = if message == LoginMessage::AddressThrottled {
                 StatusCode::TOO_MANY_REQUESTS

@@ -12,6 +12,7 @@ use crate::error::{AppError, render_page};
 use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::{ClientIp, PageForm, is_form};
 use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage, ScopeLine};
+use crate::http::routes::mfa_login;
 use crate::http::session;
 use crate::protocol::authorize::{Progress, ResponseMode};
 use crate::protocol::error::{ErrorCode, OAuthError};
@@ -23,7 +24,7 @@ use crate::state::AppState;
 /// The last sentence of this page's CSRF refusal (`session::require_csrf`).
 const START_OVER: &str = "Go back to the application and start again.";
 
-fn ctx(state: &AppState) -> Ctx<'_> {
+pub(crate) fn ctx(state: &AppState) -> Ctx<'_> {
     Ctx {
         store: state.store.as_ref(),
         clock: state.clock.as_ref(),
@@ -37,7 +38,7 @@ fn ctx(state: &AppState) -> Ctx<'_> {
 }
 
 /// A failed dependency: a page, never a redirect with partial state.
-fn failure_page(err: &OAuthError) -> AppError {
+pub(crate) fn failure_page(err: &OAuthError) -> AppError {
     if err.code == ErrorCode::TemporarilyUnavailable {
         tracing::warn!(error = %err, source = ?err.source, "authorization interaction: dependency unavailable");
         AppError::page(
@@ -55,7 +56,7 @@ fn failure_page(err: &OAuthError) -> AppError {
     }
 }
 
-async fn current_session(
+pub(crate) async fn current_session(
     state: &AppState,
     cookie: Option<&str>,
 ) -> Result<Option<LiveSession>, OAuthError> {
@@ -67,7 +68,7 @@ async fn current_session(
 
 /// Renders an outcome. `cookie` is the session cookie value the browser
 /// will hold after this response (set here when `set_cookie`).
-fn render(
+pub(crate) fn render(
     state: &AppState,
     outcome: Outcome,
     cookie: Option<String>,
@@ -108,6 +109,28 @@ fn render(
                 }
             }
             r
+        }
+        Outcome::SecondFactor {
+            client_name,
+            redirect_uri,
+            request,
+            passkeys,
+            message,
+        } => {
+            let csrf = session::csrf_token(&state.session_key, &cookie);
+            let page = mfa_login::FactorPage {
+                client_name: Some(&client_name),
+                request: &request,
+                csrf: &csrf,
+                passkeys,
+                message: message.map(LoginMessage::text),
+            };
+            mfa_login::factor_response(
+                state,
+                &page,
+                message,
+                Some(pages::interaction_csp(&redirect_uri)),
+            )
         }
         Outcome::Consent {
             client_name,
@@ -170,7 +193,8 @@ fn render(
     resp
 }
 
-fn log_report(report: &Report) {
+/// Logs an interaction's report and counts its failures.
+pub(crate) fn log_report(report: &Report) {
     if let Some(failure) = report.login_failed {
         crate::metrics::login_failed(match failure {
             // One reason: the metric must not tell whether an account exists.
@@ -180,6 +204,8 @@ fn log_report(report: &Report) {
             interaction::LoginFailure::Locked => "locked",
             interaction::LoginFailure::Disabled => "disabled",
             interaction::LoginFailure::EmailNotVerified => "email_not_verified",
+            interaction::LoginFailure::BadSecondFactor => "bad_second_factor",
+            interaction::LoginFailure::UnmetRequirements => "unmet_requirements",
         });
     }
     tracing::info!(

@@ -100,6 +100,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             auth_time: Some(rec.auth_time),
             session_id: rec.session_id.as_deref(),
             grant_id: Some(&rec.grant_id),
+            acr: rec.acr.as_deref(),
         };
         let (access_token, lifetime) =
             issue::access_token(ctx, client, &who, &rec.scope, now).await?;
@@ -113,6 +114,7 @@ impl GrantHandler for AuthorizationCodeGrant {
                 nonce: rec.nonce.as_deref(),
                 session_id: rec.session_id.as_deref(),
                 amr: rec.amr.as_deref(),
+                acr: rec.acr.as_deref(),
                 access_token: &access_token,
             };
             Some(issue::id_token(ctx, client, &input, now).await?)

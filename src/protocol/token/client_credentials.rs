@@ -62,6 +62,7 @@ impl GrantHandler for ClientCredentialsGrant {
             auth_time: None,
             session_id: None,
             grant_id: None,
+            acr: None,
         };
         let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
         report.issued = vec!["access_token"];

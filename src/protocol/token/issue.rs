@@ -147,6 +147,9 @@ pub struct Principal<'a> {
     /// every use: [`crate::protocol::grant`]); `None` for client
     /// credentials.
     pub grant_id: Option<&'a str>,
+    /// The authentication context class of the user's authentication
+    /// (RFC 9068 §2.2.1 `acr`).
+    pub acr: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token; returns it with its `jti`.
@@ -168,8 +171,12 @@ pub async fn access_token(
     claims.insert("jti".into(), json!(ctx.rng.uuid_v4()));
     claims.insert("client_id".into(), json!(client.id.as_str()));
     claims.insert("scope".into(), json!(scope.to_string()));
+    // RFC 9068 §2.2.1: auth_time and acr of the user's authentication.
     if let Some(at) = who.auth_time {
         claims.insert("auth_time".into(), json!(at.timestamp()));
+    }
+    if let Some(acr) = who.acr {
+        claims.insert("acr".into(), json!(acr));
     }
     if let Some(sid) = who.session_id {
         claims.insert("sid".into(), json!(sid));
@@ -235,12 +242,14 @@ pub struct IdTokenInput<'a> {
     pub session_id: Option<&'a str>,
     /// Authentication methods (JSON array text).
     pub amr: Option<&'a str>,
+    /// Authentication context class (OIDC Core §2 `acr`).
+    pub acr: Option<&'a str>,
     /// The access token issued with it (for `at_hash`).
     pub access_token: &'a str,
 }
 
 /// Signs an ID token (OIDC Core §2: iss, sub, aud, exp, iat, auth_time,
-/// nonce, at_hash, sid, azp).
+/// nonce, at_hash, sid, azp, amr, acr).
 pub async fn id_token(
     ctx: &TokenCtx<'_>,
     client: &Client,
@@ -266,6 +275,9 @@ pub async fn id_token(
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
     {
         claims.insert("amr".into(), amr);
+    }
+    if let Some(acr) = input.acr {
+        claims.insert("acr".into(), json!(acr));
     }
     claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
     ctx.keys

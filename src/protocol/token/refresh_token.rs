@@ -136,6 +136,7 @@ impl GrantHandler for RefreshTokenGrant {
             auth_time: Some(rec.auth_time),
             session_id: rec.session_id.as_deref(),
             grant_id: Some(&rec.family_id),
+            acr: rec.acr.as_deref(),
         };
         let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
         let mut issued = vec!["access_token", "refresh_token"];
@@ -149,6 +150,7 @@ impl GrantHandler for RefreshTokenGrant {
                 nonce: None,
                 session_id: rec.session_id.as_deref(),
                 amr: None,
+                acr: rec.acr.as_deref(),
                 access_token: &access_token,
             };
             Some(issue::id_token(ctx, client, &input, now).await?)

@@ -210,7 +210,7 @@ fn self_lockout(what: &str) -> AppError {
 /// (RFC 7591 §2 says to ignore unknown metadata), an operator's typo or a
 /// `client_id` / `client_secret` (which the server chooses) is refused, so
 /// that nothing is silently dropped.
-const ADMIN_CLIENT_FIELDS: [&str; 18] = [
+const ADMIN_CLIENT_FIELDS: [&str; 19] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -223,6 +223,7 @@ const ADMIN_CLIENT_FIELDS: [&str; 18] = [
     "id_token_signed_response_alg",
     "first_party",
     "require_pkce",
+    "require_mfa",
     "resource_server",
     "audience",
     "access_token_ttl",
