@@ -158,7 +158,7 @@ async function run(context) {
     await check('a wrong password shows the generic error, tied to the field', async () => {
       await page.getByLabel('Username').fill(USERNAME);
       await page.getByLabel('Password').fill(`${PASSWORD}-wrong`);
-      await submit(page, page.getByRole('button', { name: 'Sign in' }));
+      await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }));
       const alert = h.alerts(page);
       await alert.waitFor();
       const text = (await alert.innerText()).trim();
@@ -177,7 +177,7 @@ async function run(context) {
       const nobody = `nobody-${b64url(crypto.randomBytes(6))}`;
       await page.getByLabel('Username').fill(nobody);
       await page.getByLabel('Password').fill(PASSWORD);
-      await submit(page, page.getByRole('button', { name: 'Sign in' }));
+      await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }));
       const text = (await h.alerts(page).innerText()).trim();
       assert(text === WRONG_PASSWORD, `error reads "${text}"`);
       // Apart from the echoed username, the page is byte-for-byte the one a
@@ -197,7 +197,7 @@ async function run(context) {
     consentShown = await check('signing in by the labelled fields leads to the consent page', async () => {
       await page.getByLabel('Username').fill(USERNAME);
       await page.getByLabel('Password').fill(PASSWORD);
-      await submit(page, page.getByRole('button', { name: 'Sign in' }));
+      await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }));
       await page
         .getByRole('heading', { name: `${CLIENT_NAME} wants to access your account` })
         .waitFor();

@@ -277,11 +277,11 @@ async function finishAuthorization(page, before, state) {
       await submit(page, page.getByRole('button', { name: 'Allow' }));
       break;
     }
-    const here = await page
-      .locator('main')
-      .innerText()
-      .catch(() => '');
-    assert(Date.now() < deadline, `neither consent nor the redirect URI; on ${page.url()}:\n${here.slice(0, 500)}`);
+    if (Date.now() > deadline) {
+      const here = await page.evaluate(() => (document.body ? document.body.innerText : '')).catch(() => '');
+      const seen = h.problems.length ? `\nproblems:\n  ${h.problems.join('\n  ')}` : '';
+      assert(false, `neither consent nor the redirect URI in 30 s; on ${page.url()}:\n${here.slice(0, 500)}${seen}`);
+    }
     await page.waitForTimeout(100);
   }
   const back = await h.waitForRedirect(page, before + 1);
