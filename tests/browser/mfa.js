@@ -561,7 +561,13 @@ async function passkeys(browser) {
       const button = page.getByRole('button', { name: TEXT.passkeyButton, exact: true });
       assert(await button.isVisible(), `no "${TEXT.passkeyButton}" button on ${PATH.account}`);
       await clickPasskey(page, button);
-      await page.getByRole('heading', { name: 'Profile', level: 2 }).waitFor();
+      const profile = page.getByRole('heading', { name: 'Profile', level: 2 });
+      if (!(await profile.count())) {
+        const status = await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.responseStatus);
+        const body = (await page.locator('body').innerText()).slice(0, 500);
+        await shot(page, 'mfa-account-passkey-failed.png');
+        assert(false, `POST /login/passkey (mode passwordless, request "") ended on ${page.url()} (${status}):\n${body}`);
+      }
       const main = await page.locator('main').innerText();
       assert(main.includes(user.username), 'the account page does not say who is signed in');
     });
