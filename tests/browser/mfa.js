@@ -14,7 +14,8 @@
 //      computed from that key, gets ten recovery codes; signs in at
 //      /authorize with password + code (a wrong code first: an error, same
 //      page): amr pwd, otp, mfa, acr urn:portcullis:acr:2fa; then with a
-//      recovery code instead, which then works no more.
+//      recovery code instead, which then works no more; and on the account
+//      page with password + code.
 // Every ID token's signature is verified against the server's JWKS with an
 // independent JOSE library (`jose`). WebAuthn needs a secure context and an
 // RP ID that is a domain: the server must be reached as http://localhost.
@@ -761,6 +762,30 @@ async function totp(browser) {
   } else {
     blocked('recovery code tokens', 'recovery code sign-in');
     blocked('used recovery code refused', 'recovery code sign-in');
+  }
+
+  // The account page's own sign-in asks for the second factor too.
+  if (signedInTotp) {
+    await check('the account page asks for the code after the password, and signs in with it', async () => {
+      await signOut(page);
+      await page.getByLabel('Username', { exact: true }).fill(user.username);
+      await page.getByLabel('Password', { exact: true }).fill(user.password);
+      await submit(page, page.getByRole('button', { name: TEXT.signIn, exact: true }));
+      assert(await onFactorPage(page), `no second-factor step on ${page.url()}`);
+      const field = await factorField(page, 'totp');
+      const fresh = await freshCode(totpFor(key), lastStep);
+      await field.fill(fresh.code);
+      lastStep = fresh.step;
+      await submit(page, formButton(field));
+      const profile = page.getByRole('heading', { name: 'Profile', level: 2 });
+      if (!(await profile.count())) {
+        h.expectLoggedStatus(400, PATH.loginFactor);
+        const body = (await page.locator('body').innerText()).slice(0, 300);
+        assert(false, `the code (form with request "") ended on ${page.url()}:\n${body}`);
+      }
+    });
+  } else {
+    blocked('account page sign-in with TOTP', 'TOTP sign-in');
   }
 
   await h.noProblems('TOTP sign-in');
