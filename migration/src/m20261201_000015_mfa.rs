@@ -28,6 +28,7 @@ use sea_orm_migration::schema::{
 pub struct Migration;
 
 #[async_trait::async_trait]
+#[allow(clippy::too_many_lines)] // one statement per table and column, read top to bottom
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager

@@ -89,7 +89,9 @@ impl WebauthnRs {
     pub fn new(config: &MfaConfig) -> Result<Self, String> {
         let origin = Url::parse(&config.rp_origin)
             .map_err(|e| format!("WebAuthn origin {:?}: {e}", config.rp_origin))?;
-        if origin.domain().is_none() || !matches!(url::Host::parse(&config.rp_id), Ok(url::Host::Domain(_))) {
+        if origin.domain().is_none()
+            || !matches!(url::Host::parse(&config.rp_id), Ok(url::Host::Domain(_)))
+        {
             tracing::warn!(
                 rp_id = %config.rp_id,
                 "passkeys are off: the WebAuthn RP ID must be a domain name, not an IP address"
@@ -228,7 +230,8 @@ impl WebAuthn for WebauthnRs {
             None => {}
         }
         let result = if passwordless {
-            let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
+            let state: DiscoverableAuthentication =
+                serde_json::from_str(state).map_err(internal)?;
             rp.finish_discoverable_authentication(
                 &answer,
                 state,
@@ -248,5 +251,104 @@ impl WebAuthn for WebauthnRs {
             user_verified: result.user_verified(),
             device_bound: !result.backup_eligible(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rp_id: &str, origin: &str) -> MfaConfig {
+        MfaConfig {
+            rp_id: rp_id.into(),
+            rp_origin: origin.into(),
+            rp_name: "Example".into(),
+            totp_issuer: rp_id.into(),
+        }
+    }
+
+    fn rp() -> WebauthnRs {
+        WebauthnRs::new(&config("localhost", "http://localhost:8080")).unwrap()
+    }
+
+    fn json(s: &str) -> serde_json::Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn an_ip_address_rp_id_leaves_passkeys_off() {
+        let off = WebauthnRs::new(&config("127.0.0.1", "http://127.0.0.1:8080")).unwrap();
+        assert!(matches!(
+            off.start_passwordless(),
+            Err(WebAuthnError::Internal(_))
+        ));
+        assert!(WebauthnRs::new(&config("example.com", "https://idm.example.com")).is_ok());
+        assert!(WebauthnRs::new(&config("other.com", "https://idm.example.com")).is_err());
+    }
+
+    #[test]
+    fn registration_asks_for_a_discoverable_verified_credential() {
+        let user = UserId::new("0191f0c4-7b7e-7c4e-9a43-3c2f9a4e1d2b");
+        let c = rp()
+            .start_registration(&user, "alice", "Alice", &[])
+            .unwrap();
+        let o = json(&c.options);
+        let pk = &o["publicKey"];
+        assert_eq!(pk["rp"]["id"], "localhost");
+        assert_eq!(pk["rp"]["name"], "Example");
+        assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+        assert_eq!(pk["authenticatorSelection"]["requireResidentKey"], true);
+        assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
+        // The user handle is the user id's 16 bytes.
+        let handle = URL_SAFE_NO_PAD
+            .decode(pk["user"]["id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(handle, Uuid::parse_str(user.as_str()).unwrap().as_bytes());
+        // A user id that is not a UUID still gets a stable 16-byte handle.
+        assert_eq!(
+            user_handle(&UserId::new("alice")),
+            user_handle(&UserId::new("alice"))
+        );
+        assert_ne!(
+            user_handle(&UserId::new("alice")),
+            user_handle(&UserId::new("bob"))
+        );
+    }
+
+    #[test]
+    fn passwordless_options_are_modal_and_discoverable() {
+        let c = rp().start_passwordless().unwrap();
+        let o = json(&c.options);
+        assert!(o.get("mediation").is_none(), "{o}");
+        assert_eq!(o["publicKey"]["userVerification"], "required");
+        assert!(
+            o["publicKey"]["allowCredentials"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        );
+        assert!(matches!(
+            rp().start_second_factor(&[]),
+            Err(WebAuthnError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_answers_are_rejected_not_internal() {
+        let rp = rp();
+        let reg = rp
+            .start_registration(&UserId::new("u"), "u", "u", &[])
+            .unwrap();
+        assert!(matches!(
+            rp.finish_registration(&reg.state, "{}"),
+            Err(WebAuthnError::Rejected(_))
+        ));
+        assert!(matches!(
+            rp.credential_id_of("not json"),
+            Err(WebAuthnError::Rejected(_))
+        ));
+        assert!(matches!(
+            rp.finish_registration("garbage", "{}"),
+            Err(WebAuthnError::Internal(_))
+        ));
     }
 }

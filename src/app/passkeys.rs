@@ -50,14 +50,13 @@ pub async fn register(
     now: DateTime<Utc>,
 ) -> Result<Result<Registered, Refused>, OAuthError> {
     let first = !mfa::has_second_factor(store, user).await?;
-    let factor = match passkey::finish_registration(
-        store, webauthn, rng, user, handle, answer, name, now,
-    )
-    .await?
-    {
-        Ok(f) => f,
-        Err(r) => return Ok(Err(r)),
-    };
+    let factor =
+        match passkey::finish_registration(store, webauthn, rng, user, handle, answer, name, now)
+            .await?
+        {
+            Ok(f) => f,
+            Err(r) => return Ok(Err(r)),
+        };
     let recovery_codes = if first && store.factors().recovery_codes_left(user).await? == 0 {
         let codes = mfa::generate_recovery_codes(rng);
         store

@@ -253,13 +253,16 @@ mod tests {
         v.iter().map(|x| (*x).to_owned()).collect()
     }
 
+    /// Previous methods, factors used, expected `amr`, expected `acr`.
+    type Case = (Vec<String>, Vec<FactorUsed>, Vec<&'static str>, Acr);
+
     #[test]
     fn amr_and_acr_follow_the_factors_used() {
         let key = |device_bound, user_verified| FactorUsed::Passkey {
             device_bound,
             user_verified,
         };
-        let cases: Vec<(Vec<String>, Vec<FactorUsed>, Vec<&str>, Acr)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 vec![],
                 vec![FactorUsed::Password],

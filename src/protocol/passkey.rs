@@ -379,6 +379,10 @@ mod tests {
             assert!(r.text().ends_with('.'), "{r:?}");
         }
         assert!(Refused::TooMany.text().contains(&MAX_PASSKEYS.to_string()));
-        assert!(Refused::BadName.text().contains(&MAX_NAME_CHARS.to_string()));
+        assert!(
+            Refused::BadName
+                .text()
+                .contains(&MAX_NAME_CHARS.to_string())
+        );
     }
 }
