@@ -292,7 +292,12 @@ fn parse_acr(
     };
     let asked: Option<Vec<String>> = match claims.and_then(essential_acr) {
         Some(v) => Some(v),
-        None => acr_values.map(|raw| raw.split(' ').filter(|v| !v.is_empty()).map(str::to_owned).collect()),
+        None => acr_values.map(|raw| {
+            raw.split(' ')
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
     };
     let wanted = match asked {
         None => None,
@@ -300,7 +305,9 @@ fn parse_acr(
         Some(v) => {
             let known: Vec<Acr> = v.iter().filter_map(|a| Acr::parse(a)).collect();
             if known.is_empty() {
-                return Err("none of the requested authentication context classes (acr) is supported");
+                return Err(
+                    "none of the requested authentication context classes (acr) is supported",
+                );
             }
             Some(known)
         }
@@ -1023,7 +1030,8 @@ mod tests {
         let two = "urn:portcullis:acr:2fa";
         let one = "urn:portcullis:acr:1fa";
         let essential = |values: &str| {
-            let claims = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":{values}}}}}}}"#);
+            let claims =
+                format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":{values}}}}}}}"#);
             let mut ser = url::form_urlencoded::Serializer::new(String::new());
             ser.append_pair("claims", &claims);
             format!("&{}", ser.finish())
@@ -1058,7 +1066,10 @@ mod tests {
         assert_eq!(v.acr.required(), TwoFactor);
         // The claim: the first asked value the session meets, at least the floor.
         assert_eq!(v.acr.claim(TwoFactor), TwoFactor);
-        let req = AcrRequest { wanted: Some(vec![PhishingResistant, OneFactor]), floor: OneFactor };
+        let req = AcrRequest {
+            wanted: Some(vec![PhishingResistant, OneFactor]),
+            floor: OneFactor,
+        };
         assert_eq!(req.claim(TwoFactor), OneFactor);
         assert_eq!(req.claim(PhishingResistant), PhishingResistant);
         assert_eq!(AcrRequest::default().claim(TwoFactor), TwoFactor);
@@ -1079,13 +1090,30 @@ mod tests {
         let none = Progress::default();
         let v = validated("&acr_values=urn%3Aportcullis%3Aacr%3A2fa");
         let one = session(Acr::OneFactor, Acr::TwoFactor);
-        assert_eq!(d(&v, one, Some(&all), false, none, now), Ok(Next::SecondFactor));
         assert_eq!(
-            d(&v, session(Acr::OneFactor, Acr::OneFactor), Some(&all), false, none, now),
+            d(&v, one, Some(&all), false, none, now),
+            Ok(Next::SecondFactor)
+        );
+        assert_eq!(
+            d(
+                &v,
+                session(Acr::OneFactor, Acr::OneFactor),
+                Some(&all),
+                false,
+                none,
+                now
+            ),
             Err(ErrorCode::UnmetAuthenticationRequirements)
         );
         assert_eq!(
-            d(&v, session(Acr::TwoFactor, Acr::TwoFactor), Some(&all), false, none, now),
+            d(
+                &v,
+                session(Acr::TwoFactor, Acr::TwoFactor),
+                Some(&all),
+                false,
+                none,
+                now
+            ),
             Ok(Next::Issue)
         );
         assert_eq!(d(&v, None, Some(&all), false, none, now), Ok(Next::Login));

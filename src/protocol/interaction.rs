@@ -9,12 +9,12 @@ use super::authorize::{
     self, Authentication, AuthorizePolicy, CARRIED_PARAMS, ConsentPolicy, Next, PageError,
     Progress, ValidatedAuthorize, VerifiedRedirect,
 };
-use super::mfa::{has_second_factor, use_recovery_code, verify_totp};
-use super::passkey;
-use crate::domain::mfa::{Acr, CeremonyKind, FactorKind, FactorUsed, acr_of, amr_after};
 use super::client_address::throttle_address;
 use super::error::{ErrorCode, OAuthError};
+use super::mfa::{has_second_factor, use_recovery_code, verify_totp};
 use super::params::RawParams;
+use super::passkey;
+use crate::domain::mfa::{Acr, CeremonyKind, FactorKind, FactorUsed, acr_of, amr_after};
 use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, ScopeSet, Session, TokenHash, User,
     UserId, Username,
@@ -497,12 +497,7 @@ async fn issue_code(
         auth_time: s.session.auth_time.unwrap_or(now),
         amr: s.session.amr.clone(),
         // The acr claim: the first class asked for that the session meets.
-        acr: Some(
-            v.acr
-                .claim(session_acr(&s.session))
-                .as_str()
-                .to_owned(),
-        ),
+        acr: Some(v.acr.claim(session_acr(&s.session)).as_str().to_owned()),
         claims: v.claims.clone(),
         created_at: now,
         expires_at: now + ctx.settings.code_ttl,
@@ -1051,7 +1046,10 @@ pub async fn passkey_sign_in(
         report.login_failed = Some(LoginFailure::Disabled);
         return Ok(Err(LoginMessage::Disabled));
     }
-    ctx.store.throttles().release_attempts(&[keys[0].0.as_str()]).await?;
+    ctx.store
+        .throttles()
+        .release_attempts(&[keys[0].0.as_str()])
+        .await?;
     if s.require_verified_email && !user.email_verified {
         report.login_failed = Some(LoginFailure::EmailNotVerified);
         return Ok(Err(LoginMessage::EmailNotVerified));
@@ -1093,39 +1091,38 @@ pub async fn login(
         report,
     )
     .await?;
-    let (live, new) =
-        match signed {
-            SignIn::Started(live, new) => (live, new),
-            SignIn::SecondFactorDue(live, new) => {
-                let page = Outcome::SecondFactor {
-                    client_name: c.client.name.clone(),
-                    redirect_uri: c.validated.redirect.uri().to_owned(),
-                    request: c.params.encode_only(CARRIED_PARAMS),
-                    passkeys: has_passkey(ctx, &live.user.id).await?,
-                    message: None,
-                };
-                return Ok((page, Some(new)));
-            }
-            SignIn::Unmet => {
-                let err = OAuthError::new(
-                    ErrorCode::UnmetAuthenticationRequirements,
-                    "the user cannot meet the required authentication context class",
-                );
-                report.error_sent = Some(err.code);
-                let outcome = error_response(&c.validated.redirect, &ctx.settings.issuer, &err);
-                return Ok((outcome, None));
-            }
-            SignIn::Refused(message) => {
-                let page = Outcome::Login {
-                    client_name: c.client.name.clone(),
-                    redirect_uri: c.validated.redirect.uri().to_owned(),
-                    request: c.params.encode_only(CARRIED_PARAMS),
-                    login_hint: Some(form.credentials.username.to_owned()),
-                    message: Some(message),
-                };
-                return Ok((page, None));
-            }
-        };
+    let (live, new) = match signed {
+        SignIn::Started(live, new) => (live, new),
+        SignIn::SecondFactorDue(live, new) => {
+            let page = Outcome::SecondFactor {
+                client_name: c.client.name.clone(),
+                redirect_uri: c.validated.redirect.uri().to_owned(),
+                request: c.params.encode_only(CARRIED_PARAMS),
+                passkeys: has_passkey(ctx, &live.user.id).await?,
+                message: None,
+            };
+            return Ok((page, Some(new)));
+        }
+        SignIn::Unmet => {
+            let err = OAuthError::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "the user cannot meet the required authentication context class",
+            );
+            report.error_sent = Some(err.code);
+            let outcome = error_response(&c.validated.redirect, &ctx.settings.issuer, &err);
+            return Ok((outcome, None));
+        }
+        SignIn::Refused(message) => {
+            let page = Outcome::Login {
+                client_name: c.client.name.clone(),
+                redirect_uri: c.validated.redirect.uri().to_owned(),
+                request: c.params.encode_only(CARRIED_PARAMS),
+                login_hint: Some(form.credentials.username.to_owned()),
+                message: Some(message),
+            };
+            return Ok((page, None));
+        }
+    };
     let progress = Progress {
         just_authenticated: true,
         just_consented: false,
@@ -1203,7 +1200,8 @@ pub async fn factor_login(
                 just_authenticated: true,
                 just_consented: false,
             };
-            let outcome = authorize(ctx, request.as_bytes(), Some(&*live), progress, report).await?;
+            let outcome =
+                authorize(ctx, request.as_bytes(), Some(&*live), progress, report).await?;
             Ok((outcome, Some(new)))
         }
         Err((Some(session), message)) => {

@@ -28,7 +28,7 @@ use reqwest::StatusCode;
 
 use crate::both_backends;
 use crate::flow::{
-    PASSWORD, REDIRECT, TestClient, VERIFIER, get_authorize, hidden, login, param, query,
+    PASSWORD, REDIRECT, TestClient, VERIFIER, consent, get_authorize, hidden, login, param, query,
     redirect_params, register, submit, user,
 };
 use crate::helpers::{TestApp, http_client, spawn_app, spawn_app_full, test_overrides};
@@ -243,34 +243,37 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| (*x).to_owned()).collect()
 }
 
-both_backends!(a_password_only_sign_in_is_one_factor, |backend| async move {
-    let app = spawn_app(backend).await;
-    let client = rp_client(&app, false).await;
-    user(&app, "alice").await;
-    let resp = password_step(&app, &client, &[]).await;
-    let rp = exchange(&app, &client, &code_of(&resp)).await;
-    assert_eq!(rp.amr, s(&["pwd"]));
-    assert_eq!(rp.acr.as_deref(), Some(ONE_FA));
-    let at = jwt_claims(&rp.access_token);
-    assert_eq!(at["acr"], ONE_FA);
-    assert!(at["auth_time"].is_i64());
-    // Discovery lists the classes and the claims.
-    let d: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        d["acr_values_supported"],
-        serde_json::json!([ONE_FA, TWO_FA, "phr"])
-    );
-    let claims = d["claims_supported"].as_array().unwrap();
-    assert!(claims.contains(&"acr".into()) && claims.contains(&"amr".into()));
-});
+both_backends!(
+    a_password_only_sign_in_is_one_factor,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let client = rp_client(&app, false).await;
+        user(&app, "alice").await;
+        let resp = password_step(&app, &client, &[]).await;
+        let rp = exchange(&app, &client, &code_of(&resp)).await;
+        assert_eq!(rp.amr, s(&["pwd"]));
+        assert_eq!(rp.acr.as_deref(), Some(ONE_FA));
+        let at = jwt_claims(&rp.access_token);
+        assert_eq!(at["acr"], ONE_FA);
+        assert!(at["auth_time"].is_i64());
+        // Discovery lists the classes and the claims.
+        let d: serde_json::Value = app
+            .http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            d["acr_values_supported"],
+            serde_json::json!([ONE_FA, TWO_FA, "phr"])
+        );
+        let claims = d["claims_supported"].as_array().unwrap();
+        assert!(claims.contains(&"acr".into()) && claims.contains(&"amr".into()));
+    }
+);
 
 both_backends!(
     a_user_with_totp_gives_the_second_factor,
@@ -371,7 +374,8 @@ both_backends!(
         .await;
         assert_eq!(error_of(&page), "unmet_authentication_requirements");
         // An essential acr in the claims parameter, likewise.
-        let claims = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{TWO_FA}"]}}}}}}"#);
+        let claims =
+            format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{TWO_FA}"]}}}}}}"#);
         let resp = password_step(&app, &client, &[("claims", &claims)]).await;
         assert_eq!(error_of(&resp), "unmet_authentication_requirements");
         // An unknown value before a known one is skipped.
@@ -421,10 +425,17 @@ both_backends!(
         assert_eq!(error_of(&resp), "unmet_authentication_requirements");
 
         enrol_totp(&app, "alice").await;
-        let extra = [("scope", "openid profile offline_access")];
-        let html = text(password_step(&app, &client, &extra).await).await;
+        let offline = query(&client.id, &[]).replace(
+            "scope=openid+profile",
+            "scope=openid+profile+offline_access",
+        );
+        let page = text(get_authorize(&app, &offline).await).await;
+        let html = text(login(&app, &page, "alice", PASSWORD).await).await;
         assert!(is_factor_page(&html), "{html}");
         let resp = factor(&app, &html, "code", &code_prev()).await;
+        // offline_access asks for consent (OpenID Connect Core §11).
+        assert_eq!(resp.status(), StatusCode::OK);
+        let resp = consent(&app, &text(resp).await, "allow").await;
         let rp = exchange(&app, &client, &code_of(&resp)).await;
         assert_eq!(rp.acr.as_deref(), Some(TWO_FA));
         // Userinfo answers a two-factor token.

@@ -437,7 +437,14 @@ pub async fn post_account_login(
             Ok(resp)
         }
         // Nothing is required here beyond one factor.
-        SignIn::Unmet => Ok(login_page(&state, cookie, StatusCode::OK, None, None, username)),
+        SignIn::Unmet => Ok(login_page(
+            &state,
+            cookie,
+            StatusCode::OK,
+            None,
+            None,
+            username,
+        )),
         SignIn::Refused(message) => {
             let status = if message == LoginMessage::AddressThrottled {
                 StatusCode::TOO_MANY_REQUESTS

@@ -13,9 +13,7 @@ use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::{ClientIp, PageForm};
 use crate::http::pages;
 use crate::http::routes::account;
-use crate::http::routes::authorize::{
-    ctx, current_session, failure_page, log_report, render,
-};
+use crate::http::routes::authorize::{ctx, current_session, failure_page, log_report, render};
 use crate::http::session;
 use crate::protocol::endpoints::Endpoint;
 use crate::protocol::interaction::{
@@ -261,9 +259,8 @@ pub async fn post_login_factor(
     ClientIp(ip): ClientIp,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let Some(request) = form.get("request") else {
-        return Err(bad_form());
-    };
+    // An empty `request` (absent, for `RawParams`): the account page.
+    let request = form.get("request").unwrap_or_default();
     let cookie = checked_cookie(&state, &headers, &form)?;
     let session = factor_session(&state, cookie.as_deref()).await?;
     let proof = match form.get("recovery_code").map(str::trim) {
@@ -288,9 +285,10 @@ pub async fn post_login_passkey(
     ClientIp(ip): ClientIp,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (Some(request), Some(mode)) = (form.get("request"), form.get("mode")) else {
+    let Some(mode) = form.get("mode") else {
         return Err(bad_form());
     };
+    let request = form.get("request").unwrap_or_default();
     let cookie = checked_cookie(&state, &headers, &form)?;
     let handle = form.get("handle").unwrap_or_default();
     let credential = form.get("credential").unwrap_or_default();
