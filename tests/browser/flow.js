@@ -32,37 +32,26 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { chromium } = require('playwright-core');
+const h = require('./harness');
 
-function required(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`browser test: ${name} is not set (run scripts/browser-test)`);
-    process.exit(2);
-  }
-  return v;
-}
+const { assert, check, blocked, b64url, sha256hex, newPkce, authorizeUrl, shot, submit, waitForRedirect } = h;
+const { problems, redirects, DESKTOP, MOBILE } = h;
 
-const ISSUER = required('BROWSER_TEST_ISSUER').replace(/\/$/, '');
-const CLIENT_ID = required('BROWSER_TEST_CLIENT_ID');
-const CLIENT_SECRET = required('BROWSER_TEST_CLIENT_SECRET');
-const USERNAME = required('BROWSER_TEST_USERNAME');
-const PASSWORD = required('BROWSER_TEST_PASSWORD');
-const CLIENT_NAME = process.env.BROWSER_TEST_CLIENT_NAME || 'Example App';
-const REDIRECT_URI = process.env.BROWSER_TEST_REDIRECT_URI || 'https://app.example/cb';
+const S = h.configure(h.commonSettings());
+const ISSUER = S.issuer;
+const CLIENT_ID = S.clientId;
+const CLIENT_SECRET = S.clientSecret;
+const USERNAME = h.required('BROWSER_TEST_USERNAME');
+const PASSWORD = h.required('BROWSER_TEST_PASSWORD');
+const CLIENT_NAME = S.clientName;
+const REDIRECT_URI = S.redirectUri;
 const POST_LOGOUT_URI =
   process.env.BROWSER_TEST_POST_LOGOUT_REDIRECT_URI || 'https://app.example/signed-out';
 const DB = process.env.BROWSER_TEST_DB || '';
 const SERVER_LOG = process.env.BROWSER_TEST_SERVER_LOG || '';
 const DATA_DIR = process.env.BROWSER_TEST_DATA_DIR || '';
-const ARTIFACTS = path.resolve(
-  process.env.BROWSER_TEST_ARTIFACTS || path.join(__dirname, '..', 'artifacts'),
-);
-const CHROMIUM = process.env.BROWSER_TEST_CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = S.artifacts;
 
-const ISSUER_ORIGIN = new URL(ISSUER).origin;
-const REDIRECT_ORIGIN = new URL(REDIRECT_URI).origin;
-const DESKTOP = { width: 1280, height: 800 };
-const MOBILE = { width: 375, height: 740 };
 // The pages' texts the checks look for (templates/*.html, src/http/pages.rs).
 const WRONG_PASSWORD = 'Incorrect username or password.';
 const SCOPE_WORDS = {
@@ -71,177 +60,22 @@ const SCOPE_WORDS = {
   email: 'See your e-mail address',
 };
 
-// ------------------------------------------------------------ tiny harness
-
-let passed = 0;
-let failed = 0;
-
-class CheckFailed extends Error {}
-
-function assert(cond, message) {
-  if (!cond) throw new CheckFailed(message);
-}
-
-// Runs one named check. A check that throws is a failure; the message is
-// printed and the run goes on with the next independent check.
-async function check(name, fn) {
-  const start = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    console.log(`PASS ${name} (${Date.now() - start} ms)`);
-    return true;
-  } catch (err) {
-    failed += 1;
-    const msg = err instanceof CheckFailed ? err.message : (err && err.stack) || String(err);
-    console.log(`FAIL ${name}: ${msg}`);
-    return false;
-  }
-}
-
-// A check that cannot run because an earlier one it depends on failed.
-function blocked(name, because) {
-  failed += 1;
-  console.log(`FAIL ${name}: not run, because '${because}' failed`);
-}
-
-function b64url(buf) {
-  return buf.toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function sha256hex(s) {
-  return crypto.createHash('sha256').update(s, 'utf8').digest('hex');
-}
-
-function authorizeUrl({ state, nonce, challenge, extra = {} }) {
-  const q = new URLSearchParams({
-    response_type: 'code',
-    client_id: CLIENT_ID,
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid profile email',
-    state,
-    nonce,
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    ...extra,
-  });
-  return `${ISSUER}/authorize?${q.toString().replace(/\+/g, '%20')}`;
-}
-
-function newPkce() {
-  const verifier = b64url(crypto.randomBytes(32));
-  const challenge = b64url(crypto.createHash('sha256').update(verifier).digest());
-  return { verifier, challenge };
-}
-
 // ------------------------------------------------------------ the browser
 
-// Everything the pages do that they should not: console errors, uncaught
-// exceptions, CSP violations, requests to other hosts.
-const problems = [];
-// Navigations to the redirect URI, captured instead of sent.
-const redirects = [];
-
+// A page of `context`, watched (harness.js: problems, redirects).
 async function preparePage(context) {
-  const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') {
-      problems.push(`console ${msg.type()} on ${page.url()}: ${msg.text()}`);
-    }
-  });
-  page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
-  // CSP violations are also logged to the console; this catches the ones a
-  // report-only or future policy would raise without a console line.
-  await page.exposeFunction('__portcullisCspViolation', (v) =>
-    problems.push(`CSP violation on ${page.url()}: ${v}`),
-  );
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      window.__portcullisCspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  // The redirect URI's host does not exist: answer the navigation here, so
-  // the browser never goes to the network, and record its URL.
-  await page.route(`${REDIRECT_ORIGIN}/**`, (route) => {
-    redirects.push(route.request().url());
-    return route.fulfill({
-      status: 200,
-      contentType: 'text/html; charset=utf-8',
-      body: '<!doctype html><title>Example App</title><h1>Back at the application</h1>',
-    });
-  });
-  // Anything else that is not the server itself is an external asset.
-  await page.route(
-    (url) => url.origin !== ISSUER_ORIGIN && url.origin !== REDIRECT_ORIGIN,
-    (route) => {
-      problems.push(`request to another host: ${route.request().url()}`);
-      return route.abort();
-    },
-  );
-  return page;
-}
-
-async function shot(page, name, fullPage = true) {
-  const file = path.join(ARTIFACTS, name);
-  await page.screenshot({ path: file, fullPage });
-  console.log(`     screenshot ${file}`);
-}
-
-// Waits until a navigation to the redirect URI has been captured.
-async function waitForRedirect(page, count) {
-  const deadline = Date.now() + 30_000;
-  while (redirects.length < count) {
-    assert(Date.now() < deadline, `no navigation to ${REDIRECT_URI} (page is ${page.url()})`);
-    await page.waitForTimeout(50);
-  }
-  // Let the (fulfilled) navigation finish before the next one starts. With
-  // the redirect intercepted, Chromium first commits a transient
-  // chrome-error:// page, so the form's own navigation is not the end.
-  await page.waitForURL((u) => u.origin === REDIRECT_ORIGIN, { waitUntil: 'load' });
-  return new URL(redirects[count - 1]);
-}
-
-// Clicks a submit button and waits until the page the form led to has
-// loaded (the URL may stay the same: /login answers /login).
-async function submit(page, button) {
-  const navigated = page
-    .waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 30_000 })
-    .catch(() => {
-      const seen = problems.length ? `; problems so far:\n  ${problems.join('\n  ')}` : '';
-      throw new CheckFailed(`the form led nowhere (still on ${page.url()})${seen}`);
-    });
-  await button.click();
-  await navigated;
-  await page.waitForLoadState('load');
-}
-
-function takeProblems() {
-  return problems.splice(0, problems.length);
+  return h.watchPage(await context.newPage());
 }
 
 // ------------------------------------------------------------ the checks
 
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  assert(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
+  const options = h.launchOptions({ viewport: DESKTOP });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'portcullis-chromium-'));
   let context;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: DESKTOP,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await chromium.launchPersistentContext(profile, options);
     context.setDefaultTimeout(30_000);
     await run(context);
   } finally {
@@ -324,8 +158,8 @@ async function run(context) {
     await check('a wrong password shows the generic error, tied to the field', async () => {
       await page.getByLabel('Username').fill(USERNAME);
       await page.getByLabel('Password').fill(`${PASSWORD}-wrong`);
-      await submit(page, page.getByRole('button', { name: 'Sign in' }));
-      const alert = page.getByRole('alert');
+      await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }));
+      const alert = h.alerts(page);
       await alert.waitFor();
       const text = (await alert.innerText()).trim();
       assert(text === WRONG_PASSWORD, `error reads "${text}"`);
@@ -343,8 +177,8 @@ async function run(context) {
       const nobody = `nobody-${b64url(crypto.randomBytes(6))}`;
       await page.getByLabel('Username').fill(nobody);
       await page.getByLabel('Password').fill(PASSWORD);
-      await submit(page, page.getByRole('button', { name: 'Sign in' }));
-      const text = (await page.getByRole('alert').innerText()).trim();
+      await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }));
+      const text = (await h.alerts(page).innerText()).trim();
       assert(text === WRONG_PASSWORD, `error reads "${text}"`);
       // Apart from the echoed username, the page is byte-for-byte the one a
       // wrong password gets: nothing tells whether the account exists.
@@ -363,7 +197,7 @@ async function run(context) {
     consentShown = await check('signing in by the labelled fields leads to the consent page', async () => {
       await page.getByLabel('Username').fill(USERNAME);
       await page.getByLabel('Password').fill(PASSWORD);
-      await submit(page, page.getByRole('button', { name: 'Sign in' }));
+      await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }));
       await page
         .getByRole('heading', { name: `${CLIENT_NAME} wants to access your account` })
         .waitFor();
@@ -410,10 +244,7 @@ async function run(context) {
   }));
   if (!consentShown) blocked('Allow', 'consent page');
 
-  await check('no console errors, page errors, CSP violations or external requests', async () => {
-    const seen = takeProblems();
-    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
-  });
+  await h.noProblems();
 
   if (allowed) {
     await check('the code is stored only as its SHA-256 hash', async () => {
@@ -529,14 +360,11 @@ async function run(context) {
       if (expected.test(problems[i]) && problems[i].includes('client_id=no-such-client')) problems.splice(i, 1);
     }
     assert(redirects.length === before, 'the browser was sent to the redirect URI');
-    assert(await page.getByRole('alert').isVisible(), 'the error is not announced (role=alert)');
+    assert(await h.alerts(page).isVisible(), 'the error is not announced (role=alert)');
     await shot(page, 'error.png');
   });
 
-  await check('no console errors, page errors, CSP violations or external requests (later pages)', async () => {
-    const seen = takeProblems();
-    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
-  });
+  await h.noProblems('later pages');
 
   await logout(page, allowed);
 }
@@ -598,19 +426,10 @@ async function logout(page, signedIn) {
     blocked('signed out', 'logout redirect');
   }
 
-  await check('no console errors, page errors, CSP violations or external requests (logout)', async () => {
-    const seen = takeProblems();
-    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
-  });
+  await h.noProblems('logout');
 }
 
-main()
-  .catch((err) => {
-    failed += 1;
-    console.log(`FAIL browser test aborted: ${(err && err.stack) || err}`);
-  })
-  .finally(() => {
-    console.log(`screenshots: ${ARTIFACTS}`);
-    console.log(`${passed} passed, ${failed} failed`);
-    process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
-  });
+h.runMain(main, {
+  label: 'browser test',
+  after: () => console.log(`screenshots: ${ARTIFACTS}`),
+});

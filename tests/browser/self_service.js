@@ -11,9 +11,10 @@
 //   3. sign-up, the verification mail, its "Verify" button, and the account
 //      page showing the address verified.
 // On every page: a screenshot at 1280x800 and at 375 px wide (no horizontal
-// scrolling), no <script> element, a CSP without 'unsafe-inline' scripts and
-// with frame-ancestors 'none', a label for every field; and no console
-// error, CSP violation or request to another host anywhere.
+// scrolling), no <script> but /static/passkey.js (the passkey button of the
+// sign-in form), a CSP without 'unsafe-inline' scripts and with
+// frame-ancestors 'none', a label for every field; and no console error, CSP
+// violation or request to another host anywhere.
 //
 // Normally started by scripts/browser-test (after flow.js), which runs a
 // server with PORTCULLIS_SMTP_URL (the test SMTP server) and
@@ -48,44 +49,31 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const h = require('./harness');
 
-function required(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`browser test: ${name} is not set (run scripts/browser-test)`);
-    process.exit(2);
-  }
-  return v;
-}
+const { assert, check, blocked, newPkce, authorizeUrl, token, shot, submit, waitForRedirect } = h;
+const { redirects, shots, expectLoggedStatus, DESKTOP, MOBILE } = h;
 
-const ISSUER = required('BROWSER_TEST_ISSUER').replace(/\/$/, '');
-const CLIENT_ID = required('BROWSER_TEST_CLIENT_ID');
-const CLIENT_SECRET = required('BROWSER_TEST_CLIENT_SECRET');
-const CLIENT_NAME = process.env.BROWSER_TEST_CLIENT_NAME || 'Example App';
-const REDIRECT_URI = process.env.BROWSER_TEST_REDIRECT_URI || 'https://app.example/cb';
+const S = h.configure(h.commonSettings());
+const ISSUER = S.issuer;
+const CLIENT_NAME = S.clientName;
 const RESET_USER = {
-  username: required('BROWSER_TEST_RESET_USERNAME'),
-  email: required('BROWSER_TEST_RESET_EMAIL'),
-  password: required('BROWSER_TEST_RESET_PASSWORD'),
+  username: h.required('BROWSER_TEST_RESET_USERNAME'),
+  email: h.required('BROWSER_TEST_RESET_EMAIL'),
+  password: h.required('BROWSER_TEST_RESET_PASSWORD'),
 };
 const APPS_USER = {
-  username: required('BROWSER_TEST_APPS_USERNAME'),
-  password: required('BROWSER_TEST_APPS_PASSWORD'),
+  username: h.required('BROWSER_TEST_APPS_USERNAME'),
+  password: h.required('BROWSER_TEST_APPS_PASSWORD'),
 };
 const RUN = process.env.BROWSER_TEST_RUN || crypto.randomBytes(6).toString('hex');
 const SERVER_LOG = process.env.BROWSER_TEST_SERVER_LOG || '';
 const SMTP_DIR = process.env.BROWSER_TEST_SMTP_DIR || '/var/tmp/portcullis-test/smtp/mail';
 const MAIL_TIMEOUT_MS = Number(process.env.BROWSER_TEST_MAIL_TIMEOUT_MS || 20_000);
-const ARTIFACTS = path.resolve(
-  process.env.BROWSER_TEST_ARTIFACTS || path.join(__dirname, '..', 'artifacts'),
-);
-const CHROMIUM = process.env.BROWSER_TEST_CHROMIUM || '/usr/bin/chromium';
-
-const ISSUER_ORIGIN = new URL(ISSUER).origin;
-const REDIRECT_ORIGIN = new URL(REDIRECT_URI).origin;
-const DESKTOP = { width: 1280, height: 800 };
-const MOBILE = { width: 375, height: 740 };
+const ARTIFACTS = S.artifacts;
+const ISSUER_ORIGIN = S.issuerOrigin;
+// The one script a self-service page may load (the passkey button's).
+const PASSKEY_SCRIPT = '/static/passkey.js';
 
 // The pages' texts the checks look for (templates/*.html and the handlers
 // in src/http/routes/{password,email,signup,account}.rs).
@@ -133,92 +121,10 @@ const PAGES = [
   ['verify-email', 'the verification link\'s page with its "Verify" button (/email/verify)'],
   ['email-verified', '"Your e-mail address is verified"'],
 ];
-const shots = [];
 // The secrets this run typed or received (link tokens, passwords, refresh
 // tokens): none may
 // appear in the server's log.
 const secrets = [];
-
-// ------------------------------------------------------------ tiny harness
-
-let passed = 0;
-let failed = 0;
-
-class CheckFailed extends Error {}
-
-function assert(cond, message) {
-  if (!cond) throw new CheckFailed(message);
-}
-
-// Runs one named check. A check that throws is a failure; the message is
-// printed and the run goes on with the next independent check.
-async function check(name, fn) {
-  const start = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    console.log(`PASS ${name} (${Date.now() - start} ms)`);
-    return true;
-  } catch (err) {
-    failed += 1;
-    const msg = err instanceof CheckFailed ? err.message : (err && err.stack) || String(err);
-    console.log(`FAIL ${name}: ${msg}`);
-    return false;
-  }
-}
-
-// A check that cannot run because an earlier one it depends on failed.
-function blocked(name, because) {
-  failed += 1;
-  console.log(`FAIL ${name}: not run, because '${because}' failed`);
-}
-
-function b64url(buf) {
-  return buf.toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function newPkce() {
-  const verifier = b64url(crypto.randomBytes(32));
-  const challenge = b64url(crypto.createHash('sha256').update(verifier).digest());
-  return { verifier, challenge };
-}
-
-function authorizeUrl({ scope = 'openid profile email', state, challenge, extra = {} }) {
-  const q = new URLSearchParams({
-    response_type: 'code',
-    client_id: CLIENT_ID,
-    redirect_uri: REDIRECT_URI,
-    scope,
-    state,
-    nonce: `n-${b64url(crypto.randomBytes(9))}`,
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    ...extra,
-  });
-  return `${ISSUER}/authorize?${q.toString().replace(/\+/g, '%20')}`;
-}
-
-// POST /token with the client's secret (HTTP Basic).
-async function token(params) {
-  const resp = await fetch(`${ISSUER}/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(
-        `${encodeURIComponent(CLIENT_ID)}:${encodeURIComponent(CLIENT_SECRET)}`,
-      ).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams(params),
-  });
-  const text = await resp.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = { unparsed: text };
-  }
-  return { status: resp.status, body };
-}
 
 // ------------------------------------------------------------ mail
 
@@ -351,11 +257,6 @@ async function waitForMail(address, pathname, since) {
 
 // ------------------------------------------------------------ the browser
 
-// Everything the pages do that they should not: console errors, uncaught
-// exceptions, CSP violations, requests to other hosts.
-const problems = [];
-// Navigations to the redirect URI, captured instead of sent.
-const redirects = [];
 // The last document response of each page (the one a screenshot shows).
 const documents = new WeakMap();
 
@@ -363,12 +264,6 @@ async function newPage(browser) {
   const context = await browser.newContext({ viewport: DESKTOP });
   context.setDefaultTimeout(30_000);
   const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') {
-      problems.push(`console ${msg.type()} on ${page.url()}: ${msg.text()}`);
-    }
-  });
-  page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
   page.on('response', (resp) => {
     const req = resp.request();
     const status = resp.status();
@@ -376,71 +271,7 @@ async function newPage(browser) {
       documents.set(page, resp);
     }
   });
-  await page.exposeFunction('__portcullisCspViolation', (v) =>
-    problems.push(`CSP violation on ${page.url()}: ${v}`),
-  );
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      window.__portcullisCspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  // The redirect URI's host does not exist: answer here, record the URL.
-  await page.route(`${REDIRECT_ORIGIN}/**`, (route) => {
-    redirects.push(route.request().url());
-    return route.fulfill({
-      status: 200,
-      contentType: 'text/html; charset=utf-8',
-      body: '<!doctype html><title>Example App</title><h1>Back at the application</h1>',
-    });
-  });
-  await page.route(
-    (url) => url.origin !== ISSUER_ORIGIN && url.origin !== REDIRECT_ORIGIN,
-    (route) => {
-      problems.push(`request to another host: ${route.request().url()}`);
-      return route.abort();
-    },
-  );
-  return page;
-}
-
-async function shot(page, file) {
-  await page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true });
-  shots.push(file);
-  console.log(`     screenshot ${path.join(ARTIFACTS, file)}`);
-}
-
-// Waits until a navigation to the redirect URI number `count` was captured.
-async function waitForRedirect(page, count) {
-  const deadline = Date.now() + 30_000;
-  while (redirects.length < count) {
-    assert(Date.now() < deadline, `no navigation to ${REDIRECT_URI} (page is ${page.url()})`);
-    await page.waitForTimeout(50);
-  }
-  await page.waitForURL((u) => u.origin === REDIRECT_ORIGIN, { waitUntil: 'load' });
-  return new URL(redirects[count - 1]);
-}
-
-// Clicks a submit button and waits until the page the form led to loaded.
-async function submit(page, button) {
-  const navigated = page
-    .waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 30_000 })
-    .catch(() => {
-      throw new CheckFailed(`the form led nowhere (still on ${page.url()})`);
-    });
-  await button.click();
-  await navigated;
-  await page.waitForLoadState('load');
-}
-
-// Chromium logs every 4xx/5xx document as "Failed to load resource"; drops
-// that line for a status a check expects.
-function expectLoggedStatus(status) {
-  const re = new RegExp(`Failed to load resource: the server responded with a status of ${status}`);
-  for (let i = problems.length - 1; i >= 0; i -= 1) if (re.test(problems[i])) problems.splice(i, 1);
-}
-
-function takeProblems() {
-  return problems.splice(0, problems.length);
+  return h.watchPage(page);
 }
 
 // The CSP directives of a header value: name → list of sources.
@@ -472,8 +303,13 @@ async function inspect(page, name, { status = 200 } = {}) {
     `${page.url()}: the CSP does not say frame-ancestors 'none': "${csp}"`,
   );
   assert(/no-store/.test(headers['cache-control'] || ''), `${page.url()}: Cache-Control is "${headers['cache-control']}"`);
-  const scriptCount = await page.locator('script').count();
-  assert(scriptCount === 0, `${page.url()} has ${scriptCount} <script> element(s)`);
+  // No inline script; at most the passkey button's own script file
+  // (issue 17: the sign-in forms offer "Sign in with a passkey").
+  const scriptSrcs = await page
+    .locator('script')
+    .evaluateAll((els) => els.map((e) => (e.getAttribute('src') === null ? 'inline' : e.getAttribute('src'))));
+  const allowed = scriptSrcs.filter((src) => src !== PASSKEY_SCRIPT);
+  assert(allowed.length === 0, `${page.url()} has <script> element(s) ${JSON.stringify(allowed)}`);
   const unlabelled = await page.evaluate(() => {
     const bad = [];
     const fields = [...document.querySelectorAll('input, select, textarea')].filter(
@@ -563,21 +399,7 @@ function consentHeading() {
 
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  assert(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await h.launch();
   secrets.push(["the reset user's first password", RESET_USER.password]);
   secrets.push(["the apps user's password", APPS_USER.password]);
   try {
@@ -622,7 +444,7 @@ async function forgotPassword(browser) {
     await page.getByLabel(TEXT.forgotField).fill('');
     await submit(page, page.getByRole('button', { name: TEXT.forgotButton }));
     expectLoggedStatus(400);
-    const alert = page.getByRole('alert');
+    const alert = h.alerts(page);
     await alert.waitFor();
     const id = await alert.getAttribute('id');
     const described = await page.getByLabel(TEXT.forgotField).getAttribute('aria-describedby');
@@ -681,7 +503,7 @@ async function forgotPassword(browser) {
       await page.goto(link.href);
       expectLoggedStatus(400);
       assert(documents.get(page).status() === 400, `a used link answered ${documents.get(page).status()}`);
-      assert(await page.getByRole('alert').isVisible(), 'the refusal is not announced (role=alert)');
+      assert(await h.alerts(page).isVisible(), 'the refusal is not announced (role=alert)');
     });
 
     await check('after the reset the old password is refused and the new one signs in', async () => {
@@ -690,7 +512,7 @@ async function forgotPassword(browser) {
       await page.goto(authorizeUrl({ state, challenge: pkce.challenge }));
       await heading(page, 'Sign in');
       await signInAuthorize(page, user.username, user.password);
-      const text = (await page.getByRole('alert').innerText()).trim();
+      const text = (await h.alerts(page).innerText()).trim();
       assert(text === TEXT.wrongPassword, `the old password got "${text}"`);
       await signInAuthorize(page, user.username, newPassword);
       await page.getByRole('heading', { name: consentHeading() }).waitFor();
@@ -703,10 +525,7 @@ async function forgotPassword(browser) {
     blocked('old password refused, new one signs in', 'reset form');
   }
 
-  await check('no console errors, page errors, CSP violations or external requests (password reset)', async () => {
-    const seen = takeProblems();
-    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
-  });
+  await h.noProblems('password reset');
   await page.context().close();
 }
 
@@ -734,7 +553,7 @@ async function revokeApp(browser) {
     const { status, body } = await token({
       grant_type: 'authorization_code',
       code,
-      redirect_uri: REDIRECT_URI,
+      redirect_uri: S.redirectUri,
       code_verifier: pkce.verifier,
     });
     assert(status === 200, `the code redemption answered ${status}: ${JSON.stringify(body)}`);
@@ -823,10 +642,7 @@ async function revokeApp(browser) {
     blocked('refresh after revocation', revoked ? 'refresh before revocation' : 'revoke');
   }
 
-  await check('no console errors, page errors, CSP violations or external requests (account)', async () => {
-    const seen = takeProblems();
-    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
-  });
+  await h.noProblems('account');
   await app.context().close();
   await page.context().close();
 }
@@ -909,24 +725,17 @@ async function signUpAndVerify(browser) {
   } else {
     blocked('account shows verified', 'verify');
   }
-  await check('no console errors, page errors, CSP violations or external requests (sign-up)', async () => {
-    const seen = takeProblems();
-    assert(seen.length === 0, `\n  ${seen.join('\n  ')}`);
-  });
+  await h.noProblems('sign-up');
   await page.context().close();
 }
 
-main()
-  .catch((err) => {
-    failed += 1;
-    console.log(`FAIL self-service browser test aborted: ${(err && err.stack) || err}`);
-  })
-  .finally(() => {
+h.runMain(main, {
+  label: 'self-service browser test',
+  after: () => {
     console.log(`screenshots (${ARTIFACTS}):`);
     for (const [name, what] of PAGES) {
       const files = [`${name}-desktop.png`, `${name}-375.png`].filter((f) => shots.includes(f));
       console.log(`  ${name}: ${files.length ? files.join(', ') : '(not taken)'} — ${what}`);
     }
-    console.log(`${passed} passed, ${failed} failed`);
-    process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
-  });
+  },
+});
