@@ -152,7 +152,13 @@ both_backends!(
         let html = r.text().await.unwrap();
         assert!(html.contains(r#"action="/account/login""#), "{html}");
         assert!(html.contains(r#"<label for="password">"#));
-        assert!(!html.contains("<script"), "{html}");
+        // One script, the passkey button's file (CSP default-src 'self'):
+        // no inline script.
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+        assert!(
+            html.contains(r#"<script src="/static/passkey.js" defer></script>"#),
+            "{html}"
+        );
 
         let r = account_login(&app, &http, "alice", "wrong password!").await;
         assert_eq!(r.status(), StatusCode::OK);
