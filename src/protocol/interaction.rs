@@ -187,8 +187,8 @@ pub enum Outcome {
         redirect_uri: String,
         /// The carried request.
         request: String,
-        /// The user has a passkey (the page offers it).
-        passkeys: bool,
+        /// The factors the page offers.
+        offered: Offered,
         /// A message, if this is a retry.
         message: Option<LoginMessage>,
     },
@@ -440,7 +440,7 @@ pub async fn authorize(
                 redirect_uri: c.validated.redirect.uri().to_owned(),
                 client_name: c.client.name,
                 request: carried,
-                passkeys: has_passkey(ctx, &s.user.id).await?,
+                offered: offered_factors(ctx, &s.user.id).await?,
                 message: None,
             })
         }
@@ -665,12 +665,29 @@ async fn reachable(ctx: &Ctx<'_>, user: &UserId) -> Result<Acr, OAuthError> {
     })
 }
 
-/// Whether `user` has a passkey (the second-factor page offers it).
-pub async fn has_passkey(ctx: &Ctx<'_>, user: &UserId) -> Result<bool, OAuthError> {
+/// The second factors the second-factor page offers (a recovery code is
+/// always offered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offered {
+    /// The user has a passkey.
+    pub passkey: bool,
+    /// The user has a confirmed TOTP authenticator.
+    pub totp: bool,
+}
+
+/// Which second factors `user` can give (the second-factor page offers
+/// them).
+pub async fn offered_factors(ctx: &Ctx<'_>, user: &UserId) -> Result<Offered, OAuthError> {
     let factors = ctx.store.factors().list_factors(user).await?;
-    Ok(factors
-        .iter()
-        .any(|f| f.kind == FactorKind::Passkey && f.confirmed_at.is_some()))
+    let has = |kind| {
+        factors
+            .iter()
+            .any(|f| f.kind == kind && f.confirmed_at.is_some())
+    };
+    Ok(Offered {
+        passkey: has(FactorKind::Passkey),
+        totp: has(FactorKind::Totp),
+    })
 }
 
 /// What a new session records of its sign-in.
@@ -1105,7 +1122,7 @@ pub async fn login(
                 client_name: c.client.name.clone(),
                 redirect_uri: c.validated.redirect.uri().to_owned(),
                 request: c.params.encode_only(CARRIED_PARAMS),
-                passkeys: has_passkey(ctx, &live.user.id).await?,
+                offered: offered_factors(ctx, &live.user.id).await?,
                 message: None,
             };
             return Ok((page, Some(new)));
@@ -1216,7 +1233,7 @@ pub async fn factor_login(
                 client_name: c.client.name,
                 redirect_uri: c.validated.redirect.uri().to_owned(),
                 request: c.params.encode_only(CARRIED_PARAMS),
-                passkeys: has_passkey(ctx, &session.user.id).await?,
+                offered: offered_factors(ctx, &session.user.id).await?,
                 message: Some(message),
             };
             Ok((page, None))

@@ -105,7 +105,7 @@ async fn rp_client(app: &TestApp, require_mfa: bool) -> TestClient {
 }
 
 fn is_factor_page(html: &str) -> bool {
-    html.contains("action=\"/login/factor\"") && html.contains("one-time-code")
+    html.contains("<h1>Two-step verification</h1>") && html.contains("action=\"/login/factor\"")
 }
 
 /// `/authorize?<query with extra>` then the password: the answer.
@@ -661,6 +661,8 @@ both_backends!(
         // After the password, the passkey is offered as the second factor.
         let html = text(password_step(&app, &client, &[("prompt", "login")]).await).await;
         assert!(is_factor_page(&html), "{html}");
+        // A passkey-only user is not offered an authenticator-app code.
+        assert!(!html.contains("one-time-code"), "{html}");
         assert!(
             html.contains("name=\"mode\" value=\"second_factor\"")
                 && html.contains("data-passkey-form=\"passkey-form\""),

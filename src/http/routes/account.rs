@@ -420,13 +420,13 @@ pub async fn post_account_login(
             Ok(resp)
         }
         SignIn::SecondFactorDue(live, new) => {
-            let passkeys = interaction::has_passkey(&ctx(&state), &live.user.id)
+            let offered = interaction::offered_factors(&ctx(&state), &live.user.id)
                 .await
                 .map_err(|e| unavailable(&e))?;
             let mut resp = crate::http::routes::mfa_login::account_factor_page(
                 &state,
                 &new.cookie_value,
-                passkeys,
+                offered,
                 None,
             );
             if let Some(v) =

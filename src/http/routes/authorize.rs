@@ -148,7 +148,7 @@ fn render(
             client_name,
             redirect_uri,
             request,
-            passkeys,
+            offered,
             message,
         } => {
             let csrf = session::csrf_token(&state.session_key, &cookie);
@@ -156,7 +156,7 @@ fn render(
                 client_name: Some(&client_name),
                 request: &request,
                 csrf: &csrf,
-                passkeys,
+                offered,
                 message: message.map(LoginMessage::text),
             };
             mfa_login::factor_response(

@@ -43,8 +43,8 @@ pub struct FactorPage<'a> {
     pub request: &'a str,
     /// CSRF token.
     pub csrf: &'a str,
-    /// The user has a passkey: offer it.
-    pub passkeys: bool,
+    /// The factors the user can give.
+    pub offered: interaction::Offered,
     /// Error message.
     pub message: Option<&'a str>,
 }
@@ -136,7 +136,7 @@ fn account_signed_in(state: &AppState, new: &NewSession) -> Response {
 pub fn account_factor_page(
     state: &AppState,
     cookie: &str,
-    passkeys: bool,
+    offered: interaction::Offered,
     message: Option<LoginMessage>,
 ) -> Response {
     let csrf = session::csrf_token(&state.session_key, cookie);
@@ -144,7 +144,7 @@ pub fn account_factor_page(
         client_name: None,
         request: "",
         csrf: &csrf,
-        passkeys,
+        offered,
         message: message.map(LoginMessage::text),
     };
     factor_response(state, &page, message, None)
@@ -203,10 +203,10 @@ async fn account_step(
         }
         Err(message) => match (session, cookie) {
             (Some(s), Some(cookie)) => {
-                let passkeys = interaction::has_passkey(&c, &s.user.id)
+                let offered = interaction::offered_factors(&c, &s.user.id)
                     .await
                     .map_err(|e| account::unavailable(&e))?;
-                Ok(account_factor_page(state, &cookie, passkeys, Some(message)))
+                Ok(account_factor_page(state, &cookie, offered, Some(message)))
             }
             (_, cookie) => {
                 let status = if message == LoginMessage::AddressThrottled {
