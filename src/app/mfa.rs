@@ -114,3 +114,63 @@ pub async fn reset(store: &dyn Store, r: UserRef<'_>) -> Result<(UserId, u64), O
 
 /// The `admin_change` action of [`reset`].
 pub const ACTION_RESET: &str = "user_factors_reset";
+
+/// New recovery codes for `user` when they have a factor and no code left
+/// (the first factor was just confirmed or registered): the codes to show
+/// once, or `None`. The one home of when recovery codes appear.
+pub async fn ensure_recovery_codes(
+    store: &dyn Repositories,
+    rng: &dyn crate::ports::Rng,
+    user: &UserId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<crate::protocol::mfa::RecoveryCodes>, StoreError> {
+    if store.factors().recovery_codes_left(user).await? > 0 {
+        return Ok(None);
+    }
+    regenerate_recovery_codes(store, rng, user, now).await
+}
+
+/// A new set of recovery codes for `user`, replacing the old set: the codes
+/// to show once. `None` (nothing changed) when the user has no second
+/// factor: a recovery code stands in for a factor, so without one there is
+/// nothing to recover (docs/MFA.md).
+pub async fn regenerate_recovery_codes(
+    store: &dyn Repositories,
+    rng: &dyn crate::ports::Rng,
+    user: &UserId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<crate::protocol::mfa::RecoveryCodes>, StoreError> {
+    if !has_factor(store, user).await? {
+        return Ok(None);
+    }
+    let set = crate::protocol::mfa::generate_recovery_codes(rng);
+    store
+        .factors()
+        .replace_recovery_codes(user, &set.hashes, now)
+        .await?;
+    Ok(Some(set))
+}
+
+/// After a factor was removed: when it was the user's last, their recovery
+/// codes go too (they would otherwise stand in for a factor the user no
+/// longer has).
+pub async fn forget_codes_without_factor(
+    store: &dyn Repositories,
+    user: &UserId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    if !has_factor(store, user).await? {
+        store
+            .factors()
+            .replace_recovery_codes(user, &[], now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether `user` has a confirmed factor (`protocol::mfa::has_second_factor`
+/// in the store's error type).
+async fn has_factor(store: &dyn Repositories, user: &UserId) -> Result<bool, StoreError> {
+    let factors = store.factors().list_factors(user).await?;
+    Ok(factors.iter().any(|f| f.confirmed_at.is_some()))
+}

@@ -57,13 +57,10 @@ pub async fn register(
             Ok(f) => f,
             Err(r) => return Ok(Err(r)),
         };
-    let recovery_codes = if first && store.factors().recovery_codes_left(user).await? == 0 {
-        let codes = mfa::generate_recovery_codes(rng);
-        store
-            .factors()
-            .replace_recovery_codes(user, &codes.hashes, now)
-            .await?;
-        Some(codes.codes)
+    let recovery_codes = if first {
+        super::mfa::ensure_recovery_codes(store, rng, user, now)
+            .await?
+            .map(|set| set.codes)
     } else {
         None
     };
@@ -75,7 +72,14 @@ pub async fn register(
 
 /// Removes passkey `id` of `user`; `false` when `user` has no passkey with
 /// that id (another user's, a TOTP factor, none).
-pub async fn remove(store: &dyn Repositories, user: &UserId, id: &str) -> Result<bool, StoreError> {
+/// When it was the user's last factor, their recovery codes go too
+/// (`app::mfa::forget_codes_without_factor`).
+pub async fn remove(
+    store: &dyn Repositories,
+    user: &UserId,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let factors = store.factors().list_factors(user).await?;
     if !factors
         .iter()
@@ -83,5 +87,7 @@ pub async fn remove(store: &dyn Repositories, user: &UserId, id: &str) -> Result
     {
         return Ok(false);
     }
-    store.factors().delete_factor(user, id).await
+    let removed = store.factors().delete_factor(user, id).await?;
+    super::mfa::forget_codes_without_factor(store, user, now).await?;
+    Ok(removed)
 }

@@ -229,45 +229,17 @@ pub async fn confirm(
         }
     }
     Ok(Confirmation::Confirmed(
-        ensure_recovery_codes(store, rng, clock, user).await?,
+        super::mfa::ensure_recovery_codes(store, rng, &user.id, clock.now()).await?,
     ))
-}
-
-/// New recovery codes when `user` has none left (the first factor was
-/// just confirmed or registered): the codes to show once, or `None`.
-pub async fn ensure_recovery_codes(
-    store: &dyn Repositories,
-    rng: &dyn Rng,
-    clock: &dyn Clock,
-    user: &User,
-) -> Result<Option<RecoveryCodes>, TotpError> {
-    if store.factors().recovery_codes_left(&user.id).await? > 0 {
-        return Ok(None);
-    }
-    regenerate_recovery_codes(store, rng, clock, user)
-        .await
-        .map(Some)
-}
-
-/// A new set of recovery codes for `user`, replacing the old set: the
-/// codes to show once.
-pub async fn regenerate_recovery_codes(
-    store: &dyn Repositories,
-    rng: &dyn Rng,
-    clock: &dyn Clock,
-    user: &User,
-) -> Result<RecoveryCodes, TotpError> {
-    let set = mfa::generate_recovery_codes(rng);
-    store
-        .factors()
-        .replace_recovery_codes(&user.id, &set.hashes, clock.now())
-        .await?;
-    Ok(set)
 }
 
 /// Removes the user's authenticator (and any enrolment under way): how
 /// many confirmed TOTP factors went.
-pub async fn remove(store: &dyn Repositories, user: &User) -> Result<u64, TotpError> {
+pub async fn remove(
+    store: &dyn Repositories,
+    user: &User,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, TotpError> {
     let factors = store.factors();
     let mut removed = 0;
     for f in factors.list_factors(&user.id).await? {
@@ -278,6 +250,7 @@ pub async fn remove(store: &dyn Repositories, user: &User) -> Result<u64, TotpEr
             removed += 1;
         }
     }
+    super::mfa::forget_codes_without_factor(store, &user.id, now).await?;
     Ok(removed)
 }
 

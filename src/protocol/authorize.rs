@@ -273,7 +273,9 @@ fn essential_acr(claims: &serde_json::Value) -> Option<Vec<String>> {
         (_, Some(serde_json::Value::String(v))) => vec![v.clone()],
         _ => return None,
     };
-    Some(values)
+    // No usable value: the claim asks nothing, and `acr_values` (if any)
+    // stays the request (never a silent "no requirement").
+    (!values.is_empty()).then_some(values)
 }
 
 /// Reads what a request requires of the authentication: an essential `acr`

@@ -696,6 +696,10 @@ struct SessionStart<'a> {
     amr: Vec<String>,
     /// The user passed the first factor and owes the second.
     due: bool,
+    /// When the user authenticated: now, except for a step-up, which adds a
+    /// factor to an earlier sign-in and keeps its time (a factor alone is
+    /// not a new sign-in for `prompt=login` or `max_age`).
+    auth_time: DateTime<Utc>,
     ip: &'a str,
     user_agent: Option<&'a str>,
 }
@@ -714,7 +718,7 @@ async fn start_session(
         id: ctx.rng.uuid_v4(),
         id_hash: TokenHash::of(&cookie_value),
         user_id: Some(start.user.id.clone()),
-        auth_time: Some(now),
+        auth_time: Some(start.auth_time),
         amr: Some(amr),
         acr: (!start.due).then(|| acr_of(&start.amr).as_str().to_owned()),
         second_factor_due: start.due,
@@ -895,6 +899,7 @@ pub async fn sign_in(
         user,
         amr: amr_after(&[], &[FactorUsed::Password]),
         due,
+        auth_time: now,
         ip: form.ip,
         user_agent: form.user_agent,
     };
@@ -974,25 +979,42 @@ pub async fn second_factor(
             return Ok(Err(message));
         }
     };
-    let given = match proof {
-        Proof::Totp(code) => verify_totp(ctx.store, ctx.secrets, &user.id, code.trim(), now)
+    let reserved: Vec<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
+    let verified: Result<Option<FactorUsed>, OAuthError> = async {
+        Ok(match proof {
+            Proof::Totp(code) => verify_totp(ctx.store, ctx.secrets, &user.id, code.trim(), now)
+                .await?
+                .then_some(FactorUsed::Totp),
+            // A recovery code stands in for a factor the user has: without
+            // one (the last was removed) no code counts (docs/MFA.md).
+            Proof::RecoveryCode(code) => (has_second_factor(ctx.store, &user.id).await?
+                && use_recovery_code(ctx.store, &user.id, code, now).await?)
+                .then_some(FactorUsed::RecoveryCode),
+            Proof::Passkey { handle, credential } => passkey::verify_authentication(
+                ctx.store,
+                ctx.webauthn,
+                handle,
+                credential,
+                CeremonyKind::SecondFactor,
+                Some(&user.id),
+                now,
+            )
             .await?
-            .then_some(FactorUsed::Totp),
-        Proof::RecoveryCode(code) => use_recovery_code(ctx.store, &user.id, code, now)
-            .await?
-            .then_some(FactorUsed::RecoveryCode),
-        Proof::Passkey { handle, credential } => passkey::verify_authentication(
-            ctx.store,
-            ctx.webauthn,
-            handle,
-            credential,
-            CeremonyKind::SecondFactor,
-            Some(&user.id),
-            now,
-        )
-        .await?
-        .filter(|(id, _)| *id == user.id)
-        .map(|(_, method)| method),
+            .filter(|(id, _)| *id == user.id)
+            .map(|(_, method)| method),
+        })
+    }
+    .await;
+    let given = match verified {
+        Ok(given) => given,
+        Err(e) => {
+            // A dependency failed (KMS, the database): the attempt did not
+            // happen, so it does not count against the user (docs/MFA.md).
+            if let Err(release) = ctx.store.throttles().release_attempts(&reserved).await {
+                tracing::warn!(error = %release, "second factor: releasing the attempt failed");
+            }
+            return Err(e);
+        }
     };
     let Some(given) = given else {
         // A failed attempt keeps its reservations.
@@ -1005,12 +1027,16 @@ pub async fn second_factor(
             LoginMessage::BadSecondFactor
         }));
     };
-    let reserved: Vec<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
     ctx.store.throttles().release_attempts(&reserved).await?;
     let start = SessionStart {
         user: user.clone(),
         amr: amr_after(&session_amr(&session.session), &[given]),
         due: false,
+        auth_time: if session.session.second_factor_due {
+            now
+        } else {
+            session.session.auth_time.unwrap_or(now)
+        },
         ip: origin.ip,
         user_agent: origin.user_agent,
     };
@@ -1085,6 +1111,7 @@ pub async fn passkey_sign_in(
         user,
         amr: amr_after(&[], &[method]),
         due: false,
+        auth_time: now,
         ip: origin.ip,
         user_agent: origin.user_agent,
     };
@@ -1155,6 +1182,35 @@ pub async fn login(
     Ok((outcome, Some(new)))
 }
 
+/// Whether the live `session` needs a step-up for the checked request:
+/// `authorize` would show it the second-factor page (its class is below
+/// what the request or the client requires, and nothing else comes first).
+async fn step_up_needed(
+    ctx: &Ctx<'_>,
+    c: &Checked,
+    session: &LiveSession,
+) -> Result<bool, OAuthError> {
+    let consent = ctx
+        .store
+        .consents()
+        .get_consent(&session.user.id, &c.client.id)
+        .await?;
+    let auth = authentication(ctx, c, Some(session)).await?;
+    let policy = ConsentPolicy {
+        first_party: c.client.first_party,
+        first_party_offline_without_consent: ctx.settings.first_party_offline_without_consent,
+    };
+    let next = authorize::decide(
+        &c.validated,
+        auth,
+        consent.as_ref().map(|c| &c.scopes),
+        policy,
+        Progress::default(),
+        ctx.clock.now(),
+    );
+    Ok(matches!(next, Ok(Next::SecondFactor)))
+}
+
 /// How a sign-in step of an authorization request was completed: a second
 /// factor for `session`, or a passwordless passkey.
 #[derive(Debug, Clone, Copy)]
@@ -1197,6 +1253,21 @@ pub async fn factor_login(
             return Ok((outcome, None));
         }
         Step::SecondFactor(Some(session), proof) => {
+            if !session.session.second_factor_due && !step_up_needed(ctx, &c, session).await? {
+                // A live session gives a second factor only when the request
+                // asks more than the session proved (a step-up); otherwise
+                // the request goes on as it would (a sign-in for
+                // `prompt=login`, the consent, the code), nothing verified.
+                let outcome = authorize(
+                    ctx,
+                    request.as_bytes(),
+                    Some(session),
+                    Progress::default(),
+                    report,
+                )
+                .await?;
+                return Ok((outcome, None));
+            }
             match second_factor(ctx, session, proof, origin, report).await? {
                 Ok(done) => Ok(done),
                 Err(message) => Err((Some(session), message)),
@@ -1218,10 +1289,16 @@ pub async fn factor_login(
         .await?
         .map_err(|m| (None, m)),
     };
+    // A step-up adds a factor to an earlier sign-in: it is not a sign-in
+    // of this request (`prompt=login`, `max_age` still ask for one).
+    let signed_in_now = match step {
+        Step::SecondFactor(Some(s), _) => s.session.second_factor_due,
+        Step::SecondFactor(None, _) | Step::Passwordless { .. } => true,
+    };
     match result {
         Ok((live, new)) => {
             let progress = Progress {
-                just_authenticated: true,
+                just_authenticated: signed_in_now,
                 just_consented: false,
             };
             let outcome =

@@ -719,3 +719,128 @@ both_backends!(the_cli_sets_and_clears_require_mfa, |backend| async move {
     let v: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
     assert_eq!(v["require_mfa"], false, "{v}");
 });
+
+both_backends!(a_factor_alone_is_no_new_sign_in, |backend| async move {
+    // A live session cannot turn a TOTP code into the fresh sign-in
+    // that prompt=login asks for: the password is asked again.
+    let app = spawn_app(backend).await;
+    let client = rp_client(&app, false).await;
+    user(&app, "alice").await;
+    enrol_totp(&app, "alice").await;
+    let html = text(password_step(&app, &client, &[]).await).await;
+    assert!(is_factor_page(&html), "{html}");
+    code_of(&factor(&app, &html, "code", &code_now()).await);
+
+    let login_page =
+        text(get_authorize(&app, &query(&client.id, &[("prompt", "login")])).await).await;
+    assert!(login_page.contains("name=\"password\""), "{login_page}");
+    let resp = factor(&app, &login_page, "code", &code_next()).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "no code without the password"
+    );
+    let html = text(resp).await;
+    assert!(html.contains("name=\"password\""), "{html}");
+
+    // The account page's path (no request) does not refresh a live
+    // session either.
+    let csrf = hidden(&login_page, "csrf_token");
+    let resp = app
+        .http
+        .post(app.url("/login/factor"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", ""),
+            ("code", code_prev().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/account");
+    assert!(resp.headers().get("set-cookie").is_none());
+});
+
+both_backends!(
+    recovery_codes_go_with_the_last_factor,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        user(&app, "alice").await;
+        let u = user_of(&app, "alice").await;
+        let store = app.state.store.as_ref();
+        let now = Utc::now();
+        // Without a factor there is nothing to recover: no codes are made.
+        let none = portcullis::app::mfa::regenerate_recovery_codes(
+            store,
+            app.state.rng.as_ref(),
+            &u.id,
+            now,
+        )
+        .await
+        .unwrap();
+        assert!(none.is_none());
+        assert_eq!(store.factors().recovery_codes_left(&u.id).await.unwrap(), 0);
+
+        enrol_totp(&app, "alice").await;
+        let set = portcullis::app::mfa::regenerate_recovery_codes(
+            store,
+            app.state.rng.as_ref(),
+            &u.id,
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(set.codes.len(), 10);
+        assert_eq!(
+            store.factors().recovery_codes_left(&u.id).await.unwrap(),
+            10
+        );
+        // Removing the last factor removes the codes.
+        assert_eq!(
+            portcullis::app::totp::remove(store, &u, now).await.unwrap(),
+            1
+        );
+        assert_eq!(store.factors().recovery_codes_left(&u.id).await.unwrap(), 0);
+    }
+);
+
+both_backends!(
+    a_two_factor_session_steps_up_to_phr_with_a_passkey,
+    |backend| async move {
+        use crate::passkeys::{SoftAuthenticator, origin, register, registered, signed_in};
+        use portcullis::ports::Clock as _;
+        let (app, _sink, clock) = crate::passkeys::spawn(backend).await;
+        let account = signed_in(&app, "alice").await;
+        let mut auth = SoftAuthenticator::new(&origin(&app));
+        assert!(registered(register(&app, &account, &mut auth, "Key").await).await);
+        enrol_totp(&app, "alice").await;
+        let client = rp_client(&app, false).await;
+
+        // Password and TOTP: two factors, not phishing-resistant.
+        let html = text(password_step(&app, &client, &[]).await).await;
+        assert!(is_factor_page(&html), "{html}");
+        let code = totp_at(SECRET, clock.now().timestamp());
+        let rp = exchange(
+            &app,
+            &client,
+            &code_of(&factor(&app, &html, "code", &code).await),
+        )
+        .await;
+        assert_eq!(rp.acr.as_deref(), Some(TWO_FA));
+
+        // The client asks for phr: the passkey steps the session up.
+        let page = get_authorize(&app, &query(&client.id, &[("acr_values", "phr")])).await;
+        let html = text(page).await;
+        assert!(is_factor_page(&html), "{html}");
+        assert!(
+            html.contains("name=\"mode\" value=\"second_factor\""),
+            "{html}"
+        );
+        let resp = passkey_answer(&app, &html, "second_factor", &mut auth).await;
+        let rp = exchange(&app, &client, &code_of(&resp)).await;
+        assert_eq!(rp.acr.as_deref(), Some("phr"));
+        assert_eq!(rp.amr, s(&["pwd", "otp", "hwk", "user", "mfa"]));
+    }
+);

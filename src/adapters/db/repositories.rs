@@ -932,7 +932,6 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
         let res = sessions::Entity::update_many()
             .col_expr(sessions::Column::EndedAt, Expr::value(now))
             .filter(sessions::Column::UserId.eq(user.as_str()))
-            .filter(sessions::Column::SecondFactorDue.eq(false))
             .filter(sessions::Column::EndedAt.is_null())
             .exec(&self.conn)
             .await
@@ -967,6 +966,9 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
     ) -> Result<Vec<Session>, StoreError> {
         let mut q = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.as_str()))
+            // A pending sign-in (second factor due) is not live
+            // (`Session::is_live`).
+            .filter(sessions::Column::SecondFactorDue.eq(false))
             .filter(sessions::Column::EndedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now))
             .filter(sessions::Column::LastSeenAt.gt(idle_since))

@@ -20,7 +20,6 @@ use crate::http::extractors::{PageForm, Query};
 use crate::http::{pages, session};
 use crate::protocol::endpoints::Endpoint;
 use crate::protocol::interaction::LiveSession;
-use crate::protocol::mfa::RecoveryCodes;
 use crate::state::AppState;
 
 /// The sign-in methods page.
@@ -98,8 +97,9 @@ fn done_text(done: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// A 303 to the sign-in methods page with a one-time message.
-fn done(what: &str) -> Response {
+/// A 303 to the sign-in methods page with a one-time message (the
+/// passkey routes use it too).
+pub(crate) fn done(what: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("{SECURITY_PATH}?done={what}")) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -171,10 +171,12 @@ fn totp_page(
     pages::html(status, page.render(), None)
 }
 
-fn codes_page(codes: &RecoveryCodes, notice: &str) -> Response {
+/// The recovery codes page, shown once (after TOTP or a first passkey,
+/// or a new set).
+pub(crate) fn codes_page(codes: &[zeroize::Zeroizing<String>], notice: &str) -> Response {
     let page = RecoveryCodesPage {
         notice: Some(notice),
-        codes: codes.codes.iter().map(|c| c.as_str()).collect(),
+        codes: codes.iter().map(|c| c.as_str()).collect(),
     };
     pages::html(StatusCode::OK, page.render(), None)
 }
@@ -268,7 +270,7 @@ pub async fn post_account_totp_confirm(
                 Some(codes) => {
                     audit::mfa_enrolled(&state, &meta, user, "recovery_codes");
                     Ok(codes_page(
-                        &codes,
+                        &codes.codes,
                         done_text(Some("totp")).unwrap_or_default(),
                     ))
                 }
@@ -330,7 +332,7 @@ pub async fn post_account_totp_remove(
     if needs_reauth(&state, &live) {
         return Ok(reauth_page(&state, cookie, &live));
     }
-    let removed = totp::remove(state.store.as_ref(), &live.user)
+    let removed = totp::remove(state.store.as_ref(), &live.user, state.clock.now())
         .await
         .map_err(|e| unavailable(&e))?;
     if removed > 0 {
@@ -355,18 +357,22 @@ pub async fn post_account_recovery_codes(
     if needs_reauth(&state, &live) {
         return Ok(reauth_page(&state, cookie, &live));
     }
-    let codes = totp::regenerate_recovery_codes(
+    let Some(codes) = crate::app::mfa::regenerate_recovery_codes(
         state.store.as_ref(),
         state.rng.as_ref(),
-        state.clock.as_ref(),
-        &live.user,
+        &live.user.id,
+        state.clock.now(),
     )
     .await
-    .map_err(|e| unavailable(&e))?;
+    .map_err(|e| unavailable(&e))?
+    else {
+        // No second factor: no recovery codes (the page offers none).
+        return Ok(done("security"));
+    };
     tracing::info!(subject = %live.user.id, "account: new recovery codes");
     audit::mfa_enrolled(&state, &meta, &live.user.id, "recovery_codes");
     Ok(codes_page(
-        &codes,
+        &codes.codes,
         done_text(Some("recovery")).unwrap_or_default(),
     ))
 }

@@ -172,6 +172,18 @@ async fn account_step(
                 "",
             ));
         }
+        Step::SecondFactor(Some(s), _) if !s.session.second_factor_due => {
+            // The account page has no step-up: a live session is signed in
+            // already, and a factor alone is no new sign-in (its
+            // re-authentication asks for the password).
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_static(pages::ACCOUNT_PATH),
+            );
+            crate::error::no_store(&mut r);
+            return Ok(r);
+        }
         Step::SecondFactor(Some(s), proof) => (
             interaction::second_factor(&c, s, proof, origin, &mut report).await,
             Some(s),

@@ -8,20 +8,20 @@
 //! `{"handle", "ceremony": "create"|"get", "publicKey"}`, or
 //! `{"error": "..."}` with a status (400, 403, 503), never cached.
 
-use askama::Template;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::account::{bad_form, checked, ctx, needs_reauth, reauth_page, unavailable};
+use super::account_security::{codes_page, done};
 use crate::app::passkeys::{self as app, Registered};
 use crate::domain::mfa::CeremonyKind;
 use crate::error::AppError;
 use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::PageForm;
-use crate::http::{pages, session};
+use crate::http::session;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::interaction;
 use crate::protocol::passkey::{self, Started};
@@ -29,9 +29,6 @@ use crate::state::AppState;
 
 /// The script, embedded like the other assets.
 const PASSKEY_JS: &str = include_str!("../../../static/passkey.js");
-
-/// Where the account page's passkey forms return.
-const SECURITY_PATH: &str = crate::protocol::endpoints::Endpoint::AccountSecurity.path();
 
 /// The last sentence of a CSRF refusal on the account page.
 const START_OVER: &str = "Open your account security page again.";
@@ -100,10 +97,19 @@ pub async fn post_login_passkey_options(
     let (kind, user) = match form.get("mode") {
         Some("passwordless") => (CeremonyKind::Passwordless, None),
         Some("second_factor") => {
+            // The pending sign-in after the password, else a live session
+            // stepping up (`POST /login/passkey` accepts the live one only
+            // when the request needs the step-up).
             let pending = match cookie.as_deref() {
-                Some(c) => interaction::load_pending(&ctx(&state), c)
+                Some(c) => match interaction::load_pending(&ctx(&state), c)
                     .await
-                    .map_err(|e| unavailable(&e))?,
+                    .map_err(|e| unavailable(&e))?
+                {
+                    Some(p) => Some(p),
+                    None => interaction::load_session(&ctx(&state), c)
+                        .await
+                        .map_err(|e| unavailable(&e))?,
+                },
                 None => None,
             };
             let Some(pending) = pending else {
@@ -178,25 +184,6 @@ pub async fn post_account_passkey_options(
     }
 }
 
-/// The recovery codes shown once after the first passkey (the security
-/// page's template).
-#[derive(Template)]
-#[template(path = "account_recovery_codes.html")]
-struct CodesPage<'a> {
-    notice: Option<&'a str>,
-    codes: Vec<&'a str>,
-}
-
-/// A 303 to the security page with a one-time message.
-fn done(what: &str) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{SECURITY_PATH}?done={what}")) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    crate::error::no_store(&mut r);
-    r
-}
-
 /// `POST /account/passkeys`: the browser's answer (`handle`, `credential`)
 /// and the passkey's `name`. Registered: 303 to
 /// `/account/security?done=passkey`, or, when the passkey is the user's
@@ -241,11 +228,10 @@ pub async fn post_account_passkeys(
                 return Ok(done("passkey"));
             };
             audit::mfa_enrolled(&state, &meta, &live.user.id, "recovery_codes");
-            let page = CodesPage {
-                notice: Some("Your passkey was added. Save your recovery codes now."),
-                codes: codes.iter().map(|c| c.as_str()).collect(),
-            };
-            Ok(pages::html(StatusCode::OK, page.render(), None))
+            Ok(codes_page(
+                &codes,
+                "Your passkey was added. Save your recovery codes now.",
+            ))
         }
         Err(refused) => Err(AppError::page(
             StatusCode::BAD_REQUEST,
@@ -273,7 +259,7 @@ pub async fn post_account_passkey_remove(
     let Some(id) = form.get("id") else {
         return Err(bad_form());
     };
-    if app::remove(state.store.as_ref(), &live.user.id, id)
+    if app::remove(state.store.as_ref(), &live.user.id, id, state.clock.now())
         .await
         .map_err(|e| unavailable(&e))?
     {
