@@ -168,9 +168,7 @@ pub async fn forget_codes_without_factor(
     Ok(())
 }
 
-/// Whether `user` has a confirmed factor (`protocol::mfa::has_second_factor`
-/// in the store's error type).
+/// Whether `user` has a confirmed factor (`protocol::mfa::enrolled`).
 async fn has_factor(store: &dyn Repositories, user: &UserId) -> Result<bool, StoreError> {
-    let factors = store.factors().list_factors(user).await?;
-    Ok(factors.iter().any(|f| f.confirmed_at.is_some()))
+    Ok(crate::protocol::mfa::enrolled(store, user).await?.any())
 }

@@ -14,7 +14,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::mfa::{has_second_factor, use_recovery_code, verify_totp};
 use super::params::RawParams;
 use super::passkey;
-use crate::domain::mfa::{Acr, CeremonyKind, FactorKind, FactorUsed, acr_of, amr_after};
+use crate::domain::mfa::{Acr, CeremonyKind, FactorUsed, acr_of, amr_after};
 use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, ScopeSet, Session, TokenHash, User,
     UserId, Username,
@@ -645,49 +645,20 @@ pub fn session_acr(s: &Session) -> Acr {
         .unwrap_or_else(|| acr_of(&session_amr(s)))
 }
 
-/// The strongest class `user` can reach with the factors they have: a
-/// passkey gives [`Acr::PhishingResistant`], a confirmed TOTP
-/// [`Acr::TwoFactor`], nothing the password alone. Counts the factors
-/// [`has_second_factor`] counts (confirmed ones).
+/// The strongest class `user` can reach with the factors they have
+/// (`mfa::Enrolled::reachable`).
 async fn reachable(ctx: &Ctx<'_>, user: &UserId) -> Result<Acr, OAuthError> {
-    let factors = ctx.store.factors().list_factors(user).await?;
-    let confirmed = |k: FactorKind| {
-        factors
-            .iter()
-            .any(|f| f.kind == k && f.confirmed_at.is_some())
-    };
-    Ok(if confirmed(FactorKind::Passkey) {
-        Acr::PhishingResistant
-    } else if confirmed(FactorKind::Totp) {
-        Acr::TwoFactor
-    } else {
-        Acr::OneFactor
-    })
+    Ok(super::mfa::enrolled(ctx.store, user).await?.reachable())
 }
 
 /// The second factors the second-factor page offers (a recovery code is
-/// always offered).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Offered {
-    /// The user has a passkey.
-    pub passkey: bool,
-    /// The user has a confirmed TOTP authenticator.
-    pub totp: bool,
-}
+/// always offered): the user's confirmed factors.
+pub type Offered = super::mfa::Enrolled;
 
 /// Which second factors `user` can give (the second-factor page offers
 /// them).
 pub async fn offered_factors(ctx: &Ctx<'_>, user: &UserId) -> Result<Offered, OAuthError> {
-    let factors = ctx.store.factors().list_factors(user).await?;
-    let has = |kind| {
-        factors
-            .iter()
-            .any(|f| f.kind == kind && f.confirmed_at.is_some())
-    };
-    Ok(Offered {
-        passkey: has(FactorKind::Passkey),
-        totp: has(FactorKind::Totp),
-    })
+    Ok(super::mfa::enrolled(ctx.store, user).await?)
 }
 
 /// What a new session records of its sign-in.

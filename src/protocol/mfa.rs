@@ -96,8 +96,55 @@ pub async fn has_second_factor(
     store: &dyn Repositories,
     user: &UserId,
 ) -> Result<bool, OAuthError> {
+    Ok(enrolled(store, user).await?.any())
+}
+
+/// The kinds of confirmed second factor a user has: the one home of "which
+/// factors count" (an unconfirmed TOTP enrolment does not).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enrolled {
+    /// A passkey.
+    pub passkey: bool,
+    /// A confirmed TOTP authenticator.
+    pub totp: bool,
+}
+
+impl Enrolled {
+    /// Any second factor.
+    pub fn any(self) -> bool {
+        self.passkey || self.totp
+    }
+
+    /// The strongest class the user can reach: a passkey gives
+    /// [`Acr::PhishingResistant`], TOTP [`Acr::TwoFactor`], nothing the
+    /// password alone.
+    pub fn reachable(self) -> crate::domain::mfa::Acr {
+        use crate::domain::mfa::Acr;
+        if self.passkey {
+            Acr::PhishingResistant
+        } else if self.totp {
+            Acr::TwoFactor
+        } else {
+            Acr::OneFactor
+        }
+    }
+}
+
+/// Which confirmed second factors `user` has.
+pub async fn enrolled(
+    store: &dyn Repositories,
+    user: &UserId,
+) -> Result<Enrolled, crate::ports::StoreError> {
     let factors = store.factors().list_factors(user).await?;
-    Ok(factors.iter().any(|f| f.confirmed_at.is_some()))
+    let has = |kind| {
+        factors
+            .iter()
+            .any(|f| f.kind == kind && f.confirmed_at.is_some())
+    };
+    Ok(Enrolled {
+        passkey: has(FactorKind::Passkey),
+        totp: has(FactorKind::Totp),
+    })
 }
 
 /// Verifies a TOTP `code` of `user` at `now` against their confirmed TOTP
