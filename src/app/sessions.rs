@@ -186,5 +186,8 @@ pub async fn end_all(
             _ => break,
         }
     }
+    // A pending sign-in (password given, second factor owed) is no live
+    // session, but ending "all sessions" must not leave it to be completed.
+    store.sessions().end_user_sessions(&user.id, now).await?;
     Ok((user.id, ended))
 }

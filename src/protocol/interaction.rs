@@ -1039,7 +1039,7 @@ pub async fn passkey_sign_in(
         report.login_failed = Some(LoginFailure::Locked);
         return Ok(Err(message));
     }
-    let verified = passkey::verify_authentication(
+    let verified = match passkey::verify_authentication(
         ctx.store,
         ctx.webauthn,
         handle,
@@ -1048,7 +1048,22 @@ pub async fn passkey_sign_in(
         None,
         now,
     )
-    .await?;
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            // A dependency failed: the attempt does not count.
+            if let Err(release) = ctx
+                .store
+                .throttles()
+                .release_attempts(&[keys[0].0.as_str()])
+                .await
+            {
+                tracing::warn!(error = %release, "passkey sign-in: releasing the attempt failed");
+            }
+            return Err(e);
+        }
+    };
     let found = match verified {
         Some((id, method)) => ctx
             .store
