@@ -95,6 +95,19 @@ pub fn describe_scope(scope: &str) -> String {
     }
 }
 
+/// A `303 See Other` to a hosted page (`location`: a path of ours, with a
+/// query of fixed values), `no-store`: the one redirect of the self-service
+/// forms (`?done=` messages, a finished sign-in).
+pub fn see_other(location: &str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut r = axum::http::StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(location) {
+        r.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    crate::error::no_store(&mut r);
+    r
+}
+
 /// Renders a page with `no-store` and the pages' CSP.
 pub fn html(
     status: StatusCode,

@@ -519,14 +519,14 @@ async fn issue_code(
     })
 }
 
-/// Loads the session for a cookie value: it must exist, not be ended, be
-/// within its idle and absolute limits, and belong to an enabled user.
-/// Records the activity.
-pub async fn load_session(
+/// The session of a cookie value and its enabled user, when `accept`
+/// takes the session (the one lookup of [`load_session`] and
+/// [`load_pending`]).
+async fn session_of(
     ctx: &Ctx<'_>,
     cookie_value: &str,
+    accept: impl FnOnce(&Session) -> bool,
 ) -> Result<Option<LiveSession>, OAuthError> {
-    let now = ctx.clock.now();
     let Some(session) = ctx
         .store
         .sessions()
@@ -535,8 +535,7 @@ pub async fn load_session(
     else {
         return Ok(None);
     };
-    let live = session.is_live(now, ctx.settings.session_idle);
-    let Some(user_id) = session.user_id.clone().filter(|_| live) else {
+    let Some(user_id) = session.user_id.clone().filter(|_| accept(&session)) else {
         return Ok(None);
     };
     let Some(user) = ctx
@@ -548,8 +547,26 @@ pub async fn load_session(
     else {
         return Ok(None);
     };
-    ctx.store.sessions().touch_session(&session.id, now).await?;
     Ok(Some(LiveSession { session, user }))
+}
+
+/// Loads the session for a cookie value: it must exist, not be ended, be
+/// within its idle and absolute limits, and belong to an enabled user.
+/// Records the activity.
+pub async fn load_session(
+    ctx: &Ctx<'_>,
+    cookie_value: &str,
+) -> Result<Option<LiveSession>, OAuthError> {
+    let now = ctx.clock.now();
+    let idle = ctx.settings.session_idle;
+    let Some(live) = session_of(ctx, cookie_value, |s| s.is_live(now, idle)).await? else {
+        return Ok(None);
+    };
+    ctx.store
+        .sessions()
+        .touch_session(&live.session.id, now)
+        .await?;
+    Ok(Some(live))
 }
 
 /// How long a user who passed the first factor has to give the second
@@ -565,30 +582,12 @@ pub async fn load_pending(
     cookie_value: &str,
 ) -> Result<Option<LiveSession>, OAuthError> {
     let now = ctx.clock.now();
-    let Some(session) = ctx
-        .store
-        .sessions()
-        .session_by_hash(&TokenHash::of(cookie_value))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let pending = session.second_factor_due
-        && session.ended_at.is_none()
-        && now - session.created_at <= Duration::seconds(SECOND_FACTOR_WINDOW_SECS);
-    let Some(user_id) = session.user_id.clone().filter(|_| pending) else {
-        return Ok(None);
-    };
-    let Some(user) = ctx
-        .store
-        .users()
-        .user_by_id(&user_id)
-        .await?
-        .filter(|u| !u.disabled)
-    else {
-        return Ok(None);
-    };
-    Ok(Some(LiveSession { session, user }))
+    session_of(ctx, cookie_value, |s| {
+        s.second_factor_due
+            && s.ended_at.is_none()
+            && now - s.created_at <= Duration::seconds(SECOND_FACTOR_WINDOW_SECS)
+    })
+    .await
 }
 
 /// The login form was posted.

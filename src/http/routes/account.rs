@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use crate::app::account::{self, EmailChange, EmailSettings, PasswordChange};
@@ -220,6 +220,24 @@ pub(crate) async fn checked(
     }
 }
 
+/// [`checked`], then the rule of sensitive changes: a sign-in older than
+/// `PORTCULLIS_ACCOUNT_REAUTH_SECS` gets the re-authentication form
+/// instead, and nothing is done.
+pub(crate) async fn checked_recent(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &RawParams,
+) -> Result<Result<(String, LiveSession), Response>, AppError> {
+    let (cookie, live) = match checked(state, headers, form).await? {
+        Ok(v) => v,
+        Err(page) => return Ok(Err(page)),
+    };
+    if needs_reauth(state, &live) {
+        return Ok(Err(reauth_page(state, cookie, &live)));
+    }
+    Ok(Ok((cookie, live)))
+}
+
 /// The sign-in form; a browser without a cookie gets one (the CSRF token
 /// is bound to it).
 pub(crate) fn login_page(
@@ -274,12 +292,7 @@ pub(crate) fn needs_reauth(state: &AppState, live: &LiveSession) -> bool {
 
 /// A 303 to the account page with a one-time message.
 fn done(what: &str) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}?done={what}", pages::ACCOUNT_PATH)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    crate::error::no_store(&mut r);
-    r
+    pages::see_other(&format!("{}?done={what}", pages::ACCOUNT_PATH))
 }
 
 /// The account page of `live`, with a notice or an error.

@@ -7,12 +7,10 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
-use super::account::{
-    bad_form, checked, current, login_page, needs_reauth, reauth_page, unavailable, when,
-};
+use super::account::{bad_form, checked_recent, current, login_page, unavailable, when};
 use crate::app::totp::{self, Confirmation, Enrolment};
 use crate::error::AppError;
 use crate::http::audit::{self, RequestMeta};
@@ -100,12 +98,7 @@ fn done_text(done: Option<&str>) -> Option<&'static str> {
 /// A 303 to the sign-in methods page with a one-time message (the
 /// passkey routes use it too).
 pub(crate) fn done(what: &str) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{SECURITY_PATH}?done={what}")) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    crate::error::no_store(&mut r);
-    r
+    pages::see_other(&format!("{SECURITY_PATH}?done={what}"))
 }
 
 async fn security_page(
@@ -204,13 +197,10 @@ pub async fn post_account_totp(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (cookie, live) = match checked(&state, &headers, &form).await? {
+    let (cookie, live) = match checked_recent(&state, &headers, &form).await? {
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
-    if needs_reauth(&state, &live) {
-        return Ok(reauth_page(&state, cookie, &live));
-    }
     let enrolment = totp::start(
         state.store.as_ref(),
         state.secrets.as_ref(),
@@ -240,16 +230,13 @@ pub async fn post_account_totp_confirm(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (cookie, live) = match checked(&state, &headers, &form).await? {
+    let (cookie, live) = match checked_recent(&state, &headers, &form).await? {
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
     let Some(code) = form.get("code") else {
         return Err(bad_form());
     };
-    if needs_reauth(&state, &live) {
-        return Ok(reauth_page(&state, cookie, &live));
-    }
     let (store, secrets) = (state.store.as_ref(), state.secrets.as_ref());
     let result = totp::confirm(
         store,
@@ -325,13 +312,10 @@ pub async fn post_account_totp_remove(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (cookie, live) = match checked(&state, &headers, &form).await? {
+    let (_, live) = match checked_recent(&state, &headers, &form).await? {
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
-    if needs_reauth(&state, &live) {
-        return Ok(reauth_page(&state, cookie, &live));
-    }
     let removed = totp::remove(state.store.as_ref(), &live.user, state.clock.now())
         .await
         .map_err(|e| unavailable(&e))?;
@@ -350,13 +334,10 @@ pub async fn post_account_recovery_codes(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (cookie, live) = match checked(&state, &headers, &form).await? {
+    let (_, live) = match checked_recent(&state, &headers, &form).await? {
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
-    if needs_reauth(&state, &live) {
-        return Ok(reauth_page(&state, cookie, &live));
-    }
     let Some(codes) = crate::app::mfa::regenerate_recovery_codes(
         state.store.as_ref(),
         state.rng.as_ref(),

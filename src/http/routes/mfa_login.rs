@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::error::AppError;
 use crate::http::audit::{self, RequestMeta};
@@ -121,11 +121,7 @@ async fn factor_session(
 /// The account page's sign-in finished: a 303 to `/account` with the new
 /// cookie.
 fn account_signed_in(state: &AppState, new: &NewSession) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}?done=signed_in", pages::ACCOUNT_PATH)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    crate::error::no_store(&mut r);
+    let mut r = pages::see_other(&format!("{}?done=signed_in", pages::ACCOUNT_PATH));
     if let Some(v) = session::set_cookie(&state.config, &state.session_key, &new.cookie_value) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -176,13 +172,7 @@ async fn account_step(
             // The account page has no step-up: a live session is signed in
             // already, and a factor alone is no new sign-in (its
             // re-authentication asks for the password).
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            r.headers_mut().insert(
-                header::LOCATION,
-                HeaderValue::from_static(pages::ACCOUNT_PATH),
-            );
-            crate::error::no_store(&mut r);
-            return Ok(r);
+            return Ok(pages::see_other(pages::ACCOUNT_PATH));
         }
         Step::SecondFactor(Some(s), proof) => (
             interaction::second_factor(&c, s, proof, origin, &mut report).await,

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::account::{bad_form, checked, ctx, needs_reauth, reauth_page, unavailable};
+use super::account::{bad_form, checked, checked_recent, ctx, needs_reauth, unavailable};
 use super::account_security::{codes_page, done};
 use crate::app::passkeys::{self as app, Registered};
 use crate::domain::mfa::CeremonyKind;
@@ -195,13 +195,10 @@ pub async fn post_account_passkeys(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (cookie, live) = match checked(&state, &headers, &form).await? {
+    let (_, live) = match checked_recent(&state, &headers, &form).await? {
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
-    if needs_reauth(&state, &live) {
-        return Ok(reauth_page(&state, cookie, &live));
-    }
     let (Some(handle), Some(credential)) = (form.get("handle"), form.get("credential")) else {
         return Err(bad_form());
     };
@@ -249,13 +246,10 @@ pub async fn post_account_passkey_remove(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, AppError> {
-    let (cookie, live) = match checked(&state, &headers, &form).await? {
+    let (_, live) = match checked_recent(&state, &headers, &form).await? {
         Ok(v) => v,
         Err(page) => return Ok(page),
     };
-    if needs_reauth(&state, &live) {
-        return Ok(reauth_page(&state, cookie, &live));
-    }
     let Some(id) = form.get("id") else {
         return Err(bad_form());
     };
