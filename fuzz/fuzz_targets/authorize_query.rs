@@ -38,6 +38,7 @@ fn client(id: &str, public: bool) -> Client {
         first_party: false,
         resource_audience: None,
         require_pkce: false,
+        require_mfa: false,
         id_token_signed_response_alg: None,
         jwks: None,
         jwks_uri: None,
