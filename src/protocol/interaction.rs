@@ -189,6 +189,9 @@ pub enum Outcome {
         request: String,
         /// The factors the page offers.
         offered: Offered,
+        /// The request requires [`Acr::PhishingResistant`]: only a passkey
+        /// meets it, so the page offers nothing else.
+        passkey_only: bool,
         /// A message, if this is a retry.
         message: Option<LoginMessage>,
     },
@@ -441,6 +444,7 @@ pub async fn authorize(
                 client_name: c.client.name,
                 request: carried,
                 offered: offered_factors(ctx, &s.user.id).await?,
+                passkey_only: c.validated.acr.required() == Acr::PhishingResistant,
                 message: None,
             })
         }
@@ -1135,6 +1139,7 @@ pub async fn login(
                 redirect_uri: c.validated.redirect.uri().to_owned(),
                 request: c.params.encode_only(CARRIED_PARAMS),
                 offered: offered_factors(ctx, &live.user.id).await?,
+                passkey_only: c.validated.acr.required() == Acr::PhishingResistant,
                 message: None,
             };
             return Ok((page, Some(new)));
@@ -1296,6 +1301,7 @@ pub async fn factor_login(
                 redirect_uri: c.validated.redirect.uri().to_owned(),
                 request: c.params.encode_only(CARRIED_PARAMS),
                 offered: offered_factors(ctx, &session.user.id).await?,
+                passkey_only: c.validated.acr.required() == Acr::PhishingResistant,
                 message: Some(message),
             };
             Ok((page, None))

@@ -833,7 +833,7 @@ both_backends!(
         // The client asks for phr: the passkey steps the session up.
         let page = get_authorize(&app, &query(&client.id, &[("acr_values", "phr")])).await;
         let html = text(page).await;
-        assert!(is_factor_page(&html), "{html}");
+        assert!(html.contains("<h1>Two-step verification</h1>"), "{html}");
         assert!(
             html.contains("name=\"mode\" value=\"second_factor\""),
             "{html}"
@@ -842,5 +842,35 @@ both_backends!(
         let rp = exchange(&app, &client, &code_of(&resp)).await;
         assert_eq!(rp.acr.as_deref(), Some("phr"));
         assert_eq!(rp.amr, s(&["pwd", "otp", "hwk", "user", "mfa"]));
+    }
+);
+
+both_backends!(
+    a_phr_step_up_offers_only_the_passkey,
+    |backend| async move {
+        use crate::passkeys::{SoftAuthenticator, origin, register, registered, signed_in};
+        use portcullis::ports::Clock as _;
+        let (app, _sink, clock) = crate::passkeys::spawn(backend).await;
+        let account = signed_in(&app, "alice").await;
+        let mut auth = SoftAuthenticator::new(&origin(&app));
+        assert!(registered(register(&app, &account, &mut auth, "Key").await).await);
+        enrol_totp(&app, "alice").await;
+        let client = rp_client(&app, false).await;
+        let html = text(password_step(&app, &client, &[]).await).await;
+        let code = totp_at(SECRET, clock.now().timestamp());
+        code_of(&factor(&app, &html, "code", &code).await);
+
+        // phr: a code would give 2fa only, so the page offers the passkey
+        // alone and says why.
+        let page = get_authorize(&app, &query(&client.id, &[("acr_values", "phr")])).await;
+        let html = text(page).await;
+        assert!(html.contains("<h1>Two-step verification</h1>"), "{html}");
+        assert!(html.contains("confirm with a passkey"), "{html}");
+        assert!(!html.contains("one-time-code"), "{html}");
+        assert!(!html.contains("name=\"recovery_code\""), "{html}");
+        assert!(
+            html.contains("name=\"mode\" value=\"second_factor\""),
+            "{html}"
+        );
     }
 );

@@ -149,6 +149,7 @@ fn render(
             redirect_uri,
             request,
             offered,
+            passkey_only,
             message,
         } => {
             let csrf = session::csrf_token(&state.session_key, &cookie);
@@ -157,6 +158,7 @@ fn render(
                 request: &request,
                 csrf: &csrf,
                 offered,
+                passkey_only,
                 message: message.map(LoginMessage::text),
             };
             mfa_login::factor_response(

@@ -45,6 +45,9 @@ pub struct FactorPage<'a> {
     pub csrf: &'a str,
     /// The factors the user can give.
     pub offered: interaction::Offered,
+    /// Only a passkey meets the request (`phr`): the page offers nothing
+    /// else.
+    pub passkey_only: bool,
     /// Error message.
     pub message: Option<&'a str>,
 }
@@ -141,6 +144,7 @@ pub fn account_factor_page(
         request: "",
         csrf: &csrf,
         offered,
+        passkey_only: false,
         message: message.map(LoginMessage::text),
     };
     factor_response(state, &page, message, None)
