@@ -153,6 +153,7 @@ pub fn token_settings(config: &Config) -> TokenSettings {
         id_ttl: t.id_ttl,
         refresh_ttl: t.refresh_ttl,
         refresh_absolute_ttl: t.refresh_absolute_ttl,
+        refresh_grace: t.refresh_grace,
         access_token_alg: t.access_token_alg,
         max_jwt_ttl: chrono::Duration::from_std(config.key_rotation.max_token_ttl)
             .unwrap_or(chrono::Duration::days(1)),

@@ -45,6 +45,9 @@ fn client(id: &str, public: bool) -> Client {
         access_token_ttl_secs: None,
         id_token_ttl_secs: None,
         refresh_token_ttl_secs: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        allowed_resources: Vec::new(),
         created_at: DateTime::UNIX_EPOCH,
         updated_at: DateTime::UNIX_EPOCH,
     }

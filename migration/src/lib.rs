@@ -17,6 +17,7 @@ mod m20261201_000012_registration;
 mod m20261201_000013_admin_users;
 mod m20261201_000014_self_service;
 mod m20261201_000015_mfa;
+mod m20261201_000016_every_client;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_admin_users::Migration),
             Box::new(m20261201_000014_self_service::Migration),
             Box::new(m20261201_000015_mfa::Migration),
+            Box::new(m20261201_000016_every_client::Migration),
         ]
     }
 }

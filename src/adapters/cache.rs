@@ -211,6 +211,15 @@ impl Repositories for CachedStore {
     fn factors(&self) -> &dyn crate::ports::FactorRepository {
         self.inner.factors()
     }
+    fn device_codes(&self) -> &dyn crate::ports::DeviceCodeRepository {
+        self.inner.device_codes()
+    }
+    fn deliveries(&self) -> &dyn crate::ports::DeliveryRepository {
+        self.inner.deliveries()
+    }
+    fn resources(&self) -> &dyn crate::ports::ResourceRepository {
+        self.inner.resources()
+    }
 }
 
 #[async_trait]

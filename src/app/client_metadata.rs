@@ -63,6 +63,14 @@ pub struct ClientMetadata {
     /// *Extension*: permit http redirect URIs to non-loopback hosts
     /// (development set-ups; operators only).
     pub allow_http_redirect_uris: Option<bool>,
+    /// `backchannel_logout_uri` (OpenID Connect Back-Channel Logout 1.0
+    /// §2.2): where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`: logout tokens must carry `sid`.
+    pub backchannel_logout_session_required: Option<bool>,
+    /// *Extension*: the resource indicators (RFC 8707) the client may ask
+    /// tokens for (operators only).
+    pub allowed_resources: Option<Vec<String>>,
 }
 
 impl ClientMetadata {
@@ -129,6 +137,11 @@ impl ClientMetadata {
             access_token_ttl_secs: self.access_token_ttl,
             id_token_ttl_secs: self.id_token_ttl,
             refresh_token_ttl_secs: self.refresh_token_ttl,
+            backchannel_logout_uri: self.backchannel_logout_uri.filter(|u| !u.is_empty()),
+            backchannel_logout_session_required: self
+                .backchannel_logout_session_required
+                .unwrap_or(false),
+            allowed_resources: self.allowed_resources.unwrap_or_default(),
         })
     }
 
@@ -158,6 +171,9 @@ impl ClientMetadata {
             refresh_token_ttl: view.refresh_token_ttl,
             // A stored http redirect URI was allowed when it was registered.
             allow_http_redirect_uris: Some(true),
+            backchannel_logout_uri: view.backchannel_logout_uri,
+            backchannel_logout_session_required: Some(view.backchannel_logout_session_required),
+            allowed_resources: Some(view.allowed_resources),
         }
     }
 
@@ -199,6 +215,12 @@ impl ClientMetadata {
             allow_http_redirect_uris: patch
                 .allow_http_redirect_uris
                 .or(self.allow_http_redirect_uris),
+            // An empty string removes the URI.
+            backchannel_logout_uri: patch.backchannel_logout_uri.or(self.backchannel_logout_uri),
+            backchannel_logout_session_required: patch
+                .backchannel_logout_session_required
+                .or(self.backchannel_logout_session_required),
+            allowed_resources: patch.allowed_resources.or(self.allowed_resources),
         }
     }
 }
@@ -263,6 +285,13 @@ pub struct ClientView {
     /// *Extension*: refresh-token lifetime override, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_ttl: Option<i64>,
+    /// `backchannel_logout_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: bool,
+    /// *Extension*: the resources (RFC 8707) the client may ask tokens for.
+    pub allowed_resources: Vec<String>,
     /// *Extension*: last change, seconds since the epoch.
     pub updated_at: i64,
 }
@@ -308,6 +337,9 @@ impl ClientView {
             access_token_ttl: c.access_token_ttl_secs,
             id_token_ttl: c.id_token_ttl_secs,
             refresh_token_ttl: c.refresh_token_ttl_secs,
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
+            allowed_resources: c.allowed_resources.clone(),
             updated_at: c.updated_at.timestamp(),
         }
     }

@@ -4,6 +4,7 @@
 //! rules live here so that tests run them without a process.
 
 pub mod account;
+pub mod backchannel;
 pub mod client_metadata;
 pub mod clients;
 pub mod events;
@@ -18,6 +19,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod registration;
 pub mod reset;
+pub mod resources;
 pub mod sessions;
 pub mod signup;
 pub mod totp;

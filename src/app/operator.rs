@@ -85,6 +85,14 @@ pub struct NewClient {
     pub id_token_ttl_secs: Option<i64>,
     /// Refresh-token lifetime, seconds.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// `backchannel_logout_uri` (OpenID Connect Back-Channel Logout 1.0
+    /// §2.2); the outbound destination rule applies, as to `jwks_uri`.
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: bool,
+    /// The resource indicators (RFC 8707) the client may ask tokens for
+    /// (`--allowed-resource`; operators only).
+    pub allowed_resources: Vec<String>,
 }
 
 /// A registered client and, for confidential ones, the secret (shown once).
@@ -211,6 +219,10 @@ pub fn validated_client(
         check_audience(a)?;
     }
     let resource_audience = resource_audience(&req, &id);
+    if let Some(uri) = &req.backchannel_logout_uri {
+        check_backchannel_logout_uri(uri, outbound_allow_insecure)?;
+    }
+    let allowed_resources = allowed_resources(&req.allowed_resources)?;
     Ok(Client {
         id,
         name,
@@ -233,9 +245,52 @@ pub fn validated_client(
         access_token_ttl_secs: req.access_token_ttl_secs,
         id_token_ttl_secs: req.id_token_ttl_secs,
         refresh_token_ttl_secs: req.refresh_token_ttl_secs,
+        backchannel_logout_uri: req.backchannel_logout_uri,
+        backchannel_logout_session_required: req.backchannel_logout_session_required,
+        allowed_resources,
         created_at: now,
         updated_at: now,
     })
+}
+
+/// OpenID Connect Back-Channel Logout 1.0 §2.2: an absolute URL that MAY
+/// have a query and MUST NOT have a fragment; the server POSTs to it, so
+/// the outbound destination rule applies (https, no internal address,
+/// unless `PORTCULLIS_OUTBOUND_ALLOW_INSECURE`).
+fn check_backchannel_logout_uri(
+    uri: &str,
+    outbound_allow_insecure: bool,
+) -> Result<(), OperatorError> {
+    if uri.contains('#') {
+        return Err(invalid(
+            "backchannel_logout_uri (--backchannel-logout-uri) must not have a fragment (Back-Channel Logout 1.0 §2.2)",
+        ));
+    }
+    crate::domain::destination::check_outbound_url(uri, outbound_allow_insecure)
+        .map(|_| ())
+        .map_err(|e| {
+            invalid(format!(
+                "backchannel_logout_uri (--backchannel-logout-uri) {e}"
+            ))
+        })
+}
+
+/// RFC 8707 §2: a resource indicator is an absolute URI without a
+/// fragment. Whether each is registered is checked by the caller that has
+/// the store (`app::clients`). Sorted, without duplicates.
+fn allowed_resources(list: &[String]) -> Result<Vec<String>, OperatorError> {
+    let mut out = Vec::with_capacity(list.len());
+    for r in list {
+        if !crate::domain::resource::is_resource_indicator(r) {
+            return Err(invalid(format!(
+                "allowed_resources (--allowed-resource): {r:?} is not an absolute URI without a fragment (RFC 8707 §2)"
+            )));
+        }
+        out.push(r.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// A resource server serves its own audience: its client id unless

@@ -300,6 +300,10 @@ pub fn check_registrant(
         ("resource_server", m.resource_server == Some(true)),
         ("audience", m.audience.is_some()),
         (
+            "allowed_resources",
+            m.allowed_resources.as_ref().is_some_and(|r| !r.is_empty()),
+        ),
+        (
             "allow_http_redirect_uris",
             m.allow_http_redirect_uris == Some(true),
         ),

@@ -95,6 +95,17 @@ pub struct ClientUpdateArgs {
     /// least urn:portcullis:acr:2fa; docs/MFA.md).
     #[arg(long, value_name = "BOOL")]
     pub require_mfa: Option<bool>,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout
+    /// 1.0); an empty value removes it.
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Logout tokens must carry `sid`.
+    #[arg(long, value_name = "BOOL")]
+    pub backchannel_logout_session_required: Option<bool>,
+    /// A resource (RFC 8707) the client may ask tokens for (repeat; replaces
+    /// the list); see `portcullis resource`.
+    #[arg(long = "allowed-resource", value_name = "URI")]
+    pub allowed_resources: Vec<String>,
     /// Register the client as a resource server (RFC 7662 §2.1): it may
     /// introspect tokens meant for it (its audience) or issued to it.
     /// `true` keeps the audience it has, else takes its client id.
@@ -191,6 +202,16 @@ pub struct ClientCreateArgs {
     /// least urn:portcullis:acr:2fa; docs/MFA.md).
     #[arg(long)]
     pub require_mfa: bool,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Logout tokens must carry `sid`.
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
+    /// A resource (RFC 8707) the client may ask tokens for (repeat); see
+    /// `portcullis resource`.
+    #[arg(long = "allowed-resource", value_name = "URI")]
+    pub allowed_resources: Vec<String>,
     /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
     #[arg(long)]
     pub resource_server: bool,
@@ -245,6 +266,9 @@ pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value
         "require_mfa": c.require_mfa,
         "resource_server": c.resource_audience.is_some(),
         "resource_audience": c.resource_audience,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "allowed_resources": c.allowed_resources,
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
@@ -326,6 +350,9 @@ async fn client_create(
             access_token_ttl_secs: a.access_token_ttl,
             id_token_ttl_secs: a.id_token_ttl,
             refresh_token_ttl_secs: a.refresh_token_ttl,
+            backchannel_logout_uri: a.backchannel_logout_uri,
+            backchannel_logout_session_required: a.backchannel_logout_session_required,
+            allowed_resources: a.allowed_resources,
         },
         config.outbound.allow_insecure,
     )
@@ -451,6 +478,9 @@ async fn client_update(
         refresh_token_ttl: a.refresh_token_ttl,
         allow_http_redirect_uris: (a.allow_http || config.allow_http_redirect_uris).then_some(true),
         response_types: None,
+        backchannel_logout_uri: a.backchannel_logout_uri,
+        backchannel_logout_session_required: a.backchannel_logout_session_required,
+        allowed_resources: list(a.allowed_resources),
     };
     let asked = ClientMetadata {
         allow_http_redirect_uris: None,

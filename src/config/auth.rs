@@ -30,6 +30,16 @@ pub struct AuthSettings {
     pub login_failure_window: chrono::Duration,
     /// How long a lock lasts.
     pub login_lockout: chrono::Duration,
+    /// Device authorization lifetime (RFC 8628 `expires_in`).
+    pub device_code_ttl: chrono::Duration,
+    /// Least time between two polls of a device code (`interval`).
+    pub device_poll_interval: chrono::Duration,
+    /// Wrong user codes per client address within the window.
+    pub device_user_code_max_failures: u32,
+    /// Longest wait between two attempts of one outbound delivery.
+    pub delivery_retry_max: chrono::Duration,
+    /// An outbound delivery older than this is given up.
+    pub delivery_max_age: chrono::Duration,
 }
 /// Token lifetimes and formats (per-client overrides are set with
 /// `client create --access-token-ttl` and friends).
@@ -47,6 +57,8 @@ pub struct TokenConfig {
     pub access_token_alg: crate::ports::JwsAlg,
     /// `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` (default: the issuer).
     pub access_token_audience: Option<String>,
+    /// `PORTCULLIS_REFRESH_GRACE_SECS` (default 10; 0 = none).
+    pub refresh_grace: chrono::Duration,
 }
 /// A number of seconds as a `chrono::Duration`.
 fn secs(raw: &RawSettings, setting: &Setting) -> Result<chrono::Duration, ConfigError> {
@@ -87,6 +99,11 @@ pub(super) fn parse_auth_settings(raw: &RawSettings) -> Result<AuthSettings, Con
         login_ip_max_failures: raw.number(&s::LOGIN_IP_MAX_FAILURES)?,
         login_failure_window: secs(raw, &s::LOGIN_FAILURE_WINDOW_SECS)?,
         login_lockout: secs(raw, &s::LOGIN_LOCKOUT_SECS)?,
+        device_code_ttl: secs(raw, &s::DEVICE_CODE_TTL_SECS)?,
+        device_poll_interval: secs(raw, &s::DEVICE_POLL_INTERVAL_SECS)?,
+        device_user_code_max_failures: raw.number(&s::DEVICE_USER_CODE_MAX_FAILURES)?,
+        delivery_retry_max: secs(raw, &s::DELIVERY_RETRY_MAX_SECS)?,
+        delivery_max_age: secs(raw, &s::DELIVERY_MAX_AGE_SECS)?,
     })
 }
 
@@ -128,6 +145,7 @@ pub(super) fn parse_token_config(
         refresh_ttl: secs(raw, &s::REFRESH_TOKEN_TTL_SECS)?,
         refresh_absolute_ttl: secs(raw, &s::REFRESH_TOKEN_ABSOLUTE_TTL_SECS)?,
         access_token_alg,
+        refresh_grace: secs(raw, &s::REFRESH_GRACE_SECS)?,
         access_token_audience: raw
             .text(&s::ACCESS_TOKEN_AUDIENCE)
             .filter(|a| !a.trim().is_empty())

@@ -144,6 +144,12 @@ settings! {
         "a sign-in session ends this long after sign-in; at least `PORTCULLIS_SESSION_IDLE_SECS`";
     AUTH_CODE_TTL_SECS auth_code_ttl_secs: num(5, 600), Value("60"),
         "authorization code lifetime";
+    DEVICE_CODE_TTL_SECS device_code_ttl_secs: num(60, 3600), Value("600"),
+        "device authorization (RFC 8628) lifetime: the device code and the user code expire together";
+    DEVICE_POLL_INTERVAL_SECS device_poll_interval_secs: num(1, 60), Value("5"),
+        "least time between two polls of one device code (`interval`); a faster poll gets `slow_down` and 5 s more";
+    DEVICE_USER_CODE_MAX_FAILURES device_user_code_max_failures: num(1, 1000), Value("10"),
+        "wrong user codes one client address (IPv6: its /64) may enter at `/device` within `PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS`; the next is refused for `PORTCULLIS_LOGIN_LOCKOUT_SECS`";
     PKCE_ALLOW_PLAIN pkce_allow_plain: Bool, Value("false"),
         "accept PKCE `plain` (RFC 7636); `S256` always works";
     FIRST_PARTY_OFFLINE_WITHOUT_CONSENT first_party_offline_without_consent: Bool, Value("false"),
@@ -166,6 +172,8 @@ settings! {
         "refresh-token lifetime (per client: `--refresh-token-ttl`); each rotation starts it again";
     REFRESH_TOKEN_ABSOLUTE_TTL_SECS refresh_token_absolute_ttl_secs: num(60, 3660 * DAY), Value("7776000"),
         "absolute refresh-token lifetime: no token of a grant lives longer than this after the user authorized it, however often it is rotated";
+    REFRESH_GRACE_SECS refresh_grace_secs: num(0, 300), Value("10"),
+        "grace window of refresh rotation (RFC 9700 §4.14.2): the just-rotated token presented again by its client within this many seconds gets the same successor tokens back; later, reuse revokes the grant; `0` = no grace";
     ACCESS_TOKEN_ALG access_token_alg: Text, Value("ES256"),
         "access-token signing algorithm: `ES256`, `RS256` or `PS256`";
     ACCESS_TOKEN_AUDIENCE access_token_audience: Text, Derived("the issuer"),
@@ -218,6 +226,10 @@ settings! {
         "most mails a user can trigger to one address per hour (verification, reset, sign-up, address change), and four times that from one client address; more are dropped silently, the page answers the same";
     MAIL_RETRY_MAX_SECS mail_retry_max_secs: num(1, DAY), Value("3600"),
         "longest wait between two attempts to send one mail (the wait doubles from 5 s after each failure); a mail is retried until it is sent";
+    DELIVERY_RETRY_MAX_SECS delivery_retry_max_secs: num(1, DAY), Value("600"),
+        "longest wait between two attempts of one outbound delivery (a back-channel logout token; the wait doubles from 5 s after each failure)";
+    DELIVERY_MAX_AGE_SECS delivery_max_age_secs: num(60, 30 * DAY), Value("86400"),
+        "an outbound delivery not accepted this long after it was queued is given up (kept, marked abandoned, with its last error)";
     EMAIL_VERIFY_TTL_SECS email_verify_ttl_secs: num(300, 30 * DAY), Value("86400"),
         "how long an e-mail verification link works";
     PASSWORD_RESET_TTL_SECS password_reset_ttl_secs: num(300, DAY), Value("1800"),

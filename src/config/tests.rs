@@ -98,6 +98,10 @@ fn documented_auth_variables_reach_the_config() {
             ("PORTCULLIS_FIRST_PARTY_OFFLINE_WITHOUT_CONSENT", "true"),
             ("PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS", "60"),
             ("PORTCULLIS_LOGIN_LOCKOUT_SECS", "30"),
+            ("PORTCULLIS_DEVICE_CODE_TTL_SECS", "900"),
+            ("PORTCULLIS_DEVICE_POLL_INTERVAL_SECS", "7"),
+            ("PORTCULLIS_DEVICE_USER_CODE_MAX_FAILURES", "3"),
+            ("PORTCULLIS_DELIVERY_RETRY_MAX_SECS", "120"),
         ]),
     )
     .unwrap();
@@ -114,8 +118,22 @@ fn documented_auth_variables_reach_the_config() {
             login_ip_max_failures: 70,
             login_failure_window: chrono::Duration::seconds(60),
             login_lockout: chrono::Duration::seconds(30),
+            device_code_ttl: chrono::Duration::seconds(900),
+            device_poll_interval: chrono::Duration::seconds(7),
+            device_user_code_max_failures: 3,
+            delivery_retry_max: chrono::Duration::seconds(120),
+            delivery_max_age: chrono::Duration::seconds(86_400),
         }
     );
+}
+
+#[test]
+fn the_refresh_grace_window_is_ten_seconds_unless_set() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.tokens.refresh_grace, chrono::Duration::seconds(10));
+    let c = Config::load(None, &env(&[("PORTCULLIS_REFRESH_GRACE_SECS", "0")])).unwrap();
+    assert_eq!(c.tokens.refresh_grace, chrono::Duration::zero());
+    assert!(Config::load(None, &env(&[("PORTCULLIS_REFRESH_GRACE_SECS", "301")])).is_err());
 }
 
 #[test]

@@ -81,6 +81,9 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 8628 §3.4: the device authorization grant.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -90,6 +93,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -101,6 +105,7 @@ impl FromStr for GrantType {
             "authorization_code" => Self::AuthorizationCode,
             "refresh_token" => Self::RefreshToken,
             "client_credentials" => Self::ClientCredentials,
+            "urn:ietf:params:oauth:grant-type:device_code" => Self::DeviceCode,
             other => return Err(format!("unknown grant type {other:?}")),
         })
     }
@@ -162,6 +167,15 @@ pub struct Client {
     pub id_token_ttl_secs: Option<i64>,
     /// Refresh-token lifetime override, seconds.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// `backchannel_logout_uri` (OpenID Connect Back-Channel Logout 1.0
+    /// §2.2): where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`: the logout token must carry
+    /// `sid`.
+    pub backchannel_logout_session_required: bool,
+    /// The resource indicators (RFC 8707) the client may ask tokens for;
+    /// empty: the default resource only.
+    pub allowed_resources: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.

@@ -103,11 +103,27 @@ pub enum EventKind {
     /// `all` when an operator reset them (`detail.via` = `operator`,
     /// `detail.revoked_count` factors).
     MfaRemoved,
+    /// A client started a device authorization (RFC 8628 §3.1-3.2).
+    DeviceAuthorizationRequested,
+    /// A user approved a device authorization on `/device`.
+    DeviceAuthorizationApproved,
+    /// A user denied a device authorization on `/device`.
+    DeviceAuthorizationDenied,
+    /// A wrong or expired user code was entered on `/device`
+    /// (`detail.reason`).
+    DeviceUserCodeFailed,
+    /// A logout token was accepted by a client's `backchannel_logout_uri`
+    /// (OpenID Connect Back-Channel Logout 1.0 §2.8).
+    BackchannelLogoutDelivered,
+    /// A back-channel logout delivery failed (`detail.reason`); it is
+    /// retried until `PORTCULLIS_DELIVERY_MAX_AGE_SECS`, then given up
+    /// (`detail.via` = `abandoned`).
+    BackchannelLogoutFailed,
 }
 
 impl EventKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 27] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::ConsentGranted,
@@ -129,6 +145,12 @@ impl EventKind {
         Self::UserRegistered,
         Self::MfaEnrolled,
         Self::MfaRemoved,
+        Self::DeviceAuthorizationRequested,
+        Self::DeviceAuthorizationApproved,
+        Self::DeviceAuthorizationDenied,
+        Self::DeviceUserCodeFailed,
+        Self::BackchannelLogoutDelivered,
+        Self::BackchannelLogoutFailed,
     ];
 
     /// The wire name.
@@ -155,6 +177,12 @@ impl EventKind {
             Self::UserRegistered => "user_registered",
             Self::MfaEnrolled => "mfa_enrolled",
             Self::MfaRemoved => "mfa_removed",
+            Self::DeviceAuthorizationRequested => "device_authorization_requested",
+            Self::DeviceAuthorizationApproved => "device_authorization_approved",
+            Self::DeviceAuthorizationDenied => "device_authorization_denied",
+            Self::DeviceUserCodeFailed => "device_user_code_failed",
+            Self::BackchannelLogoutDelivered => "backchannel_logout_delivered",
+            Self::BackchannelLogoutFailed => "backchannel_logout_failed",
         }
     }
 
@@ -166,7 +194,10 @@ impl EventKind {
             | Self::ConsentDenied
             | Self::RefreshTokenReuseDetected
             | Self::AuthorizationCodeReplayed
-            | Self::ClientAuthenticationFailed => Outcome::Failure,
+            | Self::ClientAuthenticationFailed
+            | Self::DeviceAuthorizationDenied
+            | Self::DeviceUserCodeFailed
+            | Self::BackchannelLogoutFailed => Outcome::Failure,
             _ => Outcome::Success,
         }
     }
@@ -685,6 +716,69 @@ impl Event {
             .detail(DetailKey::RevokedCount, count.to_string())
     }
 
+    /// `device_authorization_requested`: `client` asked for a device and a
+    /// user code.
+    pub fn device_authorization_requested(stamp: EventStamp, client: &ClientId) -> Self {
+        Self::new(EventKind::DeviceAuthorizationRequested, stamp)
+            .client(client)
+            .grant_type(GrantType::DeviceCode)
+    }
+
+    /// `device_authorization_approved` by `user` for `client`.
+    pub fn device_authorization_approved(
+        stamp: EventStamp,
+        client: &ClientId,
+        user: &UserId,
+    ) -> Self {
+        Self::new(EventKind::DeviceAuthorizationApproved, stamp)
+            .client(client)
+            .subject(user)
+            .grant_type(GrantType::DeviceCode)
+    }
+
+    /// `device_authorization_denied` by `user` for `client`.
+    pub fn device_authorization_denied(
+        stamp: EventStamp,
+        client: &ClientId,
+        user: &UserId,
+    ) -> Self {
+        Self::new(EventKind::DeviceAuthorizationDenied, stamp)
+            .client(client)
+            .subject(user)
+            .grant_type(GrantType::DeviceCode)
+    }
+
+    /// `device_user_code_failed`: a user code that is `reason` (`unknown`,
+    /// `expired`, `used`, `locked`) was entered.
+    pub fn device_user_code_failed(stamp: EventStamp, reason: &'static str) -> Self {
+        Self::new(EventKind::DeviceUserCodeFailed, stamp).detail(DetailKey::Reason, reason)
+    }
+
+    /// `backchannel_logout_delivered` to `client` about `user`.
+    pub fn backchannel_logout_delivered(
+        stamp: EventStamp,
+        client: &ClientId,
+        user: &UserId,
+    ) -> Self {
+        Self::new(EventKind::BackchannelLogoutDelivered, stamp)
+            .client(client)
+            .subject(user)
+    }
+
+    /// `backchannel_logout_failed` to `client` about `user`, for `reason`
+    /// (no secret: a status code, `timeout`, `refused`, ...).
+    pub fn backchannel_logout_failed(
+        stamp: EventStamp,
+        client: &ClientId,
+        user: &UserId,
+        reason: &str,
+    ) -> Self {
+        Self::new(EventKind::BackchannelLogoutFailed, stamp)
+            .client(client)
+            .subject(user)
+            .detail(DetailKey::Reason, reason)
+    }
+
     /// `admin_change` made from the command line: no acting client,
     /// `detail.initiator` `cli`.
     pub fn admin_change_by_cli(stamp: EventStamp, action: &'static str, target: &str) -> Self {
@@ -1068,6 +1162,12 @@ mod tests {
             Event::user_registered(stamp(), &u, "open"),
             Event::mfa_enrolled(stamp(), &u, "totp"),
             Event::mfa_removed(stamp(), &u, "all", "operator", 2),
+            Event::device_authorization_requested(stamp(), &c),
+            Event::device_authorization_approved(stamp(), &c, &u),
+            Event::device_authorization_denied(stamp(), &c, &u),
+            Event::device_user_code_failed(stamp(), "unknown"),
+            Event::backchannel_logout_delivered(stamp(), &c, &u),
+            Event::backchannel_logout_failed(stamp(), &c, &u, "status 503"),
         ];
         events
             .into_iter()

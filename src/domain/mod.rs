@@ -2,10 +2,12 @@
 
 mod client;
 pub mod destination;
+pub mod device;
 pub mod event;
 mod ids;
 pub mod mfa;
 pub mod password;
+pub mod resource;
 mod scope;
 mod user;
 

@@ -58,6 +58,9 @@ pub struct AuthorizationCode {
     pub amr: Option<String>,
     /// Authentication context class (`acr`, docs/MFA.md).
     pub acr: Option<String>,
+    /// The resources (RFC 8707 §2.1) the authorization was for; empty:
+    /// the default resource.
+    pub resources: Vec<String>,
     /// Requested claims (JSON), if any.
     pub claims: Option<String>,
     /// Issue time.
@@ -87,6 +90,13 @@ pub struct RefreshToken {
     pub auth_time: DateTime<Utc>,
     /// Authentication context class of that authentication (`acr`).
     pub acr: Option<String>,
+    /// The resources (RFC 8707) the grant covers; a refresh may narrow
+    /// them, never widen them. Empty: the default resource.
+    pub resources: Vec<String>,
+    /// The answer that rotated this token, sealed under a key derived from
+    /// the token itself (RFC 9700 §4.14.2 grace window); `None` before the
+    /// rotation.
+    pub successor: Option<String>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry.

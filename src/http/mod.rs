@@ -44,11 +44,12 @@ fn handler(
 ) -> Option<MethodRouter<AppState>> {
     use Method::{Delete, Get, Patch, Post, Put};
     use routes::admin::{
-        clients, events, factors, grants, initial_access_tokens, invitations, keys, sessions, users,
+        clients, events, factors, grants, initial_access_tokens, invitations, keys, resources,
+        sessions, users,
     };
     use routes::{
-        account, account_security, assets, authorize, email, health, introspect, jwks, logout,
-        metrics, mfa_login, passkeys, password, register, revoke, signup, token, userinfo,
+        account, account_security, assets, authorize, device, email, health, introspect, jwks,
+        logout, metrics, mfa_login, passkeys, password, register, revoke, signup, token, userinfo,
     };
     Some(match (endpoint, method) {
         (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
@@ -143,6 +144,15 @@ fn handler(
         (Endpoint::AccountPasskeyRemove, Post) => post(passkeys::post_account_passkey_remove),
         (Endpoint::AdminUserFactors, Get) => get(factors::get_user_factors),
         (Endpoint::AdminUserFactors, Delete) => delete(factors::delete_user_factors),
+        (Endpoint::DeviceAuthorization, Post) => post(device::post_device_authorization),
+        (Endpoint::Device, Get) => get(device::get_device),
+        (Endpoint::Device, Post) => post(device::post_device),
+        (Endpoint::DeviceConsent, Post) => post(device::post_device_consent),
+        (Endpoint::AdminResources, Get) => get(resources::get_resources),
+        (Endpoint::AdminResources, Post) => post(resources::post_resources),
+        (Endpoint::AdminResource, Get) => get(resources::get_resource),
+        (Endpoint::AdminResource, Patch) => patch(resources::patch_resource),
+        (Endpoint::AdminResource, Delete) => delete(resources::delete_resource),
         _ => return None,
     })
 }

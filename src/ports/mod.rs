@@ -2,6 +2,8 @@
 //! nothing here knows which adapter is behind a trait.
 
 pub mod clock;
+pub mod deliveries;
+pub mod device;
 pub mod events;
 pub mod keys;
 pub mod mail;
@@ -9,11 +11,14 @@ pub mod mfa;
 pub mod outbound;
 pub mod password;
 pub mod repositories;
+pub mod resources;
 pub mod rng;
 pub mod self_service;
 pub mod unit_of_work;
 
 pub use clock::Clock;
+pub use deliveries::DeliveryRepository;
+pub use device::DeviceCodeRepository;
 pub use events::{
     EventError, EventFollower, EventQuery, EventReadError, EventReader, EventSink, EventStats,
     SinkStats,
@@ -32,18 +37,22 @@ pub use repositories::{
     RevokedTokenRepository, SessionRepository, SigningKeyRepository, StoreError, ThrottlePolicy,
     ThrottleRepository, UserRepository,
 };
+pub use resources::ResourceRepository;
 pub use rng::Rng;
 pub use self_service::{MailOutboxRepository, UserLinkRepository};
 pub use unit_of_work::{Store, UnitOfWork};
 
 /// Every port trait, for `use portcullis::ports::prelude::*`.
 pub mod prelude {
+    pub use super::deliveries::DeliveryRepository;
+    pub use super::device::DeviceCodeRepository;
     pub use super::mfa::FactorRepository;
     pub use super::repositories::{
         AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
         RefreshTokenRepository, RegistrationRepository, Repositories, RevokedTokenRepository,
         SessionRepository, SigningKeyRepository, ThrottleRepository, UserRepository,
     };
+    pub use super::resources::ResourceRepository;
     pub use super::self_service::{MailOutboxRepository, UserLinkRepository};
     pub use super::unit_of_work::{Store, UnitOfWork};
     pub use super::{Clock, EventSink, KeyProvider, PasswordHasher, Rng, Signer};

@@ -228,11 +228,15 @@ pub trait RefreshTokenRepository: Send + Sync {
     /// Loads a token by hash.
     async fn get_refresh_token(&self, hash: &TokenHash)
     -> Result<Option<RefreshToken>, StoreError>;
-    /// Marks a live token rotated: `true` means this caller won.
+    /// Marks a live token rotated and keeps `successor` (the sealed answer
+    /// of the rotation, for the grace window) in the same conditional
+    /// update: `true` means this caller won; a loser then reads the
+    /// winner's successor once the winner has committed.
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
         now: DateTime<Utc>,
+        successor: Option<&str>,
     ) -> Result<bool, StoreError>;
     /// Revokes every live token of a family; returns how many.
     async fn revoke_refresh_family(
@@ -541,4 +545,10 @@ pub trait Repositories: Send + Sync {
     fn links(&self) -> &dyn crate::ports::self_service::UserLinkRepository;
     /// Second factors, recovery codes and WebAuthn ceremonies.
     fn factors(&self) -> &dyn crate::ports::mfa::FactorRepository;
+    /// Device authorizations (RFC 8628).
+    fn device_codes(&self) -> &dyn crate::ports::device::DeviceCodeRepository;
+    /// The outbox of outbound HTTP requests (back-channel logout).
+    fn deliveries(&self) -> &dyn crate::ports::deliveries::DeliveryRepository;
+    /// APIs registered for resource indicators (RFC 8707).
+    fn resources(&self) -> &dyn crate::ports::resources::ResourceRepository;
 }

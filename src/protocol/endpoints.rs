@@ -231,11 +231,21 @@ pub enum Endpoint {
     AccountPasskeyRemove,
     /// Admin API: a user's second factors (list, reset all).
     AdminUserFactors,
+    /// Device authorization endpoint (RFC 8628 §3.1).
+    DeviceAuthorization,
+    /// The device verification page (RFC 8628 §3.3): enter the user code.
+    Device,
+    /// The device consent form's target (approve or deny).
+    DeviceConsent,
+    /// Admin API: the APIs registered as resources (RFC 8707).
+    AdminResources,
+    /// Admin API: one registered API.
+    AdminResource,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 65] = [
+    pub const ALL: [Self; 70] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -301,6 +311,11 @@ impl Endpoint {
         Self::AccountPasskeys,
         Self::AccountPasskeyRemove,
         Self::AdminUserFactors,
+        Self::DeviceAuthorization,
+        Self::Device,
+        Self::DeviceConsent,
+        Self::AdminResources,
+        Self::AdminResource,
     ];
 
     /// The path, under the issuer. Segments in braces (`{client_id}`) are
@@ -372,6 +387,11 @@ impl Endpoint {
             Self::AccountPasskeys => "/account/passkeys",
             Self::AccountPasskeyRemove => "/account/passkeys/remove",
             Self::AdminUserFactors => "/admin/v1/users/{user_id}/factors",
+            Self::DeviceAuthorization => "/device_authorization",
+            Self::Device => "/device",
+            Self::DeviceConsent => "/device/consent",
+            Self::AdminResources => "/admin/v1/resources",
+            Self::AdminResource => "/admin/v1/resources/{resource_id}",
         }
     }
 
@@ -380,8 +400,11 @@ impl Endpoint {
         use Method::{Delete, Get, Patch, Post, Put};
         match self {
             Self::RegisterClient => &[Get, Put, Delete],
-            Self::AdminClients | Self::AdminUsers | Self::AdminInitialAccessTokens => &[Get, Post],
-            Self::AdminClient | Self::AdminUser => &[Get, Patch, Delete],
+            Self::AdminClients
+            | Self::AdminUsers
+            | Self::AdminInitialAccessTokens
+            | Self::AdminResources => &[Get, Post],
+            Self::AdminClient | Self::AdminUser | Self::AdminResource => &[Get, Patch, Delete],
             Self::AdminUserSessions
             | Self::AdminSession
             | Self::AdminGrant
@@ -410,7 +433,9 @@ impl Endpoint {
             | Self::AccountRecoveryCodes
             | Self::AccountPasskeyOptions
             | Self::AccountPasskeys
-            | Self::AccountPasskeyRemove => &[Post],
+            | Self::AccountPasskeyRemove
+            | Self::DeviceAuthorization
+            | Self::DeviceConsent => &[Post],
             Self::AdminGrants
             | Self::AdminConsents
             | Self::AdminKeys
@@ -424,7 +449,8 @@ impl Endpoint {
             | Self::PasswordForgot
             | Self::PasswordReset
             | Self::EmailVerify
-            | Self::Signup => &[Method::Get, Method::Post],
+            | Self::Signup
+            | Self::Device => &[Method::Get, Method::Post],
             Self::Login
             | Self::Consent
             | Self::Token
@@ -464,6 +490,7 @@ impl Endpoint {
             Self::Revoke => Some("revocation_endpoint"),
             Self::Introspect => Some("introspection_endpoint"),
             Self::Logout => Some("end_session_endpoint"),
+            Self::DeviceAuthorization => Some("device_authorization_endpoint"),
             // Advertised only while registration is on (`protocol::discovery`).
             Self::Register => Some("registration_endpoint"),
             _ => None,
@@ -474,7 +501,11 @@ impl Endpoint {
     pub const fn cors(self) -> Option<CorsPolicy> {
         match self {
             Self::Discovery | Self::Jwks | Self::JwksWellKnown => Some(CorsPolicy::Public),
-            Self::Token | Self::UserInfo | Self::Revoke | Self::Introspect => Some(CorsPolicy::Api),
+            Self::Token
+            | Self::UserInfo
+            | Self::Revoke
+            | Self::Introspect
+            | Self::DeviceAuthorization => Some(CorsPolicy::Api),
             _ => None,
         }
     }
@@ -484,7 +515,7 @@ impl Endpoint {
         match self {
             // Registration is reachable without a client: it counts as a
             // token-endpoint call.
-            Self::Token | Self::Register => Some(RateLimit::Token),
+            Self::Token | Self::Register | Self::DeviceAuthorization => Some(RateLimit::Token),
             Self::Authorize => Some(RateLimit::Authorize),
             // Every form that checks a password or sends a mail counts as a
             // sign-in attempt of its address.
@@ -501,7 +532,9 @@ impl Endpoint {
             | Self::LoginPasskey
             | Self::AccountTotpConfirm
             | Self::AccountPasskeyOptions
-            | Self::AccountPasskeys => Some(RateLimit::Login),
+            | Self::AccountPasskeys
+            | Self::Device
+            | Self::DeviceConsent => Some(RateLimit::Login),
             _ => None,
         }
     }
@@ -510,7 +543,7 @@ impl Endpoint {
     /// `*_endpoint_auth_methods_supported`); empty where they do not.
     pub const fn client_auth_methods(self) -> &'static [&'static str] {
         match self {
-            Self::Token | Self::Revoke => TOKEN_AUTH_METHODS,
+            Self::Token | Self::Revoke | Self::DeviceAuthorization => TOKEN_AUTH_METHODS,
             Self::Introspect => INTROSPECTION_AUTH_METHODS,
             _ => &[],
         }
@@ -572,7 +605,9 @@ impl Endpoint {
     pub const fn is_admin(self) -> bool {
         matches!(
             self,
-            Self::AdminClients
+            Self::AdminResources
+                | Self::AdminResource
+                | Self::AdminClients
                 | Self::AdminClient
                 | Self::AdminClientSecret
                 | Self::AdminInitialAccessTokens

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod authorize;
 pub mod client_address;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod endpoints;
 pub mod error;

@@ -128,6 +128,9 @@ mod tests {
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
             refresh_token_ttl_secs: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            allowed_resources: Vec::new(),
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

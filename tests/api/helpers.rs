@@ -157,7 +157,7 @@ impl TestApp {
 
 /// A configuration for a test server.
 pub fn test_config(db: &TestDb, addr: SocketAddr) -> Config {
-    Config::from_raw(RawSettings {
+    let mut config = Config::from_raw(RawSettings {
         issuer: Some(format!("http://{addr}")),
         listen: Some(addr.to_string()),
         database_url: Some(db.url.clone()),
@@ -165,7 +165,12 @@ pub fn test_config(db: &TestDb, addr: SocketAddr) -> Config {
         management_listen: Some("127.0.0.1:0".into()),
         ..RawSettings::default()
     })
-    .unwrap()
+    .unwrap();
+    // The rotation tests present a rotated refresh token at once and expect
+    // reuse detection: no grace window here. The window's own tests
+    // (refresh_grace.rs) set it, and config tests check its default (10 s).
+    config.tokens.refresh_grace = chrono::Duration::zero();
+    config
 }
 
 /// Cheap argon2 parameters: tests check behaviour, not cost.

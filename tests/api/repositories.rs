@@ -41,6 +41,9 @@ fn client(id: &str) -> Client {
         access_token_ttl_secs: Some(600),
         id_token_ttl_secs: None,
         refresh_token_ttl_secs: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        allowed_resources: Vec::new(),
         created_at: t0(),
         updated_at: t0(),
     }
@@ -79,6 +82,7 @@ fn code(hash: &TokenHash, u: &User) -> AuthorizationCode {
         expires_at: t0() + Duration::seconds(60),
         consumed_at: None,
         acr: None,
+        resources: Vec::new(),
     }
 }
 
@@ -92,6 +96,8 @@ fn refresh(hash: &TokenHash, family: &str, u: &User) -> RefreshToken {
         session_id: None,
         auth_time: t0(),
         acr: None,
+        resources: Vec::new(),
+        successor: None,
         created_at: t0(),
         expires_at: t0() + Duration::days(30),
         rotated_at: None,
@@ -335,14 +341,14 @@ both_backends!(
         assert!(
             store
                 .refresh_tokens()
-                .rotate_refresh_token(&a, t0())
+                .rotate_refresh_token(&a, t0(), None)
                 .await
                 .unwrap()
         );
         assert!(
             !store
                 .refresh_tokens()
-                .rotate_refresh_token(&a, t0())
+                .rotate_refresh_token(&a, t0(), None)
                 .await
                 .unwrap(),
             "a rotated token cannot rotate again"
@@ -368,7 +374,7 @@ both_backends!(
         assert!(
             !store
                 .refresh_tokens()
-                .rotate_refresh_token(&b, t0())
+                .rotate_refresh_token(&b, t0(), None)
                 .await
                 .unwrap(),
             "a revoked token cannot rotate"

@@ -1,10 +1,13 @@
 //! The sea-orm adapter: entities, repositories, unit of work and connection.
 
 mod connect;
+mod deliveries;
+mod device;
 pub mod entity;
 mod mfa;
 mod registrations;
 mod repositories;
+mod resources;
 mod self_service;
 mod unit_of_work;
 

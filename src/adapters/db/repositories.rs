@@ -122,6 +122,9 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
         access_token_ttl_secs: m.access_token_ttl_secs,
         id_token_ttl_secs: m.id_token_ttl_secs,
         refresh_token_ttl_secs: m.refresh_token_ttl_secs,
+        backchannel_logout_uri: m.backchannel_logout_uri,
+        backchannel_logout_session_required: m.backchannel_logout_session_required,
+        allowed_resources: resources_from(m.allowed_resources.as_deref()),
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -164,6 +167,9 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         access_token_ttl_secs: c.access_token_ttl_secs,
         id_token_ttl_secs: c.id_token_ttl_secs,
         refresh_token_ttl_secs: c.refresh_token_ttl_secs,
+        backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: c.backchannel_logout_session_required,
+        allowed_resources: resources_to(&c.allowed_resources),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
@@ -670,6 +676,21 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
     }
 }
 
+/// A space-separated list of resource indicators (absolute URIs have no
+/// spaces), `NULL` when empty.
+fn resources_from(stored: Option<&str>) -> Vec<String> {
+    stored
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn resources_to(list: &[String]) -> Option<String> {
+    (!list.is_empty()).then(|| list.join(" "))
+}
+
 // ---- authorization codes -------------------------------------------------
 
 fn code_from(m: authorization_codes::Model) -> Result<AuthorizationCode, StoreError> {
@@ -687,6 +708,7 @@ fn code_from(m: authorization_codes::Model) -> Result<AuthorizationCode, StoreEr
         auth_time: m.auth_time,
         amr: m.amr,
         acr: m.acr,
+        resources: resources_from(m.resources.as_deref()),
         claims: m.claims,
         created_at: m.created_at,
         expires_at: m.expires_at,
@@ -715,6 +737,7 @@ impl<C: ConnectionTrait + Send + Sync> AuthorizationCodeRepository for SeaRepos<
             expires_at: code.expires_at,
             consumed_at: code.consumed_at,
             acr: code.acr.clone(),
+            resources: resources_to(&code.resources),
         };
         authorization_codes::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -765,6 +788,8 @@ fn refresh_from(m: refresh_tokens::Model) -> Result<RefreshToken, StoreError> {
         session_id: m.session_id,
         auth_time: m.auth_time,
         acr: m.acr,
+        resources: resources_from(m.resources.as_deref()),
+        successor: m.successor,
         created_at: m.created_at,
         expires_at: m.expires_at,
         rotated_at: m.rotated_at,
@@ -788,6 +813,8 @@ impl<C: ConnectionTrait + Send + Sync> RefreshTokenRepository for SeaRepos<C> {
             rotated_at: t.rotated_at,
             revoked_at: t.revoked_at,
             acr: t.acr.clone(),
+            resources: resources_to(&t.resources),
+            successor: t.successor.clone(),
         };
         refresh_tokens::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -812,9 +839,14 @@ impl<C: ConnectionTrait + Send + Sync> RefreshTokenRepository for SeaRepos<C> {
         &self,
         hash: &TokenHash,
         now: DateTime<Utc>,
+        successor: Option<&str>,
     ) -> Result<bool, StoreError> {
         let res = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+            .col_expr(
+                refresh_tokens::Column::Successor,
+                Expr::value(successor.map(str::to_owned)),
+            )
             .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
             .filter(refresh_tokens::Column::RotatedAt.is_null())
             .filter(refresh_tokens::Column::RevokedAt.is_null())
@@ -1596,6 +1628,15 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
         self
     }
     fn factors(&self) -> &dyn crate::ports::FactorRepository {
+        self
+    }
+    fn device_codes(&self) -> &dyn crate::ports::DeviceCodeRepository {
+        self
+    }
+    fn deliveries(&self) -> &dyn crate::ports::DeliveryRepository {
+        self
+    }
+    fn resources(&self) -> &dyn crate::ports::ResourceRepository {
         self
     }
 }

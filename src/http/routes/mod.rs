@@ -5,6 +5,7 @@ pub mod account_security;
 pub mod admin;
 pub mod assets;
 pub mod authorize;
+pub mod device;
 pub mod discovery;
 pub mod email;
 pub mod health;

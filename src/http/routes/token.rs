@@ -26,6 +26,7 @@ fn log_report(report: &TokenReport, error: Option<&OAuthError>) {
                 grant_type = report.grant_type,
                 issued = ?report.issued,
                 refresh_reuse_detected = report.refresh_reuse_detected,
+                refresh_retried = report.refresh_retried,
                 code_replayed = report.code_replayed,
                 error = error.map(|e| e.code.as_str()),
                 "token request"

@@ -72,6 +72,8 @@ pub struct Lineage<'a> {
     pub auth_time: DateTime<Utc>,
     /// The authentication context class of that authentication.
     pub acr: Option<&'a str>,
+    /// The resources (RFC 8707) the grant covers.
+    pub resources: &'a [String],
     /// When the grant started (the user's authorization): the family's
     /// absolute lifetime counts from here.
     pub started_at: DateTime<Utc>,
@@ -87,6 +89,7 @@ impl<'a> Lineage<'a> {
             session_id: code.session_id.as_deref(),
             auth_time: code.auth_time,
             acr: code.acr.as_deref(),
+            resources: &code.resources,
             started_at: code.created_at,
         }
     }
@@ -111,6 +114,8 @@ pub fn refresh_token(
         session_id: lineage.session_id.map(str::to_owned),
         auth_time: lineage.auth_time,
         acr: lineage.acr.map(str::to_owned),
+        resources: lineage.resources.to_vec(),
+        successor: None,
         created_at: now,
         expires_at: refresh_expiry(ctx.settings, client, lineage.started_at, now),
         rotated_at: None,

@@ -38,6 +38,9 @@ pub struct TokenSettings {
     pub refresh_ttl: Duration,
     /// Absolute lifetime of a refresh-token family, from the grant's start.
     pub refresh_absolute_ttl: Duration,
+    /// The grace window of refresh rotation (RFC 9700 §4.14.2): a rotated
+    /// token presented again within it gets the same successor; zero: none.
+    pub refresh_grace: Duration,
     /// Algorithm of access tokens (ES256 by default).
     pub access_token_alg: JwsAlg,
     /// No JWT may outlive this (retired keys stay published this long).
@@ -97,6 +100,9 @@ pub struct TokenReport {
     pub refresh_rotated: bool,
     /// A rotated refresh token was presented again: the family was revoked.
     pub refresh_reuse_detected: bool,
+    /// A just-rotated refresh token was presented again within the grace
+    /// window: the same successor was answered again.
+    pub refresh_retried: bool,
     /// A used code was presented again: its grant was revoked.
     pub code_replayed: bool,
 }

@@ -1,5 +1,14 @@
 //! `grant_type=refresh_token` (RFC 6749 §6; OAuth 2.0 Security BCP §4.14:
 //! rotation, and reuse detection that revokes the whole family).
+//!
+//! The grace window (RFC 9700 §4.14.2, `PORTCULLIS_REFRESH_GRACE_SECS`):
+//! two refreshes of one token sent at once (two tabs, a retry after a lost
+//! response) are not an attack. The rotation stores its answer, sealed
+//! under a key derived from the presented token ([`successor`]), in the
+//! same conditional update that marks the token rotated; the same token
+//! presented again by the same client within the window gets that answer
+//! back (the same successor, not a new pair). After the window, reuse
+//! revokes the family as before.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -30,6 +39,141 @@ async fn reuse_detected(
         "the refresh token was already used; the token family is revoked",
     )
     .await
+}
+
+/// The rotated token came back (or this request lost the race to rotate
+/// it): within the grace window, with the winner's answer stored, that
+/// answer again; otherwise reuse, and the family is revoked.
+async fn presented_again(
+    ctx: &TokenCtx<'_>,
+    token: &str,
+    rec: &RefreshToken,
+    now: DateTime<Utc>,
+    report: &mut TokenReport,
+) -> Result<TokenResponse, OAuthError> {
+    let grace = ctx.settings.refresh_grace;
+    if let (Some(rotated_at), Some(sealed)) = (rec.rotated_at, rec.successor.as_deref())
+        && grace > chrono::Duration::zero()
+        && rec.revoked_at.is_none()
+        && now < rotated_at + grace
+        && let Some(answer) = successor::open(token, sealed)
+    {
+        report.refresh_retried = true;
+        report.issued = if answer.id_token.is_some() {
+            vec!["access_token", "refresh_token", "id_token"]
+        } else {
+            vec!["access_token", "refresh_token"]
+        };
+        report.scope = Some(answer.scope.clone());
+        return Ok(answer.into_response(now));
+    }
+    Err(reuse_detected(ctx, rec, now, report).await)
+}
+
+/// The answer of a rotation, sealed for the grace window: AES-256-GCM under
+/// SHA-256 of a label and the presented refresh token, so that only a
+/// holder of that token can read it (the database keeps token hashes
+/// only, and a copy of it does not yield the successor).
+pub mod successor {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Serialize};
+    use sha2::{Digest, Sha256};
+
+    use super::TokenResponse;
+    use crate::ports::Rng;
+
+    const LABEL: &[u8] = b"portcullis refresh successor v1\0";
+
+    /// What is sealed: the answer, with the access token's absolute expiry
+    /// (a replay answers with the seconds left).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Answer {
+        /// `access_token`.
+        pub access_token: String,
+        /// `token_type`.
+        pub token_type: String,
+        /// When the access token expires.
+        pub expires_at: DateTime<Utc>,
+        /// `refresh_token`.
+        pub refresh_token: Option<String>,
+        /// `id_token`.
+        pub id_token: Option<String>,
+        /// `scope`.
+        pub scope: String,
+    }
+
+    impl Answer {
+        /// The answer of `response`, issued `now`.
+        pub fn of(response: &TokenResponse, now: DateTime<Utc>) -> Self {
+            Self {
+                access_token: response.access_token.clone(),
+                token_type: response.token_type.to_owned(),
+                expires_at: now + chrono::Duration::seconds(response.expires_in),
+                refresh_token: response.refresh_token.clone(),
+                id_token: response.id_token.clone(),
+                scope: response.scope.clone(),
+            }
+        }
+
+        /// The same answer given again at `now`.
+        pub fn into_response(self, now: DateTime<Utc>) -> TokenResponse {
+            TokenResponse {
+                access_token: self.access_token,
+                token_type: if self.token_type == "Bearer" {
+                    "Bearer"
+                } else {
+                    "DPoP"
+                },
+                expires_in: (self.expires_at - now).num_seconds().max(0),
+                refresh_token: self.refresh_token,
+                id_token: self.id_token,
+                scope: self.scope,
+            }
+        }
+    }
+
+    fn cipher(token: &str) -> Aes256Gcm {
+        let mut h = Sha256::new();
+        h.update(LABEL);
+        h.update(token.as_bytes());
+        let key: [u8; 32] = h.finalize().into();
+        #[allow(clippy::expect_used)] // a 32-byte key is always accepted
+        Aes256Gcm::new_from_slice(&key).expect("AES-256 takes a 32-byte key")
+    }
+
+    /// Seals `answer` under `token`: base64url of nonce and ciphertext.
+    pub fn seal(token: &str, answer: &Answer, rng: &dyn Rng) -> String {
+        let mut nonce = [0_u8; 12];
+        rng.fill(&mut nonce);
+        let plain = serde_json::to_vec(answer).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        // Encryption with a valid key and nonce cannot fail.
+        out.extend(
+            cipher(token)
+                .encrypt(&Nonce::from(nonce), plain.as_slice())
+                .unwrap_or_default(),
+        );
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The answer sealed under `token`, if `sealed` is one (`None` for
+    /// another token, a tampered value or garbage).
+    pub fn open(token: &str, sealed: &str) -> Option<Answer> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        let plain = cipher(token)
+            .decrypt(&Nonce::from(nonce), ciphertext)
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
 }
 
 /// §6: a narrower scope may be asked for; a wider one is refused.
@@ -109,7 +253,7 @@ impl GrantHandler for RefreshTokenGrant {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
         if rec.rotated_at.is_some() {
-            return Err(reuse_detected(ctx, &rec, now, report).await);
+            return presented_again(ctx, token, &rec, now, report).await;
         }
         // The sliding lifetime, then the absolute one (a lowered setting
         // applies to tokens issued before it).
@@ -119,15 +263,8 @@ impl GrantHandler for RefreshTokenGrant {
         let scope = narrowed_scope(params, &rec.scope)?;
         let user = issue::active_user(ctx, &rec.user_id).await?;
 
-        let uow = ctx.store.begin().await?;
-        if !uow
-            .refresh_tokens()
-            .rotate_refresh_token(&hash, now)
-            .await?
-        {
-            drop(uow);
-            return Err(reuse_detected(ctx, &rec, now, report).await);
-        }
+        // The whole answer is built (and signed) first, so that the
+        // rotation can store it with the conditional update that wins it.
         // §6: the new refresh token keeps the original scope.
         let (next, record) = issue::refresh_token(
             ctx,
@@ -139,11 +276,11 @@ impl GrantHandler for RefreshTokenGrant {
                 session_id: rec.session_id.as_deref(),
                 auth_time: rec.auth_time,
                 acr: rec.acr.as_deref(),
+                resources: &rec.resources,
                 started_at: grant.created_at,
             },
             now,
         );
-        uow.refresh_tokens().insert_refresh_token(&record).await?;
         let (access_token, lifetime) =
             issue::access_token(ctx, client, &principal(&rec), &scope, now).await?;
         let mut issued = vec!["access_token", "refresh_token"];
@@ -164,17 +301,87 @@ impl GrantHandler for RefreshTokenGrant {
         } else {
             None
         };
-        uow.commit().await?;
-        report.refresh_rotated = true;
-        report.issued = issued;
-        report.scope = Some(scope.to_string());
-        Ok(TokenResponse {
+        let response = TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: lifetime.num_seconds(),
             refresh_token: Some(next),
             id_token,
             scope: scope.to_string(),
-        })
+        };
+        let sealed = (ctx.settings.refresh_grace > chrono::Duration::zero())
+            .then(|| successor::seal(token, &successor::Answer::of(&response, now), ctx.rng));
+        let uow = ctx.store.begin().await?;
+        if !uow
+            .refresh_tokens()
+            .rotate_refresh_token(&hash, now, sealed.as_deref())
+            .await?
+        {
+            drop(uow);
+            // Another request rotated it first (or it was revoked): read
+            // what it left, once it has committed.
+            let again = ctx
+                .store
+                .refresh_tokens()
+                .get_refresh_token(&hash)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+            return presented_again(ctx, token, &again, now, report).await;
+        }
+        uow.refresh_tokens().insert_refresh_token(&record).await?;
+        uow.commit().await?;
+        report.refresh_rotated = true;
+        report.issued = issued;
+        report.scope = Some(scope.to_string());
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::successor::{self, Answer};
+    use crate::testing::SeqRng;
+
+    fn answer() -> Answer {
+        Answer {
+            access_token: "at".into(),
+            token_type: "Bearer".into(),
+            expires_at: chrono::Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap(),
+            refresh_token: Some("rt2".into()),
+            id_token: None,
+            scope: "openid".into(),
+        }
+    }
+
+    #[test]
+    fn only_the_presented_token_opens_its_successor() {
+        let rng = SeqRng::default();
+        let sealed = successor::seal("rt1", &answer(), &rng);
+        assert_eq!(successor::open("rt1", &sealed), Some(answer()));
+        assert_eq!(successor::open("rt1x", &sealed), None, "another token");
+        assert!(!sealed.contains("rt2"), "sealed, not in the clear");
+        // A flipped bit or garbage is refused, never a panic.
+        let mut bytes = sealed.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert_eq!(successor::open("rt1", &tampered), None);
+        assert_eq!(successor::open("rt1", "not base64!"), None);
+        assert_eq!(successor::open("rt1", ""), None);
+    }
+
+    #[test]
+    fn a_replayed_answer_counts_down_its_lifetime() {
+        let a = answer();
+        let now = a.expires_at - chrono::Duration::seconds(95);
+        let r = a.clone().into_response(now);
+        assert_eq!(r.expires_in, 95);
+        assert_eq!(r.token_type, "Bearer");
+        assert_eq!(
+            a.into_response(now + chrono::Duration::hours(1)).expires_in,
+            0
+        );
     }
 }

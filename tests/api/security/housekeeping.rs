@@ -42,6 +42,7 @@ fn code(name: &str, expires_at: DateTime<Utc>) -> AuthorizationCode {
         expires_at,
         consumed_at: None,
         acr: None,
+        resources: Vec::new(),
     }
 }
 

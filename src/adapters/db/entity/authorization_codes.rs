@@ -46,6 +46,9 @@ pub struct Model {
     pub consumed_at: Option<DateTimeUtc>,
     /// `acr`.
     pub acr: Option<String>,
+    /// `resources` (migration m20261201_000016): space-separated.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub resources: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

@@ -58,6 +58,14 @@ pub struct Model {
     pub id_token_ttl_secs: Option<i64>,
     /// `refresh_token_ttl_secs`.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// `backchannel_logout_uri` (migration m20261201_000016).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: bool,
+    /// `allowed_resources`: space-separated resource identifiers.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub allowed_resources: Option<String>,
     /// `created_at`.
     pub created_at: DateTimeUtc,
     /// `updated_at`.

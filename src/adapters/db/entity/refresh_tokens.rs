@@ -32,6 +32,12 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     /// `acr`.
     pub acr: Option<String>,
+    /// `resources` (migration m20261201_000016): space-separated.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub resources: Option<String>,
+    /// `successor`: the sealed answer that rotated this token.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub successor: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

@@ -210,7 +210,7 @@ fn self_lockout(what: &str) -> AppError {
 /// (RFC 7591 §2 says to ignore unknown metadata), an operator's typo or a
 /// `client_id` / `client_secret` (which the server chooses) is refused, so
 /// that nothing is silently dropped.
-const ADMIN_CLIENT_FIELDS: [&str; 19] = [
+const ADMIN_CLIENT_FIELDS: [&str; 22] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -230,6 +230,9 @@ const ADMIN_CLIENT_FIELDS: [&str; 19] = [
     "id_token_ttl",
     "refresh_token_ttl",
     "allow_http_redirect_uris",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "allowed_resources",
 ];
 
 fn admin_metadata(

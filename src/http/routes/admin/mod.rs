@@ -15,6 +15,7 @@ pub mod grants;
 pub mod initial_access_tokens;
 pub mod invitations;
 pub mod keys;
+pub mod resources;
 pub mod sessions;
 pub mod users;
 

@@ -1,0 +1,1 @@
+//! Device authorizations (RFC 8628): the user-code alphabet and the record.

@@ -1,0 +1,1 @@
+//! Issue 18: backchannel (tests come with the feature).

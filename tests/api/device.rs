@@ -1,0 +1,1 @@
+//! Issue 18: device (tests come with the feature).

@@ -1,0 +1,1 @@
+//! Issue 18: resources (tests come with the feature).
