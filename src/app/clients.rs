@@ -86,6 +86,15 @@ pub async fn update_client(
     let now = clock.now();
     let checked =
         operator::validated_client(req, existing.id.clone(), now, outbound_allow_insecure)?;
+    // RFC 8707: a resource newly allowed must be a registered API (one
+    // allowed already stays: it cannot be deleted while allowed).
+    let added: Vec<String> = checked
+        .allowed_resources
+        .iter()
+        .filter(|r| !existing.allowed_resources.contains(r))
+        .cloned()
+        .collect();
+    super::resources::check_registered(store, &added).await?;
     if checked.kind() != existing.kind() {
         return Err(OperatorError::Invalid(format!(
             "token_endpoint_auth_method cannot change from {} to {}: a client stays public or \

@@ -130,6 +130,7 @@ pub async fn create_client(
     let id = ClientId::parse(&id_raw).ok_or_else(|| invalid("generated client id is invalid"))?;
     let now = clock.now();
     let mut client = validated_client(req, id, now, outbound_allow_insecure)?;
+    super::resources::check_registered(store, &client.allowed_resources).await?;
     let secret = client.auth_method.uses_secret().then(|| rng.token());
     client.secret_hash = secret.as_deref().map(TokenHash::of);
     client.secret_rotated_at = secret.as_ref().map(|_| now);
@@ -277,7 +278,7 @@ fn check_backchannel_logout_uri(
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a
 /// fragment. Whether each is registered is checked by the caller that has
-/// the store (`app::clients`). Sorted, without duplicates.
+/// the store (`app::resources::check_registered`). Sorted, without duplicates.
 fn allowed_resources(list: &[String]) -> Result<Vec<String>, OperatorError> {
     let mut out = Vec::with_capacity(list.len());
     for r in list {

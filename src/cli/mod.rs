@@ -1,7 +1,7 @@
 //! The command line: argument parsing and dispatch. One module per command
 //! group: [`serve`] (and `healthcheck`), [`migrate`], [`clients`],
 //! [`users`], [`sessions`], [`grants`], [`keys`], [`events`], [`registration`],
-//! [`purge`], [`mail`]. The operator rules they share with the admin API are in
+//! [`purge`], [`mail`], [`resources`]. The operator rules they share with the admin API are in
 //! [`crate::app`].
 
 pub mod admin;
@@ -14,6 +14,7 @@ pub mod mail;
 pub mod migrate;
 pub mod purge;
 pub mod registration;
+pub mod resources;
 pub mod serve;
 pub mod sessions;
 pub mod users;
@@ -77,6 +78,10 @@ pub enum Command {
     /// The mail outbox (list).
     #[command(subcommand)]
     Mail(mail::MailCmd),
+    /// APIs registered for RFC 8707 resource indicators (create, list,
+    /// show, update, delete).
+    #[command(subcommand)]
+    Resource(resources::ResourceCmd),
     /// Delete expired codes, revocations and assertion ids, ended sessions
     /// and stale sign-in throttle rows once, in bounded batches (`serve`
     /// does it every `PORTCULLIS_PURGE_INTERVAL_SECS`).
@@ -137,6 +142,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Events(cmd) => events::run(cmd, &config).await,
         Command::Registration(cmd) => registration::run(cmd, &config).await,
         Command::Mail(cmd) => mail::run(cmd, &config).await,
+        Command::Resource(cmd) => resources::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,
     }

@@ -35,6 +35,7 @@ pub const CARRIED_PARAMS: &[&str] = &[
     "claims",
     "display",
     "id_token_hint",
+    "resource",
 ];
 
 /// How the response reaches the client.
@@ -210,6 +211,9 @@ pub struct ValidatedAuthorize {
     pub claims: Option<String>,
     /// The authentication the request and the client require.
     pub acr: AcrRequest,
+    /// The resources (RFC 8707 §2.1) the authorization is for, each in the
+    /// client's `allowed_resources`; empty: the default resource.
+    pub resources: Vec<String>,
 }
 
 /// The authentication context a request asks for (OpenID Connect Core
@@ -405,6 +409,13 @@ pub fn validate(
         ));
     }
     let scope = negotiate_scope(params, client, redirect)?;
+    // RFC 8707 §2: each resource in the client's allowed_resources (which
+    // name registered APIs only: `app::resources`), else invalid_target.
+    let resources = crate::domain::resource::authorization_resources(
+        &params.get_all("resource"),
+        &client.allowed_resources,
+    )
+    .map_err(|e| refuse(redirect, ErrorCode::InvalidTarget, e.to_string()))?;
     let openid = scope.contains("openid");
     let prompt = parse_prompt(params.get("prompt"))
         .map_err(|d| refuse(redirect, ErrorCode::InvalidRequest, d))?;
@@ -458,6 +469,7 @@ pub fn validate(
         login_hint: params.get("login_hint").map(str::to_owned),
         claims,
         acr,
+        resources,
     })
 }
 
@@ -839,6 +851,36 @@ mod tests {
         assert_eq!(v.pkce, Some((CHALLENGE.to_owned(), "S256")));
         assert_eq!(v.max_age, Some(60));
         assert_eq!(v.login_hint.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn resources_must_be_allowed_for_the_client() {
+        let mut c = client(false);
+        c.allowed_resources = vec!["https://a.example".into(), "https://b.example".into()];
+        let go = |extra: &str| {
+            let p = RawParams::parse(format!("{BASE}{extra}").as_bytes());
+            let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+            validate(&p, &c, &r, POLICY).map_err(|e| (e.error.code, e.redirect))
+        };
+        let v = go("&resource=https%3A%2F%2Fb.example&resource=https%3A%2F%2Fa.example").unwrap();
+        assert_eq!(v.resources, ["https://a.example", "https://b.example"]);
+        assert!(go("").unwrap().resources.is_empty(), "the default resource");
+        for bad in [
+            "&resource=https%3A%2F%2Fc.example",
+            "&resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fc.example",
+            "&resource=https%3A%2F%2Fa.example%23frag",
+            "&resource=relative",
+        ] {
+            let (code, redirect) = go(bad).unwrap_err();
+            assert_eq!(code, ErrorCode::InvalidTarget, "{bad}");
+            // RFC 8707 §2: returned to the client, as other request errors.
+            assert_eq!(redirect.state(), Some("xyz"));
+        }
+        assert_eq!(
+            run("&resource=https%3A%2F%2Fa.example", false).unwrap_err(),
+            ErrorCode::InvalidTarget,
+            "a client that allows none"
+        );
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub enum ErrorCode {
     /// RFC 9470 §3: the token's authentication is weaker than the
     /// resource requires (step-up).
     InsufficientUserAuthentication,
+    /// RFC 8707 §2: a `resource` parameter is malformed, unknown, not
+    /// allowed for the client, or not part of the grant.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -92,6 +95,7 @@ impl ErrorCode {
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::InsufficientUserAuthentication => "insufficient_user_authentication",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }
@@ -141,6 +145,11 @@ impl OAuthError {
     /// grant is invalid, expired, revoked or bound to another client.
     pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// `invalid_target` (RFC 8707 §2).
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `server_error` with a generic description; the cause is logged.

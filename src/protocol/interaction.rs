@@ -504,7 +504,7 @@ async fn issue_code(
         amr: s.session.amr.clone(),
         // The acr claim: the first class asked for that the session meets.
         acr: Some(v.acr.claim(session_acr(&s.session)).as_str().to_owned()),
-        resources: Vec::new(),
+        resources: v.resources.clone(),
         claims: v.claims.clone(),
         created_at: now,
         expires_at: now + ctx.settings.code_ttl,

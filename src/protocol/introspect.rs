@@ -14,11 +14,14 @@
 //!   caller's audience), or issued to it (its `client_id` is the caller's);
 //! - a refresh token only when issued to it.
 //!
-//! The server-wide access-token audience (`PORTCULLIS_ACCESS_TOKEN_AUDIENCE`,
-//! default the issuer), which every access token carries today, is no
-//! resource server's unless an operator registers one with exactly that
-//! `--audience`: otherwise any resource server would read every user's
-//! tokens of every client.
+//! The default resource (`PORTCULLIS_ACCESS_TOKEN_AUDIENCE`, default the
+//! issuer), which every access token without an RFC 8707 `resource`
+//! carries, is no resource server's unless an operator registers one with
+//! exactly that `--audience`: otherwise any resource server would read
+//! every user's tokens of every client. A token for a registered API
+//! (`portcullis resource create`) carries the API's identifier as `aud`:
+//! the resource server registered with `--audience` equal to it sees it
+//! active; every other resource server is told `{"active": false}`.
 //!
 //! Any other token, like a revoked, expired or unknown one, or a token of a
 //! user who was disabled since, is answered `{"active": false}` and nothing
@@ -90,7 +93,7 @@ async fn user_enabled(store: &dyn Store, sub: &str) -> Result<bool, StoreError> 
 /// caller ([`meant_for`]), an active refresh token of the caller, else
 /// `{"active": false}`. Tokens of a disabled user are inactive.
 pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<Value, OAuthError> {
-    match resource::validate(ctx, token).await {
+    match resource::validate_issued(ctx, token).await {
         Ok(claims) => {
             if !meant_for(client, &claims) {
                 return Ok(json!({ "active": false }));

@@ -1,16 +1,22 @@
 //! Request parameters from a query string or a form body, keeping track of
 //! repeated and oversized ones (RFC 6749 §3.1: "Request and response
-//! parameters MUST NOT be included more than once").
+//! parameters MUST NOT be included more than once"), except the parameters
+//! a spec lets repeat ([`REPEATABLE`]: RFC 8707 `resource`), whose every
+//! value is kept ([`RawParams::get_all`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest accepted parameter value, in bytes.
 pub const MAX_VALUE_LEN: usize = 4096;
 
+/// Parameters that may be given more than once: RFC 8707 §2 `resource`
+/// ("may be used multiple times"). The endpoint decides how many it takes.
+pub const REPEATABLE: &[&str] = &["resource"];
+
 /// Parsed `application/x-www-form-urlencoded` parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawParams {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Vec<String>>,
     repeated: BTreeSet<String>,
     oversized: BTreeSet<String>,
 }
@@ -30,11 +36,14 @@ impl RawParams {
                 out.oversized.insert(key.clone());
             }
             match out.values.entry(key) {
-                std::collections::btree_map::Entry::Occupied(e) => {
-                    out.repeated.insert(e.key().clone());
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    if !REPEATABLE.contains(&e.key().as_str()) {
+                        out.repeated.insert(e.key().clone());
+                    }
+                    e.get_mut().push(v.into_owned());
                 }
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(v.into_owned());
+                    e.insert(vec![v.into_owned()]);
                 }
             }
         }
@@ -43,10 +52,22 @@ impl RawParams {
 
     /// The value of `name`, if given once or more (the first one).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 
-    /// Whether `name` was given more than once.
+    /// Every value of `name`, in the order given (empty when absent).
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.values
+            .get(name)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `name` was given more than once (never for a
+    /// [`REPEATABLE`] parameter).
     pub fn is_repeated(&self, name: &str) -> bool {
         self.repeated.contains(name)
     }
@@ -61,11 +82,12 @@ impl RawParams {
         self.oversized.iter().next().map(String::as_str)
     }
 
-    /// Re-encodes the given parameters (those present) as a form string.
+    /// Re-encodes the given parameters (those present, every value) as a
+    /// form string.
     pub fn encode_only(&self, names: &[&str]) -> String {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         for name in names {
-            if let Some(v) = self.get(name) {
+            for v in self.get_all(name) {
                 ser.append_pair(name, v);
             }
         }
@@ -86,6 +108,22 @@ mod tests {
         assert_eq!(p.get("b"), None, "an empty value is absent");
         assert_eq!(p.get("c"), Some(" "));
         assert_eq!(p.first_oversized(), Some("d"));
+    }
+
+    #[test]
+    fn resource_may_repeat_and_keeps_every_value() {
+        let p = RawParams::parse(b"resource=https%3A%2F%2Fa&scope=x&resource=https%3A%2F%2Fb");
+        assert_eq!(p.get_all("resource"), ["https://a", "https://b"]);
+        assert_eq!(p.get("resource"), Some("https://a"));
+        assert!(!p.is_repeated("resource"));
+        assert_eq!(p.first_repeated(), None);
+        assert_eq!(p.get_all("nothing"), Vec::<&str>::new());
+        assert_eq!(
+            p.encode_only(&["scope", "resource"]),
+            "scope=x&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb"
+        );
+        let twice = RawParams::parse(b"scope=a&scope=b");
+        assert_eq!(twice.first_repeated(), Some("scope"));
     }
 
     #[test]

@@ -31,15 +31,44 @@ fn invalid(text: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, text)
 }
 
-/// [`validate_access_token`] with the issuer, audience, clock and ports of
-/// `ctx`: the check of userinfo, introspection and revocation.
+/// Which `aud` an access token must carry to be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// Exactly this one (userinfo, the admin API, revocation: the default
+    /// resource, `PORTCULLIS_ACCESS_TOKEN_AUDIENCE`; a token meant for a
+    /// registered API is not theirs).
+    Exactly(&'a str),
+    /// Any audience we issued for (introspection: the default resource or
+    /// a registered API, RFC 8707; `introspect::meant_for` then decides
+    /// whether the caller may see it).
+    AnyIssued,
+}
+
+/// [`validate_access_token`] with the issuer, the default audience, clock
+/// and ports of `ctx`: the check of userinfo, the admin API and
+/// revocation. A token meant for a registered API (RFC 8707) is refused.
 pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
     let s = ctx.settings;
     validate_access_token(
         ctx.keys,
         ctx.store,
         &s.issuer,
-        &s.access_token_audience,
+        Audience::Exactly(&s.access_token_audience),
+        token,
+        ctx.clock.now(),
+    )
+    .await
+}
+
+/// [`validate_access_token`] for any audience we issue for (the default
+/// resource or a registered API): the check of introspection, whose
+/// caller sees only the tokens meant for it (`introspect::meant_for`).
+pub async fn validate_issued(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
+    validate_access_token(
+        ctx.keys,
+        ctx.store,
+        &ctx.settings.issuer,
+        Audience::AnyIssued,
         token,
         ctx.clock.now(),
     )
@@ -47,14 +76,14 @@ pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, O
 }
 
 /// Validates an access token: our signature (algorithm from our key record,
-/// never from the token), `typ` `at+jwt`, `iss`, `aud`, `exp`, not
-/// revoked (itself, or its grant), and, for a token without a grant (the
-/// client-credentials grant), its client still registered.
+/// never from the token), `typ` `at+jwt`, `iss`, `aud` ([`Audience`]),
+/// `exp`, not revoked (itself, or its grant), and, for a token without a
+/// grant (the client-credentials grant), its client still registered.
 pub async fn validate_access_token(
     keys: &dyn KeyProvider,
     store: &dyn Store,
     issuer: &str,
-    audience: &str,
+    audience: Audience<'_>,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<AccessClaims, OAuthError> {
@@ -76,9 +105,15 @@ pub async fn validate_access_token(
     if s("iss").as_deref() != Some(issuer) {
         return Err(invalid("the access token was issued by someone else"));
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == audience,
-        Some(Value::Array(list)) => list.iter().any(|v| v.as_str() == Some(audience)),
+    let aud_ok = match (audience, claims.get("aud")) {
+        (Audience::Exactly(want), Some(Value::String(a))) => a == want,
+        (Audience::Exactly(want), Some(Value::Array(list))) => {
+            list.iter().any(|v| v.as_str() == Some(want))
+        }
+        (Audience::AnyIssued, Some(Value::String(a))) => !a.is_empty(),
+        (Audience::AnyIssued, Some(Value::Array(list))) => {
+            list.iter().any(|v| v.as_str().is_some_and(|a| !a.is_empty()))
+        }
         _ => false,
     };
     if !aud_ok {

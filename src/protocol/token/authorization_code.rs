@@ -1,5 +1,5 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6,
-//! OpenID Connect Core §3.1.3.2).
+//! OpenID Connect Core §3.1.3.2, RFC 8707 §2.2 `resource`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -89,6 +89,10 @@ impl GrantHandler for AuthorizationCodeGrant {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
         let user = issue::active_user(ctx, &rec.user_id).await?;
+        // RFC 8707 §2.2: the access token's resource, among those the code
+        // was authorized for (checked before the code is used, so that a
+        // refused resource leaves it for a corrected request).
+        let target = issue::grant_target(ctx, params, &rec.resources, &rec.scope).await?;
 
         let uow = ctx.store.begin().await?;
         if !uow.codes().consume_code(&hash, now).await? {
@@ -103,7 +107,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             acr: rec.acr.as_deref(),
         };
         let (access_token, lifetime) =
-            issue::access_token(ctx, client, &who, &rec.scope, now).await?;
+            issue::access_token_for(ctx, client, &who, &target, now).await?;
         let mut issued = vec!["access_token"];
         let id_token = if rec.scope.contains("openid") {
             issued.push("id_token");
@@ -134,14 +138,17 @@ impl GrantHandler for AuthorizationCodeGrant {
         };
         uow.commit().await?;
         report.issued = issued;
-        report.scope = Some(rec.scope.to_string());
+        report.scope = Some(target.scope.to_string());
+        // RFC 6749 §5.1: `scope` is the access token's (for an API, the
+        // scopes it defines; the ID token and the refresh token keep the
+        // whole grant).
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: lifetime.num_seconds(),
             refresh_token,
             id_token,
-            scope: rec.scope.to_string(),
+            scope: target.scope.to_string(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): confidential clients
-//! only, scopes limited to the client's allowed set. Writes nothing to the
+//! only, scopes limited to the client's allowed set; an RFC 8707 `resource`
+//! among the client's `allowed_resources`. Writes nothing to the
 //! database: the access token is a self-contained JWT.
 
 use async_trait::async_trait;
@@ -56,6 +57,9 @@ impl GrantHandler for ClientCredentialsGrant {
                 asked
             }
         };
+        // RFC 8707: at most one resource, allowed for the client and
+        // registered; its token carries the scopes the API defines.
+        let target = issue::client_target(ctx, params, client, &scope).await?;
         let now = ctx.clock.now();
         let who = Principal {
             subject: client.id.as_str(),
@@ -64,16 +68,17 @@ impl GrantHandler for ClientCredentialsGrant {
             grant_id: None,
             acr: None,
         };
-        let (access_token, lifetime) = issue::access_token(ctx, client, &who, &scope, now).await?;
+        let (access_token, lifetime) =
+            issue::access_token_for(ctx, client, &who, &target, now).await?;
         report.issued = vec!["access_token"];
-        report.scope = Some(scope.to_string());
+        report.scope = Some(target.scope.to_string());
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: lifetime.num_seconds(),
             refresh_token: None,
             id_token: None,
-            scope: scope.to_string(),
+            scope: target.scope.to_string(),
         })
     }
 }

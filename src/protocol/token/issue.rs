@@ -7,9 +7,11 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{TokenCtx, TokenSettings};
+use crate::domain::resource::{self, TargetError};
 use crate::domain::{Client, ScopeSet, User};
 use crate::ports::{JwsAlg, KeyError};
-use crate::protocol::error::OAuthError;
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::params::RawParams;
 
 /// Maps a key failure: an outage is `temporarily_unavailable` (503), the
 /// rest `server_error`.
@@ -157,7 +159,96 @@ pub struct Principal<'a> {
     pub acr: Option<&'a str>,
 }
 
-/// Signs an RFC 9068 access token; returns it with its `jti`.
+/// What an access token is for (RFC 8707): its `aud` and its `scope`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `aud`: a registered API's resource indicator, or the default
+    /// resource (`PORTCULLIS_ACCESS_TOKEN_AUDIENCE`).
+    pub audience: String,
+    /// `scope`: for an API, the granted scopes it defines; for the default
+    /// resource, every granted scope.
+    pub scope: ScopeSet,
+}
+
+impl Target {
+    /// The default resource: `PORTCULLIS_ACCESS_TOKEN_AUDIENCE` and every
+    /// granted scope (the token `/userinfo` and the admin API accept).
+    pub fn default_resource(s: &TokenSettings, granted: &ScopeSet) -> Self {
+        Self {
+            audience: s.access_token_audience.clone(),
+            scope: granted.clone(),
+        }
+    }
+}
+
+fn target_error(e: &TargetError) -> OAuthError {
+    OAuthError::invalid_target(e.to_string())
+}
+
+/// The target of an access token for `resource` out of the `granted`
+/// scopes: a registered API (else `invalid_target`) with the granted scopes
+/// it defines (none: `invalid_scope`, so that no API receives a token that
+/// grants nothing); `None`: the default resource.
+pub async fn target(
+    ctx: &TokenCtx<'_>,
+    resource: Option<&str>,
+    granted: &ScopeSet,
+) -> Result<Target, OAuthError> {
+    let Some(id) = resource else {
+        return Ok(Target::default_resource(ctx.settings, granted));
+    };
+    let api = ctx
+        .store
+        .resources()
+        .get_resource(id)
+        .await?
+        .ok_or_else(|| target_error(&TargetError::Unknown(id.to_owned())))?;
+    let scope = api.scope_of(granted);
+    if scope.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("none of the granted scopes is defined by the resource {id}"),
+        ));
+    }
+    Ok(Target {
+        audience: api.id,
+        scope,
+    })
+}
+
+/// The target of an access token from a grant (a code, a refresh token)
+/// authorized for `granted_resources` (RFC 8707 §2.2): at most one
+/// `resource` in `params`, among them (a narrower set, never a wider one);
+/// none: the grant's resource when it has exactly one, else the default
+/// resource ([`resource::grant_resource`]).
+pub async fn grant_target(
+    ctx: &TokenCtx<'_>,
+    params: &RawParams,
+    granted_resources: &[String],
+    granted: &ScopeSet,
+) -> Result<Target, OAuthError> {
+    let asked = params.get_all("resource");
+    let chosen = resource::grant_resource(&asked, granted_resources).map_err(|e| target_error(&e))?;
+    target(ctx, chosen, granted).await
+}
+
+/// The target of a client's own access token (client credentials): at
+/// most one `resource` in `params`, in the client's `allowed_resources`
+/// and registered; none: the default resource.
+pub async fn client_target(
+    ctx: &TokenCtx<'_>,
+    params: &RawParams,
+    client: &Client,
+    granted: &ScopeSet,
+) -> Result<Target, OAuthError> {
+    let asked = params.get_all("resource");
+    let chosen = resource::client_resource(&asked, &client.allowed_resources)
+        .map_err(|e| target_error(&e))?;
+    target(ctx, chosen, granted).await
+}
+
+/// Signs an RFC 9068 access token for the default resource
+/// ([`Target::default_resource`]); returns it with its lifetime.
 pub async fn access_token(
     ctx: &TokenCtx<'_>,
     client: &Client,
@@ -165,17 +256,30 @@ pub async fn access_token(
     scope: &ScopeSet,
     now: DateTime<Utc>,
 ) -> Result<(String, Duration), OAuthError> {
+    let target = Target::default_resource(ctx.settings, scope);
+    access_token_for(ctx, client, who, &target, now).await
+}
+
+/// Signs an RFC 9068 access token for `target` (`aud`, `scope`); returns
+/// it with its lifetime.
+pub async fn access_token_for(
+    ctx: &TokenCtx<'_>,
+    client: &Client,
+    who: &Principal<'_>,
+    target: &Target,
+    now: DateTime<Utc>,
+) -> Result<(String, Duration), OAuthError> {
     let s = ctx.settings;
     let lifetime = access_ttl(s, client);
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(s.issuer));
     claims.insert("sub".into(), json!(who.subject));
-    claims.insert("aud".into(), json!(s.access_token_audience));
+    claims.insert("aud".into(), json!(target.audience));
     claims.insert("exp".into(), json!((now + lifetime).timestamp()));
     claims.insert("iat".into(), json!(now.timestamp()));
     claims.insert("jti".into(), json!(ctx.rng.uuid_v4()));
     claims.insert("client_id".into(), json!(client.id.as_str()));
-    claims.insert("scope".into(), json!(scope.to_string()));
+    claims.insert("scope".into(), json!(target.scope.to_string()));
     // RFC 9068 §2.2.1: auth_time and acr of the user's authentication.
     if let Some(at) = who.auth_time {
         claims.insert("auth_time".into(), json!(at.timestamp()));

@@ -281,8 +281,12 @@ impl GrantHandler for RefreshTokenGrant {
             },
             now,
         );
+        // RFC 8707 §2.2: the access token's resource, among those the grant
+        // was authorized for (narrower, never wider); the new refresh token
+        // keeps them all.
+        let target = issue::grant_target(ctx, params, &rec.resources, &scope).await?;
         let (access_token, lifetime) =
-            issue::access_token(ctx, client, &principal(&rec), &scope, now).await?;
+            issue::access_token_for(ctx, client, &principal(&rec), &target, now).await?;
         let mut issued = vec!["access_token", "refresh_token"];
         // OIDC Core §12.2: an ID token may come with a refreshed access token.
         let id_token = if scope.contains("openid") {
