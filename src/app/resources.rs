@@ -7,11 +7,12 @@
 //! which must be registered ([`check_registered`]); an API that clients
 //! still allow cannot be deleted ([`delete`]).
 
+use chrono::SubsecRound as _;
 use serde::Serialize;
 
 use crate::app::operator::{self, OperatorError};
-use crate::domain::ScopeSet;
 use crate::domain::resource::{ApiResource, OPENID_SCOPES, is_resource_indicator};
+use crate::domain::{ClientId, ScopeSet};
 use crate::ports::{Clock, Store, StoreError};
 
 /// The `admin_change` action of a registration.
@@ -130,7 +131,8 @@ pub async fn create(
     check_id(&req.id)?;
     let name = check_name(&req.name)?;
     let scopes = check_scopes(&req.scopes)?;
-    let now = clock.now();
+    // Microseconds, as PostgreSQL keeps them: the answer equals a read.
+    let now = clock.now().trunc_subsecs(6);
     let resource = ApiResource {
         id: req.id,
         name,
@@ -195,7 +197,7 @@ pub async fn update(
     if let Some(scopes) = &changes.scopes {
         resource.scopes = check_scopes(scopes)?;
     }
-    resource.updated_at = clock.now();
+    resource.updated_at = clock.now().trunc_subsecs(6);
     if !store.resources().update_resource(&resource).await? {
         return Err(not_found(id));
     }
@@ -215,7 +217,7 @@ pub async fn delete(store: &dyn Store, id: &str) -> Result<(), OperatorError> {
     }
     let clients = uow.resources().clients_allowing(id).await?;
     if !clients.is_empty() {
-        let names: Vec<&str> = clients.iter().map(|c| c.as_str()).collect();
+        let names: Vec<&str> = clients.iter().map(ClientId::as_str).collect();
         return Err(OperatorError::Conflict(format!(
             "the resource {id} is still allowed for clients {}; remove it from their \
              allowed_resources first",

@@ -106,7 +106,8 @@ pub async fn run(cmd: ResourceCmd, config: &Config) -> anyhow::Result<()> {
             scopes,
             json,
         } => {
-            let r = resources::create(store, &SystemClock, NewResource { id, name, scopes }).await?;
+            let r =
+                resources::create(store, &SystemClock, NewResource { id, name, scopes }).await?;
             record(config, resources::ACTION_CREATED, &r.id).await;
             print(&ResourceView::from(&r), json);
         }

@@ -224,7 +224,10 @@ mod tests {
             client_resource(&[B], &allowed),
             Err(TargetError::NotAllowed(B.into()))
         );
-        assert_eq!(client_resource(&[A, B], &allowed), Err(TargetError::Several));
+        assert_eq!(
+            client_resource(&[A, B], &allowed),
+            Err(TargetError::Several)
+        );
     }
 
     #[test]

@@ -409,13 +409,7 @@ pub fn validate(
         ));
     }
     let scope = negotiate_scope(params, client, redirect)?;
-    // RFC 8707 §2: each resource in the client's allowed_resources (which
-    // name registered APIs only: `app::resources`), else invalid_target.
-    let resources = crate::domain::resource::authorization_resources(
-        &params.get_all("resource"),
-        &client.allowed_resources,
-    )
-    .map_err(|e| refuse(redirect, ErrorCode::InvalidTarget, e.to_string()))?;
+    let resources = requested_resources(params, client, redirect)?;
     let openid = scope.contains("openid");
     let prompt = parse_prompt(params.get("prompt"))
         .map_err(|d| refuse(redirect, ErrorCode::InvalidRequest, d))?;
@@ -471,6 +465,21 @@ pub fn validate(
         acr,
         resources,
     })
+}
+
+/// RFC 8707 §2: each `resource` in the client's `allowed_resources` (which
+/// name registered APIs only: `app::resources`), else `invalid_target`
+/// (returned to the client).
+fn requested_resources(
+    params: &RawParams,
+    client: &Client,
+    redirect: &VerifiedRedirect,
+) -> Result<Vec<String>, AuthorizeError> {
+    crate::domain::resource::authorization_resources(
+        &params.get_all("resource"),
+        &client.allowed_resources,
+    )
+    .map_err(|e| refuse(redirect, ErrorCode::InvalidTarget, e.to_string()))
 }
 
 fn negotiate_scope(

@@ -111,9 +111,9 @@ pub async fn validate_access_token(
             list.iter().any(|v| v.as_str() == Some(want))
         }
         (Audience::AnyIssued, Some(Value::String(a))) => !a.is_empty(),
-        (Audience::AnyIssued, Some(Value::Array(list))) => {
-            list.iter().any(|v| v.as_str().is_some_and(|a| !a.is_empty()))
-        }
+        (Audience::AnyIssued, Some(Value::Array(list))) => list
+            .iter()
+            .any(|v| v.as_str().is_some_and(|a| !a.is_empty())),
         _ => false,
     };
     if !aud_ok {

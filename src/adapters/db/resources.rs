@@ -120,7 +120,10 @@ impl<C: ConnectionTrait + Send + Sync> ResourceRepository for SeaRepos<C> {
             .map_err(map_err)?;
         Ok(rows
             .into_iter()
-            .filter(|(_, list)| list.as_deref().is_some_and(|l| l.split(' ').any(|r| r == id)))
+            .filter(|(_, list)| {
+                list.as_deref()
+                    .is_some_and(|l| l.split(' ').any(|r| r == id))
+            })
             .filter_map(|(client, _)| ClientId::parse(&client))
             .collect())
     }

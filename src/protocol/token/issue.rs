@@ -228,7 +228,8 @@ pub async fn grant_target(
     granted: &ScopeSet,
 ) -> Result<Target, OAuthError> {
     let asked = params.get_all("resource");
-    let chosen = resource::grant_resource(&asked, granted_resources).map_err(|e| target_error(&e))?;
+    let chosen =
+        resource::grant_resource(&asked, granted_resources).map_err(|e| target_error(&e))?;
     target(ctx, chosen, granted).await
 }
 

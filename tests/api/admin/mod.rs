@@ -12,6 +12,7 @@ mod factors;
 mod grants;
 mod keys;
 mod register;
+mod resources;
 mod sessions;
 mod users;
 mod users_cli;

@@ -61,7 +61,8 @@ pub async fn get_resources(
     Query(query): Query,
 ) -> Result<Response, AppError> {
     let req = page_request(&query)?;
-    let rows = resources::list_page(state.store.as_ref(), req.after.as_deref(), req.fetch()).await?;
+    let rows =
+        resources::list_page(state.store.as_ref(), req.after.as_deref(), req.fetch()).await?;
     let page_of = Page::of(rows, &req, |r| r.id.clone()).map(|r| ResourceView::from(&r));
     Ok(page(&page_of))
 }
@@ -83,7 +84,13 @@ pub async fn post_resources(
         },
     )
     .await?;
-    changed(&state, &meta, &caller, resources::ACTION_CREATED, &created.id);
+    changed(
+        &state,
+        &meta,
+        &caller,
+        resources::ACTION_CREATED,
+        &created.id,
+    );
     let mut resp = json(StatusCode::CREATED, &ResourceView::from(&created));
     if let Ok(v) = HeaderValue::from_str(&location(&created.id)) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -122,7 +129,13 @@ pub async fn patch_resource(
         },
     )
     .await?;
-    changed(&state, &meta, &caller, resources::ACTION_UPDATED, &updated.id);
+    changed(
+        &state,
+        &meta,
+        &caller,
+        resources::ACTION_UPDATED,
+        &updated.id,
+    );
     Ok(json(StatusCode::OK, &ResourceView::from(&updated)))
 }
 
