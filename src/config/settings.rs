@@ -177,7 +177,7 @@ settings! {
     ACCESS_TOKEN_ALG access_token_alg: Text, Value("ES256"),
         "access-token signing algorithm: `ES256`, `RS256` or `PS256`";
     ACCESS_TOKEN_AUDIENCE access_token_audience: Text, Derived("the issuer"),
-        "`aud` of access tokens (RFC 9068)";
+        "the default resource (RFC 8707): `aud` of access tokens issued without a `resource` parameter (or from a grant of several resources when the token request names none); the only audience `/userinfo` and the admin API accept; tokens for a registered API (`portcullis resource create`) carry its identifier instead";
     RATE_LIMIT_TOKEN_PER_MIN rate_limit_token_per_min: num(0, 100_000_000), Value("600000"),
         "requests a minute per client address on `/token` (bursts up to the same number); `0` = no limit";
     RATE_LIMIT_AUTHORIZE_PER_MIN rate_limit_authorize_per_min: num(0, 100_000_000), Value("3000"),

@@ -52,7 +52,7 @@ pub async fn handle(
         grant::revoke(ctx.store, GrantSelector::Id(&rt.family_id), now).await?;
         return Ok(Revoked::RefreshToken);
     }
-    match resource::validate(ctx, token).await {
+    match resource::validate_issued(ctx, token).await {
         Ok(claims) => {
             if claims.client_id != client.id.as_str() {
                 return Err(other_client());

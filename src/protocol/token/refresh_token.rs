@@ -211,6 +211,7 @@ impl GrantHandler for RefreshTokenGrant {
         GrantType::RefreshToken
     }
 
+    #[allow(clippy::too_many_lines)] // one grant, read top to bottom
     async fn handle(
         &self,
         ctx: &TokenCtx<'_>,
@@ -311,7 +312,8 @@ impl GrantHandler for RefreshTokenGrant {
             expires_in: lifetime.num_seconds(),
             refresh_token: Some(next),
             id_token,
-            scope: scope.to_string(),
+            // RFC 6749 §5.1: the access token's scope.
+            scope: target.scope.to_string(),
         };
         let sealed = (ctx.settings.refresh_grace > chrono::Duration::zero())
             .then(|| successor::seal(token, &successor::Answer::of(&response, now), ctx.rng));
@@ -336,7 +338,7 @@ impl GrantHandler for RefreshTokenGrant {
         uow.commit().await?;
         report.refresh_rotated = true;
         report.issued = issued;
-        report.scope = Some(scope.to_string());
+        report.scope = Some(target.scope.to_string());
         Ok(response)
     }
 }
