@@ -180,13 +180,14 @@ async fn end_sessions_but(
     let mut ended = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        // Idle ones too: the clients' sessions may still be open.
+        // Idle ones too (seen since 1970: every one): the clients'
+        // sessions may still be open.
         let batch = uow
             .sessions()
             .list_live_sessions(
                 user,
                 now,
-                DateTime::<Utc>::MIN_UTC,
+                DateTime::<Utc>::UNIX_EPOCH,
                 after.as_deref(),
                 SESSION_BATCH,
             )
