@@ -60,7 +60,7 @@ pub const IN_FLIGHT: usize = 200;
 /// How long delivered and abandoned deliveries stay in the table.
 pub const KEEP_DONE: Duration = Duration::days(7);
 /// How often the worker purges them.
-pub const PURGE_EVERY: StdDuration = StdDuration::from_secs(3600);
+pub const PURGE_EVERY: StdDuration = StdDuration::from_hours(1);
 /// The most of a receiver's answer read (the body is not used).
 const MAX_ANSWER_BYTES: usize = 4096;
 
@@ -151,7 +151,7 @@ async fn claim_due(d: &Deliverer, limit: u64) -> Result<(Vec<Delivery>, u32), St
     Ok((claimed, skipped))
 }
 
-fn count(report: &mut RunReport, done: Result<Outcome, tokio::task::JoinError>) {
+fn count(report: &mut RunReport, done: &Result<Outcome, tokio::task::JoinError>) {
     match done {
         Ok(Outcome::Delivered) => report.delivered += 1,
         Ok(Outcome::Failed) => report.failed += 1,
@@ -171,14 +171,15 @@ pub async fn run_once(d: &Deliverer) -> Result<RunReport, StoreError> {
     for _ in 0..20 {
         let (claimed, skipped) = claim_due(d, BATCH).await?;
         report.skipped += skipped;
-        let full = claimed.len() + skipped as usize >= BATCH as usize;
+        let read = u64::try_from(claimed.len()).unwrap_or(u64::MAX) + u64::from(skipped);
+        let full = read >= BATCH;
         let mut attempts = tokio::task::JoinSet::new();
         for delivery in claimed {
             let d = d.clone();
             attempts.spawn(async move { attempt(&d, delivery).await });
         }
         while let Some(done) = attempts.join_next().await {
-            count(&mut report, done);
+            count(&mut report, &done);
         }
         if !full {
             break;
@@ -244,7 +245,11 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
         return give_up("client deleted", "client deleted".into()).await;
     };
     let Some(claims) = logout_token_claims(&d.issuer, &client, &notice, now) else {
-        return give_up("no sid", "the client requires a sid and there is none".into()).await;
+        return give_up(
+            "no sid",
+            "the client requires a sid and there is none".into(),
+        )
+        .await;
     };
     let token = match d
         .keys
@@ -266,22 +271,8 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
             return Ok(Outcome::Deferred);
         }
     };
-    let sent = tokio::time::timeout(
-        ATTEMPT_TIMEOUT,
-        d.outbound.post_form(
-            &delivery.url,
-            &[("logout_token", token.as_str())],
-            MAX_ANSWER_BYTES,
-        ),
-    )
-    .await;
+    let failure = post(d, &delivery.url, &token).await;
     let now = d.clock.now();
-    let failure = match sent {
-        Ok(Ok(r)) if (200..300).contains(&r.status) => None,
-        Ok(Ok(r)) => Some((format!("status {}", r.status), format!("status {}", r.status))),
-        Ok(Err(e)) => Some((failure_reason(&e), e.to_string())),
-        Err(_) => Some(("timeout".to_owned(), "timeout".to_owned())),
-    };
     let stamp = event_stamp(d.rng.as_ref(), now);
     let user = subject.unwrap_or_else(|| UserId::new(""));
     let Some((reason, detail)) = failure else {
@@ -304,6 +295,27 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
         notice.sid.as_deref(),
     ));
     Ok(Outcome::Failed)
+}
+
+/// POSTs `logout_token` to `url` (§2.5) within [`ATTEMPT_TIMEOUT`]:
+/// `None` when the receiver accepted it (any 2xx, §2.8), else why not
+/// (for the event, and in more detail for the row).
+async fn post(d: &Deliverer, url: &str, token: &str) -> Option<(String, String)> {
+    let sent = tokio::time::timeout(
+        ATTEMPT_TIMEOUT,
+        d.outbound
+            .post_form(url, &[("logout_token", token)], MAX_ANSWER_BYTES),
+    )
+    .await;
+    match sent {
+        Ok(Ok(r)) if (200..300).contains(&r.status) => None,
+        Ok(Ok(r)) => Some((
+            format!("status {}", r.status),
+            format!("status {}", r.status),
+        )),
+        Ok(Err(e)) => Some((failure_reason(&e), e.to_string())),
+        Err(_) => Some(("timeout".to_owned(), "timeout".to_owned())),
+    }
 }
 
 fn with_session(e: Event, sid: Option<&str>) -> Event {

@@ -190,6 +190,9 @@ pub async fn end_all(
     let uow = store.begin().await?;
     let ended_now = logout::end_user_sessions(uow.as_ref(), &user.id, now).await?;
     uow.commit().await?;
-    let ended = live.into_iter().filter(|id| ended_now.contains(id)).collect();
+    let ended = live
+        .into_iter()
+        .filter(|id| ended_now.contains(id))
+        .collect();
     Ok((user.id, ended))
 }

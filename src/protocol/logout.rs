@@ -56,13 +56,26 @@ pub fn logout_token_claims(
     notice: &LogoutNotice,
     now: DateTime<Utc>,
 ) -> Option<Map<String, Value>> {
-    if notice.sid.is_none() && (client.backchannel_logout_session_required || notice.sub.is_none())
-    {
+    claims_for(
+        issuer,
+        (&client.id, client.backchannel_logout_session_required),
+        notice,
+        now,
+    )
+}
+
+fn claims_for(
+    issuer: &str,
+    (client, session_required): (&ClientId, bool),
+    notice: &LogoutNotice,
+    now: DateTime<Utc>,
+) -> Option<Map<String, Value>> {
+    if notice.sid.is_none() && (session_required || notice.sub.is_none()) {
         return None;
     }
     let mut c = Map::new();
     c.insert("iss".into(), json!(issuer));
-    c.insert("aud".into(), json!(client.id.as_str()));
+    c.insert("aud".into(), json!(client.as_str()));
     c.insert("iat".into(), json!(now.timestamp()));
     c.insert("exp".into(), json!((now + LOGOUT_TOKEN_TTL).timestamp()));
     c.insert("jti".into(), json!(notice.jti));
@@ -72,10 +85,7 @@ pub fn logout_token_claims(
     if let Some(sid) = &notice.sid {
         c.insert("sid".into(), json!(sid));
     }
-    c.insert(
-        "events".into(),
-        json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
-    );
+    c.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
     Some(c)
 }
 
@@ -323,6 +333,39 @@ mod tests {
         assert_eq!(client_id(&p, Some(&hint)), Err(LogoutError::ClientMismatch));
         let p = RawParams::parse(b"");
         assert_eq!(client_id(&p, Some(&hint)).unwrap().unwrap().as_str(), "a");
+    }
+
+    #[test]
+    fn a_logout_token_has_the_claims_of_section_2_4_and_no_nonce() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let rp = ClientId::parse("rp").unwrap();
+        let notice = |sub: Option<&str>, sid: Option<&str>| LogoutNotice {
+            jti: "j1".into(),
+            sub: sub.map(str::to_owned),
+            sid: sid.map(str::to_owned),
+        };
+        let c = claims_for(
+            "https://id.example",
+            (&rp, true),
+            &notice(Some("u"), Some("s")),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(c),
+            json!({
+                "iss": "https://id.example", "aud": "rp", "iat": 1_700_000_000,
+                "exp": 1_700_000_120, "jti": "j1", "sub": "u", "sid": "s",
+                "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+            })
+        );
+        // §2.4: sub or sid; §2.2: sid when the client requires it.
+        let sub_only = notice(Some("u"), None);
+        assert!(claims_for("i", (&rp, false), &sub_only, now).is_some());
+        assert!(claims_for("i", (&rp, true), &sub_only, now).is_none());
+        assert!(claims_for("i", (&rp, false), &notice(None, None), now).is_none());
+        let sid_only = claims_for("i", (&rp, true), &notice(None, Some("s")), now).unwrap();
+        assert!(!sid_only.contains_key("sub"));
     }
 
     #[test]

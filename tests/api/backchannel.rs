@@ -138,7 +138,10 @@ impl Rp {
             }
             tokio::time::sleep(StdDuration::from_millis(50)).await;
         }
-        panic!("{name} received {} tokens, not {n}", self.tokens(name).len());
+        panic!(
+            "{name} received {} tokens, not {n}",
+            self.tokens(name).len()
+        );
     }
 }
 
@@ -153,12 +156,7 @@ async fn server(
     if let Some(c) = clock {
         overrides.clock = Some(c);
     }
-    let app = spawn_app_full(
-        backend,
-        |c| c.outbound.allow_insecure = true,
-        overrides,
-    )
-    .await;
+    let app = spawn_app_full(backend, |c| c.outbound.allow_insecure = true, overrides).await;
     (app, sink)
 }
 
@@ -270,137 +268,145 @@ async fn check_logout_of(app: &TestApp, token: &str, client: &str, id_token: &st
     claims
 }
 
-both_backends!(discovery_says_back_channel_logout_is_supported, |backend| async move {
-    let (app, _) = server(backend, None).await;
-    let d: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(d["backchannel_logout_supported"], true);
-    assert_eq!(d["backchannel_logout_session_supported"], true);
-});
-
-both_backends!(rp_initiated_logout_notifies_every_client_of_the_session, |backend| async move {
-    let (app, events) = server(backend, None).await;
-    let rp = Rp::start().await;
-    flow::user(&app, "alice").await;
-    let a = client(&app, Some(rp.uri("a")), false).await;
-    let b = client(&app, Some(rp.uri("b")), true).await;
-    let silent = client(&app, None, false).await;
-    let id_a = sign_in_to(&app, &app.http, &a).await;
-    let id_b = sign_in_to(&app, &app.http, &b).await;
-    sign_in_to(&app, &app.http, &silent).await;
-    // Another session of alice's, with client a: not ended.
-    let other = crate::account::browser("other");
-    sign_in_to(&app, &other, &a).await;
-
-    let r = app
-        .http
-        .get(app.url(&format!("/logout?id_token_hint={id_a}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-
-    let ta = rp.wait_for("a", 1).await;
-    let tb = rp.wait_for("b", 1).await;
-    let ca = check_logout_of(&app, &ta[0], &a.id, &id_a).await;
-    // backchannel_logout_session_required: the sid is there.
-    let cb = check_logout_of(&app, &tb[0], &b.id, &id_b).await;
-    assert_ne!(ca["jti"], cb["jti"]);
-    // Delivered, with an event each.
-    for _ in 0..100 {
-        if events.of_kind(EventKind::BackchannelLogoutDelivered).len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
+both_backends!(
+    discovery_says_back_channel_logout_is_supported,
+    |backend| async move {
+        let (app, _) = server(backend, None).await;
+        let d: Value = app
+            .http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["backchannel_logout_supported"], true);
+        assert_eq!(d["backchannel_logout_session_supported"], true);
     }
-    let delivered = events.of_kind(EventKind::BackchannelLogoutDelivered);
-    let mut to: Vec<&str> = delivered.iter().filter_map(|e| e.client_id()).collect();
-    to.sort_unstable();
-    let mut want = vec![a.id.as_str(), b.id.as_str()];
-    want.sort_unstable();
-    assert_eq!(to, want);
-    // Nothing more: not the other session, not the client without a URI.
-    tokio::time::sleep(StdDuration::from_millis(1500)).await;
-    assert_eq!(rp.tokens("a").len(), 1);
-    assert_eq!(rp.tokens("b").len(), 1);
-    let all = app
-        .state
-        .store
-        .deliveries()
-        .list_deliveries(DeliveryFilter::All, 10)
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 2, "{all:?}");
-    assert!(all.iter().all(|d| d.delivered_at.is_some()));
-});
+);
 
-both_backends!(the_account_page_ending_a_session_notifies, |backend| async move {
-    let (app, _) = server(backend, None).await;
-    let rp = Rp::start().await;
-    flow::user(&app, "alice").await;
-    let a = client(&app, Some(rp.uri("a")), false).await;
-    let id_a = sign_in_to(&app, &app.http, &a).await;
-    let sid = claims_of(&id_a)["sid"].as_str().unwrap().to_owned();
-    // Another browser ends that session on the account page.
-    let other = crate::account::signed_in(&app, "alice", "other").await;
-    let html = other
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&html, "csrf_token");
-    let r = other
-        .post(app.url("/account/sessions/end"))
-        .form(&[("csrf_token", csrf.as_str()), ("session_id", sid.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let t = rp.wait_for("a", 1).await;
-    check_logout_of(&app, &t[0], &a.id, &id_a).await;
-});
+both_backends!(
+    rp_initiated_logout_notifies_every_client_of_the_session,
+    |backend| async move {
+        let (app, events) = server(backend, None).await;
+        let rp = Rp::start().await;
+        flow::user(&app, "alice").await;
+        let a = client(&app, Some(rp.uri("a")), false).await;
+        let b = client(&app, Some(rp.uri("b")), true).await;
+        let silent = client(&app, None, false).await;
+        let id_a = sign_in_to(&app, &app.http, &a).await;
+        let id_b = sign_in_to(&app, &app.http, &b).await;
+        sign_in_to(&app, &app.http, &silent).await;
+        // Another session of alice's, with client a: not ended.
+        let other = crate::account::browser("other");
+        sign_in_to(&app, &other, &a).await;
 
-both_backends!(an_operator_ending_the_sessions_notifies, |backend| async move {
-    let (app, _) = server(backend, None).await;
-    let rp = Rp::start().await;
-    flow::user(&app, "alice").await;
-    let a = client(&app, Some(rp.uri("a")), false).await;
-    let id1 = sign_in_to(&app, &app.http, &a).await;
-    let second = crate::account::browser("second");
-    let id2 = sign_in_to(&app, &second, &a).await;
-    // One session (`portcullis session end`), then all (`session end --user`).
-    let sid1 = claims_of(&id1)["sid"].as_str().unwrap().to_owned();
-    portcullis::app::sessions::end(
-        app.state.store.as_ref(),
-        app.state.clock.as_ref(),
-        &sid1,
-    )
-    .await
-    .unwrap();
-    let t = rp.wait_for("a", 1).await;
-    check_logout_of(&app, &t[0], &a.id, &id1).await;
-    let (_, ended) = portcullis::app::sessions::end_all(
-        app.state.store.as_ref(),
-        app.state.clock.as_ref(),
-        app.state.config.auth.session_idle,
-        portcullis::app::users::UserRef::Username("alice"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(ended.len(), 1);
-    let t = rp.wait_for("a", 2).await;
-    check_logout_of(&app, &t[1], &a.id, &id2).await;
-});
+        let r = app
+            .http
+            .get(app.url(&format!("/logout?id_token_hint={id_a}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+
+        let ta = rp.wait_for("a", 1).await;
+        let tb = rp.wait_for("b", 1).await;
+        let ca = check_logout_of(&app, &ta[0], &a.id, &id_a).await;
+        // backchannel_logout_session_required: the sid is there.
+        let cb = check_logout_of(&app, &tb[0], &b.id, &id_b).await;
+        assert_ne!(ca["jti"], cb["jti"]);
+        // Delivered, with an event each.
+        for _ in 0..100 {
+            if events.of_kind(EventKind::BackchannelLogoutDelivered).len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        let delivered = events.of_kind(EventKind::BackchannelLogoutDelivered);
+        let mut to: Vec<&str> = delivered.iter().filter_map(|e| e.client_id()).collect();
+        to.sort_unstable();
+        let mut want = vec![a.id.as_str(), b.id.as_str()];
+        want.sort_unstable();
+        assert_eq!(to, want);
+        // Nothing more: not the other session, not the client without a URI.
+        tokio::time::sleep(StdDuration::from_millis(1500)).await;
+        assert_eq!(rp.tokens("a").len(), 1);
+        assert_eq!(rp.tokens("b").len(), 1);
+        let all = app
+            .state
+            .store
+            .deliveries()
+            .list_deliveries(DeliveryFilter::All, 10)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all.iter().all(|d| d.delivered_at.is_some()));
+    }
+);
+
+both_backends!(
+    the_account_page_ending_a_session_notifies,
+    |backend| async move {
+        let (app, _) = server(backend, None).await;
+        let rp = Rp::start().await;
+        flow::user(&app, "alice").await;
+        let a = client(&app, Some(rp.uri("a")), false).await;
+        let id_a = sign_in_to(&app, &app.http, &a).await;
+        let sid = claims_of(&id_a)["sid"].as_str().unwrap().to_owned();
+        // Another browser ends that session on the account page.
+        let other = crate::account::signed_in(&app, "alice", "other").await;
+        let html = other
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden(&html, "csrf_token");
+        let r = other
+            .post(app.url("/account/sessions/end"))
+            .form(&[("csrf_token", csrf.as_str()), ("session_id", sid.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let t = rp.wait_for("a", 1).await;
+        check_logout_of(&app, &t[0], &a.id, &id_a).await;
+    }
+);
+
+both_backends!(
+    an_operator_ending_the_sessions_notifies,
+    |backend| async move {
+        let (app, _) = server(backend, None).await;
+        let rp = Rp::start().await;
+        flow::user(&app, "alice").await;
+        let a = client(&app, Some(rp.uri("a")), false).await;
+        let id1 = sign_in_to(&app, &app.http, &a).await;
+        let second = crate::account::browser("second");
+        let id2 = sign_in_to(&app, &second, &a).await;
+        // One session (`portcullis session end`), then all (`session end --user`).
+        let sid1 = claims_of(&id1)["sid"].as_str().unwrap().to_owned();
+        portcullis::app::sessions::end(app.state.store.as_ref(), app.state.clock.as_ref(), &sid1)
+            .await
+            .unwrap();
+        let t = rp.wait_for("a", 1).await;
+        check_logout_of(&app, &t[0], &a.id, &id1).await;
+        let (_, ended) = portcullis::app::sessions::end_all(
+            app.state.store.as_ref(),
+            app.state.clock.as_ref(),
+            app.state.config.auth.session_idle,
+            portcullis::app::users::UserRef::Username("alice"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ended.len(), 1);
+        let t = rp.wait_for("a", 2).await;
+        check_logout_of(&app, &t[1], &a.id, &id2).await;
+    }
+);
 
 both_backends!(disabling_the_user_notifies, |backend| async move {
     let (app, _) = server(backend, None).await;
@@ -439,167 +445,189 @@ both_backends!(a_new_password_notifies, |backend| async move {
     check_logout_of(&app, &t[0], &a.id, &id_a).await;
 });
 
-both_backends!(a_failing_client_gets_it_on_a_retry_and_blocks_no_other, |backend| async move {
-    let clock = Arc::new(FixedClock::at(Utc::now()));
-    let (app, events) = server(backend, Some(clock.clone())).await;
-    let rp = Rp::start().await;
-    rp.answer("down", Answer::FailFirst(1));
-    flow::user(&app, "alice").await;
-    let down = client(&app, Some(rp.uri("down")), false).await;
-    let up = client(&app, Some(rp.uri("up")), false).await;
-    let id_down = sign_in_to(&app, &app.http, &down).await;
-    sign_in_to(&app, &app.http, &up).await;
-    let r = app
-        .http
-        .get(app.url(&format!("/logout?id_token_hint={id_down}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-    // The one that is up is delivered at once; the other failed once.
-    rp.wait_for("up", 1).await;
-    let first = rp.wait_for("down", 1).await;
-    for _ in 0..100 {
-        if !events.of_kind(EventKind::BackchannelLogoutFailed).is_empty() {
-            break;
+both_backends!(
+    a_failing_client_gets_it_on_a_retry_and_blocks_no_other,
+    |backend| async move {
+        let clock = Arc::new(FixedClock::at(Utc::now()));
+        let (app, events) = server(backend, Some(clock.clone())).await;
+        let rp = Rp::start().await;
+        rp.answer("down", Answer::FailFirst(1));
+        flow::user(&app, "alice").await;
+        let down = client(&app, Some(rp.uri("down")), false).await;
+        let up = client(&app, Some(rp.uri("up")), false).await;
+        let id_down = sign_in_to(&app, &app.http, &down).await;
+        sign_in_to(&app, &app.http, &up).await;
+        let r = app
+            .http
+            .get(app.url(&format!("/logout?id_token_hint={id_down}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        // The one that is up is delivered at once; the other failed once.
+        rp.wait_for("up", 1).await;
+        let first = rp.wait_for("down", 1).await;
+        for _ in 0..100 {
+            if !events
+                .of_kind(EventKind::BackchannelLogoutFailed)
+                .is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
         }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        let failed = events.of_kind(EventKind::BackchannelLogoutFailed);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].client_id(), Some(down.id.as_str()));
+        assert_eq!(
+            failed[0].detail_value(DetailKey::Reason),
+            Some("status 503")
+        );
+        // Not retried before its backoff (5 s) is over...
+        tokio::time::sleep(StdDuration::from_millis(1500)).await;
+        assert_eq!(rp.tokens("down").len(), 1);
+        // ...and then it is, with the same jti.
+        clock.advance(chrono::Duration::seconds(6));
+        let again = rp.wait_for("down", 2).await;
+        let c1 = check_logout_of(&app, &first[0], &down.id, &id_down).await;
+        let c2 = check_logout_of(&app, &again[1], &down.id, &id_down).await;
+        assert_eq!(c1["jti"], c2["jti"], "§2.4: the same jti on a retry");
+        // Delivered: nothing is pending.
+        let mut pending = Vec::new();
+        for _ in 0..100 {
+            pending = app
+                .state
+                .store
+                .deliveries()
+                .list_deliveries(DeliveryFilter::Pending, 10)
+                .await
+                .unwrap();
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        assert!(pending.is_empty(), "{pending:?}");
     }
-    let failed = events.of_kind(EventKind::BackchannelLogoutFailed);
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].client_id(), Some(down.id.as_str()));
-    assert_eq!(failed[0].detail_value(DetailKey::Reason), Some("status 503"));
-    // Not retried before its backoff (5 s) is over...
-    tokio::time::sleep(StdDuration::from_millis(1500)).await;
-    assert_eq!(rp.tokens("down").len(), 1);
-    // ...and then it is, with the same jti.
-    clock.advance(chrono::Duration::seconds(6));
-    let again = rp.wait_for("down", 2).await;
-    let c1 = check_logout_of(&app, &first[0], &down.id, &id_down).await;
-    let c2 = check_logout_of(&app, &again[1], &down.id, &id_down).await;
-    assert_eq!(c1["jti"], c2["jti"], "§2.4: the same jti on a retry");
-    // Delivered: nothing is pending.
-    let mut pending = Vec::new();
-    for _ in 0..100 {
-        pending = app
+);
+
+both_backends!(
+    a_hanging_client_delays_neither_the_logout_nor_the_others,
+    |backend| async move {
+        let (app, _) = server(backend, None).await;
+        let rp = Rp::start().await;
+        rp.answer("slow", Answer::Hang);
+        flow::user(&app, "alice").await;
+        let slow = client(&app, Some(rp.uri("slow")), false).await;
+        let fast = client(&app, Some(rp.uri("fast")), false).await;
+        let id_slow = sign_in_to(&app, &app.http, &slow).await;
+        sign_in_to(&app, &app.http, &fast).await;
+        let r = app
+            .http
+            .get(app.url(&format!("/logout?id_token_hint={id_slow}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        // The logout answered before any attempt was made.
+        let queued = app
             .state
             .store
             .deliveries()
-            .list_deliveries(DeliveryFilter::Pending, 10)
+            .list_deliveries(DeliveryFilter::All, 10)
             .await
             .unwrap();
-        if pending.is_empty() {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        assert_eq!(queued.len(), 2);
+        assert!(
+            queued
+                .iter()
+                .all(|d| d.attempts == 0 && d.last_error.is_none())
+        );
+        // The slow one holds its request; the fast one is delivered meanwhile.
+        rp.wait_for("slow", 1).await;
+        let t = rp.wait_for("fast", 1).await;
+        verify(&app, &t[0], &fast.id).await;
+        // A later logout is not held up either.
+        let other = crate::account::browser("other");
+        let id_later = sign_in_to(&app, &other, &fast).await;
+        let r = other
+            .get(app.url(&format!("/logout?id_token_hint={id_later}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let t = rp.wait_for("fast", 2).await;
+        check_logout_of(&app, &t[1], &fast.id, &id_later).await;
+        assert_eq!(rp.tokens("slow").len(), 1, "still held");
+        rp.gate.add_permits(10);
     }
-    assert!(pending.is_empty(), "{pending:?}");
-});
+);
 
-both_backends!(a_hanging_client_delays_neither_the_logout_nor_the_others, |backend| async move {
-    let (app, _) = server(backend, None).await;
-    let rp = Rp::start().await;
-    rp.answer("slow", Answer::Hang);
-    flow::user(&app, "alice").await;
-    let slow = client(&app, Some(rp.uri("slow")), false).await;
-    let fast = client(&app, Some(rp.uri("fast")), false).await;
-    let id_slow = sign_in_to(&app, &app.http, &slow).await;
-    sign_in_to(&app, &app.http, &fast).await;
-    let r = app
-        .http
-        .get(app.url(&format!("/logout?id_token_hint={id_slow}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-    // The logout answered before any attempt was made.
-    let queued = app
-        .state
-        .store
-        .deliveries()
-        .list_deliveries(DeliveryFilter::All, 10)
-        .await
-        .unwrap();
-    assert_eq!(queued.len(), 2);
-    assert!(queued.iter().all(|d| d.attempts == 0 && d.last_error.is_none()));
-    // The slow one holds its request; the fast one is delivered meanwhile.
-    rp.wait_for("slow", 1).await;
-    let t = rp.wait_for("fast", 1).await;
-    verify(&app, &t[0], &fast.id).await;
-    // A later logout is not held up either.
-    let other = crate::account::browser("other");
-    let id_later = sign_in_to(&app, &other, &fast).await;
-    let r = other
-        .get(app.url(&format!("/logout?id_token_hint={id_later}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-    let t = rp.wait_for("fast", 2).await;
-    check_logout_of(&app, &t[1], &fast.id, &id_later).await;
-    assert_eq!(rp.tokens("slow").len(), 1, "still held");
-    rp.gate.add_permits(10);
-});
-
-both_backends!(a_delivery_is_abandoned_after_the_maximum_age, |backend| async move {
-    let clock = Arc::new(FixedClock::at(Utc::now()));
-    let (app, events) = server(backend, Some(clock.clone())).await;
-    let rp = Rp::start().await;
-    rp.answer("down", Answer::FailFirst(1000));
-    flow::user(&app, "alice").await;
-    let down = client(&app, Some(rp.uri("down")), false).await;
-    let id_down = sign_in_to(&app, &app.http, &down).await;
-    let r = app
-        .http
-        .get(app.url(&format!("/logout?id_token_hint={id_down}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-    rp.wait_for("down", 1).await;
-    // The failed attempt is recorded before the clock moves.
-    for _ in 0..100 {
-        if !events.of_kind(EventKind::BackchannelLogoutFailed).is_empty() {
-            break;
+both_backends!(
+    a_delivery_is_abandoned_after_the_maximum_age,
+    |backend| async move {
+        let clock = Arc::new(FixedClock::at(Utc::now()));
+        let (app, events) = server(backend, Some(clock.clone())).await;
+        let rp = Rp::start().await;
+        rp.answer("down", Answer::FailFirst(1000));
+        flow::user(&app, "alice").await;
+        let down = client(&app, Some(rp.uri("down")), false).await;
+        let id_down = sign_in_to(&app, &app.http, &down).await;
+        let r = app
+            .http
+            .get(app.url(&format!("/logout?id_token_hint={id_down}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        rp.wait_for("down", 1).await;
+        // The failed attempt is recorded before the clock moves.
+        for _ in 0..100 {
+            if !events
+                .of_kind(EventKind::BackchannelLogoutFailed)
+                .is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
         }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
-    // Past PORTCULLIS_DELIVERY_MAX_AGE_SECS (one day by default).
-    let max_age = app.state.config.auth.delivery_max_age;
-    clock.advance(max_age + chrono::Duration::seconds(1));
-    let mut abandoned = Vec::new();
-    for _ in 0..200 {
-        abandoned = app
+        // Past PORTCULLIS_DELIVERY_MAX_AGE_SECS (one day by default).
+        let max_age = app.state.config.auth.delivery_max_age;
+        clock.advance(max_age + chrono::Duration::seconds(1));
+        let mut abandoned = Vec::new();
+        for _ in 0..200 {
+            abandoned = app
+                .state
+                .store
+                .deliveries()
+                .list_deliveries(DeliveryFilter::Abandoned, 10)
+                .await
+                .unwrap();
+            if !abandoned.is_empty() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        let all = app
             .state
             .store
             .deliveries()
-            .list_deliveries(DeliveryFilter::Abandoned, 10)
+            .list_deliveries(DeliveryFilter::All, 10)
             .await
             .unwrap();
-        if !abandoned.is_empty() {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        assert_eq!(abandoned.len(), 1, "{all:?} now {}", clock_now(&app));
+        assert!(abandoned[0].delivered_at.is_none());
+        assert_eq!(rp.tokens("down").len(), 1, "not tried again");
+        let via: Vec<_> = events
+            .of_kind(EventKind::BackchannelLogoutFailed)
+            .iter()
+            .filter(|e| e.detail_value(DetailKey::Via) == Some("abandoned"))
+            .map(|e| e.client_id().map(str::to_owned))
+            .collect();
+        assert_eq!(via, vec![Some(down.id.clone())]);
+        // Nothing is due any more.
+        clock.advance(chrono::Duration::hours(1));
+        tokio::time::sleep(StdDuration::from_millis(1500)).await;
+        assert_eq!(rp.tokens("down").len(), 1);
     }
-    let all = app
-        .state
-        .store
-        .deliveries()
-        .list_deliveries(DeliveryFilter::All, 10)
-        .await
-        .unwrap();
-    assert_eq!(abandoned.len(), 1, "{all:?} now {}", clock_now(&app));
-    assert!(abandoned[0].delivered_at.is_none());
-    assert_eq!(rp.tokens("down").len(), 1, "not tried again");
-    let via: Vec<_> = events
-        .of_kind(EventKind::BackchannelLogoutFailed)
-        .iter()
-        .filter(|e| e.detail_value(DetailKey::Via) == Some("abandoned"))
-        .map(|e| e.client_id().map(str::to_owned))
-        .collect();
-    assert_eq!(via, vec![Some(down.id.clone())]);
-    // Nothing is due any more.
-    clock.advance(chrono::Duration::hours(1));
-    tokio::time::sleep(StdDuration::from_millis(1500)).await;
-    assert_eq!(rp.tokens("down").len(), 1);
-});
+);
