@@ -79,6 +79,9 @@ impl App {
         // The outbox worker: sends queued mail, retrying while the mail
         // server is away (stopped with the server; unsent mail stays queued).
         let _outbox = crate::app::outbox::spawn(&self.state, self.mailer.clone());
+        // The delivery worker: sends the back-channel logout tokens queued
+        // when sessions end, retrying while a relying party is away.
+        let _deliveries = crate::app::backchannel::spawn(&self.state);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {

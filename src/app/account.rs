@@ -23,7 +23,6 @@ use crate::domain::{ClientId, Session, User, UserId};
 use crate::ports::repositories::OwnerFilter;
 use crate::ports::{Clock, EventQuery, EventReadError, EventReader, Rng, Store, StoreError};
 use crate::protocol::error::OAuthError;
-use crate::protocol::grant::{self, GrantSelector};
 use crate::protocol::interaction::{self, Credentials, Ctx, LiveSession, LoginMessage, Report};
 
 /// The event kinds the "recent security activity" section lists.
@@ -451,28 +450,20 @@ pub async fn end_session(
     Ok(())
 }
 
-/// Ends every session of `user` but `keep` in one statement
-/// ([`crate::ports::SessionRepository::end_other_sessions`]), and revokes
-/// the online grants of those that were live, as a logout does. Returns
-/// how many sessions ended.
+/// Ends every session of `user` but `keep`, each as a logout does
+/// ([`crate::protocol::logout::end_other_sessions`]: online grants revoked,
+/// back-channel logout notifications queued), in one unit of work.
+/// Returns how many sessions ended.
 pub async fn end_other_sessions(
     store: &dyn Store,
     clock: &dyn Clock,
-    idle: Duration,
     user: &UserId,
     keep: &str,
 ) -> Result<u64, StoreError> {
-    let now = clock.now();
-    let others: Vec<String> = live_sessions(store, user, now, idle)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .filter(|id| id != keep)
-        .collect();
-    let ended = store.sessions().end_other_sessions(user, keep, now).await?;
-    for id in &others {
-        grant::revoke(store, GrantSelector::SessionOnline(id), now).await?;
-    }
+    let uow = store.begin().await?;
+    let ended =
+        crate::protocol::logout::end_other_sessions(uow.as_ref(), user, keep, clock.now()).await?;
+    uow.commit().await?;
     Ok(ended)
 }
 

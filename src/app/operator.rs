@@ -586,7 +586,11 @@ async fn revoke_user_grants(
 ) -> Result<(), OperatorError> {
     if let Some(user) = store.users().user_by_username(username).await? {
         let now = clock.now();
-        store.sessions().end_user_sessions(&user.id, now).await?;
+        // Each session ends as a logout does: its clients are notified
+        // (back-channel logout), in one unit of work.
+        let uow = store.begin().await?;
+        crate::protocol::logout::end_user_sessions(uow.as_ref(), &user.id, now).await?;
+        uow.commit().await?;
         crate::protocol::grant::revoke(
             store,
             crate::protocol::grant::GrantSelector::User(&user.id),

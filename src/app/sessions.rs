@@ -1,12 +1,13 @@
 //! A user's login sessions, as the CLI (`portcullis session ...`) and the
 //! admin API (`/admin/v1/users/{user_id}/sessions`, `/admin/v1/sessions`)
 //! see them. Ending a session is a logout by the operator, with the same
-//! effects as RP-Initiated Logout (`http::routes::logout`): the session
-//! ends and the grants made in it are revoked through
-//! [`grant::revoke`]`(GrantSelector::SessionOnline)`, except the
-//! `offline_access` ones, which outlive the session (OpenID Connect Core
-//! §11). Callers that record events emit `logout` with `initiator:
-//! operator` for each session ended.
+//! effects as RP-Initiated Logout (`http::routes::logout`), through
+//! [`logout::end_session`]: the session ends, the grants made in it are
+//! revoked except the `offline_access` ones, which outlive the session
+//! (OpenID Connect Core §11), and the clients that signed in to it are
+//! sent a back-channel logout token (`app::backchannel`). Callers that
+//! record events emit `logout` with `initiator: operator` for each session
+//! ended.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -16,7 +17,7 @@ use super::users::{self, UserRef};
 use crate::domain::{Session, UserId};
 use crate::ports::{Clock, Store};
 use crate::protocol::admin::{Page, PageRequest};
-use crate::protocol::grant::{self, GrantSelector};
+use crate::protocol::logout;
 
 /// A session as operators see it (never the cookie value or its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -142,20 +143,21 @@ pub async fn end(
     })
 }
 
-/// Ends the session and revokes its online grants (not the
-/// `offline_access` ones: OpenID Connect Core §11); `false` if it had
-/// ended already (nothing is revoked then: whoever ended it did). The one
-/// way a session ends as a logout: RP-initiated logout, the account page,
-/// the CLI and the admin API.
+/// Ends the session as a logout does, in a unit of work of its own
+/// ([`logout::end_session`]: its online grants are revoked, not the
+/// `offline_access` ones, OpenID Connect Core §11; its clients'
+/// back-channel logout notifications are queued); `false` if it had ended
+/// already.
 pub async fn end_one(
     store: &dyn Store,
     now: DateTime<Utc>,
     id: &str,
 ) -> Result<bool, crate::ports::StoreError> {
-    if !store.sessions().end_session(id, now).await? {
+    let uow = store.begin().await?;
+    if !logout::end_session(uow.as_ref(), id, now).await? {
         return Ok(false);
     }
-    grant::revoke(store, GrantSelector::SessionOnline(id), now).await?;
+    uow.commit().await?;
     Ok(true)
 }
 
@@ -169,25 +171,28 @@ pub async fn end_all(
 ) -> Result<(UserId, Vec<String>), OperatorError> {
     let user = users::find(store, r).await?;
     let now = clock.now();
-    let mut ended = Vec::new();
+    let mut live = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let batch = store
             .sessions()
             .list_live_sessions(&user.id, now, now - idle, after.as_deref(), END_ALL_BATCH)
             .await?;
-        for s in &batch {
-            if end_one(store, now, &s.id).await? {
-                ended.push(s.id.clone());
-            }
-        }
+        live.extend(batch.iter().map(|s| s.id.clone()));
         match batch.last() {
             Some(last) if batch.len() as u64 == END_ALL_BATCH => after = Some(last.id.clone()),
             _ => break,
         }
     }
-    // A pending sign-in (password given, second factor owed) is no live
-    // session, but ending "all sessions" must not leave it to be completed.
-    store.sessions().end_user_sessions(&user.id, now).await?;
+    // Every session, idle ones and a pending sign-in (password given,
+    // second factor owed) too: ending "all sessions" must not leave one to
+    // be completed. The live ones are those reported.
+    let uow = store.begin().await?;
+    let ended_now = logout::end_user_sessions(uow.as_ref(), &user.id, now).await?;
+    uow.commit().await?;
+    let ended = live
+        .into_iter()
+        .filter(|id| ended_now.contains(id))
+        .collect();
     Ok((user.id, ended))
 }

@@ -109,6 +109,8 @@ struct Document<'a> {
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
     authorization_response_iss_parameter_supported: bool,
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
 
 /// The endpoint metadata of `endpoints` under `issuer`: each URL, and for
@@ -171,6 +173,10 @@ pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsA
         request_uri_parameter_supported: false,
         // RFC 9207 §3: the authorization response carries `iss`.
         authorization_response_iss_parameter_supported: true,
+        // Back-Channel Logout 1.0 §2.1: logout tokens are sent, and carry
+        // `sid` (`protocol::logout::logout_token_claims`).
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
     };
     serde_json::to_value(doc).unwrap_or(Value::Null)
 }
@@ -206,6 +212,8 @@ mod tests {
         );
         assert_eq!(d["request_uri_parameter_supported"], false);
         assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(d["backchannel_logout_supported"], true);
+        assert_eq!(d["backchannel_logout_session_supported"], true);
         assert_eq!(
             d["code_challenge_methods_supported"],
             serde_json::json!(["S256"])

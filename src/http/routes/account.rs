@@ -723,7 +723,6 @@ pub async fn post_account_session_end(
         let ended = account::end_other_sessions(
             state.store.as_ref(),
             state.clock.as_ref(),
-            state.config.auth.session_idle,
             &live.user.id,
             &live.session.id,
         )
