@@ -62,6 +62,12 @@ pub enum ErrorCode {
     /// RFC 9470 §3: the token's authentication is weaker than the
     /// resource requires (step-up).
     InsufficientUserAuthentication,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -92,6 +98,9 @@ impl ErrorCode {
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::InsufficientUserAuthentication => "insufficient_user_authentication",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }
