@@ -30,8 +30,8 @@ impl UserCode {
             .filter(|c| *c != '-' && !c.is_whitespace())
             .map(|c| c.to_ascii_uppercase())
             .collect();
-        let ok = code.len() == USER_CODE_LEN
-            && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
+        let ok =
+            code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
         ok.then_some(Self(code))
     }
 
@@ -177,7 +177,14 @@ mod tests {
 
     #[test]
     fn user_codes_are_normalized_case_insensitive_with_optional_hyphen() {
-        for input in ["BCDF-GHJK", "bcdf-ghjk", "BCDFGHJK", "bcdfghjk", " bcdf ghjk ", "Bc-Df-Gh-Jk"] {
+        for input in [
+            "BCDF-GHJK",
+            "bcdf-ghjk",
+            "BCDFGHJK",
+            "bcdfghjk",
+            " bcdf ghjk ",
+            "Bc-Df-Gh-Jk",
+        ] {
             assert_eq!(
                 UserCode::parse(input).map(|c| c.as_str().to_owned()),
                 Some("BCDFGHJK".to_owned()),
@@ -191,7 +198,15 @@ mod tests {
     #[test]
     fn user_codes_outside_the_alphabet_or_length_are_refused() {
         // Vowels and digits are not in the §6.1 alphabet.
-        for input in ["", "BCDF-GHJ", "BCDF-GHJKL", "ABCD-FGHJ", "BCDF-GHJ1", "BCDF_GHJK", "ÄBCD-FGHJ"] {
+        for input in [
+            "",
+            "BCDF-GHJ",
+            "BCDF-GHJKL",
+            "ABCD-FGHJ",
+            "BCDF-GHJ1",
+            "BCDF_GHJK",
+            "ÄBCD-FGHJ",
+        ] {
             assert_eq!(UserCode::parse(input), None, "{input:?}");
         }
         assert_eq!(UserCode::parse(&"B".repeat(100)), None);

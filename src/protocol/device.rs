@@ -10,9 +10,7 @@
 //! that `/login`, `/login/factor` and `/login/passkey` continue here.
 
 use chrono::Duration;
-use oxide_auth::primitives::registrar::{
-    BoundClient, ExactUrl, RegisteredUrl, Registrar as _,
-};
+use oxide_auth::primitives::registrar::{BoundClient, ExactUrl, RegisteredUrl, Registrar as _};
 use serde::Serialize;
 
 use super::client_address::throttle_address;
@@ -93,7 +91,11 @@ pub fn generate_user_code(rng: &dyn Rng) -> UserCode {
 
 /// The verification URI (§3.2): the issuer's `/device`.
 pub fn verification_uri(issuer: &str) -> String {
-    format!("{}{}", issuer.trim_end_matches('/'), Endpoint::Device.path())
+    format!(
+        "{}{}",
+        issuer.trim_end_matches('/'),
+        Endpoint::Device.path()
+    )
 }
 
 /// The scope of a device authorization request, checked as `/authorize`
@@ -106,8 +108,8 @@ fn negotiate_scope(client: &Client, params: &RawParams) -> Result<ScopeSet, OAut
     let raw = params
         .get("scope")
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope is required"))?;
-    let requested =
-        ScopeSet::parse(raw).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    let requested = ScopeSet::parse(raw)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
     let scope = requested
         .to_string()
         .parse()
@@ -241,9 +243,13 @@ impl CodeProblem {
     /// Text for the user.
     pub fn text(self) -> &'static str {
         match self {
-            Self::Unknown => "That code is not right. Check the code shown on your device and try again.",
+            Self::Unknown => {
+                "That code is not right. Check the code shown on your device and try again."
+            }
             Self::Expired => "That code has expired. Start again on your device to get a new code.",
-            Self::Used => "That code was already used. Start again on your device to get a new code.",
+            Self::Used => {
+                "That code was already used. Start again on your device to get a new code."
+            }
             Self::Locked => "Too many wrong codes from your network. Try again later.",
         }
     }
@@ -358,7 +364,12 @@ pub async fn find_user_code(
         return Ok(Err(CodeProblem::Locked));
     }
     let found = match UserCode::parse(input) {
-        Some(code) => ctx.store.device_codes().device_code_by_user_code(&code).await?,
+        Some(code) => {
+            ctx.store
+                .device_codes()
+                .device_code_by_user_code(&code)
+                .await?
+        }
         None => None,
     };
     let client = match &found {
@@ -379,7 +390,10 @@ pub async fn find_user_code(
     };
     match problem {
         Ok(found) => {
-            ctx.store.throttles().release_attempts(&[key.as_str()]).await?;
+            ctx.store
+                .throttles()
+                .release_attempts(&[key.as_str()])
+                .await?;
             report.interaction.client_id = Some(found.client.id.clone());
             Ok(Ok(found))
         }
@@ -512,11 +526,7 @@ pub async fn login(
             None,
         )),
         SignIn::Refused(message) => Ok((
-            login_page(
-                &found,
-                Some(credentials.username.to_owned()),
-                Some(message),
-            ),
+            login_page(&found, Some(credentials.username.to_owned()), Some(message)),
             None,
         )),
     }

@@ -27,7 +27,12 @@ fn from_model(m: device_codes::Model) -> Result<DeviceAuthorization, StoreError>
         resources: m
             .resources
             .as_deref()
-            .map(|r| r.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|r| {
+                r.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
         status: DeviceStatus::parse(&m.status).ok_or_else(|| corrupt("status"))?,
         user_id: m.user_id.map(UserId::new),

@@ -18,11 +18,13 @@ use crate::http::pages::{self, LoginPage, NoticePage, ScopeLine};
 use crate::http::routes::authorize::{ctx, current_session, failure_page, log_report};
 use crate::http::routes::mfa_login;
 use crate::http::session;
+use crate::ports::ThrottlePolicy;
 use crate::protocol::device::{self, CodeProblem, DevicePage, DeviceReport, DeviceSettings};
 use crate::protocol::endpoints::Endpoint;
-use crate::protocol::interaction::{Credentials, LiveSession, LoginMessage, NewSession, Origin, Step};
 use crate::protocol::error::OAuthError;
-use crate::ports::ThrottlePolicy;
+use crate::protocol::interaction::{
+    Credentials, LiveSession, LoginMessage, NewSession, Origin, Step,
+};
 use crate::state::AppState;
 
 /// `action` of the code entry form.
@@ -127,7 +129,12 @@ fn notice(status: StatusCode, title: &str, message: &str, alert: bool) -> Respon
 
 /// Renders a device page. `cookie` is the session cookie the browser will
 /// hold after this response (set here when `set_cookie`).
-fn render(state: &AppState, page: DevicePage, cookie: Option<String>, set_cookie: bool) -> Response {
+fn render(
+    state: &AppState,
+    page: DevicePage,
+    cookie: Option<String>,
+    set_cookie: bool,
+) -> Response {
     let (cookie, fresh) = session::cookie_or_fresh(cookie, state.rng.as_ref());
     let set_cookie = set_cookie || fresh;
     let csrf = session::csrf_token(&state.session_key, &cookie);
@@ -410,8 +417,14 @@ pub(crate) async fn step(
     origin: Origin<'_>,
 ) -> Result<Response, AppError> {
     let mut report = DeviceReport::default();
-    let result =
-        device::factor_login(&ctx(state), &settings(state), code, step, origin, &mut report)
-            .await;
+    let result = device::factor_login(
+        &ctx(state),
+        &settings(state),
+        code,
+        step,
+        origin,
+        &mut report,
+    )
+    .await;
     answer(state, meta, &report, result, cookie)
 }

@@ -172,7 +172,11 @@ async fn redeem(
         revoked_at: None,
     };
     let uow = ctx.store.begin().await?;
-    if !uow.device_codes().redeem_device_code(&rec.code_hash, now).await? {
+    if !uow
+        .device_codes()
+        .redeem_device_code(&rec.code_hash, now)
+        .await?
+    {
         return Err(OAuthError::invalid_grant(
             "the device code was already used",
         ));
