@@ -127,6 +127,32 @@ fn notice(status: StatusCode, title: &str, message: &str, alert: bool) -> Respon
     pages::html(status, page.render(), None)
 }
 
+/// The code entry page: 400 for a wrong, expired or used code, 429 with
+/// `Retry-After` when the address is locked.
+fn entry_page(
+    state: &AppState,
+    csrf: &str,
+    user_code: &str,
+    problem: Option<CodeProblem>,
+) -> Response {
+    let page = DeviceEntryPage {
+        csrf,
+        user_code,
+        message: problem.map(CodeProblem::text),
+    };
+    let status = match problem {
+        None => StatusCode::OK,
+        Some(CodeProblem::Locked) => StatusCode::TOO_MANY_REQUESTS,
+        Some(_) => StatusCode::BAD_REQUEST,
+    };
+    let r = pages::html(status, page.render(), None);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        with_retry_after(state, r)
+    } else {
+        r
+    }
+}
+
 /// Renders a device page. `cookie` is the session cookie the browser will
 /// hold after this response (set here when `set_cookie`).
 fn render(
@@ -139,24 +165,7 @@ fn render(
     let set_cookie = set_cookie || fresh;
     let csrf = session::csrf_token(&state.session_key, &cookie);
     let mut resp = match page {
-        DevicePage::Entry { user_code, problem } => {
-            let page = DeviceEntryPage {
-                csrf: &csrf,
-                user_code: &user_code,
-                message: problem.map(CodeProblem::text),
-            };
-            let status = match problem {
-                None => StatusCode::OK,
-                Some(CodeProblem::Locked) => StatusCode::TOO_MANY_REQUESTS,
-                Some(_) => StatusCode::BAD_REQUEST,
-            };
-            let r = pages::html(status, page.render(), None);
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                with_retry_after(state, r)
-            } else {
-                r
-            }
-        }
+        DevicePage::Entry { user_code, problem } => entry_page(state, &csrf, &user_code, problem),
         DevicePage::Login {
             client_name,
             request,
