@@ -2,7 +2,8 @@
 //! authorization codes, expired revocations and used client-assertion
 //! `jti`s, ended, expired or idle sessions, sign-in throttle rows whose window
 //! and lock are over, mail sent more than a week ago, expired single-use
-//! links, WebAuthn ceremonies nobody answered in time), in bounded batches
+//! links, WebAuthn ceremonies nobody answered in time, expired device
+//! authorizations), in bounded batches
 //! so that one purge never holds a long lock. `portcullis purge` runs it
 //! once; `serve` runs it every `PORTCULLIS_PURGE_INTERVAL_SECS`
 //! ([`spawn_periodic`]).
@@ -65,6 +66,8 @@ pub struct PurgeReport {
     pub links: u64,
     /// Expired WebAuthn ceremonies (passkey options nobody answered).
     pub ceremonies: u64,
+    /// Expired device authorizations (RFC 8628), whatever their status.
+    pub device_codes: u64,
 }
 
 impl PurgeReport {
@@ -78,6 +81,7 @@ impl PurgeReport {
             + self.mail
             + self.links
             + self.ceremonies
+            + self.device_codes
     }
 }
 
@@ -138,6 +142,10 @@ pub async fn purge(
         .await?;
     report.links = store.links().purge_expired_links(dead_before).await?;
     report.ceremonies = store.factors().purge_ceremonies(dead_before).await?;
+    report.device_codes = store
+        .device_codes()
+        .purge_expired_device_codes(dead_before)
+        .await?;
     Ok(report)
 }
 
@@ -178,6 +186,7 @@ pub fn spawn_periodic(
                     mail = r.mail,
                     links = r.links,
                     ceremonies = r.ceremonies,
+                    device_codes = r.device_codes,
                     "purged expired rows"
                 ),
                 Ok(_) => {}

@@ -27,7 +27,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("{}", json!(report));
     } else {
         println!(
-            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens, {} sent mails, {} links, {} WebAuthn ceremonies",
+            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens, {} sent mails, {} links, {} WebAuthn ceremonies, {} device authorizations",
             report.codes,
             report.revocations,
             report.sessions,
@@ -35,7 +35,8 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
             report.initial_access_tokens,
             report.mail,
             report.links,
-            report.ceremonies
+            report.ceremonies,
+            report.device_codes
         );
     }
     Ok(())

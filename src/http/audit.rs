@@ -15,6 +15,7 @@ use crate::domain::{ClientId, GrantType, ScopeSet, UserId};
 use crate::http::extractors::ClientIp;
 use crate::http::middleware::REQUEST_ID;
 use crate::ports::Rng;
+use crate::protocol::device::DeviceReport;
 use crate::protocol::interaction::{LoginFailure, Report};
 use crate::protocol::token::TokenReport;
 use crate::state::AppState;
@@ -137,6 +138,42 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
                 scopes,
             )),
         );
+    }
+}
+
+/// `device_authorization_requested` by `client` (RFC 8628 §3.1).
+pub fn device_requested(state: &AppState, meta: &RequestMeta, client: &ClientId) {
+    emit(
+        state,
+        meta,
+        Event::device_authorization_requested(stamp_now(state), client),
+    );
+}
+
+/// Events of the device pages: the sign-in's (as [`interaction`]), a
+/// refused user code, the user's decision.
+pub fn device(state: &AppState, meta: &RequestMeta, r: &DeviceReport) {
+    interaction(state, meta, &r.interaction);
+    if let Some(problem) = r.code_failed {
+        let mut e = Event::device_user_code_failed(stamp_now(state), problem.reason());
+        if let Some(c) = &r.interaction.client_id {
+            e = e.client(c);
+        }
+        emit(state, meta, e);
+    }
+    if let (Some(approved), Some(client), Some(user)) =
+        (r.decided, &r.interaction.client_id, &r.interaction.subject)
+    {
+        let stamp = stamp_now(state);
+        let mut e = if approved {
+            Event::device_authorization_approved(stamp, client, user)
+        } else {
+            Event::device_authorization_denied(stamp, client, user)
+        };
+        if let Some(sid) = &r.interaction.session_id {
+            e = e.session(sid);
+        }
+        emit(state, meta, e);
     }
 }
 

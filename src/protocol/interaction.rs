@@ -651,7 +651,7 @@ pub fn session_acr(s: &Session) -> Acr {
 
 /// The strongest class `user` can reach with the factors they have
 /// (`mfa::Enrolled::reachable`).
-async fn reachable(ctx: &Ctx<'_>, user: &UserId) -> Result<Acr, OAuthError> {
+pub async fn reachable(ctx: &Ctx<'_>, user: &UserId) -> Result<Acr, OAuthError> {
     Ok(super::mfa::enrolled(ctx.store, user).await?.reachable())
 }
 
@@ -707,8 +707,16 @@ async fn start_session(
             .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect()),
     };
     let uow = ctx.store.begin().await?;
-    if let Some(prev) = previous {
-        uow.sessions().end_session(&prev.id, now).await?;
+    // A session replaced by a sign-in of ANOTHER user ended as a logout
+    // does for its clients: they are told (Back-Channel Logout 1.0 §2.5).
+    // The same user signing in again (a step-up, a new sign-in with
+    // `prompt=login`) replaces the session id only: the clients' sessions
+    // go on, as the grants do.
+    if let Some(prev) = previous
+        && uow.sessions().end_session(&prev.id, now).await?
+        && prev.user_id.as_ref() != Some(&start.user.id)
+    {
+        crate::protocol::logout::queue_backchannel_logout(uow.as_ref(), &prev.id, now).await?;
     }
     uow.sessions().insert_session(&session).await?;
     uow.commit().await?;
@@ -1349,27 +1357,7 @@ pub async fn consent(
         ));
     }
     let now = ctx.clock.now();
-    let previous = ctx
-        .store
-        .consents()
-        .get_consent(&s.user.id, &c.client.id)
-        .await?;
-    let mut scopes: Vec<String> = c.validated.scope.iter().map(str::to_owned).collect();
-    if let Some(p) = &previous {
-        scopes.extend(p.scopes.iter().map(str::to_owned));
-    }
-    let scopes = ScopeSet::from_tokens(&scopes).map_err(OAuthError::server_error)?;
-    ctx.store
-        .consents()
-        .upsert_consent(&Consent {
-            user_id: s.user.id.clone(),
-            client_id: c.client.id.clone(),
-            scopes,
-            created_at: previous.map_or(now, |p| p.created_at),
-            updated_at: now,
-            revoked_at: None,
-        })
-        .await?;
+    record_consent(ctx, &s.user.id, &c.client.id, &c.validated.scope, now).await?;
     report.consent = Some(Ok(c.validated.scope.clone()));
     // The sign-in that led to this consent page still counts for
     // `prompt=login` and `max_age`: one sign-in, not two.
@@ -1381,6 +1369,36 @@ pub async fn consent(
         just_consented: true,
     };
     authorize(ctx, request.as_bytes(), Some(s), progress, report).await
+}
+
+/// Records that `user` granted `scope` to `client` (added to what they
+/// granted before): the consent `/consent` and the device flow's approval
+/// keep, which the account page lists and revokes.
+pub async fn record_consent(
+    ctx: &Ctx<'_>,
+    user: &UserId,
+    client: &ClientId,
+    scope: &ScopeSet,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let previous = ctx.store.consents().get_consent(user, client).await?;
+    let mut scopes: Vec<String> = scope.iter().map(str::to_owned).collect();
+    if let Some(p) = &previous {
+        scopes.extend(p.scopes.iter().map(str::to_owned));
+    }
+    let scopes = ScopeSet::from_tokens(&scopes).map_err(OAuthError::server_error)?;
+    ctx.store
+        .consents()
+        .upsert_consent(&Consent {
+            user_id: user.clone(),
+            client_id: client.clone(),
+            scopes,
+            created_at: previous.map_or(now, |p| p.created_at),
+            updated_at: now,
+            revoked_at: None,
+        })
+        .await?;
+    Ok(())
 }
 
 /// How long ago a sign-in may have happened and still carry through the

@@ -317,15 +317,28 @@ pub async fn post_login(
     let previous = current_session(&state, cookie.as_deref())
         .await
         .map_err(|e| failure_page(&e))?;
+    let credentials = Credentials {
+        username,
+        password: form.get("password").unwrap_or_default(),
+        ip: &ip,
+        user_agent: meta.user_agent.as_deref(),
+    };
+    if let Some(code) = crate::protocol::device::continuation(request) {
+        // A device sign-in (RFC 8628 §3.3): the device pages go on.
+        return crate::http::routes::device::login(
+            &state,
+            &meta,
+            cookie,
+            previous.as_ref(),
+            &code,
+            &credentials,
+        )
+        .await;
+    }
     let mut report = Report::default();
     let login = LoginForm {
         request,
-        credentials: Credentials {
-            username,
-            password: form.get("password").unwrap_or_default(),
-            ip: &ip,
-            user_agent: meta.user_agent.as_deref(),
-        },
+        credentials,
     };
     let result = interaction::login(&ctx(&state), login, previous.as_ref(), &mut report).await;
     log_report(&report);

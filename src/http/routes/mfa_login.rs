@@ -1,6 +1,8 @@
 //! `POST /login/factor` and `POST /login/passkey`: the second factor and
-//! the passkey sign-ins, of an authorization request (the form's `request`)
-//! or of the account page (an empty `request`), over
+//! the passkey sign-ins, of an authorization request (the form's `request`),
+//! of a device code (a carried `device_user_code`, handed to
+//! [`crate::http::routes::device`]) or of the account page (an empty
+//! `request`), over
 //! [`crate::protocol::interaction`] (docs/MFA.md).
 
 use askama::Template;
@@ -245,6 +247,10 @@ async fn run_step(
 ) -> Result<Response, AppError> {
     if request.is_empty() {
         return account_step(state, meta, cookie, step, origin).await;
+    }
+    if let Some(code) = crate::protocol::device::continuation(request) {
+        // A device sign-in (RFC 8628 §3.3): the device pages go on.
+        return crate::http::routes::device::step(state, meta, cookie, &code, step, origin).await;
     }
     let mut report = Report::default();
     let result = interaction::factor_login(&ctx(state), request, step, origin, &mut report).await;

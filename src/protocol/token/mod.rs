@@ -6,6 +6,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod issue;
 pub mod refresh_token;
 
@@ -129,12 +130,13 @@ pub struct GrantRegistry {
 }
 
 impl GrantRegistry {
-    /// The three grants of this server.
+    /// The grants of this server.
     pub fn standard() -> Self {
         let mut r = Self::default();
         r.register(Arc::new(authorization_code::AuthorizationCodeGrant));
         r.register(Arc::new(refresh_token::RefreshTokenGrant));
         r.register(Arc::new(client_credentials::ClientCredentialsGrant));
+        r.register(Arc::new(device_code::DeviceCodeGrant));
         r
     }
 

@@ -299,6 +299,7 @@ both_backends!(
                 mail: 0,
                 links: 0,
                 ceremonies: 5,
+                device_codes: 0,
             }
         );
         for i in 0..5 {
