@@ -39,7 +39,6 @@ use chrono::{DateTime, Duration, Utc};
 use super::outbox::{FIRST_RETRY, LEASE, backoff};
 use crate::domain::event::{DetailKey, Event};
 use crate::domain::{ClientId, UserId};
-use crate::http::audit::event_stamp;
 use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery};
 use crate::ports::{
     Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store, StoreError,
@@ -57,6 +56,9 @@ pub const POLL: StdDuration = StdDuration::from_secs(1);
 pub const BATCH: u64 = 50;
 /// Attempts the worker runs at once.
 pub const IN_FLIGHT: usize = 200;
+/// Attempts at once to one client: a slow client takes at most this many
+/// of the [`IN_FLIGHT`] slots.
+pub const IN_FLIGHT_PER_CLIENT: usize = 4;
 /// How long delivered and abandoned deliveries stay in the table.
 pub const KEEP_DONE: Duration = Duration::days(7);
 /// How often the worker purges them.
@@ -133,11 +135,41 @@ enum Outcome {
 /// this instance now holds. A store error ends the reading (the caller
 /// retries later).
 async fn claim_due(d: &Deliverer, limit: u64) -> Result<(Vec<Delivery>, u32), StoreError> {
+    claim_due_but(d, limit, None).await
+}
+
+/// Which client a delivery goes to, for [`IN_FLIGHT_PER_CLIENT`].
+fn per_client(delivery: &Delivery) -> String {
+    delivery
+        .client_id
+        .as_ref()
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// [`claim_due`], with `running` (attempts running per client) leaving
+/// unclaimed what would give one client more than
+/// [`IN_FLIGHT_PER_CLIENT`] attempts at once.
+async fn claim_due_but(
+    d: &Deliverer,
+    limit: u64,
+    running: Option<&std::collections::HashMap<String, usize>>,
+) -> Result<(Vec<Delivery>, u32), StoreError> {
     let outbox = d.store.deliveries();
     let due = outbox.due_deliveries(d.clock.now(), limit).await?;
     let mut claimed = Vec::with_capacity(due.len());
     let mut skipped = 0;
+    let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for delivery in due {
+        if let Some(running) = running {
+            let key = per_client(&delivery);
+            let now_running = running.get(&key).copied().unwrap_or(0);
+            let n = taken.entry(key).or_default();
+            if now_running + *n >= IN_FLIGHT_PER_CLIENT {
+                continue;
+            }
+            *n += 1;
+        }
         let lease_until = d.clock.now() + LEASE;
         if outbox
             .claim_delivery(&delivery.id, delivery.next_attempt_at, lease_until)
@@ -273,7 +305,7 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
     };
     let failure = post(d, &delivery.url, &token).await;
     let now = d.clock.now();
-    let stamp = event_stamp(d.rng.as_ref(), now);
+    let stamp = d.rng.event_stamp(now);
     let user = subject.unwrap_or_else(|| UserId::new(""));
     let Some((reason, detail)) = failure else {
         outbox.mark_delivered(&delivery.id, now).await?;
@@ -288,6 +320,12 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
     let delay = backoff(attempts, d.retry_max);
     outbox
         .mark_delivery_failed(&delivery.id, attempts, now + delay, &detail)
+        .await?;
+    // The client is down or refusing: its other deliveries wait for this
+    // one's next attempt, so that its backlog does not take the worker
+    // from the clients that answer (each stays until its own max age).
+    outbox
+        .defer_client_deliveries(client.id.as_str(), &delivery.id, now + delay)
         .await?;
     tracing::warn!(id = %delivery.id, client_id = %client.id, attempts, retry_in_secs = delay.num_seconds(), error = %detail, "back-channel logout not delivered; will retry");
     d.events.emit(with_session(
@@ -340,7 +378,7 @@ async fn abandon(
     tracing::warn!(id = %delivery.id, kind = %delivery.kind, attempts = delivery.attempts, reason = %detail, "delivery abandoned");
     if let Some(client) = client {
         let user = user.cloned().unwrap_or_else(|| UserId::new(""));
-        let stamp = event_stamp(d.rng.as_ref(), now);
+        let stamp = d.rng.event_stamp(now);
         d.events.emit(
             Event::backchannel_logout_failed(stamp, client, &user, reason)
                 .detail(DetailKey::Via, "abandoned"),
@@ -369,16 +407,30 @@ pub fn spawn(state: &AppState) -> DeliveryWorker {
     let d = Deliverer::of(state);
     DeliveryWorker(tokio::spawn(async move {
         let mut in_flight = tokio::task::JoinSet::new();
+        // Attempts running per client (the key of [`per_client`]).
+        let mut busy: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
-            while in_flight.try_join_next().is_some() {}
+            while let Some(done) = in_flight.try_join_next() {
+                if let Ok(key) = done
+                    && let Some(n) = busy.get_mut(&key)
+                {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            busy.retain(|_, n| *n > 0);
             let room = IN_FLIGHT.saturating_sub(in_flight.len()) as u64;
             if room > 0 {
-                match claim_due(&d, room.min(BATCH)).await {
+                match claim_due_but(&d, room.min(BATCH), Some(&busy)).await {
                     Ok((claimed, _)) => {
                         for delivery in claimed {
+                            let key = per_client(&delivery);
+                            *busy.entry(key.clone()).or_default() += 1;
                             let d = d.clone();
-                            in_flight.spawn(async move { attempt(&d, delivery).await });
+                            in_flight.spawn(async move {
+                                attempt(&d, delivery).await;
+                                key
+                            });
                         }
                     }
                     Err(e) => {

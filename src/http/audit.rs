@@ -65,9 +65,7 @@ impl RequestMeta {
 /// random bits come from the `Rng` port, so that ids are injected like
 /// every other random value (a fixed `Rng` gives a predictable id).
 pub fn event_stamp(rng: &dyn Rng, now: DateTime<Utc>) -> EventStamp {
-    let mut random = [0_u8; EventStamp::RANDOM_BYTES];
-    rng.fill(&mut random);
-    EventStamp::new(now, random)
+    rng.event_stamp(now)
 }
 
 /// A stamp for an event happening now, from the state's `Clock` and `Rng`.

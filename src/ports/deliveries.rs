@@ -132,6 +132,17 @@ pub trait DeliveryRepository: Send + Sync {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError>;
+    /// Moves every other pending delivery of `client_id` that is due before
+    /// `until` to `until` (never earlier than it was): after a failed
+    /// attempt, a client that is down is probed by one delivery per backoff
+    /// period instead of occupying the worker with its whole backlog.
+    /// Returns how many moved.
+    async fn defer_client_deliveries(
+        &self,
+        client_id: &str,
+        except: &str,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
     /// Gives a delivery up (too old, or its client is gone), with why.
     async fn mark_abandoned(
         &self,

@@ -34,6 +34,15 @@ pub trait Rng: Send + Sync {
             .into_uuid()
             .to_string()
     }
+
+    /// The stamp of an event that happens `now` (from the `Clock`): its
+    /// id's random bits come from here, so that ids are injected like every
+    /// other random value (a fixed `Rng` gives a predictable id).
+    fn event_stamp(&self, now: chrono::DateTime<chrono::Utc>) -> crate::domain::event::EventStamp {
+        let mut random = [0_u8; crate::domain::event::EventStamp::RANDOM_BYTES];
+        self.fill(&mut random);
+        crate::domain::event::EventStamp::new(now, random)
+    }
 }
 
 #[cfg(test)]

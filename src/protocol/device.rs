@@ -157,6 +157,13 @@ pub async fn handle(
     params: &RawParams,
 ) -> Result<DeviceAuthorizationResponse, OAuthError> {
     let scope = validate(client, params)?;
+    // RFC 8707 §2: each `resource` must be one the client may ask for, as
+    // at `/authorize`.
+    let resources = crate::domain::resource::authorization_resources(
+        &params.get_all("resource"),
+        &client.allowed_resources,
+    )
+    .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
     let now = clock.now();
     let device_code = rng.token();
     let interval = settings.poll_interval.num_seconds().max(1);
@@ -167,7 +174,7 @@ pub async fn handle(
             user_code: user_code.clone(),
             client_id: client.id.clone(),
             scope: scope.clone(),
-            resources: Vec::new(),
+            resources: resources.clone(),
             status: DeviceStatus::Pending,
             user_id: None,
             session_id: None,

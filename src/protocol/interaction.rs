@@ -707,16 +707,18 @@ async fn start_session(
             .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect()),
     };
     let uow = ctx.store.begin().await?;
-    // A session replaced by a sign-in of ANOTHER user ended as a logout
-    // does for its clients: they are told (Back-Channel Logout 1.0 §2.5).
-    // The same user signing in again (a step-up, a new sign-in with
-    // `prompt=login`) replaces the session id only: the clients' sessions
-    // go on, as the grants do.
-    if let Some(prev) = previous
-        && uow.sessions().end_session(&prev.id, now).await?
-        && prev.user_id.as_ref() != Some(&start.user.id)
-    {
-        crate::protocol::logout::queue_backchannel_logout(uow.as_ref(), &prev.id, now).await?;
+    // A session replaced by a sign-in of ANOTHER user ends as a logout
+    // does: its online grants are revoked and its clients are told
+    // (Back-Channel Logout 1.0 §2.5). The same user signing in again (a
+    // step-up, `prompt=login`) replaces the session id only: the clients'
+    // sessions go on, as their grants do (docs/SECURITY.md, known limits:
+    // a later logout does not reach them).
+    if let Some(prev) = previous {
+        if prev.user_id.as_ref() == Some(&start.user.id) {
+            uow.sessions().end_session(&prev.id, now).await?;
+        } else {
+            crate::protocol::logout::end_session(uow.as_ref(), &prev.id, now).await?;
+        }
     }
     uow.sessions().insert_session(&session).await?;
     uow.commit().await?;

@@ -975,3 +975,102 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_device_token_can_be_for_a_registered_api,
+    |backend| async move {
+        use portcullis::adapters::system::SystemClock;
+        use portcullis::app::resources::{self, NewResource};
+        let (app, _sink) = app(backend).await;
+        user(&app, "alice").await;
+        let api = "https://tv-api.example/v1";
+        resources::create(
+            app.state.store.as_ref(),
+            &SystemClock,
+            NewResource {
+                id: api.into(),
+                name: "TV API".into(),
+                scopes: vec!["tv:watch".into()],
+            },
+        )
+        .await
+        .unwrap();
+        let client = device_client(&app, |c| {
+            c.scopes = vec!["openid".into(), "tv:watch".into()];
+            c.allowed_resources = vec![api.into()];
+        })
+        .await;
+        // A resource the client may not ask for is refused at once (RFC 8707 §2).
+        let r = app
+            .http
+            .post(app.url("/device_authorization"))
+            .form(&[
+                ("client_id", client.id.as_str()),
+                ("scope", "openid tv:watch"),
+                ("resource", "https://other.example"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_target");
+        let d: Value = app
+            .http
+            .post(app.url("/device_authorization"))
+            .form(&[
+                ("client_id", client.id.as_str()),
+                ("scope", "openid tv:watch"),
+                ("resource", api),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let device_code = d["device_code"].as_str().unwrap().to_owned();
+        let browser = http_client();
+        let r = enter(
+            &app,
+            &browser,
+            d["verification_uri_complete"].as_str().unwrap(),
+            None,
+        )
+        .await;
+        let html = r.text().await.unwrap();
+        let r = sign_in_page(&app, &browser, &html, "alice").await;
+        let html = r.text().await.unwrap();
+        let r = decide(&app, &browser, &html, "allow").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        // A poll naming another resource is refused and does not use the code.
+        let (s, b) = {
+            let r = app
+                .http
+                .post(app.url("/token"))
+                .form(&[
+                    ("grant_type", DEVICE_GRANT),
+                    ("device_code", device_code.as_str()),
+                    ("client_id", client.id.as_str()),
+                    ("resource", "https://other.example"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        };
+        assert_eq!(
+            (s, error_of(&b)),
+            (StatusCode::BAD_REQUEST, "invalid_target"),
+            "{b}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        let (s, tokens) = poll(&app, &client, &device_code).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let access = claims(tokens["access_token"].as_str().unwrap());
+        assert_eq!(access["aud"], api, "the API is the audience");
+        assert_eq!(access["scope"], "tv:watch", "only the API's scopes");
+        assert_eq!(tokens["scope"], "tv:watch");
+        assert!(tokens["id_token"].is_string(), "the ID token still comes");
+    }
+);

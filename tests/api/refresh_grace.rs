@@ -148,3 +148,30 @@ both_backends!(
         assert_eq!(b["error"], "invalid_grant", "the family is revoked");
     }
 );
+
+both_backends!(
+    a_different_request_within_the_window_gets_nothing_and_revokes_nothing,
+    |backend| async move {
+        let (app, _clock) = app_with_grace(backend).await;
+        let (auth, rt1) = first_refresh_token(&app).await;
+        let (s, second) = refresh(&app, &auth, &rt1).await;
+        assert_eq!(s, StatusCode::OK, "{second}");
+        let (s, _, b) = token(
+            &app,
+            Some(&auth),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt1),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "another scope is not a retry: {b}"
+        );
+        let (s, b) = refresh(&app, &auth, second["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "the family lives on: {b}");
+    }
+);

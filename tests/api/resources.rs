@@ -638,3 +638,47 @@ both_backends!(the_cli_manages_resources, |backend| async move {
     let err = failed(&portcullis(&db, &["resource", "show", ORDERS], None));
     assert!(err.contains("no resource"), "{err}");
 });
+
+both_backends!(
+    withdrawing_an_api_from_a_client_cuts_its_refresh_tokens_off_it,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let c = setup(&app).await;
+        let code = authorize(&app, &c, "openid+offline_access+orders:read", &[ORDERS]).await;
+        let (status, t) = token(&app, &c, &code_exchange(&code)).await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+        assert_eq!(payload(t["access_token"].as_str().unwrap())["aud"], ORDERS);
+        let rt = t["refresh_token"].as_str().unwrap().to_owned();
+        // The operator withdraws ORDERS from the client (BILLING stays).
+        portcullis::app::clients::update_client(
+            app.state.store.as_ref(),
+            &SystemClock,
+            &c.id,
+            portcullis::app::client_metadata::ClientMetadata {
+                allowed_resources: Some(vec![BILLING.into()]),
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        for form in [
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ],
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("resource", ORDERS),
+            ],
+        ] {
+            let (status, body) = token(&app, &c, &form).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_target")),
+                "{body}"
+            );
+        }
+    }
+);

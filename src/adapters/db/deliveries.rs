@@ -151,6 +151,24 @@ impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
         Ok(res.rows_affected == 1)
     }
 
+    async fn defer_client_deliveries(
+        &self,
+        client_id: &str,
+        except: &str,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let res = od::Entity::update_many()
+            .col_expr(od::Column::NextAttemptAt, Expr::value(until))
+            .filter(od::Column::ClientId.eq(client_id))
+            .filter(od::Column::Id.ne(except))
+            .filter(od::Column::NextAttemptAt.lt(until))
+            .filter(pending())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected)
+    }
+
     async fn mark_abandoned(
         &self,
         id: &str,

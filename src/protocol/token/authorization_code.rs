@@ -92,7 +92,7 @@ impl GrantHandler for AuthorizationCodeGrant {
         // RFC 8707 §2.2: the access token's resource, among those the code
         // was authorized for (checked before the code is used, so that a
         // refused resource leaves it for a corrected request).
-        let target = issue::grant_target(ctx, params, &rec.resources, &rec.scope).await?;
+        let target = issue::grant_target(ctx, client, params, &rec.resources, &rec.scope).await?;
 
         let uow = ctx.store.begin().await?;
         if !uow.codes().consume_code(&hash, now).await? {

@@ -129,16 +129,18 @@ impl GrantHandler for DeviceCodeGrant {
                 ErrorCode::AccessDenied,
                 "the user denied the request",
             )),
-            _ => redeem(ctx, client, &rec, now, report).await,
+            _ => redeem(ctx, client, &rec, params, now, report).await,
         }
     }
 }
 
 /// Redeems an approved code once and issues its tokens.
+#[allow(clippy::too_many_lines)] // one redemption, read top to bottom
 async fn redeem(
     ctx: &TokenCtx<'_>,
     client: &Client,
     rec: &DeviceAuthorization,
+    params: &RawParams,
     now: DateTime<Utc>,
     report: &mut TokenReport,
 ) -> Result<TokenResponse, OAuthError> {
@@ -160,6 +162,10 @@ async fn redeem(
             ));
         }
     }
+    // RFC 8707 §2.2: the access token's resource, among those the device
+    // authorization named; checked before the code is used, so that a
+    // refused `resource` leaves it for a corrected request.
+    let target = issue::grant_target(ctx, client, params, &rec.resources, &rec.scope).await?;
     let grant = Grant {
         id: ctx
             .rng
@@ -189,7 +195,7 @@ async fn redeem(
         grant_id: Some(&grant.id),
         acr: rec.acr.as_deref(),
     };
-    let (access_token, lifetime) = issue::access_token(ctx, client, &who, &rec.scope, now).await?;
+    let (access_token, lifetime) = issue::access_token_for(ctx, client, &who, &target, now).await?;
     let mut issued = vec!["access_token"];
     let id_token = if rec.scope.contains("openid") {
         issued.push("id_token");
@@ -227,15 +233,34 @@ async fn redeem(
             None
         };
     uow.commit().await?;
+    // A logout that committed between the check above and this commit
+    // revoked nothing of this grant (it did not exist yet) and told its
+    // client nothing: look again, and revoke rather than hand out tokens
+    // of an ended sign-in.
+    if let Some(sid) = &rec.session_id {
+        let session = ctx.store.sessions().session_by_id(sid).await?;
+        if session.is_none_or(|s| s.ended_at.is_some()) {
+            crate::protocol::grant::revoke(
+                ctx.store,
+                crate::protocol::grant::GrantSelector::Id(&grant.id),
+                now,
+            )
+            .await?;
+            return Err(OAuthError::invalid_grant(
+                "the sign-in that approved the device has ended",
+            ));
+        }
+    }
     report.issued = issued;
-    report.scope = Some(rec.scope.to_string());
+    // RFC 6749 §5.1: the access token's scope.
+    report.scope = Some(target.scope.to_string());
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: lifetime.num_seconds(),
         refresh_token,
         id_token,
-        scope: rec.scope.to_string(),
+        scope: target.scope.to_string(),
     })
 }
 

@@ -220,9 +220,12 @@ pub async fn target(
 /// authorized for `granted_resources` (RFC 8707 §2.2): at most one
 /// `resource` in `params`, among them (a narrower set, never a wider one);
 /// none: the grant's resource when it has exactly one, else the default
-/// resource ([`resource::grant_resource`]).
+/// resource ([`resource::grant_resource`]). The resource must still be in
+/// the client's `allowed_resources`: an operator who withdraws an API from
+/// a client cuts its existing codes and refresh tokens off it too.
 pub async fn grant_target(
     ctx: &TokenCtx<'_>,
+    client: &Client,
     params: &RawParams,
     granted_resources: &[String],
     granted: &ScopeSet,
@@ -230,6 +233,11 @@ pub async fn grant_target(
     let asked = params.get_all("resource");
     let chosen =
         resource::grant_resource(&asked, granted_resources).map_err(|e| target_error(&e))?;
+    if let Some(r) = chosen
+        && !client.allowed_resources.iter().any(|a| a == r)
+    {
+        return Err(target_error(&TargetError::NotAllowed(r.to_owned())));
+    }
     target(ctx, chosen, granted).await
 }
 

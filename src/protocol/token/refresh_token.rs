@@ -47,6 +47,7 @@ async fn reuse_detected(
 async fn presented_again(
     ctx: &TokenCtx<'_>,
     token: &str,
+    params: &RawParams,
     rec: &RefreshToken,
     now: DateTime<Utc>,
     report: &mut TokenReport,
@@ -58,6 +59,14 @@ async fn presented_again(
         && now < rotated_at + grace
         && let Some(answer) = successor::open(token, sealed)
     {
+        // A retry is the same request: one asking for another scope or
+        // resource would get a token it did not ask for. It is refused,
+        // without revoking anything (it is the same client, in the window).
+        if answer.asked != successor::asked(params) {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was just rotated for a different request; use its successor",
+            ));
+        }
         report.refresh_retried = true;
         report.issued = if answer.id_token.is_some() {
             vec!["access_token", "refresh_token", "id_token"]
@@ -85,6 +94,7 @@ pub mod successor {
 
     use super::TokenResponse;
     use crate::ports::Rng;
+    use crate::protocol::params::RawParams;
 
     const LABEL: &[u8] = b"portcullis refresh successor v1\0";
 
@@ -104,12 +114,29 @@ pub mod successor {
         pub id_token: Option<String>,
         /// `scope`.
         pub scope: String,
+        /// What the request asked for ([`asked`]): a retry must ask the
+        /// same.
+        #[serde(default)]
+        pub asked: String,
+    }
+
+    /// The `scope` and `resource` parameters of a refresh request, as one
+    /// string: what makes two requests the same one.
+    pub fn asked(params: &RawParams) -> String {
+        let mut resources = params.get_all("resource");
+        resources.sort_unstable();
+        format!(
+            "{}\n{}",
+            params.get("scope").unwrap_or_default(),
+            resources.join(" ")
+        )
     }
 
     impl Answer {
-        /// The answer of `response`, issued `now`.
-        pub fn of(response: &TokenResponse, now: DateTime<Utc>) -> Self {
+        /// The answer of `response` to a request that `asked`, issued `now`.
+        pub fn of(response: &TokenResponse, asked: String, now: DateTime<Utc>) -> Self {
             Self {
+                asked,
                 access_token: response.access_token.clone(),
                 token_type: response.token_type.to_owned(),
                 expires_at: now + chrono::Duration::seconds(response.expires_in),
@@ -254,7 +281,7 @@ impl GrantHandler for RefreshTokenGrant {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
         if rec.rotated_at.is_some() {
-            return presented_again(ctx, token, &rec, now, report).await;
+            return presented_again(ctx, token, params, &rec, now, report).await;
         }
         // The sliding lifetime, then the absolute one (a lowered setting
         // applies to tokens issued before it).
@@ -285,7 +312,7 @@ impl GrantHandler for RefreshTokenGrant {
         // RFC 8707 §2.2: the access token's resource, among those the grant
         // was authorized for (narrower, never wider); the new refresh token
         // keeps them all.
-        let target = issue::grant_target(ctx, params, &rec.resources, &scope).await?;
+        let target = issue::grant_target(ctx, client, params, &rec.resources, &scope).await?;
         let (access_token, lifetime) =
             issue::access_token_for(ctx, client, &principal(&rec), &target, now).await?;
         let mut issued = vec!["access_token", "refresh_token"];
@@ -315,8 +342,10 @@ impl GrantHandler for RefreshTokenGrant {
             // RFC 6749 §5.1: the access token's scope.
             scope: target.scope.to_string(),
         };
-        let sealed = (ctx.settings.refresh_grace > chrono::Duration::zero())
-            .then(|| successor::seal(token, &successor::Answer::of(&response, now), ctx.rng));
+        let sealed = (ctx.settings.refresh_grace > chrono::Duration::zero()).then(|| {
+            let answer = successor::Answer::of(&response, successor::asked(params), now);
+            successor::seal(token, &answer, ctx.rng)
+        });
         let uow = ctx.store.begin().await?;
         if !uow
             .refresh_tokens()
@@ -332,7 +361,7 @@ impl GrantHandler for RefreshTokenGrant {
                 .get_refresh_token(&hash)
                 .await?
                 .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
-            return presented_again(ctx, token, &again, now, report).await;
+            return presented_again(ctx, token, params, &again, now, report).await;
         }
         uow.refresh_tokens().insert_refresh_token(&record).await?;
         uow.commit().await?;
@@ -358,6 +387,7 @@ mod tests {
             refresh_token: Some("rt2".into()),
             id_token: None,
             scope: "openid".into(),
+            asked: "openid\n".into(),
         }
     }
 
