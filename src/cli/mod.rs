@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod clients;
+pub mod deliveries;
 pub mod events;
 pub mod grants;
 pub mod invite;
@@ -78,6 +79,9 @@ pub enum Command {
     /// The mail outbox (list).
     #[command(subcommand)]
     Mail(mail::MailCmd),
+    /// The outbox of outbound requests: back-channel logout tokens (list).
+    #[command(subcommand)]
+    Delivery(deliveries::DeliveryCmd),
     /// APIs registered for RFC 8707 resource indicators (create, list,
     /// show, update, delete).
     #[command(subcommand)]
@@ -142,6 +146,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Events(cmd) => events::run(cmd, &config).await,
         Command::Registration(cmd) => registration::run(cmd, &config).await,
         Command::Mail(cmd) => mail::run(cmd, &config).await,
+        Command::Delivery(cmd) => deliveries::run(cmd, &config).await,
         Command::Resource(cmd) => resources::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,

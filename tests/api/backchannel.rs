@@ -631,3 +631,67 @@ both_backends!(
         assert_eq!(rp.tokens("down").len(), 1);
     }
 );
+
+both_backends!(
+    an_operator_lists_the_deliveries_with_their_last_error,
+    |backend| async move {
+        use portcullis::ports::deliveries::Delivery;
+        let db = crate::helpers::TestDb::new(backend).await;
+        let store = db.store().await;
+        let now = chrono::Utc::now();
+        for (id, url) in [
+            ("d-down", "https://down.example/bcl"),
+            ("d-ok", "https://ok.example/bcl"),
+        ] {
+            let d = Delivery::new(
+                id.into(),
+                "backchannel_logout",
+                None,
+                url.into(),
+                r#"{"jti":"x","sid":"s"}"#.into(),
+                now,
+            );
+            assert!(store.deliveries().enqueue_delivery(&d).await.unwrap());
+        }
+        store
+            .deliveries()
+            .mark_delivery_failed(
+                "d-down",
+                3,
+                now + chrono::Duration::seconds(40),
+                "status 503",
+            )
+            .await
+            .unwrap();
+        store
+            .deliveries()
+            .mark_delivered("d-ok", now)
+            .await
+            .unwrap();
+        let cli = |args: &[&str]| {
+            let out = crate::cli::portcullis(&db, args, None);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let all: Vec<Value> = serde_json::from_str(&cli(&["delivery", "list", "--json"])).unwrap();
+        assert_eq!(all.len(), 2);
+        let pending: Vec<Value> =
+            serde_json::from_str(&cli(&["delivery", "list", "--pending", "--json"])).unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(pending[0]["id"], "d-down");
+        assert_eq!(pending[0]["status"], "pending");
+        assert_eq!(pending[0]["attempts"], 3);
+        assert_eq!(pending[0]["last_error"], "status 503");
+        assert_eq!(pending[0]["url"], "https://down.example/bcl");
+        let text = cli(&["delivery", "list"]);
+        assert!(
+            text.contains("d-down") && text.contains("status 503"),
+            "{text}"
+        );
+        assert!(text.contains("delivered"), "{text}");
+    }
+);
