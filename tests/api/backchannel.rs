@@ -636,6 +636,7 @@ both_backends!(
     an_operator_lists_the_deliveries_with_their_last_error,
     |backend| async move {
         use portcullis::ports::deliveries::Delivery;
+        use portcullis::ports::prelude::*;
         let db = crate::helpers::TestDb::new(backend).await;
         let store = db.store().await;
         let now = chrono::Utc::now();

@@ -649,15 +649,26 @@ both_backends!(
         assert_eq!(status, StatusCode::OK, "{t}");
         assert_eq!(payload(t["access_token"].as_str().unwrap())["aud"], ORDERS);
         let rt = t["refresh_token"].as_str().unwrap().to_owned();
-        // The operator withdraws ORDERS from the client (BILLING stays).
+        // The operator withdraws ORDERS from the client (BILLING stays): a
+        // partial update, as `client update --allowed-resource` makes it.
+        use portcullis::app::client_metadata::ClientMetadata;
+        use portcullis::ports::prelude::*;
+        let existing = app
+            .state
+            .store
+            .clients()
+            .get_client(&portcullis::domain::ClientId::parse(&c.id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         portcullis::app::clients::update_client(
             app.state.store.as_ref(),
             &SystemClock,
             &c.id,
-            portcullis::app::client_metadata::ClientMetadata {
+            ClientMetadata::of(&existing).merged(ClientMetadata {
                 allowed_resources: Some(vec![BILLING.into()]),
                 ..Default::default()
-            },
+            }),
             false,
         )
         .await
