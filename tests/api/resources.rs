@@ -651,8 +651,6 @@ both_backends!(
         let rt = t["refresh_token"].as_str().unwrap().to_owned();
         // The operator withdraws ORDERS from the client (BILLING stays): a
         // partial update, as `client update --allowed-resource` makes it.
-        use portcullis::app::client_metadata::ClientMetadata;
-        use portcullis::ports::prelude::*;
         let existing = app
             .state
             .store
@@ -665,10 +663,12 @@ both_backends!(
             app.state.store.as_ref(),
             &SystemClock,
             &c.id,
-            ClientMetadata::of(&existing).merged(ClientMetadata {
-                allowed_resources: Some(vec![BILLING.into()]),
-                ..Default::default()
-            }),
+            portcullis::app::client_metadata::ClientMetadata::of(&existing).merged(
+                portcullis::app::client_metadata::ClientMetadata {
+                    allowed_resources: Some(vec![BILLING.into()]),
+                    ..Default::default()
+                },
+            ),
             false,
         )
         .await
