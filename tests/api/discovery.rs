@@ -270,7 +270,7 @@ both_backends!(
             &app,
             url,
             &creds,
-            &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")],
         )
         .await;
         assert_eq!(body["error"], "unsupported_grant_type");

@@ -61,9 +61,11 @@ async fn counting_app() -> (TestApp, Recorder) {
             db::migrate(&conn).await.unwrap();
             let sink = sink.clone();
             conn.set_metric_callback(move |info| {
-                // The outbox worker polls in the background (app::outbox):
-                // its reads belong to no request.
-                if info.statement.sql.contains(r#"FROM "mail_outbox""#) {
+                // The outbox workers poll in the background (app::outbox,
+                // app::backchannel): their statements belong to no request.
+                if info.statement.sql.contains(r#"FROM "mail_outbox""#)
+                    || info.statement.sql.contains(r#""outbound_deliveries""#)
+                {
                     return;
                 }
                 sink.0.lock().unwrap().push(info.statement.sql.clone());
