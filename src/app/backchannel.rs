@@ -59,10 +59,9 @@ pub const IN_FLIGHT: usize = 200;
 /// Attempts at once to one client: a slow client takes at most this many
 /// of the [`IN_FLIGHT`] slots.
 pub const IN_FLIGHT_PER_CLIENT: usize = 4;
-/// How long delivered and abandoned deliveries stay in the table.
+/// How long delivered and abandoned deliveries stay in the table (the
+/// housekeeping purge removes them: [`crate::app::housekeeping::purge`]).
 pub const KEEP_DONE: Duration = Duration::days(7);
-/// How often the worker purges them.
-pub const PURGE_EVERY: StdDuration = StdDuration::from_hours(1);
 /// The most of a receiver's answer read (the body is not used).
 const MAX_ANSWER_BYTES: usize = 4096;
 
@@ -400,16 +399,14 @@ impl Drop for DeliveryWorker {
 /// [`POLL`]. A pass claims what is due and starts the attempts without
 /// waiting for them (at most [`IN_FLIGHT`] at once), so that a relying
 /// party that answers slowly holds up neither the others nor the
-/// deliveries queued after it. Delivered and abandoned rows older than
-/// [`KEEP_DONE`] are purged every [`PURGE_EVERY`]. A failed pass is logged
-/// and retried; it never stops the server.
+/// deliveries queued after it. A failed pass is logged and retried; it
+/// never stops the server.
 pub fn spawn(state: &AppState) -> DeliveryWorker {
     let d = Deliverer::of(state);
     DeliveryWorker(tokio::spawn(async move {
         let mut in_flight = tokio::task::JoinSet::new();
         // Attempts running per client (the key of [`per_client`]).
         let mut busy: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
             while let Some(done) = in_flight.try_join_next() {
                 if let Ok(key) = done
@@ -436,17 +433,6 @@ pub fn spawn(state: &AppState) -> DeliveryWorker {
                     Err(e) => {
                         tracing::warn!(error = %e, "delivery pass failed; retrying at the next poll");
                     }
-                }
-            }
-            if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
-                last_purge = Some(tokio::time::Instant::now());
-                if let Err(e) = d
-                    .store
-                    .deliveries()
-                    .purge_deliveries(d.clock.now() - KEEP_DONE)
-                    .await
-                {
-                    tracing::warn!(error = %e, "purging old deliveries failed");
                 }
             }
             tokio::time::sleep(POLL).await;

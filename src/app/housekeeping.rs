@@ -68,6 +68,10 @@ pub struct PurgeReport {
     pub ceremonies: u64,
     /// Expired device authorizations (RFC 8628), whatever their status.
     pub device_codes: u64,
+    /// Back-channel logout deliveries delivered or abandoned more than
+    /// [`crate::app::backchannel::KEEP_DONE`] ago (pending ones are never
+    /// purged).
+    pub deliveries: u64,
 }
 
 impl PurgeReport {
@@ -82,6 +86,7 @@ impl PurgeReport {
             + self.links
             + self.ceremonies
             + self.device_codes
+            + self.deliveries
     }
 }
 
@@ -134,8 +139,9 @@ pub async fn purge(
             tokio::task::yield_now().await;
         }
     }
-    // The outbox, the links and the ceremonies: one statement each (a week
-    // of sent mail, expired links and unanswered ceremonies is small).
+    // The outboxes, the links, the ceremonies and the device codes: one
+    // statement each (a week of sent mail or deliveries, expired links and
+    // unanswered ceremonies is small).
     report.mail = store
         .outbox()
         .purge_sent_mail(now - crate::app::outbox::KEEP_SENT)
@@ -145,6 +151,10 @@ pub async fn purge(
     report.device_codes = store
         .device_codes()
         .purge_expired_device_codes(dead_before)
+        .await?;
+    report.deliveries = store
+        .deliveries()
+        .purge_deliveries(now - crate::app::backchannel::KEEP_DONE)
         .await?;
     Ok(report)
 }

@@ -27,7 +27,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("{}", json!(report));
     } else {
         println!(
-            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens, {} sent mails, {} links, {} WebAuthn ceremonies, {} device authorizations",
+            "purged {} authorization codes, {} revocations and assertion ids, {} sessions, {} sign-in throttle rows, {} initial access tokens, {} sent mails, {} links, {} WebAuthn ceremonies, {} device authorizations, {} back-channel logout deliveries",
             report.codes,
             report.revocations,
             report.sessions,
@@ -36,7 +36,8 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
             report.mail,
             report.links,
             report.ceremonies,
-            report.device_codes
+            report.device_codes,
+            report.deliveries
         );
     }
     Ok(())

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::mfa::Acr;
 use super::{ClientId, RedirectUri, ScopeSet, TokenHash};
 
 /// Confidential clients hold a secret; public ones cannot (RFC 6749 §2.1).
@@ -195,6 +196,18 @@ impl Client {
     /// Whether `uri` is registered, by exact string match (invariant 1).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r.as_str() == uri)
+    }
+
+    /// The class of authentication the client requires at the least (its
+    /// floor under any `acr_values`): [`Acr::TwoFactor`] with
+    /// `require_mfa`, else [`Acr::OneFactor`]. The one home of that rule
+    /// for `/authorize`, the device grant and `/userinfo` (RFC 9470).
+    pub fn acr_floor(&self) -> Acr {
+        if self.require_mfa {
+            Acr::TwoFactor
+        } else {
+            Acr::OneFactor
+        }
     }
 
     /// Whether the client may use `grant`.

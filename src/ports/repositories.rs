@@ -178,8 +178,13 @@ pub trait GrantRepository: Send + Sync {
     /// Loads a grant.
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
     /// Whether any grant (revoked or not) was made in the login session
-    /// `session_id`: its sign-in has been used.
-    async fn session_has_grants(&self, session_id: &str) -> Result<bool, StoreError>;
+    /// `session_id` at or after `since` (the session's last sign-in): that
+    /// sign-in has been used.
+    async fn session_has_grants_since(
+        &self,
+        session_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Revokes a grant; `false` if unknown or already revoked.
     async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Revokes every live grant that `which` selects, in one statement
@@ -251,6 +256,16 @@ pub trait RefreshTokenRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session.
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// A new sign-in of the session's own user: replaces everything but the
+    /// id (`sid`) and the user of the session `renewed.id`, if it is not
+    /// ended and its cookie hash is still `old_hash` (one conditional
+    /// UPDATE: of two sign-ins racing on one session, one renews it);
+    /// `false` otherwise.
+    async fn renew_session(
+        &self,
+        old_hash: &TokenHash,
+        renewed: &Session,
+    ) -> Result<bool, StoreError>;
     /// Loads a session by the hash of its cookie value.
     async fn session_by_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
     /// Loads a session by its internal id (`sid`).

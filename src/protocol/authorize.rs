@@ -291,11 +291,7 @@ fn parse_acr(
     claims: Option<&serde_json::Value>,
     client: &Client,
 ) -> Result<AcrRequest, &'static str> {
-    let floor = if client.require_mfa {
-        Acr::TwoFactor
-    } else {
-        Acr::OneFactor
-    };
+    let floor = client.acr_floor();
     let asked: Option<Vec<String>> = match claims.and_then(essential_acr) {
         Some(v) => Some(v),
         None => acr_values.map(|raw| {

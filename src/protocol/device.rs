@@ -10,7 +10,6 @@
 //! that `/login`, `/login/factor` and `/login/passkey` continue here.
 
 use chrono::Duration;
-use oxide_auth::primitives::registrar::{BoundClient, ExactUrl, RegisteredUrl, Registrar as _};
 use serde::Serialize;
 
 use super::client_address::throttle_address;
@@ -25,7 +24,6 @@ use super::registrar::ClientRegistrar;
 use crate::domain::device::{
     DeviceAuthorization, DeviceDecision, DeviceStatus, USER_CODE_ALPHABET, USER_CODE_LEN, UserCode,
 };
-use crate::domain::mfa::Acr;
 use crate::domain::{Client, GrantType, ScopeSet, TokenHash};
 use crate::ports::{Clock, Reservation, Rng, Store, StoreError, ThrottlePolicy};
 
@@ -110,28 +108,14 @@ fn negotiate_scope(client: &Client, params: &RawParams) -> Result<ScopeSet, OAut
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope is required"))?;
     let requested = ScopeSet::parse(raw)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
-    let scope = requested
-        .to_string()
-        .parse()
-        .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?;
-    // The registrar's scope rule looks at the client alone; the device flow
-    // has no redirect URI, so the bound client names the grant type.
-    let placeholder = ExactUrl::new(GrantType::DeviceCode.as_str().to_owned())
-        .map_err(OAuthError::server_error)?;
-    let bound = BoundClient {
-        client_id: std::borrow::Cow::Borrowed(client.id.as_str()),
-        redirect_uri: std::borrow::Cow::Owned(RegisteredUrl::Exact(placeholder)),
-    };
-    let pre = ClientRegistrar::new(client)
-        .negotiate(bound, Some(scope))
-        .map_err(|_| {
+    ClientRegistrar::new(client)
+        .granted_scope(&requested)
+        .ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::InvalidScope,
                 "none of the requested scopes is allowed for this client",
             )
-        })?;
-    ScopeSet::parse(&pre.scope.to_string())
-        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))
+        })
 }
 
 /// The checks of a device authorization request (§3.1) by an
@@ -411,16 +395,6 @@ pub async fn find_user_code(
     }
 }
 
-/// The class the client requires of the sign-in: [`Acr::TwoFactor`] with
-/// `require_mfa` (as `/authorize`'s floor; there are no `acr_values` here).
-fn required(client: &Client) -> Acr {
-    if client.require_mfa {
-        Acr::TwoFactor
-    } else {
-        Acr::OneFactor
-    }
-}
-
 fn login_page(found: &Found, hint: Option<String>, message: Option<LoginMessage>) -> DevicePage {
     DevicePage::Login {
         client_name: found.client.name.clone(),
@@ -455,7 +429,7 @@ async fn next_step(
     let Some(s) = session else {
         return Ok(login_page(found, None, None));
     };
-    let required = required(&found.client);
+    let required = found.client.acr_floor();
     if session_acr(&s.session) < required {
         if interaction::reachable(ctx, &s.user.id).await? < required {
             return Ok(DevicePage::Unmet {
@@ -511,7 +485,7 @@ pub async fn login(
         Ok(found) => found,
         Err(problem) => return Ok((entry(code, problem), None)),
     };
-    let required = required(&found.client);
+    let required = found.client.acr_floor();
     let signed = interaction::sign_in(
         ctx,
         credentials,
@@ -563,7 +537,7 @@ pub async fn factor_login(
         )),
         Step::SecondFactor(Some(s), proof) => {
             let due = s.session.second_factor_due;
-            if !due && session_acr(&s.session) >= required(&found.client) {
+            if !due && session_acr(&s.session) >= found.client.acr_floor() {
                 return Ok((next_step(ctx, &found, Some(s)).await?, None));
             }
             match interaction::second_factor(ctx, s, proof, origin, r).await? {

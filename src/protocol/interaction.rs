@@ -679,8 +679,11 @@ struct SessionStart<'a> {
     user_agent: Option<&'a str>,
 }
 
-/// Starts a new session (a new id and cookie: docs/SECURITY.md invariant
-/// 7), ending `previous` (the live or pending session it replaces).
+/// Starts a session for a sign-in: always a new cookie (docs/SECURITY.md
+/// invariant 7). `previous` (the live or pending session in this browser)
+/// of the same user is renewed in place and keeps its id, the `sid` its
+/// clients hold (Back-Channel Logout 1.0 §2.5: a later logout reaches every
+/// client of the browser session); of another user it ends as a logout.
 async fn start_session(
     ctx: &Ctx<'_>,
     start: SessionStart<'_>,
@@ -689,7 +692,7 @@ async fn start_session(
 ) -> Result<(Box<LiveSession>, NewSession), OAuthError> {
     let cookie_value = ctx.rng.token();
     let amr = serde_json::to_string(&start.amr).map_err(OAuthError::server_error)?;
-    let session = Session {
+    let mut session = Session {
         id: ctx.rng.uuid_v4(),
         id_hash: TokenHash::of(&cookie_value),
         user_id: Some(start.user.id.clone()),
@@ -707,20 +710,35 @@ async fn start_session(
             .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect()),
     };
     let uow = ctx.store.begin().await?;
-    // A session replaced by a sign-in of ANOTHER user ends as a logout
-    // does: its online grants are revoked and its clients are told
-    // (Back-Channel Logout 1.0 §2.5). The same user signing in again (a
-    // step-up, `prompt=login`) replaces the session id only: the clients'
-    // sessions go on, as their grants do (docs/SECURITY.md, known limits:
-    // a later logout does not reach them).
-    if let Some(prev) = previous {
-        if prev.user_id.as_ref() == Some(&start.user.id) {
-            uow.sessions().end_session(&prev.id, now).await?;
-        } else {
-            crate::protocol::logout::end_session(uow.as_ref(), &prev.id, now).await?;
+    let renewed = match previous {
+        // The same user signing in again (a step-up, `prompt=login`, the
+        // second factor after the password) keeps the session id: the
+        // grants made in it and the `sid` in its clients' ID tokens stay
+        // the session's, so its logout revokes and tells them all.
+        Some(prev) if prev.user_id.as_ref() == Some(&start.user.id) => {
+            session.id.clone_from(&prev.id);
+            let renewed = uow
+                .sessions()
+                .renew_session(&prev.id_hash, &session)
+                .await?;
+            if !renewed {
+                // Ended or renewed by a concurrent request meanwhile: this
+                // sign-in gets a session of its own.
+                session.id = ctx.rng.uuid_v4();
+            }
+            renewed
         }
+        // A session replaced by a sign-in of ANOTHER user ends as a logout
+        // does: its online grants are revoked and its clients are told.
+        Some(prev) => {
+            crate::protocol::logout::end_session(uow.as_ref(), &prev.id, now).await?;
+            false
+        }
+        None => false,
+    };
+    if !renewed {
+        uow.sessions().insert_session(&session).await?;
     }
-    uow.sessions().insert_session(&session).await?;
     uow.commit().await?;
     Ok((
         Box::new(LiveSession {
@@ -1417,10 +1435,11 @@ fn sign_in_window(max_age: Option<i64>) -> Duration {
 }
 
 /// Whether the session's sign-in happened for this interaction: the
-/// session was started by a sign-in (every sign-in starts a new session)
-/// at most `window` ago ([`sign_in_window`]), and no code was issued from
-/// it yet. A session that has issued a code has used its sign-in, so a
-/// later `prompt=login` request asks again.
+/// session was started or renewed by a sign-in (every sign-in sets
+/// `created_at`; a step-up keeps the earlier `auth_time`) at most `window`
+/// ago ([`sign_in_window`]), and no code was issued from it since. A
+/// sign-in that has issued a code is used, so a later `prompt=login`
+/// request asks again.
 async fn fresh_sign_in(
     ctx: &Ctx<'_>,
     s: &LiveSession,
@@ -1431,7 +1450,11 @@ async fn fresh_sign_in(
     if s.session.auth_time != Some(started) || now - started > window {
         return Ok(false);
     }
-    Ok(!ctx.store.grants().session_has_grants(&s.session.id).await?)
+    Ok(!ctx
+        .store
+        .grants()
+        .session_has_grants_since(&s.session.id, started)
+        .await?)
 }
 
 #[cfg(test)]

@@ -32,6 +32,16 @@ impl<'a> ClientRegistrar<'a> {
     pub fn new(client: &'a Client) -> Self {
         Self { client }
     }
+
+    /// RFC 6749 §3.3: the server may grant fewer scopes than requested and
+    /// says so in the token response. Scopes the client may not have are
+    /// dropped; nothing left is `None` (`invalid_scope`). The rule of
+    /// [`Registrar::negotiate`], for grants without a redirect URI (the
+    /// device grant).
+    pub fn granted_scope(&self, requested: &ScopeSet) -> Option<ScopeSet> {
+        let granted = requested.intersection(&self.client.scopes);
+        (!granted.is_empty()).then_some(granted)
+    }
 }
 
 impl Registrar for ClientRegistrar<'_> {
@@ -60,13 +70,9 @@ impl Registrar for ClientRegistrar<'_> {
         let requested = scope.ok_or(RegistrarError::Unspecified)?;
         let requested =
             ScopeSet::from_tokens(requested.iter()).map_err(|_| RegistrarError::Unspecified)?;
-        // RFC 6749 §3.3: the server may grant fewer scopes than requested and
-        // says so in the token response. Scopes the client may not have are
-        // dropped; nothing left is an error.
-        let granted = requested.intersection(&self.client.scopes);
-        if granted.is_empty() {
-            return Err(RegistrarError::Unspecified);
-        }
+        let granted = self
+            .granted_scope(&requested)
+            .ok_or(RegistrarError::Unspecified)?;
         let scope: Scope = granted
             .to_string()
             .parse()

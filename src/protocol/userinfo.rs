@@ -51,12 +51,12 @@ pub fn bearer_token(
     }
 }
 
-/// RFC 9470 §3: the class a token's client requires ([`Acr::TwoFactor`]
-/// with `require_mfa`) that the token's `acr` does not meet; `None` when
-/// the token is strong enough.
-pub fn step_up_needed(require_mfa: bool, token_acr: Option<&str>) -> Option<Acr> {
+/// RFC 9470 §3: the class a token's client requires (its
+/// [`Client::acr_floor`](crate::domain::Client::acr_floor)) that the
+/// token's `acr` does not meet; `None` when the token is strong enough.
+pub fn step_up_needed(floor: Acr, token_acr: Option<&str>) -> Option<Acr> {
     let have = token_acr.and_then(Acr::parse).unwrap_or(Acr::OneFactor);
-    (require_mfa && have < Acr::TwoFactor).then_some(Acr::TwoFactor)
+    (have < floor).then_some(floor)
 }
 
 /// The claims about the token's user (OIDC Core §5.3.2): the token must be
@@ -71,17 +71,17 @@ pub async fn handle(ctx: &TokenCtx<'_>, token: &str) -> Result<Map<String, Value
             "the access token lacks the openid scope",
         ));
     }
-    let require_mfa = match ClientId::parse(&claims.client_id) {
+    let floor = match ClientId::parse(&claims.client_id) {
         Some(id) => ctx
             .store
             .clients()
             .get_client(&id)
             .await?
-            .is_some_and(|c| c.require_mfa),
-        None => false,
+            .map_or(Acr::OneFactor, |c| c.acr_floor()),
+        None => Acr::OneFactor,
     };
     let token_acr = claims.all.get("acr").and_then(Value::as_str);
-    if step_up_needed(require_mfa, token_acr).is_some() {
+    if step_up_needed(floor, token_acr).is_some() {
         return Err(OAuthError::new(
             ErrorCode::InsufficientUserAuthentication,
             "the client requires a two-factor authentication; authenticate again with acr_values",
@@ -112,7 +112,12 @@ mod tests {
             (true, Some("urn:portcullis:acr:2fa"), None),
             (true, Some("phr"), None),
         ] {
-            assert_eq!(step_up_needed(require, acr), want, "{require} {acr:?}");
+            let floor = if require {
+                Acr::TwoFactor
+            } else {
+                Acr::OneFactor
+            };
+            assert_eq!(step_up_needed(floor, acr), want, "{require} {acr:?}");
         }
     }
 

@@ -196,7 +196,21 @@ fn claims_of(jwt: &str) -> Value {
 /// Signs `http` in to `client` (through the login page the first time,
 /// at once afterwards) and exchanges the code: returns the ID token.
 async fn sign_in_to(app: &TestApp, http: &reqwest::Client, c: &TestClient) -> String {
-    let url = app.url(&format!("/authorize?{}", flow::query(&c.id, &[])));
+    sign_in_with(app, http, c, &[]).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// [`sign_in_to`] with `extra` authorization parameters; returns the
+/// token response.
+async fn sign_in_with(
+    app: &TestApp,
+    http: &reqwest::Client,
+    c: &TestClient,
+    extra: &[(&str, &str)],
+) -> Value {
+    let url = app.url(&format!("/authorize?{}", flow::query(&c.id, extra)));
     let r = http.get(&url).send().await.unwrap();
     let r = if r.status() == StatusCode::OK {
         let html = r.text().await.unwrap();
@@ -227,8 +241,7 @@ async fn sign_in_to(app: &TestApp, http: &reqwest::Client, c: &TestClient) -> St
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    body["id_token"].as_str().unwrap().to_owned()
+    r.json().await.unwrap()
 }
 
 /// Verifies a logout token with `jsonwebtoken` against the server's JWKS
@@ -342,6 +355,81 @@ both_backends!(
             .unwrap();
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(all.iter().all(|d| d.delivered_at.is_some()));
+        // `portcullis purge` removes delivered rows after a week, not before.
+        let settings = portcullis::app::housekeeping::PurgeSettings::from_config(&app.state.config);
+        let purge = |days: i64| {
+            let app = &app;
+            let settings = &settings;
+            async move {
+                portcullis::app::housekeeping::purge(
+                    app.state.store.as_ref(),
+                    Utc::now() + chrono::Duration::days(days),
+                    settings,
+                )
+                .await
+                .unwrap()
+                .deliveries
+            }
+        };
+        assert_eq!(purge(6).await, 0);
+        assert_eq!(purge(8).await, 2);
+    }
+);
+
+both_backends!(
+    a_same_user_sign_in_keeps_the_sid_and_its_logout_reaches_earlier_grants,
+    |backend| async move {
+        let (app, _) = server(backend, None).await;
+        let rp = Rp::start().await;
+        flow::user(&app, "alice").await;
+        let a = client(&app, Some(rp.uri("a")), false).await;
+        let b = client(&app, Some(rp.uri("b")), true).await;
+        let first = sign_in_with(&app, &app.http, &a, &[]).await;
+        let id_a = first["id_token"].as_str().unwrap().to_owned();
+        let sid = claims_of(&id_a)["sid"].as_str().unwrap().to_owned();
+        let session = |sid: String| {
+            let app = &app;
+            async move {
+                app.state
+                    .store
+                    .sessions()
+                    .session_by_id(&sid)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let before = session(sid.clone()).await;
+        // prompt=login: the same user signs in again in the same browser.
+        let again = sign_in_with(&app, &app.http, &b, &[("prompt", "login")]).await;
+        let id_b = again["id_token"].as_str().unwrap().to_owned();
+        let (ca, cb) = (claims_of(&id_a), claims_of(&id_b));
+        assert!(
+            cb["auth_time"].as_i64() >= ca["auth_time"].as_i64(),
+            "{ca} {cb}"
+        );
+        // The same sid, a new cookie (docs/SECURITY.md invariant 7).
+        assert_eq!(ca["sid"], cb["sid"]);
+        let after = session(sid.clone()).await;
+        assert_ne!(after.id_hash, before.id_hash);
+        assert!(after.ended_at.is_none(), "{after:?}");
+        // A's access token from before the sign-in still works...
+        let at_a = first["access_token"].as_str().unwrap().to_owned();
+        crate::grant_revocation::assert_alive(&app, &a, &at_a).await;
+        // ...until the user logs out of the (renewed) session: both clients
+        // are told, with the sid they hold, and A's grant is revoked.
+        let r = app
+            .http
+            .get(app.url(&format!("/logout?id_token_hint={id_b}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let ta = rp.wait_for("a", 1).await;
+        let tb = rp.wait_for("b", 1).await;
+        check_logout_of(&app, &ta[0], &a.id, &id_a).await;
+        check_logout_of(&app, &tb[0], &b.id, &id_b).await;
+        crate::grant_revocation::assert_dead(&app, &a, &at_a, "logout").await;
     }
 );
 

@@ -14,6 +14,7 @@ use sea_orm::{
 
 use super::SeaRepos;
 use super::entity::{clients, grants, outbound_deliveries as od};
+use super::outbox::{MAX_ERROR_CHARS, Outbox};
 use super::repositories::map_err;
 use crate::domain::{ClientId, UserId};
 use crate::ports::DeliveryRepository;
@@ -21,7 +22,6 @@ use crate::ports::StoreError;
 use crate::ports::deliveries::{Delivery, DeliveryFilter, LogoutTarget};
 
 /// Longest error kept per delivery.
-const MAX_ERROR_CHARS: usize = 1000;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} is unreadable"))
@@ -57,6 +57,17 @@ fn pending() -> Condition {
         .add(od::Column::AbandonedAt.is_null())
 }
 
+/// The outbound deliveries as an outbox.
+fn outbox() -> Outbox<od::Entity> {
+    Outbox {
+        id: od::Column::Id,
+        next_attempt_at: od::Column::NextAttemptAt,
+        attempts: od::Column::Attempts,
+        last_error: od::Column::LastError,
+        pending: pending(),
+    }
+}
+
 #[async_trait]
 impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
     async fn enqueue_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
@@ -86,15 +97,9 @@ impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        od::Entity::find()
-            .filter(pending())
-            .filter(od::Column::NextAttemptAt.lte(now))
-            .order_by_asc(od::Column::NextAttemptAt)
-            .order_by_asc(od::Column::Id)
-            .limit(limit)
-            .all(&self.conn)
-            .await
-            .map_err(map_err)?
+        outbox()
+            .due(&self.conn, now, limit)
+            .await?
             .into_iter()
             .map(delivery_from)
             .collect()
@@ -106,15 +111,7 @@ impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
         seen: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = od::Entity::update_many()
-            .col_expr(od::Column::NextAttemptAt, Expr::value(lease_until))
-            .filter(od::Column::Id.eq(id))
-            .filter(pending())
-            .filter(od::Column::NextAttemptAt.eq(seen))
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(res.rows_affected == 1)
+        outbox().claim(&self.conn, id, seen, lease_until).await
     }
 
     async fn mark_delivered(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -136,19 +133,9 @@ impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let res = od::Entity::update_many()
-            .col_expr(
-                od::Column::Attempts,
-                Expr::value(i32::try_from(attempts).unwrap_or(i32::MAX)),
-            )
-            .col_expr(od::Column::NextAttemptAt, Expr::value(next_attempt_at))
-            .col_expr(od::Column::LastError, Expr::value(clip(error)))
-            .filter(od::Column::Id.eq(id))
-            .filter(pending())
-            .exec(&self.conn)
+        outbox()
+            .failed(&self.conn, id, attempts, next_attempt_at, error)
             .await
-            .map_err(map_err)?;
-        Ok(res.rows_affected == 1)
     }
 
     async fn defer_client_deliveries(

@@ -5,6 +5,7 @@ mod deliveries;
 mod device;
 pub mod entity;
 mod mfa;
+mod outbox;
 mod registrations;
 mod repositories;
 mod resources;

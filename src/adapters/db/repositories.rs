@@ -41,6 +41,22 @@ impl<C> SeaRepos<C> {
     }
 }
 
+/// One keyset page of `query`, the one home of the admin and account
+/// lists' paging: ordered by `key` (a unique text column), the rows whose
+/// key comes after `after`, at most `limit`.
+pub(super) fn keyset_page<E: EntityTrait>(
+    query: sea_orm::Select<E>,
+    key: E::Column,
+    after: Option<&str>,
+    limit: u64,
+) -> sea_orm::Select<E> {
+    let query = query.order_by_asc(key).limit(limit);
+    match after {
+        Some(after) => query.filter(key.gt(after)),
+        None => query,
+    }
+}
+
 /// Maps a sea-orm error onto the port's error (a unique violation becomes
 /// `Conflict`; a connection failure `Unavailable`).
 pub(super) fn map_err(err: DbErr) -> StoreError {
@@ -211,12 +227,7 @@ impl<C: ConnectionTrait + Send + Sync> ClientRepository for SeaRepos<C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Client>, StoreError> {
-        let mut query = clients::Entity::find().order_by_asc(clients::Column::Id);
-        if let Some(after) = after {
-            query = query.filter(clients::Column::Id.gt(after));
-        }
-        query
-            .limit(limit)
+        keyset_page(clients::Entity::find(), clients::Column::Id, after, limit)
             .all(&self.conn)
             .await
             .map_err(map_err)?
@@ -415,12 +426,7 @@ impl<C: ConnectionTrait + Send + Sync> UserRepository for SeaRepos<C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<User>, StoreError> {
-        let mut q = users::Entity::find()
-            .order_by_asc(users::Column::Id)
-            .limit(limit);
-        if let Some(after) = after {
-            q = q.filter(users::Column::Id.gt(after));
-        }
+        let mut q = keyset_page(users::Entity::find(), users::Column::Id, after, limit);
         if let Some(text) = search {
             let pattern = format!("%{}%", escape_like(text));
             let contains = |col: users::Column| {
@@ -549,9 +555,14 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
         Ok(())
     }
 
-    async fn session_has_grants(&self, session_id: &str) -> Result<bool, StoreError> {
+    async fn session_has_grants_since(
+        &self,
+        session_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let found = grants::Entity::find()
             .filter(grants::Column::SessionId.eq(session_id))
+            .filter(grants::Column::CreatedAt.gte(since))
             .one(&self.conn)
             .await
             .map_err(map_err)?;
@@ -611,18 +622,17 @@ impl<C: ConnectionTrait + Send + Sync> GrantRepository for SeaRepos<C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Grant>, StoreError> {
-        let mut q = grants::Entity::find()
-            .filter(grants::Column::RevokedAt.is_null())
-            .order_by_asc(grants::Column::Id)
-            .limit(limit);
+        let mut q = keyset_page(
+            grants::Entity::find().filter(grants::Column::RevokedAt.is_null()),
+            grants::Column::Id,
+            after,
+            limit,
+        );
         if let Some(user) = owner.user {
             q = q.filter(grants::Column::UserId.eq(user.as_str()));
         }
         if let Some(client) = owner.client {
             q = q.filter(grants::Column::ClientId.eq(client.as_str()));
-        }
-        if let Some(after) = after {
-            q = q.filter(grants::Column::Id.gt(after));
         }
         q.all(&self.conn)
             .await
@@ -917,6 +927,33 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
         Ok(())
     }
 
+    async fn renew_session(&self, old_hash: &TokenHash, s: &Session) -> Result<bool, StoreError> {
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::IdHash, Expr::value(s.id_hash.as_str()))
+            .col_expr(sessions::Column::AuthTime, Expr::value(s.auth_time))
+            .col_expr(sessions::Column::Amr, Expr::value(s.amr.clone()))
+            .col_expr(sessions::Column::Acr, Expr::value(s.acr.clone()))
+            .col_expr(
+                sessions::Column::SecondFactorDue,
+                Expr::value(s.second_factor_due),
+            )
+            .col_expr(sessions::Column::CreatedAt, Expr::value(s.created_at))
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(s.last_seen_at))
+            .col_expr(sessions::Column::ExpiresAt, Expr::value(s.expires_at))
+            .col_expr(sessions::Column::Ip, Expr::value(s.ip.clone()))
+            .col_expr(
+                sessions::Column::UserAgent,
+                Expr::value(s.user_agent.clone()),
+            )
+            .filter(sessions::Column::Id.eq(s.id.as_str()))
+            .filter(sessions::Column::IdHash.eq(old_hash.as_str()))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
     async fn session_by_hash(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
         Ok(sessions::Entity::find()
             .filter(sessions::Column::IdHash.eq(hash.as_str()))
@@ -996,20 +1033,16 @@ impl<C: ConnectionTrait + Send + Sync> SessionRepository for SeaRepos<C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Session>, StoreError> {
-        let mut q = sessions::Entity::find()
+        let live = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.as_str()))
             // A pending sign-in (second factor due) is not live
             // (`Session::is_live`).
             .filter(sessions::Column::SecondFactorDue.eq(false))
             .filter(sessions::Column::EndedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now))
-            .filter(sessions::Column::LastSeenAt.gt(idle_since))
-            .order_by_asc(sessions::Column::Id)
-            .limit(limit);
-        if let Some(after) = after {
-            q = q.filter(sessions::Column::Id.gt(after));
-        }
-        Ok(q.all(&self.conn)
+            .filter(sessions::Column::LastSeenAt.gt(idle_since));
+        Ok(keyset_page(live, sessions::Column::Id, after, limit)
+            .all(&self.conn)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -1091,18 +1124,17 @@ impl<C: ConnectionTrait + Send + Sync> ConsentRepository for SeaRepos<C> {
         } else {
             consents::Column::UserId
         };
-        let mut q = consents::Entity::find()
-            .filter(consents::Column::RevokedAt.is_null())
-            .order_by_asc(key)
-            .limit(limit);
+        let mut q = keyset_page(
+            consents::Entity::find().filter(consents::Column::RevokedAt.is_null()),
+            key,
+            after,
+            limit,
+        );
         if let Some(user) = owner.user {
             q = q.filter(consents::Column::UserId.eq(user.as_str()));
         }
         if let Some(client) = owner.client {
             q = q.filter(consents::Column::ClientId.eq(client.as_str()));
-        }
-        if let Some(after) = after {
-            q = q.filter(key.gt(after));
         }
         q.all(&self.conn)
             .await

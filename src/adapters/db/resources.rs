@@ -61,18 +61,18 @@ impl<C: ConnectionTrait + Send + Sync> ResourceRepository for SeaRepos<C> {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<ApiResource>, StoreError> {
-        let mut query = api_resources::Entity::find().order_by_asc(api_resources::Column::Id);
-        if let Some(after) = after {
-            query = query.filter(api_resources::Column::Id.gt(after));
-        }
-        query
-            .limit(limit)
-            .all(&self.conn)
-            .await
-            .map_err(map_err)?
-            .into_iter()
-            .map(from_model)
-            .collect()
+        super::repositories::keyset_page(
+            api_resources::Entity::find(),
+            api_resources::Column::Id,
+            after,
+            limit,
+        )
+        .all(&self.conn)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(from_model)
+        .collect()
     }
 
     async fn update_resource(&self, resource: &ApiResource) -> Result<bool, StoreError> {

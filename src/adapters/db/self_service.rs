@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::SeaRepos;
 use super::entity::{mail_outbox, user_tokens};
+use super::outbox::Outbox;
 use super::repositories::map_err;
 use crate::domain::{LinkPurpose, MailKind, OutboxMail, TokenHash, UserId, UserLink};
 use crate::ports::{MailOutboxRepository, StoreError, UserLinkRepository};
@@ -47,6 +48,17 @@ fn link_from(m: user_tokens::Model) -> Result<UserLink, StoreError> {
     })
 }
 
+/// The mail outbox as an outbox: pending until sent.
+fn mail_outbox() -> Outbox<mail_outbox::Entity> {
+    Outbox {
+        id: mail_outbox::Column::Id,
+        next_attempt_at: mail_outbox::Column::NextAttemptAt,
+        attempts: mail_outbox::Column::Attempts,
+        last_error: mail_outbox::Column::LastError,
+        pending: Condition::all().add(mail_outbox::Column::SentAt.is_null()),
+    }
+}
+
 #[async_trait]
 impl<C: ConnectionTrait + Send + Sync> MailOutboxRepository for SeaRepos<C> {
     async fn enqueue_mail(&self, mail: &OutboxMail) -> Result<(), StoreError> {
@@ -74,15 +86,9 @@ impl<C: ConnectionTrait + Send + Sync> MailOutboxRepository for SeaRepos<C> {
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<OutboxMail>, StoreError> {
-        mail_outbox::Entity::find()
-            .filter(mail_outbox::Column::SentAt.is_null())
-            .filter(mail_outbox::Column::NextAttemptAt.lte(now))
-            .order_by_asc(mail_outbox::Column::NextAttemptAt)
-            .order_by_asc(mail_outbox::Column::Id)
-            .limit(limit)
-            .all(&self.conn)
-            .await
-            .map_err(map_err)?
+        mail_outbox()
+            .due(&self.conn, now, limit)
+            .await?
             .into_iter()
             .map(mail_from)
             .collect()
@@ -94,15 +100,7 @@ impl<C: ConnectionTrait + Send + Sync> MailOutboxRepository for SeaRepos<C> {
         seen: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = mail_outbox::Entity::update_many()
-            .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(lease_until))
-            .filter(mail_outbox::Column::Id.eq(id))
-            .filter(mail_outbox::Column::SentAt.is_null())
-            .filter(mail_outbox::Column::NextAttemptAt.eq(seen))
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(res.rows_affected == 1)
+        mail_outbox().claim(&self.conn, id, seen, lease_until).await
     }
 
     async fn mark_mail_sent(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -124,23 +122,9 @@ impl<C: ConnectionTrait + Send + Sync> MailOutboxRepository for SeaRepos<C> {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let error: String = error.chars().take(1000).collect();
-        let res = mail_outbox::Entity::update_many()
-            .col_expr(
-                mail_outbox::Column::Attempts,
-                Expr::value(i32::try_from(attempts).unwrap_or(i32::MAX)),
-            )
-            .col_expr(
-                mail_outbox::Column::NextAttemptAt,
-                Expr::value(next_attempt_at),
-            )
-            .col_expr(mail_outbox::Column::LastError, Expr::value(error))
-            .filter(mail_outbox::Column::Id.eq(id))
-            .filter(mail_outbox::Column::SentAt.is_null())
-            .exec(&self.conn)
+        mail_outbox()
+            .failed(&self.conn, id, attempts, next_attempt_at, error)
             .await
-            .map_err(map_err)?;
-        Ok(res.rows_affected == 1)
     }
 
     async fn list_mail(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::issue::{self, IdTokenInput, Principal};
+use super::issue;
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{AuthorizationCode, Client, GrantType, TokenHash};
 use crate::protocol::error::OAuthError;
@@ -99,56 +99,15 @@ impl GrantHandler for AuthorizationCodeGrant {
             drop(uow);
             return Err(revoke_replayed(ctx, &rec, now, report).await);
         }
-        let who = Principal {
-            subject: user.id.as_str(),
-            auth_time: Some(rec.auth_time),
-            session_id: rec.session_id.as_deref(),
-            grant_id: Some(&rec.grant_id),
-            acr: rec.acr.as_deref(),
+        let grant = issue::UserGrant {
+            user: &user,
+            nonce: rec.nonce.as_deref(),
+            amr: rec.amr.as_deref(),
+            lineage: issue::Lineage::of_code(&rec),
         };
-        let (access_token, lifetime) =
-            issue::access_token_for(ctx, client, &who, &target, now).await?;
-        let mut issued = vec!["access_token"];
-        let id_token = if rec.scope.contains("openid") {
-            issued.push("id_token");
-            let input = IdTokenInput {
-                user: &user,
-                scope: &rec.scope,
-                auth_time: rec.auth_time,
-                nonce: rec.nonce.as_deref(),
-                session_id: rec.session_id.as_deref(),
-                amr: rec.amr.as_deref(),
-                acr: rec.acr.as_deref(),
-                access_token: &access_token,
-            };
-            Some(issue::id_token(ctx, client, &input, now).await?)
-        } else {
-            None
-        };
-        let refresh_token = if client.allows_grant(GrantType::RefreshToken)
-            && rec.scope.contains("offline_access")
-        {
-            issued.push("refresh_token");
-            let lineage = issue::Lineage::of_code(&rec);
-            let (token, record) = issue::refresh_token(ctx, client, &user, &lineage, now);
-            uow.refresh_tokens().insert_refresh_token(&record).await?;
-            Some(token)
-        } else {
-            None
-        };
+        let response =
+            issue::user_tokens(ctx, uow.as_ref(), client, &grant, &target, now, report).await?;
         uow.commit().await?;
-        report.issued = issued;
-        report.scope = Some(target.scope.to_string());
-        // RFC 6749 §5.1: `scope` is the access token's (for an API, the
-        // scopes it defines; the ID token and the refresh token keep the
-        // whole grant).
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: lifetime.num_seconds(),
-            refresh_token,
-            id_token,
-            scope: target.scope.to_string(),
-        })
+        Ok(response)
     }
 }

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use super::issue::{self, IdTokenInput, Lineage, Principal};
+use super::issue::{self, Lineage};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::device::{DeviceAuthorization, DeviceStatus};
 use crate::domain::{Client, Grant, GrantType, TokenHash};
@@ -135,7 +135,6 @@ impl GrantHandler for DeviceCodeGrant {
 }
 
 /// Redeems an approved code once and issues its tokens.
-#[allow(clippy::too_many_lines)] // one redemption, read top to bottom
 async fn redeem(
     ctx: &TokenCtx<'_>,
     client: &Client,
@@ -188,50 +187,23 @@ async fn redeem(
         ));
     }
     uow.grants().insert_grant(&grant).await?;
-    let who = Principal {
-        subject: user.id.as_str(),
-        auth_time: Some(auth_time),
-        session_id: rec.session_id.as_deref(),
-        grant_id: Some(&grant.id),
-        acr: rec.acr.as_deref(),
-    };
-    let (access_token, lifetime) = issue::access_token_for(ctx, client, &who, &target, now).await?;
-    let mut issued = vec!["access_token"];
-    let id_token = if rec.scope.contains("openid") {
-        issued.push("id_token");
-        let input = IdTokenInput {
-            user: &user,
+    let issued = issue::UserGrant {
+        user: &user,
+        nonce: None,
+        amr: rec.amr.as_deref(),
+        lineage: Lineage {
+            family: &grant.id,
             scope: &rec.scope,
-            auth_time,
-            nonce: None,
             session_id: rec.session_id.as_deref(),
-            amr: rec.amr.as_deref(),
+            auth_time,
             acr: rec.acr.as_deref(),
-            access_token: &access_token,
-        };
-        Some(issue::id_token(ctx, client, &input, now).await?)
-    } else {
-        None
+            resources: &rec.resources,
+            // The grant started when the user approved.
+            started_at: rec.decided_at.unwrap_or(now),
+        },
     };
-    let refresh_token =
-        if client.allows_grant(GrantType::RefreshToken) && rec.scope.contains("offline_access") {
-            issued.push("refresh_token");
-            let lineage = Lineage {
-                family: &grant.id,
-                scope: &rec.scope,
-                session_id: rec.session_id.as_deref(),
-                auth_time,
-                acr: rec.acr.as_deref(),
-                resources: &rec.resources,
-                // The grant started when the user approved.
-                started_at: rec.decided_at.unwrap_or(now),
-            };
-            let (token, record) = issue::refresh_token(ctx, client, &user, &lineage, now);
-            uow.refresh_tokens().insert_refresh_token(&record).await?;
-            Some(token)
-        } else {
-            None
-        };
+    let response =
+        issue::user_tokens(ctx, uow.as_ref(), client, &issued, &target, now, report).await?;
     uow.commit().await?;
     // A logout that committed between the check above and this commit
     // revoked nothing of this grant (it did not exist yet) and told its
@@ -246,22 +218,14 @@ async fn redeem(
                 now,
             )
             .await?;
+            report.issued.clear();
+            report.scope = None;
             return Err(OAuthError::invalid_grant(
                 "the sign-in that approved the device has ended",
             ));
         }
     }
-    report.issued = issued;
-    // RFC 6749 §5.1: the access token's scope.
-    report.scope = Some(target.scope.to_string());
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: lifetime.num_seconds(),
-        refresh_token,
-        id_token,
-        scope: target.scope.to_string(),
-    })
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{TokenCtx, TokenSettings};
+use super::{TokenCtx, TokenReport, TokenResponse, TokenSettings};
 use crate::domain::resource::{self, TargetError};
-use crate::domain::{Client, ScopeSet, User};
-use crate::ports::{JwsAlg, KeyError};
+use crate::domain::{Client, GrantType, ScopeSet, User};
+use crate::ports::{JwsAlg, KeyError, UnitOfWork};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::RawParams;
 
@@ -124,6 +124,84 @@ pub fn refresh_token(
         revoked_at: None,
     };
     (token, record)
+}
+
+/// A user's grant redeemed at the token endpoint (an authorization code, an
+/// approved device authorization): what its tokens say.
+pub struct UserGrant<'a> {
+    /// The user (enabled: [`active_user`]).
+    pub user: &'a User,
+    /// `nonce` from the authorization request, echoed in the ID token.
+    pub nonce: Option<&'a str>,
+    /// Authentication methods (JSON array text) for the ID token's `amr`.
+    pub amr: Option<&'a str>,
+    /// The grant (its id is the family), its scope, session, sign-in and
+    /// resources.
+    pub lineage: Lineage<'a>,
+}
+
+/// Issues a redeemed user grant's tokens, the one home of that rule for
+/// the authorization code and the device code: an access token for
+/// `target`; an ID token when the grant has `openid` (OIDC Core §3.1.3.3);
+/// a refresh token, stored in `uow`, when the client may refresh and the
+/// grant has `offline_access` (OIDC Core §11). `scope` in the response is
+/// the access token's (RFC 6749 §5.1; for an API the scopes it defines, the
+/// ID and refresh tokens keep the whole grant). Records what was issued in
+/// `report`; `uow` is committed by the caller.
+pub async fn user_tokens(
+    ctx: &TokenCtx<'_>,
+    uow: &dyn UnitOfWork,
+    client: &Client,
+    g: &UserGrant<'_>,
+    target: &Target,
+    now: DateTime<Utc>,
+    report: &mut TokenReport,
+) -> Result<TokenResponse, OAuthError> {
+    let l = &g.lineage;
+    let who = Principal {
+        subject: g.user.id.as_str(),
+        auth_time: Some(l.auth_time),
+        session_id: l.session_id,
+        grant_id: Some(l.family),
+        acr: l.acr,
+    };
+    let (access_token, lifetime) = access_token_for(ctx, client, &who, target, now).await?;
+    let mut issued = vec!["access_token"];
+    let id_token = if l.scope.contains("openid") {
+        issued.push("id_token");
+        let input = IdTokenInput {
+            user: g.user,
+            scope: l.scope,
+            auth_time: l.auth_time,
+            nonce: g.nonce,
+            session_id: l.session_id,
+            amr: g.amr,
+            acr: l.acr,
+            access_token: &access_token,
+        };
+        Some(id_token(ctx, client, &input, now).await?)
+    } else {
+        None
+    };
+    let refresh_token =
+        if client.allows_grant(GrantType::RefreshToken) && l.scope.contains("offline_access") {
+            issued.push("refresh_token");
+            let (token, record) = refresh_token(ctx, client, g.user, l, now);
+            uow.refresh_tokens().insert_refresh_token(&record).await?;
+            Some(token)
+        } else {
+            None
+        };
+    report.issued = issued;
+    report.scope = Some(target.scope.to_string());
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime.num_seconds(),
+        refresh_token,
+        id_token,
+        scope: target.scope.to_string(),
+    })
 }
 
 /// The user a grant belongs to, if it still exists and is enabled.

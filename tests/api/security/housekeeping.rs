@@ -300,6 +300,7 @@ both_backends!(
                 links: 0,
                 ceremonies: 5,
                 device_codes: 0,
+                deliveries: 0,
             }
         );
         for i in 0..5 {
