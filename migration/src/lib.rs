@@ -18,6 +18,7 @@ mod m20261201_000013_admin_users;
 mod m20261201_000014_self_service;
 mod m20261201_000015_mfa;
 mod m20261201_000016_every_client;
+mod m20261202_000017_fapi;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_self_service::Migration),
             Box::new(m20261201_000015_mfa::Migration),
             Box::new(m20261201_000016_every_client::Migration),
+            Box::new(m20261202_000017_fapi::Migration),
         ]
     }
 }

@@ -71,6 +71,15 @@ pub struct ClientMetadata {
     /// *Extension*: the resource indicators (RFC 8707) the client may ask
     /// tokens for (operators only).
     pub allowed_resources: Option<Vec<String>>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6): `/authorize`
+    /// takes only a `request_uri` from `/par`.
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): token requests must carry
+    /// a DPoP proof.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// *Extension*: the security profile (`"fapi2"`: the FAPI 2.0 Security
+    /// Profile, docs/FAPI.md); an empty string removes it.
+    pub profile: Option<String>,
 }
 
 impl ClientMetadata {
@@ -142,6 +151,14 @@ impl ClientMetadata {
                 .backchannel_logout_session_required
                 .unwrap_or(false),
             allowed_resources: self.allowed_resources.unwrap_or_default(),
+            require_pushed_authorization_requests: self
+                .require_pushed_authorization_requests
+                .unwrap_or(false),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
+            profile: match self.profile.as_deref() {
+                None | Some("") => None,
+                Some(p) => Some(p.parse().map_err(|e: String| invalid(&e))?),
+            },
         })
     }
 
@@ -174,6 +191,9 @@ impl ClientMetadata {
             backchannel_logout_uri: view.backchannel_logout_uri,
             backchannel_logout_session_required: Some(view.backchannel_logout_session_required),
             allowed_resources: Some(view.allowed_resources),
+            require_pushed_authorization_requests: Some(view.require_pushed_authorization_requests),
+            dpop_bound_access_tokens: Some(view.dpop_bound_access_tokens),
+            profile: view.profile,
         }
     }
 
@@ -221,6 +241,13 @@ impl ClientMetadata {
                 .backchannel_logout_session_required
                 .or(self.backchannel_logout_session_required),
             allowed_resources: patch.allowed_resources.or(self.allowed_resources),
+            require_pushed_authorization_requests: patch
+                .require_pushed_authorization_requests
+                .or(self.require_pushed_authorization_requests),
+            dpop_bound_access_tokens: patch
+                .dpop_bound_access_tokens
+                .or(self.dpop_bound_access_tokens),
+            profile: patch.profile.or(self.profile),
         }
     }
 }
@@ -292,6 +319,13 @@ pub struct ClientView {
     pub backchannel_logout_session_required: bool,
     /// *Extension*: the resources (RFC 8707) the client may ask tokens for.
     pub allowed_resources: Vec<String>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
+    /// *Extension*: the security profile (`fapi2`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// *Extension*: last change, seconds since the epoch.
     pub updated_at: i64,
 }
@@ -340,6 +374,9 @@ impl ClientView {
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: c.backchannel_logout_session_required,
             allowed_resources: c.allowed_resources.clone(),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            profile: c.profile.map(|p| p.as_str().to_owned()),
             updated_at: c.updated_at.timestamp(),
         }
     }

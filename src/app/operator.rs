@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Client, ClientId, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod, TokenHash, User,
-    UserId, Username,
+    Client, ClientId, ClientProfile, GrantType, RedirectUri, ScopeSet, TokenEndpointAuthMethod,
+    TokenHash, User, UserId, Username,
 };
 use crate::ports::{Clock, PasswordHasher, Repositories, Rng, Store, StoreError};
 
@@ -93,6 +93,12 @@ pub struct NewClient {
     /// The resource indicators (RFC 8707) the client may ask tokens for
     /// (`--allowed-resource`; operators only).
     pub allowed_resources: Vec<String>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
+    /// The security profile (`--profile fapi2`), if any.
+    pub profile: Option<ClientProfile>,
 }
 
 /// A registered client and, for confidential ones, the secret (shown once).
@@ -224,6 +230,10 @@ pub fn validated_client(
         check_backchannel_logout_uri(uri, outbound_allow_insecure)?;
     }
     let allowed_resources = allowed_resources(&req.allowed_resources)?;
+    let fapi2 = req.profile == Some(ClientProfile::Fapi2);
+    if fapi2 {
+        check_fapi2(&req, auth_method)?;
+    }
     Ok(Client {
         id,
         name,
@@ -237,7 +247,7 @@ pub fn validated_client(
         grant_types,
         scopes,
         first_party: req.first_party,
-        require_pkce: req.public || req.require_pkce,
+        require_pkce: req.public || req.require_pkce || fapi2,
         require_mfa: req.require_mfa,
         resource_audience,
         id_token_signed_response_alg: req.id_token_alg,
@@ -249,9 +259,30 @@ pub fn validated_client(
         backchannel_logout_uri: req.backchannel_logout_uri,
         backchannel_logout_session_required: req.backchannel_logout_session_required,
         allowed_resources,
+        // The FAPI 2.0 profile implies both (docs/FAPI.md).
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests || fapi2,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens || fapi2,
+        profile: req.profile,
         created_at: now,
         updated_at: now,
     })
+}
+
+/// The FAPI 2.0 Security Profile's rules for a client's registration
+/// (docs/FAPI.md): `private_key_jwt` only (§5.3.2.1: mutual TLS is out of
+/// scope here), ID tokens signed with PS256 or ES256 only (§5.4.1).
+fn check_fapi2(req: &NewClient, auth_method: TokenEndpointAuthMethod) -> Result<(), OperatorError> {
+    if auth_method != TokenEndpointAuthMethod::PrivateKeyJwt {
+        return Err(invalid(
+            "profile fapi2 requires token_endpoint_auth_method private_key_jwt (FAPI 2.0 Security Profile §5.3.2.1)",
+        ));
+    }
+    if !matches!(req.id_token_alg.as_deref(), Some("PS256" | "ES256")) {
+        return Err(invalid(
+            "profile fapi2 requires id_token_signed_response_alg PS256 or ES256 (FAPI 2.0 Security Profile §5.4.1)",
+        ));
+    }
+    Ok(())
 }
 
 /// OpenID Connect Back-Channel Logout 1.0 §2.2: an absolute URL that MAY

@@ -106,6 +106,15 @@ pub struct ClientUpdateArgs {
     /// the list); see `portcullis resource`.
     #[arg(long = "allowed-resource", value_name = "URI")]
     pub allowed_resources: Vec<String>,
+    /// Accept authorization requests only through /par (RFC 9126 §6).
+    #[arg(long, value_name = "BOOL")]
+    pub require_par: Option<bool>,
+    /// Require a DPoP proof at every token request (RFC 9449 §5.2).
+    #[arg(long, value_name = "BOOL")]
+    pub dpop_bound: Option<bool>,
+    /// The security profile: fapi2 (docs/FAPI.md); an empty value removes it.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
     /// Register the client as a resource server (RFC 7662 §2.1): it may
     /// introspect tokens meant for it (its audience) or issued to it.
     /// `true` keeps the audience it has, else takes its client id.
@@ -212,6 +221,16 @@ pub struct ClientCreateArgs {
     /// `portcullis resource`.
     #[arg(long = "allowed-resource", value_name = "URI")]
     pub allowed_resources: Vec<String>,
+    /// Accept authorization requests only through /par (RFC 9126 §6).
+    #[arg(long)]
+    pub require_par: bool,
+    /// Require a DPoP proof at every token request (RFC 9449 §5.2).
+    #[arg(long)]
+    pub dpop_bound: bool,
+    /// The security profile: fapi2 (PAR, PKCE S256, private_key_jwt, DPoP,
+    /// PS256/ES256; docs/FAPI.md).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
     /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
     #[arg(long)]
     pub resource_server: bool,
@@ -269,6 +288,9 @@ pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "allowed_resources": c.allowed_resources,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "profile": c.profile.map(|p| p.as_str()),
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
@@ -353,6 +375,14 @@ async fn client_create(
             backchannel_logout_uri: a.backchannel_logout_uri,
             backchannel_logout_session_required: a.backchannel_logout_session_required,
             allowed_resources: a.allowed_resources,
+            require_pushed_authorization_requests: a.require_par,
+            dpop_bound_access_tokens: a.dpop_bound,
+            profile: a
+                .profile
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
         },
         config.outbound.allow_insecure,
     )
@@ -481,6 +511,9 @@ async fn client_update(
         backchannel_logout_uri: a.backchannel_logout_uri,
         backchannel_logout_session_required: a.backchannel_logout_session_required,
         allowed_resources: list(a.allowed_resources),
+        require_pushed_authorization_requests: a.require_par,
+        dpop_bound_access_tokens: a.dpop_bound,
+        profile: a.profile,
     };
     let asked = ClientMetadata {
         allow_http_redirect_uris: None,

@@ -72,6 +72,35 @@ impl fmt::Display for TokenEndpointAuthMethod {
     }
 }
 
+/// A security profile a client is held to beyond the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientProfile {
+    /// The FAPI 2.0 Security Profile (docs/FAPI.md): pushed authorization
+    /// requests, PKCE S256, `private_key_jwt`, DPoP-bound tokens, codes of
+    /// at most 60 s, PS256 or ES256 only.
+    #[serde(rename = "fapi2")]
+    Fapi2,
+}
+
+impl ClientProfile {
+    /// The registered metadata value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fapi2 => "fapi2",
+        }
+    }
+}
+
+impl FromStr for ClientProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fapi2" => Ok(Self::Fapi2),
+            other => Err(format!("unknown client profile {other:?} (known: fapi2)")),
+        }
+    }
+}
+
 /// The grant types a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -177,6 +206,14 @@ pub struct Client {
     /// The resource indicators (RFC 8707) the client may ask tokens for;
     /// empty: the default resource only.
     pub allowed_resources: Vec<String>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6): `/authorize`
+    /// takes only a `request_uri` from `/par`.
+    pub require_pushed_authorization_requests: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): every token request
+    /// carries a DPoP proof and gets sender-constrained tokens.
+    pub dpop_bound_access_tokens: bool,
+    /// The security profile the client is held to, if any.
+    pub profile: Option<ClientProfile>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.

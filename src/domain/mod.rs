@@ -11,7 +11,7 @@ pub mod resource;
 mod scope;
 mod user;
 
-pub use client::{Client, ClientKind, GrantType, TokenEndpointAuthMethod};
+pub use client::{Client, ClientKind, ClientProfile, GrantType, TokenEndpointAuthMethod};
 pub use ids::{ClientId, TokenHash, UserId};
 pub use scope::{ScopeError, ScopeSet};
 pub use user::{User, Username};

@@ -63,6 +63,10 @@ pub struct AuthorizationCode {
     pub resources: Vec<String>,
     /// Requested claims (JSON), if any.
     pub claims: Option<String>,
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the DPoP key the code is
+    /// bound to (RFC 9449 §10: `dpop_jkt`, or the key of the proof at
+    /// `/par`); the token request must prove that key.
+    pub dpop_jkt: Option<String>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry (60 s by default).
@@ -97,6 +101,9 @@ pub struct RefreshToken {
     /// the token itself (RFC 9700 §4.14.2 grace window); `None` before the
     /// rotation.
     pub successor: Option<String>,
+    /// The DPoP key thumbprint (RFC 7638) a public client's refresh token
+    /// is bound to (RFC 9449 §5): every refresh must prove that key.
+    pub dpop_jkt: Option<String>,
     /// Issue time.
     pub created_at: DateTime<Utc>,
     /// Expiry.

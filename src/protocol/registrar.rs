@@ -137,6 +137,9 @@ mod tests {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             allowed_resources: Vec::new(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
+            profile: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

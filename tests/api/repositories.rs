@@ -44,6 +44,9 @@ fn client(id: &str) -> Client {
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         allowed_resources: Vec::new(),
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
+        profile: None,
         created_at: t0(),
         updated_at: t0(),
     }
@@ -83,6 +86,7 @@ fn code(hash: &TokenHash, u: &User) -> AuthorizationCode {
         consumed_at: None,
         acr: None,
         resources: Vec::new(),
+        dpop_jkt: None,
     }
 }
 
@@ -98,6 +102,7 @@ fn refresh(hash: &TokenHash, family: &str, u: &User) -> RefreshToken {
         acr: None,
         resources: Vec::new(),
         successor: None,
+        dpop_jkt: None,
         created_at: t0(),
         expires_at: t0() + Duration::days(30),
         rotated_at: None,

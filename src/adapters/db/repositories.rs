@@ -141,6 +141,14 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
         backchannel_logout_uri: m.backchannel_logout_uri,
         backchannel_logout_session_required: m.backchannel_logout_session_required,
         allowed_resources: resources_from(m.allowed_resources.as_deref()),
+        require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: m.dpop_bound_access_tokens,
+        profile: m
+            .profile
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| corrupt("client profile", e))?,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -186,6 +194,9 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: c.backchannel_logout_session_required,
         allowed_resources: resources_to(&c.allowed_resources),
+        require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+        profile: c.profile.map(|p| p.as_str().to_owned()),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
@@ -720,6 +731,7 @@ fn code_from(m: authorization_codes::Model) -> Result<AuthorizationCode, StoreEr
         acr: m.acr,
         resources: resources_from(m.resources.as_deref()),
         claims: m.claims,
+        dpop_jkt: m.dpop_jkt,
         created_at: m.created_at,
         expires_at: m.expires_at,
         consumed_at: m.consumed_at,
@@ -748,6 +760,7 @@ impl<C: ConnectionTrait + Send + Sync> AuthorizationCodeRepository for SeaRepos<
             consumed_at: code.consumed_at,
             acr: code.acr.clone(),
             resources: resources_to(&code.resources),
+            dpop_jkt: code.dpop_jkt.clone(),
         };
         authorization_codes::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)
@@ -800,6 +813,7 @@ fn refresh_from(m: refresh_tokens::Model) -> Result<RefreshToken, StoreError> {
         acr: m.acr,
         resources: resources_from(m.resources.as_deref()),
         successor: m.successor,
+        dpop_jkt: m.dpop_jkt,
         created_at: m.created_at,
         expires_at: m.expires_at,
         rotated_at: m.rotated_at,
@@ -825,6 +839,7 @@ impl<C: ConnectionTrait + Send + Sync> RefreshTokenRepository for SeaRepos<C> {
             acr: t.acr.clone(),
             resources: resources_to(&t.resources),
             successor: t.successor.clone(),
+            dpop_jkt: t.dpop_jkt.clone(),
         };
         refresh_tokens::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.conn)

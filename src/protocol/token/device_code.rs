@@ -200,6 +200,7 @@ async fn redeem(
             resources: &rec.resources,
             // The grant started when the user approved.
             started_at: rec.decided_at.unwrap_or(now),
+            dpop_jkt: None,
         },
     };
     let response =

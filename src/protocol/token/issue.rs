@@ -79,6 +79,9 @@ pub struct Lineage<'a> {
     /// When the grant started (the user's authorization): the family's
     /// absolute lifetime counts from here.
     pub started_at: DateTime<Utc>,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449
+    /// §5); `None`: unbound.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl<'a> Lineage<'a> {
@@ -93,6 +96,7 @@ impl<'a> Lineage<'a> {
             acr: code.acr.as_deref(),
             resources: &code.resources,
             started_at: code.created_at,
+            dpop_jkt: None,
         }
     }
 }
@@ -118,6 +122,7 @@ pub fn refresh_token(
         acr: lineage.acr.map(str::to_owned),
         resources: lineage.resources.to_vec(),
         successor: None,
+        dpop_jkt: lineage.dpop_jkt.map(str::to_owned),
         created_at: now,
         expires_at: refresh_expiry(ctx.settings, client, lineage.started_at, now),
         rotated_at: None,

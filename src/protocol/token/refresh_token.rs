@@ -306,6 +306,8 @@ impl GrantHandler for RefreshTokenGrant {
                 acr: rec.acr.as_deref(),
                 resources: &rec.resources,
                 started_at: grant.created_at,
+                // A bound refresh token stays bound (RFC 9449 §5).
+                dpop_jkt: rec.dpop_jkt.as_deref(),
             },
             now,
         );

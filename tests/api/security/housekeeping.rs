@@ -43,6 +43,7 @@ fn code(name: &str, expires_at: DateTime<Utc>) -> AuthorizationCode {
         consumed_at: None,
         acr: None,
         resources: Vec::new(),
+        dpop_jkt: None,
     }
 }
 

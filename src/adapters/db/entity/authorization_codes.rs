@@ -49,6 +49,9 @@ pub struct Model {
     /// `resources` (migration m20261201_000016): space-separated.
     #[sea_orm(column_type = "Text", nullable)]
     pub resources: Option<String>,
+    /// `dpop_jkt` (migration m20261202_000017): the DPoP key thumbprint the
+    /// code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; joins are explicit.

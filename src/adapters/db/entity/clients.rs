@@ -66,6 +66,12 @@ pub struct Model {
     /// `allowed_resources`: space-separated resource identifiers.
     #[sea_orm(column_type = "Text", nullable)]
     pub allowed_resources: Option<String>,
+    /// `require_pushed_authorization_requests` (migration m20261202_000017).
+    pub require_pushed_authorization_requests: bool,
+    /// `dpop_bound_access_tokens`.
+    pub dpop_bound_access_tokens: bool,
+    /// `profile`: `fapi2` or none.
+    pub profile: Option<String>,
     /// `created_at`.
     pub created_at: DateTimeUtc,
     /// `updated_at`.

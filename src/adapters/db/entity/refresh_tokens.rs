@@ -35,6 +35,9 @@ pub struct Model {
     /// `resources` (migration m20261201_000016): space-separated.
     #[sea_orm(column_type = "Text", nullable)]
     pub resources: Option<String>,
+    /// `dpop_jkt` (migration m20261202_000017): the DPoP key thumbprint a
+    /// public client's refresh token is bound to.
+    pub dpop_jkt: Option<String>,
     /// `successor`: the sealed answer that rotated this token.
     #[sea_orm(column_type = "Text", nullable)]
     pub successor: Option<String>,
