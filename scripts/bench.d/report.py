@@ -25,6 +25,8 @@ SCENARIOS = [
     ("refresh", "POST /token refresh_token with rotation (loadgen)"),
     ("flows", "authorization-code flows: authorize, login, consent, token (loadgen; per flow)"),
     ("mixed", "POST /token client_credentials while 4 login loops run"),
+    ("client_credentials_loadgen", "POST /token client_credentials, Bearer (loadgen, the DPoP row's twin)"),
+    ("client_credentials_dpop", "POST /token client_credentials with a DPoP proof (ES256; loadgen)"),
 ]
 TITLE = dict(SCENARIOS)
 # What the peer serves at each scenario (same request, its own paths).
@@ -151,6 +153,19 @@ def render(raw):
         if pi.get("rss_mib") and pe.get("rss_mib"):
             p(f"| idle RSS | – | {pi['rss_mib']} MiB | {pe['rss_mib']} MiB | "
               f"{pe['rss_mib'] / pi['rss_mib']:.1f}× smaller | | |")
+    dpop = dpop_cost(runs)
+    if dpop:
+        p()
+        p("### What DPoP costs (issue 19 §5)")
+        p()
+        p("Server CPU time per client-credentials request, measured with the same load client "
+          "(`loadgen client-credentials`, with and without `--dpop`): the difference is what "
+          "binding the token costs (verifying the ES256 proof, the replay-cache insert, the "
+          "`cnf` claim).")
+        p()
+        p("| conn | Bearer µs CPU/request | DPoP µs CPU/request | difference µs | Bearer req/s | DPoP req/s |")
+        p("|---|---|---|---|---|---|")
+        out.extend(dpop)
     p()
     p("### Targets (issue 9 §4)")
     p()
@@ -177,6 +192,32 @@ def render(raw):
     for name, value, ok in checks:
         p(f"| {name} | {value} | {'yes' if ok else ('–' if ok is None else '**no**')} |")
     return "\n".join(out) + "\n"
+
+
+def cpu_us_per_request(ds):
+    """Mean server CPU microseconds per successful request over runs `ds`."""
+    per = []
+    for d in ds:
+        r = d.get("result") or {}
+        n, secs = r.get("requests") or 0, r.get("duration_s") or 0
+        if n and secs:
+            per.append(d["server_cpu_pct"] / 100 * secs / n * 1e6)
+    return mean(per) if per else None
+
+
+def dpop_cost(runs):
+    rows = []
+    for conns in (16, 64):
+        a = runs.get(("portcullis", "client_credentials_loadgen", conns))
+        b = runs.get(("portcullis", "client_credentials_dpop", conns))
+        if not a or not b:
+            continue
+        ca, cb = cpu_us_per_request(a), cpu_us_per_request(b)
+        if ca is None or cb is None:
+            continue
+        ra, rb = mean([res(d, "rps") for d in a]), mean([res(d, "rps") for d in b])
+        rows.append(f"| {conns} | {ca:.0f} | {cb:.0f} | {cb - ca:+.0f} | {ra:.0f} | {rb:.0f} |")
+    return rows
 
 
 def update(doc, body):

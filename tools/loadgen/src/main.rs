@@ -10,7 +10,14 @@
 //! loadgen token   --issuer URL --client-id ID --client-secret S --username U --password P
 //! loadgen refresh ... --connections 16 --duration 10
 //! loadgen flows   ... --connections 16 --duration 10
+//! loadgen client-credentials --issuer URL --client-id ID --client-secret S [--dpop] ...
 //! ```
+//!
+//! `client-credentials` runs client-credentials grants on each connection,
+//! with `--dpop` each with a fresh DPoP proof (RFC 9449 §4: ES256 with a
+//! fixed key, a new `jti`, `iat` now), signed here before the request is
+//! timed, so that the pair of runs shows what binding a token costs the
+//! server (one ES256 verification and a replay-cache insert).
 //!
 //! `token` prints `{"access_token","refresh_token","id_token"}` from one
 //! flow. `refresh` and `flows` print one JSON object (requests, rps,
@@ -49,6 +56,34 @@ enum Command {
     Refresh(Load),
     /// Runs complete authorization-code flows on each connection.
     Flows(Load),
+    /// Client-credentials grants on each connection (with `--dpop`, each
+    /// with a DPoP proof).
+    ClientCredentials(CcLoad),
+}
+
+#[derive(Args, Clone)]
+struct CcLoad {
+    /// The issuer (base URL), e.g. http://127.0.0.1:18080.
+    #[arg(long)]
+    issuer: String,
+    /// A confidential client with the client_credentials grant.
+    #[arg(long)]
+    client_id: String,
+    /// Its secret.
+    #[arg(long)]
+    client_secret: String,
+    /// Send a DPoP proof with each request.
+    #[arg(long)]
+    dpop: bool,
+    /// Concurrent connections (one loop each).
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
 }
 
 #[derive(Args, Clone)]
@@ -106,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Refresh(l) => run_load(&l, Kind::Refresh).await,
             Command::Flows(l) => run_load(&l, Kind::Flows).await,
+            Command::ClientCredentials(l) => run_client_credentials(&l).await,
         }
     })
 }
@@ -122,6 +158,154 @@ fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
 enum Kind {
     Refresh,
     Flows,
+    ClientCredentials,
+    DpopClientCredentials,
+}
+
+impl Kind {
+    fn scenario(self) -> &'static str {
+        match self {
+            Self::Refresh => "refresh",
+            Self::Flows => "flows",
+            Self::ClientCredentials => "client_credentials_loadgen",
+            Self::DpopClientCredentials => "client_credentials_dpop",
+        }
+    }
+}
+
+/// A DPoP key (RFC 9449 §4.2): a fixed P-256 key, its public JWK, and a
+/// counter for unique `jti`s.
+struct DpopKey {
+    key: p256::ecdsa::SigningKey,
+    jwk: serde_json::Value,
+    next: AtomicU64,
+}
+
+impl DpopKey {
+    fn new() -> anyhow::Result<Self> {
+        // Any scalar below the group order is a key; a fixed one keeps the
+        // bench reproducible (signatures use RFC 6979 nonces).
+        let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
+            .map_err(|e| anyhow::anyhow!("DPoP key: {e}"))?;
+        let point = key.verifying_key().to_sec1_point(false);
+        let xy = point.as_bytes();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "x": b64(&xy[1..33]), "y": b64(&xy[33..65]),
+        });
+        Ok(Self {
+            key,
+            jwk,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// A proof for `POST url` (§4.2: typ, alg, jwk; jti, htm, htu, iat).
+    fn proof(&self, url: &str) -> String {
+        use p256::ecdsa::signature::Signer as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk });
+        let iat = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let jti = format!(
+            "lg-{}-{}",
+            std::process::id(),
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
+        let claims = serde_json::json!({ "jti": jti, "htm": "POST", "htu": url, "iat": iat });
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig: p256::ecdsa::Signature = self.key.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+}
+
+/// Client-credentials grants on every connection until the deadline; with
+/// `--dpop`, each request carries a fresh proof (signed before the clock
+/// starts) and must come back `token_type: DPoP`.
+async fn run_client_credentials(l: &CcLoad) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs_f64(l.timeout);
+    let kind = if l.dpop {
+        Kind::DpopClientCredentials
+    } else {
+        Kind::ClientCredentials
+    };
+    let key = Arc::new(DpopKey::new()?);
+    let url = format!("{}/token", l.issuer);
+    let raw = format!("{}:{}", form_encode(&l.client_id), form_encode(&l.client_secret));
+    let basic = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    ))?;
+    // One request before the window: the client works, and the token is
+    // bound when a proof is sent.
+    let probe = client(timeout)?;
+    let mut req = probe
+        .post(&url)
+        .header(header::AUTHORIZATION, basic.clone())
+        .form(&[("grant_type", "client_credentials")]);
+    if l.dpop {
+        req = req.header("DPoP", key.proof(&url));
+    }
+    let resp = req.send().await?;
+    if resp.status() != StatusCode::OK {
+        bail!("client_credentials: HTTP {}", resp.status());
+    }
+    let body: serde_json::Value = resp.json().await?;
+    let want = if l.dpop { "DPoP" } else { "Bearer" };
+    if body["token_type"] != want {
+        bail!("client_credentials: token_type {} (want {want})", body["token_type"]);
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    println!("LOADGEN START");
+    std::io::stdout().flush()?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(l.duration);
+    let mut tasks = Vec::new();
+    for _ in 0..l.connections {
+        let http = client(timeout)?;
+        let (url, basic, key, done, dpop) =
+            (url.clone(), basic.clone(), key.clone(), done.clone(), l.dpop);
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            while Instant::now() < deadline {
+                let proof = dpop.then(|| key.proof(&url));
+                let t0 = Instant::now();
+                let mut req = http
+                    .post(&url)
+                    .header(header::AUTHORIZATION, basic.clone())
+                    .form(&[("grant_type", "client_credentials")]);
+                if let Some(p) = proof {
+                    req = req.header("DPoP", p);
+                }
+                let ok = match req.send().await {
+                    Ok(r) if r.status() == StatusCode::OK => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if ok {
+                    tally.latencies_us.push(elapsed_us(t0));
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    tally.errors += 1;
+                }
+            }
+            tally
+        }));
+    }
+    let mut all = Tally::default();
+    for t in tasks {
+        let t = t.await?;
+        all.latencies_us.extend(t.latencies_us);
+        all.errors += t.errors;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!("LOADGEN STOP");
+    println!("{}", summary(kind, l.connections, all, wall));
+    Ok(())
 }
 
 /// Latencies (µs) and failures of one connection.
@@ -179,6 +363,8 @@ async fn run_load(l: &Load, kind: Kind) -> anyhow::Result<()> {
                         }
                     }
                     Kind::Flows => Flow::new(&common).run(&http).await.is_ok(),
+                    // run_client_credentials runs these.
+                    Kind::ClientCredentials | Kind::DpopClientCredentials => break,
                 };
                 if ok {
                     tally.latencies_us.push(elapsed_us(t0));
@@ -227,7 +413,7 @@ fn summary(kind: Kind, connections: usize, mut all: Tally, wall: f64) -> serde_j
     let rps = lat.len() as f64 / wall;
     serde_json::json!({
         "tool": "loadgen",
-        "scenario": if kind == Kind::Refresh { "refresh" } else { "flows" },
+        "scenario": kind.scenario(),
         "connections": connections,
         "requests": lat.len(),
         "duration_s": wall,
