@@ -19,7 +19,7 @@ fn auth(c: &TestClient) -> String {
 
 /// Asserts that `at` is dead: userinfo 401 `invalid_token`, introspection
 /// inactive.
-pub(crate) async fn assert_dead(app: &TestApp, c: &TestClient, at: &str, why: &str) {
+async fn assert_dead(app: &TestApp, c: &TestClient, at: &str, why: &str) {
     let r = app
         .http
         .get(app.url("/userinfo"))
@@ -57,7 +57,7 @@ async fn introspect(app: &TestApp, c: &TestClient, at: &str) -> Value {
         .unwrap()
 }
 
-pub(crate) async fn assert_alive(app: &TestApp, c: &TestClient, at: &str) {
+async fn assert_alive(app: &TestApp, c: &TestClient, at: &str) {
     let r = app
         .http
         .get(app.url("/userinfo"))
