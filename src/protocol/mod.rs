@@ -9,6 +9,7 @@ pub mod device;
 pub mod discovery;
 pub mod endpoints;
 pub mod error;
+pub mod fapi;
 pub mod grant;
 pub mod interaction;
 pub mod introspect;
