@@ -940,6 +940,27 @@ mod tests {
     }
 
     #[test]
+    fn a_client_that_must_push_gets_invalid_request_for_a_plain_request() {
+        // RFC 9126 §6: per client, or for every client (PORTCULLIS_REQUIRE_PAR).
+        let p = RawParams::parse(BASE.as_bytes());
+        let mut c = client(false);
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        assert!(require_pushed(&c, POLICY, false, &r).is_ok());
+        let everyone = AuthorizePolicy {
+            require_pushed: true,
+            ..POLICY
+        };
+        let e = require_pushed(&c, everyone, false, &r).unwrap_err();
+        assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+        assert_eq!(e.error.description, "pushed authorization request required");
+        assert_eq!(e.redirect.state(), Some("xyz"), "redirected: the client is verified");
+        assert!(require_pushed(&c, everyone, true, &r).is_ok());
+        c.require_pushed_authorization_requests = true;
+        assert!(require_pushed(&c, POLICY, false, &r).is_err());
+        assert!(require_pushed(&c, POLICY, true, &r).is_ok());
+    }
+
+    #[test]
     fn a_good_request_is_validated_and_scopes_trimmed() {
         let query_string = format!(
             "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3D1&response_type=code&scope=openid%20profile%20admin&state=xyz&nonce=n1&code_challenge={CHALLENGE}&code_challenge_method=S256&max_age=60&login_hint=alice&response_mode=form_post"

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::authorize::{self, AuthorizePolicy, CARRIED_PARAMS, PageError};
-use super::error::{ErrorCode, OAuthError};
+use super::error::OAuthError;
 use super::interaction::Ctx;
 use super::params::RawParams;
 use super::request::{Entry, NotResolved, Refusal, Resolved, Unresolved, carried_pushed};
@@ -203,15 +203,6 @@ fn continues(row: &PushedRequest, client: &ClientId, secret: &str, now: DateTime
         && row.completed_at.is_none()
         && row.interaction_hash.as_ref().is_some_and(|h| h.matches(secret))
         && row.interaction_expires_at.is_some_and(|t| now < t)
-}
-
-/// The error a completed (or vanished) pushed request shows instead of a
-/// second answer to the client.
-pub(crate) fn already_completed() -> OAuthError {
-    OAuthError::new(
-        ErrorCode::InvalidRequestUri,
-        "the pushed authorization request was already answered",
-    )
 }
 
 #[cfg(test)]

@@ -378,13 +378,13 @@ both_backends!(a_request_object_can_be_pushed, |backend| async move {
     assert_eq!(refused[0].detail_value(DetailKey::Reason), Some("claims"));
 });
 
-/// A local http server serving `routes` (path, body), for the outbound
+/// A local http server serving `documents` (path, body), for the outbound
 /// client's development exception (`PORTCULLIS_OUTBOUND_ALLOW_INSECURE`).
-async fn serve(routes: Vec<(&'static str, String)>) -> std::net::SocketAddr {
+async fn serve(documents: Vec<(&'static str, String)>) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut router = axum::Router::new();
-    for (path, body) in routes {
+    for (path, body) in documents {
         router = router.route(path, axum::routing::get(move || async move { body }));
     }
     tokio::spawn(async move { axum::serve(listener, router).await });

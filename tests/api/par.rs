@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use portcullis::app::operator::NewClient;
 use portcullis::domain::event::{DetailKey, EventKind};
 use portcullis::domain::par::PushedRequest;
-use portcullis::ports::{Clock as _, PushedRequestRepository as _, Repositories as _};
+use portcullis::ports::Clock as _;
 use portcullis::testing::{FixedClock, MemoryEventSink};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait as _, Statement};
@@ -226,6 +226,9 @@ both_backends!(a_pushed_request_runs_end_to_end, |backend| async move {
     assert_eq!(refused[0].detail_value(DetailKey::Reason), Some("used"));
 });
 
+/// A refused push: why, who pushes, the form, the error code.
+type Refusal<'a> = (&'a str, &'a TestClient, Vec<(String, String)>, &'a str);
+
 /// A client that signs in with `private_key_jwt` and may use the code flow.
 fn jwt_client(jwks: String) -> NewClient {
     NewClient {
@@ -314,7 +317,7 @@ both_backends!(par_refusals_are_json_and_store_nothing, |backend| async move {
             .filter(|(k, _)| k != name)
             .collect()
     };
-    let cases: Vec<(&str, &TestClient, Vec<(String, String)>, &str)> = vec![
+    let cases: Vec<Refusal<'_>> = vec![
         (
             "a request_uri in the body (RFC 9126 §2.1)",
             &client,
