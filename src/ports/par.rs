@@ -16,8 +16,7 @@ pub trait PushedRequestRepository: Send + Sync {
     /// Stores a newly pushed request.
     async fn insert_pushed_request(&self, rec: &PushedRequest) -> Result<(), StoreError>;
     /// The pushed request stored under `hash`.
-    async fn pushed_request(&self, hash: &TokenHash)
-    -> Result<Option<PushedRequest>, StoreError>;
+    async fn pushed_request(&self, hash: &TokenHash) -> Result<Option<PushedRequest>, StoreError>;
     /// Starts the request: sets `started_at`, the interaction's secret hash
     /// and its end, if the request is `client`'s, was never started and has
     /// not expired at `now` (RFC 9126 §4: single use). `true` for exactly one

@@ -953,7 +953,11 @@ mod tests {
         let e = require_pushed(&c, everyone, false, &r).unwrap_err();
         assert_eq!(e.error.code, ErrorCode::InvalidRequest);
         assert_eq!(e.error.description, "pushed authorization request required");
-        assert_eq!(e.redirect.state(), Some("xyz"), "redirected: the client is verified");
+        assert_eq!(
+            e.redirect.state(),
+            Some("xyz"),
+            "redirected: the client is verified"
+        );
         assert!(require_pushed(&c, everyone, true, &r).is_ok());
         c.require_pushed_authorization_requests = true;
         assert!(require_pushed(&c, POLICY, false, &r).is_err());

@@ -407,11 +407,10 @@ async fn verify_assertion(
                 "the client's jwks_uri could not be fetched",
             )
             .with_source(e),
-            ClientJwsError::InvalidKeys(e) => OAuthError::new(
-                ErrorCode::InvalidClient,
-                "the client's JWK Set is invalid",
-            )
-            .with_source(e),
+            ClientJwsError::InvalidKeys(e) => {
+                OAuthError::new(ErrorCode::InvalidClient, "the client's JWK Set is invalid")
+                    .with_source(e)
+            }
             ClientJwsError::Signature => {
                 invalid_client("client assertion signature does not verify")
             }

@@ -461,16 +461,7 @@ async fn proceed(
         now,
     );
     match next {
-        Err(e) => {
-            respond_error(
-                ctx,
-                c.pushed.as_ref(),
-                &c.validated.redirect,
-                &e,
-                report,
-            )
-            .await
-        }
+        Err(e) => respond_error(ctx, c.pushed.as_ref(), &c.validated.redirect, &e, report).await,
         Ok(Next::Login) => {
             let wrong_account = auth.is_some_and(|a| !a.matches_hint);
             let login_hint = match (c.validated.login_hint, &c.hinted) {
@@ -1247,14 +1238,8 @@ pub async fn login(
                 ErrorCode::UnmetAuthenticationRequirements,
                 "the user cannot meet the required authentication context class",
             );
-            let outcome = respond_error(
-                ctx,
-                c.pushed.as_ref(),
-                &c.validated.redirect,
-                &err,
-                report,
-            )
-            .await?;
+            let outcome =
+                respond_error(ctx, c.pushed.as_ref(), &c.validated.redirect, &err, report).await?;
             return Ok((outcome, None));
         }
         SignIn::Refused(message) => {
@@ -1435,14 +1420,7 @@ pub async fn consent(
     if !allow {
         report.consent = Some(Err(c.validated.scope.clone()));
         let err = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-        return respond_error(
-            ctx,
-            c.pushed.as_ref(),
-            &c.validated.redirect,
-            &err,
-            report,
-        )
-        .await;
+        return respond_error(ctx, c.pushed.as_ref(), &c.validated.redirect, &err, report).await;
     }
     let now = ctx.clock.now();
     record_consent(ctx, &s.user.id, &c.client.id, &c.validated.scope, now).await?;

@@ -201,7 +201,10 @@ fn continues(row: &PushedRequest, client: &ClientId, secret: &str, now: DateTime
     row.client_id == *client
         && row.started_at.is_some()
         && row.completed_at.is_none()
-        && row.interaction_hash.as_ref().is_some_and(|h| h.matches(secret))
+        && row
+            .interaction_hash
+            .as_ref()
+            .is_some_and(|h| h.matches(secret))
         && row.interaction_expires_at.is_some_and(|t| now < t)
 }
 

@@ -169,7 +169,9 @@ mod tests {
     #[test]
     fn parameters_can_be_removed_and_set() {
         let p = RawParams::parse(b"client_id=a&client_secret=s&scope=x&scope=y");
-        let q = p.without(&["client_secret", "scope"]).with("client_id", "b");
+        let q = p
+            .without(&["client_secret", "scope"])
+            .with("client_id", "b");
         assert_eq!(q.get("client_id"), Some("b"));
         assert_eq!(q.get("client_secret"), None);
         assert_eq!(q.first_repeated(), None, "the repeated scope went with it");

@@ -146,18 +146,16 @@ pub async fn resolve(
         (None, Some(uri)) if is_pushed(uri) => {
             return par::resume(ctx, client, uri, outer.get(INTERACTION), entry).await;
         }
-        (None, Some(uri)) if ctx.settings.request_uri_external => {
-            match fetch(ctx, uri).await {
-                Some(token) => token,
-                None => {
-                    return page(
-                        PageError::RequestUriUnavailable,
-                        Some(Refusal::RequestUri("unavailable")),
-                        Some(&client),
-                    );
-                }
+        (None, Some(uri)) if ctx.settings.request_uri_external => match fetch(ctx, uri).await {
+            Some(token) => token,
+            None => {
+                return page(
+                    PageError::RequestUriUnavailable,
+                    Some(Refusal::RequestUri("unavailable")),
+                    Some(&client),
+                );
             }
-        }
+        },
         // Neither form, none allowed: the checks refuse it
         // (`request_uri_not_supported`, redirected when the outer client
         // and redirect URI verify).
@@ -171,14 +169,7 @@ pub async fn resolve(
         }
     };
     let now = ctx.clock.now();
-    match request_object::decode(
-        &client,
-        &token,
-        ctx.client_jwks,
-        &ctx.settings.issuer,
-        now,
-    )
-    .await
+    match request_object::decode(&client, &token, ctx.client_jwks, &ctx.settings.issuer, now).await
     {
         Ok(params) => Ok(Ok(Resolved {
             params,
@@ -216,7 +207,11 @@ pub async fn resolve(
 async fn fetch(ctx: &Ctx<'_>, uri: &str) -> Option<String> {
     let answer = ctx
         .outbound
-        .get(uri, "application/oauth-authz-req+jwt, application/jwt", MAX_COMPACT_LEN)
+        .get(
+            uri,
+            "application/oauth-authz-req+jwt, application/jwt",
+            MAX_COMPACT_LEN,
+        )
         .await;
     match answer {
         Ok(r) if (200..300).contains(&r.status) => String::from_utf8(r.body)

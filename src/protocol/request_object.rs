@@ -14,7 +14,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::client_auth::{self, ASSERTION_CLOCK_SKEW, ClientJwsError, ClientJwksFetcher};
+use super::client_auth::{self, ASSERTION_CLOCK_SKEW, ClientJwksFetcher, ClientJwsError};
 use super::error::{ErrorCode, OAuthError};
 use super::jwt;
 use super::params::RawParams;
@@ -219,9 +219,7 @@ mod tests {
     fn claims_table() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let t = now.timestamp();
-        let base = || {
-            json!({"iss": "c1", "aud": ISS, "client_id": "c1", "iat": t, "nbf": t, "exp": t + 300})
-        };
+        let base = || json!({"iss": "c1", "aud": ISS, "client_id": "c1", "iat": t, "nbf": t, "exp": t + 300});
         let with = |k: &str, v: Value| {
             let mut c = base();
             if v.is_null() {
@@ -233,21 +231,49 @@ mod tests {
         };
         let cases: Vec<(&str, Value, bool)> = vec![
             ("a good object", base(), true),
-            ("aud an array holding the issuer", with("aud", json!(["https://x.example", ISS])), true),
-            ("aud another party", with("aud", json!("https://rs.example")), false),
-            ("aud an array without the issuer", with("aud", json!(["https://rs.example"])), false),
+            (
+                "aud an array holding the issuer",
+                with("aud", json!(["https://x.example", ISS])),
+                true,
+            ),
+            (
+                "aud another party",
+                with("aud", json!("https://rs.example")),
+                false,
+            ),
+            (
+                "aud an array without the issuer",
+                with("aud", json!(["https://rs.example"])),
+                false,
+            ),
             ("no aud", with("aud", json!(null)), false),
             ("iss another client", with("iss", json!("c2")), false),
             ("no iss", with("iss", json!(null)), false),
-            ("client_id another client", with("client_id", json!("c2")), false),
+            (
+                "client_id another client",
+                with("client_id", json!("c2")),
+                false,
+            ),
             ("no client_id", with("client_id", json!(null)), false),
             ("no exp", with("exp", json!(null)), false),
             ("exp as text", with("exp", json!("soon")), false),
             ("expired beyond the skew", with("exp", json!(t - 31)), false),
-            ("nbf in the future beyond the skew", with("nbf", json!(t + 31)), false),
+            (
+                "nbf in the future beyond the skew",
+                with("nbf", json!(t + 31)),
+                false,
+            ),
             ("nbf within the skew", with("nbf", json!(t + 29)), true),
-            ("iat in the future beyond the skew", with("iat", json!(t + 31)), false),
-            ("exactly 60 minutes from nbf", with("exp", json!(t + 3600)), true),
+            (
+                "iat in the future beyond the skew",
+                with("iat", json!(t + 31)),
+                false,
+            ),
+            (
+                "exactly 60 minutes from nbf",
+                with("exp", json!(t + 3600)),
+                true,
+            ),
             ("61 minutes from nbf", with("exp", json!(t + 3660)), false),
         ];
         let mut no_nbf = with("nbf", json!(null));
@@ -258,7 +284,11 @@ mod tests {
         let mut neither_long = neither.clone();
         neither_long["exp"] = json!(t + 3700);
         let cases = cases.into_iter().chain([
-            ("exp - iat beyond 60 minutes when there is no nbf", no_nbf, false),
+            (
+                "exp - iat beyond 60 minutes when there is no nbf",
+                no_nbf,
+                false,
+            ),
             ("no nbf nor iat, exp within 60 minutes", neither, true),
             ("no nbf nor iat, exp beyond 60 minutes", neither_long, false),
         ]);
@@ -288,8 +318,20 @@ mod tests {
         assert_eq!(p.get("flag"), Some("true"));
         let c: Value = serde_json::from_str(p.get("claims").unwrap()).unwrap();
         assert_eq!(c["id_token"]["acr"]["essential"], true);
-        assert_eq!(p.get_all("resource"), ["https://a.example", "https://b.example"]);
-        for jwt_claim in ["iss", "aud", "exp", "nbf", "iat", "jti", "sub", "ui_locales"] {
+        assert_eq!(
+            p.get_all("resource"),
+            ["https://a.example", "https://b.example"]
+        );
+        for jwt_claim in [
+            "iss",
+            "aud",
+            "exp",
+            "nbf",
+            "iat",
+            "jti",
+            "sub",
+            "ui_locales",
+        ] {
             assert_eq!(p.get(jwt_claim), None, "{jwt_claim}");
         }
         // An array of strings for a parameter that may not repeat: repeated,

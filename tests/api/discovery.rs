@@ -215,7 +215,10 @@ both_backends!(
                 let creds = client_for(&app, "private_key_jwt", alg, &grants).await;
                 let (status, body) =
                     post_with(&app, url, &creds, &params_for(endpoint, false)).await;
-                assert!(status.is_success(), "{endpoint} with {alg}: {status} {body}");
+                assert!(
+                    status.is_success(),
+                    "{endpoint} with {alg}: {status} {body}"
+                );
             }
         }
     }

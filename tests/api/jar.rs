@@ -124,7 +124,8 @@ pub(crate) fn object(app: &TestApp, client: &str, extra: &Value) -> Value {
 /// `/authorize?client_id=..&request=..` with `extra` outer parameters.
 fn request_url(app: &TestApp, client: &str, request: &str, extra: &[(&str, &str)]) -> String {
     let mut ser = url::form_urlencoded::Serializer::new(String::new());
-    ser.append_pair("client_id", client).append_pair("request", request);
+    ser.append_pair("client_id", client)
+        .append_pair("request", request);
     for (k, v) in extra {
         ser.append_pair(k, v);
     }
@@ -139,79 +140,94 @@ async fn jar_client(app: &TestApp, keys: &[&Key]) -> TestClient {
     register(app, req).await
 }
 
-both_backends!(signed_request_objects_run_end_to_end, |backend| async move {
-    let (app, _) = app_with(backend, None, |_| {}).await;
-    let (rs, es, ps) = (
-        rsa_key("rs", Algorithm::RS256),
-        ec_key("es"),
-        rsa_key("ps", Algorithm::PS256),
-    );
-    let client = jar_client(&app, &[&rs, &es, &ps]).await;
-    user(&app, "alice").await;
-    for (i, key) in [&rs, &es, &ps].into_iter().enumerate() {
-        let token = sign(key, &object(&app, &client.id, &json!({})));
-        // RFC 9101 §6.3: only the object counts; these are ignored.
-        let url = request_url(
-            &app,
-            &client.id,
-            &token,
-            &[
-                ("scope", "openid email"),
-                ("state", "evil"),
-                ("redirect_uri", "https://app.example/other?x=1"),
-                ("nonce", "outer"),
-            ],
+both_backends!(
+    signed_request_objects_run_end_to_end,
+    |backend| async move {
+        let (app, _) = app_with(backend, None, |_| {}).await;
+        let (rs, es, ps) = (
+            rsa_key("rs", Algorithm::RS256),
+            ec_key("es"),
+            rsa_key("ps", Algorithm::PS256),
         );
-        let resp = app.http.get(&url).send().await.unwrap();
-        let resp = if i == 0 {
-            // The first: sign in and consent, the object carried as is.
-            assert_eq!(resp.status(), StatusCode::OK);
-            let html = resp.text().await.unwrap();
-            let carried = hidden(&html, "request");
-            let names: Vec<String> = url::form_urlencoded::parse(carried.as_bytes())
-                .map(|(k, _)| k.into_owned())
-                .collect();
-            assert_eq!(names, ["client_id", "request"]);
-            let html = login(&app, &html, "alice", PASSWORD).await.text().await.unwrap();
-            assert!(html.contains("wants to access your account"), "{html}");
-            assert_eq!(hidden(&html, "request"), carried);
-            consent(&app, &html, "allow").await
-        } else {
-            // Signed in and consented: the code at once.
-            resp
-        };
-        let loc = resp.headers()["location"].to_str().unwrap().to_owned();
-        assert!(loc.starts_with(&format!("{REDIRECT}?")), "{:?}: {loc}", key.alg);
-        let p = redirect_params(&resp);
-        assert_eq!(param(&p, "state"), Some("st-123"), "{:?}", key.alg);
-        let code = param(&p, "code").unwrap();
-        let t: Value = app
+        let client = jar_client(&app, &[&rs, &es, &ps]).await;
+        user(&app, "alice").await;
+        for (i, key) in [&rs, &es, &ps].into_iter().enumerate() {
+            let token = sign(key, &object(&app, &client.id, &json!({})));
+            // RFC 9101 §6.3: only the object counts; these are ignored.
+            let url = request_url(
+                &app,
+                &client.id,
+                &token,
+                &[
+                    ("scope", "openid email"),
+                    ("state", "evil"),
+                    ("redirect_uri", "https://app.example/other?x=1"),
+                    ("nonce", "outer"),
+                ],
+            );
+            let resp = app.http.get(&url).send().await.unwrap();
+            let resp = if i == 0 {
+                // The first: sign in and consent, the object carried as is.
+                assert_eq!(resp.status(), StatusCode::OK);
+                let html = resp.text().await.unwrap();
+                let carried = hidden(&html, "request");
+                let names: Vec<String> = url::form_urlencoded::parse(carried.as_bytes())
+                    .map(|(k, _)| k.into_owned())
+                    .collect();
+                assert_eq!(names, ["client_id", "request"]);
+                let html = login(&app, &html, "alice", PASSWORD)
+                    .await
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(html.contains("wants to access your account"), "{html}");
+                assert_eq!(hidden(&html, "request"), carried);
+                consent(&app, &html, "allow").await
+            } else {
+                // Signed in and consented: the code at once.
+                resp
+            };
+            let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+            assert!(
+                loc.starts_with(&format!("{REDIRECT}?")),
+                "{:?}: {loc}",
+                key.alg
+            );
+            let p = redirect_params(&resp);
+            assert_eq!(param(&p, "state"), Some("st-123"), "{:?}", key.alg);
+            let code = param(&p, "code").unwrap();
+            let t: Value = app
+                .http
+                .post(app.url("/token"))
+                .basic_auth(&client.id, client.secret.as_deref())
+                .form(&code_exchange(code))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(t["scope"], "openid profile", "{:?}: {t}", key.alg);
+            assert_eq!(claims(t["id_token"].as_str().unwrap())["nonce"], "n-456");
+        }
+        // An audience array holding the issuer is accepted.
+        let token = sign(
+            &es,
+            &object(
+                &app,
+                &client.id,
+                &json!({"aud": ["https://other.example", app.issuer]}),
+            ),
+        );
+        let resp = app
             .http
-            .post(app.url("/token"))
-            .basic_auth(&client.id, client.secret.as_deref())
-            .form(&code_exchange(code))
+            .get(request_url(&app, &client.id, &token, &[]))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        assert_eq!(t["scope"], "openid profile", "{:?}: {t}", key.alg);
-        assert_eq!(claims(t["id_token"].as_str().unwrap())["nonce"], "n-456");
+        assert!(param(&redirect_params(&resp), "code").is_some());
     }
-    // An audience array holding the issuer is accepted.
-    let token = sign(
-        &es,
-        &object(&app, &client.id, &json!({"aud": ["https://other.example", app.issuer]})),
-    );
-    let resp = app
-        .http
-        .get(request_url(&app, &client.id, &token, &[]))
-        .send()
-        .await
-        .unwrap();
-    assert!(param(&redirect_params(&resp), "code").is_some());
-});
+);
 
 both_backends!(bad_request_objects_are_refused, |backend| async move {
     let (app, sink) = app_with(backend, None, |_| {}).await;
@@ -237,7 +253,11 @@ both_backends!(bad_request_objects_are_refused, |backend| async move {
     let pages: Vec<(&str, String, &str)> = vec![
         ("alg none", unsigned, "algorithm"),
         ("HS256 with the client secret", hs256, "algorithm"),
-        ("a key the client did not register", sign(&stranger, &good()), "signature"),
+        (
+            "a key the client did not register",
+            sign(&stranger, &good()),
+            "signature",
+        ),
         ("an encrypted object", "a.b.c.d.e".to_owned(), "encrypted"),
         ("not a JWS", "not-a-jwt".to_owned(), "malformed"),
         (
@@ -247,7 +267,9 @@ both_backends!(bad_request_objects_are_refused, |backend| async move {
         ),
         (
             "a wrong aud, and a redirect_uri not registered",
-            signed(json!({"aud": "https://other.example", "redirect_uri": "https://evil.example/cb"})),
+            signed(
+                json!({"aud": "https://other.example", "redirect_uri": "https://evil.example/cb"}),
+            ),
             "claims",
         ),
     ];
@@ -269,12 +291,24 @@ both_backends!(bad_request_objects_are_refused, |backend| async move {
     // Signed by the client, with its registered redirect URI: the error
     // goes back to the client (RFC 9101 §6.3).
     let redirected: Vec<(&str, String)> = vec![
-        ("aud another party", signed(json!({"aud": "https://other.example"}))),
+        (
+            "aud another party",
+            signed(json!({"aud": "https://other.example"})),
+        ),
         ("iss another client", signed(json!({"iss": other.id}))),
-        ("client_id another client", signed(json!({"client_id": other.id}))),
-        ("expired", signed(json!({"iat": now - 600, "nbf": now - 600, "exp": now - 60}))),
+        (
+            "client_id another client",
+            signed(json!({"client_id": other.id})),
+        ),
+        (
+            "expired",
+            signed(json!({"iat": now - 600, "nbf": now - 600, "exp": now - 60})),
+        ),
         ("no exp", signed(json!({"exp": null}))),
-        ("not valid yet", signed(json!({"nbf": now + 600, "exp": now + 900}))),
+        (
+            "not valid yet",
+            signed(json!({"nbf": now + 600, "exp": now + 900})),
+        ),
         ("longer than 60 minutes", signed(json!({"exp": now + 7200}))),
     ];
     for (why, token) in redirected {
@@ -298,7 +332,12 @@ both_backends!(bad_request_objects_are_refused, |backend| async move {
     page(http_client().get(url).send().await.unwrap()).await;
     let body = page(
         http_client()
-            .get(request_url(&app, &client.id, &token, &[("request_uri", &format!("{PREFIX}x"))]))
+            .get(request_url(
+                &app,
+                &client.id,
+                &token,
+                &[("request_uri", &format!("{PREFIX}x"))],
+            ))
             .send()
             .await
             .unwrap(),
@@ -342,7 +381,10 @@ both_backends!(a_request_object_can_be_pushed, |backend| async move {
     let b: Value = r.json().await.unwrap();
     let uri = b["request_uri"].as_str().unwrap().to_owned();
     let pushed = sink.of_kind(EventKind::ParRequestPushed);
-    assert_eq!(pushed[0].detail_value(DetailKey::Via), Some("request_object"));
+    assert_eq!(
+        pushed[0].detail_value(DetailKey::Via),
+        Some("request_object")
+    );
     let html = app
         .http
         .get(authorize_url(&app, &client.id, &uri, &[]))
@@ -352,7 +394,11 @@ both_backends!(a_request_object_can_be_pushed, |backend| async move {
         .text()
         .await
         .unwrap();
-    let html = login(&app, &html, "alice", PASSWORD).await.text().await.unwrap();
+    let html = login(&app, &html, "alice", PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
     let p = redirect_params(&consent(&app, &html, "allow").await);
     assert_eq!(param(&p, "state"), Some("st-123"));
     assert!(param(&p, "code").is_some());
@@ -391,76 +437,93 @@ async fn serve(documents: Vec<(&'static str, String)>) -> std::net::SocketAddr {
     addr
 }
 
-both_backends!(external_request_uris_are_off_unless_allowed, |backend| async move {
-    // Off (the default): request_uri_not_supported, never fetched.
-    let (app, _) = app_with(backend, None, |c| c.outbound.allow_insecure = true).await;
-    let key = ec_key("k1");
-    let client = jar_client(&app, &[&key]).await;
-    let token = sign(&key, &object(&app, &client.id, &json!({})));
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = hits.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = token.clone();
-    let router = axum::Router::new().route(
-        "/r.jwt",
-        axum::routing::get(move || async move {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            body
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let external = format!("http://{addr}/r.jwt");
-    let q = crate::flow::query(&client.id, &[("request_uri", &external)]);
-    let p = redirect_params(&crate::flow::get_authorize(&app, &q).await);
-    assert_eq!(param(&p, "error"), Some("request_uri_not_supported"));
-    // Without a verifiable outer redirect URI: a page.
-    let body = page(
-        http_client()
-            .get(authorize_url(&app, &client.id, &external, &[]))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(body.contains("redirect_uri"), "{body}");
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+both_backends!(
+    external_request_uris_are_off_unless_allowed,
+    |backend| async move {
+        // Off (the default): request_uri_not_supported, never fetched.
+        let (app, _) = app_with(backend, None, |c| c.outbound.allow_insecure = true).await;
+        let key = ec_key("k1");
+        let client = jar_client(&app, &[&key]).await;
+        let token = sign(&key, &object(&app, &client.id, &json!({})));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = token.clone();
+        let router = axum::Router::new().route(
+            "/r.jwt",
+            axum::routing::get(move || async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                body
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let external = format!("http://{addr}/r.jwt");
+        let q = crate::flow::query(&client.id, &[("request_uri", &external)]);
+        let p = redirect_params(&crate::flow::get_authorize(&app, &q).await);
+        assert_eq!(param(&p, "error"), Some("request_uri_not_supported"));
+        // Without a verifiable outer redirect URI: a page.
+        let body = page(
+            http_client()
+                .get(authorize_url(&app, &client.id, &external, &[]))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(body.contains("redirect_uri"), "{body}");
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 
-    // On: fetched through the outbound client, and handled as a request
-    // object, with the client's keys from its jwks_uri.
-    let (app, _) = app_with(backend, None, |c| {
-        c.outbound.allow_insecure = true;
-        c.par.request_uri_external = true;
-    })
-    .await;
-    user(&app, "alice").await;
-    let key = rsa_key("k2", Algorithm::RS256);
-    let keys_at = serve(vec![("/jwks", jwks(&[&key]))]).await;
-    let mut req = client_req(false);
-    req.jwks_uri = Some(format!("http://{keys_at}/jwks"));
-    let client = register(&app, req).await;
-    let token = sign(&key, &object(&app, &client.id, &json!({})));
-    let at = serve(vec![("/r.jwt", token)]).await;
-    let resp = app
-        .http
-        .get(authorize_url(&app, &client.id, &format!("http://{at}/r.jwt"), &[]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let html = resp.text().await.unwrap();
-    let html = login(&app, &html, "alice", PASSWORD).await.text().await.unwrap();
-    let p = redirect_params(&consent(&app, &html, "allow").await);
-    assert_eq!(param(&p, "state"), Some("st-123"));
-    assert!(param(&p, "code").is_some());
-    // Nothing there: a page (invalid_request_uri).
-    let body = page(
-        http_client()
-            .get(authorize_url(&app, &client.id, &format!("http://{at}/missing"), &[]))
+        // On: fetched through the outbound client, and handled as a request
+        // object, with the client's keys from its jwks_uri.
+        let (app, _) = app_with(backend, None, |c| {
+            c.outbound.allow_insecure = true;
+            c.par.request_uri_external = true;
+        })
+        .await;
+        user(&app, "alice").await;
+        let key = rsa_key("k2", Algorithm::RS256);
+        let keys_at = serve(vec![("/jwks", jwks(&[&key]))]).await;
+        let mut req = client_req(false);
+        req.jwks_uri = Some(format!("http://{keys_at}/jwks"));
+        let client = register(&app, req).await;
+        let token = sign(&key, &object(&app, &client.id, &json!({})));
+        let at = serve(vec![("/r.jwt", token)]).await;
+        let resp = app
+            .http
+            .get(authorize_url(
+                &app,
+                &client.id,
+                &format!("http://{at}/r.jwt"),
+                &[],
+            ))
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert!(body.contains("invalid_request_uri"), "{body}");
-});
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = resp.text().await.unwrap();
+        let html = login(&app, &html, "alice", PASSWORD)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let p = redirect_params(&consent(&app, &html, "allow").await);
+        assert_eq!(param(&p, "state"), Some("st-123"));
+        assert!(param(&p, "code").is_some());
+        // Nothing there: a page (invalid_request_uri).
+        let body = page(
+            http_client()
+                .get(authorize_url(
+                    &app,
+                    &client.id,
+                    &format!("http://{at}/missing"),
+                    &[],
+                ))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(body.contains("invalid_request_uri"), "{body}");
+    }
+);

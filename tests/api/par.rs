@@ -67,7 +67,11 @@ pub(crate) async fn push(
 }
 
 /// Pushes the default request of `client` and returns its `request_uri`.
-pub(crate) async fn pushed_uri(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn pushed_uri(
+    app: &TestApp,
+    client: &TestClient,
+    extra: &[(&str, &str)],
+) -> String {
     let r = push(app, client, &form(&client.id, extra)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
@@ -75,9 +79,15 @@ pub(crate) async fn pushed_uri(app: &TestApp, client: &TestClient, extra: &[(&st
 }
 
 /// `/authorize?client_id=..&request_uri=..` (and `extra`) as a URL.
-pub(crate) fn authorize_url(app: &TestApp, client: &str, uri: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(
+    app: &TestApp,
+    client: &str,
+    uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut ser = url::form_urlencoded::Serializer::new(String::new());
-    ser.append_pair("client_id", client).append_pair("request_uri", uri);
+    ser.append_pair("client_id", client)
+        .append_pair("request_uri", uri);
     for (k, v) in extra {
         ser.append_pair(k, v);
     }
@@ -169,7 +179,11 @@ both_backends!(a_pushed_request_runs_end_to_end, |backend| async move {
     // credentials, not started.
     let stored_row = row(&app, &uri).await.expect("stored under its hash");
     assert_eq!(stored_row.client_id.as_str(), client.id);
-    assert!(!stored_row.params.contains(client.secret.as_deref().unwrap()));
+    assert!(
+        !stored_row
+            .params
+            .contains(client.secret.as_deref().unwrap())
+    );
     assert!(stored_row.started_at.is_none());
     let pushed = sink.of_kind(EventKind::ParRequestPushed);
     assert_eq!(pushed.len(), 1);
@@ -202,7 +216,11 @@ both_backends!(a_pushed_request_runs_end_to_end, |backend| async move {
     let started = row(&app, &uri).await.unwrap();
     assert!(started.started_at.is_some() && started.completed_at.is_none());
 
-    let html = login(&app, &html, "alice", PASSWORD).await.text().await.unwrap();
+    let html = login(&app, &html, "alice", PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("wants to access your account"), "{html}");
     let resp = consent(&app, &html, "allow").await;
     let loc = resp.headers()["location"].to_str().unwrap().to_owned();
@@ -242,168 +260,215 @@ fn jwt_client(jwks: String) -> NewClient {
     }
 }
 
-both_backends!(par_takes_every_client_authentication, |backend| async move {
-    let (app, sink) = app_with(backend, None, |_| {}).await;
-    // none: a public client names itself.
-    let public = register(&app, client_req(true)).await;
-    let r = push(&app, &public, &form(&public.id, &[])).await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
-    // client_secret_post.
-    let mut post = client_req(false);
-    post.auth_method = Some("client_secret_post".into());
-    let post = register(&app, post).await;
-    let mut f = form(&post.id, &[]);
-    f.push(("client_secret".into(), post.secret.clone().unwrap()));
-    let r = app.http.post(app.url("/par")).form(&f).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    // private_key_jwt: RFC 9126 §2 accepts the issuer, the token endpoint
-    // and the pushed authorization request endpoint as the audience.
-    let kp = crate::private_key_jwt::keys("k1");
-    let signed = register(&app, jwt_client(kp.jwks.clone())).await;
-    for (jti, aud) in [
-        ("a1", app.url("/par")),
-        ("a2", app.issuer.clone()),
-        ("a3", app.url("/token")),
-    ] {
-        let mut f = form(&signed.id, &[]);
-        f.push((
-            "client_assertion_type".into(),
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-        ));
-        f.push((
-            "client_assertion".into(),
-            crate::private_key_jwt::assertion(&kp, &signed.id, &aud, jti, 60),
-        ));
-        let r = app.http.post(app.url("/par")).form(&f).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "aud {aud}");
-    }
-    assert_eq!(stored(&app).await, 5);
-    // A wrong secret: 401 invalid_client with the Basic challenge, nothing
-    // stored, the authentication failure recorded.
-    let basic = register(&app, client_req(false)).await;
-    let wrong = TestClient {
-        id: basic.id.clone(),
-        secret: Some("wrong".into()),
-    };
-    let r = push(&app, &wrong, &form(&basic.id, &[])).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers().get("www-authenticate").is_some());
-    let b: Value = r.json().await.unwrap();
-    assert_eq!(b["error"], "invalid_client");
-    assert_eq!(stored(&app).await, 5);
-    let failed = sink.of_kind(EventKind::ClientAuthenticationFailed);
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].detail_value(DetailKey::Endpoint), Some("par"));
-});
-
-both_backends!(par_refusals_are_json_and_store_nothing, |backend| async move {
-    let (app, sink) = app_with(backend, None, |_| {}).await;
-    let client = register(&app, client_req(false)).await;
-    let other = register(&app, client_req(false)).await;
-    let public = register(&app, client_req(true)).await;
-    let without_pkce: Vec<(String, String)> = form(&public.id, &[])
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with("code_challenge"))
-        .collect();
-    let replace = |name: &str, value: &str| -> Vec<(String, String)> {
-        form(&client.id, &[])
-            .into_iter()
-            .map(|(k, v)| if k == name { (k, value.to_owned()) } else { (k, v) })
-            .collect()
-    };
-    let without = |name: &str| -> Vec<(String, String)> {
-        form(&client.id, &[])
-            .into_iter()
-            .filter(|(k, _)| k != name)
-            .collect()
-    };
-    let cases: Vec<Refusal<'_>> = vec![
-        (
-            "a request_uri in the body (RFC 9126 §2.1)",
-            &client,
-            form(&client.id, &[("request_uri", &format!("{PREFIX}x"))]),
-            "invalid_request",
-        ),
-        (
-            "another client's client_id",
-            &client,
-            replace("client_id", &other.id),
-            "invalid_request",
-        ),
-        (
-            "an unregistered redirect_uri",
-            &client,
-            replace("redirect_uri", "https://evil.example/cb"),
-            "invalid_request",
-        ),
-        ("no redirect_uri", &client, without("redirect_uri"), "invalid_request"),
-        (
-            "response_type token",
-            &client,
-            replace("response_type", "token"),
-            "unsupported_response_type",
-        ),
-        ("a scope the client may not have", &client, replace("scope", "admin"), "invalid_scope"),
-        ("a public client without PKCE", &public, without_pkce, "invalid_request"),
-        (
-            "an id_token_hint we did not issue",
-            &client,
-            form(&client.id, &[("id_token_hint", "eyJhbGciOiJub25lIn0.e30.")]),
-            "invalid_request",
-        ),
-        (
-            "a resource the client may not ask for",
-            &client,
-            form(&client.id, &[("resource", "https://api.example")]),
-            "invalid_target",
-        ),
-        (
-            "a repeated parameter",
-            &client,
-            form(&client.id, &[("state", "again")]),
-            "invalid_request",
-        ),
-        (
-            "prompt none with login",
-            &client,
-            form(&client.id, &[("prompt", "none login")]),
-            "invalid_request",
-        ),
-        (
-            "an unsigned request object",
-            &client,
-            form(&client.id, &[("request", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")]),
-            "invalid_request_object",
-        ),
-    ];
-    for (why, who, f, code) in cases {
-        let r = push(&app, who, &f).await;
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{why}");
-        assert!(r.headers().get("location").is_none(), "{why}");
-        assert_eq!(r.headers()["cache-control"], "no-store", "{why}");
+both_backends!(
+    par_takes_every_client_authentication,
+    |backend| async move {
+        let (app, sink) = app_with(backend, None, |_| {}).await;
+        // none: a public client names itself.
+        let public = register(&app, client_req(true)).await;
+        let r = push(&app, &public, &form(&public.id, &[])).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        // client_secret_post.
+        let mut post = client_req(false);
+        post.auth_method = Some("client_secret_post".into());
+        let post = register(&app, post).await;
+        let mut f = form(&post.id, &[]);
+        f.push(("client_secret".into(), post.secret.clone().unwrap()));
+        let r = app
+            .http
+            .post(app.url("/par"))
+            .form(&f)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        // private_key_jwt: RFC 9126 §2 accepts the issuer, the token endpoint
+        // and the pushed authorization request endpoint as the audience.
+        let kp = crate::private_key_jwt::keys("k1");
+        let signed = register(&app, jwt_client(kp.jwks.clone())).await;
+        for (jti, aud) in [
+            ("a1", app.url("/par")),
+            ("a2", app.issuer.clone()),
+            ("a3", app.url("/token")),
+        ] {
+            let mut f = form(&signed.id, &[]);
+            f.push((
+                "client_assertion_type".into(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ));
+            f.push((
+                "client_assertion".into(),
+                crate::private_key_jwt::assertion(&kp, &signed.id, &aud, jti, 60),
+            ));
+            let r = app
+                .http
+                .post(app.url("/par"))
+                .form(&f)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED, "aud {aud}");
+        }
+        assert_eq!(stored(&app).await, 5);
+        // A wrong secret: 401 invalid_client with the Basic challenge, nothing
+        // stored, the authentication failure recorded.
+        let basic = register(&app, client_req(false)).await;
+        let wrong = TestClient {
+            id: basic.id.clone(),
+            secret: Some("wrong".into()),
+        };
+        let r = push(&app, &wrong, &form(&basic.id, &[])).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().get("www-authenticate").is_some());
         let b: Value = r.json().await.unwrap();
-        assert_eq!(b["error"], code, "{why}: {b}");
-        assert!(b["error_description"].is_string(), "{why}");
+        assert_eq!(b["error"], "invalid_client");
+        assert_eq!(stored(&app).await, 5);
+        let failed = sink.of_kind(EventKind::ClientAuthenticationFailed);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].detail_value(DetailKey::Endpoint), Some("par"));
     }
-    assert_eq!(stored(&app).await, 0, "a refused push stores nothing");
-    assert!(sink.of_kind(EventKind::ParRequestPushed).is_empty());
-    // Two of them (the client_id, the repeated parameter) are refused by
-    // the client authentication that comes first.
-    assert_eq!(sink.of_kind(EventKind::ParRequestRefused).len(), 10);
-    // Not a form, not a POST.
-    let r = app
-        .http
-        .post(app.url("/par"))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .json(&serde_json::json!({"response_type": "code"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = app.http.get(app.url("/par")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(stored(&app).await, 0);
-});
+);
+
+both_backends!(
+    par_refusals_are_json_and_store_nothing,
+    |backend| async move {
+        let (app, sink) = app_with(backend, None, |_| {}).await;
+        let client = register(&app, client_req(false)).await;
+        let other = register(&app, client_req(false)).await;
+        let public = register(&app, client_req(true)).await;
+        let without_pkce: Vec<(String, String)> = form(&public.id, &[])
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("code_challenge"))
+            .collect();
+        let replace = |name: &str, value: &str| -> Vec<(String, String)> {
+            form(&client.id, &[])
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == name {
+                        (k, value.to_owned())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect()
+        };
+        let without = |name: &str| -> Vec<(String, String)> {
+            form(&client.id, &[])
+                .into_iter()
+                .filter(|(k, _)| k != name)
+                .collect()
+        };
+        let cases: Vec<Refusal<'_>> = vec![
+            (
+                "a request_uri in the body (RFC 9126 §2.1)",
+                &client,
+                form(&client.id, &[("request_uri", &format!("{PREFIX}x"))]),
+                "invalid_request",
+            ),
+            (
+                "another client's client_id",
+                &client,
+                replace("client_id", &other.id),
+                "invalid_request",
+            ),
+            (
+                "an unregistered redirect_uri",
+                &client,
+                replace("redirect_uri", "https://evil.example/cb"),
+                "invalid_request",
+            ),
+            (
+                "no redirect_uri",
+                &client,
+                without("redirect_uri"),
+                "invalid_request",
+            ),
+            (
+                "response_type token",
+                &client,
+                replace("response_type", "token"),
+                "unsupported_response_type",
+            ),
+            (
+                "a scope the client may not have",
+                &client,
+                replace("scope", "admin"),
+                "invalid_scope",
+            ),
+            (
+                "a public client without PKCE",
+                &public,
+                without_pkce,
+                "invalid_request",
+            ),
+            (
+                "an id_token_hint we did not issue",
+                &client,
+                form(&client.id, &[("id_token_hint", "eyJhbGciOiJub25lIn0.e30.")]),
+                "invalid_request",
+            ),
+            (
+                "a resource the client may not ask for",
+                &client,
+                form(&client.id, &[("resource", "https://api.example")]),
+                "invalid_target",
+            ),
+            (
+                "a repeated parameter",
+                &client,
+                form(&client.id, &[("state", "again")]),
+                "invalid_request",
+            ),
+            (
+                "prompt none with login",
+                &client,
+                form(&client.id, &[("prompt", "none login")]),
+                "invalid_request",
+            ),
+            (
+                "an unsigned request object",
+                &client,
+                form(
+                    &client.id,
+                    &[("request", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")],
+                ),
+                "invalid_request_object",
+            ),
+        ];
+        for (why, who, f, code) in cases {
+            let r = push(&app, who, &f).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{why}");
+            assert!(r.headers().get("location").is_none(), "{why}");
+            assert_eq!(r.headers()["cache-control"], "no-store", "{why}");
+            let b: Value = r.json().await.unwrap();
+            assert_eq!(b["error"], code, "{why}: {b}");
+            assert!(b["error_description"].is_string(), "{why}");
+        }
+        assert_eq!(stored(&app).await, 0, "a refused push stores nothing");
+        assert!(sink.of_kind(EventKind::ParRequestPushed).is_empty());
+        // Two of them (the client_id, the repeated parameter) are refused by
+        // the client authentication that comes first.
+        assert_eq!(sink.of_kind(EventKind::ParRequestRefused).len(), 10);
+        // Not a form, not a POST.
+        let r = app
+            .http
+            .post(app.url("/par"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .json(&serde_json::json!({"response_type": "code"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = app.http.get(app.url("/par")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(stored(&app).await, 0);
+    }
+);
 
 both_backends!(
     a_request_uri_is_refused_on_a_page_and_changes_nothing,
@@ -416,8 +481,14 @@ both_backends!(
         let unknown = format!("{PREFIX}{}", "A".repeat(43));
         for (why, url) in [
             ("unknown", authorize_url(&app, &client.id, &unknown, &[])),
-            ("malformed", authorize_url(&app, &client.id, &format!("{PREFIX}x"), &[])),
-            ("another client's", authorize_url(&app, &other.id, &uri, &[])),
+            (
+                "malformed",
+                authorize_url(&app, &client.id, &format!("{PREFIX}x"), &[]),
+            ),
+            (
+                "another client's",
+                authorize_url(&app, &other.id, &uri, &[]),
+            ),
         ] {
             let body = page(fresh(&url).await).await;
             assert!(body.contains("invalid_request_uri"), "{why}: {body}");
@@ -630,7 +701,11 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        let html = login(&app, &html, "alice", PASSWORD).await.text().await.unwrap();
+        let html = login(&app, &html, "alice", PASSWORD)
+            .await
+            .text()
+            .await
+            .unwrap();
         let p = redirect_params(&consent(&app, &html, "deny").await);
         assert_eq!(param(&p, "error"), Some("access_denied"));
         page(consent(&app, &html, "allow").await).await;
@@ -732,13 +807,10 @@ both_backends!(
         // purged.
         clock.advance(Duration::hours(2));
         let settings = portcullis::app::housekeeping::PurgeSettings::from_config(&app.state.config);
-        let report = portcullis::app::housekeeping::purge(
-            app.state.store.as_ref(),
-            clock.now(),
-            &settings,
-        )
-        .await
-        .unwrap();
+        let report =
+            portcullis::app::housekeeping::purge(app.state.store.as_ref(), clock.now(), &settings)
+                .await
+                .unwrap();
         assert_eq!(report.pushed_requests, 2);
         assert_eq!(stored(&app).await, 0);
     }

@@ -51,10 +51,7 @@ impl<C: ConnectionTrait + Send + Sync> PushedRequestRepository for SeaRepos<C> {
         Ok(())
     }
 
-    async fn pushed_request(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<PushedRequest>, StoreError> {
+    async fn pushed_request(&self, hash: &TokenHash) -> Result<Option<PushedRequest>, StoreError> {
         pushed_requests::Entity::find_by_id(hash.as_str().to_owned())
             .one(&self.conn)
             .await
