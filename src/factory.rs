@@ -136,6 +136,9 @@ pub fn interaction_settings(config: &Config) -> InteractionSettings {
             lockout: a.login_lockout,
         },
         first_party_offline_without_consent: a.first_party_offline_without_consent,
+        par_lifetime: config.par.lifetime,
+        require_pushed: config.par.require,
+        request_uri_external: config.par.request_uri_external,
     }
 }
 

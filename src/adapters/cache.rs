@@ -220,6 +220,9 @@ impl Repositories for CachedStore {
     fn resources(&self) -> &dyn crate::ports::ResourceRepository {
         self.inner.resources()
     }
+    fn pushed_requests(&self) -> &dyn crate::ports::PushedRequestRepository {
+        self.inner.pushed_requests()
+    }
 }
 
 #[async_trait]

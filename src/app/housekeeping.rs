@@ -3,7 +3,8 @@
 //! `jti`s, ended, expired or idle sessions, sign-in throttle rows whose window
 //! and lock are over, mail sent more than a week ago, expired single-use
 //! links, WebAuthn ceremonies nobody answered in time, expired device
-//! authorizations), in bounded batches
+//! authorizations, pushed authorization requests no longer usable), in
+//! bounded batches
 //! so that one purge never holds a long lock. `portcullis purge` runs it
 //! once; `serve` runs it every `PORTCULLIS_PURGE_INTERVAL_SECS`
 //! ([`spawn_periodic`]).
@@ -72,6 +73,9 @@ pub struct PurgeReport {
     /// [`crate::app::backchannel::KEEP_DONE`] ago (pending ones are never
     /// purged).
     pub deliveries: u64,
+    /// Pushed authorization requests (RFC 9126) that expired unused, or
+    /// whose interaction is over.
+    pub pushed_requests: u64,
 }
 
 impl PurgeReport {
@@ -87,6 +91,7 @@ impl PurgeReport {
             + self.ceremonies
             + self.device_codes
             + self.deliveries
+            + self.pushed_requests
     }
 }
 
@@ -156,6 +161,10 @@ pub async fn purge(
         .deliveries()
         .purge_deliveries(now - crate::app::backchannel::KEEP_DONE)
         .await?;
+    report.pushed_requests = store
+        .pushed_requests()
+        .purge_pushed_requests(dead_before)
+        .await?;
     Ok(report)
 }
 
@@ -197,6 +206,7 @@ pub fn spawn_periodic(
                     links = r.links,
                     ceremonies = r.ceremonies,
                     device_codes = r.device_codes,
+                    pushed_requests = r.pushed_requests,
                     "purged expired rows"
                 ),
                 Ok(_) => {}

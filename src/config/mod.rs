@@ -26,6 +26,7 @@ pub mod events;
 pub mod http;
 pub mod keys;
 pub mod mfa;
+pub mod par;
 pub mod registration;
 pub mod self_service;
 pub mod settings;
@@ -37,6 +38,7 @@ pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
 pub use mfa::MfaConfig;
+pub use par::ParConfig;
 pub use registration::{RegistrationConfig, RegistrationMode};
 pub use self_service::{MailTransport, SelfServiceConfig, SignupMode};
 pub use settings::{
@@ -150,6 +152,9 @@ pub struct Config {
     pub self_service: SelfServiceConfig,
     /// TOTP and WebAuthn (issue 17).
     pub mfa: MfaConfig,
+    /// Pushed authorization requests and request objects (RFC 9126, RFC
+    /// 9101).
+    pub par: ParConfig,
 }
 
 impl Config {
@@ -266,6 +271,7 @@ impl Config {
             management_listen,
             registration: registration::parse_registration(&raw)?,
             self_service,
+            par: par::parse_par(&raw)?,
         })
     }
 

@@ -150,6 +150,12 @@ settings! {
         "least time between two polls of one device code (`interval`); a faster poll gets `slow_down` and 5 s more";
     DEVICE_USER_CODE_MAX_FAILURES device_user_code_max_failures: num(1, 1000), Value("10"),
         "wrong user codes one client address (IPv6: its /64) may enter at `/device` within `PORTCULLIS_LOGIN_FAILURE_WINDOW_SECS`; the next is refused for `PORTCULLIS_LOGIN_LOCKOUT_SECS`";
+    PAR_LIFETIME_SECS par_lifetime_secs: num(5, 600), Value("60"),
+        "lifetime of a `request_uri` from `/par` (RFC 9126 §2.2): the first `/authorize` must use it within this time, once";
+    REQUIRE_PAR require_par: Bool, Value("false"),
+        "every client must push its authorization requests to `/par` (RFC 9126 §6; per client: `require_pushed_authorization_requests`); discovery says so";
+    REQUEST_URI_EXTERNAL request_uri_external: Bool, Value("false"),
+        "fetch a `request_uri` that `/par` did not issue (https only, through the outbound client) and use its body as a signed request object (RFC 9101 §5.2); off: `request_uri_not_supported`";
     PKCE_ALLOW_PLAIN pkce_allow_plain: Bool, Value("false"),
         "accept PKCE `plain` (RFC 7636); `S256` always works";
     FIRST_PARTY_OFFLINE_WITHOUT_CONSENT first_party_offline_without_consent: Bool, Value("false"),

@@ -119,11 +119,28 @@ pub enum EventKind {
     /// retried until `PORTCULLIS_DELIVERY_MAX_AGE_SECS`, then given up
     /// (`detail.via` = `abandoned`).
     BackchannelLogoutFailed,
+    /// A client pushed an authorization request to `/par` (RFC 9126 §2);
+    /// `detail.via` = `request_object` when it came as a signed request
+    /// object (RFC 9101).
+    ParRequestPushed,
+    /// `/par` refused a pushed request (`error_code`; `detail.reason` for a
+    /// request object). A client that failed to authenticate is
+    /// `client_authentication_failed` instead.
+    ParRequestRefused,
+    /// `/authorize` (or a form of its interaction) refused a `request_uri`:
+    /// `detail.reason` is `unknown`, `expired`, `used`, `other_client`,
+    /// `interaction` (a form without the interaction's secret, or after it
+    /// ended) or `unavailable` (an external one could not be fetched).
+    RequestUriRefused,
+    /// `/authorize` refused a request object (RFC 9101 §6.3): `detail.reason`
+    /// is `encrypted`, `malformed`, `algorithm`, `keys`, `signature` or
+    /// `claims`.
+    RequestObjectRefused,
 }
 
 impl EventKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 31] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::ConsentGranted,
@@ -151,6 +168,10 @@ impl EventKind {
         Self::DeviceUserCodeFailed,
         Self::BackchannelLogoutDelivered,
         Self::BackchannelLogoutFailed,
+        Self::ParRequestPushed,
+        Self::ParRequestRefused,
+        Self::RequestUriRefused,
+        Self::RequestObjectRefused,
     ];
 
     /// The wire name.
@@ -183,6 +204,10 @@ impl EventKind {
             Self::DeviceUserCodeFailed => "device_user_code_failed",
             Self::BackchannelLogoutDelivered => "backchannel_logout_delivered",
             Self::BackchannelLogoutFailed => "backchannel_logout_failed",
+            Self::ParRequestPushed => "par_request_pushed",
+            Self::ParRequestRefused => "par_request_refused",
+            Self::RequestUriRefused => "request_uri_refused",
+            Self::RequestObjectRefused => "request_object_refused",
         }
     }
 
@@ -197,7 +222,10 @@ impl EventKind {
             | Self::ClientAuthenticationFailed
             | Self::DeviceAuthorizationDenied
             | Self::DeviceUserCodeFailed
-            | Self::BackchannelLogoutFailed => Outcome::Failure,
+            | Self::BackchannelLogoutFailed
+            | Self::ParRequestRefused
+            | Self::RequestUriRefused
+            | Self::RequestObjectRefused => Outcome::Failure,
             _ => Outcome::Success,
         }
     }
@@ -779,6 +807,49 @@ impl Event {
             .detail(DetailKey::Reason, reason)
     }
 
+    /// `par_request_pushed` by `client` for `scopes`; `signed`: in a
+    /// request object (`detail.via` = `request_object`).
+    pub fn par_request_pushed(
+        stamp: EventStamp,
+        client: &ClientId,
+        scopes: &ScopeSet,
+        signed: bool,
+    ) -> Self {
+        let e = Self::new(EventKind::ParRequestPushed, stamp)
+            .client(client)
+            .scopes(scopes)
+            .grant_type(GrantType::AuthorizationCode);
+        if signed {
+            e.detail(DetailKey::Via, "request_object")
+        } else {
+            e
+        }
+    }
+
+    /// `par_request_refused`: `/par` answered `client` with `error`.
+    pub fn par_request_refused(stamp: EventStamp, client: &ClientId, error: &'static str) -> Self {
+        Self::new(EventKind::ParRequestRefused, stamp)
+            .client(client)
+            .grant_type(GrantType::AuthorizationCode)
+            .error(error)
+    }
+
+    /// `request_uri_refused` for `reason` (`unknown`, `expired`, `used`,
+    /// `other_client`, `interaction`, `unavailable`).
+    pub fn request_uri_refused(stamp: EventStamp, reason: &'static str) -> Self {
+        Self::new(EventKind::RequestUriRefused, stamp)
+            .error("invalid_request_uri")
+            .detail(DetailKey::Reason, reason)
+    }
+
+    /// `request_object_refused` for `reason` (`encrypted`, `malformed`,
+    /// `algorithm`, `keys`, `signature`, `claims`).
+    pub fn request_object_refused(stamp: EventStamp, reason: &'static str) -> Self {
+        Self::new(EventKind::RequestObjectRefused, stamp)
+            .error("invalid_request_object")
+            .detail(DetailKey::Reason, reason)
+    }
+
     /// `admin_change` made from the command line: no acting client,
     /// `detail.initiator` `cli`.
     pub fn admin_change_by_cli(stamp: EventStamp, action: &'static str, target: &str) -> Self {
@@ -1168,6 +1239,10 @@ mod tests {
             Event::device_user_code_failed(stamp(), "unknown"),
             Event::backchannel_logout_delivered(stamp(), &c, &u),
             Event::backchannel_logout_failed(stamp(), &c, &u, "status 503"),
+            Event::par_request_pushed(stamp(), &c, &s, true),
+            Event::par_request_refused(stamp(), &c, "invalid_request"),
+            Event::request_uri_refused(stamp(), "used"),
+            Event::request_object_refused(stamp(), "signature"),
         ];
         events
             .into_iter()

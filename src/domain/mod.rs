@@ -6,6 +6,7 @@ pub mod device;
 pub mod event;
 mod ids;
 pub mod mfa;
+pub mod par;
 pub mod password;
 pub mod resource;
 mod scope;

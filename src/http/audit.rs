@@ -16,7 +16,10 @@ use crate::http::extractors::ClientIp;
 use crate::http::middleware::REQUEST_ID;
 use crate::ports::Rng;
 use crate::protocol::device::DeviceReport;
+use crate::protocol::error::ErrorCode;
 use crate::protocol::interaction::{LoginFailure, Report};
+use crate::protocol::par::PushReport;
+use crate::protocol::request::Refusal;
 use crate::protocol::token::TokenReport;
 use crate::state::AppState;
 
@@ -125,6 +128,16 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
         };
         emit(state, meta, with_session(e));
     }
+    if let Some(refusal) = r.refused {
+        let mut e = match refusal {
+            Refusal::RequestUri(reason) => Event::request_uri_refused(stamp(), reason),
+            Refusal::RequestObject(reason) => Event::request_object_refused(stamp(), reason),
+        };
+        if let Some(c) = &r.client_id {
+            e = e.client(c);
+        }
+        emit(state, meta, e);
+    }
     if let (Some(scopes), Some(client), Some(user)) = (&r.code_issued, &r.client_id, &r.subject) {
         emit(
             state,
@@ -137,6 +150,33 @@ pub fn interaction(state: &AppState, meta: &RequestMeta, r: &Report) {
             )),
         );
     }
+}
+
+/// The event of a push to `/par` (RFC 9126 §2) by `client`: pushed, or
+/// refused with `error` (not for a failed dependency, which is logged).
+pub fn par(
+    state: &AppState,
+    meta: &RequestMeta,
+    client: &ClientId,
+    report: &PushReport,
+    error: Option<ErrorCode>,
+) {
+    let e = match (error, &report.scope) {
+        (None, Some(scope)) => {
+            Event::par_request_pushed(stamp_now(state), client, scope, report.signed)
+        }
+        (Some(ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable), _) | (None, None) => {
+            return;
+        }
+        (Some(code), _) => {
+            let e = Event::par_request_refused(stamp_now(state), client, code.as_str());
+            match report.object_refused {
+                Some(reason) => e.detail(DetailKey::Reason, reason),
+                None => e,
+            }
+        }
+    };
+    emit(state, meta, e);
 }
 
 /// `device_authorization_requested` by `client` (RFC 8628 §3.1).

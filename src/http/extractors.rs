@@ -16,6 +16,7 @@ use crate::domain::Client;
 use crate::error::{AppError, AuthScheme};
 use crate::http::audit::{self, RequestMeta};
 use crate::protocol::client_auth::{self, ClientAuthCtx};
+use crate::protocol::endpoints::Endpoint;
 use crate::protocol::error::OAuthError;
 use crate::protocol::params::RawParams;
 use crate::state::AppState;
@@ -158,9 +159,14 @@ impl FromRequest<AppState> for AuthenticatedClient {
             .unwrap_or_default()
             .to_owned();
         let authorization = authorization(&parts.headers).map(str::to_owned);
+        // RFC 9126 §2: the pushed authorization request endpoint also
+        // accepts its own URL as an assertion's audience.
+        let par = (parts.uri.path() == Endpoint::Par.path())
+            .then(|| state.config.endpoint(Endpoint::Par.path()));
         let Form(form) = Form::from_request(Request::from_parts(parts, body), state).await?;
         let t = &state.tokens;
-        let audiences = [t.token_endpoint.as_str(), t.issuer.as_str()];
+        let mut audiences = vec![t.token_endpoint.as_str(), t.issuer.as_str()];
+        audiences.extend(par.as_deref());
         let ctx = ClientAuthCtx {
             store: state.store.as_ref(),
             fetcher: state.client_jwks.as_ref(),

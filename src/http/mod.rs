@@ -49,7 +49,8 @@ fn handler(
     };
     use routes::{
         account, account_security, assets, authorize, device, email, health, introspect, jwks,
-        logout, metrics, mfa_login, passkeys, password, register, revoke, signup, token, userinfo,
+        logout, metrics, mfa_login, par, passkeys, password, register, revoke, signup, token,
+        userinfo,
     };
     Some(match (endpoint, method) {
         (Endpoint::Discovery, Get) => routes::discovery::route(published.clone()),
@@ -153,6 +154,7 @@ fn handler(
         (Endpoint::AdminResource, Get) => get(resources::get_resource),
         (Endpoint::AdminResource, Patch) => patch(resources::patch_resource),
         (Endpoint::AdminResource, Delete) => delete(resources::delete_resource),
+        (Endpoint::Par, Post) => post(par::post_par),
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod mail;
 pub mod mfa;
 pub mod outbound;
+pub mod par;
 pub mod password;
 pub mod repositories;
 pub mod resources;
@@ -30,6 +31,7 @@ pub use mfa::{
     WebAuthn, WebAuthnError,
 };
 pub use outbound::{OutboundError, OutboundHttp, OutboundResponse};
+pub use par::PushedRequestRepository;
 pub use password::{PasswordError, PasswordHasher};
 pub use repositories::{
     AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
@@ -47,6 +49,7 @@ pub mod prelude {
     pub use super::deliveries::DeliveryRepository;
     pub use super::device::DeviceCodeRepository;
     pub use super::mfa::FactorRepository;
+    pub use super::par::PushedRequestRepository;
     pub use super::repositories::{
         AuthorizationCodeRepository, ClientRepository, ConsentRepository, GrantRepository,
         RefreshTokenRepository, RegistrationRepository, Repositories, RevokedTokenRepository,

@@ -566,4 +566,6 @@ pub trait Repositories: Send + Sync {
     fn deliveries(&self) -> &dyn crate::ports::deliveries::DeliveryRepository;
     /// APIs registered for resource indicators (RFC 8707).
     fn resources(&self) -> &dyn crate::ports::resources::ResourceRepository;
+    /// Pushed authorization requests (RFC 9126).
+    fn pushed_requests(&self) -> &dyn crate::ports::par::PushedRequestRepository;
 }

@@ -14,7 +14,8 @@ use super::params::RawParams;
 use super::pkce;
 use super::registrar::ClientRegistrar;
 use crate::domain::mfa::Acr;
-use crate::domain::{Client, ClientId, ClientKind, GrantType, ScopeSet};
+use crate::domain::{Client, ClientId, ClientKind, GrantType, ScopeSet, UserId};
+use crate::ports::KeyProvider;
 
 /// The authorization request parameters we carry through login and consent.
 pub const CARRIED_PARAMS: &[&str] = &[
@@ -63,6 +64,29 @@ pub enum PageError {
     /// Not a registered redirect URI (exact string match).
     #[error("The return address (redirect_uri) is not registered for this application.")]
     UnregisteredRedirect,
+    /// A `request_uri` of `/par` that is unknown, expired, already used or
+    /// another client's, or a continued interaction without its secret
+    /// (RFC 9126 §4: never redirected, the redirect URI is not known yet).
+    #[error(
+        "The application's pushed request (request_uri) is unknown, expired, already used or not this application's (invalid_request_uri). Go back to the application and start again."
+    )]
+    RequestUri,
+    /// An external `request_uri` could not be fetched (RFC 9101 §5.2.3).
+    #[error(
+        "The application's request (request_uri) could not be fetched (invalid_request_uri). Go back to the application and start again."
+    )]
+    RequestUriUnavailable,
+    /// A request object that did not verify, where no verified redirect URI
+    /// can carry the error (RFC 9101 §6.3).
+    #[error(
+        "The application's signed request (request object) could not be verified (invalid_request_object)."
+    )]
+    RequestObject,
+    /// `request` and `request_uri` together, or one of them repeated.
+    #[error(
+        "The request carries both request and request_uri, or one of them twice (invalid_request)."
+    )]
+    RequestConflict,
 }
 
 /// A redirect URI that the client registered, checked by exact match. Only
@@ -184,6 +208,9 @@ pub struct Prompt {
 pub struct AuthorizePolicy {
     /// Accept PKCE `plain`.
     pub pkce_allow_plain: bool,
+    /// Every client must push its requests (`PORTCULLIS_REQUIRE_PAR`, RFC
+    /// 9126 §6).
+    pub require_pushed: bool,
 }
 
 /// A checked authorization request.
@@ -328,8 +355,13 @@ fn refuse(
     }
 }
 
-/// OpenID Connect Core §6 and §7.2.1: request objects and the registration
-/// parameter are not supported; each has its own error code.
+/// What [`validate`] refuses of `request`, `request_uri` and
+/// `registration`. A request object or a pushed request is expanded into
+/// the parameters before validation (`protocol::request`), so a `request`
+/// left here was never verified (refused rather than ignored); a
+/// `request_uri` left here is one of neither form while the operator
+/// allows no external ones (RFC 9101 §5.2: `request_uri_not_supported`);
+/// the registration parameter is not supported (OpenID Connect Core §7.2.1).
 fn unsupported_features(
     params: &RawParams,
     redirect: &VerifiedRedirect,
@@ -337,14 +369,14 @@ fn unsupported_features(
     let bad = |code, text: &'static str| refuse(redirect, code, text);
     if params.get("request").is_some() {
         return Err(bad(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
+            ErrorCode::InvalidRequestObject,
+            "the request object was not verified",
         ));
     }
     if params.get("request_uri").is_some() {
         return Err(bad(
             ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
+            "only request_uri values issued by the pushed authorization request endpoint are supported",
         ));
     }
     if params.get("registration").is_some() {
@@ -461,6 +493,72 @@ pub fn validate(
         acr,
         resources,
     })
+}
+
+/// RFC 9126 §6: a client registered with
+/// `require_pushed_authorization_requests`, or every client when the
+/// operator requires it, may use `/authorize` only with a `request_uri`
+/// from `/par` (`pushed`); otherwise `invalid_request`, redirected (the
+/// client and the redirect URI are verified).
+fn require_pushed(
+    client: &Client,
+    policy: AuthorizePolicy,
+    pushed: bool,
+    redirect: &VerifiedRedirect,
+) -> Result<(), AuthorizeError> {
+    if !pushed && (policy.require_pushed || client.require_pushed_authorization_requests) {
+        return Err(refuse(
+            redirect,
+            ErrorCode::InvalidRequest,
+            "pushed authorization request required",
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies `id_token_hint` (OpenID Connect Core §3.1.2.1): an ID token we
+/// signed, for our issuer; an expired one is still a good hint. The one
+/// verifier is the one RP-initiated logout uses. `Ok`: the hinted `sub`.
+pub fn verify_id_token_hint(
+    keys: &dyn KeyProvider,
+    issuer: &str,
+    params: &RawParams,
+) -> Result<Option<UserId>, OAuthError> {
+    let Some(hint) = params.get("id_token_hint") else {
+        return Ok(None);
+    };
+    let bad = || {
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "id_token_hint is not an ID token this server issued",
+        )
+    };
+    let verified = super::logout::verify_hint(keys, issuer, hint).map_err(|_| bad())?;
+    verified.subject.map(UserId::new).map(Some).ok_or_else(bad)
+}
+
+/// Every check of a request whose client and redirect URI are verified,
+/// shared by `/authorize` (a request, a request object, a pushed request)
+/// and `/par` (which validates what it stores as `/authorize` would, RFC
+/// 9126 §2.1): pushed requests required ([`require_pushed`]; `pushed`: the
+/// request came through `/par`), [`validate`], then `id_token_hint`.
+/// Returns the validated request and the hinted user.
+pub fn check_request(
+    params: &RawParams,
+    client: &Client,
+    redirect: &VerifiedRedirect,
+    policy: AuthorizePolicy,
+    pushed: bool,
+    keys: &dyn KeyProvider,
+    issuer: &str,
+) -> Result<(ValidatedAuthorize, Option<UserId>), AuthorizeError> {
+    require_pushed(client, policy, pushed, redirect)?;
+    let validated = validate(params, client, redirect, policy)?;
+    let hinted = verify_id_token_hint(keys, issuer, params).map_err(|error| AuthorizeError {
+        error,
+        redirect: redirect.clone(),
+    })?;
+    Ok((validated, hinted))
 }
 
 /// RFC 8707 §2: each `resource` in the client's `allowed_resources` (which
@@ -726,6 +824,7 @@ mod tests {
     const BASE: &str = "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3D1&response_type=code&scope=openid&state=xyz";
     const POLICY: AuthorizePolicy = AuthorizePolicy {
         pkce_allow_plain: false,
+        require_pushed: false,
     };
 
     fn run(extra: &str, public: bool) -> Result<ValidatedAuthorize, ErrorCode> {
@@ -781,7 +880,7 @@ mod tests {
         use ErrorCode::*;
         let cases: &[(&str, bool, ErrorCode)] = &[
             ("&scope=openid", false, InvalidRequest), // repeated (RFC 6749 §3.1)
-            ("&request=eyJ", false, RequestNotSupported), // OIDC Core §6
+            ("&request=eyJ", false, InvalidRequestObject), // never verified: refused
             (
                 "&request_uri=https%3A%2F%2Fx",
                 false,
@@ -838,6 +937,31 @@ mod tests {
                 .code,
             UnauthorizedClient
         );
+    }
+
+    #[test]
+    fn a_client_that_must_push_gets_invalid_request_for_a_plain_request() {
+        // RFC 9126 §6: per client, or for every client (PORTCULLIS_REQUIRE_PAR).
+        let p = RawParams::parse(BASE.as_bytes());
+        let mut c = client(false);
+        let r = verify_client_and_redirect(&p, Some(&c)).unwrap();
+        assert!(require_pushed(&c, POLICY, false, &r).is_ok());
+        let everyone = AuthorizePolicy {
+            require_pushed: true,
+            ..POLICY
+        };
+        let e = require_pushed(&c, everyone, false, &r).unwrap_err();
+        assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+        assert_eq!(e.error.description, "pushed authorization request required");
+        assert_eq!(
+            e.redirect.state(),
+            Some("xyz"),
+            "redirected: the client is verified"
+        );
+        assert!(require_pushed(&c, everyone, true, &r).is_ok());
+        c.require_pushed_authorization_requests = true;
+        assert!(require_pushed(&c, POLICY, false, &r).is_err());
+        assert!(require_pushed(&c, POLICY, true, &r).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use oxide_auth::primitives::registrar::Registrar as _;
 use super::params::MAX_VALUE_LEN;
 use super::registrar::ClientRegistrar;
 use crate::domain::{Client, ClientId, RevokedAccessToken, TokenEndpointAuthMethod};
-use crate::ports::Store;
+use crate::ports::{JwsAlg, Store};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::jwt;
 use crate::protocol::params::RawParams;
@@ -394,35 +394,27 @@ async fn verify_assertion(
     audiences: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
-    let (header, _) = jwt::split_compact(assertion)
-        .ok_or_else(|| invalid_client("malformed client assertion"))?;
-    let alg = header
-        .get("alg")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let kid = header
-        .get("kid")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    if !matches!(alg.as_str(), "RS256" | "ES256" | "PS256") {
-        return Err(invalid_client(
-            "client assertion algorithm must be RS256, ES256 or PS256",
-        ));
-    }
-    let claims =
-        match verify_with_client_keys(client, assertion, &alg, kid.as_deref(), fetcher, false)
-            .await?
-        {
-            Some(c) => c,
-            None if client.jwks_uri.is_some() => {
-                // The client may have rotated its keys: fetch once more.
-                verify_with_client_keys(client, assertion, &alg, kid.as_deref(), fetcher, true)
-                    .await?
-                    .ok_or_else(|| invalid_client("client assertion signature does not verify"))?
+    let claims = verify_client_jws(client, assertion, fetcher)
+        .await
+        .map_err(|e| match e {
+            ClientJwsError::Malformed => invalid_client("malformed client assertion"),
+            ClientJwsError::Algorithm => {
+                invalid_client("client assertion algorithm must be RS256, ES256 or PS256")
             }
-            None => return Err(invalid_client("client assertion signature does not verify")),
-        };
+            ClientJwsError::NoKeys => invalid_client("the client has no registered keys"),
+            ClientJwsError::KeysUnavailable(e) => OAuthError::new(
+                ErrorCode::InvalidClient,
+                "the client's jwks_uri could not be fetched",
+            )
+            .with_source(e),
+            ClientJwsError::InvalidKeys(e) => {
+                OAuthError::new(ErrorCode::InvalidClient, "the client's JWK Set is invalid")
+                    .with_source(e)
+            }
+            ClientJwsError::Signature => {
+                invalid_client("client assertion signature does not verify")
+            }
+        })?;
     let (jti, exp) = check_assertion_claims(&claims, &client.id, audiences, now)?;
     // One use per jti (RFC 7523 §3 item 7), decided by ONE unique insert
     // (docs/SECURITY.md invariant 15): of parallel requests carrying the same
@@ -554,47 +546,94 @@ fn assertion_replay_key(client: &ClientId, jti: &str) -> String {
     )
 }
 
+/// The algorithms a JWS signed by a client may use (client assertions,
+/// request objects): RS256, ES256, PS256 (the order discovery lists them);
+/// never `none`, never an HMAC (a client's secret is stored only as a hash).
+pub const CLIENT_JWS_ALGS: [JwsAlg; 3] = JwsAlg::ALL;
+
+/// Why a JWS a client signed was refused ([`verify_client_jws`]).
+#[derive(Debug)]
+pub enum ClientJwsError {
+    /// Not a JWS compact serialization ([`jwt::split_compact`]).
+    Malformed,
+    /// `alg` is not one of [`CLIENT_JWS_ALGS`].
+    Algorithm,
+    /// The client registered no keys (`jwks`, `jwks_uri`).
+    NoKeys,
+    /// The client's `jwks_uri` could not be fetched (the cause, for the log).
+    KeysUnavailable(String),
+    /// The client's JWK Set is not one.
+    InvalidKeys(josekit::JoseError),
+    /// No key of the client verifies the signature.
+    Signature,
+}
+
+/// Verifies a JWS compact serialization signed by `client` with one of its
+/// registered keys (`jwks`, or `jwks_uri` through `fetcher` and its cache;
+/// when no key verifies it, the `jwks_uri` is fetched once more, as the
+/// client may have rotated), with an algorithm of [`CLIENT_JWS_ALGS`], and
+/// returns its claims. The one verifier of what clients sign: client
+/// assertions (RFC 7523) and request objects (RFC 9101). The claims are
+/// the caller's to check.
+pub async fn verify_client_jws(
+    client: &Client,
+    token: &str,
+    fetcher: &dyn ClientJwksFetcher,
+) -> Result<serde_json::Map<String, serde_json::Value>, ClientJwsError> {
+    let (header, _) = jwt::split_compact(token).ok_or(ClientJwsError::Malformed)?;
+    let alg = header
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .and_then(|a| CLIENT_JWS_ALGS.into_iter().find(|c| c.as_str() == a))
+        .ok_or(ClientJwsError::Algorithm)?;
+    let kid = header.get("kid").and_then(|v| v.as_str());
+    match verify_with_client_keys(client, token, alg, kid, fetcher, false).await? {
+        Some(c) => Ok(c),
+        None if client.jwks_uri.is_some() && client.jwks.is_none() => {
+            verify_with_client_keys(client, token, alg, kid, fetcher, true)
+                .await?
+                .ok_or(ClientJwsError::Signature)
+        }
+        None => Err(ClientJwsError::Signature),
+    }
+}
+
 async fn verify_with_client_keys(
     client: &Client,
-    assertion: &str,
-    alg: &str,
+    token: &str,
+    alg: JwsAlg,
     kid: Option<&str>,
     fetcher: &dyn ClientJwksFetcher,
     refresh: bool,
-) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ClientJwsError> {
     let doc = match (&client.jwks, &client.jwks_uri) {
         (Some(jwks), _) => jwks.clone(),
-        (None, Some(uri)) => fetcher.fetch(uri, refresh).await.map_err(|e| {
-            OAuthError::new(
-                ErrorCode::InvalidClient,
-                "the client's jwks_uri could not be fetched",
-            )
-            .with_source(e)
-        })?,
-        (None, None) => return Err(invalid_client("the client has no registered keys")),
+        (None, Some(uri)) => fetcher
+            .fetch(uri, refresh)
+            .await
+            .map_err(ClientJwsError::KeysUnavailable)?,
+        (None, None) => return Err(ClientJwsError::NoKeys),
     };
-    let set = josekit::jwk::JwkSet::from_bytes(doc.as_bytes()).map_err(|e| {
-        OAuthError::new(ErrorCode::InvalidClient, "the client's JWK Set is invalid").with_source(e)
-    })?;
+    let set =
+        josekit::jwk::JwkSet::from_bytes(doc.as_bytes()).map_err(ClientJwsError::InvalidKeys)?;
     let candidates: Vec<&josekit::jwk::Jwk> = match kid {
         Some(k) => set.get(k),
         None => set.keys(),
     };
     for jwk in candidates {
         let verified = match alg {
-            "RS256" => josekit::jws::RS256
+            JwsAlg::Rs256 => josekit::jws::RS256
                 .verifier_from_jwk(jwk)
                 .ok()
-                .map(|v| josekit::jwt::decode_with_verifier(assertion, &v)),
-            "PS256" => josekit::jws::PS256
+                .map(|v| josekit::jwt::decode_with_verifier(token, &v)),
+            JwsAlg::Ps256 => josekit::jws::PS256
                 .verifier_from_jwk(jwk)
                 .ok()
-                .map(|v| josekit::jwt::decode_with_verifier(assertion, &v)),
-            "ES256" => josekit::jws::ES256
+                .map(|v| josekit::jwt::decode_with_verifier(token, &v)),
+            JwsAlg::Es256 => josekit::jws::ES256
                 .verifier_from_jwk(jwk)
                 .ok()
-                .map(|v| josekit::jwt::decode_with_verifier(assertion, &v)),
-            _ => None,
+                .map(|v| josekit::jwt::decode_with_verifier(token, &v)),
         };
         if let Some(Ok((payload, _))) = verified {
             return Ok(Some(payload.claims_set().clone()));

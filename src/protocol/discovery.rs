@@ -20,9 +20,10 @@ use crate::ports::JwsAlg;
 /// MUST be present when one of them is listed).
 const JWT_AUTH_METHODS: [&str; 2] = ["private_key_jwt", "client_secret_jwt"];
 
-/// The algorithms a client assertion (`private_key_jwt`, RFC 7523) may be
-/// signed with: the ones the server verifies (`token::client_auth`).
-pub const CLIENT_ASSERTION_ALGS: [JwsAlg; 3] = JwsAlg::ALL;
+/// The algorithms a client assertion (`private_key_jwt`, RFC 7523) or a
+/// request object (RFC 9101) may be signed with: the ones the server
+/// verifies (`client_auth::verify_client_jws`).
+pub const CLIENT_ASSERTION_ALGS: [JwsAlg; 3] = super::client_auth::CLIENT_JWS_ALGS;
 
 /// What the server implements beyond its endpoints: the values it
 /// supports.
@@ -41,6 +42,9 @@ pub struct DiscoveryCapabilities {
     pub response_modes: Vec<&'static str>,
     /// `code_challenge_methods_supported` (RFC 7636 §4.3; RFC 8414 §2).
     pub code_challenge_methods: Vec<&'static str>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §5): every client
+    /// must use `/par` (`PORTCULLIS_REQUIRE_PAR`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl DiscoveryCapabilities {
@@ -83,6 +87,7 @@ impl DiscoveryCapabilities {
             ],
             response_modes: vec!["query", "form_post"],
             code_challenge_methods: vec!["S256"],
+            require_pushed_authorization_requests: false,
         }
     }
 }
@@ -108,6 +113,8 @@ struct Document<'a> {
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
+    request_object_signing_alg_values_supported: Vec<&'static str>,
+    require_pushed_authorization_requests: bool,
     authorization_response_iss_parameter_supported: bool,
     backchannel_logout_supported: bool,
     backchannel_logout_session_supported: bool,
@@ -168,9 +175,16 @@ pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsA
         acr_values_supported: Acr::ALL.iter().map(|a| a.as_str()).collect(),
         code_challenge_methods_supported: &caps.code_challenge_methods,
         claims_parameter_supported: false,
-        request_parameter_supported: false,
-        // Discovery §3: the default is true, so say false.
-        request_uri_parameter_supported: false,
+        // RFC 9101: signed request objects (`request`) at /authorize and
+        // /par, and `request_uri`s of /par (RFC 9126 §4; external ones only
+        // when the operator allows them).
+        request_parameter_supported: true,
+        request_uri_parameter_supported: true,
+        request_object_signing_alg_values_supported: CLIENT_ASSERTION_ALGS
+            .iter()
+            .map(|a| a.as_str())
+            .collect(),
+        require_pushed_authorization_requests: caps.require_pushed_authorization_requests,
         // RFC 9207 §3: the authorization response carries `iss`.
         authorization_response_iss_parameter_supported: true,
         // Back-Channel Logout 1.0 §2.1: logout tokens are sent, and carry
@@ -210,7 +224,17 @@ mod tests {
             d["id_token_signing_alg_values_supported"],
             serde_json::json!(["RS256", "ES256"])
         );
-        assert_eq!(d["request_uri_parameter_supported"], false);
+        assert_eq!(d["request_parameter_supported"], true);
+        assert_eq!(d["request_uri_parameter_supported"], true);
+        assert_eq!(
+            d["request_object_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "ES256", "PS256"])
+        );
+        assert_eq!(d["require_pushed_authorization_requests"], false);
+        assert_eq!(
+            d["pushed_authorization_request_endpoint"],
+            "https://id.example/par"
+        );
         assert_eq!(d["authorization_response_iss_parameter_supported"], true);
         assert_eq!(d["backchannel_logout_supported"], true);
         assert_eq!(d["backchannel_logout_session_supported"], true);

@@ -241,11 +241,13 @@ pub enum Endpoint {
     AdminResources,
     /// Admin API: one registered API.
     AdminResource,
+    /// Pushed authorization request endpoint (RFC 9126 §2).
+    Par,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 70] = [
+    pub const ALL: [Self; 71] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -316,6 +318,7 @@ impl Endpoint {
         Self::DeviceConsent,
         Self::AdminResources,
         Self::AdminResource,
+        Self::Par,
     ];
 
     /// The path, under the issuer. Segments in braces (`{client_id}`) are
@@ -392,6 +395,7 @@ impl Endpoint {
             Self::DeviceConsent => "/device/consent",
             Self::AdminResources => "/admin/v1/resources",
             Self::AdminResource => "/admin/v1/resources/{resource_id}",
+            Self::Par => "/par",
         }
     }
 
@@ -454,6 +458,7 @@ impl Endpoint {
             Self::Login
             | Self::Consent
             | Self::Token
+            | Self::Par
             | Self::Revoke
             | Self::Introspect
             | Self::LogoutConfirm => &[Method::Post],
@@ -491,6 +496,7 @@ impl Endpoint {
             Self::Introspect => Some("introspection_endpoint"),
             Self::Logout => Some("end_session_endpoint"),
             Self::DeviceAuthorization => Some("device_authorization_endpoint"),
+            Self::Par => Some("pushed_authorization_request_endpoint"),
             // Advertised only while registration is on (`protocol::discovery`).
             Self::Register => Some("registration_endpoint"),
             _ => None,
@@ -505,7 +511,8 @@ impl Endpoint {
             | Self::UserInfo
             | Self::Revoke
             | Self::Introspect
-            | Self::DeviceAuthorization => Some(CorsPolicy::Api),
+            | Self::DeviceAuthorization
+            | Self::Par => Some(CorsPolicy::Api),
             _ => None,
         }
     }
@@ -515,7 +522,11 @@ impl Endpoint {
         match self {
             // Registration is reachable without a client: it counts as a
             // token-endpoint call.
-            Self::Token | Self::Register | Self::DeviceAuthorization => Some(RateLimit::Token),
+            // RFC 9126 §2: the pushed request is the token endpoint's kind
+            // of call (an authenticated client's POST).
+            Self::Token | Self::Register | Self::DeviceAuthorization | Self::Par => {
+                Some(RateLimit::Token)
+            }
             Self::Authorize => Some(RateLimit::Authorize),
             // Every form that checks a password or sends a mail counts as a
             // sign-in attempt of its address.
@@ -543,7 +554,10 @@ impl Endpoint {
     /// `*_endpoint_auth_methods_supported`); empty where they do not.
     pub const fn client_auth_methods(self) -> &'static [&'static str] {
         match self {
-            Self::Token | Self::Revoke | Self::DeviceAuthorization => TOKEN_AUTH_METHODS,
+            // RFC 9126 §2: the token endpoint's client authentication.
+            Self::Token | Self::Revoke | Self::DeviceAuthorization | Self::Par => {
+                TOKEN_AUTH_METHODS
+            }
             Self::Introspect => INTROSPECTION_AUTH_METHODS,
             _ => &[],
         }

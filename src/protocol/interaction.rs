@@ -6,22 +6,23 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::authorize::{
-    self, Authentication, AuthorizePolicy, CARRIED_PARAMS, ConsentPolicy, Next, PageError,
-    Progress, ValidatedAuthorize, VerifiedRedirect,
+    self, Authentication, AuthorizePolicy, ConsentPolicy, Next, PageError, Progress,
+    ValidatedAuthorize, VerifiedRedirect,
 };
 use super::client_address::throttle_address;
+use super::client_auth::ClientJwksFetcher;
 use super::error::{ErrorCode, OAuthError};
 use super::mfa::{has_second_factor, use_recovery_code, verify_totp};
-use super::params::RawParams;
 use super::passkey;
+use super::request::{self, Entry, Refusal, Resolved, Unresolved};
 use crate::domain::mfa::{Acr, CeremonyKind, FactorUsed, acr_of, amr_after};
 use crate::domain::{
     AuthorizationCode, Client, ClientId, Consent, Grant, ScopeSet, Session, TokenHash, User,
     UserId, Username,
 };
 use crate::ports::{
-    Clock, KeyProvider, PasswordHasher, Reservation, Rng, SecretBox, Store, ThrottlePolicy,
-    WebAuthn,
+    Clock, KeyProvider, OutboundHttp, PasswordHasher, Reservation, Rng, SecretBox, Store,
+    ThrottlePolicy, WebAuthn,
 };
 
 /// How long a sign-in counts as "just now" for the consent step that
@@ -57,6 +58,16 @@ pub struct InteractionSettings {
     /// Refuse sign-in until the user's address is verified
     /// (`PORTCULLIS_REQUIRE_VERIFIED_EMAIL`).
     pub require_verified_email: bool,
+    /// How long a `request_uri` from `/par` may be used
+    /// (`PORTCULLIS_PAR_LIFETIME_SECS`, RFC 9126 §2.2).
+    pub par_lifetime: Duration,
+    /// Every client must push its authorization requests
+    /// (`PORTCULLIS_REQUIRE_PAR`, RFC 9126 §6).
+    pub require_pushed: bool,
+    /// Fetch a `request_uri` that `/par` did not issue (https only,
+    /// through the outbound client) as a request object
+    /// (`PORTCULLIS_REQUEST_URI_EXTERNAL`, RFC 9101 §5.2).
+    pub request_uri_external: bool,
 }
 
 /// The ports the interaction uses.
@@ -75,6 +86,10 @@ pub struct Ctx<'a> {
     pub secrets: &'a dyn SecretBox,
     /// The WebAuthn relying party (passkeys).
     pub webauthn: &'a dyn WebAuthn,
+    /// Clients' JWK Sets (request objects signed with a `jwks_uri` key).
+    pub client_jwks: &'a dyn ClientJwksFetcher,
+    /// The outbound client (external `request_uri`s).
+    pub outbound: &'a dyn OutboundHttp,
     /// Settings.
     pub settings: &'a InteractionSettings,
 }
@@ -240,6 +255,8 @@ pub struct Report {
     pub code_issued: Option<ScopeSet>,
     /// An error was sent to the client.
     pub error_sent: Option<ErrorCode>,
+    /// A request object or a `request_uri` was refused, and why.
+    pub refused: Option<Refusal>,
 }
 
 /// A new session to set in the cookie.
@@ -265,41 +282,67 @@ fn error_response(redirect: &VerifiedRedirect, issuer: &str, err: &OAuthError) -
 
 struct Checked {
     client: Client,
-    params: RawParams,
     validated: ValidatedAuthorize,
     /// The `sub` of a verified `id_token_hint`.
     hinted: Option<UserId>,
+    /// What the interaction's forms carry (`protocol::request`).
+    carried: String,
+    /// The pushed request this is (RFC 9126), if any.
+    pushed: Option<TokenHash>,
 }
 
-/// Verifies `id_token_hint` (OpenID Connect Core §3.1.2.1): an ID token we
-/// signed, for our issuer; an expired one is still a good hint. The one
-/// verifier is the one RP-initiated logout uses.
-fn verify_id_token_hint(ctx: &Ctx<'_>, params: &RawParams) -> Result<Option<UserId>, OAuthError> {
-    let Some(hint) = params.get("id_token_hint") else {
-        return Ok(None);
-    };
-    let bad = || {
-        OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "id_token_hint is not an ID token this server issued",
-        )
-    };
-    let verified =
-        super::logout::verify_hint(ctx.keys, &ctx.settings.issuer, hint).map_err(|_| bad())?;
-    verified.subject.map(UserId::new).map(Some).ok_or_else(bad)
+/// An error for the client at `redirect`. A pushed request's answer
+/// completes it (one conditional update: at most one answer, code or
+/// error); when another answer came first, an error page instead.
+async fn respond_error(
+    ctx: &Ctx<'_>,
+    pushed: Option<&TokenHash>,
+    redirect: &VerifiedRedirect,
+    err: &OAuthError,
+    report: &mut Report,
+) -> Result<Outcome, OAuthError> {
+    if let Some(hash) = pushed
+        && !ctx
+            .store
+            .pushed_requests()
+            .complete_pushed_request(hash, ctx.clock.now())
+            .await?
+    {
+        report.refused = Some(Refusal::RequestUri("used"));
+        return Ok(Outcome::Page(PageError::RequestUri));
+    }
+    report.error_sent = Some(err.code);
+    Ok(error_response(redirect, &ctx.settings.issuer, err))
 }
 
-/// Parses and checks a request; `Err` is the outcome to show at once.
+/// Reads the request (`protocol::request`: its query, a request object or
+/// a pushed request) and checks it; `Err` is the outcome to show at once.
 async fn check(
     ctx: &Ctx<'_>,
     request: &[u8],
+    entry: Entry,
     report: &mut Report,
 ) -> Result<Result<Checked, Outcome>, OAuthError> {
-    let params = RawParams::parse(request);
-    let client = match params.get("client_id").and_then(ClientId::parse) {
-        Some(id) if !params.is_repeated("client_id") => ctx.store.clients().get_client(&id).await?,
-        _ => None,
+    let resolved = match request::resolve(ctx, request, entry).await? {
+        Ok(r) => r,
+        Err(not) => {
+            report.refused = not.refusal;
+            report.client_id = not.client;
+            return Ok(Err(match not.outcome {
+                Unresolved::Page(page) => Outcome::Page(page),
+                Unresolved::Redirect(redirect, err) => {
+                    report.error_sent = Some(err.code);
+                    error_response(&redirect, &ctx.settings.issuer, &err)
+                }
+            }));
+        }
     };
+    let Resolved {
+        params,
+        carried,
+        client,
+        pushed,
+    } = resolved;
     let redirect = match authorize::verify_client_and_redirect(&params, client.as_ref()) {
         Ok(r) => r,
         Err(page) => return Ok(Err(Outcome::Page(page))),
@@ -310,32 +353,32 @@ async fn check(
     report.client_id = Some(client.id.clone());
     let policy = AuthorizePolicy {
         pkce_allow_plain: ctx.settings.pkce_allow_plain,
+        require_pushed: ctx.settings.require_pushed,
     };
-    match authorize::validate(&params, &client, &redirect, policy) {
-        Ok(validated) => match verify_id_token_hint(ctx, &params) {
-            Ok(hinted) => Ok(Ok(Checked {
-                client,
-                params,
-                validated,
-                hinted,
-            })),
-            Err(e) => {
-                report.error_sent = Some(e.code);
-                Ok(Err(error_response(
-                    &validated.redirect,
-                    &ctx.settings.issuer,
-                    &e,
-                )))
-            }
-        },
-        Err(e) => {
-            report.error_sent = Some(e.error.code);
-            Ok(Err(error_response(
-                &e.redirect,
-                &ctx.settings.issuer,
-                &e.error,
-            )))
-        }
+    match authorize::check_request(
+        &params,
+        &client,
+        &redirect,
+        policy,
+        pushed.is_some(),
+        ctx.keys,
+        &ctx.settings.issuer,
+    ) {
+        Ok((validated, hinted)) => Ok(Ok(Checked {
+            client,
+            validated,
+            hinted,
+            carried,
+            pushed,
+        })),
+        Err(e) => Ok(Err(respond_error(
+            ctx,
+            pushed.as_ref(),
+            &e.redirect,
+            &e.error,
+            report,
+        )
+        .await?)),
     }
 }
 
@@ -365,8 +408,9 @@ async fn authentication(
     }))
 }
 
-/// Runs the authorization request `request` (query or form body) for the
-/// session (if any). `Err` means a dependency failed (a page with 500/503).
+/// Runs the authorization request `request` (query or form body of
+/// `/authorize`) for the session (if any). `Err` means a dependency failed
+/// (a page with 500/503).
 pub async fn authorize(
     ctx: &Ctx<'_>,
     request: &[u8],
@@ -374,11 +418,21 @@ pub async fn authorize(
     progress: Progress,
     report: &mut Report,
 ) -> Result<Outcome, OAuthError> {
-    let c = match check(ctx, request, report).await? {
-        Ok(c) => c,
-        Err(outcome) => return Ok(outcome),
-    };
-    let carried = c.params.encode_only(CARRIED_PARAMS);
+    match check(ctx, request, Entry::Authorize, report).await? {
+        Ok(c) => proceed(ctx, c, session, progress, report).await,
+        Err(outcome) => Ok(outcome),
+    }
+}
+
+/// The checked request goes on: login, second factor, consent or the code.
+async fn proceed(
+    ctx: &Ctx<'_>,
+    c: Checked,
+    session: Option<&LiveSession>,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<Outcome, OAuthError> {
+    let carried = c.carried.clone();
     let now = ctx.clock.now();
     let consent = match session {
         Some(s) => {
@@ -407,14 +461,7 @@ pub async fn authorize(
         now,
     );
     match next {
-        Err(e) => {
-            report.error_sent = Some(e.code);
-            Ok(error_response(
-                &c.validated.redirect,
-                &ctx.settings.issuer,
-                &e,
-            ))
-        }
+        Err(e) => respond_error(ctx, c.pushed.as_ref(), &c.validated.redirect, &e, report).await,
         Ok(Next::Login) => {
             let wrong_account = auth.is_some_and(|a| !a.matches_hint);
             let login_hint = match (c.validated.login_hint, &c.hinted) {
@@ -464,7 +511,7 @@ pub async fn authorize(
             let Some(s) = session else {
                 return Err(OAuthError::server_error("issuing without a session"));
             };
-            issue_code(ctx, &c.validated, s, now, report).await
+            issue_code(ctx, &c.validated, c.pushed.as_ref(), s, now, report).await
         }
     }
 }
@@ -472,6 +519,7 @@ pub async fn authorize(
 async fn issue_code(
     ctx: &Ctx<'_>,
     v: &ValidatedAuthorize,
+    pushed: Option<&TokenHash>,
     s: &LiveSession,
     now: DateTime<Utc>,
     report: &mut Report,
@@ -512,6 +560,17 @@ async fn issue_code(
         consumed_at: None,
     };
     let uow = ctx.store.begin().await?;
+    // RFC 9126 §4: a pushed request yields at most one code; its completion
+    // commits with the code, or nothing does.
+    if let Some(hash) = pushed
+        && !uow
+            .pushed_requests()
+            .complete_pushed_request(hash, now)
+            .await?
+    {
+        report.refused = Some(Refusal::RequestUri("used"));
+        return Ok(Outcome::Page(PageError::RequestUri));
+    }
     uow.grants().insert_grant(&grant).await?;
     uow.codes().insert_code(&record).await?;
     uow.commit().await?;
@@ -1147,7 +1206,7 @@ pub async fn login(
     previous: Option<&LiveSession>,
     report: &mut Report,
 ) -> Result<(Outcome, Option<NewSession>), OAuthError> {
-    let c = match check(ctx, form.request.as_bytes(), report).await? {
+    let c = match check(ctx, form.request.as_bytes(), Entry::Carried, report).await? {
         Ok(c) => c,
         Err(outcome) => return Ok((outcome, None)),
     };
@@ -1167,7 +1226,7 @@ pub async fn login(
             let page = Outcome::SecondFactor {
                 client_name: c.client.name.clone(),
                 redirect_uri: c.validated.redirect.uri().to_owned(),
-                request: c.params.encode_only(CARRIED_PARAMS),
+                request: c.carried.clone(),
                 offered: offered_factors(ctx, &live.user.id).await?,
                 passkey_only: c.validated.acr.required() == Acr::PhishingResistant,
                 message: None,
@@ -1179,15 +1238,15 @@ pub async fn login(
                 ErrorCode::UnmetAuthenticationRequirements,
                 "the user cannot meet the required authentication context class",
             );
-            report.error_sent = Some(err.code);
-            let outcome = error_response(&c.validated.redirect, &ctx.settings.issuer, &err);
+            let outcome =
+                respond_error(ctx, c.pushed.as_ref(), &c.validated.redirect, &err, report).await?;
             return Ok((outcome, None));
         }
         SignIn::Refused(message) => {
             let page = Outcome::Login {
                 client_name: c.client.name.clone(),
                 redirect_uri: c.validated.redirect.uri().to_owned(),
-                request: c.params.encode_only(CARRIED_PARAMS),
+                request: c.carried.clone(),
                 login_hint: Some(form.credentials.username.to_owned()),
                 message: Some(message),
             };
@@ -1198,7 +1257,7 @@ pub async fn login(
         just_authenticated: true,
         just_consented: false,
     };
-    let outcome = authorize(ctx, form.request.as_bytes(), Some(&*live), progress, report).await?;
+    let outcome = proceed(ctx, c, Some(&*live), progress, report).await?;
     Ok((outcome, Some(new)))
 }
 
@@ -1259,14 +1318,13 @@ pub async fn factor_login(
     origin: Origin<'_>,
     report: &mut Report,
 ) -> Result<(Outcome, Option<NewSession>), OAuthError> {
-    let c = match check(ctx, request.as_bytes(), report).await? {
+    let c = match check(ctx, request.as_bytes(), Entry::Carried, report).await? {
         Ok(c) => c,
         Err(outcome) => return Ok((outcome, None)),
     };
     let result = match step {
         Step::SecondFactor(None, _) => {
-            let mut outcome =
-                authorize(ctx, request.as_bytes(), None, Progress::default(), report).await?;
+            let mut outcome = proceed(ctx, c, None, Progress::default(), report).await?;
             if let Outcome::Login { message, .. } = &mut outcome {
                 *message = Some(LoginMessage::SignInExpired);
             }
@@ -1278,14 +1336,7 @@ pub async fn factor_login(
                 // asks more than the session proved (a step-up); otherwise
                 // the request goes on as it would (a sign-in for
                 // `prompt=login`, the consent, the code), nothing verified.
-                let outcome = authorize(
-                    ctx,
-                    request.as_bytes(),
-                    Some(session),
-                    Progress::default(),
-                    report,
-                )
-                .await?;
+                let outcome = proceed(ctx, c, Some(session), Progress::default(), report).await?;
                 return Ok((outcome, None));
             }
             match second_factor(ctx, session, proof, origin, report).await? {
@@ -1321,15 +1372,14 @@ pub async fn factor_login(
                 just_authenticated: signed_in_now,
                 just_consented: false,
             };
-            let outcome =
-                authorize(ctx, request.as_bytes(), Some(&*live), progress, report).await?;
+            let outcome = proceed(ctx, c, Some(&*live), progress, report).await?;
             Ok((outcome, Some(new)))
         }
         Err((Some(session), message)) => {
             let page = Outcome::SecondFactor {
                 client_name: c.client.name,
                 redirect_uri: c.validated.redirect.uri().to_owned(),
-                request: c.params.encode_only(CARRIED_PARAMS),
+                request: c.carried,
                 offered: offered_factors(ctx, &session.user.id).await?,
                 passkey_only: c.validated.acr.required() == Acr::PhishingResistant,
                 message: Some(message),
@@ -1340,7 +1390,7 @@ pub async fn factor_login(
             let page = Outcome::Login {
                 client_name: c.client.name,
                 redirect_uri: c.validated.redirect.uri().to_owned(),
-                request: c.params.encode_only(CARRIED_PARAMS),
+                request: c.carried,
                 login_hint: c.validated.login_hint,
                 message: Some(message),
             };
@@ -1357,25 +1407,20 @@ pub async fn consent(
     session: Option<&LiveSession>,
     report: &mut Report,
 ) -> Result<Outcome, OAuthError> {
-    let c = match check(ctx, request.as_bytes(), report).await? {
+    let c = match check(ctx, request.as_bytes(), Entry::Carried, report).await? {
         Ok(c) => c,
         Err(outcome) => return Ok(outcome),
     };
     let Some(s) = session else {
         // The session ended meanwhile: start over with a sign-in.
-        return authorize(ctx, request.as_bytes(), None, Progress::default(), report).await;
+        return proceed(ctx, c, None, Progress::default(), report).await;
     };
     report.subject = Some(s.user.id.clone());
     report.session_id = Some(s.session.id.clone());
     if !allow {
         report.consent = Some(Err(c.validated.scope.clone()));
         let err = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-        report.error_sent = Some(err.code);
-        return Ok(error_response(
-            &c.validated.redirect,
-            &ctx.settings.issuer,
-            &err,
-        ));
+        return respond_error(ctx, c.pushed.as_ref(), &c.validated.redirect, &err, report).await;
     }
     let now = ctx.clock.now();
     record_consent(ctx, &s.user.id, &c.client.id, &c.validated.scope, now).await?;
@@ -1389,7 +1434,7 @@ pub async fn consent(
             && fresh_sign_in(ctx, s, sign_in_window(v.max_age), now).await?,
         just_consented: true,
     };
-    authorize(ctx, request.as_bytes(), Some(s), progress, report).await
+    proceed(ctx, c, Some(s), progress, report).await
 }
 
 /// Records that `user` granted `scope` to `client` (added to what they
@@ -1485,6 +1530,9 @@ mod tests {
             ip_throttle: policy(100),
             first_party_offline_without_consent: false,
             require_verified_email: false,
+            par_lifetime: Duration::seconds(60),
+            require_pushed: false,
+            request_uri_external: false,
         };
         let user = UserId::new("u-1".to_owned());
         let keys = factor_throttle_keys(&s, &user, "192.0.2.7");

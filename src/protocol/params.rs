@@ -82,6 +82,31 @@ impl RawParams {
         self.oversized.iter().next().map(String::as_str)
     }
 
+    /// These parameters without `names` (e.g. a pushed request without the
+    /// client's credentials).
+    #[must_use]
+    pub fn without(&self, names: &[&str]) -> Self {
+        let mut out = self.clone();
+        for name in names {
+            out.values.remove(*name);
+            out.repeated.remove(*name);
+            out.oversized.remove(*name);
+        }
+        out
+    }
+
+    /// These parameters with `name` set to the one value `value` (whatever
+    /// it had before).
+    #[must_use]
+    pub fn with(&self, name: &str, value: &str) -> Self {
+        let mut out = self.without(&[name]);
+        if value.len() > MAX_VALUE_LEN {
+            out.oversized.insert(name.to_owned());
+        }
+        out.values.insert(name.to_owned(), vec![value.to_owned()]);
+        out
+    }
+
     /// Re-encodes the given parameters (those present) as a form string:
     /// every value of a [`REPEATABLE`] parameter, the value [`Self::get`]
     /// reports of any other, so that parsing the result gives the same
@@ -139,6 +164,19 @@ mod tests {
             p.encode_only(&["client_id", "state", "nonce"]),
             "client_id=a&state=s+t"
         );
+    }
+
+    #[test]
+    fn parameters_can_be_removed_and_set() {
+        let p = RawParams::parse(b"client_id=a&client_secret=s&scope=x&scope=y");
+        let q = p
+            .without(&["client_secret", "scope"])
+            .with("client_id", "b");
+        assert_eq!(q.get("client_id"), Some("b"));
+        assert_eq!(q.get("client_secret"), None);
+        assert_eq!(q.first_repeated(), None, "the repeated scope went with it");
+        assert_eq!(p.with("scope", "z").get_all("scope"), ["z"]);
+        assert_eq!(p.with("scope", "z").first_repeated(), None);
     }
 
     /// The fuzz target's round trip (fuzz/fuzz_targets/token_form.rs): a

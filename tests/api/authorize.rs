@@ -151,10 +151,6 @@ both_backends!(
                 "invalid_scope",
             ),
             (
-                query(&client.id, &[("request", "eyJhbGciOiJub25lIn0.e30.")]),
-                "request_not_supported",
-            ),
-            (
                 query(&client.id, &[("request_uri", "https://rp.example/r")]),
                 "request_uri_not_supported",
             ),

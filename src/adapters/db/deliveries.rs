@@ -21,8 +21,6 @@ use crate::ports::DeliveryRepository;
 use crate::ports::StoreError;
 use crate::ports::deliveries::{Delivery, DeliveryFilter, LogoutTarget};
 
-/// Longest error kept per delivery.
-
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} is unreadable"))
 }

@@ -6,6 +6,7 @@ mod device;
 pub mod entity;
 mod mfa;
 mod outbox;
+mod par;
 mod registrations;
 mod repositories;
 mod resources;

@@ -1686,4 +1686,7 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
     fn resources(&self) -> &dyn crate::ports::ResourceRepository {
         self
     }
+    fn pushed_requests(&self) -> &dyn crate::ports::PushedRequestRepository {
+        self
+    }
 }

@@ -140,16 +140,7 @@ pub(crate) fn when(t: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn ctx(state: &AppState) -> Ctx<'_> {
-    Ctx {
-        store: state.store.as_ref(),
-        clock: state.clock.as_ref(),
-        rng: state.rng.as_ref(),
-        passwords: state.passwords.as_ref(),
-        keys: state.keys.as_ref(),
-        secrets: state.secrets.as_ref(),
-        webauthn: state.webauthn.as_ref(),
-        settings: &state.interaction,
-    }
+    crate::http::routes::authorize::ctx(state)
 }
 
 pub(crate) fn unavailable(what: &dyn std::fmt::Display) -> AppError {

@@ -33,6 +33,8 @@ pub(crate) fn ctx(state: &AppState) -> Ctx<'_> {
         keys: state.keys.as_ref(),
         secrets: state.secrets.as_ref(),
         webauthn: state.webauthn.as_ref(),
+        client_jwks: state.client_jwks.as_ref(),
+        outbound: state.outbound.as_ref(),
         settings: &state.interaction,
     }
 }

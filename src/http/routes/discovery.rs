@@ -31,10 +31,13 @@ pub struct Published {
 pub fn publish(state: &AppState) -> Arc<Published> {
     let doc = document(
         &state.config.issuer,
-        &DiscoveryCapabilities::new(
-            state.grants.grant_types(),
-            state.config.registration.mode.is_on(),
-        ),
+        &DiscoveryCapabilities {
+            require_pushed_authorization_requests: state.config.par.require,
+            ..DiscoveryCapabilities::new(
+                state.grants.grant_types(),
+                state.config.registration.mode.is_on(),
+            )
+        },
         &state.keys.signing_algs(),
     );
     let body = bytes::Bytes::from(doc.to_string());

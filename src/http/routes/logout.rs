@@ -92,16 +92,7 @@ async fn check(state: &AppState, params: &RawParams) -> Result<Checked, AppError
 
 async fn current(state: &AppState, cookie: Option<&str>) -> Option<LiveSession> {
     let value = cookie?;
-    let ctx = interaction::Ctx {
-        store: state.store.as_ref(),
-        clock: state.clock.as_ref(),
-        rng: state.rng.as_ref(),
-        passwords: state.passwords.as_ref(),
-        keys: state.keys.as_ref(),
-        secrets: state.secrets.as_ref(),
-        webauthn: state.webauthn.as_ref(),
-        settings: &state.interaction,
-    };
+    let ctx = crate::http::routes::authorize::ctx(state);
     interaction::load_session(&ctx, value).await.ok().flatten()
 }
 

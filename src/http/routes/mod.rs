@@ -14,6 +14,7 @@ pub mod jwks;
 pub mod logout;
 pub mod metrics;
 pub mod mfa_login;
+pub mod par;
 pub mod passkeys;
 pub mod password;
 pub mod register;

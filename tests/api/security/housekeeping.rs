@@ -302,6 +302,7 @@ both_backends!(
                 ceremonies: 5,
                 device_codes: 0,
                 deliveries: 0,
+                pushed_requests: 0,
             }
         );
         for i in 0..5 {

@@ -11,6 +11,7 @@ pub mod initial_access_tokens;
 pub mod login_throttles;
 pub mod mail_outbox;
 pub mod outbound_deliveries;
+pub mod pushed_requests;
 pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;

@@ -1,0 +1,53 @@
+//! `POST /par`: the pushed authorization request endpoint (RFC 9126 §2), a
+//! thin handler over [`crate::protocol::par`]. Clients authenticate as at
+//! the token endpoint (the shared [`AuthenticatedClient`] extractor: every
+//! method, public clients with `none` too); errors are RFC 6749 §5.2 JSON,
+//! never redirects (§2.3).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{AppError, no_store};
+use crate::http::audit::{self, RequestMeta};
+use crate::http::extractors::AuthenticatedClient;
+use crate::http::routes::authorize::ctx;
+use crate::protocol::par::{self, PushReport};
+use crate::state::AppState;
+
+/// `POST /par`: 201 with `request_uri` and `expires_in` (§2.2), or 400
+/// (401 for client authentication) with `error` and `error_description`.
+pub async fn post_par(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    req: AuthenticatedClient,
+) -> Result<Response, AppError> {
+    let mut report = PushReport::default();
+    let result = par::push(&ctx(&state), &req.client, &req.form, &mut report).await;
+    audit::par(
+        &state,
+        &meta,
+        &req.client.id,
+        &report,
+        result.as_ref().err().map(|e| e.code),
+    );
+    match result {
+        Ok(pushed) => {
+            tracing::info!(client_id = %req.client.id, signed = report.signed, "authorization request pushed");
+            let mut r = (StatusCode::CREATED, Json(pushed)).into_response();
+            no_store(&mut r);
+            Ok(r)
+        }
+        Err(e) => {
+            tracing::info!(
+                client_id = %req.client.id,
+                error = e.code.as_str(),
+                description = %e.description,
+                source = ?e.source,
+                "pushed authorization request refused"
+            );
+            Err(AppError::Token(e, req.scheme))
+        }
+    }
+}
