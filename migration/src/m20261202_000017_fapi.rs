@@ -56,21 +56,30 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for column in [
-            boolean(Clients::RequirePushedAuthorizationRequests).default(false),
-            boolean(Clients::DpopBoundAccessTokens).default(false),
-            string_len_null(Clients::Profile, 16),
-        ] {
-            let mut column = column;
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Clients::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Clients::Table)
+                    .add_column(boolean(Clients::RequirePushedAuthorizationRequests).default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Clients::Table)
+                    .add_column(boolean(Clients::DpopBoundAccessTokens).default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Clients::Table)
+                    .add_column(string_len_null(Clients::Profile, 16))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()
