@@ -153,6 +153,7 @@ pub async fn create_client(
 /// ([`create_client`]) and of a changed one
 /// ([`super::clients::update_client`]): returns the client `req` describes
 /// under `id`, without a secret, created and updated `now`.
+#[allow(clippy::too_many_lines)] // one rule after another, read top to bottom
 pub fn validated_client(
     req: NewClient,
     id: ClientId,

@@ -290,7 +290,7 @@ pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value
         "allowed_resources": c.allowed_resources,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
-        "profile": c.profile.map(|p| p.as_str()),
+        "profile": c.profile.map(crate::domain::ClientProfile::as_str),
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
