@@ -371,33 +371,69 @@ both_backends!(every_proof_rule_is_enforced, |backend| async move {
     let private_jwk = key.proof_with("POST", &htu, |h, _| h["jwk"]["d"] = json!("c2VjcmV0"));
     // An RSA key with ES256.
     let kty_mismatch = key.proof_with("POST", &htu, |h, _| h["jwk"] = rsa_key.jwk.clone());
-    let mut tampered = key.proof("POST", &htu);
-    tampered.pop();
-    tampered.push(if tampered.ends_with('A') { 'B' } else { 'A' });
-    let cases: Vec<(&str, Vec<String>)> = vec![
+    // One character of the signature changed (the first: all its bits are
+    // used, unlike the last one's).
+    let tampered = {
+        let p = key.proof("POST", &htu);
+        let at = p.rfind('.').unwrap() + 1;
+        let swap = if p[at..].starts_with('A') { "B" } else { "A" };
+        format!("{}{swap}{}", &p[..at], &p[at + 1..])
+    };
+    let cases: Vec<(&str, &str, Vec<String>)> = vec![
         (
             "typ missing",
+            "typ must be dpop+jwt",
             vec![edit(|h, _| {
                 h.as_object_mut().unwrap().remove("typ");
             })],
         ),
-        ("typ JWT", vec![edit(|h, _| h["typ"] = json!("JWT"))]),
-        ("alg none", vec![none]),
-        ("alg HS256", vec![hs256]),
+        (
+            "typ JWT",
+            "typ must be dpop+jwt",
+            vec![edit(|h, _| h["typ"] = json!("JWT"))],
+        ),
+        ("alg none", "alg must be ES256, PS256 or RS256", vec![none]),
+        (
+            "alg HS256",
+            "alg must be ES256, PS256 or RS256",
+            vec![hs256],
+        ),
         (
             "no jwk",
+            "has no jwk",
             vec![edit(|h, _| {
                 h.as_object_mut().unwrap().remove("jwk");
             })],
         ),
-        ("a private jwk", vec![private_jwk]),
-        ("a jwk of another key type", vec![kty_mismatch]),
-        ("signed by another key", vec![foreign_signature]),
-        ("a tampered signature", vec![tampered]),
-        ("htm GET", vec![edit(|_, c| c["htm"] = json!("GET"))]),
-        ("htm post", vec![edit(|_, c| c["htm"] = json!("post"))]),
+        ("a private jwk", "must be a public key", vec![private_jwk]),
+        (
+            "a jwk of another key type",
+            "does not fit its alg",
+            vec![kty_mismatch],
+        ),
+        (
+            "signed by another key",
+            "signature does not verify",
+            vec![foreign_signature],
+        ),
+        (
+            "a tampered signature",
+            "signature does not verify",
+            vec![tampered],
+        ),
+        (
+            "htm GET",
+            "htm is not the request method",
+            vec![edit(|_, c| c["htm"] = json!("GET"))],
+        ),
+        (
+            "htm post",
+            "htm is not the request method",
+            vec![edit(|_, c| c["htm"] = json!("post"))],
+        ),
         (
             "htu another endpoint",
+            "htu is not this endpoint",
             vec![edit(|_, c| {
                 let u = c["htu"].as_str().unwrap().replace("/token", "/userinfo");
                 c["htu"] = json!(u);
@@ -405,45 +441,53 @@ both_backends!(every_proof_rule_is_enforced, |backend| async move {
         ),
         (
             "htu another host",
+            "htu is not this endpoint",
             vec![edit(|_, c| c["htu"] = json!("https://rs.example/token"))],
         ),
         (
             "no htu",
+            "has no htu",
             vec![edit(|_, c| {
                 c.as_object_mut().unwrap().remove("htu");
             })],
         ),
         (
             "iat too old",
+            "too old",
             vec![edit(|_, c| c["iat"] = json!(now() - 120))],
         ),
         (
             "iat in the future",
+            "in the future",
             vec![edit(|_, c| c["iat"] = json!(now() + 120))],
         ),
         (
             "no iat",
+            "numeric iat",
             vec![edit(|_, c| {
                 c.as_object_mut().unwrap().remove("iat");
             })],
         ),
         (
             "no jti",
+            "jti of at most 256 bytes",
             vec![edit(|_, c| {
                 c.as_object_mut().unwrap().remove("jti");
             })],
         ),
         (
             "a jti too long",
+            "jti of at most 256 bytes",
             vec![edit(|_, c| c["jti"] = json!("j".repeat(300)))],
         ),
-        ("not a JWS", vec!["not-a-proof".to_owned()]),
+        ("not a JWS", "not a JWS", vec!["not-a-proof".to_owned()]),
         (
             "two DPoP headers",
+            "exactly one DPoP header",
             vec![key.proof("POST", &htu), key.proof("POST", &htu)],
         ),
     ];
-    for (why, proofs) in &cases {
+    for (why, reason, proofs) in &cases {
         let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
         let a = token(&app, &c, &CC, &proofs).await;
         assert_eq!(
@@ -452,6 +496,9 @@ both_backends!(every_proof_rule_is_enforced, |backend| async move {
             "{why}: {}",
             a.body
         );
+        // Refused for the rule it breaks, not another one.
+        let said = a.body["error_description"].as_str().unwrap_or_default();
+        assert!(said.contains(reason), "{why}: {said}");
         assert_eq!(a.header("cache-control"), "no-store", "{why}");
     }
     // Accepted: a query and a fragment in htu are ignored (§4.3 item 9),
