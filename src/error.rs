@@ -47,6 +47,9 @@ pub enum AppError {
     Token(OAuthError, AuthScheme),
     /// Bearer-protected resources: RFC 6750 §3.
     Bearer(OAuthError),
+    /// A resource's error for a DPoP presentation or a DPoP-bound token:
+    /// RFC 9449 §7.1, the `DPoP` challenge with `algs`.
+    Dpop(OAuthError),
     /// A bearer-protected resource was asked without any credentials: 401
     /// with a challenge that has no error code (RFC 6750 §3.1; the JSON body
     /// says what is missing).
@@ -177,25 +180,34 @@ pub fn render_page(status: StatusCode, title: &str, detail: &str) -> Response {
     resp
 }
 
-/// RFC 6750 §3 (and RFC 9470 §3): a bearer-protected resource's error,
-/// with its `WWW-Authenticate` challenge.
-fn bearer_response(err: &OAuthError) -> Response {
+/// RFC 6750 §3 (and RFC 9470 §3, RFC 9449 §7.1): a protected resource's
+/// error, with its `WWW-Authenticate` challenge: `Bearer`, or `DPoP` with
+/// the proof algorithms (`algs`) when `dpop`.
+fn resource_response(err: &OAuthError, dpop: bool) -> Response {
     log_source(err);
     let status = match err.code {
-        // RFC 9470 §3: insufficient_user_authentication is a 401.
-        ErrorCode::InvalidToken | ErrorCode::InsufficientUserAuthentication => {
-            StatusCode::UNAUTHORIZED
-        }
+        // RFC 9470 §3: insufficient_user_authentication is a 401; RFC 9449
+        // §7.1 and §9: so are the DPoP errors of a resource.
+        ErrorCode::InvalidToken
+        | ErrorCode::InsufficientUserAuthentication
+        | ErrorCode::InvalidDpopProof
+        | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
         ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
+    let scheme = if dpop { "DPoP" } else { "Bearer" };
     let mut challenge = format!(
-        "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
+        "{scheme} realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
         err.code.as_str(),
         err.safe_description()
     );
+    if dpop {
+        challenge.push_str(", algs=\"");
+        challenge.push_str(&crate::protocol::dpop::challenge_algs());
+        challenge.push('"');
+    }
     // RFC 9470 §3: the challenge says which class to ask for
     // (the one a client's `require_mfa` requires).
     if err.code == ErrorCode::InsufficientUserAuthentication {
@@ -244,7 +256,8 @@ impl IntoResponse for AppError {
                 }
                 resp
             }
-            Self::Bearer(err) => bearer_response(&err),
+            Self::Bearer(err) => resource_response(&err, false),
+            Self::Dpop(err) => resource_response(&err, true),
             Self::NoBearer => {
                 let body = ErrorBody {
                     error: ErrorCode::InvalidToken.as_str(),

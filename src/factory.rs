@@ -142,10 +142,20 @@ pub fn interaction_settings(config: &Config) -> InteractionSettings {
     }
 }
 
-/// The token endpoint's settings, from configuration.
-pub fn token_settings(config: &Config) -> TokenSettings {
+/// The token endpoint's settings, from configuration; the DPoP nonce key
+/// (RFC 9449 §8, when `PORTCULLIS_DPOP_NONCE` is on) is derived from the
+/// session key, which every instance serving the same clients shares.
+pub fn token_settings(config: &Config, session_key: &SessionKey) -> TokenSettings {
     let t = &config.tokens;
     TokenSettings {
+        dpop: crate::protocol::dpop::DpopSettings {
+            window: t.dpop_proof_window,
+            nonce_key: t.dpop_nonce.then(|| {
+                crate::protocol::dpop::NonceKey::new(
+                    session_key.derive("portcullis dpop nonce key v1"),
+                )
+            }),
+        },
         issuer: config.issuer.clone(),
         token_endpoint: config.endpoint(crate::protocol::endpoints::Endpoint::Token.path()),
         access_token_audience: t
@@ -405,7 +415,8 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         None => build_password_hasher(&config)?,
     };
     let interaction = Arc::new(interaction_settings(&config));
-    let tokens = Arc::new(token_settings(&config));
+    let session_key = build_session_key(&config)?;
+    let tokens = Arc::new(token_settings(&config, &session_key));
     let outbound = build_outbound(&config)?;
     let client_jwks = Arc::new(HttpJwksFetcher::new(
         outbound.clone(),
@@ -434,7 +445,6 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(e) => e,
         None => build_event_sink(&config, clock.clone())?,
     };
-    let session_key = build_session_key(&config)?;
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
         secrets,

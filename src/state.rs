@@ -81,6 +81,7 @@ impl Services {
             rng: self.rng.as_ref(),
             keys: self.keys.as_ref(),
             settings: &self.tokens,
+            dpop: None,
         }
     }
 }

@@ -59,6 +59,12 @@ pub struct TokenConfig {
     pub access_token_audience: Option<String>,
     /// `PORTCULLIS_REFRESH_GRACE_SECS` (default 10; 0 = none).
     pub refresh_grace: chrono::Duration,
+    /// `PORTCULLIS_DPOP_PROOF_WINDOW_SECS` (default 60): how old a DPoP
+    /// proof may be (RFC 9449 §11.1).
+    pub dpop_proof_window: chrono::Duration,
+    /// `PORTCULLIS_DPOP_NONCE` (default false): require server nonces in
+    /// DPoP proofs (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 /// A number of seconds as a `chrono::Duration`.
 fn secs(raw: &RawSettings, setting: &Setting) -> Result<chrono::Duration, ConfigError> {
@@ -146,6 +152,8 @@ pub(super) fn parse_token_config(
         refresh_absolute_ttl: secs(raw, &s::REFRESH_TOKEN_ABSOLUTE_TTL_SECS)?,
         access_token_alg,
         refresh_grace: secs(raw, &s::REFRESH_GRACE_SECS)?,
+        dpop_proof_window: secs(raw, &s::DPOP_PROOF_WINDOW_SECS)?,
+        dpop_nonce: raw.flag(&s::DPOP_NONCE)?,
         access_token_audience: raw
             .text(&s::ACCESS_TOKEN_AUDIENCE)
             .filter(|a| !a.trim().is_empty())

@@ -180,6 +180,10 @@ settings! {
         "absolute refresh-token lifetime: no token of a grant lives longer than this after the user authorized it, however often it is rotated";
     REFRESH_GRACE_SECS refresh_grace_secs: num(0, 300), Value("10"),
         "grace window of refresh rotation (RFC 9700 §4.14.2): the just-rotated token presented again by its client within this many seconds gets the same successor tokens back; later, reuse revokes the grant; `0` = no grace";
+    DPOP_PROOF_WINDOW_SECS dpop_proof_window_secs: num(5, 600), Value("60"),
+        "how old a DPoP proof (RFC 9449) may be: its `iat` at most this many seconds ago (and at most 30 s ahead); its `jti` is remembered this long; also how long a server nonce's time slot lasts";
+    DPOP_NONCE dpop_nonce: Bool, Value("false"),
+        "require server-provided nonces in DPoP proofs (RFC 9449 §8): a proof without the current nonce gets `use_dpop_nonce` and a `DPoP-Nonce` header; nonces are stateless (an HMAC of the time slot under a key derived from the session key) and valid for one to two windows";
     ACCESS_TOKEN_ALG access_token_alg: Text, Value("ES256"),
         "access-token signing algorithm: `ES256`, `RS256` or `PS256`";
     ACCESS_TOKEN_AUDIENCE access_token_audience: Text, Derived("the issuer"),

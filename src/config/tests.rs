@@ -128,6 +128,29 @@ fn documented_auth_variables_reach_the_config() {
 }
 
 #[test]
+fn dpop_proofs_live_a_minute_and_nonces_are_off_unless_set() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.tokens.dpop_proof_window, chrono::Duration::seconds(60));
+    assert!(!c.tokens.dpop_nonce);
+    let c = Config::load(
+        None,
+        &env(&[
+            ("PORTCULLIS_DPOP_PROOF_WINDOW_SECS", "120"),
+            ("PORTCULLIS_DPOP_NONCE", "true"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.tokens.dpop_proof_window, chrono::Duration::seconds(120));
+    assert!(c.tokens.dpop_nonce);
+    for bad in ["0", "601", "soon"] {
+        assert!(
+            Config::load(None, &env(&[("PORTCULLIS_DPOP_PROOF_WINDOW_SECS", bad)])).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn the_refresh_grace_window_is_ten_seconds_unless_set() {
     let c = Config::load(None, &env(&[])).unwrap();
     assert_eq!(c.tokens.refresh_grace, chrono::Duration::seconds(10));

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::FutureExt as _;
@@ -113,9 +113,19 @@ pub fn api_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            // Bearer errors (RFC 6750 §3) and throttling must be readable.
-            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+            // RFC 9449 §4.1: a browser client sends its proof in `DPoP`.
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("dpop"),
+            ])
+            // Bearer and DPoP errors (RFC 6750 §3, RFC 9449 §7.1), server
+            // nonces (RFC 9449 §8) and throttling must be readable.
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                header::RETRY_AFTER,
+                HeaderName::from_static("dpop-nonce"),
+            ])
             // No cookies are involved: credentials are never allowed.
             .allow_credentials(false)
             .max_age(Duration::from_mins(10)),

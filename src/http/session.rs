@@ -42,6 +42,18 @@ impl SessionKey {
         (bytes.len() >= 32).then_some(Self(bytes))
     }
 
+    /// A 32-byte key for another use, derived from this one: HMAC-SHA-256
+    /// of `label` (the DPoP nonce key, `factory::token_settings`). Instances
+    /// that share the session key derive the same keys.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
+            return [0; 32];
+        };
+        mac.update(b"derive\0");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// HMAC-SHA-256 of `label`, a NUL and `value`, base64url without padding.
     fn tag(&self, label: &str, value: &str) -> String {
         // HMAC takes a key of any length: this cannot fail.

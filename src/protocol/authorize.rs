@@ -37,6 +37,7 @@ pub const CARRIED_PARAMS: &[&str] = &[
     "display",
     "id_token_hint",
     "resource",
+    "dpop_jkt",
 ];
 
 /// How the response reaches the client.
@@ -241,6 +242,9 @@ pub struct ValidatedAuthorize {
     /// The resources (RFC 8707 §2.1) the authorization is for, each in the
     /// client's `allowed_resources`; empty: the default resource.
     pub resources: Vec<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the code is redeemed only with a DPoP
+    /// proof of this key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The authentication context a request asks for (OpenID Connect Core
@@ -479,6 +483,7 @@ pub fn validate(
     };
     let acr = parse_acr(params.get("acr_values"), claims_value.as_ref(), client)
         .map_err(|d| bad(ErrorCode::UnmetAuthenticationRequirements, d))?;
+    let dpop_jkt = requested_dpop_jkt(params, redirect)?;
     Ok(ValidatedAuthorize {
         client_id: client.id.clone(),
         redirect: redirect.clone(),
@@ -492,6 +497,7 @@ pub fn validate(
         claims,
         acr,
         resources,
+        dpop_jkt,
     })
 }
 
@@ -559,6 +565,22 @@ pub fn check_request(
         redirect: redirect.clone(),
     })?;
     Ok((validated, hinted))
+/// RFC 9449 §10: `dpop_jkt`, the JWK SHA-256 thumbprint (RFC 7638) of the
+/// key the code will be bound to; malformed: `invalid_request` (returned
+/// to the client).
+fn requested_dpop_jkt(
+    params: &RawParams,
+    redirect: &VerifiedRedirect,
+) -> Result<Option<String>, AuthorizeError> {
+    match params.get("dpop_jkt") {
+        None => Ok(None),
+        Some(j) if super::dpop::is_jkt(j) => Ok(Some(j.to_owned())),
+        Some(_) => Err(refuse(
+            redirect,
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be a JWK SHA-256 thumbprint (43 base64url characters)",
+        )),
+    }
 }
 
 /// RFC 8707 §2: each `resource` in the client's `allowed_resources` (which

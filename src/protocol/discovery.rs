@@ -118,6 +118,7 @@ struct Document<'a> {
     authorization_response_iss_parameter_supported: bool,
     backchannel_logout_supported: bool,
     backchannel_logout_session_supported: bool,
+    dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 /// The endpoint metadata of `endpoints` under `issuer`: each URL, and for
@@ -191,6 +192,8 @@ pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsA
         // `sid` (`protocol::logout::logout_token_claims`).
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
+        // RFC 9449 §5.1: the algorithms `dpop::check` accepts, exactly.
+        dpop_signing_alg_values_supported: super::dpop::ALGS.map(JwsAlg::as_str).to_vec(),
     };
     serde_json::to_value(doc).unwrap_or(Value::Null)
 }
@@ -238,6 +241,10 @@ mod tests {
         assert_eq!(d["authorization_response_iss_parameter_supported"], true);
         assert_eq!(d["backchannel_logout_supported"], true);
         assert_eq!(d["backchannel_logout_session_supported"], true);
+        assert_eq!(
+            d["dpop_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "PS256", "RS256"])
+        );
         assert_eq!(
             d["code_challenge_methods_supported"],
             serde_json::json!(["S256"])

@@ -71,6 +71,12 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired.
     ExpiredToken,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where one is
+    /// required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the DPoP proof must carry the server's nonce (the
+    /// response's `DPoP-Nonce` header has it).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -105,6 +111,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

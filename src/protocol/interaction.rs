@@ -554,7 +554,7 @@ async fn issue_code(
         acr: Some(v.acr.claim(session_acr(&s.session)).as_str().to_owned()),
         resources: v.resources.clone(),
         claims: v.claims.clone(),
-        dpop_jkt: None,
+        dpop_jkt: v.dpop_jkt.clone(),
         created_at: now,
         expires_at: now + ctx.settings.code_ttl,
         consumed_at: None,

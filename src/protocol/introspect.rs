@@ -105,9 +105,16 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
             {
                 return Ok(json!({ "active": false }));
             }
+            // RFC 9449 §6.2: a DPoP-bound token is described with its
+            // `cnf` (among its claims) and `token_type` `DPoP`.
+            let token_type = if claims.dpop_jkt().is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
             let mut v = Value::Object(claims.all);
             v["active"] = json!(true);
-            v["token_type"] = json!("Bearer");
+            v["token_type"] = json!(token_type);
             return Ok(v);
         }
         Err(e) if e.code == ErrorCode::TemporarilyUnavailable => return Err(e),
@@ -137,7 +144,7 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
     };
     Ok(match rt {
         Some(rt) => {
-            json!({
+            let mut v = json!({
                 "active": true,
                 "token_type": "refresh_token",
                 "client_id": rt.client_id.as_str(),
@@ -146,7 +153,13 @@ pub async fn handle(ctx: &TokenCtx<'_>, client: &Client, token: &str) -> Result<
                 "exp": rt.expires_at.timestamp(),
                 "iat": rt.created_at.timestamp(),
                 "iss": ctx.settings.issuer,
-            })
+            });
+            // A public client's refresh token bound to a DPoP key (RFC 9449
+            // §5) says so as an access token does (§6.2).
+            if let Some(jkt) = &rt.dpop_jkt {
+                v["cnf"] = json!({ "jkt": jkt });
+            }
+            v
         }
         _ => json!({ "active": false }),
     })

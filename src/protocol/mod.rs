@@ -7,6 +7,7 @@ pub mod client_address;
 pub mod client_auth;
 pub mod device;
 pub mod discovery;
+pub mod dpop;
 pub mod endpoints;
 pub mod error;
 pub mod fapi;

@@ -1,9 +1,13 @@
 //! Checking the access tokens we issued, at userinfo and introspection
-//! (RFC 9068 §4, RFC 6750 §3.1).
+//! (RFC 9068 §4, RFC 6750 §3.1), and how they were presented: a
+//! DPoP-bound token (`cnf.jkt`, RFC 9449 §6.1) only with the `DPoP` scheme
+//! and a proof of its key, never as a bearer token (§7;
+//! [`validate_presented`]).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::dpop;
 use super::error::{ErrorCode, OAuthError};
 use super::token::TokenCtx;
 use super::token::issue::GRANT_ID_CLAIM;
@@ -27,8 +31,107 @@ pub struct AccessClaims {
     pub expires_at: DateTime<Utc>,
 }
 
+impl AccessClaims {
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`,
+    /// RFC 9449 §6.1); `None`: a bearer token.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.all.get("cnf")?.get("jkt")?.as_str()
+    }
+}
+
 fn invalid(text: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, text)
+}
+
+/// How an access token was presented at a protected resource.
+#[derive(Debug, Clone, Copy)]
+pub enum Presentation<'a> {
+    /// `Authorization: Bearer` or the `access_token` form field (RFC 6750
+    /// §2).
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1) with the request's `DPoP`
+    /// header values, its method and the resource's URL (the issuer and
+    /// the endpoint path, never the `Host` header).
+    Dpop {
+        /// The values of the request's `DPoP` headers.
+        proofs: &'a [&'a str],
+        /// The request method (`htm`).
+        method: &'a str,
+        /// The resource's URL (`htu`).
+        uri: &'a str,
+    },
+}
+
+/// [`validate`] for a token presented as `presentation`, the one home of
+/// the DPoP rules of protected resources (RFC 9449 §7):
+///
+/// - a `DPoP` presentation needs a valid proof (`dpop::check`, with `ath`
+///   the hash of this token: §4.3 item 12) of the key the token is bound
+///   to, used once (`dpop::record_use`); a token that is not bound is
+///   refused with it (`invalid_token`);
+/// - a bearer presentation of a bound token is refused (`invalid_token`,
+///   §7.2: a stolen bound token must not work as a bearer token).
+pub async fn validate_presented(
+    ctx: &TokenCtx<'_>,
+    token: &str,
+    presentation: &Presentation<'_>,
+) -> Result<AccessClaims, OAuthError> {
+    let Presentation::Dpop {
+        proofs,
+        method,
+        uri,
+    } = *presentation
+    else {
+        let claims = validate_default(ctx, token).await?;
+        if claims.dpop_jkt().is_some() {
+            return Err(invalid(
+                "the access token is DPoP-bound: present it with the DPoP scheme and a proof",
+            ));
+        }
+        return Ok(claims);
+    };
+    let now = ctx.clock.now();
+    let expected = dpop::Expected {
+        method,
+        uri,
+        access_token: Some(token),
+    };
+    let proof = dpop::check(proofs, &expected, &ctx.settings.dpop, now)?
+        .ok_or_else(|| dpop::invalid("the DPoP scheme needs a DPoP proof"))?;
+    let claims = validate_default(ctx, token).await?;
+    match claims.dpop_jkt() {
+        None => {
+            return Err(invalid(
+                "the access token is not DPoP-bound: present it as a bearer token",
+            ));
+        }
+        // §4.3 item 12: the key the token is bound to is the proof's.
+        Some(jkt) if jkt != proof.jkt => {
+            return Err(dpop::invalid(
+                "the DPoP proof is not signed by the key the access token is bound to",
+            ));
+        }
+        Some(_) => {}
+    }
+    let client = crate::domain::ClientId::parse(&claims.client_id)
+        .ok_or_else(|| invalid("the access token names no valid client"))?;
+    dpop::record_use(ctx.store, &proof, &client, &ctx.settings.dpop, now).await?;
+    Ok(claims)
+}
+
+/// Whether a resource's error challenge uses the `DPoP` scheme (RFC 9449
+/// §7.1): the request used it, the error is a DPoP one, or the presented
+/// token is DPoP-bound (read without verifying it: it only picks the
+/// challenge, never grants anything).
+pub fn dpop_challenge(used_dpop: bool, token: Option<&str>, error: &OAuthError) -> bool {
+    used_dpop
+        || matches!(
+            error.code,
+            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+        )
+        || token
+            .and_then(super::jwt::split_compact)
+            .is_some_and(|(_, claims)| claims.get("cnf").and_then(|c| c.get("jkt")).is_some())
 }
 
 /// Which `aud` an access token must carry to be accepted.
@@ -44,10 +147,16 @@ pub enum Audience<'a> {
     AnyIssued,
 }
 
-/// [`validate_access_token`] with the issuer, the default audience, clock
-/// and ports of `ctx`: the check of userinfo, the admin API and
-/// revocation. A token meant for a registered API (RFC 8707) is refused.
+/// [`validate_presented`] for a bearer token: the check of the admin API
+/// (which takes bearer tokens only; a DPoP-bound token is refused).
 pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
+    validate_presented(ctx, token, &Presentation::Bearer).await
+}
+
+/// [`validate_access_token`] with the issuer, the default audience, clock
+/// and ports of `ctx`, whatever the presentation. A token meant for a
+/// registered API (RFC 8707) is refused.
+async fn validate_default(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
     let s = ctx.settings;
     validate_access_token(
         ctx.keys,

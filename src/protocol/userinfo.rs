@@ -1,5 +1,6 @@
-//! The UserInfo endpoint (OpenID Connect Core §5.3, RFC 6750): the bearer
-//! token, its checks, and the claims released.
+//! The UserInfo endpoint (OpenID Connect Core §5.3, RFC 6750, RFC 9449
+//! §7): the access token (bearer, or DPoP with its proof), its checks, and
+//! the claims released.
 
 use serde_json::{Map, Value};
 
@@ -11,24 +12,78 @@ use super::token::issue::user_claims;
 use crate::domain::mfa::Acr;
 use crate::domain::{ClientId, UserId};
 
+/// The authentication scheme an access token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// RFC 6750: `Authorization: Bearer`, or the `access_token` form field.
+    Bearer,
+    /// RFC 9449 §7.1: `Authorization: DPoP`, with a proof in the `DPoP`
+    /// header.
+    Dpop,
+}
+
+/// A presented access token and its scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The token.
+    pub token: String,
+    /// How it came.
+    pub scheme: Scheme,
+}
+
 /// The pure step: the bearer token, from `Authorization: Bearer` or the
 /// `access_token` form field of a POST (RFC 6750 §2.1–2.2); never both,
 /// never the query. `form` is the form body, when the request has one.
 /// `None`: no credentials at all (RFC 6750 §3.1: a challenge without an
-/// error code).
+/// error code). The `DPoP` scheme is refused here (the admin API and
+/// registration take bearer tokens only); `/userinfo` reads
+/// [`credentials`].
 pub fn bearer_token(
     authorization: Option<&str>,
     form: Option<&RawParams>,
 ) -> Result<Option<String>, OAuthError> {
+    match credentials(authorization, form)? {
+        Some(Credentials {
+            scheme: Scheme::Dpop,
+            ..
+        }) => Err(OAuthError::invalid_request(
+            "the Authorization header must be Bearer <token>",
+        )),
+        other => Ok(other.map(|c| c.token)),
+    }
+}
+
+/// [`bearer_token`], and the `DPoP` scheme (RFC 9449 §7.1: `Authorization:
+/// DPoP <token>`; its proof is checked by
+/// [`resource::validate_presented`]). The form field is a bearer
+/// presentation (RFC 6750 §2.2).
+pub fn credentials(
+    authorization: Option<&str>,
+    form: Option<&RawParams>,
+) -> Result<Option<Credentials>, OAuthError> {
     let header_token = match authorization {
         Some(h) => {
-            let (scheme, token) = h.trim().split_once(' ').unwrap_or((h, ""));
-            if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            let h = h.trim();
+            let (scheme, token) = h.split_once(' ').unwrap_or((h, ""));
+            // RFC 9110 §11.1: the scheme is case-insensitive.
+            let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+                Scheme::Bearer
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Scheme::Dpop
+            } else {
                 return Err(OAuthError::invalid_request(
-                    "the Authorization header must be Bearer <token>",
+                    "the Authorization header must be Bearer <token> or DPoP <token>",
+                ));
+            };
+            if token.trim().is_empty() {
+                return Err(OAuthError::invalid_request(
+                    "the Authorization header has no token",
                 ));
             }
-            Some(token.trim().to_owned())
+            Some(Credentials {
+                token: token.trim().to_owned(),
+                scheme,
+            })
         }
         None => None,
     };
@@ -39,7 +94,10 @@ pub fn bearer_token(
                     "access_token was given more than once",
                 ));
             }
-            form.get("access_token").map(str::to_owned)
+            form.get("access_token").map(|t| Credentials {
+                token: t.to_owned(),
+                scheme: Scheme::Bearer,
+            })
         }
         None => None,
     };
@@ -60,11 +118,17 @@ pub fn step_up_needed(floor: Acr, token_acr: Option<&str>) -> Option<Acr> {
 }
 
 /// The claims about the token's user (OIDC Core §5.3.2): the token must be
-/// valid, carry `openid`, meet its client's authentication requirement
-/// (RFC 9470 `insufficient_user_authentication`), and its user must exist
-/// and be enabled.
-pub async fn handle(ctx: &TokenCtx<'_>, token: &str) -> Result<Map<String, Value>, OAuthError> {
-    let claims = resource::validate(ctx, token).await?;
+/// valid and presented as it must be (a DPoP-bound one with a proof of its
+/// key: [`resource::validate_presented`]), carry `openid`, meet its
+/// client's authentication requirement (RFC 9470
+/// `insufficient_user_authentication`), and its user must exist and be
+/// enabled.
+pub async fn handle(
+    ctx: &TokenCtx<'_>,
+    token: &str,
+    presentation: &resource::Presentation<'_>,
+) -> Result<Map<String, Value>, OAuthError> {
+    let claims = resource::validate_presented(ctx, token, presentation).await?;
     if !claims.scope.contains("openid") {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
@@ -133,6 +197,25 @@ mod tests {
             bearer_token(None, Some(&form)).unwrap().as_deref(),
             Some("f")
         );
+        // The DPoP scheme: read by `credentials`, refused by `bearer_token`.
+        assert_eq!(
+            credentials(Some("DPoP h"), None).unwrap(),
+            Some(Credentials {
+                token: "h".into(),
+                scheme: Scheme::Dpop
+            })
+        );
+        assert_eq!(
+            credentials(Some("dpop  h "), None).unwrap().unwrap().scheme,
+            Scheme::Dpop
+        );
+        assert_eq!(
+            credentials(None, Some(&form)).unwrap().unwrap().scheme,
+            Scheme::Bearer
+        );
+        assert!(credentials(Some("DPoP h"), Some(&form)).is_err());
+        assert!(credentials(Some("DPoP "), None).is_err());
+        assert!(bearer_token(Some("DPoP h"), None).is_err());
         for (auth, form) in [
             (Some("Bearer h"), Some(&form)),
             (Some("Basic abc"), None),

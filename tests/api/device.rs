@@ -23,7 +23,7 @@ use crate::both_backends;
 use crate::flow::{PASSWORD, TestClient, hidden, register, submit, user};
 use crate::helpers::{Backend, TestApp, http_client, spawn_app_full, test_overrides};
 
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const SECRET: &[u8] = b"12345678901234567890";
 
 /// A server with a 1 s poll interval, recording its events.
@@ -56,7 +56,7 @@ async fn app(backend: Backend) -> (TestApp, Arc<MemoryEventSink>) {
 
 /// A public device client ("Living Room TV") with the device and refresh
 /// grants, and `extra` applied.
-async fn device_client(app: &TestApp, extra: impl FnOnce(&mut NewClient)) -> TestClient {
+pub(crate) async fn device_client(app: &TestApp, extra: impl FnOnce(&mut NewClient)) -> TestClient {
     let mut req = NewClient {
         name: "Living Room TV".into(),
         public: true,
@@ -81,7 +81,7 @@ async fn start_raw(app: &TestApp, client: &TestClient, scope: Option<&str>) -> r
 }
 
 /// Starts a device authorization; returns the response.
-async fn start(app: &TestApp, client: &TestClient, scope: &str) -> Value {
+pub(crate) async fn start(app: &TestApp, client: &TestClient, scope: &str) -> Value {
     let r = start_raw(app, client, Some(scope)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
@@ -117,7 +117,7 @@ fn error_of(v: &Value) -> &str {
 
 /// Opens `url` (the verification URI, complete or not) in `browser` and
 /// submits the entry form with `typed` (its prefill when `None`).
-async fn enter(
+pub(crate) async fn enter(
     app: &TestApp,
     browser: &reqwest::Client,
     url: &str,
@@ -149,7 +149,7 @@ fn hidden_input(html: &str, name: &str) -> String {
     rest[v..v + end].to_owned()
 }
 
-async fn sign_in_page(
+pub(crate) async fn sign_in_page(
     app: &TestApp,
     browser: &reqwest::Client,
     html: &str,
@@ -161,7 +161,7 @@ async fn sign_in_page(
 }
 
 /// Answers the device consent page `html`.
-async fn decide(
+pub(crate) async fn decide(
     app: &TestApp,
     browser: &reqwest::Client,
     html: &str,

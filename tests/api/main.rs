@@ -19,6 +19,7 @@ mod config;
 mod device;
 mod discovery;
 mod documents;
+mod dpop;
 mod e2e;
 mod events;
 mod events_clickhouse;

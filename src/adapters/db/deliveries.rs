@@ -21,6 +21,7 @@ use crate::ports::DeliveryRepository;
 use crate::ports::StoreError;
 use crate::ports::deliveries::{Delivery, DeliveryFilter, LogoutTarget};
 
+/// A stored value that cannot be read back.
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} is unreadable"))
 }

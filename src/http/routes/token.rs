@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{AppError, no_store};
@@ -28,6 +29,7 @@ fn log_report(report: &TokenReport, error: Option<&OAuthError>) {
                 refresh_reuse_detected = report.refresh_reuse_detected,
                 refresh_retried = report.refresh_retried,
                 code_replayed = report.code_replayed,
+                dpop_bound = report.dpop_bound,
                 error = error.map(|e| e.code.as_str()),
                 "token request"
             )
@@ -42,24 +44,60 @@ fn log_report(report: &TokenReport, error: Option<&OAuthError>) {
     }
 }
 
-/// `POST /token`.
+/// The values of a request's `DPoP` headers (RFC 9449 §4.1), in order; a
+/// value that is not text is kept as an empty string, which no proof is.
+pub fn dpop_headers(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(DPOP)
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default())
+        .collect()
+}
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// Adds the current server nonce (RFC 9449 §8) to a response of the token
+/// endpoint or of a resource, when nonces are on: the nonce a
+/// `use_dpop_nonce` error asks for, and a fresh one on every other answer
+/// (§8.2).
+pub fn add_dpop_nonce(state: &AppState, resp: &mut Response) {
+    if let Some(nonce) = crate::protocol::dpop::nonce(&state.tokens.dpop, state.clock.now())
+        && let Ok(v) = HeaderValue::from_str(&nonce)
+    {
+        resp.headers_mut().insert(DPOP_NONCE, v);
+    }
+}
+
+/// `POST /token`. A `DPoP` header's proof binds the tokens (RFC 9449 §5).
 pub async fn post_token(
     State(state): State<AppState>,
     meta: RequestMeta,
+    headers: HeaderMap,
     req: AuthenticatedClient,
-) -> Result<Response, AppError> {
+) -> Response {
     let mut report = TokenReport::default();
     let result = token::handle(
         &state.token_ctx(),
         &state.grants,
         &req.client,
         &req.form,
+        &dpop_headers(&headers),
         &mut report,
     )
     .await;
     audit::token(&state, &meta, &report);
     log_report(&report, result.as_ref().err());
-    let mut r = Json(result.map_err(|e| AppError::Token(e, req.scheme))?).into_response();
-    no_store(&mut r);
-    Ok(r)
+    let mut r = match result {
+        Ok(body) => {
+            let mut r = Json(body).into_response();
+            no_store(&mut r);
+            r
+        }
+        Err(e) => AppError::Token(e, req.scheme).into_response(),
+    };
+    add_dpop_nonce(&state, &mut r);
+    r
 }

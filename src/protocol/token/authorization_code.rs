@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::issue;
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{AuthorizationCode, Client, GrantType, TokenHash};
+use crate::protocol::dpop;
 use crate::protocol::error::OAuthError;
 use crate::protocol::grant;
 use crate::protocol::params::RawParams;
@@ -84,6 +85,9 @@ impl GrantHandler for AuthorizationCodeGrant {
             params.get("code_verifier"),
         )
         .map_err(|_| OAuthError::invalid_grant("PKCE verification failed (code_verifier)"))?;
+        // RFC 9449 §10: a code asked for with `dpop_jkt` is redeemed only
+        // with a proof of that key (checked before the code is used).
+        dpop::require_key(rec.dpop_jkt.as_deref(), ctx.dpop, "authorization code")?;
         let grant = ctx.store.grants().get_grant(&rec.grant_id).await?;
         if grant.is_none_or(|g| g.revoked_at.is_some()) {
             return Err(OAuthError::invalid_grant("the grant was revoked"));

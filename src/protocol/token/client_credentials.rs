@@ -74,7 +74,7 @@ impl GrantHandler for ClientCredentialsGrant {
         report.scope = Some(target.scope.to_string());
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: issue::token_type(ctx),
             expires_in: lifetime.num_seconds(),
             refresh_token: None,
             id_token: None,

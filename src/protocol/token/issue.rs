@@ -101,6 +101,26 @@ impl<'a> Lineage<'a> {
     }
 }
 
+/// `token_type` of the response (RFC 9449 §5): `DPoP` when the access
+/// token is bound to the request's proof, else `Bearer` (RFC 6750 §4).
+pub fn token_type(ctx: &TokenCtx<'_>) -> &'static str {
+    if ctx.dpop.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// The DPoP key a new refresh token is bound to (RFC 9449 §5): its
+/// lineage's (a bound token stays bound through rotation), else, for a
+/// public client, the key of the request's proof. A confidential client's
+/// refresh tokens stay unbound: the client authenticates to use them.
+fn refresh_binding(ctx: &TokenCtx<'_>, client: &Client, lineage: &Lineage<'_>) -> Option<String> {
+    lineage
+        .dpop_jkt
+        .map(str::to_owned)
+        .or_else(|| match client.kind() {
+            crate::domain::ClientKind::Public => ctx.dpop.map(|p| p.jkt.clone()),
+            crate::domain::ClientKind::Confidential => None,
+        })
+}
+
 /// A new refresh token (its plain value, and the record that stores only
 /// its hash).
 pub fn refresh_token(
@@ -122,7 +142,7 @@ pub fn refresh_token(
         acr: lineage.acr.map(str::to_owned),
         resources: lineage.resources.to_vec(),
         successor: None,
-        dpop_jkt: lineage.dpop_jkt.map(str::to_owned),
+        dpop_jkt: refresh_binding(ctx, client, lineage),
         created_at: now,
         expires_at: refresh_expiry(ctx.settings, client, lineage.started_at, now),
         rotated_at: None,
@@ -201,7 +221,7 @@ pub async fn user_tokens(
     report.scope = Some(target.scope.to_string());
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(ctx),
         expires_in: lifetime.num_seconds(),
         refresh_token,
         id_token,
@@ -384,6 +404,12 @@ pub async fn access_token_for(
     }
     if let Some(grant) = who.grant_id {
         claims.insert(GRANT_ID_CLAIM.into(), json!(grant));
+    }
+    // RFC 9449 §6.1 (RFC 7800 §3.1): a DPoP-bound token names its key's
+    // thumbprint; every resource then wants a proof of that key
+    // (`resource::validate_presented`).
+    if let Some(proof) = ctx.dpop {
+        claims.insert("cnf".into(), json!({ "jkt": proof.jkt }));
     }
     // RFC 9068 §2.1: `typ` is `at+jwt`.
     let token = ctx

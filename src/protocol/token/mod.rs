@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use serde::Serialize;
 
+use super::dpop::{self, DpopSettings, Proof};
 use super::error::{ErrorCode, OAuthError};
 use super::params::RawParams;
 use crate::domain::{Client, GrantType};
@@ -46,9 +47,12 @@ pub struct TokenSettings {
     pub access_token_alg: JwsAlg,
     /// No JWT may outlive this (retired keys stay published this long).
     pub max_jwt_ttl: Duration,
+    /// DPoP (RFC 9449): the proof window and the nonce key.
+    pub dpop: DpopSettings,
 }
 
 /// What a grant handler needs.
+#[derive(Clone, Copy)]
 pub struct TokenCtx<'a> {
     /// Repositories.
     pub store: &'a dyn Store,
@@ -60,6 +64,10 @@ pub struct TokenCtx<'a> {
     pub keys: &'a dyn KeyProvider,
     /// Settings.
     pub settings: &'a TokenSettings,
+    /// The token request's verified DPoP proof (RFC 9449 §5): the tokens
+    /// issued are bound to its key ([`issue::access_token_for`],
+    /// [`issue::refresh_token`]). `None` elsewhere and without a proof.
+    pub dpop: Option<&'a Proof>,
 }
 
 /// The successful response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -67,7 +75,7 @@ pub struct TokenCtx<'a> {
 pub struct TokenResponse {
     /// The access token (a JWT, RFC 9068).
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a DPoP-bound access token (RFC 9449 §5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -106,6 +114,8 @@ pub struct TokenReport {
     pub refresh_retried: bool,
     /// A used code was presented again: its grant was revoked.
     pub code_replayed: bool,
+    /// The tokens were bound to a DPoP key (RFC 9449 §5).
+    pub dpop_bound: bool,
 }
 
 /// One grant type.
@@ -158,12 +168,15 @@ impl GrantRegistry {
 
 /// Handles a token request of a client that
 /// [`client_auth::authenticate_request`] authenticated: the grant type,
-/// then its handler.
+/// the DPoP proof of the request (`dpop`: the values of its `DPoP`
+/// headers, RFC 9449 §5), then the grant's handler, which binds what it
+/// issues to the proof's key.
 pub async fn handle(
     ctx: &TokenCtx<'_>,
     registry: &GrantRegistry,
     client: &Client,
     form: &RawParams,
+    dpop: &[&str],
     report: &mut TokenReport,
 ) -> Result<TokenResponse, OAuthError> {
     report.client_id = Some(client.id.to_string());
@@ -183,5 +196,34 @@ pub async fn handle(
             "the client may not use this grant type",
         ));
     }
-    handler.handle(ctx, client, form, report).await
+    // RFC 9449 §5: a proof for this request (POST to the token endpoint),
+    // verified and used once before the grant is looked at, so that a bad
+    // proof leaves a code or a refresh token untouched.
+    let proof = dpop::verify_proof(
+        ctx.store,
+        &ctx.settings.dpop,
+        &client.id,
+        dpop,
+        &dpop::Expected {
+            method: "POST",
+            uri: &ctx.settings.token_endpoint,
+            access_token: None,
+        },
+        ctx.clock.now(),
+    )
+    .await?;
+    // §5.2: a client registered with dpop_bound_access_tokens always sends
+    // one (the RFC says "reject" without naming the code; a missing proof
+    // is answered as an invalid one, as Keycloak does).
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(dpop::invalid(
+            "this client must send a DPoP proof (dpop_bound_access_tokens)",
+        ));
+    }
+    report.dpop_bound = proof.is_some();
+    let ctx = TokenCtx {
+        dpop: proof.as_ref(),
+        ..*ctx
+    };
+    handler.handle(&ctx, client, form, report).await
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use super::issue::{self, IdTokenInput, Principal};
 use super::{GrantHandler, TokenCtx, TokenReport, TokenResponse};
 use crate::domain::{Client, GrantType, RefreshToken, ScopeSet, TokenHash};
+use crate::protocol::dpop;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::grant;
 use crate::protocol::params::RawParams;
@@ -62,7 +63,7 @@ async fn presented_again(
         // A retry is the same request: one asking for another scope or
         // resource would get a token it did not ask for. It is refused,
         // without revoking anything (it is the same client, in the window).
-        if answer.asked != successor::asked(params) {
+        if answer.asked != successor::asked(params, ctx.dpop) {
             return Err(OAuthError::invalid_grant(
                 "the refresh token was just rotated for a different request; use its successor",
             ));
@@ -94,6 +95,7 @@ pub mod successor {
 
     use super::TokenResponse;
     use crate::ports::Rng;
+    use crate::protocol::dpop::Proof;
     use crate::protocol::params::RawParams;
 
     const LABEL: &[u8] = b"portcullis refresh successor v1\0";
@@ -120,15 +122,17 @@ pub mod successor {
         pub asked: String,
     }
 
-    /// The `scope` and `resource` parameters of a refresh request, as one
-    /// string: what makes two requests the same one.
-    pub fn asked(params: &RawParams) -> String {
+    /// The `scope` and `resource` parameters of a refresh request and the
+    /// key of its DPoP proof (RFC 9449: the answer's access token is bound
+    /// to it), as one string: what makes two requests the same one.
+    pub fn asked(params: &RawParams, dpop: Option<&Proof>) -> String {
         let mut resources = params.get_all("resource");
         resources.sort_unstable();
         format!(
-            "{}\n{}",
+            "{}\n{}\n{}",
             params.get("scope").unwrap_or_default(),
-            resources.join(" ")
+            resources.join(" "),
+            dpop.map(|p| p.jkt.as_str()).unwrap_or_default()
         )
     }
 
@@ -280,6 +284,11 @@ impl GrantHandler for RefreshTokenGrant {
         if grant.revoked_at.is_some() {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
+        // RFC 9449 §5: a public client's refresh token issued with a proof
+        // is used only with a proof of the same key, a retry in the grace
+        // window too (checked before reuse detection: without the key, the
+        // token is of no use to whoever holds a copy).
+        dpop::require_key(rec.dpop_jkt.as_deref(), ctx.dpop, "refresh token")?;
         if rec.rotated_at.is_some() {
             return presented_again(ctx, token, params, &rec, now, report).await;
         }
@@ -337,7 +346,7 @@ impl GrantHandler for RefreshTokenGrant {
         };
         let response = TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: issue::token_type(ctx),
             expires_in: lifetime.num_seconds(),
             refresh_token: Some(next),
             id_token,
@@ -345,7 +354,7 @@ impl GrantHandler for RefreshTokenGrant {
             scope: target.scope.to_string(),
         };
         let sealed = (ctx.settings.refresh_grace > chrono::Duration::zero()).then(|| {
-            let answer = successor::Answer::of(&response, successor::asked(params), now);
+            let answer = successor::Answer::of(&response, successor::asked(params, ctx.dpop), now);
             successor::seal(token, &answer, ctx.rng)
         });
         let uow = ctx.store.begin().await?;
@@ -389,7 +398,7 @@ mod tests {
             refresh_token: Some("rt2".into()),
             id_token: None,
             scope: "openid".into(),
-            asked: "openid\n".into(),
+            asked: "openid\n\n".into(),
         }
     }
 
