@@ -565,6 +565,8 @@ pub fn check_request(
         redirect: redirect.clone(),
     })?;
     Ok((validated, hinted))
+}
+
 /// RFC 9449 §10: `dpop_jkt`, the JWK SHA-256 thumbprint (RFC 7638) of the
 /// key the code will be bound to; malformed: `invalid_request` (returned
 /// to the client).
