@@ -171,6 +171,7 @@ impl FromRequest<AppState> for AuthenticatedClient {
             store: state.store.as_ref(),
             fetcher: state.client_jwks.as_ref(),
             audiences: &audiences,
+            issuer: t.issuer.as_str(),
             now: state.clock.now(),
         };
         match client_auth::authenticate_request(&ctx, authorization.as_deref(), &form).await {

@@ -245,6 +245,9 @@ pub struct ValidatedAuthorize {
     /// `dpop_jkt` (RFC 9449 §10): the code is redeemed only with a DPoP
     /// proof of this key.
     pub dpop_jkt: Option<String>,
+    /// The longest the code may live whatever the configured lifetime
+    /// (FAPI 2.0: 60 s, [`super::fapi::max_code_ttl`]).
+    pub max_code_ttl: Option<Duration>,
 }
 
 /// The authentication context a request asks for (OpenID Connect Core
@@ -465,6 +468,9 @@ pub fn validate(
         policy.pkce_allow_plain,
     )
     .map_err(|e| refuse(redirect, ErrorCode::InvalidRequest, e.to_string()))?;
+    // FAPI 2.0 Security Profile §5.3.2.2 item 3: S256 only.
+    super::fapi::check_pkce(client, method)
+        .map_err(|d| refuse(redirect, ErrorCode::InvalidRequest, d))?;
     let pkce = match (params.get("code_challenge"), method) {
         (Some(c), Some(m)) => Some((c.to_owned(), m)),
         _ => None,
@@ -498,6 +504,7 @@ pub fn validate(
         acr,
         resources,
         dpop_jkt,
+        max_code_ttl: super::fapi::max_code_ttl(client),
     })
 }
 

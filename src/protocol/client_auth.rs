@@ -219,6 +219,9 @@ pub struct ClientAuthCtx<'a> {
     /// The values a client assertion may carry in `aud` (RFC 7523 §3 item
     /// 3): the token endpoint URL and the issuer, at every endpoint.
     pub audiences: &'a [&'a str],
+    /// The issuer: the only audience a FAPI 2.0 client's assertion may name
+    /// (`fapi::assertion_audience_ok`).
+    pub issuer: &'a str,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -284,7 +287,7 @@ pub async fn authenticate_request(
         ));
     }
     let presented = presented(authorization, form).map_err(|e| fail(e, named()))?;
-    authenticate(&presented, ctx.store, ctx.fetcher, ctx.audiences, ctx.now)
+    authenticate(&presented, ctx)
         .await
         .map_err(|e| {
             let id = match &presented {
@@ -310,15 +313,13 @@ fn invalid_client(detail: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, detail)
 }
 
-/// Authenticates the client. `audiences` are the values a client assertion
-/// may carry in `aud` (the token endpoint URL and the issuer).
+/// Authenticates the client. `ctx.audiences` are the values a client
+/// assertion may carry in `aud` (the token endpoint URL and the issuer).
 pub async fn authenticate(
     presented: &Presented,
-    store: &dyn Store,
-    fetcher: &dyn ClientJwksFetcher,
-    audiences: &[&str],
-    now: DateTime<Utc>,
+    ctx: &ClientAuthCtx<'_>,
 ) -> Result<Client, OAuthError> {
+    let (store, now) = (ctx.store, ctx.now);
     let method = match presented {
         Presented::Basic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
         Presented::Post { .. } => TokenEndpointAuthMethod::ClientSecretPost,
@@ -357,7 +358,7 @@ pub async fn authenticate(
         }
         Presented::Public { .. } => {}
         Presented::Jwt { assertion, .. } => {
-            verify_assertion(&client, assertion, store, fetcher, audiences, now).await?;
+            verify_assertion(&client, assertion, ctx).await?;
         }
     }
     Ok(client)
@@ -389,18 +390,16 @@ pub fn secret_matches(client: &Client, secret: &str, now: DateTime<Utc>) -> bool
 async fn verify_assertion(
     client: &Client,
     assertion: &str,
-    store: &dyn Store,
-    fetcher: &dyn ClientJwksFetcher,
-    audiences: &[&str],
-    now: DateTime<Utc>,
+    ctx: &ClientAuthCtx<'_>,
 ) -> Result<(), OAuthError> {
-    let claims = verify_client_jws(client, assertion, fetcher)
+    let (store, now) = (ctx.store, ctx.now);
+    let claims = verify_client_jws(client, assertion, ctx.fetcher)
         .await
         .map_err(|e| match e {
             ClientJwsError::Malformed => invalid_client("malformed client assertion"),
-            ClientJwsError::Algorithm => {
-                invalid_client("client assertion algorithm must be RS256, ES256 or PS256")
-            }
+            ClientJwsError::Algorithm => invalid_client(
+                "client assertion algorithm must be RS256, ES256 or PS256 (PS256 or ES256 for a FAPI 2.0 client)",
+            ),
             ClientJwsError::NoKeys => invalid_client("the client has no registered keys"),
             ClientJwsError::KeysUnavailable(e) => OAuthError::new(
                 ErrorCode::InvalidClient,
@@ -415,7 +414,14 @@ async fn verify_assertion(
                 invalid_client("client assertion signature does not verify")
             }
         })?;
-    let (jti, exp) = check_assertion_claims(&claims, &client.id, audiences, now)?;
+    let (jti, exp) = check_assertion_claims(&claims, &client.id, ctx.audiences, now)?;
+    // FAPI 2.0 Security Profile §5.3.2.1 item 8: the issuer, as a string.
+    let aud = claims.get("aud").unwrap_or(&serde_json::Value::Null);
+    if !super::fapi::assertion_audience_ok(client, aud, ctx.issuer) {
+        return Err(invalid_client(
+            "a FAPI 2.0 client's assertion must name the issuer, as a single string, as its aud",
+        ));
+    }
     // One use per jti (RFC 7523 §3 item 7), decided by ONE unique insert
     // (docs/SECURITY.md invariant 15): of parallel requests carrying the same
     // assertion exactly one inserts the key; every other one is a replay.
@@ -585,6 +591,8 @@ pub async fn verify_client_jws(
         .get("alg")
         .and_then(|v| v.as_str())
         .and_then(|a| CLIENT_JWS_ALGS.into_iter().find(|c| c.as_str() == a))
+        // FAPI 2.0 Security Profile §5.4.1: PS256 or ES256 for its clients.
+        .filter(|a| super::fapi::alg_allowed(client, a.as_str()))
         .ok_or(ClientJwsError::Algorithm)?;
     let kid = header.get("kid").and_then(|v| v.as_str());
     match verify_with_client_keys(client, token, alg, kid, fetcher, false).await? {

@@ -43,13 +43,10 @@ pub fn check_pkce(client: &Client, method: Option<&str>) -> Result<(), &'static 
     Ok(())
 }
 
-/// §5.3.2.2 item 6: a code of a FAPI 2.0 client lives at most 60 s.
-pub fn code_ttl(client: &Client, configured: Duration) -> Duration {
-    if applies(client) {
-        configured.min(MAX_CODE_TTL)
-    } else {
-        configured
-    }
+/// §5.3.2.2 item 6: a code of a FAPI 2.0 client lives at most 60 s
+/// (`None`: the configured lifetime, whatever it is).
+pub fn max_code_ttl(client: &Client) -> Option<Duration> {
+    applies(client).then_some(MAX_CODE_TTL)
 }
 
 /// §5.3.2.1 item 8: a FAPI 2.0 client's assertion names the issuer as its
@@ -133,9 +130,8 @@ mod tests {
         assert!(check_pkce(&fapi, None).is_err());
         assert!(check_pkce(&fapi, Some("S256")).is_ok());
         assert!(check_pkce(&plain, Some("plain")).is_ok());
-        assert_eq!(code_ttl(&fapi, Duration::seconds(600)), MAX_CODE_TTL);
-        assert_eq!(code_ttl(&fapi, Duration::seconds(30)), Duration::seconds(30));
-        assert_eq!(code_ttl(&plain, Duration::seconds(600)), Duration::seconds(600));
+        assert_eq!(max_code_ttl(&fapi), Some(Duration::seconds(60)));
+        assert_eq!(max_code_ttl(&plain), None);
         let iss = "https://id.example";
         assert!(assertion_audience_ok(&fapi, &serde_json::json!(iss), iss));
         assert!(!assertion_audience_ok(&fapi, &serde_json::json!([iss]), iss));

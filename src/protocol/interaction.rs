@@ -556,7 +556,9 @@ async fn issue_code(
         claims: v.claims.clone(),
         dpop_jkt: v.dpop_jkt.clone(),
         created_at: now,
-        expires_at: now + ctx.settings.code_ttl,
+        expires_at: now
+            + v.max_code_ttl
+                .map_or(ctx.settings.code_ttl, |max| ctx.settings.code_ttl.min(max)),
         consumed_at: None,
     };
     let uow = ctx.store.begin().await?;
