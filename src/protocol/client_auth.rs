@@ -287,17 +287,15 @@ pub async fn authenticate_request(
         ));
     }
     let presented = presented(authorization, form).map_err(|e| fail(e, named()))?;
-    authenticate(&presented, ctx)
-        .await
-        .map_err(|e| {
-            let id = match &presented {
-                Presented::Basic { id, .. }
-                | Presented::Post { id, .. }
-                | Presented::Public { id } => Some(id.clone()),
-                Presented::Jwt { id, .. } => id.clone(),
-            };
-            fail(e, id)
-        })
+    authenticate(&presented, ctx).await.map_err(|e| {
+        let id = match &presented {
+            Presented::Basic { id, .. } | Presented::Post { id, .. } | Presented::Public { id } => {
+                Some(id.clone())
+            }
+            Presented::Jwt { id, .. } => id.clone(),
+        };
+        fail(e, id)
+    })
 }
 
 /// Fetches a client's JWK Set from its `jwks_uri` (an adapter: HTTP with a

@@ -130,6 +130,8 @@ pub struct Proof {
     pub jti: String,
     /// Its `iat`.
     pub iat: DateTime<Utc>,
+    /// Its `alg` (a FAPI 2.0 client may use only PS256 or ES256).
+    pub alg: &'static str,
 }
 
 /// `invalid_dpop_proof` (RFC 9449 §5, §7.1).
@@ -241,6 +243,7 @@ pub fn check(
         jkt,
         jti: jti.to_owned(),
         iat,
+        alg: alg.as_str(),
     }))
 }
 
@@ -637,6 +640,7 @@ mod tests {
             jkt: "k1".into(),
             jti: "j".into(),
             iat: Utc::now(),
+            alg: "ES256",
         };
         assert!(require_key(None, None, "code").is_ok());
         assert!(require_key(None, Some(&p), "code").is_ok());

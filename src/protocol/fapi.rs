@@ -134,13 +134,21 @@ mod tests {
         assert_eq!(max_code_ttl(&plain), None);
         let iss = "https://id.example";
         assert!(assertion_audience_ok(&fapi, &serde_json::json!(iss), iss));
-        assert!(!assertion_audience_ok(&fapi, &serde_json::json!([iss]), iss));
+        assert!(!assertion_audience_ok(
+            &fapi,
+            &serde_json::json!([iss]),
+            iss
+        ));
         assert!(!assertion_audience_ok(
             &fapi,
             &serde_json::json!("https://id.example/token"),
             iss
         ));
-        assert!(assertion_audience_ok(&plain, &serde_json::json!([iss]), iss));
+        assert!(assertion_audience_ok(
+            &plain,
+            &serde_json::json!([iss]),
+            iss
+        ));
         assert_eq!(access_token_alg(&fapi, JwsAlg::Rs256), JwsAlg::Ps256);
         assert_eq!(access_token_alg(&fapi, JwsAlg::Es256), JwsAlg::Es256);
         assert_eq!(access_token_alg(&plain, JwsAlg::Rs256), JwsAlg::Rs256);

@@ -50,6 +50,7 @@ pub async fn push(
     ctx: &Ctx<'_>,
     client: &Client,
     form: &RawParams,
+    dpop: Option<&super::dpop::Proof>,
     report: &mut PushReport,
 ) -> Result<PushedResponse, OAuthError> {
     // §2.1: "The request_uri authorization request parameter is one
@@ -83,6 +84,19 @@ pub async fn push(
         None => form.without(CREDENTIALS),
     }
     .with("client_id", client.id.as_str());
+    // RFC 9449 §10.1: a DPoP proof at /par binds the code to its key, as
+    // `dpop_jkt` does; both given, they must name the same key.
+    let params = match dpop {
+        None => params,
+        Some(p) if params.get("dpop_jkt").is_none_or(|j| j == p.jkt) => {
+            params.with("dpop_jkt", &p.jkt)
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "dpop_jkt does not match the key of the DPoP proof (RFC 9449 section 10.1)",
+            ));
+        }
+    };
     let redirect = authorize::verify_client_and_redirect(&params, Some(client))
         .map_err(|e| OAuthError::invalid_request(page_description(&e)))?;
     let policy = AuthorizePolicy {

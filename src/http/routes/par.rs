@@ -6,13 +6,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{AppError, no_store};
 use crate::http::audit::{self, RequestMeta};
 use crate::http::extractors::AuthenticatedClient;
 use crate::http::routes::authorize::ctx;
+use crate::http::routes::token::{add_dpop_nonce, dpop_headers};
+use crate::protocol::endpoints::Endpoint;
 use crate::protocol::par::{self, PushReport};
 use crate::state::AppState;
 
@@ -21,10 +23,37 @@ use crate::state::AppState;
 pub async fn post_par(
     State(state): State<AppState>,
     meta: RequestMeta,
+    headers: HeaderMap,
     req: AuthenticatedClient,
-) -> Result<Response, AppError> {
+) -> Response {
     let mut report = PushReport::default();
-    let result = par::push(&ctx(&state), &req.client, &req.form, &mut report).await;
+    // RFC 9449 §10.1: a proof for this request (POST to /par), used once.
+    let proof = crate::protocol::dpop::verify_proof(
+        state.store.as_ref(),
+        &state.tokens.dpop,
+        &req.client.id,
+        &dpop_headers(&headers),
+        &crate::protocol::dpop::Expected {
+            method: "POST",
+            uri: &state.config.endpoint(Endpoint::Par.path()),
+            access_token: None,
+        },
+        state.clock.now(),
+    )
+    .await;
+    let result = match proof {
+        Ok(proof) => {
+            par::push(
+                &ctx(&state),
+                &req.client,
+                &req.form,
+                proof.as_ref(),
+                &mut report,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     audit::par(
         &state,
         &meta,
@@ -32,12 +61,12 @@ pub async fn post_par(
         &report,
         result.as_ref().err().map(|e| e.code),
     );
-    match result {
+    let mut r = match result {
         Ok(pushed) => {
             tracing::info!(client_id = %req.client.id, signed = report.signed, "authorization request pushed");
             let mut r = (StatusCode::CREATED, Json(pushed)).into_response();
             no_store(&mut r);
-            Ok(r)
+            r
         }
         Err(e) => {
             tracing::info!(
@@ -47,7 +76,9 @@ pub async fn post_par(
                 source = ?e.source,
                 "pushed authorization request refused"
             );
-            Err(AppError::Token(e, req.scheme))
+            AppError::Token(e, req.scheme).into_response()
         }
-    }
+    };
+    add_dpop_nonce(&state, &mut r);
+    r
 }

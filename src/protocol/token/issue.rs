@@ -414,7 +414,11 @@ pub async fn access_token_for(
     // RFC 9068 §2.1: `typ` is `at+jwt`.
     let token = ctx
         .keys
-        .sign_jwt(s.access_token_alg, "at+jwt", &claims)
+        .sign_jwt(
+            crate::protocol::fapi::access_token_alg(client, s.access_token_alg),
+            "at+jwt",
+            &claims,
+        )
         .await
         .map_err(key_error)?;
     Ok((token, lifetime))

@@ -212,6 +212,14 @@ pub async fn handle(
         ctx.clock.now(),
     )
     .await?;
+    // FAPI 2.0 Security Profile §5.4.1: PS256 or ES256 for its clients.
+    if let Some(p) = &proof
+        && !super::fapi::alg_allowed(client, p.alg)
+    {
+        return Err(dpop::invalid(
+            "a FAPI 2.0 client's DPoP proof must be signed with PS256 or ES256",
+        ));
+    }
     // §5.2: a client registered with dpop_bound_access_tokens always sends
     // one (the RFC says "reject" without naming the code; a missing proof
     // is answered as an invalid one, as Keycloak does).

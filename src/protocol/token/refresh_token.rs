@@ -344,6 +344,22 @@ impl GrantHandler for RefreshTokenGrant {
         } else {
             None
         };
+        if !crate::protocol::fapi::rotates_refresh_tokens(client) {
+            // FAPI 2.0 Security Profile §5.3.2.1 item 10: no rotation; the
+            // client keeps its refresh token (RFC 6749 §6: a new one MAY be
+            // issued), so a lost answer is simply asked again.
+            issued.retain(|i| *i != "refresh_token");
+            report.issued = issued;
+            report.scope = Some(target.scope.to_string());
+            return Ok(TokenResponse {
+                access_token,
+                token_type: issue::token_type(ctx),
+                expires_in: lifetime.num_seconds(),
+                refresh_token: None,
+                id_token,
+                scope: target.scope.to_string(),
+            });
+        }
         let response = TokenResponse {
             access_token,
             token_type: issue::token_type(ctx),

@@ -236,7 +236,11 @@ async fn run_client_credentials(l: &CcLoad) -> anyhow::Result<()> {
     };
     let key = Arc::new(DpopKey::new()?);
     let url = format!("{}/token", l.issuer);
-    let raw = format!("{}:{}", form_encode(&l.client_id), form_encode(&l.client_secret));
+    let raw = format!(
+        "{}:{}",
+        form_encode(&l.client_id),
+        form_encode(&l.client_secret)
+    );
     let basic = HeaderValue::from_str(&format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(raw)
@@ -258,7 +262,10 @@ async fn run_client_credentials(l: &CcLoad) -> anyhow::Result<()> {
     let body: serde_json::Value = resp.json().await?;
     let want = if l.dpop { "DPoP" } else { "Bearer" };
     if body["token_type"] != want {
-        bail!("client_credentials: token_type {} (want {want})", body["token_type"]);
+        bail!(
+            "client_credentials: token_type {} (want {want})",
+            body["token_type"]
+        );
     }
     let done = Arc::new(AtomicU64::new(0));
     println!("LOADGEN START");
@@ -268,8 +275,13 @@ async fn run_client_credentials(l: &CcLoad) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for _ in 0..l.connections {
         let http = client(timeout)?;
-        let (url, basic, key, done, dpop) =
-            (url.clone(), basic.clone(), key.clone(), done.clone(), l.dpop);
+        let (url, basic, key, done, dpop) = (
+            url.clone(),
+            basic.clone(),
+            key.clone(),
+            done.clone(),
+            l.dpop,
+        );
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             while Instant::now() < deadline {
