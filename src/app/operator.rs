@@ -273,6 +273,19 @@ pub fn validated_client(
 /// (docs/FAPI.md): `private_key_jwt` only (§5.3.2.1: mutual TLS is out of
 /// scope here), ID tokens signed with PS256 or ES256 only (§5.4.1).
 fn check_fapi2(req: &NewClient, auth_method: TokenEndpointAuthMethod) -> Result<(), OperatorError> {
+    // §5.3.2.2: the authorization code flow (with PAR, PKCE and a short
+    // code), refresh, and client credentials; the device grant would skip
+    // all three.
+    if req.grant_types.iter().any(|g| {
+        !matches!(
+            g.as_str(),
+            "authorization_code" | "refresh_token" | "client_credentials"
+        )
+    }) {
+        return Err(invalid(
+            "profile fapi2 allows only the grant types authorization_code, refresh_token and client_credentials",
+        ));
+    }
     if auth_method != TokenEndpointAuthMethod::PrivateKeyJwt {
         return Err(invalid(
             "profile fapi2 requires token_endpoint_auth_method private_key_jwt (FAPI 2.0 Security Profile §5.3.2.1)",

@@ -396,6 +396,7 @@ fn unsupported_features(
 }
 
 /// Validates everything after the client and redirect URI.
+#[allow(clippy::too_many_lines)] // one check after another, in node-oidc-provider's order
 pub fn validate(
     params: &RawParams,
     client: &Client,

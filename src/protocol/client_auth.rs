@@ -412,6 +412,12 @@ async fn verify_assertion(
                 invalid_client("client assertion signature does not verify")
             }
         })?;
+    // A signed request object (RFC 9101) of the client travels through
+    // browsers and may carry iss, sub, aud and jti too: it is never a
+    // client assertion.
+    if claims.contains_key("response_type") {
+        return Err(invalid_client("a request object is not a client assertion"));
+    }
     let (jti, exp) = check_assertion_claims(&claims, &client.id, ctx.audiences, now)?;
     // FAPI 2.0 Security Profile §5.3.2.1 item 8: the issuer, as a string.
     let aud = claims.get("aud").unwrap_or(&serde_json::Value::Null);

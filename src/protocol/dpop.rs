@@ -62,6 +62,10 @@ pub const CLOCK_SKEW: Duration = Duration::seconds(30);
 /// entropy, not a length; a bound keeps the work a bad proof costs small).
 pub const MAX_JTI_LEN: usize = 256;
 
+/// The longest RSA modulus of a proof's key, in base64url characters (4096
+/// bits: 512 bytes).
+const MAX_RSA_MODULUS_B64: usize = 683;
+
 /// The members of a JWK that belong to a private key (RFC 7518 §6.2.2,
 /// §6.3.2, §6.4.1): a proof's `jwk` must have none (RFC 9449 §4.3 item 7).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -187,6 +191,20 @@ pub fn check(
     }
     if jwk.get("kty").and_then(Value::as_str) != Some(alg.key_type()) {
         return Err(invalid("the DPoP proof's jwk does not fit its alg"));
+    }
+    // The proof's key is the sender's choice and is checked before any
+    // token: an RSA modulus above 4096 bits or an exponent other than
+    // 65537 would let anyone make every request cost a slow verification.
+    if alg.key_type() == "RSA"
+        && (jwk.get("e").and_then(Value::as_str) != Some("AQAB")
+            || jwk
+                .get("n")
+                .and_then(Value::as_str)
+                .is_none_or(|n| n.len() > MAX_RSA_MODULUS_B64))
+    {
+        return Err(invalid(
+            "the DPoP proof's RSA key must have e=65537 and at most 4096 bits",
+        ));
     }
     let jkt = thumbprint(jwk).ok_or_else(|| invalid("the DPoP proof's jwk is malformed"))?;
     // §4.3 item 6.

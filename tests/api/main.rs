@@ -24,6 +24,7 @@ mod e2e;
 mod events;
 mod events_clickhouse;
 mod events_query;
+mod fapi;
 mod hardening;
 mod health;
 mod instances;

@@ -41,6 +41,15 @@ pub async fn post_par(
         state.clock.now(),
     )
     .await;
+    // FAPI 2.0 Security Profile §5.4.1: PS256 or ES256 for its clients.
+    let proof = proof.and_then(|p| match p {
+        Some(p) if !crate::protocol::fapi::alg_allowed(&req.client, p.alg) => {
+            Err(crate::protocol::dpop::invalid(
+                "a FAPI 2.0 client's DPoP proof must be signed with PS256 or ES256",
+            ))
+        }
+        p => Ok(p),
+    });
     let result = match proof {
         Ok(proof) => {
             par::push(
