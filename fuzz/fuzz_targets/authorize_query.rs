@@ -48,6 +48,9 @@ fn client(id: &str, public: bool) -> Client {
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         allowed_resources: Vec::new(),
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
+        profile: None,
         created_at: DateTime::UNIX_EPOCH,
         updated_at: DateTime::UNIX_EPOCH,
     }
@@ -72,7 +75,11 @@ fuzz_target!(|data: &[u8]| {
             redirect.uri()
         );
         for pkce_allow_plain in [false, true] {
-            match validate(&params, c, &redirect, AuthorizePolicy { pkce_allow_plain }) {
+            let policy = AuthorizePolicy {
+                pkce_allow_plain,
+                require_pushed: false,
+            };
+            match validate(&params, c, &redirect, policy) {
                 Ok(v) => {
                     assert_eq!(v.redirect.uri(), redirect.uri());
                     for s in v.scope.iter() {

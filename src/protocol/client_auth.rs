@@ -497,39 +497,26 @@ fn check_assertion_claims<'c>(
             "client assertion aud must be the issuer or the token endpoint, and nothing else",
         ));
     }
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>, OAuthError> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(v) => jwt::numeric_date(v)
-                .and_then(|t| DateTime::from_timestamp(t, 0))
-                .map(Some)
-                .ok_or_else(|| invalid_client("client assertion has a malformed time claim")),
-        }
-    };
-    let exp = time("exp")?.ok_or_else(|| invalid_client("client assertion has no exp"))?;
-    if exp <= now - ASSERTION_CLOCK_SKEW {
-        return Err(invalid_client("client assertion has expired"));
-    }
-    if let Some(nbf) = time("nbf")?
-        && nbf > now + ASSERTION_CLOCK_SKEW
-    {
-        return Err(invalid_client("client assertion is not valid yet (nbf)"));
-    }
-    let iat = time("iat")?;
-    if iat.is_some_and(|iat| iat > now + ASSERTION_CLOCK_SKEW) {
-        return Err(invalid_client(
-            "client assertion was issued in the future (iat)",
-        ));
-    }
-    // The lifetime is counted from iat when given, else from now.
-    let start = iat.unwrap_or(now);
-    if exp - start > ASSERTION_MAX_LIFETIME
-        || exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW
-    {
-        return Err(invalid_client(
-            "client assertion lives too long (more than 5 minutes)",
-        ));
-    }
+    let exp = jwt::check_times(
+        claims,
+        now,
+        jwt::TimeRules {
+            skew: ASSERTION_CLOCK_SKEW,
+            max_lifetime: ASSERTION_MAX_LIFETIME,
+            // The lifetime is counted from iat when given, else from now.
+            lifetime_from: &["iat"],
+        },
+    )
+    .map_err(|p| {
+        invalid_client(match p {
+            jwt::TimeProblem::Malformed => "client assertion has a malformed time claim",
+            jwt::TimeProblem::NoExp => "client assertion has no exp",
+            jwt::TimeProblem::Expired => "client assertion has expired",
+            jwt::TimeProblem::NotYetValid => "client assertion is not valid yet (nbf)",
+            jwt::TimeProblem::IssuedInFuture => "client assertion was issued in the future (iat)",
+            jwt::TimeProblem::TooLong => "client assertion lives too long (more than 5 minutes)",
+        })
+    })?;
     let jti = s("jti")
         .filter(|j| !j.is_empty())
         .ok_or_else(|| invalid_client("client assertion has no jti"))?;

@@ -54,6 +54,79 @@ pub fn numeric_date(v: &Value) -> Option<i64> {
     (0.0..1e15).contains(&f).then(|| f.trunc() as i64)
 }
 
+/// How the time claims of a JWT a client made are judged ([`check_times`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeRules {
+    /// The clock skew allowed either way (RFC 7519 §4.1.4/§4.1.5: "a small
+    /// leeway").
+    pub skew: chrono::Duration,
+    /// The longest the JWT may live, counted from the first of
+    /// `lifetime_from` that it carries (else from now).
+    pub max_lifetime: chrono::Duration,
+    /// The claims the lifetime is counted from, in order (`iat` for client
+    /// assertions; `nbf`, then `iat`, for request objects).
+    pub lifetime_from: &'static [&'static str],
+}
+
+/// Why the time claims of a JWT were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeProblem {
+    /// `exp`, `nbf` or `iat` is not a NumericDate.
+    Malformed,
+    /// No `exp`.
+    NoExp,
+    /// `exp` is past (beyond the skew).
+    Expired,
+    /// `nbf` is in the future (beyond the skew).
+    NotYetValid,
+    /// `iat` is in the future (beyond the skew).
+    IssuedInFuture,
+    /// It lives longer than the rules allow.
+    TooLong,
+}
+
+/// The time claims of a JWT a client made (a client assertion, a request
+/// object): `exp` required and not past, `nbf` and `iat` when present not
+/// in the future, and at most `max_lifetime` long, each with the skew.
+/// The one home of this rule; each caller words its own errors. Returns
+/// `exp`.
+pub fn check_times(
+    claims: &serde_json::Map<String, Value>,
+    now: chrono::DateTime<chrono::Utc>,
+    rules: TimeRules,
+) -> Result<chrono::DateTime<chrono::Utc>, TimeProblem> {
+    let time = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, TimeProblem> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => numeric_date(v)
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(Some)
+                .ok_or(TimeProblem::Malformed),
+        }
+    };
+    let exp = time("exp")?.ok_or(TimeProblem::NoExp)?;
+    if exp <= now - rules.skew {
+        return Err(TimeProblem::Expired);
+    }
+    if time("nbf")?.is_some_and(|t| t > now + rules.skew) {
+        return Err(TimeProblem::NotYetValid);
+    }
+    if time("iat")?.is_some_and(|t| t > now + rules.skew) {
+        return Err(TimeProblem::IssuedInFuture);
+    }
+    let mut start = now;
+    for name in rules.lifetime_from {
+        if let Some(t) = time(name)? {
+            start = t;
+            break;
+        }
+    }
+    if exp - start > rules.max_lifetime || exp > now + rules.max_lifetime + rules.skew {
+        return Err(TimeProblem::TooLong);
+    }
+    Ok(exp)
+}
+
 fn decode_object(part: &str) -> Option<Value> {
     if part.is_empty() {
         return None;
@@ -102,6 +175,34 @@ mod tests {
     fn an_unsigned_token_still_parses_for_the_caller_to_refuse() {
         let t = token(&json!({"alg": "none"}), &json!({"iss": "x"}), "");
         assert!(split_compact(&t).is_some());
+    }
+
+    #[test]
+    fn the_lifetime_counts_from_the_first_claim_of_the_rules() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let t = now.timestamp();
+        let rules = |from: &'static [&'static str]| TimeRules {
+            skew: chrono::Duration::seconds(30),
+            max_lifetime: chrono::Duration::seconds(300),
+            lifetime_from: from,
+        };
+        let claims = json!({"nbf": t - 10, "iat": t - 600, "exp": t + 60});
+        let claims = claims.as_object().unwrap();
+        assert!(check_times(claims, now, rules(&["nbf", "iat"])).is_ok());
+        assert_eq!(
+            check_times(claims, now, rules(&["iat"])),
+            Err(TimeProblem::TooLong)
+        );
+        let none = json!({"exp": t + 400});
+        assert_eq!(
+            check_times(none.as_object().unwrap(), now, rules(&["iat"])),
+            Err(TimeProblem::TooLong),
+            "no claim: counted from now"
+        );
+        assert_eq!(
+            check_times(json!({"exp": "x"}).as_object().unwrap(), now, rules(&[])),
+            Err(TimeProblem::Malformed)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::client_auth::{self, ASSERTION_CLOCK_SKEW, ClientJwksFetcher, ClientJwsError};
 use super::error::{ErrorCode, OAuthError};
-use super::jwt;
+use super::jwt::{self, TimeProblem};
 use super::params::RawParams;
 use crate::domain::Client;
 
@@ -141,31 +141,19 @@ pub fn check_claims(
     if s("client_id") != Some(client_id) {
         return Err("the request object's client_id must be the client_id of the request");
     }
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>, &'static str> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(v) => jwt::numeric_date(v)
-                .and_then(|t| DateTime::from_timestamp(t, 0))
-                .map(Some)
-                .ok_or("the request object has a malformed time claim"),
-        }
+    let rules = jwt::TimeRules {
+        skew: ASSERTION_CLOCK_SKEW,
+        max_lifetime: MAX_LIFETIME,
+        lifetime_from: &["nbf", "iat"],
     };
-    let exp = time("exp")?.ok_or("the request object has no exp")?;
-    if exp <= now - ASSERTION_CLOCK_SKEW {
-        return Err("the request object has expired");
-    }
-    let nbf = time("nbf")?;
-    if nbf.is_some_and(|t| t > now + ASSERTION_CLOCK_SKEW) {
-        return Err("the request object is not valid yet (nbf)");
-    }
-    let iat = time("iat")?;
-    if iat.is_some_and(|t| t > now + ASSERTION_CLOCK_SKEW) {
-        return Err("the request object was issued in the future (iat)");
-    }
-    let start = nbf.or(iat).unwrap_or(now);
-    if exp - start > MAX_LIFETIME || exp > now + MAX_LIFETIME + ASSERTION_CLOCK_SKEW {
-        return Err("the request object lives too long (more than 60 minutes)");
-    }
+    jwt::check_times(claims, now, rules).map_err(|p| match p {
+        TimeProblem::Malformed => "the request object has a malformed time claim",
+        TimeProblem::NoExp => "the request object has no exp",
+        TimeProblem::Expired => "the request object has expired",
+        TimeProblem::NotYetValid => "the request object is not valid yet (nbf)",
+        TimeProblem::IssuedInFuture => "the request object was issued in the future (iat)",
+        TimeProblem::TooLong => "the request object lives too long (more than 60 minutes)",
+    })?;
     Ok(())
 }
 
