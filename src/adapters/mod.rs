@@ -1,6 +1,7 @@
 //! Adapters: the technology behind each port.
 
 pub mod argon2;
+pub mod aws;
 pub mod cache;
 pub mod db;
 pub mod events;

@@ -1,69 +1,29 @@
 //! The AWS KMS client shared by the two KMS back ends, and how its errors
 //! become [`KeyError`]s.
 
-use std::time::Duration;
-
-use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::timeout::TimeoutConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls;
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
+use crate::adapters::aws;
 use crate::ports::KeyError;
 
-/// Bounds on every KMS call, so that a hung KMS fails a request instead of
-/// holding it until the request timeout.
-fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(5))
-        .operation_timeout(Duration::from_secs(15))
-        .build()
+fn client_from(sdk: &aws_config::SdkConfig) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::config::Builder::from(sdk)
+        .interceptor(super::kms_metrics::KmsMetrics)
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
 }
 
-/// The HTTPS client of every KMS call (and of the credential providers):
-/// hyper 1 with rustls on ring, the TLS stack the rest of the server uses;
-/// trusted roots from the platform store. Plain `http://` endpoints (an
-/// emulator) work through it too.
-fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
-}
-
-/// A client from the standard AWS settings: `AWS_REGION`, the credentials
-/// chain, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_KMS` for an emulator, the
-/// SDK's standard retries.
+/// A client from the standard AWS settings ([`aws::from_environment`]:
+/// `AWS_REGION`, the credentials chain, `AWS_ENDPOINT_URL` /
+/// `AWS_ENDPOINT_URL_KMS` for an emulator, the SDK's standard retries).
 pub async fn client_from_environment() -> aws_sdk_kms::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
-        .timeout_config(timeouts())
-        .load()
-        .await;
-    let config = aws_sdk_kms::config::Builder::from(&sdk)
-        .interceptor(super::kms_metrics::KmsMetrics)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
+    client_from(&aws::from_environment().await)
 }
 
-/// A client for a KMS emulator at `endpoint` (tests, benchmarks): dummy
-/// credentials, region `us-east-1`, and no retries, so that failures are
-/// fast.
+/// A client for a KMS emulator at `endpoint` (tests, benchmarks:
+/// [`aws::for_emulator`]).
 pub fn client_for_emulator(endpoint: &str) -> aws_sdk_kms::Client {
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(https_client())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts())
-        .interceptor(super::kms_metrics::KmsMetrics)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
+    client_from(&aws::for_emulator(endpoint))
 }
 
 /// A KMS failure: the dependency is failing, so the request may succeed
