@@ -51,6 +51,7 @@ fn client(id: &str, public: bool) -> Client {
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
         profile: None,
+        request_uris: Vec::new(),
         created_at: DateTime::UNIX_EPOCH,
         updated_at: DateTime::UNIX_EPOCH,
     }

@@ -19,6 +19,7 @@ mod m20261201_000014_self_service;
 mod m20261201_000015_mfa;
 mod m20261201_000016_every_client;
 mod m20261202_000017_fapi;
+mod m20261202_000018_request_uris;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_mfa::Migration),
             Box::new(m20261201_000016_every_client::Migration),
             Box::new(m20261202_000017_fapi::Migration),
+            Box::new(m20261202_000018_request_uris::Migration),
         ]
     }
 }

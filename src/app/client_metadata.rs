@@ -80,6 +80,10 @@ pub struct ClientMetadata {
     /// *Extension*: the security profile (`"fapi2"`: the FAPI 2.0 Security
     /// Profile, docs/FAPI.md); an empty string removes it.
     pub profile: Option<String>,
+    /// `request_uris` (OpenID Connect Dynamic Client Registration 1.0 §2):
+    /// the external `request_uri`s the client may send (used only when
+    /// `PORTCULLIS_REQUEST_URI_EXTERNAL` is on).
+    pub request_uris: Option<Vec<String>>,
 }
 
 impl ClientMetadata {
@@ -159,6 +163,7 @@ impl ClientMetadata {
                 None | Some("") => None,
                 Some(p) => Some(p.parse().map_err(|e: String| invalid(&e))?),
             },
+            request_uris: self.request_uris.unwrap_or_default(),
         })
     }
 
@@ -194,6 +199,7 @@ impl ClientMetadata {
             require_pushed_authorization_requests: Some(view.require_pushed_authorization_requests),
             dpop_bound_access_tokens: Some(view.dpop_bound_access_tokens),
             profile: view.profile,
+            request_uris: Some(view.request_uris),
         }
     }
 
@@ -248,6 +254,7 @@ impl ClientMetadata {
                 .dpop_bound_access_tokens
                 .or(self.dpop_bound_access_tokens),
             profile: patch.profile.or(self.profile),
+            request_uris: patch.request_uris.or(self.request_uris),
         }
     }
 }
@@ -326,6 +333,8 @@ pub struct ClientView {
     /// *Extension*: the security profile (`fapi2`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// `request_uris` (OpenID Connect Dynamic Client Registration 1.0 §2).
+    pub request_uris: Vec<String>,
     /// *Extension*: last change, seconds since the epoch.
     pub updated_at: i64,
 }
@@ -377,6 +386,7 @@ impl ClientView {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             profile: c.profile.map(|p| p.as_str().to_owned()),
+            request_uris: c.request_uris.clone(),
             updated_at: c.updated_at.timestamp(),
         }
     }

@@ -99,6 +99,10 @@ pub struct NewClient {
     pub dpop_bound_access_tokens: bool,
     /// The security profile (`--profile fapi2`), if any.
     pub profile: Option<ClientProfile>,
+    /// `request_uris` (OpenID Connect Dynamic Client Registration 1.0 §2,
+    /// `--request-uri`): the external `request_uri`s the client may send;
+    /// the outbound destination rule applies, as to `jwks_uri`.
+    pub request_uris: Vec<String>,
 }
 
 /// A registered client and, for confidential ones, the secret (shown once).
@@ -231,6 +235,7 @@ pub fn validated_client(
         check_backchannel_logout_uri(uri, outbound_allow_insecure)?;
     }
     let allowed_resources = allowed_resources(&req.allowed_resources)?;
+    let request_uris = request_uris(&req.request_uris, outbound_allow_insecure)?;
     let fapi2 = req.profile == Some(ClientProfile::Fapi2);
     if fapi2 {
         check_fapi2(&req, auth_method)?;
@@ -264,9 +269,39 @@ pub fn validated_client(
         require_pushed_authorization_requests: req.require_pushed_authorization_requests || fapi2,
         dpop_bound_access_tokens: req.dpop_bound_access_tokens || fapi2,
         profile: req.profile,
+        request_uris,
         created_at: now,
         updated_at: now,
     })
+}
+
+/// The most `request_uris` a client may register.
+pub const MAX_REQUEST_URIS: usize = 20;
+
+/// `request_uris` (OpenID Connect Dynamic Client Registration 1.0 §2): the
+/// server fetches them, so each follows the outbound destination rule
+/// (https, no internal address, unless `PORTCULLIS_OUTBOUND_ALLOW_INSECURE`);
+/// a fragment (the object's hash, OpenID Connect Core 1.0 §6.2) is allowed.
+/// At most [`MAX_REQUEST_URIS`], without duplicates.
+fn request_uris(
+    list: &[String],
+    outbound_allow_insecure: bool,
+) -> Result<Vec<String>, OperatorError> {
+    if list.len() > MAX_REQUEST_URIS {
+        return Err(invalid(format!(
+            "request_uris (--request-uri) may hold at most {MAX_REQUEST_URIS} URIs"
+        )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for uri in list {
+        let fetched = uri.split('#').next().unwrap_or_default();
+        crate::domain::destination::check_outbound_url(fetched, outbound_allow_insecure)
+            .map_err(|e| invalid(format!("request_uris (--request-uri) {e}")))?;
+        if !out.contains(uri) {
+            out.push(uri.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The FAPI 2.0 Security Profile's rules for a client's registration

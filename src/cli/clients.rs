@@ -115,6 +115,10 @@ pub struct ClientUpdateArgs {
     /// The security profile: fapi2 (docs/FAPI.md); an empty value removes it.
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+    /// An external request_uri the client may send (repeat; replaces the
+    /// list); used only with PORTCULLIS_REQUEST_URI_EXTERNAL=true.
+    #[arg(long = "request-uri", value_name = "URL")]
+    pub request_uris: Vec<String>,
     /// Register the client as a resource server (RFC 7662 §2.1): it may
     /// introspect tokens meant for it (its audience) or issued to it.
     /// `true` keeps the audience it has, else takes its client id.
@@ -231,6 +235,11 @@ pub struct ClientCreateArgs {
     /// PS256/ES256; docs/FAPI.md).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+    /// An external request_uri the client may send (repeatable; OpenID
+    /// Connect Registration `request_uris`); used only with
+    /// PORTCULLIS_REQUEST_URI_EXTERNAL=true.
+    #[arg(long = "request-uri", value_name = "URL")]
+    pub request_uris: Vec<String>,
     /// A resource server (an API): may call /introspect for tokens meant for it (RFC 7662 §2.1).
     #[arg(long)]
     pub resource_server: bool,
@@ -291,6 +300,7 @@ pub(super) fn client_json(c: &Client, secret: Option<&str>) -> serde_json::Value
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "profile": c.profile.map(crate::domain::ClientProfile::as_str),
+        "request_uris": c.request_uris,
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(s) = secret {
@@ -383,6 +393,7 @@ async fn client_create(
                 .map(str::parse)
                 .transpose()
                 .map_err(anyhow::Error::msg)?,
+            request_uris: a.request_uris,
         },
         config.outbound.allow_insecure,
     )
@@ -514,6 +525,7 @@ async fn client_update(
         require_pushed_authorization_requests: a.require_par,
         dpop_bound_access_tokens: a.dpop_bound,
         profile: a.profile,
+        request_uris: list(a.request_uris),
     };
     let asked = ClientMetadata {
         allow_http_redirect_uris: None,

@@ -155,7 +155,7 @@ settings! {
     REQUIRE_PAR require_par: Bool, Value("false"),
         "every client must push its authorization requests to `/par` (RFC 9126 §6; per client: `require_pushed_authorization_requests`); discovery says so";
     REQUEST_URI_EXTERNAL request_uri_external: Bool, Value("false"),
-        "fetch a `request_uri` that `/par` did not issue (https only, through the outbound client) and use its body as a signed request object (RFC 9101 §5.2); off: `request_uri_not_supported`";
+        "fetch a `request_uri` that `/par` did not issue (https only, through the outbound client) and use its body as a signed request object (RFC 9101 §5.2), only at a location the client registered (`request_uris`, RFC 9101 §10.4.1) and never for a client that must push; discovery's `request_uri_parameter_supported` says so; off: `request_uri_not_supported`";
     PKCE_ALLOW_PLAIN pkce_allow_plain: Bool, Value("false"),
         "accept PKCE `plain` (RFC 7636); `S256` always works";
     FIRST_PARTY_OFFLINE_WITHOUT_CONSENT first_party_offline_without_consent: Bool, Value("false"),

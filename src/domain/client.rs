@@ -214,6 +214,10 @@ pub struct Client {
     pub dpop_bound_access_tokens: bool,
     /// The security profile the client is held to, if any.
     pub profile: Option<ClientProfile>,
+    /// `request_uris` (OpenID Connect Dynamic Client Registration 1.0 §2):
+    /// the external `request_uri`s the client may send; a fragment, when
+    /// present, is the hash of the object and is not part of the match.
+    pub request_uris: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -228,6 +232,17 @@ impl Client {
         } else {
             ClientKind::Confidential
         }
+    }
+
+    /// Whether the external `request_uri` `uri` is one the client
+    /// registered (RFC 9101 §10.4.1: the authorization server fetches only
+    /// pre-registered locations). Exact string match of everything before
+    /// the fragment (OpenID Connect Core 1.0 §6.2: the fragment may carry
+    /// the object's hash and is never sent).
+    pub fn has_request_uri(&self, uri: &str) -> bool {
+        let bare = |u: &str| u.split('#').next().unwrap_or_default().to_owned();
+        let wanted = bare(uri);
+        !wanted.is_empty() && self.request_uris.iter().any(|r| bare(r) == wanted)
     }
 
     /// Whether `uri` is registered, by exact string match (invariant 1).

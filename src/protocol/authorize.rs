@@ -77,6 +77,12 @@ pub enum PageError {
         "The application's request (request_uri) could not be fetched (invalid_request_uri). Go back to the application and start again."
     )]
     RequestUriUnavailable,
+    /// An external `request_uri` the client did not register (`request_uris`,
+    /// RFC 9101 §10.4.1): never fetched.
+    #[error(
+        "The application's request (request_uri) is not at an address it registered (invalid_request_uri). Go back to the application and start again."
+    )]
+    RequestUriUnregistered,
     /// A request object that did not verify, where no verified redirect URI
     /// can carry the error (RFC 9101 §6.3).
     #[error(
@@ -848,6 +854,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
             profile: None,
+            request_uris: Vec::new(),
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

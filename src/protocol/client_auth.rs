@@ -391,10 +391,13 @@ async fn verify_assertion(
     ctx: &ClientAuthCtx<'_>,
 ) -> Result<(), OAuthError> {
     let (store, now) = (ctx.store, ctx.now);
-    let claims = verify_client_jws(client, assertion, ctx.fetcher)
+    let claims = verify_client_jws(client, assertion, ClientJwsKind::Assertion, ctx.fetcher)
         .await
         .map_err(|e| match e {
             ClientJwsError::Malformed => invalid_client("malformed client assertion"),
+            ClientJwsError::Type => invalid_client(
+                "the client assertion's typ names another kind of token (JWT or client-authentication+jwt expected)",
+            ),
             ClientJwsError::Algorithm => invalid_client(
                 "client assertion algorithm must be RS256, ES256 or PS256 (PS256 or ES256 for a FAPI 2.0 client)",
             ),
@@ -548,11 +551,53 @@ fn assertion_replay_key(client: &ClientId, jti: &str) -> String {
 /// never `none`, never an HMAC (a client's secret is stored only as a hash).
 pub const CLIENT_JWS_ALGS: [JwsAlg; 3] = JwsAlg::ALL;
 
+/// What a JWS a client signed is meant to be: its `typ` must not say it
+/// is something else (RFC 8725 §3.11, explicit typing), so that one kind
+/// of token can never be replayed as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientJwsKind {
+    /// A client assertion (RFC 7523): `typ` absent, `JWT`, or
+    /// `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis §4).
+    Assertion,
+    /// A request object (RFC 9101 §4, §10.8): `typ` absent, `JWT`, or
+    /// `oauth-authz-req+jwt`.
+    RequestObject,
+}
+
+impl ClientJwsKind {
+    /// The explicit type of this kind.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Assertion => "client-authentication+jwt",
+            Self::RequestObject => "oauth-authz-req+jwt",
+        }
+    }
+
+    /// Whether the JOSE header's `typ` fits this kind: absent, `JWT`, or
+    /// the kind's own type (compared without case and with an optional
+    /// `application/` prefix, RFC 7515 §4.1.9). Any other type names a
+    /// different token (`dpop+jwt`, `at+jwt`, a request object offered as
+    /// an assertion, ...) and is refused.
+    pub fn typ_allowed(self, typ: Option<&serde_json::Value>) -> bool {
+        let Some(typ) = typ else {
+            return true;
+        };
+        let Some(typ) = typ.as_str() else {
+            return false;
+        };
+        let lower = typ.to_ascii_lowercase();
+        let bare = lower.strip_prefix("application/").unwrap_or(&lower);
+        bare == "jwt" || bare == self.media_type()
+    }
+}
+
 /// Why a JWS a client signed was refused ([`verify_client_jws`]).
 #[derive(Debug)]
 pub enum ClientJwsError {
     /// Not a JWS compact serialization ([`jwt::split_compact`]).
     Malformed,
+    /// Its `typ` names another kind of token ([`ClientJwsKind::typ_allowed`]).
+    Type,
     /// `alg` is not one of [`CLIENT_JWS_ALGS`].
     Algorithm,
     /// The client registered no keys (`jwks`, `jwks_uri`).
@@ -570,14 +615,18 @@ pub enum ClientJwsError {
 /// when no key verifies it, the `jwks_uri` is fetched once more, as the
 /// client may have rotated), with an algorithm of [`CLIENT_JWS_ALGS`], and
 /// returns its claims. The one verifier of what clients sign: client
-/// assertions (RFC 7523) and request objects (RFC 9101). The claims are
-/// the caller's to check.
+/// assertions (RFC 7523) and request objects (RFC 9101), each of its
+/// `expected` kind's type. The claims are the caller's to check.
 pub async fn verify_client_jws(
     client: &Client,
     token: &str,
+    expected: ClientJwsKind,
     fetcher: &dyn ClientJwksFetcher,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ClientJwsError> {
     let (header, _) = jwt::split_compact(token).ok_or(ClientJwsError::Malformed)?;
+    if !expected.typ_allowed(header.get("typ")) {
+        return Err(ClientJwsError::Type);
+    }
     let alg = header
         .get("alg")
         .and_then(|v| v.as_str())
@@ -644,6 +693,26 @@ async fn verify_with_client_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_takes_its_own_typ_and_no_other() {
+        use serde_json::json;
+        let (a, r) = (ClientJwsKind::Assertion, ClientJwsKind::RequestObject);
+        for kind in [a, r] {
+            assert!(kind.typ_allowed(None));
+            for typ in ["JWT", "jwt", "application/jwt"] {
+                assert!(kind.typ_allowed(Some(&json!(typ))), "{kind:?} {typ}");
+            }
+            for typ in ["dpop+jwt", "at+jwt", "logout+jwt", "secevent+jwt", ""] {
+                assert!(!kind.typ_allowed(Some(&json!(typ))), "{kind:?} {typ}");
+            }
+            assert!(!kind.typ_allowed(Some(&json!(1))));
+        }
+        assert!(a.typ_allowed(Some(&json!("client-authentication+jwt"))));
+        assert!(!a.typ_allowed(Some(&json!("oauth-authz-req+jwt"))));
+        assert!(r.typ_allowed(Some(&json!("application/oauth-authz-req+jwt"))));
+        assert!(!r.typ_allowed(Some(&json!("client-authentication+jwt"))));
+    }
 
     fn basic(raw: &str) -> String {
         format!(

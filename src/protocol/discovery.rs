@@ -45,6 +45,9 @@ pub struct DiscoveryCapabilities {
     /// `require_pushed_authorization_requests` (RFC 9126 §5): every client
     /// must use `/par` (`PORTCULLIS_REQUIRE_PAR`).
     pub require_pushed_authorization_requests: bool,
+    /// Whether external `request_uri`s are fetched
+    /// (`PORTCULLIS_REQUEST_URI_EXTERNAL`).
+    pub request_uri_external: bool,
 }
 
 impl DiscoveryCapabilities {
@@ -88,6 +91,7 @@ impl DiscoveryCapabilities {
             response_modes: vec!["query", "form_post"],
             code_challenge_methods: vec!["S256"],
             require_pushed_authorization_requests: false,
+            request_uri_external: false,
         }
     }
 }
@@ -113,6 +117,8 @@ struct Document<'a> {
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    require_request_uri_registration: bool,
     request_object_signing_alg_values_supported: Vec<&'static str>,
     require_pushed_authorization_requests: bool,
     authorization_response_iss_parameter_supported: bool,
@@ -177,10 +183,15 @@ pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsA
         code_challenge_methods_supported: &caps.code_challenge_methods,
         claims_parameter_supported: false,
         // RFC 9101: signed request objects (`request`) at /authorize and
-        // /par, and `request_uri`s of /par (RFC 9126 §4; external ones only
-        // when the operator allows them).
+        // /par. `request_uri_parameter_supported` (Discovery §3, true when
+        // omitted) is about external request URIs: true only when the
+        // operator allows them, and then each must be registered
+        // (`request_uris`, RFC 9101 §10.4.1). The `request_uri`s of /par
+        // are announced by `pushed_authorization_request_endpoint` (RFC
+        // 9126 §5) and work either way.
         request_parameter_supported: true,
-        request_uri_parameter_supported: true,
+        request_uri_parameter_supported: caps.request_uri_external,
+        require_request_uri_registration: caps.request_uri_external,
         request_object_signing_alg_values_supported: CLIENT_ASSERTION_ALGS
             .iter()
             .map(|a| a.as_str())
@@ -228,7 +239,16 @@ mod tests {
             serde_json::json!(["RS256", "ES256"])
         );
         assert_eq!(d["request_parameter_supported"], true);
-        assert_eq!(d["request_uri_parameter_supported"], true);
+        // External request URIs are off by default: discovery says so
+        // (Discovery §3: an omitted value means true).
+        assert_eq!(d["request_uri_parameter_supported"], false);
+        assert!(d.get("require_request_uri_registration").is_none());
+        let on = doc(&DiscoveryCapabilities {
+            request_uri_external: true,
+            ..caps()
+        });
+        assert_eq!(on["request_uri_parameter_supported"], true);
+        assert_eq!(on["require_request_uri_registration"], true);
         assert_eq!(
             d["request_object_signing_alg_values_supported"],
             serde_json::json!(["RS256", "ES256", "PS256"])

@@ -112,6 +112,7 @@ mod tests {
             require_pushed_authorization_requests: true,
             dpop_bound_access_tokens: true,
             profile,
+            request_uris: Vec::new(),
             created_at: now,
             updated_at: now,
         }

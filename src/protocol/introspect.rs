@@ -202,6 +202,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
             profile: None,
+            request_uris: Vec::new(),
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -76,8 +76,8 @@ pub struct NotResolved {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// A pushed request's `request_uri` (`unknown`, `expired`, `used`,
-    /// `other_client`, `interaction`), or an external one that could not be
-    /// fetched (`unavailable`).
+    /// `other_client`, `interaction`), or an external one not registered
+    /// (`unregistered`) or that could not be fetched (`unavailable`).
     RequestUri(&'static str),
     /// A request object (`request_object::Refused::reason`).
     RequestObject(&'static str),
@@ -146,17 +146,30 @@ pub async fn resolve(
         (None, Some(uri)) if is_pushed(uri) => {
             return par::resume(ctx, client, uri, outer.get(INTERACTION), entry).await;
         }
-        (None, Some(uri)) if ctx.settings.request_uri_external => match fetch(ctx, uri).await {
-            Some(token) => token,
-            None => {
+        (None, Some(uri)) if external_allowed(ctx, &client) => {
+            // RFC 9101 §10.4.1: only a location the client registered is
+            // fetched (`request_uris`), so that /authorize is no way to make
+            // the server send requests where anyone likes.
+            if !client.has_request_uri(uri) {
                 return page(
-                    PageError::RequestUriUnavailable,
-                    Some(Refusal::RequestUri("unavailable")),
+                    PageError::RequestUriUnregistered,
+                    Some(Refusal::RequestUri("unregistered")),
                     Some(&client),
                 );
             }
-        },
-        // Neither form, none allowed: the checks refuse it
+            match fetch(ctx, uri).await {
+                Some(token) => token,
+                None => {
+                    return page(
+                        PageError::RequestUriUnavailable,
+                        Some(Refusal::RequestUri("unavailable")),
+                        Some(&client),
+                    );
+                }
+            }
+        }
+        // Neither form, none allowed (external URIs off, or a client that
+        // must push): the checks refuse it, never fetched
         // (`request_uri_not_supported`, redirected when the outer client
         // and redirect URI verify).
         _ => {
@@ -199,6 +212,17 @@ pub async fn resolve(
             }
         }
     }
+}
+
+/// Whether an external `request_uri` of `client` may be fetched at all:
+/// the operator allows them (`PORTCULLIS_REQUEST_URI_EXTERNAL`) and the
+/// client is not one that must push its requests (RFC 9126 §6: its
+/// `/authorize` takes only a `request_uri` of `/par`; FAPI 2.0 clients
+/// always must).
+fn external_allowed(ctx: &Ctx<'_>, client: &Client) -> bool {
+    ctx.settings.request_uri_external
+        && !ctx.settings.require_pushed
+        && !client.require_pushed_authorization_requests
 }
 
 /// The body of an external `request_uri` (RFC 9101 §5.2.3), through the

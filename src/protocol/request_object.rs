@@ -14,7 +14,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::client_auth::{self, ASSERTION_CLOCK_SKEW, ClientJwksFetcher, ClientJwsError};
+use super::client_auth::{
+    self, ASSERTION_CLOCK_SKEW, ClientJwksFetcher, ClientJwsError, ClientJwsKind,
+};
 use super::error::{ErrorCode, OAuthError};
 use super::jwt::{self, TimeProblem};
 use super::params::RawParams;
@@ -34,7 +36,7 @@ const JWT_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat", "jti", "sub"];
 pub struct Refused {
     /// The error for the client.
     pub error: OAuthError,
-    /// Why, for the event (`encrypted`, `malformed`, `algorithm`, `keys`,
+    /// Why, for the event (`encrypted`, `malformed`, `type`, `algorithm`, `keys`,
     /// `signature`, `claims`).
     pub reason: &'static str,
     /// The object's parameters when its signature verified (its claims
@@ -69,12 +71,18 @@ pub async fn decode(
             "encrypted request objects are not supported",
         ));
     }
-    let claims = client_auth::verify_client_jws(client, token, fetcher)
+    let claims = client_auth::verify_client_jws(client, token, ClientJwsKind::RequestObject, fetcher)
         .await
         .map_err(|e| match e {
             ClientJwsError::Malformed => refused(
                 "malformed",
                 "the request object is not a JWS compact serialization",
+            ),
+            // RFC 9101 §10.8: explicit typing keeps other JWTs of the
+            // client (an assertion, a DPoP proof) from being taken for it.
+            ClientJwsError::Type => refused(
+                "type",
+                "the request object's typ must be oauth-authz-req+jwt (or JWT)",
             ),
             ClientJwsError::Algorithm => refused(
                 "algorithm",

@@ -115,6 +115,20 @@ pub async fn validate_presented(
     }
     let client = crate::domain::ClientId::parse(&claims.client_id)
         .ok_or_else(|| invalid("the access token names no valid client"))?;
+    // FAPI 2.0 Security Profile §5.4.1: a FAPI 2.0 client's proofs are
+    // PS256 or ES256 here too. Only an algorithm outside that set needs the
+    // client's profile, so the usual proof costs no lookup.
+    if !super::fapi::ALGS.contains(&proof.alg) {
+        let registered = ctx.store.clients().get_client(&client).await?;
+        if registered
+            .as_ref()
+            .is_some_and(|c| !super::fapi::alg_allowed(c, proof.alg))
+        {
+            return Err(dpop::invalid(
+                "a FAPI 2.0 client's DPoP proof must be signed with PS256 or ES256",
+            ));
+        }
+    }
     dpop::record_use(ctx.store, &proof, &client, &ctx.settings.dpop, now).await?;
     Ok(claims)
 }

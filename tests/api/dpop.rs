@@ -117,6 +117,17 @@ pub fn ath(token: &str) -> String {
 }
 
 impl DpopKey {
+    /// The same key signing with `alg` (an RSA key signs RS256 and PS256
+    /// under one thumbprint).
+    pub fn with_alg(&self, alg: Algorithm) -> DpopKey {
+        DpopKey {
+            alg,
+            enc: self.enc.clone(),
+            jwk: self.jwk.clone(),
+            jkt: self.jkt.clone(),
+        }
+    }
+
     /// The proof header: `typ`, `alg`, the public `jwk`.
     pub fn header(&self) -> Value {
         json!({"typ": "dpop+jwt", "alg": alg_name(self.alg), "jwk": self.jwk})

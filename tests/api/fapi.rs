@@ -295,6 +295,43 @@ both_backends!(the_profile_runs_end_to_end, |backend| async move {
 });
 
 both_backends!(
+    a_bound_tokens_proof_at_userinfo_is_ps256_or_es256,
+    |backend| async move {
+        // §5.4.1: an RSA key can sign PS256 (allowed) and RS256 (not) with
+        // one thumbprint; the token is bound to the key, so /userinfo holds
+        // the proof's algorithm to the profile itself.
+        let app = server(backend).await;
+        let c = fapi(&app).await;
+        let ps = rsa(Algorithm::PS256);
+        let p = authorize(&app, &c, &ps).await;
+        let code = param(&p, "code").unwrap().to_owned();
+        let proof = ps.proof("POST", &app.url("/token"));
+        let (s, t) = token(&app, &exchange(&app, &c, &code), Some(&proof)).await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        let at = t["access_token"].as_str().unwrap();
+        assert_eq!(claims(at)["cnf"]["jkt"], ps.jkt);
+        let rs = ps.with_alg(Algorithm::RS256);
+        let userinfo = |key: &DpopKey| {
+            app.http
+                .get(app.url("/userinfo"))
+                .header("authorization", format!("DPoP {at}"))
+                .header(
+                    "DPoP",
+                    key.proof_for("GET", &app.url("/userinfo"), at, None),
+                )
+                .send()
+        };
+        let r = userinfo(&rs).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("DPoP "), "{challenge}");
+        assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+        let r = userinfo(&ps).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+);
+
+both_backends!(
     discovery_advertises_what_a_fapi_client_needs,
     |backend| async move {
         let app = server(backend).await;

@@ -88,9 +88,14 @@ pub(crate) fn jwks(keys: &[&Key]) -> String {
 
 /// `claims` signed with `key` (`typ: oauth-authz-req+jwt`, RFC 9101 §10.8).
 pub(crate) fn sign(key: &Key, claims: &Value) -> String {
+    sign_typed(key, claims, Some("oauth-authz-req+jwt"))
+}
+
+/// [`sign`] with the JOSE header's `typ` given (`None`: no `typ`).
+pub(crate) fn sign_typed(key: &Key, claims: &Value, typ: Option<&str>) -> String {
     let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.clone());
-    header.typ = Some("oauth-authz-req+jwt".into());
+    header.typ = typ.map(str::to_owned);
     let encoding = match key.alg {
         Algorithm::ES256 => EncodingKey::from_ec_pem(&key.pem),
         _ => EncodingKey::from_rsa_pem(&key.pem),
@@ -226,6 +231,21 @@ both_backends!(
             .await
             .unwrap();
         assert!(param(&redirect_params(&resp), "code").is_some());
+        // RFC 9101 §10.8 recommends the explicit type; `JWT`, its
+        // `application/` form and no typ at all are still request objects.
+        for typ in [None, Some("JWT"), Some("application/oauth-authz-req+jwt")] {
+            let token = sign_typed(&es, &object(&app, &client.id, &json!({})), typ);
+            let resp = app
+                .http
+                .get(request_url(&app, &client.id, &token, &[]))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                param(&redirect_params(&resp), "code").is_some(),
+                "typ {typ:?}"
+            );
+        }
     }
 );
 
@@ -260,6 +280,17 @@ both_backends!(bad_request_objects_are_refused, |backend| async move {
         ),
         ("an encrypted object", "a.b.c.d.e".to_owned(), "encrypted"),
         ("not a JWS", "not-a-jwt".to_owned(), "malformed"),
+        // RFC 9101 §10.8: a JWT of another type is never a request object.
+        (
+            "typ dpop+jwt",
+            sign_typed(&key, &good(), Some("dpop+jwt")),
+            "type",
+        ),
+        (
+            "typ client-authentication+jwt",
+            sign_typed(&key, &good(), Some("client-authentication+jwt")),
+            "type",
+        ),
         (
             "a request_uri inside",
             signed(json!({"request_uri": format!("{PREFIX}x")})),
@@ -473,10 +504,26 @@ both_backends!(
         .await;
         assert!(body.contains("redirect_uri"), "{body}");
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Discovery says so (Discovery §3: an omitted value would mean true);
+        // PAR's request_uris are announced by its endpoint.
+        let d: Value = app
+            .http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["request_uri_parameter_supported"], false);
+        assert!(d.get("require_request_uri_registration").is_none(), "{d}");
+        assert_eq!(d["pushed_authorization_request_endpoint"], app.url("/par"));
 
         // On: fetched through the outbound client, and handled as a request
-        // object, with the client's keys from its jwks_uri.
-        let (app, _) = app_with(backend, None, |c| {
+        // object, with the client's keys from its jwks_uri; only at a
+        // location the client registered (RFC 9101 §10.4.1), the fragment
+        // (the object's hash, OpenID Connect Core §6.2) not part of the match.
+        let (app, sink) = app_with(backend, None, |c| {
             c.outbound.allow_insecure = true;
             c.par.request_uri_external = true;
         })
@@ -484,11 +531,41 @@ both_backends!(
         user(&app, "alice").await;
         let key = rsa_key("k2", Algorithm::RS256);
         let keys_at = serve(vec![("/jwks", jwks(&[&key]))]).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
         let mut req = client_req(false);
         req.jwks_uri = Some(format!("http://{keys_at}/jwks"));
+        req.request_uris = vec![
+            format!("http://{at}/r.jwt#the-objects-hash"),
+            format!("http://{at}/missing"),
+        ];
         let client = register(&app, req).await;
+        let mut req = client_req(false);
+        req.jwks_uri = Some(format!("http://{keys_at}/jwks"));
+        req.request_uris = vec![format!("http://{at}/r.jwt")];
+        req.require_pushed_authorization_requests = true;
+        let pusher = register(&app, req).await;
         let token = sign(&key, &object(&app, &client.id, &json!({})));
-        let at = serve(vec![("/r.jwt", token)]).await;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        let router = axum::Router::new().route(
+            "/{name}",
+            axum::routing::get(
+                move |axum::extract::Path(name): axum::extract::Path<String>| {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = token.clone();
+                    async move {
+                        if name == "r.jwt" || name == "other.jwt" {
+                            (StatusCode::OK, body)
+                        } else {
+                            (StatusCode::NOT_FOUND, String::new())
+                        }
+                    }
+                },
+            ),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let fetched = || hits.load(std::sync::atomic::Ordering::SeqCst);
         let resp = app
             .http
             .get(authorize_url(
@@ -501,6 +578,7 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(fetched(), 1);
         let html = resp.text().await.unwrap();
         let html = login(&app, &html, "alice", PASSWORD)
             .await
@@ -510,7 +588,8 @@ both_backends!(
         let p = redirect_params(&consent(&app, &html, "allow").await);
         assert_eq!(param(&p, "state"), Some("st-123"));
         assert!(param(&p, "code").is_some());
-        // Nothing there: a page (invalid_request_uri).
+        // Registered, but nothing there: a page (invalid_request_uri).
+        let before = fetched();
         let body = page(
             http_client()
                 .get(authorize_url(
@@ -525,5 +604,56 @@ both_backends!(
         )
         .await;
         assert!(body.contains("invalid_request_uri"), "{body}");
+        assert_eq!(fetched(), before + 1);
+        let reason = |sink: &portcullis::testing::MemoryEventSink| {
+            sink.of_kind(EventKind::RequestUriRefused)
+                .last()
+                .and_then(|e| e.detail_value(DetailKey::Reason).map(str::to_owned))
+        };
+        assert_eq!(reason(&sink).as_deref(), Some("unavailable"));
+        // Not registered (another path on the same host, or another
+        // client's location): refused on a page, never fetched.
+        let before = fetched();
+        for uri in [
+            format!("http://{at}/other.jwt"),
+            format!("http://{keys_at}/jwks"),
+        ] {
+            let body = page(
+                http_client()
+                    .get(authorize_url(&app, &client.id, &uri, &[]))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert!(body.contains("invalid_request_uri"), "{uri}: {body}");
+            assert!(body.contains("not at an address it registered"), "{body}");
+            assert_eq!(reason(&sink).as_deref(), Some("unregistered"));
+        }
+        // A client that must push (RFC 9126 §6) is told so, even for its
+        // registered location, which is never fetched.
+        let q = crate::flow::query(
+            &pusher.id,
+            &[("request_uri", &format!("http://{at}/r.jwt"))],
+        );
+        let p = redirect_params(&crate::flow::get_authorize(&app, &q).await);
+        assert_eq!(param(&p, "error"), Some("invalid_request"));
+        assert_eq!(
+            param(&p, "error_description"),
+            Some("pushed authorization request required")
+        );
+        assert_eq!(fetched(), before, "nothing fetched for either");
+        // Discovery says what works: external URIs, each registered.
+        let d: Value = app
+            .http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["request_uri_parameter_supported"], true);
+        assert_eq!(d["require_request_uri_registration"], true);
     }
 );

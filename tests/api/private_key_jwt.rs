@@ -28,8 +28,23 @@ pub(crate) fn keys(kid: &str) -> Keys {
 }
 
 pub(crate) fn assertion(k: &Keys, client: &str, aud: &str, jti: &str, exp_in: i64) -> String {
+    typed_assertion(k, client, aud, jti, exp_in, None)
+}
+
+/// [`assertion`] with the JOSE header's `typ` set (`None`: none).
+pub(crate) fn typed_assertion(
+    k: &Keys,
+    client: &str,
+    aud: &str,
+    jti: &str,
+    exp_in: i64,
+    typ: Option<&str>,
+) -> String {
     let mut header = JwsHeader::new();
     header.set_key_id(k.private.key_id().unwrap());
+    if let Some(typ) = typ {
+        header.set_token_type(typ);
+    }
     let mut p = JwtPayload::new();
     p.set_issuer(client);
     p.set_subject(client);
@@ -119,6 +134,23 @@ both_backends!(
         // The issuer is an accepted audience too.
         let (s, _) = token_with(&app, &c.id, &assertion(&kp, &c.id, &app.issuer, "j6", 60)).await;
         assert_eq!(s, StatusCode::OK);
+        // Explicit typing (RFC 8725 §3.11): a JWT typed as another kind of
+        // token (a request object, a DPoP proof) is no assertion; `JWT` and
+        // client-authentication+jwt are.
+        for (i, typ) in ["oauth-authz-req+jwt", "dpop+jwt"].into_iter().enumerate() {
+            let a = typed_assertion(&kp, &c.id, &aud, &format!("t{i}"), 60, Some(typ));
+            let (s, b) = token_with(&app, &c.id, &a).await;
+            assert_eq!(
+                (s, b["error"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+                "{typ}"
+            );
+        }
+        for (i, typ) in ["JWT", "client-authentication+jwt"].into_iter().enumerate() {
+            let a = typed_assertion(&kp, &c.id, &aud, &format!("u{i}"), 60, Some(typ));
+            let (s, b) = token_with(&app, &c.id, &a).await;
+            assert_eq!(s, StatusCode::OK, "{typ}: {b}");
+        }
         // A client registered for private_key_jwt cannot use its secret instead.
         let r = app
             .http

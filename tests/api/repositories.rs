@@ -47,6 +47,7 @@ fn client(id: &str) -> Client {
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
         profile: None,
+        request_uris: vec!["https://app.example/requests/1.jwt#hash".into()],
         created_at: t0(),
         updated_at: t0(),
     }

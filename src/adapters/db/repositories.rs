@@ -149,6 +149,12 @@ fn client_from(m: clients::Model) -> Result<Client, StoreError> {
             .map(str::parse)
             .transpose()
             .map_err(|e| corrupt("client profile", e))?,
+        request_uris: m
+            .request_uris
+            .as_deref()
+            .map(|l| from_json_list("request uris", l))
+            .transpose()?
+            .unwrap_or_default(),
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
@@ -197,6 +203,7 @@ fn client_to(c: &Client) -> clients::ActiveModel {
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         profile: c.profile.map(|p| p.as_str().to_owned()),
+        request_uris: (!c.request_uris.is_empty()).then(|| to_json_list(&c.request_uris)),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }

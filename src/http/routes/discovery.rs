@@ -33,6 +33,7 @@ pub fn publish(state: &AppState) -> Arc<Published> {
         &state.config.issuer,
         &DiscoveryCapabilities {
             require_pushed_authorization_requests: state.config.par.require,
+            request_uri_external: state.config.par.request_uri_external,
             ..DiscoveryCapabilities::new(
                 state.grants.grant_types(),
                 state.config.registration.mode.is_on(),

@@ -180,8 +180,15 @@ both_backends!(
         assert!(resp.headers().get(WWW_AUTHENTICATE).is_some());
 
         let once = initial_token(&app, Some(1)).await;
-        let (s, _, b) = register(&app, Some(&once), &code_client()).await;
+        let mut body = code_client();
+        body["request_uris"] = json!(["https://app.example/requests/a.jwt#h1"]);
+        let (s, _, b) = register(&app, Some(&once), &body).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
+        // OpenID Connect Registration §2: request_uris kept and answered.
+        assert_eq!(
+            b["request_uris"],
+            json!(["https://app.example/requests/a.jwt#h1"])
+        );
         let (s, h, b) = register(&app, Some(&once), &code_client()).await;
         assert_invalid_token(s, &h, &b, "used up");
         assert_eq!(client_count(&app).await, 1);
@@ -257,6 +264,23 @@ both_backends!(
                 with(json!({"grant_types": ["password"]})),
                 "invalid_client_metadata",
                 "unknown grant type",
+            ),
+            (
+                with(json!({"request_uris": ["https://10.0.0.7/r.jwt"]})),
+                "invalid_client_metadata",
+                "a request_uri to an internal address",
+            ),
+            (
+                with(json!({"request_uris": ["ftp://app.example/r.jwt"]})),
+                "invalid_client_metadata",
+                "a request_uri that is not https",
+            ),
+            (
+                with(
+                    json!({"request_uris": (0..21).map(|i| format!("https://app.example/{i}.jwt")).collect::<Vec<_>>()}),
+                ),
+                "invalid_client_metadata",
+                "more than 20 request_uris",
             ),
             (
                 with(json!({"response_types": ["token"]})),

@@ -72,6 +72,10 @@ pub struct Model {
     pub dpop_bound_access_tokens: bool,
     /// `profile`: `fapi2` or none.
     pub profile: Option<String>,
+    /// `request_uris`: a JSON array, NULL when none (migration
+    /// m20261202_000018).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub request_uris: Option<String>,
     /// `created_at`.
     pub created_at: DateTimeUtc,
     /// `updated_at`.

@@ -210,7 +210,7 @@ fn self_lockout(what: &str) -> AppError {
 /// (RFC 7591 §2 says to ignore unknown metadata), an operator's typo or a
 /// `client_id` / `client_secret` (which the server chooses) is refused, so
 /// that nothing is silently dropped.
-const ADMIN_CLIENT_FIELDS: [&str; 25] = [
+const ADMIN_CLIENT_FIELDS: [&str; 26] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -236,6 +236,7 @@ const ADMIN_CLIENT_FIELDS: [&str; 25] = [
     "require_pushed_authorization_requests",
     "dpop_bound_access_tokens",
     "profile",
+    "request_uris",
 ];
 
 fn admin_metadata(
