@@ -6,8 +6,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Longest accepted parameter value, in bytes.
+/// Longest accepted parameter value, in bytes ([`max_len`]).
 pub const MAX_VALUE_LEN: usize = 4096;
+
+/// Parameters whose value is a JWS compact serialization (a signed request
+/// object, RFC 9101; a client assertion, RFC 7523; an ID token hint): they
+/// may be as long as the one JWS reader takes ([`super::jwt::MAX_COMPACT_LEN`],
+/// 16 KiB), so that a request object with many claims can be pushed to
+/// `/par` as it can be sent to `/authorize`.
+pub const JWS_PARAMS: &[&str] = &["request", "client_assertion", "id_token_hint"];
+
+/// The longest value `name` may have, in bytes.
+pub fn max_len(name: &str) -> usize {
+    if JWS_PARAMS.contains(&name) {
+        super::jwt::MAX_COMPACT_LEN
+    } else {
+        MAX_VALUE_LEN
+    }
+}
 
 /// Parameters that may be given more than once: RFC 8707 §2 `resource`
 /// ("may be used multiple times"). The endpoint decides how many it takes.
@@ -32,7 +48,7 @@ impl RawParams {
                 continue;
             }
             let key = k.into_owned();
-            if v.len() > MAX_VALUE_LEN {
+            if v.len() > max_len(&key) {
                 out.oversized.insert(key.clone());
             }
             match out.values.entry(key) {
@@ -100,7 +116,7 @@ impl RawParams {
     #[must_use]
     pub fn with(&self, name: &str, value: &str) -> Self {
         let mut out = self.without(&[name]);
-        if value.len() > MAX_VALUE_LEN {
+        if value.len() > max_len(name) {
             out.oversized.insert(name.to_owned());
         }
         out.values.insert(name.to_owned(), vec![value.to_owned()]);
@@ -139,6 +155,24 @@ mod tests {
         assert_eq!(p.get("b"), None, "an empty value is absent");
         assert_eq!(p.get("c"), Some(" "));
         assert_eq!(p.first_oversized(), Some("d"));
+    }
+
+    #[test]
+    fn a_jws_parameter_may_be_as_long_as_a_jws() {
+        let jws = "x".repeat(MAX_VALUE_LEN + 1);
+        let too_long = "x".repeat(super::super::jwt::MAX_COMPACT_LEN + 1);
+        for name in JWS_PARAMS {
+            let p = RawParams::parse(format!("{name}={jws}").as_bytes());
+            assert_eq!(p.first_oversized(), None, "{name}");
+            let p = RawParams::parse(format!("{name}={too_long}").as_bytes());
+            assert_eq!(p.first_oversized(), Some(*name));
+            assert_eq!(
+                RawParams::default().with(name, &too_long).first_oversized(),
+                Some(*name)
+            );
+        }
+        let p = RawParams::parse(format!("scope={jws}").as_bytes());
+        assert_eq!(p.first_oversized(), Some("scope"));
     }
 
     #[test]

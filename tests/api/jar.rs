@@ -433,6 +433,40 @@ both_backends!(a_request_object_can_be_pushed, |backend| async move {
     let p = redirect_params(&consent(&app, &html, "allow").await);
     assert_eq!(param(&p, "state"), Some("st-123"));
     assert!(param(&p, "code").is_some());
+    // A request object longer than an ordinary parameter (4096 bytes) is
+    // pushed as it could be sent to /authorize: up to the 16 KiB of a JWS.
+    let mut extra = serde_json::Map::new();
+    for i in 0..12 {
+        extra.insert(format!("x_ext_{i}"), json!("v".repeat(700)));
+    }
+    let big = sign(&key, &object(&app, &client.id, &Value::Object(extra)));
+    assert!(big.len() > 8 * 1024, "{}", big.len());
+    let r = app
+        .http
+        .post(app.url("/par"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("request", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    // Longer than any JWS we read: invalid_request, as before.
+    let r = app
+        .http
+        .post(app.url("/par"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("request", "x".repeat(16 * 1024 + 1).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "invalid_request", "{b}");
     // A bad object at /par: JSON invalid_request_object, nothing stored.
     let before = stored(&app).await;
     let bad = sign(
