@@ -11,6 +11,7 @@ mod mail;
 mod mailbox;
 
 mod account;
+mod archive;
 mod admin;
 mod authorize;
 mod backchannel;
