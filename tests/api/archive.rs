@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike as _, Duration, Utc};
 use portcullis::adapters::archive::{S3ObjectStore, s3};
 use portcullis::adapters::events::clickhouse as ch;
 use portcullis::adapters::events::{
@@ -73,9 +73,13 @@ impl TestBucket {
     }
 }
 
-/// Two hours, two days ago, well closed.
+/// Two hours of one day, two days ago, well closed.
 fn hours() -> (DateTime<Utc>, DateTime<Utc>) {
-    let first = hour_start(Utc::now() - Duration::days(2));
+    let first = (Utc::now() - Duration::days(2))
+        .date_naive()
+        .and_hms_opt(10, 0, 0)
+        .unwrap()
+        .and_utc();
     (first, first + Duration::hours(1))
 }
 
@@ -378,7 +382,13 @@ async fn clickhouse_retention_never_drops_a_month_with_an_unarchived_hour() {
     let archive = bucket.archive();
     let now = Utc::now();
     // Two hours of a month long past a 30-day TTL, and one recent hour.
-    let old = hour_start(now - Duration::days(400));
+    let old = (now - Duration::days(400))
+        .date_naive()
+        .with_day(10)
+        .unwrap()
+        .and_hms_opt(5, 0, 0)
+        .unwrap()
+        .and_utc();
     let (old_a, old_b) = (old, old + Duration::hours(1));
     let recent = hour_start(now - Duration::days(2));
     let sink = ClickHouseEventSink::start(
