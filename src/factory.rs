@@ -17,12 +17,12 @@ use crate::adapters::keys::{
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
+use crate::app::archive::Archive;
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
-use crate::app::archive::Archive;
 use crate::ports::{
-    ArchivedHours, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng,
-    SecretBox, Store, ThrottlePolicy, WebAuthn,
+    ArchivedHours, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp,
+    PasswordHasher, Rng, SecretBox, Store, ThrottlePolicy, WebAuthn,
 };
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};

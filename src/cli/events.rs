@@ -12,10 +12,10 @@ use chrono::Utc;
 use clap::Subcommand;
 use uuid::Uuid;
 
+use crate::app::archive;
 use crate::app::events as app_events;
 use crate::config::Config;
 use crate::domain::event::{Event, EventKind};
-use crate::app::archive;
 use crate::factory::{build_archive, build_event_reader};
 use crate::ports::{EventQuery, EventReader, EventStats};
 

@@ -90,9 +90,12 @@ fn events_in(hour: DateTime<Utc>, tag: &str) -> Vec<Event> {
     vec![
         tagged(&at(1), &format!("{tag}-1")),
         tagged(&at(2), &format!("{tag}-2,\"quoted\"")),
-        Event::login_failed(stamp(hour + Duration::minutes(3)), LoginFailureReason::Locked)
-            .client(&other_client())
-            .detail(DetailKey::Reason, "locked"),
+        Event::login_failed(
+            stamp(hour + Duration::minutes(3)),
+            LoginFailureReason::Locked,
+        )
+        .client(&other_client())
+        .detail(DetailKey::Reason, "locked"),
         Event::new(EventKind::Logout, stamp(hour + Duration::minutes(59))),
     ]
 }
@@ -144,7 +147,9 @@ async fn events_archived_and_queried_back_are_equal() {
     expected.sort();
     assert_eq!(keys, expected);
 
-    let back = archive::query(&archive, h1, h2, &all_hours()).await.unwrap();
+    let back = archive::query(&archive, h1, h2, &all_hours())
+        .await
+        .unwrap();
     let mut sorted = events.clone();
     sorted.sort_by_key(|e| (e.occurred_at(), e.event_id()));
     assert_eq!(back, sorted, "every field of every event");
@@ -164,7 +169,9 @@ async fn events_archived_and_queried_back_are_equal() {
     .unwrap();
     assert_eq!(locked.len(), 2);
     assert!(locked.iter().all(|e| e.kind() == EventKind::LoginFailed));
-    let only_h2 = archive::query(&archive, h2, h2, &all_hours()).await.unwrap();
+    let only_h2 = archive::query(&archive, h2, h2, &all_hours())
+        .await
+        .unwrap();
     assert_eq!(only_h2.len(), 4);
     assert!(only_h2.iter().all(|e| hour_start(e.occurred_at()) == h2));
 
@@ -175,7 +182,10 @@ async fn events_archived_and_queried_back_are_equal() {
     let objects = bucket.objects().await;
     let data = &objects[&m.data_key];
     assert_eq!(m.bytes, data.len() as u64);
-    assert_eq!(m.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)));
+    assert_eq!(
+        m.sha256,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data))
+    );
 }
 
 #[tokio::test]
@@ -231,7 +241,9 @@ async fn events_that_reach_the_store_late_are_archived_with_their_hour() {
         matches!(done[..], [ref r] if matches!(r.result, HourResult::Archived { rows: 5, .. })),
         "{done:?}"
     );
-    let back = archive::query(&archive, h1, h1, &all_hours()).await.unwrap();
+    let back = archive::query(&archive, h1, h1, &all_hours())
+        .await
+        .unwrap();
     assert_eq!(back.len(), 5);
     assert!(back.iter().any(|e| e.request_id() == Some("late")));
 }
@@ -248,7 +260,9 @@ impl ObjectStore for FailingManifests {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), ArchiveError> {
         self.puts.lock().unwrap().push(key.to_owned());
         if key.ends_with("_manifest.json") {
-            return Err(ArchiveError::Unavailable("crashed before the manifest".into()));
+            return Err(ArchiveError::Unavailable(
+                "crashed before the manifest".into(),
+            ));
         }
         self.inner.put(key, body).await
     }
@@ -302,10 +316,16 @@ async fn a_crash_between_data_and_manifest_leaves_the_hour_unarchived_until_redo
     let done = archive::run(&archive, reader.as_ref(), None, None, Utc::now())
         .await
         .unwrap();
-    assert!(matches!(done[0].result, HourResult::Archived { rows: 4, .. }));
+    assert!(matches!(
+        done[0].result,
+        HourResult::Archived { rows: 4, .. }
+    ));
     assert_eq!(bucket.objects().await.len(), 2);
     assert_eq!(
-        archive::query(&archive, h1, h1, &all_hours()).await.unwrap().len(),
+        archive::query(&archive, h1, h1, &all_hours())
+            .await
+            .unwrap()
+            .len(),
         4
     );
 }
@@ -362,7 +382,10 @@ async fn an_hour_whose_data_object_does_not_match_its_manifest_is_not_archived()
     let done = archive::run(&archive, reader.as_ref(), None, None, Utc::now())
         .await
         .unwrap();
-    assert!(matches!(done[0].result, HourResult::Archived { rows: 4, .. }));
+    assert!(matches!(
+        done[0].result,
+        HourResult::Archived { rows: 4, .. }
+    ));
     assert_eq!(archive.read_hour(h1).await.unwrap().unwrap().len(), 4);
 }
 
@@ -405,9 +428,14 @@ async fn clickhouse_retention_never_drops_a_month_with_an_unarchived_hour() {
     }
     sink.flush().await.unwrap();
     // The same batch again (as after a timeout): stored twice, counted once.
-    ch::insert(&db.client, &db.database, &all[..4], std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
+    ch::insert(
+        &db.client,
+        &db.database,
+        &all[..4],
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let reader = ClickHouseEventReader::new(&db.config(&db.url));
     let counts = reader.hour_counts(now).await.unwrap();
     assert_eq!(
@@ -415,7 +443,14 @@ async fn clickhouse_retention_never_drops_a_month_with_an_unarchived_hour() {
         BTreeMap::from([(old_a, 4), (old_b, 4), (recent, 4)]),
         "each event once"
     );
-    assert_eq!(reader.range(old_a, old_a + Duration::hours(1)).await.unwrap().len(), 4);
+    assert_eq!(
+        reader
+            .range(old_a, old_a + Duration::hours(1))
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 
     let partition = old.format("%Y%m").to_string();
     // Nothing archived: the old month stays.
@@ -452,7 +487,9 @@ async fn clickhouse_retention_never_drops_a_month_with_an_unarchived_hour() {
     assert!(r.kept.is_empty());
     assert_eq!(db.count_final().await, 4);
     // What was dropped is in the archive.
-    let back = archive::query(&archive, old_a, old_b, &all_hours()).await.unwrap();
+    let back = archive::query(&archive, old_a, old_b, &all_hours())
+        .await
+        .unwrap();
     assert_eq!(back.len(), 8);
 }
 
@@ -498,11 +535,20 @@ async fn cli_archives_a_day_and_queries_it_back_as_json_lines_and_csv() {
     let run = |args: &[&str]| cli(dir.path(), &bucket.name, &endpoint, args);
 
     let out = ok(&run(&["events", "archive"]));
-    assert!(out.contains("2 hours archived, 0 already archived"), "{out}");
-    assert!(out.contains(&format!("{}  archived 4 events", h1.format("%Y-%m-%dT%H"))), "{out}");
+    assert!(
+        out.contains("2 hours archived, 0 already archived"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}  archived 4 events", h1.format("%Y-%m-%dT%H"))),
+        "{out}"
+    );
     assert!(out.contains("audit/events/date="), "{out}");
     let again = ok(&run(&["events", "archive", "--from", &day, "--to", &day]));
-    assert!(again.contains("0 hours archived, 2 already archived"), "{again}");
+    assert!(
+        again.contains("0 hours archived, 2 already archived"),
+        "{again}"
+    );
 
     let jsonl = ok(&run(&["events", "query", "--from", &day, "--to", &day]));
     let back: Vec<Event> = jsonl
@@ -515,8 +561,16 @@ async fn cli_archives_a_day_and_queries_it_back_as_json_lines_and_csv() {
 
     let h2_arg = h2.format("%Y-%m-%dT%H").to_string();
     let csv = ok(&run(&[
-        "events", "query", "--from", &h2_arg, "--to", &h2_arg, "--kind", "token_issued",
-        "--format", "csv",
+        "events",
+        "query",
+        "--from",
+        &h2_arg,
+        "--to",
+        &h2_arg,
+        "--kind",
+        "token_issued",
+        "--format",
+        "csv",
     ]));
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -524,14 +578,26 @@ async fn cli_archives_a_day_and_queries_it_back_as_json_lines_and_csv() {
         "event_id,occurred_at,kind,outcome,client_id,subject,session_id,scopes,grant_type,error_code,ip,user_agent,request_id,details"
     );
     assert_eq!(lines.len(), 3, "{csv}");
-    assert!(lines.iter().skip(1).all(|l| l.contains(",token_issued,success,")));
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|l| l.contains(",token_issued,success,"))
+    );
     assert!(
         csv.contains(r#","b-2,""quoted""","#),
         "a field with a comma and quotes is quoted: {csv}"
     );
 
     let by_client = ok(&run(&[
-        "events", "query", "--from", &day, "--to", &day, "--client", other_client().as_str(),
+        "events",
+        "query",
+        "--from",
+        &day,
+        "--to",
+        &day,
+        "--client",
+        other_client().as_str(),
     ]));
     assert_eq!(by_client.lines().count(), 2);
 }
@@ -541,7 +607,12 @@ async fn cli_archive_with_s3_down_fails_clearly_and_archives_nothing() {
     let bucket = TestBucket::new().await;
     let (h1, _) = hours();
     let (dir, _reader) = file_store(&events_in(h1, "a")).await;
-    let out = cli(dir.path(), &bucket.name, &closed_port_url(), &["events", "archive"]);
+    let out = cli(
+        dir.path(),
+        &bucket.name,
+        &closed_port_url(),
+        &["events", "archive"],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -572,7 +643,14 @@ async fn cli_refuses_archive_commands_without_a_bucket_and_bad_hours() {
         dir.path(),
         "some-bucket",
         &closed_port_url(),
-        &["events", "query", "--from", "yesterday", "--to", "2026-12-01"],
+        &[
+            "events",
+            "query",
+            "--from",
+            "yesterday",
+            "--to",
+            "2026-12-01",
+        ],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));

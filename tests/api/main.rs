@@ -11,8 +11,8 @@ mod mail;
 mod mailbox;
 
 mod account;
-mod archive;
 mod admin;
+mod archive;
 mod authorize;
 mod backchannel;
 mod cli;

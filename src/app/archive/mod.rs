@@ -139,7 +139,9 @@ impl Archive {
 
     /// `PREFIX/date=YYYY-MM-DD/hour=HH/` of the hour holding `hour`.
     pub fn hour_dir(&self, hour: DateTime<Utc>) -> String {
-        let dir = hour_start(hour).format("date=%Y-%m-%d/hour=%H/").to_string();
+        let dir = hour_start(hour)
+            .format("date=%Y-%m-%d/hour=%H/")
+            .to_string();
         if self.prefix.is_empty() {
             dir
         } else {
@@ -344,7 +346,9 @@ pub async fn run(
             });
             continue;
         }
-        let events = reader.range(hour, hour + chrono::Duration::hours(1)).await?;
+        let events = reader
+            .range(hour, hour + chrono::Duration::hours(1))
+            .await?;
         let result = archive.archive_hour(hour, events, now).await?;
         done.push(HourReport { hour, result });
     }
@@ -473,7 +477,10 @@ mod tests {
     #[test]
     fn hours_on_the_command_line() {
         let h = |y, m, d, hh| Utc.with_ymd_and_hms(y, m, d, hh, 0, 0).unwrap();
-        assert_eq!(parse_hour("2026-12-01T13", false).unwrap(), h(2026, 12, 1, 13));
+        assert_eq!(
+            parse_hour("2026-12-01T13", false).unwrap(),
+            h(2026, 12, 1, 13)
+        );
         assert_eq!(
             parse_hour("2026-12-01T13:45:10Z", false).unwrap(),
             h(2026, 12, 1, 13)

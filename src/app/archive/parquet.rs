@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::{
+    Array, ArrayRef, ListArray, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::DateTime;
 use parquet::arrow::ArrowWriter;
@@ -52,7 +54,11 @@ pub fn schema() -> SchemaRef {
         Field::new("kind", DataType::Utf8, false),
         Field::new("outcome", DataType::Utf8, false),
     ];
-    fields.extend(OPTIONAL_TEXT.iter().map(|n| Field::new(*n, DataType::Utf8, true)));
+    fields.extend(
+        OPTIONAL_TEXT
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true)),
+    );
     fields.push(Field::new(
         "scopes",
         DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
@@ -117,7 +123,9 @@ pub fn encode(events: &[Event]) -> Result<Vec<u8>, ArchiveError> {
     columns.push(Arc::new(scopes.finish()));
     let mut details = Vec::with_capacity(events.len());
     for e in events {
-        details.push(Some(serde_json::to_string(e.detail_map()).map_err(corrupt)?));
+        details.push(Some(
+            serde_json::to_string(e.detail_map()).map_err(corrupt)?,
+        ));
     }
     columns.push(Arc::new(StringArray::from(details)));
 
@@ -260,10 +268,9 @@ mod tests {
     #[test]
     fn the_columns_are_compressed_with_zstd() {
         let bytes = encode(&events()).unwrap();
-        let reader = parquet::file::serialized_reader::SerializedFileReader::new(
-            bytes::Bytes::from(bytes),
-        )
-        .unwrap();
+        let reader =
+            parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes))
+                .unwrap();
         use parquet::file::reader::FileReader as _;
         let meta = reader.metadata();
         for c in meta.row_group(0).columns() {
