@@ -701,3 +701,154 @@ fn archive_settings_need_a_bucket_and_a_valid_one() {
     }
     assert!(load(&[]).unwrap().archive.is_none());
 }
+
+/// The Python with pyarrow that checks the files (`scripts/test` installs
+/// it into its tools venv and sets PORTCULLIS_TEST_PYARROW_PYTHON).
+fn pyarrow_python() -> String {
+    std::env::var("PORTCULLIS_TEST_PYARROW_PYTHON")
+        .unwrap_or_else(|_| "/var/cache/portcullis/venv-tools/bin/python".to_owned())
+}
+
+/// Reads a Parquet file with pyarrow and prints its schema, codecs and rows
+/// as JSON.
+const PYARROW_DUMP: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+f = pq.ParquetFile(sys.argv[1])
+rg = f.metadata.row_group(0)
+codecs = sorted({rg.column(i).compression for i in range(rg.num_columns)})
+t = f.read()
+schema = {field.name: str(field.type) for field in t.schema}
+rows = []
+for r in t.to_pylist():
+    r["occurred_at"] = r["occurred_at"].isoformat(timespec="milliseconds")
+    rows.append(r)
+print(json.dumps({"codecs": codecs, "schema": schema, "rows": rows}))
+"#;
+
+/// An archived file read by an independent Parquet implementation
+/// (pyarrow): the documented schema, zstd, and the same values.
+#[tokio::test]
+async fn an_independent_parquet_reader_reads_the_archived_file() {
+    let bucket = TestBucket::new().await;
+    let archive = bucket.archive();
+    let (h1, _) = hours();
+    let mut events = events_in(h1, "a");
+    let (_dir, reader) = file_store(&events).await;
+    archive::run(&archive, reader.as_ref(), None, None, Utc::now())
+        .await
+        .unwrap();
+    let data = bucket
+        .store()
+        .get(&archive.data_key(h1))
+        .await
+        .unwrap()
+        .unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &data).unwrap();
+    let python = pyarrow_python();
+    let out = Command::new(&python)
+        .args(["-c", PYARROW_DUMP])
+        .arg(file.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{python} (PORTCULLIS_TEST_PYARROW_PYTHON) is required: {e}"));
+    assert!(
+        out.status.success(),
+        "pyarrow ({python}) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dump["codecs"], serde_json::json!(["ZSTD"]));
+    assert_eq!(
+        dump["schema"],
+        serde_json::json!({
+            "event_id": "string",
+            "occurred_at": "timestamp[ms, tz=UTC]",
+            "kind": "string",
+            "outcome": "string",
+            "client_id": "string",
+            "subject": "string",
+            "session_id": "string",
+            "grant_type": "string",
+            "error_code": "string",
+            "ip": "string",
+            "user_agent": "string",
+            "request_id": "string",
+            "scopes": "list<item: string>",
+            "details": "string",
+        })
+    );
+    events.sort_by_key(|e| (e.occurred_at(), e.event_id()));
+    let rows = dump["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), events.len());
+    for (row, e) in rows.iter().zip(&events) {
+        assert_eq!(row["event_id"], e.event_id().to_string());
+        assert_eq!(
+            row["occurred_at"],
+            e.occurred_at()
+                .naive_utc()
+                .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+                .to_string()
+        );
+        assert_eq!(row["kind"], e.kind().as_str());
+        assert_eq!(row["outcome"], e.outcome_value().as_str());
+        assert_eq!(row["client_id"].as_str(), e.client_id());
+        assert_eq!(row["subject"].as_str(), e.subject_id());
+        assert_eq!(
+            row["ip"].as_str().map(str::to_owned),
+            e.ip().map(|i| i.to_string())
+        );
+        assert_eq!(row["user_agent"].as_str(), e.user_agent());
+        assert_eq!(row["request_id"].as_str(), e.request_id());
+        assert_eq!(row["scopes"], serde_json::json!(e.scope_list()));
+        let details: BTreeMap<String, String> =
+            serde_json::from_str(row["details"].as_str().unwrap()).unwrap();
+        assert_eq!(&details, e.detail_map());
+    }
+}
+
+/// `serve`'s periodic archive (`PORTCULLIS_ARCHIVE_INTERVAL_SECS`) archives
+/// the closed hours by itself, and an interval of zero starts nothing.
+#[tokio::test]
+async fn the_periodic_archive_archives_closed_hours() {
+    let bucket = TestBucket::new().await;
+    let archive = Arc::new(bucket.archive());
+    let (h1, h2) = hours();
+    let mut events = events_in(h1, "a");
+    events.extend(events_in(h2, "b"));
+    let (_dir, reader) = file_store(&events).await;
+    let clock: Arc<dyn portcullis::ports::Clock> = Arc::new(FixedClock::at(Utc::now()));
+    assert!(
+        archive::spawn_periodic(
+            archive.clone(),
+            reader.clone(),
+            clock.clone(),
+            std::time::Duration::ZERO
+        )
+        .is_none()
+    );
+    let _task = archive::spawn_periodic(
+        archive.clone(),
+        reader,
+        clock,
+        std::time::Duration::from_millis(100),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while archive.manifest(h2).await.unwrap().is_none()
+        || archive.manifest(h1).await.unwrap().is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not archived within 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        archive::query(&archive, h1, h2, &all_hours())
+            .await
+            .unwrap()
+            .len(),
+        8
+    );
+}
