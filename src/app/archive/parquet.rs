@@ -267,11 +267,11 @@ mod tests {
 
     #[test]
     fn the_columns_are_compressed_with_zstd() {
+        use parquet::file::reader::FileReader as _;
         let bytes = encode(&events()).unwrap();
         let reader =
             parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes))
                 .unwrap();
-        use parquet::file::reader::FileReader as _;
         let meta = reader.metadata();
         for c in meta.row_group(0).columns() {
             assert!(
