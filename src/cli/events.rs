@@ -19,6 +19,33 @@ use crate::domain::event::{Event, EventKind};
 use crate::factory::{build_archive, build_event_reader};
 use crate::ports::{EventQuery, EventReader, EventStats};
 
+/// The filters `events tail` and `events query` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Filters {
+    /// Only events of this kind (e.g. token_issued, admin_change).
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<EventKind>,
+    /// Only events of this client (client_id).
+    #[arg(long = "client", value_name = "CLIENT_ID")]
+    client_id: Option<String>,
+    /// Only events about this subject (a user id).
+    #[arg(long)]
+    subject: Option<String>,
+}
+
+impl Filters {
+    /// The query with these filters and no time bounds.
+    fn query(self, limit: usize) -> EventQuery {
+        EventQuery {
+            kind: self.kind,
+            client_id: self.client_id,
+            subject: self.subject,
+            limit,
+            ..EventQuery::default()
+        }
+    }
+}
+
 /// `events …`
 #[derive(Debug, Subcommand)]
 pub enum EventsCmd {
@@ -34,15 +61,9 @@ pub enum EventsCmd {
         /// One JSON object per line (the stored schema).
         #[arg(long)]
         json: bool,
-        /// Only events of this kind (e.g. token_issued, admin_change).
-        #[arg(long, value_parser = parse_kind)]
-        kind: Option<EventKind>,
-        /// Only events of this client (client_id).
-        #[arg(long = "client", value_name = "CLIENT_ID")]
-        client_id: Option<String>,
-        /// Only events about this subject (a user id).
-        #[arg(long)]
-        subject: Option<String>,
+        /// Which events.
+        #[command(flatten)]
+        filters: Filters,
         /// Only events at or after: an RFC 3339 time, or a duration ago
         /// (24h, 7d, ...).
         #[arg(long, value_name = "WHEN")]
@@ -77,15 +98,9 @@ pub enum EventsCmd {
         /// Last hour (included).
         #[arg(long, value_name = "HOUR")]
         to: String,
-        /// Only events of this kind.
-        #[arg(long, value_parser = parse_kind)]
-        kind: Option<EventKind>,
-        /// Only events of this client (client_id).
-        #[arg(long = "client", value_name = "CLIENT_ID")]
-        client_id: Option<String>,
-        /// Only events about this subject (a user id).
-        #[arg(long)]
-        subject: Option<String>,
+        /// Which events.
+        #[command(flatten)]
+        filters: Filters,
         /// jsonl (the stored schema, one object per line) or csv.
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
@@ -154,20 +169,13 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
         EventsCmd::Query {
             from,
             to,
-            kind,
-            client_id,
-            subject,
+            filters,
             format,
         } => {
             let from = hour_arg("from", &from, false)?;
             let to = hour_arg("to", &to, true)?;
             let archive = open_archive(config).await?;
-            let filter = EventQuery {
-                kind,
-                client_id,
-                subject,
-                ..EventQuery::default()
-            };
+            let filter = filters.query(0);
             let events = archive::query(&archive, from, to, &filter)
                 .await
                 .map_err(|e| anyhow::anyhow!("archive at {}: {e}", archive.location()))?;
@@ -177,9 +185,7 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
             n,
             follow,
             json,
-            kind,
-            client_id,
-            subject,
+            filters,
             since,
             until,
         } => {
@@ -191,12 +197,9 @@ pub async fn run(cmd: EventsCmd, config: &Config) -> anyhow::Result<()> {
                 .transpose()
             };
             let q = EventQuery {
-                kind,
-                client_id,
-                subject,
                 from: when("since", since)?,
                 to: when("until", until)?,
-                limit: n,
+                ..filters.query(n)
             };
             tail(reader.as_ref(), q, follow, json).await
         }

@@ -25,6 +25,7 @@ use portcullis::ports::{
 use portcullis::testing::FixedClock;
 use tempfile::TempDir;
 
+use crate::cli::ok;
 use crate::events::{other_client, pipeline, stamp, tagged};
 use crate::events_clickhouse::TestClickHouse;
 use crate::kms::kms_endpoint;
@@ -510,17 +511,6 @@ fn cli(dir: &Path, bucket: &str, endpoint: &str, args: &[&str]) -> Output {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! SDK configuration, [`crate::adapters::aws`], as the KMS client is).
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::adapters::aws;
@@ -51,16 +51,7 @@ impl S3ObjectStore {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let what = match err {
-            SdkError::ServiceError(se) => format!(
-                "{}: {}",
-                se.err().code().unwrap_or("error"),
-                se.err().message().unwrap_or("no message")
-            ),
-            SdkError::TimeoutError(_) => "timed out".to_owned(),
-            SdkError::DispatchFailure(_) => format!("unreachable ({})", DisplayErrorContext(err)),
-            _ => DisplayErrorContext(err).to_string(),
-        };
+        let what = aws::describe_error(err);
         ArchiveError::Unavailable(format!("S3 {op} s3://{}/{key}: {what}", self.bucket))
     }
 }
