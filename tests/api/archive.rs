@@ -842,3 +842,72 @@ async fn the_periodic_archive_archives_closed_hours() {
         8
     );
 }
+
+/// The sink's own hourly retention with the switch on: a sink without the
+/// archive (an operator command's) drops nothing; `serve`'s, given the
+/// archive, drops the month once its hours are archived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sinks_retention_with_the_switch_drops_only_with_the_archive() {
+    let db = TestClickHouse::new().await;
+    let bucket = TestBucket::new().await;
+    let archive = Arc::new(bucket.archive());
+    let now = Utc::now();
+    let old = (now - Duration::days(400))
+        .date_naive()
+        .with_day(10)
+        .unwrap()
+        .and_hms_opt(5, 0, 0)
+        .unwrap()
+        .and_utc();
+    let clock: Arc<dyn portcullis::ports::Clock> = Arc::new(FixedClock::at(now));
+    let writer =
+        ClickHouseEventSink::start(&db.config(&db.url), &pipeline(100, 5, 100), clock.clone())
+            .unwrap();
+    for e in events_in(old, "old") {
+        writer.emit(e);
+    }
+    writer.flush().await.unwrap();
+    writer.close().await.unwrap();
+    drop(writer); // releases the spool's lock
+    assert_eq!(db.count_final().await, 4);
+
+    let mut config = db.config(&db.url);
+    config.ttl_days = 30;
+    config.retention_requires_archive = true;
+    // Archived, but this sink has no archive to ask: it keeps everything.
+    let reader = ClickHouseEventReader::new(&config);
+    archive::run(&archive, &reader, None, None, now)
+        .await
+        .unwrap();
+    let without =
+        ClickHouseEventSink::start(&config, &pipeline(100, 5, 100), clock.clone()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    without.close().await.unwrap();
+    drop(without);
+    assert_eq!(db.count_final().await, 4, "no archive, no retention");
+
+    let with = ClickHouseEventSink::start_with_archive(
+        &config,
+        &pipeline(100, 5, 100),
+        clock,
+        Some(archive.clone() as Arc<dyn portcullis::ports::ArchivedHours>),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while db.count_final().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the archived month was not dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    with.close().await.unwrap();
+    assert_eq!(
+        archive::query(&archive, old, old, &all_hours())
+            .await
+            .unwrap()
+            .len(),
+        4,
+        "what was dropped is in the archive"
+    );
+}
