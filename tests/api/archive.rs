@@ -497,10 +497,22 @@ async fn clickhouse_retention_never_drops_a_month_with_an_unarchived_hour() {
 /// `portcullis events …` with the file store under `dir` and the archive
 /// in `bucket` on `endpoint`.
 fn cli(dir: &Path, bucket: &str, endpoint: &str, args: &[&str]) -> Output {
+    cli_with(dir, bucket, endpoint, &[], args)
+}
+
+/// [`cli`] with more settings (`extra`).
+fn cli_with(
+    dir: &Path,
+    bucket: &str,
+    endpoint: &str,
+    extra: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .current_dir(dir)
         .env_remove("PORTCULLIS_CLICKHOUSE_URL")
+        .envs(extra.iter().copied())
         .env("PORTCULLIS_DATA_DIR", dir.join("data"))
         .env("PORTCULLIS_ARCHIVE_S3_BUCKET", bucket)
         .env("PORTCULLIS_ARCHIVE_S3_PREFIX", "audit/events")
@@ -910,4 +922,54 @@ async fn the_sinks_retention_with_the_switch_drops_only_with_the_archive() {
         4,
         "what was dropped is in the archive"
     );
+}
+
+/// An operator archives a day of events from ClickHouse (the events of a
+/// batch stored twice, once) and queries it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_archives_a_day_from_clickhouse_and_queries_it_back() {
+    let db = TestClickHouse::new().await;
+    let bucket = TestBucket::new().await;
+    let (h1, h2) = hours();
+    let mut events = events_in(h1, "a");
+    events.extend(events_in(h2, "b"));
+    let sink = ClickHouseEventSink::start(
+        &db.config(&db.url),
+        &pipeline(100, 5, 100),
+        Arc::new(FixedClock::at(Utc::now())),
+    )
+    .unwrap();
+    for e in &events {
+        sink.emit(e.clone());
+    }
+    sink.flush().await.unwrap();
+    ch::insert(
+        &db.client,
+        &db.database,
+        &events,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let day = h1.format("%Y-%m-%d").to_string();
+    let endpoint = kms_endpoint();
+    let settings = [
+        ("PORTCULLIS_CLICKHOUSE_URL", db.url.as_str()),
+        ("PORTCULLIS_CLICKHOUSE_DATABASE", db.database.as_str()),
+    ];
+    let run = |args: &[&str]| cli_with(dir.path(), &bucket.name, &endpoint, &settings, args);
+
+    let out = ok(&run(&["events", "archive", "--from", &day, "--to", &day]));
+    assert!(
+        out.contains("2 hours archived, 0 already archived"),
+        "{out}"
+    );
+    let jsonl = ok(&run(&["events", "query", "--from", &day, "--to", &day]));
+    let back: Vec<Event> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    events.sort_by_key(|e| (e.occurred_at(), e.event_id()));
+    assert_eq!(back, events, "each event once, every field");
 }
