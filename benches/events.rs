@@ -42,6 +42,7 @@ fn ch_config(url: &str, database: &str, spool: &std::path::Path) -> ClickHouseCo
         ttl_days: 0,
         timeout: Duration::from_secs(30),
         retry_max: Duration::from_secs(1),
+        retention_requires_archive: false,
     }
 }
 

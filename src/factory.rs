@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::adapters::archive::{S3ObjectStore, s3 as archive_s3};
 use crate::adapters::argon2::{Argon2Hasher, Argon2Params};
 use crate::adapters::cache::CachedStore;
 use crate::adapters::db::{self, SeaStore};
@@ -16,11 +17,12 @@ use crate::adapters::keys::{
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::system::{OsRng, SystemClock};
+use crate::app::archive::Archive;
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
-    Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng,
-    SecretBox, Store, ThrottlePolicy, WebAuthn,
+    ArchivedHours, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp,
+    PasswordHasher, Rng, SecretBox, Store, ThrottlePolicy, WebAuthn,
 };
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};
@@ -87,6 +89,9 @@ pub struct Overrides {
     /// A mail transport instead of the configured one (tests inject one
     /// that fails or counts).
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// The S3 client of the event archive (tests point it at the
+    /// emulator); by default one from the standard AWS settings.
+    pub s3: Option<aws_sdk_s3::Client>,
 }
 
 /// Opens the store configured by `config`, migrating it (under the
@@ -268,9 +273,22 @@ async fn build_key_ring_with(
 /// Builds the configured event sink: ClickHouse (with its spool) when
 /// `PORTCULLIS_CLICKHOUSE_URL` is set, JSON Lines files otherwise. Starts
 /// its writer task, so it needs a tokio runtime; never waits for ClickHouse.
+/// Without the archive, a ClickHouse sink whose retention waits for the
+/// archive (`PORTCULLIS_EVENTS_RETENTION_REQUIRES_ARCHIVE`) drops nothing:
+/// only [`build`] (`serve`) gives it one.
 pub fn build_event_sink(
     config: &Config,
     clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn EventSink>, FactoryError> {
+    build_event_sink_with_archive(config, clock, None)
+}
+
+/// [`build_event_sink`] with the archive ClickHouse retention asks
+/// before it drops a month.
+pub fn build_event_sink_with_archive(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    archive: Option<Arc<dyn ArchivedHours>>,
 ) -> Result<Arc<dyn EventSink>, FactoryError> {
     Ok(match &config.events {
         EventConfig::Files { dir } => {
@@ -288,7 +306,7 @@ pub fn build_event_sink(
                 "events go to ClickHouse"
             );
             Arc::new(
-                ClickHouseEventSink::start(ch, &config.event_pipeline, clock)
+                ClickHouseEventSink::start_with_archive(ch, &config.event_pipeline, clock, archive)
                     .map_err(|e| FactoryError::Events(e.to_string()))?,
             )
         }
@@ -304,6 +322,22 @@ pub fn build_event_reader(config: &Config) -> Arc<dyn EventReader> {
         EventConfig::Files { dir } => Arc::new(FileEventReader::new(dir)),
         EventConfig::ClickHouse(ch) => Arc::new(ClickHouseEventReader::new(ch)),
     }
+}
+
+/// Opens the event archive configured by `config` (`PORTCULLIS_ARCHIVE_S3_*`;
+/// `None` without a bucket) through `s3`, or an S3 client from the
+/// standard AWS settings. Connects on first use.
+pub async fn build_archive(
+    config: &Config,
+    s3: Option<aws_sdk_s3::Client>,
+) -> Option<Arc<Archive>> {
+    let settings = config.archive.as_ref()?;
+    let client = match s3 {
+        Some(c) => c,
+        None => archive_s3::client_from_environment().await,
+    };
+    let store = Arc::new(S3ObjectStore::new(client, &settings.bucket));
+    Some(Arc::new(Archive::new(store, &settings.prefix)))
 }
 
 /// Builds the one outbound HTTP client (`adapters::outbound`): every request
@@ -441,12 +475,18 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
                 .await?,
         ),
     };
+    let archive = build_archive(&config, overrides.s3).await;
     let events = match overrides.events {
         Some(e) => e,
-        None => build_event_sink(&config, clock.clone())?,
+        None => build_event_sink_with_archive(
+            &config,
+            clock.clone(),
+            archive.clone().map(|a| a as Arc<dyn ArchivedHours>),
+        )?,
     };
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
+        archive,
         secrets,
         webauthn,
         mail_wake: Arc::new(tokio::sync::Notify::new()),

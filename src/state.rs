@@ -60,6 +60,9 @@ pub struct Services {
     pub events: Arc<dyn EventSink>,
     /// Reads stored events back (the admin API's events routes).
     pub event_reader: Arc<dyn EventReader>,
+    /// The event archive on S3 (`PORTCULLIS_ARCHIVE_S3_BUCKET`); `None`:
+    /// not configured.
+    pub archive: Option<Arc<crate::app::archive::Archive>>,
     /// The key of session cookies and CSRF tokens (`http::session`).
     pub session_key: Arc<crate::http::session::SessionKey>,
     /// Wakes the outbox worker (`app::outbox`) after a request queued mail,

@@ -17,6 +17,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Bounds on every AWS call, so that a hung service fails a request (or a
 /// background task's attempt) instead of holding it.
@@ -68,4 +71,24 @@ pub fn for_emulator(endpoint: &str) -> SdkConfig {
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts())
         .build()
+}
+
+/// What went wrong with an AWS call, for an error message: the service's
+/// error code and message, "timed out", or "unreachable (...)" with the
+/// cause. Never holds request or response bodies.
+pub fn describe_error<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("error"),
+            se.err().message().unwrap_or("no message")
+        ),
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(_) => format!("unreachable ({})", DisplayErrorContext(err)),
+        _ => DisplayErrorContext(err).to_string(),
+    }
 }

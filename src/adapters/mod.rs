@@ -1,5 +1,6 @@
 //! Adapters: the technology behind each port.
 
+pub mod archive;
 pub mod argon2;
 pub mod aws;
 pub mod cache;

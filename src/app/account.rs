@@ -568,6 +568,12 @@ mod tests {
         async fn stats(&self, _: DateTime<Utc>) -> Result<EventStats, EventReadError> {
             Err(EventReadError("down".into()))
         }
+        async fn hour_counts(
+            &self,
+            _: DateTime<Utc>,
+        ) -> Result<std::collections::BTreeMap<DateTime<Utc>, u64>, EventReadError> {
+            Err(EventReadError("down".into()))
+        }
         async fn follow(&self) -> Result<Box<dyn EventFollower>, EventReadError> {
             Err(EventReadError("down".into()))
         }
@@ -584,6 +590,12 @@ mod tests {
             Ok(self.0.iter().filter(|e| q.matches(e)).cloned().collect())
         }
         async fn stats(&self, _: DateTime<Utc>) -> Result<EventStats, EventReadError> {
+            Err(EventReadError("unused".into()))
+        }
+        async fn hour_counts(
+            &self,
+            _: DateTime<Utc>,
+        ) -> Result<std::collections::BTreeMap<DateTime<Utc>, u64>, EventReadError> {
             Err(EventReadError("unused".into()))
         }
         async fn follow(&self) -> Result<Box<dyn EventFollower>, EventReadError> {

@@ -17,6 +17,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let app = Box::pin(App::build(config, listener, Overrides::default())).await?;
     let _purge = start_purge(&app);
+    let _archive = start_archive(&app);
     let management = app.management_addr().map(|a| a.to_string());
     tracing::info!(addr = %app.local_addr()?, %issuer, database = app.state().store.backend_name(), management = management.as_deref().unwrap_or("off"), "listening");
     // Boxed: the server's future is large (clippy::large_futures).
@@ -32,6 +33,19 @@ fn start_purge(app: &App) -> Option<crate::app::housekeeping::PeriodicPurge> {
         state.clock.clone(),
         crate::app::housekeeping::PurgeSettings::from_config(&state.config),
         state.config.purge_interval,
+    )
+}
+
+/// Starts the periodic event archive (`PORTCULLIS_ARCHIVE_INTERVAL_SECS`,
+/// when an archive is configured; stopped when the guard is dropped).
+fn start_archive(app: &App) -> Option<crate::app::archive::PeriodicArchive> {
+    let state = app.state();
+    let every = state.config.archive.as_ref()?.interval;
+    crate::app::archive::spawn_periodic(
+        state.archive.clone()?,
+        state.event_reader.clone(),
+        state.clock.clone(),
+        every,
     )
 }
 

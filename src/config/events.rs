@@ -40,6 +40,9 @@ pub struct ClickHouseConfig {
     pub timeout: Duration,
     /// Longest pause between two attempts to reach ClickHouse again.
     pub retry_max: Duration,
+    /// Retention drops a month only when every hour of it is archived
+    /// (`PORTCULLIS_EVENTS_RETENTION_REQUIRES_ARCHIVE`).
+    pub retention_requires_archive: bool,
 }
 
 /// The in-memory queue and batching in front of either event store.
@@ -138,6 +141,7 @@ pub(super) fn parse_event_config(
         ttl_days: raw.number(&s::EVENTS_TTL_DAYS)?,
         timeout: Duration::from_millis(raw.number(&s::CLICKHOUSE_TIMEOUT_MS)?),
         retry_max: Duration::from_secs(30),
+        retention_requires_archive: raw.flag(&s::EVENTS_RETENTION_REQUIRES_ARCHIVE)?,
     }))
 }
 
@@ -148,4 +152,76 @@ pub(super) fn parse_event_pipeline(raw: &RawSettings) -> Result<EventPipeline, C
         flush_interval: Duration::from_millis(raw.number(&s::EVENTS_FLUSH_INTERVAL_MS)?),
         queue_capacity: raw.number(&s::EVENTS_QUEUE_CAPACITY)?,
     })
+}
+
+/// The event archive on S3 (docs/EVENTS.md, "Archive").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    /// The bucket.
+    pub bucket: String,
+    /// Key prefix, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+    /// How often `serve` archives closed hours; zero: never.
+    pub interval: Duration,
+}
+
+/// Whether `name` follows the S3 bucket naming rules (3 to 63 lowercase
+/// letters, digits, `.` and `-`, starting and ending with a letter or
+/// digit).
+fn is_bucket_name(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+}
+
+/// Reads the archive settings: `None` without a bucket (then neither the
+/// periodic archive nor retention's wait for it may be asked for).
+pub(super) fn parse_archive(raw: &RawSettings) -> Result<Option<ArchiveConfig>, ConfigError> {
+    let interval = Duration::from_secs(raw.number(&s::ARCHIVE_INTERVAL_SECS)?);
+    let waits = raw.flag(&s::EVENTS_RETENTION_REQUIRES_ARCHIVE)?;
+    let Some(bucket) = raw
+        .text(&s::ARCHIVE_S3_BUCKET)
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    else {
+        for (on, setting) in [
+            (!interval.is_zero(), s::ARCHIVE_INTERVAL_SECS),
+            (waits, s::EVENTS_RETENTION_REQUIRES_ARCHIVE),
+        ] {
+            if on {
+                return Err(ConfigError::new(
+                    setting.env,
+                    "is set but PORTCULLIS_ARCHIVE_S3_BUCKET is not",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    if !is_bucket_name(bucket) {
+        return Err(ConfigError::new(
+            s::ARCHIVE_S3_BUCKET.env,
+            "expected an S3 bucket name: 3 to 63 lowercase letters, digits, . and -",
+        ));
+    }
+    let prefix = raw.text(&s::ARCHIVE_S3_PREFIX).unwrap_or_default();
+    if prefix.starts_with('/')
+        || prefix.ends_with('/')
+        || prefix.contains("//")
+        || prefix.len() > 512
+        || prefix.chars().any(char::is_control)
+    {
+        return Err(ConfigError::new(
+            s::ARCHIVE_S3_PREFIX.env,
+            "expected a key prefix without leading or trailing / (at most 512 bytes)",
+        ));
+    }
+    Ok(Some(ArchiveConfig {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        interval,
+    }))
 }

@@ -34,7 +34,7 @@ pub mod settings;
 mod tests;
 
 pub use auth::{AuthSettings, TokenConfig};
-pub use events::{ClickHouseConfig, EventConfig, EventPipeline};
+pub use events::{ArchiveConfig, ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
 pub use mfa::MfaConfig;
@@ -124,6 +124,8 @@ pub struct Config {
     pub events: EventConfig,
     /// Queue and batching of events.
     pub event_pipeline: EventPipeline,
+    /// The event archive on S3; `None`: no archive.
+    pub archive: Option<ArchiveConfig>,
     /// Per-address request rates (docs/OPERATIONS.md).
     pub rate_limits: RateLimits,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
@@ -199,6 +201,7 @@ impl Config {
         }
         let events = events::parse_event_config(&raw, &data_dir)?;
         let event_pipeline = events::parse_event_pipeline(&raw)?;
+        let archive = events::parse_archive(&raw)?;
         let database_url = match raw.text(&s::DATABASE_URL) {
             Some(url) => {
                 let ok = ["sqlite:", "postgres://", "postgresql://"]
@@ -260,6 +263,7 @@ impl Config {
             tokens,
             events,
             event_pipeline,
+            archive,
             rate_limits,
             trusted_proxies,
             cors_allowed_origins,

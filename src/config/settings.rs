@@ -294,6 +294,14 @@ settings! {
         "bound of the in-memory event queue; beyond it events go to disk at once";
     EVENTS_TTL_DAYS events_ttl_days: num(0, 36_500), Value("365"),
         "ClickHouse retention in days; `0` keeps events forever";
+    EVENTS_RETENTION_REQUIRES_ARCHIVE events_retention_requires_archive: Bool, Value("false"),
+        "`true`: ClickHouse retention drops a month only once every hour of it is archived with all its events (checked against the manifests); needs `PORTCULLIS_ARCHIVE_S3_BUCKET`; only `serve` then drops anything";
+    ARCHIVE_S3_BUCKET archive_s3_bucket: Text, Unset,
+        "S3 bucket of the event archive: closed hours of events as Parquet (docs/EVENTS.md \"Archive\"); region, credentials and endpoint from the standard AWS settings; unset: no archive";
+    ARCHIVE_S3_PREFIX archive_s3_prefix: Text, Value("events"),
+        "key prefix of the archive in the bucket (no leading or trailing `/`; empty: the bucket's root)";
+    ARCHIVE_INTERVAL_SECS archive_interval_secs: num(0, 7 * DAY), Value("0"),
+        "how often `serve` archives the closed hours not archived yet (as `portcullis events archive`); `0` = never (needs `PORTCULLIS_ARCHIVE_S3_BUCKET`)";
 }
 
 /// `PORTCULLIS_*` environment names that are not settings and that the

@@ -1061,6 +1061,13 @@ impl Event {
     }
 }
 
+/// The start of the UTC hour that holds `at`: the unit the event archive
+/// partitions by (`date=YYYY-MM-DD/hour=HH`, docs/EVENTS.md "Archive").
+pub fn hour_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = at.timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(3600), 0).unwrap_or(at)
+}
+
 /// The stored columns of an event, for adapters that read events back
 /// ([`Event::from_parts`]).
 #[derive(Debug, Clone)]

@@ -159,7 +159,7 @@ impl EventQuery {
     }
 }
 
-/// Reads stored events back (`portcullis events tail|stats`). A store
+/// Reads stored events back (`portcullis events tail|stats|archive`). A store
 /// that may hold an event twice (ClickHouse, after a batch was resent)
 /// returns and counts it once.
 #[async_trait]
@@ -173,6 +173,34 @@ pub trait EventReader: Send + Sync {
 
     /// Counts of the events that occurred at or after `since`.
     async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError>;
+
+    /// How many events (each once) occurred in each UTC hour that starts
+    /// before `before`, keyed by the hour's start; hours without events
+    /// are absent. What `portcullis events archive` looks for.
+    async fn hour_counts(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<BTreeMap<DateTime<Utc>, u64>, EventReadError>;
+
+    /// Every event that occurred at or after `from` and before `to`,
+    /// oldest first (then by id), each once: [`EventReader::query`]
+    /// without a limit.
+    async fn range(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Event>, EventReadError> {
+        let mut events = self
+            .query(&EventQuery {
+                from: Some(from),
+                to: Some(to),
+                limit: usize::MAX,
+                ..EventQuery::default()
+            })
+            .await?;
+        events.sort_by_key(|e| (e.occurred_at(), e.event_id()));
+        Ok(events)
+    }
 
     /// A follower positioned now: its [`EventFollower::poll`] returns what
     /// is stored after this call. Call it before [`EventReader::recent`]

@@ -79,6 +79,7 @@ impl TestClickHouse {
             ttl_days: 0,
             timeout: Duration::from_secs(5),
             retry_max: Duration::from_millis(200),
+            retention_requires_archive: false,
         }
     }
 
@@ -735,16 +736,18 @@ async fn retention_drops_the_months_past_the_ttl() {
     }
     sink.flush().await.unwrap();
     assert_eq!(db.count_final().await, 20);
-    let dropped = ch::apply_retention(&db.client, &db.database, 30, now)
+    let dropped = ch::apply_retention(&db.client, &db.database, 30, now, None)
         .await
-        .unwrap();
+        .unwrap()
+        .dropped;
     // 2025-10 is entirely older than 30 days; 2026-10 still has days inside.
     assert_eq!(dropped, ["202510"]);
     assert_eq!(db.count_final().await, 10);
     assert!(
-        ch::apply_retention(&db.client, &db.database, 30, now)
+        ch::apply_retention(&db.client, &db.database, 30, now, None)
             .await
             .unwrap()
+            .dropped
             .is_empty(),
         "idempotent"
     );

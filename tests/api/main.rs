@@ -12,6 +12,7 @@ mod mailbox;
 
 mod account;
 mod admin;
+mod archive;
 mod authorize;
 mod backchannel;
 mod cli;

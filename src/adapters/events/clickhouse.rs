@@ -28,7 +28,7 @@
 //!
 //! [`ClickHouseEventReader`] reads the table back for `portcullis events`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ use super::{Counters, Destination, Queue};
 use crate::config::{ClickHouseConfig, EventPipeline};
 use crate::domain::event::{Event, EventKind, EventParts, Outcome};
 use crate::ports::events::ClientCounts;
+use crate::ports::{ArchiveError, ArchivedHours};
 use crate::ports::{
     Clock, EventError, EventFollower, EventQuery, EventReadError, EventReader, EventSink,
     EventStats, SinkStats,
@@ -168,17 +169,43 @@ pub async fn ensure_schema(
     Ok(version)
 }
 
+/// What one retention run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// The monthly partitions dropped.
+    pub dropped: Vec<String>,
+    /// Partitions past the TTL kept because an hour of theirs is not
+    /// archived (with the hour), when retention waits for the archive.
+    pub kept: Vec<(String, DateTime<Utc>)>,
+}
+
+/// Why a retention run stopped (nothing more is dropped in that run).
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// ClickHouse failed.
+    #[error(transparent)]
+    ClickHouse(#[from] clickhouse::error::Error),
+    /// The archive could not be asked.
+    #[error("event archive: {0}")]
+    Archive(#[from] ArchiveError),
+}
+
 /// Retention for servers without `TTL`: drops the monthly partitions whose
-/// every day is more than `ttl_days` before `now`. Returns the partitions
-/// dropped.
+/// every day is more than `ttl_days` before `now`. With `archive`
+/// (`PORTCULLIS_EVENTS_RETENTION_REQUIRES_ARCHIVE`), a partition is dropped
+/// only when every hour it holds is archived with as many events as the
+/// partition holds for that hour; otherwise it is kept (and listed in
+/// [`Retention::kept`]), and an archive that cannot be asked stops the run.
 pub async fn apply_retention(
     client: &Client,
     database: &str,
     ttl_days: u32,
     now: DateTime<Utc>,
-) -> clickhouse::error::Result<Vec<String>> {
+    archive: Option<&dyn ArchivedHours>,
+) -> Result<Retention, RetentionError> {
+    let mut done = Retention::default();
     if ttl_days == 0 {
-        return Ok(Vec::new());
+        return Ok(done);
     }
     let cutoff = (now - chrono::Duration::days(i64::from(ttl_days))).date_naive();
     let partitions: Vec<String> = client
@@ -190,24 +217,47 @@ pub async fn apply_retention(
         .bind(TABLE)
         .fetch_all()
         .await?;
-    let mut dropped = Vec::new();
     for p in partitions {
         let Some(month_end) = partition_month_end(&p) else {
             continue;
         };
-        if month_end < cutoff {
-            client
-                .query(&format!(
-                    "ALTER TABLE {} DROP PARTITION {}",
-                    qualified_table(database),
-                    p
-                ))
-                .execute()
-                .await?;
-            dropped.push(p);
+        if month_end >= cutoff {
+            continue;
+        }
+        if let Some(archive) = archive
+            && let Some(hour) = first_unarchived_hour(client, database, &p, now, archive).await?
+        {
+            done.kept.push((p, hour));
+            continue;
+        }
+        client
+            .query(&format!(
+                "ALTER TABLE {} DROP PARTITION {}",
+                qualified_table(database),
+                p
+            ))
+            .execute()
+            .await?;
+        done.dropped.push(p);
+    }
+    Ok(done)
+}
+
+/// The first hour of partition `p` whose events the archive does not hold
+/// (not archived, or archived with another count than the table's).
+async fn first_unarchived_hour(
+    client: &Client,
+    database: &str,
+    p: &str,
+    now: DateTime<Utc>,
+    archive: &dyn ArchivedHours,
+) -> Result<Option<DateTime<Utc>>, RetentionError> {
+    for (hour, count) in hour_counts(client, database, now, Some(p)).await? {
+        if archive.archived_rows(hour).await? != Some(count) {
+            return Ok(Some(hour));
         }
     }
-    Ok(dropped)
+    Ok(None)
 }
 
 /// The last day of a `toYYYYMM` partition such as `202411`.
@@ -519,6 +569,38 @@ pub async fn stats(
     })
 }
 
+/// How many events (each once, `FINAL`) occurred in each UTC hour that
+/// starts before `before`; with `partition`, only in that monthly
+/// partition (`toYYYYMM`, such as `202411`).
+pub async fn hour_counts(
+    client: &Client,
+    database: &str,
+    before: DateTime<Utc>,
+    partition: Option<&str>,
+) -> clickhouse::error::Result<BTreeMap<DateTime<Utc>, u64>> {
+    let in_partition = if partition.is_some() {
+        " AND toYYYYMM(occurred_at) = toUInt32(?)"
+    } else {
+        ""
+    };
+    let mut sql = client
+        .query(&format!(
+            "SELECT toUInt32(toStartOfHour(occurred_at)) AS hour, count() FROM {} FINAL \
+             WHERE toStartOfHour(occurred_at) < toDateTime(?){in_partition} \
+             GROUP BY hour ORDER BY hour",
+            qualified_table(database)
+        ))
+        .bind(before.timestamp());
+    if let Some(p) = partition {
+        sql = sql.bind(p);
+    }
+    let rows: Vec<(u32, u64)> = sql.fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(h, n)| DateTime::from_timestamp(i64::from(h), 0).map(|h| (h, n)))
+        .collect())
+}
+
 /// [`EventReader`] over the ClickHouse table (deduplicated with `FINAL`,
 /// or by the ids a follower has seen).
 #[derive(Clone)]
@@ -568,6 +650,15 @@ impl EventReader for ClickHouseEventReader {
 
     async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError> {
         stats(&self.client, &self.database, since)
+            .await
+            .map_err(|e| self.failed(&e))
+    }
+
+    async fn hour_counts(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<BTreeMap<DateTime<Utc>, u64>, EventReadError> {
+        hour_counts(&self.client, &self.database, before, None)
             .await
             .map_err(|e| self.failed(&e))
     }
@@ -686,6 +777,18 @@ impl ClickHouseEventSink {
         pipeline: &EventPipeline,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ClickHouseSinkError> {
+        Self::start_with_archive(config, pipeline, clock, None)
+    }
+
+    /// [`start`](Self::start), with the archive retention asks when
+    /// `config.retention_requires_archive` is on (without it, such a sink
+    /// never drops a partition).
+    pub fn start_with_archive(
+        config: &ClickHouseConfig,
+        pipeline: &EventPipeline,
+        clock: Arc<dyn Clock>,
+        archive: Option<Arc<dyn ArchivedHours>>,
+    ) -> Result<Self, ClickHouseSinkError> {
         let spool = Arc::new(Spool::open(&config.spool_dir)?);
         let counters = Arc::new(Counters::with_spool(spool.clone()));
         let dest = ClickHouseDestination {
@@ -697,6 +800,8 @@ impl ClickHouseEventSink {
             spool: spool.clone(),
             counters: counters.clone(),
             clock,
+            retention_requires_archive: config.retention_requires_archive,
+            archive,
             version: None,
             failures: 0,
             retry_at: None,
@@ -756,6 +861,11 @@ struct ClickHouseDestination {
     spool: Arc<Spool>,
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
+    /// Retention drops only archived hours
+    /// (`PORTCULLIS_EVENTS_RETENTION_REQUIRES_ARCHIVE`).
+    retention_requires_archive: bool,
+    /// What retention asks about the archive (set by `serve`).
+    archive: Option<Arc<dyn ArchivedHours>>,
     /// Set once the schema step succeeded; cleared after any failure.
     version: Option<(u32, u32)>,
     failures: u32,
@@ -900,12 +1010,26 @@ impl ClickHouseDestination {
         if self.ttl_days == 0 || self.version.is_none() {
             return;
         }
-        let now = self.clock.now();
-        match apply_retention(&self.client, &self.database, self.ttl_days, now).await {
-            Ok(dropped) if !dropped.is_empty() => {
-                tracing::info!(partitions = ?dropped, ttl_days = self.ttl_days, "old event partitions dropped");
+        let archive = match (&self.archive, self.retention_requires_archive) {
+            (_, false) => None,
+            (Some(archive), true) => Some(archive.as_ref()),
+            (None, true) => {
+                // Only `serve` builds the sink with the archive: an operator
+                // command's sink never drops anything then.
+                tracing::debug!("retention waits for the archive, which this process has not");
+                return;
             }
-            Ok(_) => {}
+        };
+        let now = self.clock.now();
+        match apply_retention(&self.client, &self.database, self.ttl_days, now, archive).await {
+            Ok(done) => {
+                if !done.dropped.is_empty() {
+                    tracing::info!(partitions = ?done.dropped, ttl_days = self.ttl_days, "old event partitions dropped");
+                }
+                for (partition, hour) in &done.kept {
+                    tracing::warn!(%partition, %hour, "event partition past the TTL kept: this hour is not archived yet (portcullis events archive)");
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "event retention failed; will retry"),
         }
     }

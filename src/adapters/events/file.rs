@@ -6,6 +6,7 @@
 //! waiting for the disk; the next batch's or flush's sync covers it).
 //! [`FileEventReader`] reads the files back for `portcullis events`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 
 use super::{Counters, Destination, Queue};
 use crate::config::EventPipeline;
-use crate::domain::event::Event;
+use crate::domain::event::{Event, hour_start};
 use crate::ports::{
     EventError, EventFollower, EventQuery, EventReadError, EventReader, EventSink, EventStats,
     SinkStats,
@@ -357,6 +358,26 @@ pub fn stats(dir: &Path, since: DateTime<Utc>) -> io::Result<EventStats> {
     Ok(stats)
 }
 
+/// How many events (each once) occurred in each UTC hour starting before
+/// `before`.
+pub fn hour_counts(dir: &Path, before: DateTime<Utc>) -> io::Result<BTreeMap<DateTime<Utc>, u64>> {
+    let last_day = before.date_naive();
+    let mut counts = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (day, path) in list_files(dir)? {
+        if day > last_day {
+            break;
+        }
+        read_file(&path, |e| {
+            let hour = hour_start(e.occurred_at());
+            if hour < before && seen.insert(e.event_id()) {
+                *counts.entry(hour).or_default() += 1;
+            }
+        })?;
+    }
+    Ok(counts)
+}
+
 /// Follows the event files as they grow (`events tail --follow`).
 #[derive(Debug)]
 pub struct FileTail {
@@ -454,6 +475,13 @@ impl EventReader for FileEventReader {
 
     async fn stats(&self, since: DateTime<Utc>) -> Result<EventStats, EventReadError> {
         stats(&self.dir, since).map_err(|e| read_error(&self.dir, &e))
+    }
+
+    async fn hour_counts(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<BTreeMap<DateTime<Utc>, u64>, EventReadError> {
+        hour_counts(&self.dir, before).map_err(|e| read_error(&self.dir, &e))
     }
 
     async fn follow(&self) -> Result<Box<dyn EventFollower>, EventReadError> {

@@ -1,7 +1,7 @@
 //! The AWS KMS client shared by the two KMS back ends, and how its errors
 //! become [`KeyError`]s.
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 
 use crate::adapters::aws;
 use crate::ports::KeyError;
@@ -34,18 +34,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let what = match err {
-        SdkError::ServiceError(se) => format!(
-            "{}: {}",
-            se.err().code().unwrap_or("error"),
-            se.err().message().unwrap_or("no message")
-        ),
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(_) => {
-            format!("unreachable ({})", DisplayErrorContext(err))
-        }
-        _ => DisplayErrorContext(err).to_string(),
-    };
+    let what = aws::describe_error(err);
     KeyError::Unavailable(format!("KMS {op} with key {key_id}: {what}"))
 }
 
