@@ -15,11 +15,13 @@ use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, MasterKey, kms,
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
+use crate::adapters::sqs::SqsAlertQueue;
+use crate::app::alerts::AlertingSink;
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
-    Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng,
+    AlertQueue, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng,
     SecretBox, Store, ThrottlePolicy, WebAuthn,
 };
 use crate::protocol::interaction::InteractionSettings;
@@ -87,6 +89,10 @@ pub struct Overrides {
     /// A mail transport instead of the configured one (tests inject one
     /// that fails or counts).
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// The SQS client of the security-alert queue (tests point it at the
+    /// emulator, or at a proxy they stop); by default one from the
+    /// standard AWS settings.
+    pub sqs: Option<aws_sdk_sqs::Client>,
 }
 
 /// Opens the store configured by `config`, migrating it (under the
@@ -295,6 +301,37 @@ pub fn build_event_sink(
     })
 }
 
+/// Builds the security-alert queue when `PORTCULLIS_ALERTS_SQS_QUEUE_URL`
+/// is set (the only adapter: Amazon SQS, through `client` or one from
+/// the standard AWS settings); `None` otherwise. Connects to nothing yet.
+pub async fn build_alert_queue(
+    config: &Config,
+    client: Option<aws_sdk_sqs::Client>,
+) -> Option<Arc<dyn AlertQueue>> {
+    let url = config.alerts.sqs_queue_url.as_deref()?;
+    let client = match client {
+        Some(c) => c,
+        None => crate::adapters::sqs::client_from_environment().await,
+    };
+    tracing::info!(queue = %url, "security alerts go to SQS");
+    Some(Arc::new(SqsAlertQueue::new(client, url)))
+}
+
+/// `events`, wrapped so that the high-severity events are also queued as
+/// security alerts in the outbox of `store` when an alert queue is
+/// configured (`app::alerts`); `events` itself otherwise.
+pub fn build_alerting_sink(
+    config: &Config,
+    events: Arc<dyn EventSink>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> Arc<dyn EventSink> {
+    match &config.alerts.sqs_queue_url {
+        Some(url) => Arc::new(AlertingSink::start(events, store, clock, url.clone())),
+        None => events,
+    }
+}
+
 /// Builds the reader of the configured event store, for `portcullis
 /// events tail|stats`: the ClickHouse table when
 /// `PORTCULLIS_CLICKHOUSE_URL` is set, the JSON Lines files otherwise.
@@ -445,6 +482,8 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         Some(e) => e,
         None => build_event_sink(&config, clock.clone())?,
     };
+    let events = build_alerting_sink(&config, events, store.clone(), clock.clone());
+    let alerts = build_alert_queue(&config, overrides.sqs).await;
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
         secrets,
@@ -464,5 +503,6 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         passwords,
         keys,
         events,
+        alerts,
     }))
 }

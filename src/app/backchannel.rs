@@ -39,9 +39,10 @@ use chrono::{DateTime, Duration, Utc};
 use super::outbox::{FIRST_RETRY, LEASE, backoff};
 use crate::domain::event::{DetailKey, Event};
 use crate::domain::{ClientId, UserId};
-use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery};
+use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery, SECURITY_ALERT};
 use crate::ports::{
-    Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store, StoreError,
+    AlertQueue, Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store,
+    StoreError,
 };
 use crate::protocol::logout::{LOGOUT_TOKEN_TYP, LogoutNotice, logout_token_claims};
 use crate::protocol::token::issue::id_token_alg;
@@ -85,8 +86,13 @@ pub struct Deliverer {
     /// The longest delay between two attempts
     /// (`PORTCULLIS_DELIVERY_RETRY_MAX_SECS`).
     pub retry_max: Duration,
-    /// When a delivery is given up (`PORTCULLIS_DELIVERY_MAX_AGE_SECS`).
+    /// When a delivery is given up (`PORTCULLIS_DELIVERY_MAX_AGE_SECS`;
+    /// never for security alerts).
     pub max_age: Duration,
+    /// The security-alert queue, when configured (`app::alerts`).
+    pub alerts: Option<Arc<dyn AlertQueue>>,
+    /// The `aud` of the alerts' SETs (`PORTCULLIS_ALERTS_AUDIENCE`).
+    pub alert_audience: Option<String>,
 }
 
 impl Deliverer {
@@ -102,6 +108,8 @@ impl Deliverer {
             issuer: state.config.issuer.clone(),
             retry_max: state.config.auth.delivery_retry_max,
             max_age: state.config.auth.delivery_max_age,
+            alerts: state.alerts.clone(),
+            alert_audience: state.config.alerts.audience.clone(),
         }
     }
 }
@@ -123,7 +131,7 @@ pub struct RunReport {
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Delivered,
     Failed,
     Abandoned,
@@ -243,6 +251,9 @@ fn failure_reason(e: &OutboundError) -> String {
 }
 
 async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, StoreError> {
+    if delivery.kind == SECURITY_ALERT {
+        return super::alerts::attempt(d, delivery).await;
+    }
     let now = d.clock.now();
     let outbox = d.store.deliveries();
     let notice = (delivery.kind == BACKCHANNEL_LOGOUT)

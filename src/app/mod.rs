@@ -4,6 +4,7 @@
 //! rules live here so that tests run them without a process.
 
 pub mod account;
+pub mod alerts;
 pub mod backchannel;
 pub mod client_metadata;
 pub mod clients;

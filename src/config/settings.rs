@@ -294,6 +294,10 @@ settings! {
         "bound of the in-memory event queue; beyond it events go to disk at once";
     EVENTS_TTL_DAYS events_ttl_days: num(0, 36_500), Value("365"),
         "ClickHouse retention in days; `0` keeps events forever";
+    ALERTS_SQS_QUEUE_URL alerts_sqs_queue_url: Text, Unset,
+        "Amazon SQS queue URL that security alerts (high-severity events as signed Security Event Tokens) are sent to; a URL ending in `.fifo` gets SQS deduplication; unset: no alerts (docs/EVENTS.md, \"Security alerts\")";
+    ALERTS_AUDIENCE alerts_audience: Text, Unset,
+        "the `aud` claim of the security alerts' SETs; unset: no `aud`";
 }
 
 /// `PORTCULLIS_*` environment names that are not settings and that the

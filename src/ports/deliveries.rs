@@ -18,6 +18,10 @@ use crate::domain::{ClientId, UserId};
 
 /// The `kind` of a back-channel logout notification.
 pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
+/// The `kind` of a security alert (docs/EVENTS.md, "Security alerts"):
+/// its id is the event id, its `url` the queue, its payload the event
+/// (JSON); the SET is signed at each attempt (`app::alerts`).
+pub const SECURITY_ALERT: &str = "security_alert";
 
 /// One queued outbound request.
 #[derive(Debug, Clone, PartialEq, Eq)]

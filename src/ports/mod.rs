@@ -1,6 +1,7 @@
 //! Ports: the traits the protocol layer talks to. Adapters implement them;
 //! nothing here knows which adapter is behind a trait.
 
+pub mod alerts;
 pub mod clock;
 pub mod deliveries;
 pub mod device;
@@ -17,6 +18,7 @@ pub mod rng;
 pub mod self_service;
 pub mod unit_of_work;
 
+pub use alerts::{AlertMessage, AlertQueue, AlertQueueError};
 pub use clock::Clock;
 pub use deliveries::DeliveryRepository;
 pub use device::DeviceCodeRepository;

@@ -11,6 +11,7 @@ mod mail;
 mod mailbox;
 
 mod account;
+mod alerts;
 mod admin;
 mod authorize;
 mod backchannel;
