@@ -16,13 +16,13 @@ use crate::adapters::keys::{
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::sqs::SqsAlertQueue;
-use crate::app::alerts::AlertingSink;
 use crate::adapters::system::{OsRng, SystemClock};
+use crate::app::alerts::AlertingSink;
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
-    AlertQueue, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher, Rng,
-    SecretBox, Store, ThrottlePolicy, WebAuthn,
+    AlertQueue, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp, PasswordHasher,
+    Rng, SecretBox, Store, ThrottlePolicy, WebAuthn,
 };
 use crate::protocol::interaction::InteractionSettings;
 use crate::protocol::token::{GrantRegistry, TokenSettings};

@@ -50,6 +50,8 @@ impl SqsAlertQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: &str) -> Self {
         Self {
             client,
+            // SQS names FIFO queues with this suffix, lower case.
+            #[allow(clippy::case_sensitive_file_extension_comparisons)] // a queue name, not a file
             fifo: queue_url.ends_with(".fifo"),
             queue_url: queue_url.to_owned(),
         }

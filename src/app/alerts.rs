@@ -42,9 +42,7 @@ use super::outbox::{FIRST_RETRY, backoff};
 use crate::domain::alert::AlertType;
 use crate::domain::event::Event;
 use crate::ports::deliveries::{Delivery, SECURITY_ALERT};
-use crate::ports::{
-    AlertMessage, Clock, EventError, EventSink, SinkStats, Store, StoreError,
-};
+use crate::ports::{AlertMessage, Clock, EventError, EventSink, SinkStats, Store, StoreError};
 use crate::protocol::secevent::{SECEVENT_TYP, alg, set_claims};
 
 /// How long [`AlertingSink::flush`] waits for the alerts emitted before it
@@ -213,9 +211,9 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
         event_type: alert.uri(),
         set,
     };
-    let sent = tokio::time::timeout(ATTEMPT_TIMEOUT, queue.send(&message)).await;
+    let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, queue.send(&message)).await;
     let now = d.clock.now();
-    let error = match sent {
+    let error = match outcome {
         Ok(Ok(())) => {
             outbox.mark_delivered(&delivery.id, now).await?;
             tracing::info!(id = %delivery.id, event_type = %message.event_type, attempts = delivery.attempts + 1, "security alert sent");

@@ -41,8 +41,7 @@ use crate::domain::event::{DetailKey, Event};
 use crate::domain::{ClientId, UserId};
 use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery, SECURITY_ALERT};
 use crate::ports::{
-    AlertQueue, Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store,
-    StoreError,
+    AlertQueue, Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store, StoreError,
 };
 use crate::protocol::logout::{LOGOUT_TOKEN_TYP, LogoutNotice, logout_token_claims};
 use crate::protocol::token::issue::id_token_alg;

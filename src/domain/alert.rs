@@ -157,7 +157,11 @@ mod tests {
             Event::login_failed(stamp(), LoginFailureReason::UnknownUser),
             Event::login_succeeded(stamp(), &user),
             Event::mfa_removed(stamp(), &user, "totp", "account", 1),
-            Event::token_revoked(stamp(), &client, crate::domain::event::TokenKind::AccessToken),
+            Event::token_revoked(
+                stamp(),
+                &client,
+                crate::domain::event::TokenKind::AccessToken,
+            ),
             Event::logout(stamp(), &user),
         ] {
             assert_eq!(AlertType::of(&event), None, "{event:?}");

@@ -1,7 +1,7 @@
 //! Domain newtypes and aggregates. Pure data: no I/O, no framework types.
 
-mod client;
 pub mod alert;
+mod client;
 pub mod destination;
 pub mod device;
 pub mod event;

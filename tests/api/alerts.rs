@@ -19,9 +19,9 @@ use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use portcullis::adapters::sqs::{DEDUP_ATTRIBUTE, EVENT_TYPE_ATTRIBUTE, client_for_emulator};
 use portcullis::config::Config;
 use portcullis::domain::ClientId;
+use portcullis::domain::UserId;
 use portcullis::domain::alert::AlertType;
 use portcullis::domain::event::{Event, LoginFailureReason, TokenKind};
-use portcullis::domain::UserId;
 use portcullis::ports::deliveries::{Delivery, DeliveryFilter, SECURITY_ALERT};
 use portcullis::state::AppState;
 use reqwest::Method;
@@ -250,7 +250,7 @@ both_backends!(
         }
         app.state.events.flush().await.unwrap();
 
-        let received = receive(&queue, AlertType::ALL.len(), Duration::from_secs(60)).await;
+        let received = receive(&queue, AlertType::ALL.len(), Duration::from_mins(1)).await;
         assert_eq!(received.len(), AlertType::ALL.len(), "{received:#?}");
         let jwks = jwks_of(&app.issuer).await;
         let mut by_type = BTreeMap::new();
@@ -377,7 +377,9 @@ both_backends!(
             Method::POST,
             "/admin/v1/clients",
             &token,
-            Some(json!({"client_name": "During the outage", "grant_types": ["client_credentials"]})),
+            Some(
+                json!({"client_name": "During the outage", "grant_types": ["client_credentials"]}),
+            ),
         )
         .await;
         assert!(s.is_success(), "{body}");
@@ -411,13 +413,17 @@ both_backends!(
         tokio::time::sleep(Duration::from_millis(500)).await;
         proxy.set_up(true);
         let second = start_instance(&db, overrides(), adjust).await.unwrap();
-        let received = receive(&queue, expected.len(), Duration::from_secs(60)).await;
+        let received = receive(&queue, expected.len(), Duration::from_mins(1)).await;
         let jwks = jwks_of(&second.issuer).await;
         let mut seen = BTreeSet::new();
         for m in &received {
             let claims = verify(&jwks, &second.issuer, None, &m.set);
             assert_eq!(claims["jti"], m.dedup_id.as_str());
-            assert!(seen.insert(m.dedup_id.clone()), "sent twice: {}", m.dedup_id);
+            assert!(
+                seen.insert(m.dedup_id.clone()),
+                "sent twice: {}",
+                m.dedup_id
+            );
         }
         assert_eq!(seen, expected);
         assert!(receive(&queue, 1, Duration::from_secs(2)).await.is_empty());

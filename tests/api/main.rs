@@ -11,8 +11,8 @@ mod mail;
 mod mailbox;
 
 mod account;
-mod alerts;
 mod admin;
+mod alerts;
 mod authorize;
 mod backchannel;
 mod cli;
