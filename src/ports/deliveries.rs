@@ -1,13 +1,14 @@
-//! The repository port of the durable outbox of outbound HTTP requests
-//! (`outbound_deliveries`): requests the server makes to URLs clients
-//! registered, which must survive a restart and a relying party that is
-//! down (OpenID Connect Back-Channel Logout 1.0 logout tokens today;
-//! Security Event Tokens later). Written in the unit of work that decides
-//! them (a session ends: the notification is queued in the same
-//! transaction, so it cannot be lost), delivered by a worker
-//! (`app::backchannel`) that claims each one with a lease (one conditional
-//! update, as the mail outbox does), and kept with the outcome: delivered,
-//! failed (retried with backoff), or abandoned when too old.
+//! The repository port of the durable outbox of outbound requests
+//! (`outbound_deliveries`): requests the server makes, which must survive
+//! a restart and a receiver that is down: OpenID Connect Back-Channel
+//! Logout 1.0 logout tokens to URLs clients registered, written in the
+//! unit of work that decides them (a session ends: the notification is
+//! queued in the same transaction, so it cannot be lost), and security
+//! alerts for the alert queue, written from the event pipeline
+//! (`app::alerts`). Delivered by a worker (`app::backchannel`) that claims
+//! each one with a lease (one conditional update, as the mail outbox
+//! does), and kept with the outcome: delivered, failed (retried with
+//! backoff), or abandoned.
 //! Reached through [`Repositories::deliveries`](super::Repositories::deliveries).
 
 use async_trait::async_trait;
