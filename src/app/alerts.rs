@@ -37,8 +37,8 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::backchannel::{ATTEMPT_TIMEOUT, Deliverer, Outcome};
-use super::outbox::{FIRST_RETRY, backoff};
+use super::backchannel::{ATTEMPT_TIMEOUT, Deliverer, Outcome, retry_after_signing_failure};
+use super::outbox::backoff;
 use crate::domain::alert::AlertType;
 use crate::domain::event::Event;
 use crate::ports::deliveries::{Delivery, SECURITY_ALERT};
@@ -195,15 +195,7 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
         Ok(set) => set,
         Err(e) => {
             tracing::warn!(id = %delivery.id, error = %e, "security alert: signing failed; retrying");
-            outbox
-                .mark_delivery_failed(
-                    &delivery.id,
-                    delivery.attempts,
-                    now + FIRST_RETRY,
-                    "signing failed",
-                )
-                .await?;
-            return Ok(Outcome::Deferred);
+            return retry_after_signing_failure(d, delivery, now).await;
         }
     };
     let message = AlertMessage {

@@ -299,17 +299,8 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
     {
         Ok(t) => t,
         Err(e) => {
-            // Ours, not the client's: not counted; tried again soon.
             tracing::warn!(id = %delivery.id, client_id = %client.id, error = %e, "back-channel logout: signing failed; retrying");
-            outbox
-                .mark_delivery_failed(
-                    &delivery.id,
-                    delivery.attempts,
-                    now + FIRST_RETRY,
-                    "signing failed",
-                )
-                .await?;
-            return Ok(Outcome::Deferred);
+            return retry_after_signing_failure(d, delivery, now).await;
         }
     };
     let failure = post(d, &delivery.url, &token).await;
@@ -342,6 +333,26 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
         notice.sid.as_deref(),
     ));
     Ok(Outcome::Failed)
+}
+
+/// Our signing keys failed (KMS, ...): not the receiver's failure, so the
+/// attempt is not counted; the delivery is tried again after
+/// [`FIRST_RETRY`].
+pub(super) async fn retry_after_signing_failure(
+    d: &Deliverer,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    d.store
+        .deliveries()
+        .mark_delivery_failed(
+            &delivery.id,
+            delivery.attempts,
+            now + FIRST_RETRY,
+            "signing failed",
+        )
+        .await?;
+    Ok(Outcome::Deferred)
 }
 
 /// POSTs `logout_token` to `url` (§2.5) within [`ATTEMPT_TIMEOUT`]:

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{admin_token, call};
 use crate::both_backends;
-use crate::helpers::{spawn_app_full, test_overrides};
+use crate::helpers::{TestApp, spawn_app_full, test_overrides};
 use crate::keys::{kid_of, start_instance};
 use crate::kms::kms_endpoint;
 
@@ -169,6 +169,21 @@ where
     }
 }
 
+/// Creates a client through the admin API (an `admin_change`); the
+/// request must complete.
+async fn create_client(app: &TestApp, name: &str) {
+    let token = admin_token(app).await;
+    let (s, body) = call(
+        app,
+        Method::POST,
+        "/admin/v1/clients",
+        &token,
+        Some(json!({"client_name": name, "grant_types": ["client_credentials"]})),
+    )
+    .await;
+    assert!(s.is_success(), "{body}");
+}
+
 fn stamp(state: &AppState) -> portcullis::domain::event::EventStamp {
     state.rng.event_stamp(state.clock.now())
 }
@@ -222,16 +237,7 @@ both_backends!(
         let path = format!("/admin/v1/keys/{kid}/revoke");
         let (s, body) = call(&app, Method::POST, &path, &token, Some(json!({}))).await;
         assert_eq!(s, 200, "{body}");
-        let token = admin_token(&app).await;
-        let (s, body) = call(
-            &app,
-            Method::POST,
-            "/admin/v1/clients",
-            &token,
-            Some(json!({"client_name": "New", "grant_types": ["client_credentials"]})),
-        )
-        .await;
-        assert!(s.is_success(), "{body}");
+        create_client(&app, "New").await;
         // As the handlers emit them: the attacks, an operator's MFA reset,
         // and events of low severity that must not be sent.
         let mut ids = emit_attacks(&app.state);
@@ -371,18 +377,7 @@ both_backends!(
         let app = spawn_app_full(backend, adjust, overrides()).await;
 
         // The queue is down: a request that raises an alert completes.
-        let token = admin_token(&app).await;
-        let (s, body) = call(
-            &app,
-            Method::POST,
-            "/admin/v1/clients",
-            &token,
-            Some(
-                json!({"client_name": "During the outage", "grant_types": ["client_credentials"]}),
-            ),
-        )
-        .await;
-        assert!(s.is_success(), "{body}");
+        create_client(&app, "During the outage").await;
         let attacks = emit_attacks(&app.state);
         app.state.events.flush().await.unwrap();
 
