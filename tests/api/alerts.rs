@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{admin_token, call};
 use crate::both_backends;
+use crate::flow;
 use crate::helpers::{TestApp, spawn_app_full, test_overrides};
 use crate::keys::{kid_of, start_instance};
 use crate::kms::kms_endpoint;
@@ -238,9 +239,21 @@ both_backends!(
         let (s, body) = call(&app, Method::POST, &path, &token, Some(json!({}))).await;
         assert_eq!(s, 200, "{body}");
         create_client(&app, "New").await;
-        // As the handlers emit them: the attacks, an operator's MFA reset,
-        // and events of low severity that must not be sent.
-        let mut ids = emit_attacks(&app.state);
+        // A relying party's tokens misused over HTTP: a refresh token
+        // reused and a code replayed (and, of low severity, a wrong password,
+        // a failed client authentication, a revocation).
+        let signed_in = flow::sign_in(&app).await;
+        flow::misuse_and_revoke(&app, &signed_in).await;
+        // As the handlers emit them: a locked account, an operator's MFA
+        // reset, and more events of low severity that must not be sent.
+        let mut ids = BTreeMap::new();
+        let locked = Event::login_failed(stamp(&app.state), LoginFailureReason::Locked)
+            .subject(&UserId::new("user-1"));
+        ids.insert(
+            AlertType::AccountLocked.uri(),
+            locked.event_id().to_string(),
+        );
+        app.state.events.emit(locked);
         let user = UserId::new("user-2");
         let reset = Event::mfa_removed(stamp(&app.state), &user, "all", "operator", 2);
         ids.insert(AlertType::MfaReset.uri(), reset.event_id().to_string());
@@ -282,10 +295,21 @@ both_backends!(
         assert_eq!(revoked["detail"]["target"], kid.as_str());
         let (_, created) = &by_type[&AlertType::AdminChange.uri()];
         assert_eq!(created["kind"], "admin_change");
-        let (_, reuse) = &by_type[&AlertType::RefreshTokenReuse.uri()];
-        assert_eq!(reuse["kind"], "refresh_token_reuse_detected");
-        assert_eq!(reuse["client_id"], "victim-app");
-        assert_eq!(reuse["subject"], "user-1");
+        for (alert, kind) in [
+            (AlertType::RefreshTokenReuse, "refresh_token_reuse_detected"),
+            (
+                AlertType::AuthorizationCodeReplay,
+                "authorization_code_replayed",
+            ),
+        ] {
+            let (claims, payload) = &by_type[&alert.uri()];
+            assert_eq!(payload["kind"], kind);
+            assert_eq!(payload["client_id"], signed_in.client.id.as_str());
+            assert_eq!(payload["error_code"], "invalid_grant");
+            // The request that caused it, as the transaction id.
+            assert_eq!(claims["txn"], payload["request_id"], "{claims}");
+            assert!(claims["txn"].is_string(), "{claims}");
+        }
         let (_, locked) = &by_type[&AlertType::AccountLocked.uri()];
         assert_eq!(locked["detail"]["reason"], "locked");
         let (_, reset) = &by_type[&AlertType::MfaReset.uri()];
