@@ -459,3 +459,48 @@ both_backends!(
         .await;
     }
 );
+
+both_backends!(
+    a_key_revoked_from_the_command_line_is_sent_as_an_alert,
+    |backend| async move {
+        let queue = create_queue(false).await;
+        let mut overrides = test_overrides();
+        overrides.sqs = Some(sqs());
+        let url = queue.clone();
+        let app = spawn_app_full(
+            backend,
+            move |c: &mut Config| c.alerts.sqs_queue_url = Some(url),
+            overrides,
+        )
+        .await;
+        // The ES256 key: the alerts are signed with RS256, which stays.
+        let keys = app
+            .state
+            .store
+            .signing_keys()
+            .list_signing_keys()
+            .await
+            .unwrap();
+        let kid = keys.iter().find(|k| k.alg == "ES256").unwrap().kid.clone();
+        // The command queues the alert in the shared outbox; the server's
+        // worker sends it.
+        let out = crate::cli::portcullis_with_env(
+            &app.db,
+            &["keys", "revoke", &kid],
+            &[("PORTCULLIS_ALERTS_SQS_QUEUE_URL", queue.as_str())],
+            None,
+        );
+        crate::cli::ok(&out);
+        let received = receive(&queue, 1, Duration::from_mins(1)).await;
+        assert_eq!(received.len(), 1, "{received:#?}");
+        let claims = verify(
+            &jwks_of(&app.issuer).await,
+            &app.issuer,
+            None,
+            &received[0].set,
+        );
+        let payload = &claims["events"][AlertType::SigningKeyRevoked.uri()];
+        assert_eq!(payload["detail"]["target"], kid.as_str(), "{claims}");
+        assert_eq!(payload["detail"]["initiator"], "cli", "{claims}");
+    }
+);
