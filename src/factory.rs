@@ -16,12 +16,14 @@ use crate::adapters::keys::{
     KeyBackend, KeyRing, KmsDirectSigner, KmsEnvelopeSigner, LocalSigner, MasterKey, kms,
 };
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
+use crate::adapters::sqs::SqsAlertQueue;
 use crate::adapters::system::{OsRng, SystemClock};
+use crate::app::alerts::AlertingSink;
 use crate::app::archive::Archive;
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
-    ArchivedHours, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp,
+    AlertQueue, ArchivedHours, Clock, EventReader, EventSink, KeyProvider, Mailer, OutboundHttp,
     PasswordHasher, Rng, SecretBox, Store, ThrottlePolicy, WebAuthn,
 };
 use crate::protocol::interaction::InteractionSettings;
@@ -92,6 +94,10 @@ pub struct Overrides {
     /// The S3 client of the event archive (tests point it at the
     /// emulator); by default one from the standard AWS settings.
     pub s3: Option<aws_sdk_s3::Client>,
+    /// The SQS client of the security-alert queue (tests point it at the
+    /// emulator, or at a proxy they stop); by default one from the
+    /// standard AWS settings.
+    pub sqs: Option<aws_sdk_sqs::Client>,
 }
 
 /// Opens the store configured by `config`, migrating it (under the
@@ -313,6 +319,37 @@ pub fn build_event_sink_with_archive(
     })
 }
 
+/// Builds the security-alert queue when `PORTCULLIS_ALERTS_SQS_QUEUE_URL`
+/// is set (the only adapter: Amazon SQS, through `client` or one from
+/// the standard AWS settings); `None` otherwise. Connects to nothing yet.
+pub async fn build_alert_queue(
+    config: &Config,
+    client: Option<aws_sdk_sqs::Client>,
+) -> Option<Arc<dyn AlertQueue>> {
+    let url = config.alerts.sqs_queue_url.as_deref()?;
+    let client = match client {
+        Some(c) => c,
+        None => crate::adapters::sqs::client_from_environment().await,
+    };
+    tracing::info!(queue = %url, "security alerts go to SQS");
+    Some(Arc::new(SqsAlertQueue::new(client, url)))
+}
+
+/// `events`, wrapped so that the high-severity events are also queued as
+/// security alerts in the outbox of `store` when an alert queue is
+/// configured (`app::alerts`); `events` itself otherwise.
+pub fn build_alerting_sink(
+    config: &Config,
+    events: Arc<dyn EventSink>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> Arc<dyn EventSink> {
+    match &config.alerts.sqs_queue_url {
+        Some(url) => Arc::new(AlertingSink::start(events, store, clock, url.clone())),
+        None => events,
+    }
+}
+
 /// Builds the reader of the configured event store, for `portcullis
 /// events tail|stats`: the ClickHouse table when
 /// `PORTCULLIS_CLICKHOUSE_URL` is set, the JSON Lines files otherwise.
@@ -484,6 +521,8 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
             archive.clone().map(|a| a as Arc<dyn ArchivedHours>),
         )?,
     };
+    let events = build_alerting_sink(&config, events, store.clone(), clock.clone());
+    let alerts = build_alert_queue(&config, overrides.sqs).await;
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {
         archive,
@@ -504,5 +543,6 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
         passwords,
         keys,
         events,
+        alerts,
     }))
 }

@@ -58,6 +58,10 @@ pub struct Services {
     pub keys: Arc<dyn KeyProvider>,
     /// Grant and consent events (`emit` never waits).
     pub events: Arc<dyn EventSink>,
+    /// The security-alert queue (`PORTCULLIS_ALERTS_SQS_QUEUE_URL`), when
+    /// configured; the delivery worker sends the queued alerts to it
+    /// (`app::alerts`).
+    pub alerts: Option<Arc<dyn crate::ports::AlertQueue>>,
     /// Reads stored events back (the admin API's events routes).
     pub event_reader: Arc<dyn EventReader>,
     /// The event archive on S3 (`PORTCULLIS_ARCHIVE_S3_BUCKET`); `None`:

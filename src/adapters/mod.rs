@@ -12,5 +12,6 @@ pub mod keys;
 pub mod mail;
 pub mod outbound;
 pub mod secrets;
+pub mod sqs;
 pub mod system;
 pub mod webauthn;

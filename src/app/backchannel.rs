@@ -39,9 +39,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::outbox::{FIRST_RETRY, LEASE, backoff};
 use crate::domain::event::{DetailKey, Event};
 use crate::domain::{ClientId, UserId};
-use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery};
+use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery, SECURITY_ALERT};
 use crate::ports::{
-    Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store, StoreError,
+    AlertQueue, Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store, StoreError,
 };
 use crate::protocol::logout::{LOGOUT_TOKEN_TYP, LogoutNotice, logout_token_claims};
 use crate::protocol::token::issue::id_token_alg;
@@ -85,8 +85,13 @@ pub struct Deliverer {
     /// The longest delay between two attempts
     /// (`PORTCULLIS_DELIVERY_RETRY_MAX_SECS`).
     pub retry_max: Duration,
-    /// When a delivery is given up (`PORTCULLIS_DELIVERY_MAX_AGE_SECS`).
+    /// When a delivery is given up (`PORTCULLIS_DELIVERY_MAX_AGE_SECS`;
+    /// never for security alerts).
     pub max_age: Duration,
+    /// The security-alert queue, when configured (`app::alerts`).
+    pub alerts: Option<Arc<dyn AlertQueue>>,
+    /// The `aud` of the alerts' SETs (`PORTCULLIS_ALERTS_AUDIENCE`).
+    pub alert_audience: Option<String>,
 }
 
 impl Deliverer {
@@ -102,6 +107,8 @@ impl Deliverer {
             issuer: state.config.issuer.clone(),
             retry_max: state.config.auth.delivery_retry_max,
             max_age: state.config.auth.delivery_max_age,
+            alerts: state.alerts.clone(),
+            alert_audience: state.config.alerts.audience.clone(),
         }
     }
 }
@@ -123,7 +130,7 @@ pub struct RunReport {
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Delivered,
     Failed,
     Abandoned,
@@ -243,6 +250,9 @@ fn failure_reason(e: &OutboundError) -> String {
 }
 
 async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, StoreError> {
+    if delivery.kind == SECURITY_ALERT {
+        return super::alerts::attempt(d, delivery).await;
+    }
     let now = d.clock.now();
     let outbox = d.store.deliveries();
     let notice = (delivery.kind == BACKCHANNEL_LOGOUT)
@@ -289,17 +299,8 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
     {
         Ok(t) => t,
         Err(e) => {
-            // Ours, not the client's: not counted; tried again soon.
             tracing::warn!(id = %delivery.id, client_id = %client.id, error = %e, "back-channel logout: signing failed; retrying");
-            outbox
-                .mark_delivery_failed(
-                    &delivery.id,
-                    delivery.attempts,
-                    now + FIRST_RETRY,
-                    "signing failed",
-                )
-                .await?;
-            return Ok(Outcome::Deferred);
+            return retry_after_signing_failure(d, delivery, now).await;
         }
     };
     let failure = post(d, &delivery.url, &token).await;
@@ -332,6 +333,26 @@ async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, Stor
         notice.sid.as_deref(),
     ));
     Ok(Outcome::Failed)
+}
+
+/// Our signing keys failed (KMS, ...): not the receiver's failure, so the
+/// attempt is not counted; the delivery is tried again after
+/// [`FIRST_RETRY`].
+pub(super) async fn retry_after_signing_failure(
+    d: &Deliverer,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    d.store
+        .deliveries()
+        .mark_delivery_failed(
+            &delivery.id,
+            delivery.attempts,
+            now + FIRST_RETRY,
+            "signing failed",
+        )
+        .await?;
+    Ok(Outcome::Deferred)
 }
 
 /// POSTs `logout_token` to `url` (§2.5) within [`ATTEMPT_TIMEOUT`]:

@@ -12,7 +12,7 @@ use crate::ports::{JwsAlg, KeyError, KeyProvider, KeyRevocation, Store};
 /// What a rotation is called in the `admin_change` event (`detail.action`).
 pub const ACTION_ROTATED: &str = "key_rotated";
 /// What a revocation is called in the `admin_change` event.
-pub const ACTION_REVOKED: &str = "key_revoked";
+pub const ACTION_REVOKED: &str = crate::domain::alert::KEY_REVOKED_ACTION;
 
 /// The ports the key services use.
 #[derive(Clone, Copy)]

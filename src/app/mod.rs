@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod archive;
+pub mod alerts;
 pub mod backchannel;
 pub mod client_metadata;
 pub mod clients;

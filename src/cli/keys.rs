@@ -107,7 +107,14 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ring = factory::build_key_ring(config, store.clone(), clock.clone(), None).await?;
-    let events = audit_sink(config, clock.clone());
+    // A revocation is a security alert when alerts are configured: queued
+    // in the outbox, sent by the servers' delivery worker.
+    let events = factory::build_alerting_sink(
+        config,
+        audit_sink(config, clock.clone()),
+        store.clone(),
+        clock.clone(),
+    );
     let services = KeyServices {
         keys: &ring,
         store: store.as_ref(),

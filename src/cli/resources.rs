@@ -13,7 +13,7 @@ use crate::app::resources::{self, NewResource, ResourceChanges, ResourceView};
 use crate::config::Config;
 use crate::domain::event::Event;
 use crate::factory;
-use crate::ports::Clock;
+use crate::ports::{Clock, Store};
 
 /// `resource …`
 #[derive(Debug, Subcommand)]
@@ -81,10 +81,13 @@ fn print(r: &ResourceView, json: bool) {
 
 /// Records a change as an `admin_change` event; the change is made
 /// already, so a sink that cannot be opened is reported on stderr.
-async fn record(config: &Config, action: &'static str, target: &str) {
+async fn record(config: &Config, store: &Arc<dyn Store>, action: &'static str, target: &str) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match factory::build_event_sink(config, clock.clone()) {
         Ok(sink) => {
+            // An admin change is a security alert when alerts are
+            // configured (queued in the outbox with the event).
+            let sink = factory::build_alerting_sink(config, sink, store.clone(), clock.clone());
             let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
             sink.emit(Event::admin_change_by_cli(stamp, action, target));
             if let Err(e) = sink.flush().await {
@@ -97,8 +100,8 @@ async fn record(config: &Config, action: &'static str, target: &str) {
 
 /// Runs a `resource` command.
 pub async fn run(cmd: ResourceCmd, config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
-    let store = store.as_ref();
+    let shared = open_store(config).await?;
+    let store = shared.as_ref();
     match cmd {
         ResourceCmd::Create {
             id,
@@ -108,7 +111,7 @@ pub async fn run(cmd: ResourceCmd, config: &Config) -> anyhow::Result<()> {
         } => {
             let r =
                 resources::create(store, &SystemClock, NewResource { id, name, scopes }).await?;
-            record(config, resources::ACTION_CREATED, &r.id).await;
+            record(config, &shared, resources::ACTION_CREATED, &r.id).await;
             print(&ResourceView::from(&r), json);
         }
         ResourceCmd::List { json } => {
@@ -137,12 +140,12 @@ pub async fn run(cmd: ResourceCmd, config: &Config) -> anyhow::Result<()> {
                 scopes: (!scopes.is_empty()).then_some(scopes),
             };
             let r = resources::update(store, &SystemClock, &id, changes).await?;
-            record(config, resources::ACTION_UPDATED, &r.id).await;
+            record(config, &shared, resources::ACTION_UPDATED, &r.id).await;
             print(&ResourceView::from(&r), json);
         }
         ResourceCmd::Delete { id } => {
             resources::delete(store, &id).await?;
-            record(config, resources::ACTION_DELETED, &id).await;
+            record(config, &shared, resources::ACTION_DELETED, &id).await;
             println!("deleted resource {id}");
         }
     }

@@ -309,7 +309,7 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         UserCmd::ResetMfa { user } => {
             let user = named(store.as_ref(), &user).await?;
             let (id, removed) = mfa::reset(store.as_ref(), UserRef::Id(user.id.as_str())).await?;
-            record_reset(config, &id, removed).await;
+            record_reset(config, store.clone(), &id, removed).await;
             eprintln!(
                 "removed {removed} factors and every recovery code of {}; they sign in with \
                  their password alone until they enrol again",
@@ -335,10 +335,18 @@ async fn named(store: &dyn Store, who: &str) -> anyhow::Result<User> {
 /// `operator`) when something went, and `admin_change`
 /// (`user_factors_reset`, `initiator` `cli`). The change is made already:
 /// a sink that cannot be opened is reported on stderr, never an error.
-async fn record_reset(config: &Config, user: &UserId, removed: u64) {
+async fn record_reset(
+    config: &Config,
+    store: std::sync::Arc<dyn crate::ports::Store>,
+    user: &UserId,
+    removed: u64,
+) {
     let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
     match factory::build_event_sink(config, clock.clone()) {
         Ok(sink) => {
+            // An operator's reset is a security alert when alerts are
+            // configured (queued in the outbox with the event).
+            let sink = factory::build_alerting_sink(config, sink, store, clock.clone());
             if removed > 0 {
                 let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
                 sink.emit(Event::mfa_removed(stamp, user, "all", "operator", removed));

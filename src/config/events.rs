@@ -225,3 +225,45 @@ pub(super) fn parse_archive(raw: &RawSettings) -> Result<Option<ArchiveConfig>, 
         interval,
     }))
 }
+
+/// Security alerts (docs/EVENTS.md, "Security alerts").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertConfig {
+    /// `PORTCULLIS_ALERTS_SQS_QUEUE_URL`: the SQS queue; `None`: no alerts.
+    pub sqs_queue_url: Option<String>,
+    /// `PORTCULLIS_ALERTS_AUDIENCE`: the SETs' `aud`, if any.
+    pub audience: Option<String>,
+}
+
+/// Reads the alert settings: the queue URL must be an `https://` (or, for
+/// an emulator, `http://`) URL with a host.
+pub(super) fn parse_alerts(raw: &RawSettings) -> Result<AlertConfig, ConfigError> {
+    let text = |setting| {
+        raw.text(setting)
+            .map(str::trim)
+            .filter(|v: &&str| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let audience = text(&s::ALERTS_AUDIENCE);
+    let Some(url) = text(&s::ALERTS_SQS_QUEUE_URL) else {
+        if audience.is_some() {
+            return Err(ConfigError::new(
+                s::ALERTS_AUDIENCE.env,
+                "is set but PORTCULLIS_ALERTS_SQS_QUEUE_URL is not",
+            ));
+        }
+        return Ok(AlertConfig::default());
+    };
+    let ok = Url::parse(&url)
+        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some());
+    if !ok {
+        return Err(ConfigError::new(
+            s::ALERTS_SQS_QUEUE_URL.env,
+            "expected the queue URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME",
+        ));
+    }
+    Ok(AlertConfig {
+        sqs_queue_url: Some(url),
+        audience,
+    })
+}

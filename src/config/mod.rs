@@ -34,7 +34,7 @@ pub mod settings;
 mod tests;
 
 pub use auth::{AuthSettings, TokenConfig};
-pub use events::{ArchiveConfig, ClickHouseConfig, EventConfig, EventPipeline};
+pub use events::{AlertConfig, ArchiveConfig, ClickHouseConfig, EventConfig, EventPipeline};
 pub use http::{ConnectionLimits, CorsOrigins, OutboundConfig, RateLimits, TrustedProxies};
 pub use keys::{KeyConfig, KeyRotation, MasterKeySource};
 pub use mfa::MfaConfig;
@@ -122,6 +122,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// Where events go.
     pub events: EventConfig,
+    /// Security alerts to SQS.
+    pub alerts: AlertConfig,
     /// Queue and batching of events.
     pub event_pipeline: EventPipeline,
     /// The event archive on S3; `None`: no archive.
@@ -202,6 +204,7 @@ impl Config {
         let events = events::parse_event_config(&raw, &data_dir)?;
         let event_pipeline = events::parse_event_pipeline(&raw)?;
         let archive = events::parse_archive(&raw)?;
+        let alerts = events::parse_alerts(&raw)?;
         let database_url = match raw.text(&s::DATABASE_URL) {
             Some(url) => {
                 let ok = ["sqlite:", "postgres://", "postgresql://"]
@@ -262,6 +265,7 @@ impl Config {
             },
             tokens,
             events,
+            alerts,
             event_pipeline,
             archive,
             rate_limits,

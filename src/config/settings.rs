@@ -302,6 +302,10 @@ settings! {
         "key prefix of the archive in the bucket (no leading or trailing `/`; empty: the bucket's root)";
     ARCHIVE_INTERVAL_SECS archive_interval_secs: num(0, 7 * DAY), Value("0"),
         "how often `serve` archives the closed hours not archived yet (as `portcullis events archive`); `0` = never (needs `PORTCULLIS_ARCHIVE_S3_BUCKET`)";
+    ALERTS_SQS_QUEUE_URL alerts_sqs_queue_url: Text, Unset,
+        "Amazon SQS queue URL that security alerts (high-severity events as signed Security Event Tokens) are sent to; a URL ending in `.fifo` gets SQS deduplication; unset: no alerts (docs/EVENTS.md, \"Security alerts\")";
+    ALERTS_AUDIENCE alerts_audience: Text, Unset,
+        "the `aud` claim of the security alerts' SETs; unset: no `aud`";
 }
 
 /// `PORTCULLIS_*` environment names that are not settings and that the

@@ -388,6 +388,40 @@ fn bad_event_settings_name_the_setting() {
 }
 
 #[test]
+fn alert_settings_select_the_queue() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.alerts, AlertConfig::default(), "off by default");
+    let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/alerts.fifo";
+    let c = Config::load(
+        None,
+        &env(&[
+            ("PORTCULLIS_ALERTS_SQS_QUEUE_URL", url),
+            ("PORTCULLIS_ALERTS_AUDIENCE", "soc"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.alerts.sqs_queue_url.as_deref(), Some(url));
+    assert_eq!(c.alerts.audience.as_deref(), Some("soc"));
+    for (pairs, name) in [
+        (
+            vec![("PORTCULLIS_ALERTS_SQS_QUEUE_URL", "alerts")],
+            "PORTCULLIS_ALERTS_SQS_QUEUE_URL",
+        ),
+        (
+            vec![("PORTCULLIS_ALERTS_SQS_QUEUE_URL", "ftp://x/1/q")],
+            "PORTCULLIS_ALERTS_SQS_QUEUE_URL",
+        ),
+        (
+            vec![("PORTCULLIS_ALERTS_AUDIENCE", "soc")],
+            "PORTCULLIS_ALERTS_AUDIENCE",
+        ),
+    ] {
+        let err = Config::load(None, &env(&pairs)).unwrap_err();
+        assert_eq!(err.setting, name, "{pairs:?}");
+    }
+}
+
+#[test]
 fn issuer_trailing_slash_is_dropped() {
     let c = Config::load(None, &env(&[("PORTCULLIS_ISSUER", "https://id.example/")])).unwrap();
     assert_eq!(c.issuer, "https://id.example");

@@ -1,5 +1,6 @@
 //! Domain newtypes and aggregates. Pure data: no I/O, no framework types.
 
+pub mod alert;
 mod client;
 pub mod destination;
 pub mod device;

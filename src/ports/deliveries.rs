@@ -1,13 +1,14 @@
-//! The repository port of the durable outbox of outbound HTTP requests
-//! (`outbound_deliveries`): requests the server makes to URLs clients
-//! registered, which must survive a restart and a relying party that is
-//! down (OpenID Connect Back-Channel Logout 1.0 logout tokens today;
-//! Security Event Tokens later). Written in the unit of work that decides
-//! them (a session ends: the notification is queued in the same
-//! transaction, so it cannot be lost), delivered by a worker
-//! (`app::backchannel`) that claims each one with a lease (one conditional
-//! update, as the mail outbox does), and kept with the outcome: delivered,
-//! failed (retried with backoff), or abandoned when too old.
+//! The repository port of the durable outbox of outbound requests
+//! (`outbound_deliveries`): requests the server makes, which must survive
+//! a restart and a receiver that is down: OpenID Connect Back-Channel
+//! Logout 1.0 logout tokens to URLs clients registered, written in the
+//! unit of work that decides them (a session ends: the notification is
+//! queued in the same transaction, so it cannot be lost), and security
+//! alerts for the alert queue, written from the event pipeline
+//! (`app::alerts`). Delivered by a worker (`app::backchannel`) that claims
+//! each one with a lease (one conditional update, as the mail outbox
+//! does), and kept with the outcome: delivered, failed (retried with
+//! backoff), or abandoned.
 //! Reached through [`Repositories::deliveries`](super::Repositories::deliveries).
 
 use async_trait::async_trait;
@@ -18,6 +19,10 @@ use crate::domain::{ClientId, UserId};
 
 /// The `kind` of a back-channel logout notification.
 pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
+/// The `kind` of a security alert (docs/EVENTS.md, "Security alerts"):
+/// its id is the event id, its `url` the queue, its payload the event
+/// (JSON); the SET is signed at each attempt (`app::alerts`).
+pub const SECURITY_ALERT: &str = "security_alert";
 
 /// One queued outbound request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! nothing here knows which adapter is behind a trait.
 
 pub mod archive;
+pub mod alerts;
 pub mod clock;
 pub mod deliveries;
 pub mod device;
@@ -19,6 +20,7 @@ pub mod self_service;
 pub mod unit_of_work;
 
 pub use archive::{ArchiveError, ArchivedHours, ObjectInfo, ObjectStore};
+pub use alerts::{AlertMessage, AlertQueue, AlertQueueError};
 pub use clock::Clock;
 pub use deliveries::DeliveryRepository;
 pub use device::DeviceCodeRepository;

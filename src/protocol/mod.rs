@@ -26,5 +26,6 @@ pub mod request;
 pub mod request_object;
 pub mod resource;
 pub mod revoke;
+pub mod secevent;
 pub mod token;
 pub mod userinfo;

@@ -153,6 +153,12 @@ impl TestApp {
     pub fn data_dir(&self) -> PathBuf {
         self.db.dir.path().join("data")
     }
+
+    /// Stops the server (its shutdown signal fires) and hands back its
+    /// database, for a restart on it (`keys::start_instance`).
+    pub fn stop(self) -> TestDb {
+        self.db
+    }
 }
 
 /// A configuration for a test server.

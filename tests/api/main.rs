@@ -13,6 +13,7 @@ mod mailbox;
 mod account;
 mod admin;
 mod archive;
+mod alerts;
 mod authorize;
 mod backchannel;
 mod cli;

@@ -1,0 +1,224 @@
+//! Security alerts (docs/EVENTS.md, "Security alerts"): every
+//! high-severity event ([`AlertType::of`]) becomes a Security Event Token
+//! (RFC 8417, [`crate::protocol::secevent`]) sent to the alert queue
+//! (`PORTCULLIS_ALERTS_SQS_QUEUE_URL`, the [`AlertQueue`] port).
+//!
+//! The durable path is the outbox of outbound requests
+//! (`outbound_deliveries`, `ports::deliveries`, kind [`SECURITY_ALERT`])
+//! rather than a disk spool: it is shared by every instance (an alert
+//! queued by one is sent by whichever runs the worker, and survives the
+//! loss of the host), it already has the claim with a lease, the retries
+//! with backoff and the operator's listing, and `portcullis` CLI commands
+//! that emit events (a key revoked from the command line) reach it
+//! through the same database.
+//!
+//! 1. [`AlertingSink`] wraps the configured event sink: `emit` passes
+//!    every event on, and hands a high-severity one to a writer task over
+//!    an unbounded channel, so a request never waits (not on the queue,
+//!    not on the database). The writer inserts one delivery per alert
+//!    (its id the event id: inserting twice is harmless), retrying while
+//!    the database fails; `flush` (graceful shutdown) waits until what was
+//!    emitted before it is in the table.
+//! 2. The delivery worker (`app::backchannel`, which `serve` starts)
+//!    claims due deliveries with a lease and calls [`attempt`] for alerts:
+//!    it signs a fresh SET (`iat` now, `jti` the event id) and sends it
+//!    with the event id as the deduplication id. Accepted: delivered.
+//!    Failed (the queue down, refusing, slow): retried after
+//!    `app::outbox::backoff`, for as long as it takes: an alert is never
+//!    given up for its age. A failure of ours (the signing keys) is retried
+//!    soon without counting.
+//!
+//! At least once: an alert whose acceptance was not recorded (a crash
+//! right after the send) is sent again with the same deduplication id.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use super::backchannel::{ATTEMPT_TIMEOUT, Deliverer, Outcome, retry_after_signing_failure};
+use super::outbox::backoff;
+use crate::domain::alert::AlertType;
+use crate::domain::event::Event;
+use crate::ports::deliveries::{Delivery, SECURITY_ALERT};
+use crate::ports::{AlertMessage, Clock, EventError, EventSink, SinkStats, Store, StoreError};
+use crate::protocol::secevent::{SECEVENT_TYP, alg, set_claims};
+
+/// How long [`AlertingSink::flush`] waits for the alerts emitted before it
+/// to be in the outbox (the database may be down at shutdown).
+pub const FLUSH_WAIT: StdDuration = StdDuration::from_secs(10);
+/// The longest pause between two attempts to insert an alert while the
+/// database fails.
+const INSERT_RETRY_MAX: StdDuration = StdDuration::from_secs(30);
+
+enum Command {
+    Alert(Box<Event>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// An event sink that also queues the alerts of high-severity events in
+/// the durable outbox (module documentation). Built by
+/// `factory::build_alerting_sink` when an alert queue is configured.
+pub struct AlertingSink {
+    inner: Arc<dyn EventSink>,
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl AlertingSink {
+    /// Wraps `inner`; alerts are queued in `store` for `queue_url`. Starts
+    /// the writer task (needs a tokio runtime).
+    pub fn start(
+        inner: Arc<dyn EventSink>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        queue_url: String,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_alerts(rx, store, clock, queue_url));
+        Self { inner, tx }
+    }
+}
+
+/// The writer task: one delivery per alert, in order, each retried until
+/// the database takes it.
+async fn write_alerts(
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    queue_url: String,
+) {
+    while let Some(command) = rx.recv().await {
+        let event = match command {
+            Command::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Command::Alert(event) => event,
+        };
+        let Ok(payload) = serde_json::to_string(&event) else {
+            continue;
+        };
+        let delivery = Delivery::new(
+            event.event_id().to_string(),
+            SECURITY_ALERT,
+            None,
+            queue_url.clone(),
+            payload,
+            clock.now(),
+        );
+        let mut pause = StdDuration::from_millis(250);
+        loop {
+            match store.deliveries().enqueue_delivery(&delivery).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(id = %delivery.id, error = %e, "security alert: the outbox failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(INSERT_RETRY_MAX);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventSink for AlertingSink {
+    fn emit(&self, event: Event) {
+        if AlertType::of(&event).is_some() {
+            // The writer lives as long as the runtime; a send fails only
+            // at shutdown after it stopped.
+            if self
+                .tx
+                .send(Command::Alert(Box::new(event.clone())))
+                .is_err()
+            {
+                tracing::error!(id = %event.event_id(), "security alert lost: the alert writer has stopped");
+            }
+        }
+        self.inner.emit(event);
+    }
+
+    async fn flush(&self) -> Result<(), EventError> {
+        let (done, wait) = oneshot::channel();
+        let queued = if self.tx.send(Command::Flush(done)).is_ok() {
+            matches!(tokio::time::timeout(FLUSH_WAIT, wait).await, Ok(Ok(())))
+        } else {
+            false
+        };
+        self.inner.flush().await?;
+        if queued {
+            Ok(())
+        } else {
+            Err(EventError::Storage(
+                "security alerts not yet in the outbox (the database is failing)".into(),
+            ))
+        }
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.inner.stats()
+    }
+}
+
+/// One attempt at a claimed [`SECURITY_ALERT`] delivery (called by the
+/// delivery worker; module documentation), recording the outcome.
+pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, StoreError> {
+    let outbox = d.store.deliveries();
+    let now = d.clock.now();
+    let event = serde_json::from_str::<Event>(&delivery.payload).ok();
+    let Some((event, alert)) = event.and_then(|e| AlertType::of(&e).map(|a| (e, a))) else {
+        outbox
+            .mark_abandoned(&delivery.id, now, "unreadable alert")
+            .await?;
+        tracing::error!(id = %delivery.id, "security alert abandoned: unreadable payload");
+        return Ok(Outcome::Abandoned);
+    };
+    let Some(queue) = &d.alerts else {
+        // Alerts were turned off after this one was queued: kept, tried
+        // again later (never given up).
+        outbox
+            .mark_delivery_failed(
+                &delivery.id,
+                delivery.attempts,
+                now + d.retry_max,
+                "no alert queue configured",
+            )
+            .await?;
+        return Ok(Outcome::Deferred);
+    };
+    let claims = set_claims(&d.issuer, d.alert_audience.as_deref(), alert, &event, now);
+    let set = match d
+        .keys
+        .sign_jwt(alg(&d.keys.signing_algs()), SECEVENT_TYP, &claims)
+        .await
+    {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(id = %delivery.id, error = %e, "security alert: signing failed; retrying");
+            return retry_after_signing_failure(d, delivery, now).await;
+        }
+    };
+    let message = AlertMessage {
+        dedup_id: delivery.id.clone(),
+        event_type: alert.uri(),
+        set,
+    };
+    let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, queue.send(&message)).await;
+    let now = d.clock.now();
+    let error = match outcome {
+        Ok(Ok(())) => {
+            outbox.mark_delivered(&delivery.id, now).await?;
+            tracing::info!(id = %delivery.id, event_type = %message.event_type, attempts = delivery.attempts + 1, "security alert sent");
+            return Ok(Outcome::Delivered);
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timeout".to_owned(),
+    };
+    let attempts = delivery.attempts.saturating_add(1);
+    let delay = backoff(attempts, d.retry_max);
+    outbox
+        .mark_delivery_failed(&delivery.id, attempts, now + delay, &error)
+        .await?;
+    tracing::warn!(id = %delivery.id, attempts, retry_in_secs = delay.num_seconds(), error = %error, "security alert not sent; will retry");
+    Ok(Outcome::Failed)
+}
