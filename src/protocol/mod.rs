@@ -27,5 +27,6 @@ pub mod request_object;
 pub mod resource;
 pub mod revoke;
 pub mod secevent;
+pub mod ssf;
 pub mod token;
 pub mod userinfo;

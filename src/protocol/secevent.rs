@@ -25,6 +25,26 @@ pub fn alg(signing: &[JwsAlg]) -> JwsAlg {
     }
 }
 
+/// The envelope every SET of ours starts with (RFC 8417 §2.2): `iss`,
+/// `iat` (`now`), `jti`, and `aud` when there is one. The security alerts
+/// ([`set_claims`]) and the Shared Signals SETs (`protocol::ssf`) add
+/// their events to it.
+pub fn envelope(
+    issuer: &str,
+    audience: Option<&str>,
+    jti: &str,
+    now: DateTime<Utc>,
+) -> Map<String, Value> {
+    let mut c = Map::new();
+    c.insert("iss".into(), json!(issuer));
+    c.insert("iat".into(), json!(now.timestamp()));
+    c.insert("jti".into(), json!(jti));
+    if let Some(aud) = audience {
+        c.insert("aud".into(), json!(aud));
+    }
+    c
+}
+
 /// The claims of the SET for `event` raising `alert` (RFC 8417 §2.2):
 ///
 /// - `iss`: our issuer; `iat`: `now` (when the SET is made: it is signed
@@ -44,13 +64,7 @@ pub fn set_claims(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Map<String, Value> {
-    let mut c = Map::new();
-    c.insert("iss".into(), json!(issuer));
-    c.insert("iat".into(), json!(now.timestamp()));
-    c.insert("jti".into(), json!(event.event_id().to_string()));
-    if let Some(aud) = audience {
-        c.insert("aud".into(), json!(aud));
-    }
+    let mut c = envelope(issuer, audience, &event.event_id().to_string(), now);
     c.insert("toe".into(), json!(event.occurred_at().timestamp()));
     if let Some(txn) = event.request_id() {
         c.insert("txn".into(), json!(txn));
