@@ -100,7 +100,7 @@ async fn write_alerts(
             continue;
         };
         let delivery = Delivery::new(
-            event.event_id().to_string(),
+            delivery_id(&event),
             SECURITY_ALERT,
             None,
             queue_url.clone(),
@@ -119,6 +119,39 @@ async fn write_alerts(
             }
         }
     }
+}
+
+/// How long one account (or address) raises at most one `account-locked`
+/// alert: every sign-in refused while it is throttled is an event, and an
+/// attacker can send many; one alert per window says it all.
+pub const LOCKED_ALERT_WINDOW_SECS: i64 = 15 * 60;
+
+/// The outbox id of the alert `event` raises (also its SQS deduplication
+/// id): the event id, except for `account-locked`, whose id names the
+/// account (else the address) and the [`LOCKED_ALERT_WINDOW_SECS`] window,
+/// so that the outbox's insert-once keeps one alert per lockout window
+/// however many refused sign-ins there are (at most 64 characters: a
+/// base64url SHA-256 behind a prefix).
+pub fn delivery_id(event: &Event) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    if AlertType::of(event) != Some(AlertType::AccountLocked) {
+        return event.event_id().to_string();
+    }
+    let who = match (event.subject_id(), event.ip()) {
+        (Some(subject), _) => format!("user {subject}"),
+        (None, Some(ip)) => format!("address {ip}"),
+        (None, None) => return event.event_id().to_string(),
+    };
+    let window = event
+        .occurred_at()
+        .timestamp()
+        .div_euclid(LOCKED_ALERT_WINDOW_SECS);
+    let digest = Sha256::digest(format!("{who} {window}").as_bytes());
+    format!(
+        "locked:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 #[async_trait]
@@ -186,7 +219,14 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
             .await?;
         return Ok(Outcome::Deferred);
     };
-    let claims = set_claims(&d.issuer, d.alert_audience.as_deref(), alert, &event, now);
+    let claims = set_claims(
+        &d.issuer,
+        d.alert_audience.as_deref(),
+        &delivery.id,
+        alert,
+        &event,
+        now,
+    );
     let set = match d
         .keys
         .sign_jwt(alg(&d.keys.signing_algs()), SECEVENT_TYP, &claims)
@@ -221,4 +261,54 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
         .await?;
     tracing::warn!(id = %delivery.id, attempts, retry_in_secs = delay.num_seconds(), error = %error, "security alert not sent; will retry");
     Ok(Outcome::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone as _, Utc};
+
+    use super::*;
+    use crate::domain::UserId;
+    use crate::domain::event::{EventStamp, LoginFailureReason};
+
+    fn locked(at_secs: i64, n: u8, user: Option<&str>, ip: Option<&str>) -> Event {
+        let at = Utc.timestamp_opt(at_secs, 0).unwrap();
+        let mut e = Event::login_failed(
+            EventStamp::new(at, [n; EventStamp::RANDOM_BYTES]),
+            LoginFailureReason::Locked,
+        );
+        if let Some(u) = user {
+            e = e.subject(&UserId::new(u));
+        }
+        e.request(ip.map(|i| i.parse().unwrap()), None, None)
+    }
+
+    #[test]
+    fn one_account_locked_alert_per_account_or_address_and_window() {
+        let t = 1_800_000_000 - 1_800_000_000 % LOCKED_ALERT_WINDOW_SECS;
+        let a = delivery_id(&locked(t, 1, Some("u1"), Some("192.0.2.1")));
+        // Another refused sign-in of the same account in the window (from
+        // anywhere): the same id, so the outbox keeps one alert.
+        assert_eq!(
+            a,
+            delivery_id(&locked(t + 899, 2, Some("u1"), Some("198.51.100.7")))
+        );
+        assert!(a.starts_with("locked:") && a.len() <= 64, "{a}");
+        // The next window, another account: alerts of their own.
+        assert_ne!(
+            a,
+            delivery_id(&locked(t + 900, 3, Some("u1"), Some("192.0.2.1")))
+        );
+        assert_ne!(a, delivery_id(&locked(t, 4, Some("u2"), Some("192.0.2.1"))));
+        // Keyed by address when no account is known.
+        let b = delivery_id(&locked(t, 5, None, Some("192.0.2.1")));
+        assert_eq!(b, delivery_id(&locked(t + 10, 6, None, Some("192.0.2.1"))));
+        assert_ne!(b, delivery_id(&locked(t, 7, None, Some("192.0.2.2"))));
+        // Any other alert keeps its event id.
+        let e = Event::new(
+            crate::domain::event::EventKind::RefreshTokenReuseDetected,
+            EventStamp::new(Utc::now(), [9; EventStamp::RANDOM_BYTES]),
+        );
+        assert_eq!(delivery_id(&e), e.event_id().to_string());
+    }
 }

@@ -128,6 +128,9 @@ pub struct RunReport {
     pub skipped: u32,
 }
 
+/// The kinds of delivery this worker sends, in the order it reads them.
+pub const KINDS: [&str; 2] = [BACKCHANNEL_LOGOUT, SECURITY_ALERT];
+
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -162,11 +165,20 @@ async fn claim_due_but(
     running: Option<&std::collections::HashMap<String, usize>>,
 ) -> Result<(Vec<Delivery>, u32), StoreError> {
     let outbox = d.store.deliveries();
-    let due = outbox.due_deliveries(d.clock.now(), limit).await?;
+    // Each kind this worker knows is read on its own, logouts first: a
+    // backlog of alerts (an attacker can raise many) never hides a due
+    // logout, and a kind of a newer version is left to that version.
+    let mut due = Vec::new();
+    for kind in KINDS {
+        due.extend(outbox.due_deliveries(kind, d.clock.now(), limit).await?);
+    }
     let mut claimed = Vec::with_capacity(due.len());
     let mut skipped = 0;
     let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for delivery in due {
+        if u64::try_from(claimed.len()).unwrap_or(u64::MAX) >= limit {
+            break;
+        }
         if let Some(running) = running {
             let key = per_client(&delivery);
             let now_running = running.get(&key).copied().unwrap_or(0);

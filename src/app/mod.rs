@@ -4,8 +4,8 @@
 //! rules live here so that tests run them without a process.
 
 pub mod account;
-pub mod archive;
 pub mod alerts;
+pub mod archive;
 pub mod backchannel;
 pub mod client_metadata;
 pub mod clients;

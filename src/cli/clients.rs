@@ -116,7 +116,8 @@ pub struct ClientUpdateArgs {
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
     /// An external request_uri the client may send (repeat; replaces the
-    /// list); used only with PORTCULLIS_REQUEST_URI_EXTERNAL=true.
+    /// list; an empty value clears it); used only with
+    /// PORTCULLIS_REQUEST_URI_EXTERNAL=true.
     #[arg(long = "request-uri", value_name = "URL")]
     pub request_uris: Vec<String>,
     /// Register the client as a resource server (RFC 7662 §2.1): it may
@@ -525,7 +526,12 @@ async fn client_update(
         require_pushed_authorization_requests: a.require_par,
         dpop_bound_access_tokens: a.dpop_bound,
         profile: a.profile,
-        request_uris: list(a.request_uris),
+        // `--request-uri ''` clears the list.
+        request_uris: if a.request_uris.iter().all(String::is_empty) && !a.request_uris.is_empty() {
+            Some(Vec::new())
+        } else {
+            list(a.request_uris)
+        },
     };
     let asked = ClientMetadata {
         allow_http_redirect_uris: None,

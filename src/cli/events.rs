@@ -299,8 +299,16 @@ fn print_archived(done: &[archive::HourReport], json: bool) -> anyhow::Result<()
 }
 
 /// One CSV field (RFC 4180 §2: quoted when it holds a comma, a quote or
-/// a line break; quotes doubled).
+/// a line break; quotes doubled). A field a spreadsheet would take for a
+/// formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return:
+/// a `User-Agent` or request id is the sender's choice) gets a leading `'`
+/// (OWASP, "CSV Injection"), so that opening the export runs nothing.
 fn csv_field(out: &mut impl Write, v: &str) -> std::io::Result<()> {
+    let v: std::borrow::Cow<'_, str> = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}").into()
+    } else {
+        v.into()
+    };
     if v.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", v.replace('"', "\"\""))
     } else {
@@ -394,5 +402,30 @@ fn print_stats(s: &EventStats) {
     for (r, n) in &s.failed_logins_by_reason {
         let r = if r.is_empty() { "(none)" } else { r.as_str() };
         println!("  {r:<30} {n:>10}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    fn field(v: &str) -> String {
+        let mut out = Vec::new();
+        csv_field(&mut out, v).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for bad in ["+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(
+                field(bad).trim_start_matches('"').starts_with('\''),
+                "{bad}"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::domain::SigningKeyRecord;
 use crate::domain::event::Event;
 use crate::factory;
-use crate::ports::{Clock, EventError, EventSink, JwsAlg, SinkStats, Store};
+use crate::ports::{Clock, EventSink, JwsAlg, Store};
 
 /// `keys …`
 #[derive(Debug, Subcommand)]
@@ -111,7 +111,7 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
     // in the outbox, sent by the servers' delivery worker.
     let events = factory::build_alerting_sink(
         config,
-        audit_sink(config, clock.clone()),
+        super::audit_sink(config, clock.clone()),
         store.clone(),
         clock.clone(),
     );
@@ -234,36 +234,5 @@ impl Audit<'_> {
         let stamp = crate::http::audit::event_stamp(&OsRng, self.clock.now());
         self.events
             .emit(Event::admin_change_by_cli(stamp, action, target));
-    }
-}
-
-/// The configured event sink for the `admin_change` event. When it cannot
-/// be opened (the ClickHouse spool is held by a server on this host, the
-/// event directory is not writable), the key operation still runs (an
-/// emergency revocation must not wait on the audit trail) and the failure
-/// is reported on stderr.
-fn audit_sink(config: &Config, clock: Arc<dyn Clock>) -> Arc<dyn EventSink> {
-    match factory::build_event_sink(config, clock) {
-        Ok(sink) => sink,
-        Err(e) => {
-            eprintln!("warning: events cannot be recorded ({e}); the change is not audited");
-            Arc::new(Unrecorded)
-        }
-    }
-}
-
-/// Stands in for an event sink that could not be opened.
-struct Unrecorded;
-
-#[async_trait::async_trait]
-impl EventSink for Unrecorded {
-    fn emit(&self, _event: Event) {}
-
-    async fn flush(&self) -> Result<(), EventError> {
-        Err(EventError::Closed)
-    }
-
-    fn stats(&self) -> SinkStats {
-        SinkStats::default()
     }
 }

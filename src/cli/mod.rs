@@ -159,3 +159,38 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = factory::build_store(config, config.migrate_on_start).await?;
     Ok(Arc::new(store))
 }
+
+/// The configured event sink of an operator command's `admin_change`
+/// events. When it cannot be opened (the ClickHouse spool is held by a
+/// server on this host, the event directory is not writable), the command
+/// still runs (an emergency revocation must not wait on the audit trail),
+/// the failure is reported on stderr, and a stand-in takes the events (so
+/// that the alert wrapper around it still queues security alerts).
+pub(crate) fn audit_sink(
+    config: &Config,
+    clock: Arc<dyn crate::ports::Clock>,
+) -> Arc<dyn crate::ports::EventSink> {
+    match factory::build_event_sink(config, clock) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("warning: events cannot be recorded ({e}); the change is not audited");
+            Arc::new(Unrecorded)
+        }
+    }
+}
+
+/// Stands in for an event sink that could not be opened.
+struct Unrecorded;
+
+#[async_trait::async_trait]
+impl crate::ports::EventSink for Unrecorded {
+    fn emit(&self, _event: crate::domain::event::Event) {}
+
+    async fn flush(&self) -> Result<(), crate::ports::EventError> {
+        Err(crate::ports::EventError::Closed)
+    }
+
+    fn stats(&self) -> crate::ports::SinkStats {
+        crate::ports::SinkStats::default()
+    }
+}

@@ -83,18 +83,18 @@ fn print(r: &ResourceView, json: bool) {
 /// already, so a sink that cannot be opened is reported on stderr.
 async fn record(config: &Config, store: &Arc<dyn Store>, action: &'static str, target: &str) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match factory::build_event_sink(config, clock.clone()) {
-        Ok(sink) => {
-            // An admin change is a security alert when alerts are
-            // configured (queued in the outbox with the event).
-            let sink = factory::build_alerting_sink(config, sink, store.clone(), clock.clone());
-            let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
-            sink.emit(Event::admin_change_by_cli(stamp, action, target));
-            if let Err(e) = sink.flush().await {
-                eprintln!("warning: the change was not recorded in the events ({e})");
-            }
-        }
-        Err(e) => eprintln!("warning: events cannot be recorded ({e}); the change is not audited"),
+    // An admin change is a security alert when alerts are configured
+    // (queued in the outbox), even when the event sink cannot be opened.
+    let sink = factory::build_alerting_sink(
+        config,
+        super::audit_sink(config, clock.clone()),
+        store.clone(),
+        clock.clone(),
+    );
+    let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+    sink.emit(Event::admin_change_by_cli(stamp, action, target));
+    if let Err(e) = sink.flush().await {
+        eprintln!("warning: the change was not recorded in the events ({e})");
     }
 }
 

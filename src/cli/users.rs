@@ -342,26 +342,26 @@ async fn record_reset(
     removed: u64,
 ) {
     let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
-    match factory::build_event_sink(config, clock.clone()) {
-        Ok(sink) => {
-            // An operator's reset is a security alert when alerts are
-            // configured (queued in the outbox with the event).
-            let sink = factory::build_alerting_sink(config, sink, store, clock.clone());
-            if removed > 0 {
-                let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
-                sink.emit(Event::mfa_removed(stamp, user, "all", "operator", removed));
-            }
-            let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
-            sink.emit(Event::admin_change_by_cli(
-                stamp,
-                mfa::ACTION_RESET,
-                user.as_str(),
-            ));
-            if let Err(e) = sink.flush().await {
-                eprintln!("warning: the reset was not recorded in the events ({e})");
-            }
-        }
-        Err(e) => eprintln!("warning: events cannot be recorded ({e}); the change is not audited"),
+    // An operator's reset is a security alert when alerts are configured
+    // (queued in the outbox), even when the event sink cannot be opened.
+    let sink = factory::build_alerting_sink(
+        config,
+        super::audit_sink(config, clock.clone()),
+        store,
+        clock.clone(),
+    );
+    if removed > 0 {
+        let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+        sink.emit(Event::mfa_removed(stamp, user, "all", "operator", removed));
+    }
+    let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+    sink.emit(Event::admin_change_by_cli(
+        stamp,
+        mfa::ACTION_RESET,
+        user.as_str(),
+    ));
+    if let Err(e) = sink.flush().await {
+        eprintln!("warning: the reset was not recorded in the events ({e})");
     }
 }
 

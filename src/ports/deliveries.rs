@@ -110,10 +110,13 @@ pub trait DeliveryRepository: Send + Sync {
     /// id exists already (ids are derived from what they notify, so that
     /// queueing twice is harmless).
     async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
-    /// Up to `limit` deliveries due at `now` (neither delivered nor
-    /// abandoned, `next_attempt_at <= now`), the oldest due first.
+    /// Up to `limit` deliveries of `kind` due at `now` (neither delivered
+    /// nor abandoned, `next_attempt_at <= now`), the oldest due first. By
+    /// kind, so that a backlog of one kind (a flood of alerts) never hides
+    /// the due rows of another, and a worker reads only the kinds it knows.
     async fn due_deliveries(
         &self,
+        kind: &str,
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<Delivery>, StoreError>;

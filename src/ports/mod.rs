@@ -1,8 +1,8 @@
 //! Ports: the traits the protocol layer talks to. Adapters implement them;
 //! nothing here knows which adapter is behind a trait.
 
-pub mod archive;
 pub mod alerts;
+pub mod archive;
 pub mod clock;
 pub mod deliveries;
 pub mod device;
@@ -19,8 +19,8 @@ pub mod rng;
 pub mod self_service;
 pub mod unit_of_work;
 
-pub use archive::{ArchiveError, ArchivedHours, ObjectInfo, ObjectStore};
 pub use alerts::{AlertMessage, AlertQueue, AlertQueueError};
+pub use archive::{ArchiveError, ArchivedHours, ObjectInfo, ObjectStore};
 pub use clock::Clock;
 pub use deliveries::DeliveryRepository;
 pub use device::DeviceCodeRepository;

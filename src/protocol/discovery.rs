@@ -164,6 +164,10 @@ fn endpoint_metadata(issuer: &str, endpoints: &[Endpoint]) -> BTreeMap<String, V
 /// Builds the document for `issuer` (already without a trailing slash)
 /// whose keys sign with `signing_algs`.
 pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsAlg]) -> Value {
+    // When every client must push (RFC 9126 §6), no external request URI
+    // is ever fetched (`request::resolve`), whatever the operator allows.
+    let external_request_uris =
+        caps.request_uri_external && !caps.require_pushed_authorization_requests;
     let doc = Document {
         issuer,
         endpoints: endpoint_metadata(issuer, &caps.endpoints),
@@ -190,8 +194,8 @@ pub fn document(issuer: &str, caps: &DiscoveryCapabilities, signing_algs: &[JwsA
         // are announced by `pushed_authorization_request_endpoint` (RFC
         // 9126 §5) and work either way.
         request_parameter_supported: true,
-        request_uri_parameter_supported: caps.request_uri_external,
-        require_request_uri_registration: caps.request_uri_external,
+        request_uri_parameter_supported: external_request_uris,
+        require_request_uri_registration: external_request_uris,
         request_object_signing_alg_values_supported: CLIENT_ASSERTION_ALGS
             .iter()
             .map(|a| a.as_str())
@@ -249,6 +253,12 @@ mod tests {
         });
         assert_eq!(on["request_uri_parameter_supported"], true);
         assert_eq!(on["require_request_uri_registration"], true);
+        let pushed = doc(&DiscoveryCapabilities {
+            request_uri_external: true,
+            require_pushed_authorization_requests: true,
+            ..caps()
+        });
+        assert_eq!(pushed["request_uri_parameter_supported"], false);
         assert_eq!(
             d["request_object_signing_alg_values_supported"],
             serde_json::json!(["RS256", "ES256", "PS256"])

@@ -48,8 +48,10 @@ pub fn envelope(
 /// The claims of the SET for `event` raising `alert` (RFC 8417 §2.2):
 ///
 /// - `iss`: our issuer; `iat`: `now` (when the SET is made: it is signed
-///   afresh at each attempt); `jti`: the event id, the same at every
-///   attempt, so that a receiver can tell a retry from a new alert;
+///   afresh at each attempt); `jti`: the alert's id (`app::alerts::delivery_id`:
+///   the event id, or the lockout window's id of an `account-locked`
+///   alert), the same at every attempt, so that a receiver can tell a
+///   retry from a new alert;
 /// - `aud`: when `audience` is configured;
 /// - `toe` (time of event): when the event happened;
 /// - `txn`: the request id of the request that caused it, when known;
@@ -60,11 +62,12 @@ pub fn envelope(
 pub fn set_claims(
     issuer: &str,
     audience: Option<&str>,
+    jti: &str,
     alert: AlertType,
     event: &Event,
     now: DateTime<Utc>,
 ) -> Map<String, Value> {
-    let mut c = envelope(issuer, audience, &event.event_id().to_string(), now);
+    let mut c = envelope(issuer, audience, jti, now);
     c.insert("toe".into(), json!(event.occurred_at().timestamp()));
     if let Some(txn) = event.request_id() {
         c.insert("txn".into(), json!(txn));
@@ -99,6 +102,7 @@ mod tests {
         let c = set_claims(
             "https://id.example",
             None,
+            &e.event_id().to_string(),
             AlertType::RefreshTokenReuse,
             &e,
             now,
@@ -117,6 +121,7 @@ mod tests {
         let with_aud = set_claims(
             "https://id.example",
             Some("soc"),
+            "an-alert-id",
             AlertType::RefreshTokenReuse,
             &e,
             now,

@@ -249,6 +249,32 @@ async fn events_that_reach_the_store_late_are_archived_with_their_hour() {
     assert!(back.iter().any(|e| e.request_id() == Some("late")));
 }
 
+/// A store that lost part of an archived hour (ClickHouse's TTL merges
+/// rows away one part at a time) never shrinks the archive.
+#[tokio::test]
+async fn an_hour_the_store_lost_events_of_keeps_its_complete_archive() {
+    let bucket = TestBucket::new().await;
+    let archive = bucket.archive();
+    let (h1, _) = hours();
+    let all = events_in(h1, "a");
+    let (_dir, reader) = file_store(&all).await;
+    archive::run(&archive, reader.as_ref(), None, None, Utc::now())
+        .await
+        .unwrap();
+    let (_dir2, shrunk) = file_store(&all[..2]).await;
+    let done = archive::run(&archive, shrunk.as_ref(), None, None, Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(done[..], [ref r] if r.result == HourResult::AlreadyArchived { rows: 4 }),
+        "{done:?}"
+    );
+    let back = archive::query(&archive, h1, h1, &all_hours())
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 4);
+}
+
 /// The bucket, failing every manifest write (a crash between the data
 /// and the manifest).
 struct FailingManifests {

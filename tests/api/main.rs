@@ -12,8 +12,8 @@ mod mailbox;
 
 mod account;
 mod admin;
-mod archive;
 mod alerts;
+mod archive;
 mod authorize;
 mod backchannel;
 mod cli;

@@ -93,10 +93,13 @@ impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
 
     async fn due_deliveries(
         &self,
+        kind: &str,
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        outbox()
+        let mut of_kind = outbox();
+        of_kind.pending = of_kind.pending.add(od::Column::Kind.eq(kind));
+        of_kind
             .due(&self.conn, now, limit)
             .await?
             .into_iter()

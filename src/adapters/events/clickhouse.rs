@@ -912,7 +912,7 @@ impl ClickHouseDestination {
         let work = async {
             if self.version.is_none() {
                 self.version =
-                    Some(ensure_schema(&self.client, &self.database, self.ttl_days).await?);
+                    Some(ensure_schema(&self.client, &self.database, self.table_ttl_days()).await?);
             }
             insert(&self.client, &self.database, events, timeout).await
         };
@@ -993,7 +993,7 @@ impl ClickHouseDestination {
     }
 
     async fn schema_step(&mut self) {
-        let step = ensure_schema(&self.client, &self.database, self.ttl_days);
+        let step = ensure_schema(&self.client, &self.database, self.table_ttl_days());
         match tokio::time::timeout(self.timeout, step).await {
             Ok(Ok(version)) => {
                 tracing::info!(?version, database = %self.database, "ClickHouse event table ready");
@@ -1002,6 +1002,18 @@ impl ClickHouseDestination {
             }
             Ok(Err(e)) => self.failed("schema step", &e),
             Err(_) => self.failed("schema step", &clickhouse::error::Error::TimedOut),
+        }
+    }
+
+    /// The table's own `TTL` in days: none when retention waits for the
+    /// archive (`PORTCULLIS_EVENTS_RETENTION_REQUIRES_ARCHIVE`), since
+    /// ClickHouse's TTL merges would delete rows without asking the archive;
+    /// [`apply_retention`] then drops the months, archived first.
+    fn table_ttl_days(&self) -> u32 {
+        if self.retention_requires_archive {
+            0
+        } else {
+            self.ttl_days
         }
     }
 

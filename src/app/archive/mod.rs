@@ -338,8 +338,20 @@ pub async fn run(
             continue;
         }
         if let Some(m) = archive.manifest(hour).await?
-            && m.rows == count
+            && m.rows >= count
         {
+            // Fewer events in the store than in the archive: the store lost
+            // some of the hour (ClickHouse's own TTL merges them away, or an
+            // operator deleted them). The archive is the complete copy and
+            // is never replaced by what is left.
+            if m.rows > count {
+                tracing::warn!(
+                    hour = %hour,
+                    archived = m.rows,
+                    stored = count,
+                    "the event store holds fewer events of this hour than the archive; the archive is kept"
+                );
+            }
             done.push(HourReport {
                 hour,
                 result: HourResult::AlreadyArchived { rows: m.rows },
