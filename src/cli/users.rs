@@ -344,7 +344,7 @@ async fn record_reset(
     let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
     // An operator's reset is a security alert when alerts are configured
     // (queued in the outbox), even when the event sink cannot be opened.
-    let sink = factory::build_alerting_sink(
+    let sink = factory::build_delivering_sink(
         config,
         super::audit_sink(config, clock.clone()),
         store,

@@ -10,6 +10,7 @@ pub mod mfa;
 pub mod par;
 pub mod password;
 pub mod resource;
+pub mod ssf;
 mod scope;
 mod user;
 

@@ -23,6 +23,10 @@ pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
 /// its id is the event id, its `url` the queue, its payload the event
 /// (JSON); the SET is signed at each attempt (`app::alerts`).
 pub const SECURITY_ALERT: &str = "security_alert";
+/// The `kind` of a Shared Signals SET pushed to a receiver's stream (RFC
+/// 8935; `app::ssf`): its `url` the stream's endpoint, its payload what
+/// the SET carries (`app::ssf::SetPayload`); signed at each attempt.
+pub const SSF_SET: &str = "ssf_set";
 
 /// One queued outbound request.
 #[derive(Debug, Clone, PartialEq, Eq)]
