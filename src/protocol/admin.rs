@@ -21,11 +21,21 @@ pub const ADMIN_READ: &str = "admin:read";
 /// implies [`ADMIN_READ`]).
 pub const ADMIN_WRITE: &str = "admin:write";
 
-/// Whether `scope` contains an admin scope: such scopes are given only by
-/// an operator (`client create --scope`, the admin API, `admin
-/// bootstrap`), never through dynamic registration.
+/// Whether `scope` contains an admin scope.
 pub fn has_admin_scope(scope: &ScopeSet) -> bool {
     scope.contains(ADMIN_READ) || scope.contains(ADMIN_WRITE)
+}
+
+/// The scopes given only by an operator (`client create --scope`, the
+/// admin API, `admin bootstrap`), never through dynamic registration: the
+/// admin scopes and the Shared Signals receiver role
+/// (`protocol::ssf::RECEIVER_SCOPE`, which lets a client hear of the
+/// users who signed in to it).
+pub const OPERATOR_ONLY_SCOPES: [&str; 3] = [ADMIN_READ, ADMIN_WRITE, super::ssf::RECEIVER_SCOPE];
+
+/// Whether `scope` contains one of [`OPERATOR_ONLY_SCOPES`].
+pub fn has_operator_only_scope(scope: &ScopeSet) -> bool {
+    OPERATOR_ONLY_SCOPES.iter().any(|s| scope.contains(s))
 }
 
 /// What a route needs.
