@@ -19,9 +19,9 @@ use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::sqs::SqsAlertQueue;
 use crate::adapters::system::{OsRng, SystemClock};
 use crate::app::alerts::AlertFanout;
+use crate::app::archive::Archive;
 use crate::app::fanout::{DeliveringSink, Fanout};
 use crate::app::ssf::SignalFanout;
-use crate::app::archive::Archive;
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{

@@ -158,7 +158,11 @@ impl Transmitter<'_> {
         }
     }
 
-    async fn seal(&self, stream_id: &str, header: Option<&str>) -> Result<Option<String>, SsfError> {
+    async fn seal(
+        &self,
+        stream_id: &str,
+        header: Option<&str>,
+    ) -> Result<Option<String>, SsfError> {
         match header {
             None => Ok(None),
             Some(h) => self
@@ -174,7 +178,13 @@ impl Transmitter<'_> {
     /// configuration; 409 when it has one (one stream per receiver).
     pub async fn create(&self, receiver: &ClientId, body: &Value) -> Result<Value, SsfError> {
         let req = StreamRequest::parse(body, StreamOp::Create, self.allow_insecure)?;
-        if self.store.streams().stream_of_client(receiver).await?.is_some() {
+        if self
+            .store
+            .streams()
+            .stream_of_client(receiver)
+            .await?
+            .is_some()
+        {
             return Err(MgmtError::Conflict.into());
         }
         let now = self.clock.now();
@@ -203,7 +213,10 @@ impl Transmitter<'_> {
     /// `stream_id`, the receiver's streams (a list, empty when none).
     pub async fn read(&self, receiver: &ClientId, id: Option<&str>) -> Result<Value, SsfError> {
         match id {
-            Some(id) => Ok(ssf::stream_config(self.issuer, &self.own(receiver, id).await?)),
+            Some(id) => Ok(ssf::stream_config(
+                self.issuer,
+                &self.own(receiver, id).await?,
+            )),
             None => Ok(Value::Array(
                 self.store
                     .streams()
@@ -232,7 +245,8 @@ impl Transmitter<'_> {
             if let Some(url) = req.endpoint_url {
                 stream.endpoint_url = url;
             }
-            stream.authorization_header = self.seal(&id, req.authorization_header.as_deref()).await?;
+            stream.authorization_header =
+                self.seal(&id, req.authorization_header.as_deref()).await?;
         }
         if op == StreamOp::Replace {
             stream.events_requested = req.events_requested.unwrap_or_default();
@@ -279,7 +293,9 @@ impl Transmitter<'_> {
             .set_stream_status(&req.stream_id, req.status, req.reason.as_deref(), now)
             .await?
             .ok_or(MgmtError::NotFound)?;
-        Ok(ssf::stream_status(&self.own(receiver, &req.stream_id).await?))
+        Ok(ssf::stream_status(
+            &self.own(receiver, &req.stream_id).await?,
+        ))
     }
 
     /// The users a subject names: the user with this `sub`, or those whose
@@ -302,7 +318,10 @@ impl Transmitter<'_> {
                 .filter(|u| u.email_verified)
                 .collect::<Vec<_>>(),
         };
-        Ok(users.into_iter().map(|u| u.id.as_str().to_owned()).collect())
+        Ok(users
+            .into_iter()
+            .map(|u| u.id.as_str().to_owned())
+            .collect())
     }
 
     /// Adds a subject (SSF 1.0 §8.1.3.2): 200 whether or not it is one of
@@ -349,44 +368,55 @@ impl Transmitter<'_> {
             state,
         };
         let token = self.rng.token();
-        let d = delivery(&stream, delivery_id(&[&id, "verification", &token]), &payload, now);
+        let d = delivery(
+            &stream,
+            delivery_id(&[&id, "verification", &token]),
+            &payload,
+            now,
+        );
         self.store.deliveries().enqueue_delivery(&d).await?;
         Ok(())
     }
+}
 
-    /// The transmitter (an operator) changes a stream's status: the
-    /// receiver is told with a stream-updated event (SSF 1.0 §8.1.5),
-    /// queued before the change takes effect so that a stream being
-    /// paused or disabled still carries it. Returns the status before.
-    pub async fn operator_set_status(
-        &self,
-        id: &str,
-        status: StreamStatus,
-        reason: Option<&str>,
-    ) -> Result<StreamStatus, SsfError> {
-        let stream = self
-            .store
-            .streams()
-            .get_stream(id)
-            .await?
-            .ok_or(MgmtError::NotFound)?;
-        let now = self.clock.now();
-        if stream.status != status {
-            let payload = SetPayload::StreamUpdated {
-                stream_id: id.to_owned(),
-                status: status.as_str().to_owned(),
-                reason: reason.map(str::to_owned),
-            };
-            let token = self.rng.token();
-            let d = delivery(&stream, delivery_id(&[id, "stream-updated", &token]), &payload, now);
-            self.store.deliveries().enqueue_delivery(&d).await?;
-        }
-        self.store
-            .streams()
-            .set_stream_status(id, status, reason, now)
-            .await?
-            .ok_or_else(|| MgmtError::NotFound.into())
+/// The transmitter (an operator: `portcullis stream status`) changes a
+/// stream's status: the receiver is told with a stream-updated event (SSF
+/// 1.0 §8.1.5), queued before the change takes effect so that a stream
+/// being paused or disabled still carries it. Returns the status before.
+pub async fn set_status_by_operator(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    rng: &dyn Rng,
+    id: &str,
+    status: StreamStatus,
+    reason: Option<&str>,
+) -> Result<StreamStatus, SsfError> {
+    let stream = store
+        .streams()
+        .get_stream(id)
+        .await?
+        .ok_or(MgmtError::NotFound)?;
+    let now = clock.now();
+    if stream.status != status {
+        let payload = SetPayload::StreamUpdated {
+            stream_id: id.to_owned(),
+            status: status.as_str().to_owned(),
+            reason: reason.map(str::to_owned),
+        };
+        let token = rng.token();
+        let d = delivery(
+            &stream,
+            delivery_id(&[id, "stream-updated", &token]),
+            &payload,
+            now,
+        );
+        store.deliveries().enqueue_delivery(&d).await?;
     }
+    store
+        .streams()
+        .set_stream_status(id, status, reason, now)
+        .await?
+        .ok_or_else(|| MgmtError::NotFound.into())
 }
 
 /// The fan-out of events to the streams that carry them (module

@@ -10,8 +10,8 @@ pub mod mfa;
 pub mod par;
 pub mod password;
 pub mod resource;
-pub mod ssf;
 mod scope;
+pub mod ssf;
 mod user;
 
 pub use client::{Client, ClientKind, ClientProfile, GrantType, TokenEndpointAuthMethod};

@@ -179,9 +179,7 @@ pub async fn client_credentials_caller(
     token: &str,
 ) -> Result<(crate::domain::ClientId, ScopeSet), OAuthError> {
     let claims = validate(ctx, token).await?;
-    if claims.subject != claims.client_id
-        || claims.all.contains_key(GRANT_ID_CLAIM)
-    {
+    if claims.subject != claims.client_id || claims.all.contains_key(GRANT_ID_CLAIM) {
         return Err(invalid(
             "this API takes access tokens of the client credentials grant only",
         ));

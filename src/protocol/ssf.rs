@@ -317,8 +317,7 @@ pub fn stream_set(
     signal: &Signal,
     payload: Value,
 ) -> Map<String, Value> {
-    let mut envelope =
-        super::secevent::envelope(issuer, Some(stream.client_id.as_str()), jti, now);
+    let mut envelope = super::secevent::envelope(issuer, Some(stream.client_id.as_str()), jti, now);
     if let Some(txn) = txn {
         envelope.insert("txn".into(), json!(txn));
     }
@@ -415,9 +414,17 @@ const TRANSMITTER_SUPPLIED: [&str; 5] = [
     "min_verification_interval",
 ];
 
-fn string_member<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, MgmtError> {
+/// A string member: absent (or null), or a string without control
+/// characters (a NUL cannot even be stored in PostgreSQL text).
+fn string_member<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, MgmtError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().any(char::is_control) => Err(invalid(format!(
+            "{name} must not contain control characters"
+        ))),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(invalid(format!("{name} must be a string"))),
     }
@@ -468,8 +475,9 @@ impl StreamRequest {
                         ));
                     }
                 }
-                let url = string_member(d, "endpoint_url")?
-                    .ok_or_else(|| invalid("delivery.endpoint_url is required for push delivery"))?;
+                let url = string_member(d, "endpoint_url")?.ok_or_else(|| {
+                    invalid("delivery.endpoint_url is required for push delivery")
+                })?;
                 check_outbound_url(url, allow_insecure)
                     .map_err(|e| invalid(format!("delivery.endpoint_url: {e}")))?;
                 req.endpoint_url = Some(url.to_owned());
@@ -495,9 +503,14 @@ impl StreamRequest {
                 }
                 let mut events = Vec::with_capacity(items.len());
                 for item in items {
-                    let Some(uri) = item.as_str().filter(|u| !u.is_empty() && u.len() <= MAX_EVENT_URI)
-                    else {
-                        return Err(invalid("events_requested must be an array of event type URIs"));
+                    let Some(uri) = item.as_str().filter(|u| {
+                        !u.is_empty()
+                            && u.len() <= MAX_EVENT_URI
+                            && !u.chars().any(char::is_control)
+                    }) else {
+                        return Err(invalid(
+                            "events_requested must be an array of event type URIs",
+                        ));
                     };
                     if !events.iter().any(|e| e == uri) {
                         events.push(uri.to_owned());
@@ -662,7 +675,10 @@ pub enum SubjectRef {
 /// `{stream_id, subject, verified?}`. The subject is `iss_sub` (its `iss`
 /// ours) or `email`; any other format (a complex subject, a phone number,
 /// ...) is 400: none of our events is about it.
-pub fn parse_subject_request(body: &Value, issuer: &str) -> Result<(String, SubjectRef), MgmtError> {
+pub fn parse_subject_request(
+    body: &Value,
+    issuer: &str,
+) -> Result<(String, SubjectRef), MgmtError> {
     let body = object(body)?;
     let stream_id = required_stream_id(body)?;
     if body.get("verified").is_some_and(|v| !v.is_boolean()) {
@@ -815,5 +831,245 @@ mod tests {
         assert_eq!(doc["spec_version"], "1_0");
         assert_eq!(doc["delivery_methods_supported"], json!([DELIVERY_PUSH]));
         assert_eq!(doc["default_subjects"], "NONE");
+    }
+    fn stream(events: &[&str]) -> Stream {
+        let now = Utc::now();
+        Stream {
+            id: "s1".into(),
+            client_id: ClientId::parse("rx").unwrap(),
+            endpoint_url: "https://rx.example/events".into(),
+            authorization_header: None,
+            events_requested: events.iter().map(|e| (*e).to_owned()).collect(),
+            description: None,
+            status: StreamStatus::Enabled,
+            reason: None,
+            verified_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn push(url: &str) -> Value {
+        json!({"method": DELIVERY_PUSH, "endpoint_url": url})
+    }
+
+    #[test]
+    fn a_stream_request_takes_push_only_to_an_address_we_may_call() {
+        let ok = StreamRequest::parse(
+            &json!({
+                "delivery": {"method": DELIVERY_PUSH, "endpoint_url": "https://rx.example/e",
+                             "authorization_header": "Bearer x"},
+                "events_requested": [RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_DISABLED, "urn:x"],
+                "description": "d".repeat(300),
+                "iss": "ignored on create",
+                "unknown": 1,
+            }),
+            StreamOp::Create,
+            false,
+        )
+        .unwrap();
+        assert_eq!(ok.endpoint_url.as_deref(), Some("https://rx.example/e"));
+        assert_eq!(ok.authorization_header.as_deref(), Some("Bearer x"));
+        assert_eq!(
+            ok.events_requested,
+            Some(vec![RISC_ACCOUNT_DISABLED.to_owned(), "urn:x".to_owned()])
+        );
+        assert_eq!(ok.description.unwrap().chars().count(), 256);
+        assert!(ok.transmitter_supplied.is_empty());
+        for (body, op) in [
+            (json!([]), StreamOp::Create),
+            (json!({}), StreamOp::Create),
+            (
+                json!({"delivery": {"method": "urn:ietf:rfc:8936"}}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": push("http://rx.example/e")}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": push("https://10.0.0.1/e")}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": push("https://127.0.0.1/e")}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": {"method": DELIVERY_PUSH}}),
+                StreamOp::Create,
+            ),
+            (json!({"delivery": "push"}), StreamOp::Create),
+            (
+                json!({"delivery": push("https://rx.example/e"), "events_requested": [1]}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": push("https://rx.example/e"), "events_requested": vec!["urn:x"; 33]}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": push("https://rx.example/e"), "description": "a\u{0}b"}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"delivery": {"method": DELIVERY_PUSH, "endpoint_url": "https://rx.example/e",
+                                    "authorization_header": "x\r\nInjected: 1"}}),
+                StreamOp::Create,
+            ),
+            (
+                json!({"stream_id": "s", "delivery": push("https://rx.example/e")}),
+                StreamOp::Create,
+            ),
+            (json!({"description": "x"}), StreamOp::Update),
+            (json!({"stream_id": "s"}), StreamOp::Replace),
+        ] {
+            assert!(
+                StreamRequest::parse(&body, op, false).is_err(),
+                "{op:?} {body}"
+            );
+        }
+        // Tests may point a stream at 127.0.0.1.
+        assert!(
+            StreamRequest::parse(
+                &json!({"delivery": push("http://127.0.0.1:9/e")}),
+                StreamOp::Create,
+                true
+            )
+            .is_ok()
+        );
+        // An update needs no delivery.
+        let u = StreamRequest::parse(&json!({"stream_id": "s"}), StreamOp::Update, false).unwrap();
+        assert!(!u.delivery_present && u.events_requested.is_none());
+    }
+
+    #[test]
+    fn transmitter_supplied_members_must_match() {
+        let s = stream(&[RISC_ACCOUNT_ENABLED, RISC_ACCOUNT_DISABLED]);
+        let current = stream_config("https://id.example", &s);
+        assert_eq!(
+            current["events_delivered"],
+            json!([RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_ENABLED])
+        );
+        let parse = |body: Value| StreamRequest::parse(&body, StreamOp::Update, false).unwrap();
+        // Present and equal (delivered as a set): fine.
+        parse(
+            json!({"stream_id": "s1", "iss": "https://id.example", "aud": "rx",
+                     "events_delivered": [RISC_ACCOUNT_ENABLED, RISC_ACCOUNT_DISABLED]}),
+        )
+        .check_transmitter_supplied(&current)
+        .unwrap();
+        for bad in [
+            json!({"stream_id": "s1", "iss": "https://evil.example"}),
+            json!({"stream_id": "s1", "aud": ["rx", "other"]}),
+            json!({"stream_id": "s1", "events_delivered": [RISC_ACCOUNT_ENABLED]}),
+            json!({"stream_id": "s1", "min_verification_interval": 1}),
+        ] {
+            assert!(
+                parse(bad.clone())
+                    .check_transmitter_supplied(&current)
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_delivered_are_the_supported_ones_asked_for() {
+        let s = stream(&["urn:unknown", CAEP_SESSION_REVOKED]);
+        assert_eq!(events_delivered(&s), vec![CAEP_SESSION_REVOKED]);
+        assert!(delivers(&s, CAEP_SESSION_REVOKED));
+        assert!(!delivers(&s, RISC_ACCOUNT_DISABLED));
+        // Verification and stream-updated go on every stream.
+        assert!(delivers(&stream(&[]), SSF_VERIFICATION));
+        assert!(delivers(&stream(&[]), SSF_STREAM_UPDATED));
+        // The configuration never shows the authorization header.
+        let mut s = stream(&[]);
+        s.authorization_header = Some("sealed".into());
+        assert!(
+            !stream_config("https://id.example", &s)
+                .to_string()
+                .contains("sealed")
+        );
+    }
+
+    #[test]
+    fn subjects_are_ours_or_refused() {
+        let iss = "https://id.example";
+        let ok = |subject: Value| {
+            parse_subject_request(&json!({"stream_id": "s", "subject": subject}), iss)
+        };
+        assert_eq!(
+            ok(json!({"format": "iss_sub", "iss": iss, "sub": "u1"})).unwrap(),
+            ("s".to_owned(), SubjectRef::Sub("u1".into()))
+        );
+        assert_eq!(
+            ok(json!({"format": "email", "email": "a@example.com"}))
+                .unwrap()
+                .1,
+            SubjectRef::Email("a@example.com".into())
+        );
+        for bad in [
+            json!({"format": "iss_sub", "iss": "https://other.example", "sub": "u1"}),
+            json!({"format": "iss_sub", "iss": iss}),
+            json!({"format": "iss_sub", "iss": iss, "sub": ""}),
+            json!({"format": "iss_sub", "iss": iss, "sub": "a\u{0}b"}),
+            json!({"format": "phone_number", "phone_number": "+1"}),
+            json!({"format": "complex", "user": {"format": "email", "email": "a@example.com"}}),
+            json!({"email": "a@example.com"}),
+            json!("a@example.com"),
+        ] {
+            assert!(ok(bad.clone()).is_err(), "{bad}");
+        }
+        assert!(
+            parse_subject_request(
+                &json!({"subject": {"format": "email", "email": "a@b"}}),
+                iss
+            )
+            .is_err()
+        );
+        assert!(
+            parse_subject_request(
+                &json!({"stream_id": "s", "verified": "yes", "subject": {"format": "email", "email": "a@b"}}),
+                iss
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn status_and_verification_requests() {
+        let r = StatusRequest::parse(&json!({"stream_id": "s", "status": "paused", "reason": "r"}))
+            .unwrap();
+        assert_eq!(r.status, StreamStatus::Paused);
+        assert_eq!(r.reason.as_deref(), Some("r"));
+        for bad in [
+            json!({"stream_id": "s"}),
+            json!({"stream_id": "s", "status": "Enabled"}),
+            json!({"status": "enabled"}),
+            json!({"stream_id": "s", "status": "enabled", "reason": "x".repeat(257)}),
+        ] {
+            assert!(StatusRequest::parse(&bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_verification(&json!({"stream_id": "s", "state": "abc"})).unwrap(),
+            ("s".to_owned(), Some("abc".to_owned()))
+        );
+        assert!(parse_verification(&json!({"stream_id": "s", "state": "x".repeat(1025)})).is_err());
+        assert!(parse_verification(&json!({"state": "abc"})).is_err());
+        let u = Signal::StreamUpdated {
+            status: StreamStatus::Disabled,
+            reason: None,
+        };
+        assert_eq!(u.uri(), SSF_STREAM_UPDATED);
+        assert_eq!(
+            u.payload(Utc::now(), "system"),
+            json!({"status": "disabled"})
+        );
+        // RISC events carry no CAEP members.
+        assert_eq!(
+            Signal::AccountDisabled.payload(Utc::now(), "admin"),
+            json!({})
+        );
     }
 }

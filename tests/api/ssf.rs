@@ -53,7 +53,11 @@ struct Receiver {
     state: Arc<Mutex<RxState>>,
 }
 
-async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: String) -> (AxStatus, String) {
+async fn receive(
+    State(rx): State<Receiver>,
+    headers: HeaderMap,
+    body: String,
+) -> (AxStatus, String) {
     let header = |n: &str| {
         headers
             .get(n)
@@ -263,7 +267,13 @@ async fn verify(app: &TestApp, set: &str, receiver: &str) -> Value {
 
 /// The event type of verified claims.
 fn event_type(claims: &Value) -> String {
-    claims["events"].as_object().unwrap().keys().next().unwrap().clone()
+    claims["events"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
 }
 
 /// The SSF deliveries in the outbox.
@@ -312,9 +322,15 @@ async fn the_configuration_is_public_and_the_api_needs_the_receiver_role() {
     assert_eq!(doc["issuer"], app.issuer.as_str());
     assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks"));
     assert_eq!(doc["delivery_methods_supported"], json!([PUSH]));
-    assert_eq!(doc["configuration_endpoint"], format!("{issuer}/ssf/stream"));
+    assert_eq!(
+        doc["configuration_endpoint"],
+        format!("{issuer}/ssf/stream")
+    );
     assert_eq!(doc["status_endpoint"], format!("{issuer}/ssf/status"));
-    assert_eq!(doc["add_subject_endpoint"], format!("{issuer}/ssf/subjects/add"));
+    assert_eq!(
+        doc["add_subject_endpoint"],
+        format!("{issuer}/ssf/subjects/add")
+    );
     assert_eq!(
         doc["remove_subject_endpoint"],
         format!("{issuer}/ssf/subjects/remove")
@@ -372,10 +388,7 @@ both_backends!(a_receiver_manages_its_one_stream, |backend| async move {
     // Bad requests change nothing.
     for (bad, why) in [
         (json!({"events_requested": [DISABLED]}), "no delivery: poll"),
-        (
-            json!({"delivery": {"method": "urn:ietf:rfc:8936"}}),
-            "poll",
-        ),
+        (json!({"delivery": {"method": "urn:ietf:rfc:8936"}}), "poll"),
         (
             json!({"delivery": {"method": PUSH, "endpoint_url": "ftp://x.example/"}}),
             "not http(s)",
@@ -407,7 +420,10 @@ both_backends!(a_receiver_manages_its_one_stream, |backend| async move {
         Method::POST,
         "/ssf/stream",
         &t,
-        Some(stream_body(&rx, &[DISABLED, "urn:example:unknown", ENABLED])),
+        Some(stream_body(
+            &rx,
+            &[DISABLED, "urn:example:unknown", ENABLED],
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -581,7 +597,10 @@ both_backends!(a_receiver_manages_its_one_stream, |backend| async move {
     // Subjects: formats we cannot resolve are 400; unknown users are a
     // silent 200 (no subject probing).
     for (subject, want) in [
-        (json!({"format": "phone_number", "phone_number": "+1"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"format": "phone_number", "phone_number": "+1"}),
+            StatusCode::BAD_REQUEST,
+        ),
         (
             json!({"format": "iss_sub", "iss": "https://elsewhere.example", "sub": "u"}),
             StatusCode::BAD_REQUEST,
@@ -821,7 +840,12 @@ both_backends!(
         // conditional update); the others are 429.
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..8 {
-            let (http, url, t, id) = (app.http.clone(), app.url("/ssf/verify"), t.clone(), id.clone());
+            let (http, url, t, id) = (
+                app.http.clone(),
+                app.url("/ssf/verify"),
+                t.clone(),
+                id.clone(),
+            );
             calls.spawn(async move {
                 http.post(url)
                     .bearer_auth(t)
@@ -837,7 +861,10 @@ both_backends!(
             statuses.push(s.unwrap());
         }
         assert_eq!(
-            statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count(),
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::NO_CONTENT)
+                .count(),
             1,
             "{statuses:?}"
         );
@@ -984,10 +1011,16 @@ both_backends!(
 
         // The transmitter enables it (an operator): the receiver hears of it
         // with a stream-updated event.
-        let before = portcullis::app::ssf::transmitter(&app.state)
-            .operator_set_status(&id, StreamStatus::Enabled, Some("back from maintenance"))
-            .await
-            .unwrap();
+        let before = portcullis::app::ssf::set_status_by_operator(
+            app.state.store.as_ref(),
+            app.state.clock.as_ref(),
+            app.state.rng.as_ref(),
+            &id,
+            StreamStatus::Enabled,
+            Some("back from maintenance"),
+        )
+        .await
+        .unwrap();
         assert_eq!(before, StreamStatus::Disabled);
         let got = rx.wait_for(6).await;
         let claims = verify(&app, &got[5].set, &rc.id).await;

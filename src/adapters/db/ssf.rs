@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter, QueryOrder,
+};
 
 use super::SeaRepos;
 use super::entity::{grants, ssf_streams, ssf_subjects};
@@ -15,7 +17,8 @@ use crate::domain::ssf::{Stream, StreamStatus};
 use crate::ports::{StoreError, StreamRepository};
 
 fn from_model(m: ssf_streams::Model) -> Result<Stream, StoreError> {
-    let bad = |what: &str| StoreError::Internal(format!("stored stream {}: unreadable {what}", m.id));
+    let bad =
+        |what: &str| StoreError::Internal(format!("stored stream {}: unreadable {what}", m.id));
     let client_id = ClientId::parse(&m.client_id).ok_or_else(|| bad("client_id"))?;
     let status = StreamStatus::parse(&m.status).ok_or_else(|| bad("status"))?;
     let events_requested =
@@ -94,13 +97,22 @@ impl<C: ConnectionTrait + Send + Sync> StreamRepository for SeaRepos<C> {
 
     async fn update_stream(&self, s: &Stream) -> Result<bool, StoreError> {
         let res = ssf_streams::Entity::update_many()
-            .col_expr(ssf_streams::Column::EndpointUrl, Expr::value(s.endpoint_url.clone()))
+            .col_expr(
+                ssf_streams::Column::EndpointUrl,
+                Expr::value(s.endpoint_url.clone()),
+            )
             .col_expr(
                 ssf_streams::Column::AuthorizationHeader,
                 Expr::value(s.authorization_header.clone()),
             )
-            .col_expr(ssf_streams::Column::EventsRequested, Expr::value(events_json(s)))
-            .col_expr(ssf_streams::Column::Description, Expr::value(s.description.clone()))
+            .col_expr(
+                ssf_streams::Column::EventsRequested,
+                Expr::value(events_json(s)),
+            )
+            .col_expr(
+                ssf_streams::Column::Description,
+                Expr::value(s.description.clone()),
+            )
             .col_expr(ssf_streams::Column::UpdatedAt, Expr::value(s.updated_at))
             .filter(ssf_streams::Column::Id.eq(s.id.as_str()))
             .exec(&self.conn)
@@ -121,7 +133,10 @@ impl<C: ConnectionTrait + Send + Sync> StreamRepository for SeaRepos<C> {
         };
         let res = ssf_streams::Entity::update_many()
             .col_expr(ssf_streams::Column::Status, Expr::value(status.as_str()))
-            .col_expr(ssf_streams::Column::Reason, Expr::value(reason.map(str::to_owned)))
+            .col_expr(
+                ssf_streams::Column::Reason,
+                Expr::value(reason.map(str::to_owned)),
+            )
             .col_expr(ssf_streams::Column::UpdatedAt, Expr::value(now))
             .filter(ssf_streams::Column::Id.eq(id))
             .exec(&self.conn)

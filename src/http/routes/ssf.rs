@@ -123,9 +123,9 @@ pub struct StreamIdQuery {
 }
 
 fn required(q: &StreamIdQuery) -> Result<&str, AppError> {
-    q.stream_id
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid_request("the stream_id query parameter is required").into())
+    q.stream_id.as_deref().ok_or_else(|| {
+        ApiError::invalid_request("the stream_id query parameter is required").into()
+    })
 }
 
 /// `POST /ssf/stream`: create (201).
