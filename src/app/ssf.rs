@@ -489,12 +489,8 @@ fn claims(
             (None, ssf::stream_subject(&stream.id), signal, body)
         }
     };
-    Some(ssf::stream_set(
-        issuer,
-        stream,
-        &delivery.id,
-        now,
-        txn.as_deref(),
+    Some(ssf::set_claims(
+        ssf::stream_envelope(issuer, stream, &delivery.id, now, txn.as_deref()),
         sub_id,
         &signal,
         body,
@@ -567,7 +563,7 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
             }
         },
     };
-    let sent = tokio::time::timeout(
+    let answer = tokio::time::timeout(
         ATTEMPT_TIMEOUT,
         d.outbound.post(
             &stream.endpoint_url,
@@ -579,7 +575,7 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
     )
     .await;
     let now = d.clock.now();
-    let error = match sent {
+    let error = match answer {
         Ok(Ok(r)) if (200..300).contains(&r.status) => {
             outbox.mark_delivered(&delivery.id, now).await?;
             tracing::info!(id = %delivery.id, stream_id = %stream.id, attempts = delivery.attempts + 1, "shared signals: SET delivered");

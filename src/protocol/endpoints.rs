@@ -429,11 +429,11 @@ impl Endpoint {
         match self {
             Self::RegisterClient => &[Get, Put, Delete],
             Self::SsfStream => &[Get, Post, Put, Patch, Delete],
-            Self::SsfStatus => &[Get, Post],
             Self::AdminClients
             | Self::AdminUsers
             | Self::AdminInitialAccessTokens
-            | Self::AdminResources => &[Get, Post],
+            | Self::AdminResources
+            | Self::SsfStatus => &[Get, Post],
             Self::AdminClient | Self::AdminUser | Self::AdminResource => &[Get, Patch, Delete],
             Self::AdminUserSessions
             | Self::AdminSession

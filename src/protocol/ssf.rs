@@ -304,24 +304,21 @@ pub fn stream_subject(stream_id: &str) -> Value {
     json!({"format": "opaque", "id": stream_id})
 }
 
-/// The SET claims of a stream's event (SSF 1.0 §4): the envelope (`iss`,
-/// `iat`, `jti`, `aud` the receiver), `txn` when known (§4.1.8: one per
-/// underlying event), the `sub_id` and one event.
-pub fn stream_set(
+/// The envelope of a stream's SET (SSF 1.0 §4): `iss`, `iat`, `jti`,
+/// `aud` the receiver, and `txn` when known (§4.1.8: one per underlying
+/// event); [`set_claims`] adds the `sub_id` and the event.
+pub fn stream_envelope(
     issuer: &str,
     stream: &Stream,
     jti: &str,
     now: DateTime<Utc>,
     txn: Option<&str>,
-    sub_id: Value,
-    signal: &Signal,
-    payload: Value,
 ) -> Map<String, Value> {
     let mut envelope = super::secevent::envelope(issuer, Some(stream.client_id.as_str()), jti, now);
     if let Some(txn) = txn {
         envelope.insert("txn".into(), json!(txn));
     }
-    set_claims(envelope, sub_id, signal, payload)
+    envelope
 }
 
 /// The stream-updated event's payload (SSF 1.0 §8.1.5): the new status
@@ -446,8 +443,10 @@ impl StreamRequest {
         let Some(body) = body.as_object() else {
             return Err(invalid("the request body must be a JSON object"));
         };
-        let mut req = Self::default();
-        req.stream_id = string_member(body, "stream_id")?.map(str::to_owned);
+        let mut req = Self {
+            stream_id: string_member(body, "stream_id")?.map(str::to_owned),
+            ..Self::default()
+        };
         match (op, &req.stream_id) {
             (StreamOp::Create, Some(_)) => {
                 return Err(invalid("stream_id is chosen by the transmitter"));
