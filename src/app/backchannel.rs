@@ -246,13 +246,27 @@ pub async fn run_once(d: &Deliverer) -> Result<RunReport, StoreError> {
 /// while recording it leaves the lease: the delivery is tried again when
 /// the lease is over.
 async fn attempt(d: &Deliverer, delivery: Delivery) -> Outcome {
-    match try_attempt(d, &delivery).await {
+    let outcome = match try_attempt(d, &delivery).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::warn!(id = %delivery.id, error = %e, "delivery: the store failed; retrying after the lease");
             Outcome::Deferred
         }
-    }
+    };
+    let kind = KINDS
+        .into_iter()
+        .find(|k| *k == delivery.kind)
+        .unwrap_or("other");
+    crate::metrics::delivery_attempt(
+        kind,
+        match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Failed => "failed",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Deferred => "deferred",
+        },
+    );
+    outcome
 }
 
 /// Why a failed attempt failed, as events and logs show it (no secret).

@@ -516,6 +516,12 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
     if now - delivery.created_at > d.max_age {
         return give_up("too old").await;
     }
+    // An operator who takes the receiver role away stops the stream at
+    // once (the client and its stream stay).
+    let receiver = d.store.clients().get_client(&stream.client_id).await?;
+    if !receiver.is_some_and(|c| c.scopes.contains(ssf::RECEIVER_SCOPE)) {
+        return give_up("receiver role withdrawn").await;
+    }
     // A stream-updated event goes out whatever the status (SSF 1.0 §8.1.5:
     // sent before the stream stops).
     if !matches!(payload, SetPayload::StreamUpdated { .. }) {

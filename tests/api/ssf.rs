@@ -785,6 +785,47 @@ both_backends!(
         settle(&app).await;
         assert_eq!(ssf_deliveries(&app).await.len(), 3);
 
+        // The operator takes the receiver role away: what is queued is
+        // dropped, and its token no longer opens the API.
+        let (status, _, _) = call(
+            &app,
+            Method::POST,
+            "/ssf/subjects/add",
+            &t,
+            Some(json!({"stream_id": id, "subject": {"format": "iss_sub", "iss": app.issuer, "sub": alice}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) = call(
+            &app,
+            Method::PATCH,
+            &format!("/admin/v1/clients/{}", rc.id),
+            &admin,
+            Some(json!({"scope": "openid profile email"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        set_disabled(&app, &admin, &alice, false).await;
+        settle(&app).await;
+        let mut withdrawn = None;
+        for _ in 0..100 {
+            withdrawn = ssf_deliveries(&app)
+                .await
+                .into_iter()
+                .find(|d| d.abandoned_at.is_some());
+            if withdrawn.is_some() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        assert_eq!(
+            withdrawn.expect("dropped").last_error.as_deref(),
+            Some("receiver role withdrawn")
+        );
+        assert_eq!(rx.received().len(), 3);
+        let (status, _, _) = call(&app, Method::GET, "/ssf/stream", &t, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
         // The receiver's client deleted: its stream goes with it.
         portcullis::app::clients::delete_client(
             app.state.store.as_ref(),
