@@ -569,36 +569,12 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
             }
         },
     };
-    let answer = tokio::time::timeout(
-        ATTEMPT_TIMEOUT,
-        d.outbound.post(
-            &stream.endpoint_url,
-            SECEVENT_MEDIA_TYPE,
-            header.as_deref(),
-            set.into_bytes(),
-            MAX_ANSWER_BYTES,
-        ),
-    )
-    .await;
+    let failure = push(d, &stream.endpoint_url, header.as_deref(), set).await;
     let now = d.clock.now();
-    let error = match answer {
-        Ok(Ok(r)) if (200..300).contains(&r.status) => {
-            outbox.mark_delivered(&delivery.id, now).await?;
-            tracing::info!(id = %delivery.id, stream_id = %stream.id, attempts = delivery.attempts + 1, "shared signals: SET delivered");
-            return Ok(Outcome::Delivered);
-        }
-        // RFC 8935 §2.3: the receiver's error code, when it says one.
-        Ok(Ok(r)) => match serde_json::from_slice::<Value>(&r.body)
-            .ok()
-            .and_then(|v| v["err"].as_str().map(str::to_owned))
-        {
-            Some(err) if err.len() <= 64 && err.bytes().all(|b| b.is_ascii_graphic()) => {
-                format!("status {}: {err}", r.status)
-            }
-            _ => format!("status {}", r.status),
-        },
-        Ok(Err(e)) => super::backchannel::failure_reason(&e),
-        Err(_) => "timeout".to_owned(),
+    let Some(error) = failure else {
+        outbox.mark_delivered(&delivery.id, now).await?;
+        tracing::info!(id = %delivery.id, stream_id = %stream.id, attempts = delivery.attempts + 1, "shared signals: SET delivered");
+        return Ok(Outcome::Delivered);
     };
     let attempts = delivery.attempts.saturating_add(1);
     let delay = backoff(attempts, d.retry_max);
@@ -607,6 +583,44 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
         .await?;
     tracing::warn!(id = %delivery.id, stream_id = %stream.id, attempts, retry_in_secs = delay.num_seconds(), error = %error, "shared signals: SET not delivered; will retry");
     Ok(Outcome::Failed)
+}
+
+/// POSTs `set` to `url` (RFC 8935 §2) within the attempt timeout: `None`
+/// when the receiver took it (a 2xx), else why not (the status and the
+/// receiver's RFC 8935 §2.3 `err` when it gives a short one; no secret).
+async fn push(
+    d: &Deliverer,
+    url: &str,
+    authorization: Option<&str>,
+    set: String,
+) -> Option<String> {
+    let answer = tokio::time::timeout(
+        ATTEMPT_TIMEOUT,
+        d.outbound.post(
+            url,
+            SECEVENT_MEDIA_TYPE,
+            authorization,
+            set.into_bytes(),
+            MAX_ANSWER_BYTES,
+        ),
+    )
+    .await;
+    match answer {
+        Ok(Ok(r)) if (200..300).contains(&r.status) => None,
+        Ok(Ok(r)) => Some(
+            match serde_json::from_slice::<Value>(&r.body)
+                .ok()
+                .and_then(|v| v["err"].as_str().map(str::to_owned))
+            {
+                Some(err) if err.len() <= 64 && err.bytes().all(|b| b.is_ascii_graphic()) => {
+                    format!("status {}: {err}", r.status)
+                }
+                _ => format!("status {}", r.status),
+            },
+        ),
+        Ok(Err(e)) => Some(super::backchannel::failure_reason(&e)),
+        Err(_) => Some("timeout".to_owned()),
+    }
 }
 
 /// The transmitter of a server.
