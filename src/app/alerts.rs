@@ -38,7 +38,7 @@ use crate::domain::alert::AlertType;
 use crate::domain::event::Event;
 use crate::ports::deliveries::{Delivery, SECURITY_ALERT};
 use crate::ports::{AlertMessage, Store, StoreError};
-use crate::protocol::secevent::{SECEVENT_TYP, alg, set_claims};
+use crate::protocol::secevent::set_claims;
 
 /// The fan-out of high-severity events to the alert queue at `queue_url`
 /// (module documentation, step 1).
@@ -140,11 +140,7 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
         &event,
         now,
     );
-    let set = match d
-        .keys
-        .sign_jwt(alg(&d.keys.signing_algs()), SECEVENT_TYP, &claims)
-        .await
-    {
+    let set = match crate::protocol::secevent::sign(d.keys.as_ref(), &claims).await {
         Ok(set) => set,
         Err(e) => {
             tracing::warn!(id = %delivery.id, error = %e, "security alert: signing failed; retrying");

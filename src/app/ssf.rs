@@ -41,7 +41,6 @@ use crate::domain::event::Event;
 use crate::domain::ssf::{Stream, StreamStatus};
 use crate::ports::deliveries::{Delivery, SSF_SET};
 use crate::ports::{Clock, Rng, SecretBox, Store, StoreError};
-use crate::protocol::secevent::{SECEVENT_TYP, alg};
 use crate::protocol::ssf::{
     self, MgmtError, Signal, StatusRequest, StreamOp, StreamRequest, SubjectRef,
 };
@@ -544,11 +543,7 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
     let Some(claims) = claims(&d.issuer, &stream, delivery, &payload, now) else {
         return give_up("unreadable payload").await;
     };
-    let set = match d
-        .keys
-        .sign_jwt(alg(&d.keys.signing_algs()), SECEVENT_TYP, &claims)
-        .await
-    {
+    let set = match crate::protocol::secevent::sign(d.keys.as_ref(), &claims).await {
         Ok(set) => set,
         Err(e) => {
             tracing::warn!(id = %delivery.id, error = %e, "shared signals: signing failed; retrying");

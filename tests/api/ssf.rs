@@ -11,8 +11,6 @@ use std::time::Duration as StdDuration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use chrono::Utc;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use portcullis::app::operator::NewClient;
 use portcullis::domain::ssf::StreamStatus;
 use portcullis::ports::deliveries::{Delivery, DeliveryFilter, SSF_SET};
@@ -238,28 +236,14 @@ async fn set_disabled(app: &TestApp, admin: &str, user: &str, disabled: bool) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// Verifies `set` against the JWKS with `jsonwebtoken`: `typ`
-/// `secevent+jwt`, our issuer, the receiver as audience; SSF 1.0 §4: no
-/// `sub`, no `exp`, one event. Returns the claims.
+/// Verifies `set` against the JWKS with `jsonwebtoken`
+/// ([`crate::helpers::verify_set`]: `typ` `secevent+jwt`, our issuer, the
+/// receiver as audience, no `exp`); SSF 1.0 §4: no `sub`, one event.
+/// Returns the claims.
 async fn verify(app: &TestApp, set: &str, receiver: &str) -> Value {
-    let header = decode_header(set).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("secevent+jwt"));
-    let jwks: JwkSet = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
-    let key = DecodingKey::from_jwk(jwk).unwrap();
-    let mut v = Validation::new(header.alg);
-    v.validate_exp = false;
-    v.set_audience(&[receiver]);
-    v.set_issuer(&[app.issuer.as_str()]);
-    v.set_required_spec_claims(&["iat", "iss", "aud"]);
-    let claims = decode::<Value>(set, &key, &v).unwrap().claims;
+    let jwks = crate::helpers::jwks_of(&app.issuer).await;
+    let claims = crate::helpers::verify_set(&jwks, &app.issuer, Some(receiver), set);
     assert!(claims.get("sub").is_none(), "SSF 1.0 §4.1.2: {claims}");
-    assert!(claims.get("exp").is_none(), "SSF 1.0 §4.1.4: {claims}");
     assert!(!claims["jti"].as_str().unwrap().is_empty());
     assert_eq!(claims["events"].as_object().unwrap().len(), 1, "{claims}");
     claims
