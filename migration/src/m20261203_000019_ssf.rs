@@ -3,15 +3,16 @@
 //! - `ssf_streams`: one event stream per receiver client (SSF 1.0 §8.1.1;
 //!   a second create answers 409): its push endpoint (RFC 8935), the
 //!   receiver's `Authorization` header for it sealed at rest, the event
-//!   types it asked for (a JSON array), its status and the time of the
-//!   last verification request (`min_verification_interval`).
+//!   types it asked for (a JSON array), its status (and whether the
+//!   transmitter set it: then the receiver cannot undo it) and the time of
+//!   the last verification request (`min_verification_interval`).
 //! - `ssf_subjects`: the users a receiver added to its stream (SSF 1.0
 //!   §8.1.3; `default_subjects` is `NONE`).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    string_len, string_len_null, string_len_uniq, text, text_null, timestamp_with_time_zone,
-    timestamp_with_time_zone_null,
+    boolean, string_len, string_len_null, string_len_uniq, text, text_null,
+    timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
 
 /// Creates `ssf_streams` and `ssf_subjects`.
@@ -33,6 +34,7 @@ impl MigrationTrait for Migration {
                     .col(string_len_null(SsfStreams::Description, 256))
                     .col(string_len(SsfStreams::Status, 16))
                     .col(string_len_null(SsfStreams::Reason, 256))
+                    .col(boolean(SsfStreams::StatusByTransmitter).default(false))
                     .col(timestamp_with_time_zone_null(SsfStreams::VerifiedAt))
                     .col(timestamp_with_time_zone(SsfStreams::CreatedAt))
                     .col(timestamp_with_time_zone(SsfStreams::UpdatedAt))
@@ -86,6 +88,7 @@ enum SsfStreams {
     Description,
     Status,
     Reason,
+    StatusByTransmitter,
     VerifiedAt,
     CreatedAt,
     UpdatedAt,

@@ -133,7 +133,7 @@ pub struct RunReport {
 }
 
 /// The kinds of delivery this worker sends, in the order it reads them.
-pub const KINDS: [&str; 3] = [BACKCHANNEL_LOGOUT, SSF_SET, SECURITY_ALERT];
+pub const KINDS: [&str; 3] = [BACKCHANNEL_LOGOUT, SECURITY_ALERT, SSF_SET];
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,8 +85,10 @@ impl DeliveringSink {
     }
 }
 
-/// Retries `op` until the database takes it.
-async fn until_ok<T, F, Fut>(what: &str, mut op: F) -> T
+/// Retries `op` while the database is unavailable; `None` when it refuses
+/// for good (a bug or a row it cannot take: logged, and the writer goes
+/// on, so that one bad event never holds back the others).
+async fn until_ok<T, F, Fut>(what: &str, mut op: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -94,7 +96,11 @@ where
     let mut pause = StdDuration::from_millis(250);
     loop {
         match op().await {
-            Ok(v) => return v,
+            Ok(v) => return Some(v),
+            Err(e @ (StoreError::Internal(_) | StoreError::Conflict(_))) => {
+                tracing::error!(what, error = %e, "outbound deliveries: the store refused; skipped");
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(what, error = %e, "outbound deliveries: the store failed; retrying");
                 tokio::time::sleep(pause).await;
@@ -122,8 +128,11 @@ async fn write(
         };
         for fanout in fanouts.iter().filter(|f| f.wants(&event)) {
             let now = clock.now();
-            let deliveries =
-                until_ok("fan-out", || fanout.deliveries(&event, store.as_ref(), now)).await;
+            let Some(deliveries) =
+                until_ok("fan-out", || fanout.deliveries(&event, store.as_ref(), now)).await
+            else {
+                continue;
+            };
             for delivery in &deliveries {
                 until_ok("enqueue", || store.deliveries().enqueue_delivery(delivery)).await;
             }

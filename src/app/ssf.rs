@@ -47,6 +47,9 @@ use crate::protocol::ssf::{
 
 /// How often a delivery of a paused stream is looked at again.
 pub const PAUSED_RECHECK: Duration = Duration::seconds(5);
+/// How soon a delivery waiting behind an earlier one of its stream is
+/// looked at again.
+pub const IN_ORDER_RECHECK: Duration = Duration::seconds(1);
 /// The most of a receiver's answer read (its error, RFC 8935 §2.3).
 const MAX_ANSWER_BYTES: usize = 4096;
 /// The media type of a pushed SET (RFC 8935 §2).
@@ -151,6 +154,11 @@ impl Transmitter<'_> {
     /// The stream `id` of `receiver` (404 for another receiver's: a
     /// receiver cannot tell it from none).
     async fn own(&self, receiver: &ClientId, id: &str) -> Result<Stream, SsfError> {
+        // Ours are 43 base64url characters: anything else names no stream
+        // (and a NUL would not even reach PostgreSQL).
+        if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+            return Err(MgmtError::NotFound.into());
+        }
         match self.store.streams().get_stream(id).await? {
             Some(s) if &s.client_id == receiver => Ok(s),
             _ => Err(MgmtError::NotFound.into()),
@@ -197,6 +205,7 @@ impl Transmitter<'_> {
             description: req.description,
             status: StreamStatus::Enabled,
             reason: None,
+            status_by_transmitter: false,
             verified_at: None,
             created_at: now,
             updated_at: now,
@@ -240,10 +249,14 @@ impl Transmitter<'_> {
         let id = req.stream_id.clone().unwrap_or_default();
         let mut stream = self.own(receiver, &id).await?;
         req.check_transmitter_supplied(&ssf::stream_config(self.issuer, &stream))?;
-        if op == StreamOp::Replace || req.delivery_present {
-            if let Some(url) = req.endpoint_url {
-                stream.endpoint_url = url;
-            }
+        if let Some(url) = req.endpoint_url {
+            stream.endpoint_url = url;
+        }
+        // A replace deletes an absent header (SSF 1.0 §8.1.1.4); an update
+        // changes it only when given, or removes it when given as null
+        // (the header is never read back, so a read-modify-write must not
+        // lose it silently).
+        if req.authorization_header.is_some() || req.header_cleared || op == StreamOp::Replace {
             stream.authorization_header =
                 self.seal(&id, req.authorization_header.as_deref()).await?;
         }
@@ -285,11 +298,25 @@ impl Transmitter<'_> {
     /// stream-updated event: the receiver asked for it.
     pub async fn set_status(&self, receiver: &ClientId, body: &Value) -> Result<Value, SsfError> {
         let req = StatusRequest::parse(body)?;
-        self.own(receiver, &req.stream_id).await?;
+        let stream = self.own(receiver, &req.stream_id).await?;
+        // A pause or disable the transmitter decided stays until the
+        // transmitter lifts it (SSF 1.0 §8.1.2.2 allows 403).
+        if stream.status_by_transmitter
+            && stream.status != StreamStatus::Enabled
+            && req.status != stream.status
+        {
+            return Err(MgmtError::Forbidden.into());
+        }
         let now = self.clock.now();
         self.store
             .streams()
-            .set_stream_status(&req.stream_id, req.status, req.reason.as_deref(), now)
+            .set_stream_status(
+                &req.stream_id,
+                req.status,
+                req.reason.as_deref(),
+                false,
+                now,
+            )
             .await?
             .ok_or(MgmtError::NotFound)?;
         Ok(ssf::stream_status(
@@ -298,8 +325,15 @@ impl Transmitter<'_> {
     }
 
     /// The users a subject names: the user with this `sub`, or those whose
-    /// VERIFIED address this is (an unverified address proves nothing).
-    async fn users_of(&self, subject: &SubjectRef) -> Result<Vec<String>, SsfError> {
+    /// VERIFIED address this is (an unverified address proves nothing) and
+    /// who gave the receiver their address (a live grant of its client with
+    /// the `email` scope): a receiver cannot learn which `sub` an address it
+    /// guessed belongs to (SSF 1.0 §10.1).
+    async fn users_of(
+        &self,
+        receiver: &ClientId,
+        subject: &SubjectRef,
+    ) -> Result<Vec<String>, SsfError> {
         let users = match subject {
             SubjectRef::Sub(sub) => self
                 .store
@@ -317,6 +351,25 @@ impl Transmitter<'_> {
                 .filter(|u| u.email_verified)
                 .collect::<Vec<_>>(),
         };
+        let mut named = Vec::with_capacity(users.len());
+        for user in users {
+            if let SubjectRef::Email(_) = subject {
+                let owner = crate::ports::repositories::OwnerFilter {
+                    user: Some(&user.id),
+                    client: Some(receiver),
+                };
+                let grants = self
+                    .store
+                    .grants()
+                    .list_live_grants(owner, None, 100)
+                    .await?;
+                if !grants.iter().any(|g| g.scope.contains("email")) {
+                    continue;
+                }
+            }
+            named.push(user);
+        }
+        let users = named;
         Ok(users
             .into_iter()
             .map(|u| u.id.as_str().to_owned())
@@ -329,7 +382,7 @@ impl Transmitter<'_> {
         let (id, subject) = ssf::parse_subject_request(body, self.issuer)?;
         self.own(receiver, &id).await?;
         let now = self.clock.now();
-        for user in self.users_of(&subject).await? {
+        for user in self.users_of(receiver, &subject).await? {
             self.store.streams().add_subject(&id, &user, now).await?;
         }
         Ok(())
@@ -340,7 +393,7 @@ impl Transmitter<'_> {
     pub async fn remove_subject(&self, receiver: &ClientId, body: &Value) -> Result<(), SsfError> {
         let (id, subject) = ssf::parse_subject_request(body, self.issuer)?;
         self.own(receiver, &id).await?;
-        for user in self.users_of(&subject).await? {
+        for user in self.users_of(receiver, &subject).await? {
             self.store.streams().remove_subject(&id, &user).await?;
         }
         Ok(())
@@ -413,7 +466,7 @@ pub async fn set_status_by_operator(
     }
     store
         .streams()
-        .set_stream_status(id, status, reason, now)
+        .set_stream_status(id, status, reason, true, now)
         .await?
         .ok_or_else(|| MgmtError::NotFound.into())
 }
@@ -539,6 +592,24 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
             }
             StreamStatus::Enabled => {}
         }
+    }
+    // In order (SSF 1.0 §8.1.2.1: a receiver must not get a later event
+    // about a subject before an earlier one, e.g. enabled before
+    // disabled): while an earlier SET of this stream is pending, this one
+    // waits for the next pass.
+    if outbox
+        .earlier_pending(SSF_SET, stream.client_id.as_str(), delivery)
+        .await?
+    {
+        outbox
+            .mark_delivery_failed(
+                &delivery.id,
+                delivery.attempts,
+                now + IN_ORDER_RECHECK,
+                "waiting for an earlier SET of this stream",
+            )
+            .await?;
+        return Ok(Outcome::Deferred);
     }
     let Some(claims) = claims(&d.issuer, &stream, delivery, &payload, now) else {
         return give_up("unreadable payload").await;

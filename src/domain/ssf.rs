@@ -61,6 +61,9 @@ pub struct Stream {
     pub status: StreamStatus,
     /// Why it has its status.
     pub reason: Option<String>,
+    /// Whether the transmitter (an operator) set the status: a receiver
+    /// cannot undo a pause or disable it did not ask for.
+    pub status_by_transmitter: bool,
     /// The last verification request (`min_verification_interval`).
     pub verified_at: Option<DateTime<Utc>>,
     /// Created.

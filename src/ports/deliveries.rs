@@ -155,6 +155,15 @@ pub trait DeliveryRepository: Send + Sync {
         except: &str,
         until: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+    /// Whether a delivery of `kind` to `client_id` queued before `this`
+    /// (an earlier `created_at`, or the same with a smaller id) is still
+    /// pending: a Shared Signals stream sends in order (SSF 1.0 §8.1.2.1).
+    async fn earlier_pending(
+        &self,
+        kind: &str,
+        client_id: &str,
+        this: &Delivery,
+    ) -> Result<bool, StoreError>;
     /// Gives a delivery up (too old, or its client is gone), with why.
     async fn mark_abandoned(
         &self,

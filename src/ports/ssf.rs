@@ -25,13 +25,15 @@ pub trait StreamRepository: Send + Sync {
     /// (endpoint, sealed header, events, description) and `updated_at`;
     /// `false` when there is none.
     async fn update_stream(&self, stream: &Stream) -> Result<bool, StoreError>;
-    /// Sets the status (and its reason) of stream `id`; the status it had
-    /// before, `None` when there is no such stream.
+    /// Sets the status (and its reason, and whether the transmitter set
+    /// it) of stream `id`; the status it had before, `None` when there is
+    /// no such stream.
     async fn set_stream_status(
         &self,
         id: &str,
         status: StreamStatus,
         reason: Option<&str>,
+        by_transmitter: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<StreamStatus>, StoreError>;
     /// Deletes stream `id` and its subjects; `false` when there was none.

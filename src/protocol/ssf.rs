@@ -288,10 +288,14 @@ pub fn transmitter_configuration(issuer: &str, urls: &TransmitterUrls<'_>) -> Va
 
 /// Who caused an event, as CAEP 1.0 §2 `initiating_entity` names it: an
 /// operator (`admin`: an `admin_change`, or a change made `via` the
-/// operator or the admin API), else the user.
+/// operator or the admin API, or whose `initiator` is one), else the user.
 pub fn initiating_entity(event: &Event) -> &'static str {
     let via = event.detail_value(DetailKey::Via);
-    if event.kind() == EventKind::AdminChange || matches!(via, Some("operator" | "admin")) {
+    let initiator = event.detail_value(DetailKey::Initiator);
+    if event.kind() == EventKind::AdminChange
+        || matches!(via, Some("operator" | "admin"))
+        || matches!(initiator, Some("operator" | "admin" | "cli"))
+    {
         "admin"
     } else {
         "user"
@@ -340,6 +344,9 @@ pub fn stream_updated_payload(status: StreamStatus, reason: Option<&str>) -> Val
 pub enum MgmtError {
     /// 400: the request cannot be parsed or is otherwise invalid.
     Invalid(String),
+    /// 403: the receiver may not do this (undo a status the transmitter
+    /// set).
+    Forbidden,
     /// 404: no stream with this id for this receiver.
     NotFound,
     /// 409: the receiver has a stream already (one per receiver).
@@ -390,9 +397,12 @@ pub struct StreamRequest {
     pub endpoint_url: Option<String>,
     /// `delivery.authorization_header`.
     pub authorization_header: Option<String>,
-    /// Whether `delivery` was present (a delivery without a header
-    /// removes the header).
+    /// Whether `delivery` was present.
     pub delivery_present: bool,
+    /// Whether `delivery.authorization_header` was an explicit `null` (an
+    /// update removes the header only then; a replace removes it whenever
+    /// it is absent).
+    pub header_cleared: bool,
     /// `events_requested`.
     pub events_requested: Option<Vec<String>>,
     /// `description`, truncated to 256 characters.
@@ -480,6 +490,7 @@ impl StreamRequest {
                 check_outbound_url(url, allow_insecure)
                     .map_err(|e| invalid(format!("delivery.endpoint_url: {e}")))?;
                 req.endpoint_url = Some(url.to_owned());
+                req.header_cleared = matches!(d.get("authorization_header"), Some(Value::Null));
                 if let Some(h) = string_member(d, "authorization_header")? {
                     if h.is_empty()
                         || h.len() > MAX_HEADER
@@ -842,6 +853,7 @@ mod tests {
             description: None,
             status: StreamStatus::Enabled,
             reason: None,
+            status_by_transmitter: false,
             verified_at: None,
             created_at: now,
             updated_at: now,

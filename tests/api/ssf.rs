@@ -195,8 +195,19 @@ async fn user_id(app: &TestApp, username: &str) -> String {
 /// `username` signs in to `client` (a fresh browser) and the code is
 /// exchanged: the user now has a grant of the client.
 async fn sign_in(app: &TestApp, client: &TestClient, username: &str) {
+    sign_in_for(app, client, username, "openid profile").await;
+}
+
+/// [`sign_in`] asking for `scope`.
+async fn sign_in_for(app: &TestApp, client: &TestClient, username: &str, scope: &str) {
     let browser = crate::helpers::http_client();
-    let url = app.url(&format!("/authorize?{}", flow::query(&client.id, &[])));
+    let query = flow::query(&client.id, &[]).replace(
+        "scope=openid+profile",
+        &url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("scope", scope)
+            .finish(),
+    );
+    let url = app.url(&format!("/authorize?{query}"));
     let page = browser.get(&url).send().await.unwrap();
     let html = page.text().await.unwrap();
     let resp = browser
@@ -449,6 +460,27 @@ both_backends!(a_receiver_manages_its_one_stream, |backend| async move {
             .contains("rx-secret")
     );
 
+    // A stream_id that names nothing: 404, never a 500 (a NUL cannot even
+    // reach PostgreSQL); a repeated one: 400.
+    for path in [
+        "/ssf/stream?stream_id=%00",
+        "/ssf/status?stream_id=x%00y",
+        "/ssf/stream?stream_id=nope",
+    ] {
+        let (status, _, _) = call(&app, Method::GET, path, &t, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _, body) = call(
+        &app,
+        Method::GET,
+        &format!("/ssf/stream?stream_id={id}&stream_id={id}"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request");
+
     // One stream per receiver: 409.
     let (status, _, _) = call(
         &app,
@@ -510,6 +542,40 @@ both_backends!(a_receiver_manages_its_one_stream, |backend| async move {
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["description"], "renamed");
     assert_eq!(updated["events_delivered"], json!([DISABLED, ENABLED]));
+    // An update of the delivery without the header keeps it (it is never
+    // read back); an explicit null removes it.
+    let header = |app: &TestApp| {
+        let (store, id) = (app.state.store.clone(), id.clone());
+        async move {
+            store
+                .streams()
+                .get_stream(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .authorization_header
+        }
+    };
+    let (status, _, _) = call(
+        &app,
+        Method::PATCH,
+        "/ssf/stream",
+        &t,
+        Some(json!({"stream_id": id, "delivery": {"method": PUSH, "endpoint_url": rx.url}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header(&app).await.is_some());
+    let (status, _, _) = call(
+        &app,
+        Method::PATCH,
+        "/ssf/stream",
+        &t,
+        Some(json!({"stream_id": id, "delivery": {"method": PUSH, "endpoint_url": rx.url, "authorization_header": null}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header(&app).await.is_none());
     // A transmitter-supplied member that does not match: 400, no change.
     let (status, _, _) = call(
         &app,
@@ -752,6 +818,54 @@ both_backends!(
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         // (The address was never verified: an email subject names no one.)
+        assert_eq!(
+            app.state.store.streams().count_subjects(&id).await.unwrap(),
+            2
+        );
+        // Verified, but Alice never gave the receiver her address: still
+        // no one (a receiver cannot learn whose address it guessed)...
+        let (status, _, _) = call(
+            &app,
+            Method::PATCH,
+            &format!("/admin/v1/users/{alice}"),
+            &admin,
+            Some(json!({"email_verified": true})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let by_email =
+            json!({"stream_id": id, "subject": {"format": "email", "email": "alice@example.com"}});
+        let (status, _, _) = call(
+            &app,
+            Method::POST,
+            "/ssf/subjects/remove",
+            &t,
+            Some(by_email.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.state.store.streams().count_subjects(&id).await.unwrap(),
+            2
+        );
+        // ...once she did (a grant with the email scope), the address names her.
+        sign_in_for(&app, &rc, "alice", "openid email").await;
+        let (status, _, _) = call(
+            &app,
+            Method::POST,
+            "/ssf/subjects/remove",
+            &t,
+            Some(by_email.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.state.store.streams().count_subjects(&id).await.unwrap(),
+            1
+        );
+        let (status, _, _) =
+            call(&app, Method::POST, "/ssf/subjects/add", &t, Some(by_email)).await;
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(
             app.state.store.streams().count_subjects(&id).await.unwrap(),
             2
@@ -1034,8 +1148,36 @@ both_backends!(
         assert_eq!(ssf_deliveries(&app).await.len(), queued);
         assert_eq!(rx.received().len(), 5);
 
-        // The transmitter enables it (an operator): the receiver hears of it
-        // with a stream-updated event.
+        // The transmitter pauses it (an operator): the receiver hears of it
+        // with a stream-updated event, although the stream is now paused,
+        // and cannot lift the pause itself (403).
+        let before = portcullis::app::ssf::set_status_by_operator(
+            app.state.store.as_ref(),
+            app.state.clock.as_ref(),
+            app.state.rng.as_ref(),
+            &id,
+            StreamStatus::Paused,
+            Some("maintenance"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(before, StreamStatus::Disabled);
+        let got = rx.wait_for(6).await;
+        let claims = verify(&app, &got[5].set, &rc.id).await;
+        assert_eq!(
+            claims["events"][UPDATED],
+            json!({"status": "paused", "reason": "maintenance"})
+        );
+        let (status, _, body) = call(
+            &app,
+            Method::POST,
+            "/ssf/status",
+            &t,
+            Some(json!({"stream_id": id, "status": "enabled"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        // The transmitter enables it again: the receiver hears of it.
         let before = portcullis::app::ssf::set_status_by_operator(
             app.state.store.as_ref(),
             app.state.clock.as_ref(),
@@ -1046,9 +1188,9 @@ both_backends!(
         )
         .await
         .unwrap();
-        assert_eq!(before, StreamStatus::Disabled);
-        let got = rx.wait_for(6).await;
-        let claims = verify(&app, &got[5].set, &rc.id).await;
+        assert_eq!(before, StreamStatus::Paused);
+        let got = rx.wait_for(7).await;
+        let claims = verify(&app, &got[6].set, &rc.id).await;
         assert_eq!(event_type(&claims), UPDATED);
         assert_eq!(
             claims["events"][UPDATED],

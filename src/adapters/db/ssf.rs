@@ -32,6 +32,7 @@ fn from_model(m: ssf_streams::Model) -> Result<Stream, StoreError> {
         description: m.description,
         status,
         reason: m.reason,
+        status_by_transmitter: m.status_by_transmitter,
         verified_at: m.verified_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -54,6 +55,7 @@ impl<C: ConnectionTrait + Send + Sync> StreamRepository for SeaRepos<C> {
             description: Set(s.description.clone()),
             status: Set(s.status.as_str().to_owned()),
             reason: Set(s.reason.clone()),
+            status_by_transmitter: Set(s.status_by_transmitter),
             verified_at: Set(s.verified_at),
             created_at: Set(s.created_at),
             updated_at: Set(s.updated_at),
@@ -126,6 +128,7 @@ impl<C: ConnectionTrait + Send + Sync> StreamRepository for SeaRepos<C> {
         id: &str,
         status: StreamStatus,
         reason: Option<&str>,
+        by_transmitter: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<StreamStatus>, StoreError> {
         let Some(before) = self.get_stream(id).await? else {
@@ -136,6 +139,10 @@ impl<C: ConnectionTrait + Send + Sync> StreamRepository for SeaRepos<C> {
             .col_expr(
                 ssf_streams::Column::Reason,
                 Expr::value(reason.map(str::to_owned)),
+            )
+            .col_expr(
+                ssf_streams::Column::StatusByTransmitter,
+                Expr::value(by_transmitter),
             )
             .col_expr(ssf_streams::Column::UpdatedAt, Expr::value(now))
             .filter(ssf_streams::Column::Id.eq(id))

@@ -5,12 +5,11 @@
 //! `/ssf/subjects/remove`, `/ssf/verify`). Handlers parse and render; the
 //! rules are in `protocol::ssf`, the operations in `app::ssf`.
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -18,9 +17,10 @@ use super::admin::ApiJson;
 use crate::app::ssf::{SsfError, transmitter};
 use crate::domain::ClientId;
 use crate::error::{ApiError, AppError, AuthScheme, no_store};
-use crate::http::extractors::authorization;
+use crate::http::extractors::{Query, authorization};
 use crate::protocol::endpoints::Endpoint;
 use crate::protocol::error::OAuthError;
+use crate::protocol::params::RawParams;
 use crate::protocol::ssf::{self, MgmtError, StreamOp, TransmitterUrls};
 use crate::protocol::userinfo;
 use crate::state::AppState;
@@ -82,6 +82,12 @@ impl From<SsfError> for AppError {
     fn from(e: SsfError) -> Self {
         match e {
             SsfError::Refused(MgmtError::Invalid(m)) => ApiError::invalid_request(m).into(),
+            SsfError::Refused(MgmtError::Forbidden) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the transmitter set this status; only it can lift it",
+            )
+            .into(),
             SsfError::Refused(MgmtError::NotFound) => {
                 ApiError::not_found("no stream with this stream_id for this receiver").into()
             }
@@ -116,14 +122,17 @@ fn answer(status: StatusCode, body: Option<Value>) -> Response {
     resp
 }
 
-/// The `stream_id` query parameter.
-#[derive(Debug, Deserialize)]
-pub struct StreamIdQuery {
-    stream_id: Option<String>,
+/// The `stream_id` query parameter, if given (given twice: 400).
+fn stream_id(q: &RawParams) -> Result<Option<&str>, AppError> {
+    if q.is_repeated("stream_id") {
+        return Err(ApiError::invalid_request("stream_id was given more than once").into());
+    }
+    Ok(q.get("stream_id"))
 }
 
-fn required(q: &StreamIdQuery) -> Result<&str, AppError> {
-    q.stream_id.as_deref().ok_or_else(|| {
+/// The `stream_id` query parameter, required.
+fn required(q: &RawParams) -> Result<&str, AppError> {
+    stream_id(q)?.ok_or_else(|| {
         ApiError::invalid_request("the stream_id query parameter is required").into()
     })
 }
@@ -142,11 +151,9 @@ pub async fn create_stream(
 pub async fn read_stream(
     State(state): State<AppState>,
     Receiver(who): Receiver,
-    Query(q): Query<StreamIdQuery>,
+    Query(q): Query,
 ) -> Result<Response, AppError> {
-    let c = transmitter(&state)
-        .read(&who, q.stream_id.as_deref())
-        .await?;
+    let c = transmitter(&state).read(&who, stream_id(&q)?).await?;
     Ok(answer(StatusCode::OK, Some(c)))
 }
 
@@ -178,7 +185,7 @@ pub async fn replace_stream(
 pub async fn delete_stream(
     State(state): State<AppState>,
     Receiver(who): Receiver,
-    Query(q): Query<StreamIdQuery>,
+    Query(q): Query,
 ) -> Result<Response, AppError> {
     transmitter(&state).delete(&who, required(&q)?).await?;
     Ok(answer(StatusCode::NO_CONTENT, None))
@@ -188,7 +195,7 @@ pub async fn delete_stream(
 pub async fn read_status(
     State(state): State<AppState>,
     Receiver(who): Receiver,
-    Query(q): Query<StreamIdQuery>,
+    Query(q): Query,
 ) -> Result<Response, AppError> {
     let s = transmitter(&state).status(&who, required(&q)?).await?;
     Ok(answer(StatusCode::OK, Some(s)))

@@ -28,6 +28,8 @@ pub struct Model {
     pub status: String,
     /// `reason` of the status.
     pub reason: Option<String>,
+    /// `status_by_transmitter`: an operator set the status.
+    pub status_by_transmitter: bool,
     /// `verified_at`: the last verification request.
     pub verified_at: Option<DateTimeUtc>,
     /// `created_at`.
