@@ -381,9 +381,8 @@ async fn record_change(
     let Ok(name) = crate::domain::Username::parse(username) else {
         return;
     };
-    let user = match store.users().user_by_username(&name).await {
-        Ok(Some(u)) => u,
-        _ => return,
+    let Ok(Some(user)) = store.users().user_by_username(&name).await else {
+        return;
     };
     let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
     let sink = factory::build_delivering_sink(
