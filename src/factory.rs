@@ -18,8 +18,10 @@ use crate::adapters::keys::{
 use crate::adapters::outbound::{HardenedOutbound, OutboundLimits};
 use crate::adapters::sqs::SqsAlertQueue;
 use crate::adapters::system::{OsRng, SystemClock};
-use crate::app::alerts::AlertingSink;
+use crate::app::alerts::AlertFanout;
 use crate::app::archive::Archive;
+use crate::app::fanout::{DeliveringSink, Fanout};
+use crate::app::ssf::SignalFanout;
 use crate::config::{Config, EventConfig, KeyConfig, MasterKeySource};
 use crate::http::session::SessionKey;
 use crate::ports::{
@@ -335,19 +337,23 @@ pub async fn build_alert_queue(
     Some(Arc::new(SqsAlertQueue::new(client, url)))
 }
 
-/// `events`, wrapped so that the high-severity events are also queued as
-/// security alerts in the outbox of `store` when an alert queue is
-/// configured (`app::alerts`); `events` itself otherwise.
-pub fn build_alerting_sink(
+/// `events`, wrapped so that events that must leave the server become
+/// deliveries in the outbox of `store` (`app::fanout`): the Shared Signals
+/// SETs of the streams that carry them (always), and the security alerts
+/// when an alert queue is configured (`app::alerts`).
+pub fn build_delivering_sink(
     config: &Config,
     events: Arc<dyn EventSink>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Arc<dyn EventSink> {
-    match &config.alerts.sqs_queue_url {
-        Some(url) => Arc::new(AlertingSink::start(events, store, clock, url.clone())),
-        None => events,
+    let mut fanouts: Vec<Arc<dyn Fanout>> = vec![Arc::new(SignalFanout)];
+    if let Some(url) = &config.alerts.sqs_queue_url {
+        fanouts.push(Arc::new(AlertFanout {
+            queue_url: url.clone(),
+        }));
     }
+    Arc::new(DeliveringSink::start(events, store, clock, fanouts))
 }
 
 /// Builds the reader of the configured event store, for `portcullis
@@ -521,7 +527,7 @@ pub async fn build(config: Config, overrides: Overrides) -> Result<AppState, Fac
             archive.clone().map(|a| a as Arc<dyn ArchivedHours>),
         )?,
     };
-    let events = build_alerting_sink(&config, events, store.clone(), clock.clone());
+    let events = build_delivering_sink(&config, events, store.clone(), clock.clone());
     let alerts = build_alert_queue(&config, overrides.sqs).await;
     let event_reader = build_event_reader(&config);
     Ok(AppState::new(Services {

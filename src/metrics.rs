@@ -53,6 +53,7 @@ struct Metrics {
     events_spooled: IntCounter,
     events_dropped: IntCounter,
     mail: IntCounterVec,
+    deliveries: IntCounterVec,
 }
 
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
@@ -137,6 +138,11 @@ impl Metrics {
                 "Outbox sending attempts, by outcome (sent, failed: retried later, refused: kept unsent).",
                 &["outcome"],
             )?,
+            deliveries: counter_vec(
+                "outbound_deliveries_total",
+                "Attempts at outbound deliveries (back-channel logout, security alerts, Shared Signals SETs), by kind and outcome (delivered; failed: retried later; abandoned: given up; deferred: not attempted for a failure of ours or a paused stream).",
+                &["kind", "outcome"],
+            )?,
         };
         let r = &m.registry;
         r.register(Box::new(m.http_requests.clone()))?;
@@ -150,6 +156,7 @@ impl Metrics {
         r.register(Box::new(m.events_spooled.clone()))?;
         r.register(Box::new(m.events_dropped.clone()))?;
         r.register(Box::new(m.mail.clone()))?;
+        r.register(Box::new(m.deliveries.clone()))?;
         // The standard `process_*` metrics (no namespace), Linux only.
         #[cfg(target_os = "linux")]
         r.register(Box::new(process::ProcessCollector::new()?))?;
@@ -260,6 +267,13 @@ pub fn mail_attempt(outcome: &'static str) {
     METRICS.mail.with_label_values(&[outcome]).inc();
 }
 
+/// One attempt at an outbound delivery: `kind` one of
+/// `app::backchannel::KINDS` (or `other`), `outcome` `delivered`,
+/// `failed`, `abandoned` or `deferred`.
+pub fn delivery_attempt(kind: &'static str, outcome: &'static str) {
+    METRICS.deliveries.with_label_values(&[kind, outcome]).inc();
+}
+
 /// Every metric in the Prometheus text exposition format.
 pub fn render() -> Result<String, prometheus::Error> {
     let mut buf = Vec::new();
@@ -282,6 +296,7 @@ mod tests {
         events_spooled(2);
         events_dropped(1);
         mail_attempt("failed");
+        delivery_attempt("security_alert", "delivered");
         http_request("GET", "/jwks", 200, Duration::from_millis(1));
         let text = render().unwrap();
         for line in [
@@ -294,6 +309,7 @@ mod tests {
             "portcullis_events_spooled_total",
             "portcullis_events_dropped_total",
             "portcullis_mail_total{outcome=\"failed\"}",
+            "portcullis_outbound_deliveries_total{kind=\"security_alert\",outcome=\"delivered\"}",
             "portcullis_http_requests_total{method=\"GET\",route=\"/jwks\",status=\"200\"}",
             "portcullis_http_request_duration_seconds_count{method=\"GET\",route=\"/jwks\"}",
         ] {

@@ -20,6 +20,7 @@ mod m20261201_000015_mfa;
 mod m20261201_000016_every_client;
 mod m20261202_000017_fapi;
 mod m20261202_000018_request_uris;
+mod m20261203_000019_ssf;
 
 /// The ordered list of portcullis migrations.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_every_client::Migration),
             Box::new(m20261202_000017_fapi::Migration),
             Box::new(m20261202_000018_request_uris::Migration),
+            Box::new(m20261203_000019_ssf::Migration),
         ]
     }
 }

@@ -223,6 +223,9 @@ impl Repositories for CachedStore {
     fn pushed_requests(&self) -> &dyn crate::ports::PushedRequestRepository {
         self.inner.pushed_requests()
     }
+    fn streams(&self) -> &dyn crate::ports::StreamRepository {
+        self.inner.streams()
+    }
 }
 
 #[async_trait]

@@ -134,6 +134,16 @@ mod tests {
         ) -> Result<OutboundResponse, OutboundError> {
             unreachable!()
         }
+        async fn post(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+            _: Vec<u8>,
+            _: usize,
+        ) -> Result<OutboundResponse, OutboundError> {
+            unreachable!()
+        }
     }
 
     fn fetcher(ok: bool) -> (Arc<Counting>, HttpJwksFetcher) {

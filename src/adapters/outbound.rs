@@ -205,4 +205,28 @@ impl OutboundHttp for HardenedOutbound {
             .body(body);
         self.send(request, max_bytes).await
     }
+
+    async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        authorization: Option<&str>,
+        body: Vec<u8>,
+        max_bytes: usize,
+    ) -> Result<OutboundResponse, OutboundError> {
+        let url = self.checked(url)?;
+        let mut request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            let mut value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| OutboundError::Refused("malformed authorization header".into()))?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        self.send(request, max_bytes).await
+    }
 }

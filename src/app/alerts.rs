@@ -12,13 +12,10 @@
 //! that emit events (a key revoked from the command line) reach it
 //! through the same database.
 //!
-//! 1. [`AlertingSink`] wraps the configured event sink: `emit` passes
-//!    every event on, and hands a high-severity one to a writer task over
-//!    an unbounded channel, so a request never waits (not on the queue,
-//!    not on the database). The writer inserts one delivery per alert
-//!    (its id the event id: inserting twice is harmless), retrying while
-//!    the database fails; `flush` (graceful shutdown) waits until what was
-//!    emitted before it is in the table.
+//! 1. [`AlertFanout`] (a fan-out of the delivering sink, `app::fanout`,
+//!    which `factory::build_delivering_sink` adds when a queue is
+//!    configured) makes one delivery per alert: its id [`delivery_id`],
+//!    its payload the event, its URL the queue. A request never waits.
 //! 2. The delivery worker (`app::backchannel`, which `serve` starts)
 //!    claims due deliveries with a lease and calls [`attempt`] for alerts:
 //!    it signs a fresh SET (`iat` now, `jti` the event id) and sends it
@@ -31,93 +28,48 @@
 //! At least once: an alert whose acceptance was not recorded (a crash
 //! right after the send) is sent again with the same deduplication id.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
-
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use chrono::{DateTime, Utc};
 
 use super::backchannel::{ATTEMPT_TIMEOUT, Deliverer, Outcome, retry_after_signing_failure};
+use super::fanout::Fanout;
 use super::outbox::backoff;
 use crate::domain::alert::AlertType;
 use crate::domain::event::Event;
 use crate::ports::deliveries::{Delivery, SECURITY_ALERT};
-use crate::ports::{AlertMessage, Clock, EventError, EventSink, SinkStats, Store, StoreError};
-use crate::protocol::secevent::{SECEVENT_TYP, alg, set_claims};
+use crate::ports::{AlertMessage, Store, StoreError};
+use crate::protocol::secevent::set_claims;
 
-/// How long [`AlertingSink::flush`] waits for the alerts emitted before it
-/// to be in the outbox (the database may be down at shutdown).
-pub const FLUSH_WAIT: StdDuration = StdDuration::from_secs(10);
-/// The longest pause between two attempts to insert an alert while the
-/// database fails.
-const INSERT_RETRY_MAX: StdDuration = StdDuration::from_secs(30);
-
-enum Command {
-    Alert(Box<Event>),
-    Flush(oneshot::Sender<()>),
+/// The fan-out of high-severity events to the alert queue at `queue_url`
+/// (module documentation, step 1).
+pub struct AlertFanout {
+    /// `PORTCULLIS_ALERTS_SQS_QUEUE_URL`.
+    pub queue_url: String,
 }
 
-/// An event sink that also queues the alerts of high-severity events in
-/// the durable outbox (module documentation). Built by
-/// `factory::build_alerting_sink` when an alert queue is configured.
-pub struct AlertingSink {
-    inner: Arc<dyn EventSink>,
-    tx: mpsc::UnboundedSender<Command>,
-}
-
-impl AlertingSink {
-    /// Wraps `inner`; alerts are queued in `store` for `queue_url`. Starts
-    /// the writer task (needs a tokio runtime).
-    pub fn start(
-        inner: Arc<dyn EventSink>,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        queue_url: String,
-    ) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_alerts(rx, store, clock, queue_url));
-        Self { inner, tx }
+#[async_trait]
+impl Fanout for AlertFanout {
+    fn wants(&self, event: &Event) -> bool {
+        AlertType::of(event).is_some()
     }
-}
 
-/// The writer task: one delivery per alert, in order, each retried until
-/// the database takes it.
-async fn write_alerts(
-    mut rx: mpsc::UnboundedReceiver<Command>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    queue_url: String,
-) {
-    while let Some(command) = rx.recv().await {
-        let event = match command {
-            Command::Flush(done) => {
-                let _ = done.send(());
-                continue;
-            }
-            Command::Alert(event) => event,
+    async fn deliveries(
+        &self,
+        event: &Event,
+        _store: &dyn Store,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let Ok(payload) = serde_json::to_string(event) else {
+            return Ok(Vec::new());
         };
-        let Ok(payload) = serde_json::to_string(&event) else {
-            continue;
-        };
-        let delivery = Delivery::new(
-            delivery_id(&event),
+        Ok(vec![Delivery::new(
+            delivery_id(event),
             SECURITY_ALERT,
             None,
-            queue_url.clone(),
+            self.queue_url.clone(),
             payload,
-            clock.now(),
-        );
-        let mut pause = StdDuration::from_millis(250);
-        loop {
-            match store.deliveries().enqueue_delivery(&delivery).await {
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(id = %delivery.id, error = %e, "security alert: the outbox failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(INSERT_RETRY_MAX);
-                }
-            }
-        }
+            now,
+        )])
     }
 }
 
@@ -154,45 +106,6 @@ pub fn delivery_id(event: &Event) -> String {
     )
 }
 
-#[async_trait]
-impl EventSink for AlertingSink {
-    fn emit(&self, event: Event) {
-        if AlertType::of(&event).is_some() {
-            // The writer lives as long as the runtime; a send fails only
-            // at shutdown after it stopped.
-            if self
-                .tx
-                .send(Command::Alert(Box::new(event.clone())))
-                .is_err()
-            {
-                tracing::error!(id = %event.event_id(), "security alert lost: the alert writer has stopped");
-            }
-        }
-        self.inner.emit(event);
-    }
-
-    async fn flush(&self) -> Result<(), EventError> {
-        let (done, wait) = oneshot::channel();
-        let queued = if self.tx.send(Command::Flush(done)).is_ok() {
-            matches!(tokio::time::timeout(FLUSH_WAIT, wait).await, Ok(Ok(())))
-        } else {
-            false
-        };
-        self.inner.flush().await?;
-        if queued {
-            Ok(())
-        } else {
-            Err(EventError::Storage(
-                "security alerts not yet in the outbox (the database is failing)".into(),
-            ))
-        }
-    }
-
-    fn stats(&self) -> SinkStats {
-        self.inner.stats()
-    }
-}
-
 /// One attempt at a claimed [`SECURITY_ALERT`] delivery (called by the
 /// delivery worker; module documentation), recording the outcome.
 pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, StoreError> {
@@ -227,11 +140,7 @@ pub(super) async fn attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcom
         &event,
         now,
     );
-    let set = match d
-        .keys
-        .sign_jwt(alg(&d.keys.signing_algs()), SECEVENT_TYP, &claims)
-        .await
-    {
+    let set = match crate::protocol::secevent::sign(d.keys.as_ref(), &claims).await {
         Ok(set) => set,
         Err(e) => {
             tracing::warn!(id = %delivery.id, error = %e, "security alert: signing failed; retrying");

@@ -39,9 +39,10 @@ use chrono::{DateTime, Duration, Utc};
 use super::outbox::{FIRST_RETRY, LEASE, backoff};
 use crate::domain::event::{DetailKey, Event};
 use crate::domain::{ClientId, UserId};
-use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery, SECURITY_ALERT};
+use crate::ports::deliveries::{BACKCHANNEL_LOGOUT, Delivery, SECURITY_ALERT, SSF_SET};
 use crate::ports::{
-    AlertQueue, Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, Store, StoreError,
+    AlertQueue, Clock, EventSink, KeyProvider, OutboundError, OutboundHttp, Rng, SecretBox, Store,
+    StoreError,
 };
 use crate::protocol::logout::{LOGOUT_TOKEN_TYP, LogoutNotice, logout_token_claims};
 use crate::protocol::token::issue::id_token_alg;
@@ -92,6 +93,8 @@ pub struct Deliverer {
     pub alerts: Option<Arc<dyn AlertQueue>>,
     /// The `aud` of the alerts' SETs (`PORTCULLIS_ALERTS_AUDIENCE`).
     pub alert_audience: Option<String>,
+    /// Opens the Shared Signals receivers' sealed authorization headers.
+    pub secrets: Arc<dyn SecretBox>,
 }
 
 impl Deliverer {
@@ -109,6 +112,7 @@ impl Deliverer {
             max_age: state.config.auth.delivery_max_age,
             alerts: state.alerts.clone(),
             alert_audience: state.config.alerts.audience.clone(),
+            secrets: state.secrets.clone(),
         }
     }
 }
@@ -129,7 +133,7 @@ pub struct RunReport {
 }
 
 /// The kinds of delivery this worker sends, in the order it reads them.
-pub const KINDS: [&str; 2] = [BACKCHANNEL_LOGOUT, SECURITY_ALERT];
+pub const KINDS: [&str; 3] = [BACKCHANNEL_LOGOUT, SECURITY_ALERT, SSF_SET];
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,17 +246,31 @@ pub async fn run_once(d: &Deliverer) -> Result<RunReport, StoreError> {
 /// while recording it leaves the lease: the delivery is tried again when
 /// the lease is over.
 async fn attempt(d: &Deliverer, delivery: Delivery) -> Outcome {
-    match try_attempt(d, &delivery).await {
+    let outcome = match try_attempt(d, &delivery).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::warn!(id = %delivery.id, error = %e, "delivery: the store failed; retrying after the lease");
             Outcome::Deferred
         }
-    }
+    };
+    let kind = KINDS
+        .into_iter()
+        .find(|k| *k == delivery.kind)
+        .unwrap_or("other");
+    crate::metrics::delivery_attempt(
+        kind,
+        match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Failed => "failed",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Deferred => "deferred",
+        },
+    );
+    outcome
 }
 
 /// Why a failed attempt failed, as events and logs show it (no secret).
-fn failure_reason(e: &OutboundError) -> String {
+pub(super) fn failure_reason(e: &OutboundError) -> String {
     match e {
         OutboundError::Refused(_) => "refused destination".into(),
         OutboundError::Timeout => "timeout".into(),
@@ -264,6 +282,9 @@ fn failure_reason(e: &OutboundError) -> String {
 async fn try_attempt(d: &Deliverer, delivery: &Delivery) -> Result<Outcome, StoreError> {
     if delivery.kind == SECURITY_ALERT {
         return super::alerts::attempt(d, delivery).await;
+    }
+    if delivery.kind == SSF_SET {
+        return super::ssf::attempt(d, delivery).await;
     }
     let now = d.clock.now();
     let outbox = d.store.deliveries();

@@ -136,6 +136,11 @@ pub async fn delete_client(
     if !store.clients().delete_client(&client.id).await? {
         return Err(OperatorError::NotFound(format!("no client {id}")));
     }
+    // Its Shared Signals stream goes with it (what the stream still had
+    // to deliver is dropped at its next attempt).
+    if let Some(stream) = store.streams().stream_of_client(&client.id).await? {
+        store.streams().delete_stream(&stream.id).await?;
+    }
     // Its RFC 7592 registration access token goes with it (a client
     // registered through /register; `false` for the others).
     store

@@ -26,7 +26,7 @@ use crate::domain::{
     Client, ClientId, ClientRegistration, InitialAccessToken, ScopeSet, TokenHash,
 };
 use crate::ports::{Clock, Rng, Store, StoreError};
-use crate::protocol::admin::has_admin_scope;
+use crate::protocol::admin::has_operator_only_scope;
 
 /// The scopes a registration without `scope` asks for (those of them that
 /// `PORTCULLIS_REGISTRATION_SCOPES` offers): `client create`'s default.
@@ -342,9 +342,10 @@ pub fn check_registrant(
         .filter(|s| !s.is_empty()),
     };
     let scopes = match asked {
-        Some(s) if has_admin_scope(&s) => {
+        Some(s) if has_operator_only_scope(&s) => {
             return refuse(
-                "scope: admin:read and admin:write are given by an operator only".into(),
+                "scope: admin:read, admin:write and ssf:receiver are given by an operator only"
+                    .into(),
             );
         }
         Some(s) if !s.is_subset(&policy.scopes) => {

@@ -109,7 +109,7 @@ pub async fn run(cmd: KeysCmd, config: &Config) -> anyhow::Result<()> {
     let ring = factory::build_key_ring(config, store.clone(), clock.clone(), None).await?;
     // A revocation is a security alert when alerts are configured: queued
     // in the outbox, sent by the servers' delivery worker.
-    let events = factory::build_alerting_sink(
+    let events = factory::build_delivering_sink(
         config,
         super::audit_sink(config, clock.clone()),
         store.clone(),

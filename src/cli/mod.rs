@@ -18,6 +18,7 @@ pub mod registration;
 pub mod resources;
 pub mod serve;
 pub mod sessions;
+pub mod streams;
 pub mod users;
 
 use std::collections::HashMap;
@@ -86,6 +87,10 @@ pub enum Command {
     /// show, update, delete).
     #[command(subcommand)]
     Resource(resources::ResourceCmd),
+    /// Shared Signals streams receivers created (list; enable, pause or
+    /// disable one: its receiver is told).
+    #[command(subcommand)]
+    Stream(streams::StreamCmd),
     /// Delete expired codes, revocations and assertion ids, ended sessions
     /// and stale sign-in throttle rows once, in bounded batches (`serve`
     /// does it every `PORTCULLIS_PURGE_INTERVAL_SECS`).
@@ -147,6 +152,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Registration(cmd) => registration::run(cmd, &config).await,
         Command::Mail(cmd) => mail::run(cmd, &config).await,
         Command::Delivery(cmd) => deliveries::run(cmd, &config).await,
+        Command::Stream(cmd) => streams::run(cmd, &config).await,
         Command::Resource(cmd) => resources::run(cmd, &config).await,
         Command::Purge { json } => purge::run(&config, json).await,
         Command::Healthcheck => serve::healthcheck(&config).await,

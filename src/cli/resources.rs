@@ -85,7 +85,7 @@ async fn record(config: &Config, store: &Arc<dyn Store>, action: &'static str, t
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // An admin change is a security alert when alerts are configured
     // (queued in the outbox), even when the event sink cannot be opened.
-    let sink = factory::build_alerting_sink(
+    let sink = factory::build_delivering_sink(
         config,
         super::audit_sink(config, clock.clone()),
         store.clone(),

@@ -261,6 +261,7 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         }
         UserCmd::Disable { username } => {
             operator::set_disabled(store.as_ref(), &clock, &username, true).await?;
+            record_change(config, store, &username, "user_disabled").await;
             eprintln!(
                 "disabled user {username}; their sessions ended and their tokens were revoked"
             );
@@ -268,6 +269,7 @@ pub async fn run(cmd: UserCmd, config: &Config) -> anyhow::Result<()> {
         }
         UserCmd::Enable { username } => {
             operator::set_disabled(store.as_ref(), &clock, &username, false).await?;
+            record_change(config, store, &username, "user_enabled").await;
             eprintln!("enabled user {username}");
             Ok(())
         }
@@ -344,7 +346,7 @@ async fn record_reset(
     let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
     // An operator's reset is a security alert when alerts are configured
     // (queued in the outbox), even when the event sink cannot be opened.
-    let sink = factory::build_alerting_sink(
+    let sink = factory::build_delivering_sink(
         config,
         super::audit_sink(config, clock.clone()),
         store,
@@ -362,6 +364,37 @@ async fn record_reset(
     ));
     if let Err(e) = sink.flush().await {
         eprintln!("warning: the reset was not recorded in the events ({e})");
+    }
+}
+
+/// Records an operator's change of `username` as `admin_change` (`action`,
+/// `initiator` `cli`), as the admin API does: Shared Signals receivers
+/// hear of a user disabled or enabled from the command line too (queued
+/// in the shared outbox; `serve` sends them). The change is made already:
+/// a sink that cannot be opened is reported on stderr, never an error.
+async fn record_change(
+    config: &Config,
+    store: std::sync::Arc<dyn crate::ports::Store>,
+    username: &str,
+    action: &'static str,
+) {
+    let Ok(name) = crate::domain::Username::parse(username) else {
+        return;
+    };
+    let Ok(Some(user)) = store.users().user_by_username(&name).await else {
+        return;
+    };
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
+    let sink = factory::build_delivering_sink(
+        config,
+        super::audit_sink(config, clock.clone()),
+        store,
+        clock.clone(),
+    );
+    let stamp = crate::http::audit::event_stamp(&OsRng, clock.now());
+    sink.emit(Event::admin_change_by_cli(stamp, action, user.id.as_str()));
+    if let Err(e) = sink.flush().await {
+        eprintln!("warning: the change was not recorded in the events ({e})");
     }
 }
 

@@ -3,7 +3,7 @@
 use super::settings::setting as s;
 use super::{ConfigError, RawSettings};
 use crate::domain::ScopeSet;
-use crate::protocol::admin::has_admin_scope;
+use crate::protocol::admin::has_operator_only_scope;
 
 /// Who may register a client at `/register` (RFC 7591 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +51,10 @@ pub(super) fn parse_registration(raw: &RawSettings) -> Result<RegistrationConfig
     };
     let scopes = ScopeSet::parse(raw.text(&s::REGISTRATION_SCOPES).unwrap_or_default())
         .map_err(|e| ConfigError::new(s::REGISTRATION_SCOPES.env, e.to_string()))?;
-    if has_admin_scope(&scopes) {
+    if has_operator_only_scope(&scopes) {
         return Err(ConfigError::new(
             s::REGISTRATION_SCOPES.env,
-            "admin:read and admin:write are given by an operator only, never by registration",
+            "admin:read, admin:write and ssf:receiver are given by an operator only, never by registration",
         ));
     }
     Ok(RegistrationConfig { mode, scopes })

@@ -11,6 +11,7 @@ pub mod par;
 pub mod password;
 pub mod resource;
 mod scope;
+pub mod ssf;
 mod user;
 
 pub use client::{Client, ClientKind, ClientProfile, GrantType, TokenEndpointAuthMethod};

@@ -49,7 +49,7 @@ fn handler(
     };
     use routes::{
         account, account_security, assets, authorize, device, email, health, introspect, jwks,
-        logout, metrics, mfa_login, par, passkeys, password, register, revoke, signup, token,
+        logout, metrics, mfa_login, par, passkeys, password, register, revoke, signup, ssf, token,
         userinfo,
     };
     Some(match (endpoint, method) {
@@ -155,6 +155,17 @@ fn handler(
         (Endpoint::AdminResource, Patch) => patch(resources::patch_resource),
         (Endpoint::AdminResource, Delete) => delete(resources::delete_resource),
         (Endpoint::Par, Post) => post(par::post_par),
+        (Endpoint::SsfConfiguration, Get) => get(ssf::get_configuration),
+        (Endpoint::SsfStream, Get) => get(ssf::read_stream),
+        (Endpoint::SsfStream, Post) => post(ssf::create_stream),
+        (Endpoint::SsfStream, Patch) => patch(ssf::update_stream),
+        (Endpoint::SsfStream, Put) => put(ssf::replace_stream),
+        (Endpoint::SsfStream, Delete) => delete(ssf::delete_stream),
+        (Endpoint::SsfStatus, Get) => get(ssf::read_status),
+        (Endpoint::SsfStatus, Post) => post(ssf::update_status),
+        (Endpoint::SsfSubjectsAdd, Post) => post(ssf::add_subject),
+        (Endpoint::SsfSubjectsRemove, Post) => post(ssf::remove_subject),
+        (Endpoint::SsfVerify, Post) => post(ssf::verify),
         _ => return None,
     })
 }

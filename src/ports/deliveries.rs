@@ -23,6 +23,10 @@ pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
 /// its id is the event id, its `url` the queue, its payload the event
 /// (JSON); the SET is signed at each attempt (`app::alerts`).
 pub const SECURITY_ALERT: &str = "security_alert";
+/// The `kind` of a Shared Signals SET pushed to a receiver's stream (RFC
+/// 8935; `app::ssf`): its `url` the stream's endpoint, its payload what
+/// the SET carries (`app::ssf::SetPayload`); signed at each attempt.
+pub const SSF_SET: &str = "ssf_set";
 
 /// One queued outbound request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +155,15 @@ pub trait DeliveryRepository: Send + Sync {
         except: &str,
         until: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+    /// Whether a delivery of `kind` to `client_id` queued before `this`
+    /// (an earlier `created_at`, or the same with a smaller id) is still
+    /// pending: a Shared Signals stream sends in order (SSF 1.0 §8.1.2.1).
+    async fn earlier_pending(
+        &self,
+        kind: &str,
+        client_id: &str,
+        this: &Delivery,
+    ) -> Result<bool, StoreError>;
     /// Gives a delivery up (too old, or its client is gone), with why.
     async fn mark_abandoned(
         &self,

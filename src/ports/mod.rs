@@ -17,6 +17,7 @@ pub mod repositories;
 pub mod resources;
 pub mod rng;
 pub mod self_service;
+pub mod ssf;
 pub mod unit_of_work;
 
 pub use alerts::{AlertMessage, AlertQueue, AlertQueueError};
@@ -46,6 +47,7 @@ pub use repositories::{
 pub use resources::ResourceRepository;
 pub use rng::Rng;
 pub use self_service::{MailOutboxRepository, UserLinkRepository};
+pub use ssf::StreamRepository;
 pub use unit_of_work::{Store, UnitOfWork};
 
 /// Every port trait, for `use portcullis::ports::prelude::*`.

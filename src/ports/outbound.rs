@@ -60,4 +60,17 @@ pub trait OutboundHttp: Send + Sync {
         form: &[(&str, &str)],
         max_bytes: usize,
     ) -> Result<OutboundResponse, OutboundError>;
+
+    /// POSTs `body` as `content_type` (with `authorization` as the
+    /// `Authorization` header when given) to `url`: a Shared Signals SET
+    /// (RFC 8935, `application/secevent+jwt`). The same rules as
+    /// [`OutboundHttp::get`].
+    async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        authorization: Option<&str>,
+        body: Vec<u8>,
+        max_bytes: usize,
+    ) -> Result<OutboundResponse, OutboundError>;
 }

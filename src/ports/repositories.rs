@@ -568,4 +568,6 @@ pub trait Repositories: Send + Sync {
     fn resources(&self) -> &dyn crate::ports::resources::ResourceRepository;
     /// Pushed authorization requests (RFC 9126).
     fn pushed_requests(&self) -> &dyn crate::ports::par::PushedRequestRepository;
+    /// Shared Signals event streams and their subjects.
+    fn streams(&self) -> &dyn crate::ports::ssf::StreamRepository;
 }

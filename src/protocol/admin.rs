@@ -21,11 +21,21 @@ pub const ADMIN_READ: &str = "admin:read";
 /// implies [`ADMIN_READ`]).
 pub const ADMIN_WRITE: &str = "admin:write";
 
-/// Whether `scope` contains an admin scope: such scopes are given only by
-/// an operator (`client create --scope`, the admin API, `admin
-/// bootstrap`), never through dynamic registration.
+/// Whether `scope` contains an admin scope.
 pub fn has_admin_scope(scope: &ScopeSet) -> bool {
     scope.contains(ADMIN_READ) || scope.contains(ADMIN_WRITE)
+}
+
+/// The scopes given only by an operator (`client create --scope`, the
+/// admin API, `admin bootstrap`), never through dynamic registration: the
+/// admin scopes and the Shared Signals receiver role
+/// (`protocol::ssf::RECEIVER_SCOPE`, which lets a client hear of the
+/// users who signed in to it).
+pub const OPERATOR_ONLY_SCOPES: [&str; 3] = [ADMIN_READ, ADMIN_WRITE, super::ssf::RECEIVER_SCOPE];
+
+/// Whether `scope` contains one of [`OPERATOR_ONLY_SCOPES`].
+pub fn has_operator_only_scope(scope: &ScopeSet) -> bool {
+    OPERATOR_ONLY_SCOPES.iter().any(|s| scope.contains(s))
 }
 
 /// What a route needs.
@@ -65,42 +75,17 @@ pub struct AdminCaller {
     pub scope: ScopeSet,
 }
 
-fn invalid(text: &'static str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidToken, text)
-}
-
-/// Checks `token` for a call that needs `need`:
-///
-/// 1. a valid access token of ours, not revoked ([`resource::validate`]);
-/// 2. from the client-credentials grant: its subject is its client and it
-///    carries no grant (a user's token never reaches the admin API, even if
-///    its client holds an admin scope);
-/// 3. its client still exists (a deleted client's tokens stop at once);
-/// 4. the scope of the token that the client *still* holds meets `need`
-///    (an operator who takes `admin:write` away from a client takes it
-///    from its live tokens too); otherwise `insufficient_scope` (403).
+/// Checks `token` for a call that needs `need`: a client-credentials
+/// token of a client that still exists ([`resource::client_credentials_caller`]),
+/// whose scope that the client *still* holds meets `need` (an operator who
+/// takes `admin:write` away from a client takes it from its live tokens
+/// too); otherwise `insufficient_scope` (403).
 pub async fn authorize(
     ctx: &TokenCtx<'_>,
     token: &str,
     need: Need,
 ) -> Result<AdminCaller, OAuthError> {
-    let claims = resource::validate(ctx, token).await?;
-    if claims.subject != claims.client_id
-        || claims.all.contains_key(super::token::issue::GRANT_ID_CLAIM)
-    {
-        return Err(invalid(
-            "the admin API takes access tokens of the client credentials grant only",
-        ));
-    }
-    let id = ClientId::parse(&claims.client_id)
-        .ok_or_else(|| invalid("the access token names no valid client"))?;
-    let client = ctx
-        .store
-        .clients()
-        .get_client(&id)
-        .await?
-        .ok_or_else(|| invalid("the client of this access token no longer exists"))?;
-    let scope = claims.scope.intersection(&client.scopes);
+    let (client_id, scope) = resource::client_credentials_caller(ctx, token).await?;
     if !need.met_by(&scope) {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
@@ -110,10 +95,7 @@ pub async fn authorize(
             },
         ));
     }
-    Ok(AdminCaller {
-        client_id: id,
-        scope,
-    })
+    Ok(AdminCaller { client_id, scope })
 }
 
 // ---- paging ---------------------------------------------------------------

@@ -243,11 +243,23 @@ pub enum Endpoint {
     AdminResource,
     /// Pushed authorization request endpoint (RFC 9126 §2).
     Par,
+    /// Shared Signals transmitter configuration (SSF 1.0 §7.2).
+    SsfConfiguration,
+    /// Shared Signals stream configuration (SSF 1.0 §8.1.1).
+    SsfStream,
+    /// Shared Signals stream status (SSF 1.0 §8.1.2).
+    SsfStatus,
+    /// Shared Signals: add a subject (SSF 1.0 §8.1.3.2).
+    SsfSubjectsAdd,
+    /// Shared Signals: remove a subject (SSF 1.0 §8.1.3.3).
+    SsfSubjectsRemove,
+    /// Shared Signals: request a verification event (SSF 1.0 §8.1.4.2).
+    SsfVerify,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the router lists them.
-    pub const ALL: [Self; 71] = [
+    pub const ALL: [Self; 77] = [
         Self::Discovery,
         Self::Jwks,
         Self::JwksWellKnown,
@@ -319,6 +331,12 @@ impl Endpoint {
         Self::AdminResources,
         Self::AdminResource,
         Self::Par,
+        Self::SsfConfiguration,
+        Self::SsfStream,
+        Self::SsfStatus,
+        Self::SsfSubjectsAdd,
+        Self::SsfSubjectsRemove,
+        Self::SsfVerify,
     ];
 
     /// The path, under the issuer. Segments in braces (`{client_id}`) are
@@ -396,6 +414,12 @@ impl Endpoint {
             Self::AdminResources => "/admin/v1/resources",
             Self::AdminResource => "/admin/v1/resources/{resource_id}",
             Self::Par => "/par",
+            Self::SsfConfiguration => "/.well-known/ssf-configuration",
+            Self::SsfStream => "/ssf/stream",
+            Self::SsfStatus => "/ssf/status",
+            Self::SsfSubjectsAdd => "/ssf/subjects/add",
+            Self::SsfSubjectsRemove => "/ssf/subjects/remove",
+            Self::SsfVerify => "/ssf/verify",
         }
     }
 
@@ -404,10 +428,12 @@ impl Endpoint {
         use Method::{Delete, Get, Patch, Post, Put};
         match self {
             Self::RegisterClient => &[Get, Put, Delete],
+            Self::SsfStream => &[Get, Post, Put, Patch, Delete],
             Self::AdminClients
             | Self::AdminUsers
             | Self::AdminInitialAccessTokens
-            | Self::AdminResources => &[Get, Post],
+            | Self::AdminResources
+            | Self::SsfStatus => &[Get, Post],
             Self::AdminClient | Self::AdminUser | Self::AdminResource => &[Get, Patch, Delete],
             Self::AdminUserSessions
             | Self::AdminSession
@@ -439,7 +465,10 @@ impl Endpoint {
             | Self::AccountPasskeys
             | Self::AccountPasskeyRemove
             | Self::DeviceAuthorization
-            | Self::DeviceConsent => &[Post],
+            | Self::DeviceConsent
+            | Self::SsfSubjectsAdd
+            | Self::SsfSubjectsRemove
+            | Self::SsfVerify => &[Post],
             Self::AdminGrants
             | Self::AdminConsents
             | Self::AdminKeys
@@ -470,7 +499,8 @@ impl Endpoint {
             | Self::Metrics
             | Self::Stylesheet
             | Self::FormPostScript
-            | Self::PasskeyScript => &[Method::Get],
+            | Self::PasskeyScript
+            | Self::SsfConfiguration => &[Method::Get],
         }
     }
 
@@ -506,7 +536,9 @@ impl Endpoint {
     /// Its CORS policy, if a browser application may call it.
     pub const fn cors(self) -> Option<CorsPolicy> {
         match self {
-            Self::Discovery | Self::Jwks | Self::JwksWellKnown => Some(CorsPolicy::Public),
+            Self::Discovery | Self::Jwks | Self::JwksWellKnown | Self::SsfConfiguration => {
+                Some(CorsPolicy::Public)
+            }
             Self::Token
             | Self::UserInfo
             | Self::Revoke

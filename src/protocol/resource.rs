@@ -161,6 +161,41 @@ pub enum Audience<'a> {
     AnyIssued,
 }
 
+/// The caller of an API that takes access tokens of the client-credentials
+/// grant (the admin API, `protocol::admin`; the Shared Signals management
+/// API, `protocol::ssf`), and the scope of its token that the client
+/// *still* holds:
+///
+/// 1. a valid access token of ours, not revoked ([`validate`]);
+/// 2. from the client-credentials grant: its subject is its client and it
+///    carries no grant (a user's token never reaches these APIs, even if
+///    its client holds their scope);
+/// 3. its client still exists (a deleted client's tokens stop at once);
+/// 4. the scope in effect is the token's scope that the client still
+///    holds (an operator who takes a scope away from a client takes it
+///    from its live tokens too).
+pub async fn client_credentials_caller(
+    ctx: &TokenCtx<'_>,
+    token: &str,
+) -> Result<(crate::domain::ClientId, ScopeSet), OAuthError> {
+    let claims = validate(ctx, token).await?;
+    if claims.subject != claims.client_id || claims.all.contains_key(GRANT_ID_CLAIM) {
+        return Err(invalid(
+            "this API takes access tokens of the client credentials grant only",
+        ));
+    }
+    let id = crate::domain::ClientId::parse(&claims.client_id)
+        .ok_or_else(|| invalid("the access token names no valid client"))?;
+    let client = ctx
+        .store
+        .clients()
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| invalid("the client of this access token no longer exists"))?;
+    let scope = claims.scope.intersection(&client.scopes);
+    Ok((id, scope))
+}
+
 /// [`validate_presented`] for a bearer token: the check of the admin API
 /// (which takes bearer tokens only; a DPoP-bound token is refused).
 pub async fn validate(ctx: &TokenCtx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {

@@ -25,6 +25,17 @@ pub fn alg(signing: &[JwsAlg]) -> JwsAlg {
     }
 }
 
+/// Signs `claims` as a SET (`typ` [`SECEVENT_TYP`], the algorithm of
+/// [`alg`]): the one way the security alerts and the Shared Signals SETs
+/// are signed.
+pub async fn sign(
+    keys: &dyn crate::ports::KeyProvider,
+    claims: &Map<String, Value>,
+) -> Result<String, crate::ports::KeyError> {
+    keys.sign_jwt(alg(&keys.signing_algs()), SECEVENT_TYP, claims)
+        .await
+}
+
 /// The envelope every SET of ours starts with (RFC 8417 §2.2): `iss`,
 /// `iat` (`now`), `jti`, and `aud` when there is one. The security alerts
 /// ([`set_claims`]) and the Shared Signals SETs (`protocol::ssf`) add

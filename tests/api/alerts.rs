@@ -13,9 +13,6 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::QueueAttributeName;
-use chrono::Utc;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use portcullis::adapters::sqs::{DEDUP_ATTRIBUTE, EVENT_TYPE_ATTRIBUTE, client_for_emulator};
 use portcullis::config::Config;
 use portcullis::domain::ClientId;
@@ -25,12 +22,12 @@ use portcullis::domain::event::{Event, LoginFailureReason, TokenKind};
 use portcullis::ports::deliveries::{Delivery, DeliveryFilter, SECURITY_ALERT};
 use portcullis::state::AppState;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::admin::{admin_token, call};
 use crate::both_backends;
 use crate::flow;
-use crate::helpers::{TestApp, spawn_app_full, test_overrides};
+use crate::helpers::{TestApp, jwks_of, spawn_app_full, test_overrides, verify_set as verify};
 use crate::keys::{kid_of, start_instance};
 use crate::kms::kms_endpoint;
 
@@ -108,40 +105,6 @@ async fn receive(queue: &str, want: usize, within: Duration) -> Vec<Received> {
         }
     }
     got
-}
-
-/// Verifies a SET as a consumer does (RFC 8417 §2.3 `typ`; the signature
-/// against our JWK Set; `iss`, and `aud` when one is configured; no `exp`
-/// required) and returns its claims.
-fn verify(jwks: &JwkSet, issuer: &str, audience: Option<&str>, set: &str) -> Value {
-    let header = decode_header(set).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("secevent+jwt"));
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("the SET's key is published");
-    let key = DecodingKey::from_jwk(jwk).unwrap();
-    let mut v = Validation::new(header.alg);
-    v.set_issuer(&[issuer]);
-    v.set_required_spec_claims(&["iss", "iat", "jti"]);
-    v.validate_exp = false;
-    match audience {
-        Some(aud) => v.set_audience(&[aud]),
-        None => v.validate_aud = false,
-    }
-    let claims = decode::<Value>(set, &key, &v).unwrap().claims;
-    let iat = claims["iat"].as_i64().unwrap();
-    assert!((iat - Utc::now().timestamp()).abs() < 600, "{claims}");
-    assert!(claims.get("exp").is_none(), "{claims}");
-    claims
-}
-
-async fn jwks_of(issuer: &str) -> JwkSet {
-    reqwest::get(format!("{issuer}/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// The alerts queued in the outbox of `state`.

@@ -12,7 +12,6 @@ use std::time::Duration as StdDuration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use chrono::Utc;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use portcullis::app::operator::NewClient;
 use portcullis::domain::event::{DetailKey, EventKind};
@@ -249,12 +248,7 @@ async fn sign_in_with(
 async fn verify(app: &TestApp, token: &str, client: &str) -> Value {
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    let jwks: JwkSet = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = crate::helpers::jwks_of(&app.issuer).await;
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut v = Validation::new(header.alg);

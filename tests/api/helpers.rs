@@ -266,3 +266,48 @@ pub async fn spawn_app_with_overrides(
         _shutdown: tx,
     }
 }
+
+/// The JWK Set `issuer` publishes (`/jwks`).
+pub async fn jwks_of(issuer: &str) -> jsonwebtoken::jwk::JwkSet {
+    reqwest::get(format!("{}/jwks", issuer.trim_end_matches('/')))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Verifies a Security Event Token as a consumer does, with an independent
+/// JOSE implementation (`jsonwebtoken`): RFC 8417 §2.3 `typ`
+/// `secevent+jwt`; the signature against `jwks`; `iss`, and `aud` when
+/// given; `iat` recent; no `exp`. Returns its claims.
+pub fn verify_set(
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    issuer: &str,
+    audience: Option<&str>,
+    set: &str,
+) -> serde_json::Value {
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+    let header = decode_header(set).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("secevent+jwt"));
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the SET's key is published");
+    let key = DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = Validation::new(header.alg);
+    v.set_issuer(&[issuer]);
+    v.set_required_spec_claims(&["iss", "iat", "jti"]);
+    v.validate_exp = false;
+    match audience {
+        Some(aud) => v.set_audience(&[aud]),
+        None => v.validate_aud = false,
+    }
+    let claims = decode::<serde_json::Value>(set, &key, &v).unwrap().claims;
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!(
+        (iat - chrono::Utc::now().timestamp()).abs() < 600,
+        "{claims}"
+    );
+    assert!(claims.get("exp").is_none(), "{claims}");
+    claims
+}

@@ -49,4 +49,5 @@ mod security;
 mod self_service_links;
 mod serve;
 mod signup;
+mod ssf;
 mod token;

@@ -158,6 +158,31 @@ impl<C: ConnectionTrait + Send + Sync> DeliveryRepository for SeaRepos<C> {
         Ok(res.rows_affected)
     }
 
+    async fn earlier_pending(
+        &self,
+        kind: &str,
+        client_id: &str,
+        this: &Delivery,
+    ) -> Result<bool, StoreError> {
+        let earlier = Condition::any()
+            .add(od::Column::CreatedAt.lt(this.created_at))
+            .add(
+                Condition::all()
+                    .add(od::Column::CreatedAt.eq(this.created_at))
+                    .add(od::Column::Id.lt(this.id.as_str())),
+            );
+        let found = od::Entity::find()
+            .filter(od::Column::Kind.eq(kind))
+            .filter(od::Column::ClientId.eq(client_id))
+            .filter(od::Column::Id.ne(this.id.as_str()))
+            .filter(earlier)
+            .filter(pending())
+            .one(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(found.is_some())
+    }
+
     async fn mark_abandoned(
         &self,
         id: &str,

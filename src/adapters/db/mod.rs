@@ -11,6 +11,7 @@ mod registrations;
 mod repositories;
 mod resources;
 mod self_service;
+mod ssf;
 mod unit_of_work;
 
 pub use connect::{ConnectError, MIGRATION_LOCK_KEY, check_schema, connect, migrate};

@@ -1696,4 +1696,7 @@ impl<C: ConnectionTrait + Send + Sync> Repositories for SeaRepos<C> {
     fn pushed_requests(&self) -> &dyn crate::ports::PushedRequestRepository {
         self
     }
+    fn streams(&self) -> &dyn crate::ports::StreamRepository {
+        self
+    }
 }

@@ -20,5 +20,6 @@ pub mod password;
 pub mod register;
 pub mod revoke;
 pub mod signup;
+pub mod ssf;
 pub mod token;
 pub mod userinfo;

@@ -17,6 +17,8 @@ pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod sessions;
 pub mod signing_keys;
+pub mod ssf_streams;
+pub mod ssf_subjects;
 pub mod user_factors;
 pub mod user_tokens;
 pub mod users;
